@@ -1,0 +1,17 @@
+//! cpc state: accounts, the incremental state root, the pure state transition, and the
+//! RocksDB store behind the [`StateView`] trait.
+//!
+//! `exec` and `tree` are pure (no I/O): they replay from vectors and run in property tests
+//! over [`MemState`]. `store` is the only module that touches RocksDB.
+
+pub mod exec;
+pub mod params;
+pub mod store;
+pub mod tree;
+pub mod view;
+
+pub use exec::{state_root, ApplyError, BlockExecutor, BlockOutcome, RewardSummary, StateChanges, TxError, TxOutcome};
+pub use params::{ChainParams, Economics, PocParams};
+pub use store::{Head, Store, StoreError, StoredBlock};
+pub use tree::{account_leaf, AccountTree};
+pub use view::{AccountEntry, MemState, StateView, StorageError, Supply};

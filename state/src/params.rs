@@ -1,0 +1,96 @@
+//! Chain parameters the state transition and block validation need (from genesis).
+
+use cpc_primitives::{Address, UNITS_PER_CPC};
+use serde::{Deserialize, Serialize};
+
+/// Economics of the chain. Defaults are the dev-chain issue's numbers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Economics {
+    /// Block reward at height 1, in base units (10 CPC).
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub initial_block_reward: u128,
+    /// The reward halves every this many blocks (1 000 000).
+    pub halving_interval: u64,
+    /// Percent of the block reward paid to the proposer (70); the rest is the miner pool.
+    pub proposer_reward_percent: u8,
+    /// Percent of the fees paid to the proposer (90); the rest goes to the treasury.
+    pub proposer_fee_percent: u8,
+    /// Receives the treasury's share of fees.
+    pub treasury_address: Address,
+}
+
+impl Economics {
+    /// The default economics with `treasury` as the treasury account.
+    pub fn with_treasury(treasury: Address) -> Self {
+        Economics {
+            initial_block_reward: 10 * UNITS_PER_CPC,
+            halving_interval: 1_000_000,
+            proposer_reward_percent: 70,
+            proposer_fee_percent: 90,
+            treasury_address: treasury,
+        }
+    }
+
+    /// Block reward at `height`: halves every `halving_interval` blocks, 0 once shifted out.
+    pub fn block_reward(&self, height: u64) -> u128 {
+        if height == 0 || self.halving_interval == 0 {
+            return 0;
+        }
+        let halvings = (height - 1) / self.halving_interval;
+        if halvings >= 128 { 0 } else { self.initial_block_reward >> halvings }
+    }
+}
+
+/// Proof-of-Compute parameters (PROTOCOL.md, Synthetic tasks v1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PocParams {
+    /// Matrix size `n` (power of two).
+    pub matrix_size: usize,
+    /// Challenged rows `k`.
+    pub challenges: usize,
+    /// Task window `W` in blocks.
+    pub window: u64,
+    /// At most this many synthetic results per block (each costs a full recomputation).
+    pub max_synthetic_results_per_block: usize,
+}
+
+impl Default for PocParams {
+    fn default() -> Self {
+        PocParams { matrix_size: 1024, challenges: 8, window: 16, max_synthetic_results_per_block: 16 }
+    }
+}
+
+/// Everything consensus needs to know about the chain, fixed at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainParams {
+    pub chain_id: String,
+    /// Minimum gas price a transaction may offer.
+    pub min_gas_price: u64,
+    /// Most gas one block may use.
+    pub block_gas_limit: u64,
+    /// Most transactions one block may hold.
+    pub max_txs_per_block: usize,
+    /// Target time between blocks, milliseconds.
+    pub block_time_ms: u64,
+    pub economics: Economics,
+    pub poc: PocParams,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reward_halves_every_interval() {
+        let e = Economics::with_treasury(Address([0; 20]));
+        assert_eq!(e.block_reward(0), 0, "genesis mints nothing");
+        assert_eq!(e.block_reward(1), 10 * UNITS_PER_CPC);
+        assert_eq!(e.block_reward(1_000_000), 10 * UNITS_PER_CPC);
+        assert_eq!(e.block_reward(1_000_001), 5 * UNITS_PER_CPC);
+        assert_eq!(e.block_reward(2_000_001), 5 * UNITS_PER_CPC / 2);
+        assert_eq!(e.block_reward(u64::MAX), 0);
+    }
+}

@@ -1,0 +1,462 @@
+//! The RocksDB store: the only code that touches RocksDB.
+//!
+//! Every block (header, body, receipts, state changes, undo data, indexes and the head
+//! pointer) is written as **one synced atomic `WriteBatch`**: after any stop the database
+//! holds either all of a block or none of it. [`Store::open`] checks consistency before the
+//! node uses anything: the head block and its canonical index agree, and the state root
+//! rebuilt from every stored account equals the head header's `state_root`.
+
+use crate::exec::{state_root, BlockOutcome, RewardSummary, StateChanges};
+use crate::tree::{account_leaf, AccountTree, NodeReader};
+use crate::view::{AccountEntry, StateView, StorageError, Supply};
+use cpc_primitives::{Account, Address, Block, Header, PublicKey, Receipt, Signature, Transaction, H256};
+use parking_lot::RwLock;
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Bumped whenever the on-disk layout changes; a mismatch refuses to open.
+pub const SCHEMA_VERSION: u32 = 1;
+
+// --- RocksDB tuning, each value with its reason -------------------------------------------
+/// Memtable size per column family: a full block (5 000 transfers ≈ 5 MB of txs, receipts
+/// and accounts) fits many times, so flushes happen every ~10 blocks at full load, not per block.
+const WRITE_BUFFER_SIZE: usize = 64 << 20;
+/// Shared LRU block cache: keeps the accounts and recent txs/receipts of a busy devnet hot;
+/// small next to the 24 GiB of a dev machine.
+const BLOCK_CACHE_SIZE: usize = 256 << 20;
+/// Point lookups (account, tx, receipt, task id) skip SST files with a bloom filter of
+/// 10 bits per key (~1 % false positives).
+const BLOOM_BITS_PER_KEY: f64 = 10.0;
+/// Stays well below the common 1024 file-descriptor limit, leaving room for sockets.
+const MAX_OPEN_FILES: i32 = 512;
+/// Info logs RocksDB keeps in the data directory.
+const KEEP_LOG_FILES: usize = 4;
+
+const CF_META: &str = "meta";
+const CF_BLOCKS: &str = "blocks";
+const CF_CANONICAL: &str = "canonical";
+const CF_TXS: &str = "txs";
+const CF_RECEIPTS: &str = "receipts";
+const CF_ACCOUNTS: &str = "accounts";
+const CF_TASKS: &str = "tasks";
+const CF_UNDO: &str = "undo";
+const CF_REWARDS: &str = "rewards";
+const ALL_CFS: [&str; 9] =
+    [CF_META, CF_BLOCKS, CF_CANONICAL, CF_TXS, CF_RECEIPTS, CF_ACCOUNTS, CF_TASKS, CF_UNDO, CF_REWARDS];
+
+const KEY_SCHEMA: &[u8] = b"schema";
+const KEY_HEAD: &[u8] = b"head";
+const KEY_SUPPLY: &[u8] = b"supply";
+const KEY_GENESIS: &[u8] = b"genesis";
+const KEY_GENESIS_DOC: &[u8] = b"genesis_doc";
+
+/// A storage failure or an inconsistent database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("corrupt record in {cf}: {reason}")]
+    Corrupt { cf: &'static str, reason: String },
+    #[error("database schema version: expected {expected}, found {found}")]
+    Schema { expected: u32, found: u32 },
+    #[error("consistency check failed: {0}")]
+    Inconsistent(String),
+    #[error("block {height} does not extend the head: expected parent {expected}, found {found}")]
+    NotOnHead { height: u64, expected: String, found: String },
+    #[error("the database already holds a chain (genesis {0})")]
+    AlreadyInitialized(H256),
+}
+
+impl From<StoreError> for StorageError {
+    fn from(e: StoreError) -> Self {
+        StorageError(e.to_string())
+    }
+}
+
+/// The canonical head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub height: u64,
+    pub hash: H256,
+    pub state_root: H256,
+    pub timestamp: u64,
+}
+
+/// A block as stored: the body holds transaction hashes; transactions live in `txs`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredBlock {
+    pub header: Header,
+    pub tx_hashes: Vec<H256>,
+    pub proposer_pub_key: PublicKey,
+    pub signature: Signature,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UndoRecord {
+    prev_account_count: u64,
+    prev_supply: Supply,
+    accounts: Vec<(Address, Option<AccountEntry>)>,
+    task_ids: Vec<String>,
+}
+
+struct Mem {
+    head: Option<Head>,
+    supply: Supply,
+}
+
+/// The chain database.
+pub struct Store {
+    db: DB,
+    tree: RwLock<AccountTree>,
+    mem: RwLock<Mem>,
+}
+
+fn encode_account(e: &AccountEntry) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(&e.account.balance.to_le_bytes());
+    out[16..24].copy_from_slice(&e.account.nonce.to_le_bytes());
+    out[24..].copy_from_slice(&e.slot.to_le_bytes());
+    out
+}
+
+fn decode_account(b: &[u8]) -> Result<AccountEntry, StoreError> {
+    if b.len() != 32 {
+        return Err(StoreError::Corrupt { cf: CF_ACCOUNTS, reason: format!("expected 32 bytes, found {}", b.len()) });
+    }
+    Ok(AccountEntry {
+        account: Account {
+            balance: u128::from_le_bytes(b[..16].try_into().unwrap()),
+            nonce: u64::from_le_bytes(b[16..24].try_into().unwrap()),
+        },
+        slot: u64::from_le_bytes(b[24..].try_into().unwrap()),
+    })
+}
+
+fn encode_head(h: &Head) -> Vec<u8> {
+    let mut v = Vec::with_capacity(80);
+    v.extend_from_slice(&h.height.to_be_bytes());
+    v.extend_from_slice(&h.hash.0);
+    v.extend_from_slice(&h.state_root.0);
+    v.extend_from_slice(&h.timestamp.to_be_bytes());
+    v
+}
+
+fn decode_head(b: &[u8]) -> Result<Head, StoreError> {
+    if b.len() != 80 {
+        return Err(StoreError::Corrupt { cf: CF_META, reason: format!("head: expected 80 bytes, found {}", b.len()) });
+    }
+    Ok(Head {
+        height: u64::from_be_bytes(b[..8].try_into().unwrap()),
+        hash: H256(b[8..40].try_into().unwrap()),
+        state_root: H256(b[40..72].try_into().unwrap()),
+        timestamp: u64::from_be_bytes(b[72..].try_into().unwrap()),
+    })
+}
+
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("records serialize")
+}
+
+fn unjson<T: for<'de> Deserialize<'de>>(cf: &'static str, b: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt { cf, reason: e.to_string() })
+}
+
+fn hash_key(b: &[u8], cf: &'static str) -> Result<H256, StoreError> {
+    b.try_into().map(H256).map_err(|_| StoreError::Corrupt { cf, reason: format!("expected a 32-byte hash, found {} bytes", b.len()) })
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `path` and checks its consistency.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_SIZE);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
+        let mut cf_opts = Options::default();
+        cf_opts.set_write_buffer_size(WRITE_BUFFER_SIZE);
+        cf_opts.set_block_based_table_factory(&table);
+        cf_opts.set_compression_type(DBCompressionType::Lz4);
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_max_open_files(MAX_OPEN_FILES);
+        db_opts.set_keep_log_file_num(KEEP_LOG_FILES);
+        let cfs = ALL_CFS.iter().map(|n| ColumnFamilyDescriptor::new(*n, cf_opts.clone()));
+        let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
+        let store = Store {
+            db,
+            tree: RwLock::new(AccountTree::default()),
+            mem: RwLock::new(Mem { head: None, supply: Supply::default() }),
+        };
+        store.load_and_check()?;
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("all column families are opened")
+    }
+
+    fn load_and_check(&self) -> Result<(), StoreError> {
+        let meta = self.cf(CF_META);
+        match self.db.get_cf(meta, KEY_SCHEMA)? {
+            None => {
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                let mut b = WriteBatch::default();
+                b.put_cf(meta, KEY_SCHEMA, SCHEMA_VERSION.to_le_bytes());
+                self.db.write_opt(b, &wo)?;
+            }
+            Some(v) => {
+                let found = u32::from_le_bytes(v.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+                    cf: CF_META,
+                    reason: "schema version".into(),
+                })?);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema { expected: SCHEMA_VERSION, found });
+                }
+            }
+        }
+        let Some(head_bytes) = self.db.get_cf(meta, KEY_HEAD)? else {
+            return Ok(()); // empty database: nothing to check yet
+        };
+        let head = decode_head(&head_bytes)?;
+        let supply: Supply = match self.db.get_cf(meta, KEY_SUPPLY)? {
+            Some(b) => unjson(CF_META, &b)?,
+            None => return Err(StoreError::Inconsistent("head is set but supply is missing".into())),
+        };
+        // The head block and its canonical index agree.
+        let stored = self
+            .stored_block(&head.hash)?
+            .ok_or_else(|| StoreError::Inconsistent(format!("head block {} is missing", head.hash)))?;
+        if stored.header.height != head.height || stored.header.state_root != head.state_root {
+            return Err(StoreError::Inconsistent(format!(
+                "head pointer says height {} root {}, the block says height {} root {}",
+                head.height, head.state_root, stored.header.height, stored.header.state_root
+            )));
+        }
+        let canon = self.hash_at(head.height)?;
+        if canon != Some(head.hash) {
+            return Err(StoreError::Inconsistent(format!(
+                "canonical index at height {}: expected {}, found {:?}",
+                head.height, head.hash, canon
+            )));
+        }
+        // Rebuild the account tree from every stored account and compare roots.
+        let mut leaves: Vec<(u64, H256)> = Vec::new();
+        let mut sum: u128 = 0;
+        for item in self.db.iterator_cf(self.cf(CF_ACCOUNTS), rocksdb::IteratorMode::Start) {
+            let (k, v) = item?;
+            let addr = Address(k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                cf: CF_ACCOUNTS,
+                reason: format!("expected a 20-byte key, found {} bytes", k.len()),
+            })?);
+            let e = decode_account(&v)?;
+            sum = sum.checked_add(e.account.balance).ok_or_else(|| StoreError::Inconsistent("balance sum overflows".into()))?;
+            leaves.push((e.slot, account_leaf(&addr, &e.account)));
+        }
+        leaves.sort_unstable_by_key(|(s, _)| *s);
+        for (i, (slot, _)) in leaves.iter().enumerate() {
+            if *slot != i as u64 {
+                return Err(StoreError::Inconsistent(format!("account slots: expected slot {i}, found {slot}")));
+            }
+        }
+        if sum != supply.total {
+            return Err(StoreError::Inconsistent(format!(
+                "sum of balances {sum} differs from total supply {}",
+                supply.total
+            )));
+        }
+        let count = leaves.len() as u64;
+        let tree = AccountTree::from_leaves(leaves.into_iter().map(|(_, l)| l).collect());
+        let root = state_root(&tree.root(), count, &supply);
+        if root != head.state_root {
+            return Err(StoreError::Inconsistent(format!(
+                "state root rebuilt from accounts: expected {} (head block {}), found {root}",
+                head.state_root, head.height
+            )));
+        }
+        *self.tree.write() = tree;
+        *self.mem.write() = Mem { head: Some(head), supply };
+        Ok(())
+    }
+
+    /// The canonical head, `None` before genesis.
+    pub fn head(&self) -> Option<Head> {
+        self.mem.read().head
+    }
+
+    /// Genesis block hash, `None` before genesis.
+    pub fn genesis_hash(&self) -> Result<Option<H256>, StoreError> {
+        self.db.get_cf(self.cf(CF_META), KEY_GENESIS)?.map(|b| hash_key(&b, CF_META)).transpose()
+    }
+
+    /// The genesis document the chain was created from (opaque bytes to this crate).
+    pub fn genesis_doc(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(CF_META), KEY_GENESIS_DOC)?)
+    }
+
+    /// Commits the genesis block (height 0) with its allocation and the genesis document.
+    pub fn commit_genesis(&self, block: &Block, outcome: &BlockOutcome, genesis_doc: &[u8]) -> Result<(), StoreError> {
+        if let Some(g) = self.genesis_hash()? {
+            return Err(StoreError::AlreadyInitialized(g));
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), KEY_GENESIS, block.hash().0);
+        batch.put_cf(self.cf(CF_META), KEY_GENESIS_DOC, genesis_doc);
+        self.commit_with(batch, block, &[], outcome)
+    }
+
+    /// Commits a block on top of the head: one synced atomic write.
+    pub fn commit_block(&self, block: &Block, tx_hashes: &[H256], outcome: &BlockOutcome) -> Result<(), StoreError> {
+        let head = self.head().ok_or_else(|| StoreError::Inconsistent("no genesis".into()))?;
+        if block.header.prev_hash != head.hash || block.header.height != head.height + 1 {
+            return Err(StoreError::NotOnHead {
+                height: block.header.height,
+                expected: format!("{} at height {}", head.hash, head.height),
+                found: format!("{} at height {}", block.header.prev_hash, block.header.height.wrapping_sub(1)),
+            });
+        }
+        self.commit_with(WriteBatch::default(), block, tx_hashes, outcome)
+    }
+
+    fn commit_with(
+        &self,
+        mut batch: WriteBatch,
+        block: &Block,
+        tx_hashes: &[H256],
+        outcome: &BlockOutcome,
+    ) -> Result<(), StoreError> {
+        let hash = block.hash();
+        let h = &block.header;
+        let ch: &StateChanges = &outcome.changes;
+        let stored = StoredBlock {
+            header: h.clone(),
+            tx_hashes: tx_hashes.to_vec(),
+            proposer_pub_key: block.proposer_pub_key,
+            signature: block.signature,
+        };
+        batch.put_cf(self.cf(CF_BLOCKS), hash.0, json(&stored));
+        batch.put_cf(self.cf(CF_CANONICAL), h.height.to_be_bytes(), hash.0);
+        let (txs_cf, rc_cf) = (self.cf(CF_TXS), self.cf(CF_RECEIPTS));
+        for (i, (tx, out)) in block.transactions.iter().zip(&outcome.outcomes).enumerate() {
+            batch.put_cf(txs_cf, out.tx_hash.0, tx.canonical_json());
+            let receipt = Receipt {
+                tx_hash: out.tx_hash,
+                status: out.status,
+                block_height: h.height,
+                block_hash: hash,
+                index: i as u32,
+                from_address: tx.from_address,
+                gas_used: out.gas_used,
+                fee_paid: out.fee_paid,
+                error: out.error.clone(),
+            };
+            batch.put_cf(rc_cf, out.tx_hash.0, json(&receipt));
+        }
+        let acc_cf = self.cf(CF_ACCOUNTS);
+        for (addr, e) in &ch.accounts {
+            batch.put_cf(acc_cf, addr.0, encode_account(e));
+        }
+        for (task, txh) in &ch.task_ids {
+            batch.put_cf(self.cf(CF_TASKS), task.as_bytes(), txh.0);
+        }
+        let undo = UndoRecord {
+            prev_account_count: ch.prev_account_count,
+            prev_supply: ch.prev_supply,
+            accounts: ch.undo.clone(),
+            task_ids: ch.task_ids.iter().map(|(t, _)| t.clone()).collect(),
+        };
+        batch.put_cf(self.cf(CF_UNDO), hash.0, json(&undo));
+        batch.put_cf(self.cf(CF_REWARDS), hash.0, json(&outcome.rewards));
+        let head = Head { height: h.height, hash, state_root: h.state_root, timestamp: h.timestamp };
+        batch.put_cf(self.cf(CF_META), KEY_HEAD, encode_head(&head));
+        batch.put_cf(self.cf(CF_META), KEY_SUPPLY, json(&ch.supply));
+
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        // Hold the tree lock across the write so readers never see new accounts with an old tree.
+        let mut tree = self.tree.write();
+        self.db.write_opt(batch, &wo)?;
+        tree.apply(&ch.tree);
+        *self.mem.write() = Mem { head: Some(head), supply: ch.supply };
+        Ok(())
+    }
+
+    /// Canonical block hash at `height`.
+    pub fn hash_at(&self, height: u64) -> Result<Option<H256>, StoreError> {
+        self.db.get_cf(self.cf(CF_CANONICAL), height.to_be_bytes())?.map(|b| hash_key(&b, CF_CANONICAL)).transpose()
+    }
+
+    pub fn stored_block(&self, hash: &H256) -> Result<Option<StoredBlock>, StoreError> {
+        self.db.get_cf(self.cf(CF_BLOCKS), hash.0)?.map(|b| unjson(CF_BLOCKS, &b)).transpose()
+    }
+
+    pub fn header(&self, hash: &H256) -> Result<Option<Header>, StoreError> {
+        Ok(self.stored_block(hash)?.map(|b| b.header))
+    }
+
+    /// The full block with its transactions.
+    pub fn block(&self, hash: &H256) -> Result<Option<Block>, StoreError> {
+        let Some(sb) = self.stored_block(hash)? else { return Ok(None) };
+        let mut transactions = Vec::with_capacity(sb.tx_hashes.len());
+        for h in &sb.tx_hashes {
+            transactions.push(self.tx(h)?.ok_or_else(|| StoreError::Inconsistent(format!("block {hash} lists tx {h}, which is missing")))?);
+        }
+        Ok(Some(Block { header: sb.header, transactions, proposer_pub_key: sb.proposer_pub_key, signature: sb.signature }))
+    }
+
+    pub fn tx(&self, hash: &H256) -> Result<Option<Transaction>, StoreError> {
+        self.db
+            .get_pinned_cf(self.cf(CF_TXS), hash.0)?
+            .map(|b| Transaction::from_json_slice(&b).map_err(|e| StoreError::Corrupt { cf: CF_TXS, reason: e.to_string() }))
+            .transpose()
+    }
+
+    pub fn receipt(&self, hash: &H256) -> Result<Option<Receipt>, StoreError> {
+        self.db.get_pinned_cf(self.cf(CF_RECEIPTS), hash.0)?.map(|b| unjson(CF_RECEIPTS, &b)).transpose()
+    }
+
+    pub fn rewards(&self, block_hash: &H256) -> Result<Option<RewardSummary>, StoreError> {
+        self.db.get_cf(self.cf(CF_REWARDS), block_hash.0)?.map(|b| unjson(CF_REWARDS, &b)).transpose()
+    }
+
+    /// The committed account (zero balance, nonce 0 for an unknown address).
+    pub fn account(&self, addr: &Address) -> Result<Account, StoreError> {
+        Ok(self.entry(addr)?.map(|e| e.account).unwrap_or_default())
+    }
+
+    fn entry(&self, addr: &Address) -> Result<Option<AccountEntry>, StoreError> {
+        self.db.get_pinned_cf(self.cf(CF_ACCOUNTS), addr.0)?.map(|b| decode_account(&b)).transpose()
+    }
+
+    /// Flushes memtables to SST files (used at shutdown; committed blocks are already durable
+    /// through the synced WAL).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        for cf in ALL_CFS {
+            self.db.flush_cf(self.cf(cf))?;
+        }
+        Ok(())
+    }
+}
+
+impl NodeReader for Store {
+    fn node(&self, level: usize, index: u64) -> H256 {
+        self.tree.read().node(level, index)
+    }
+}
+
+impl StateView for Store {
+    fn account_entry(&self, addr: &Address) -> Result<Option<AccountEntry>, StorageError> {
+        Ok(self.entry(addr)?)
+    }
+    fn account_count(&self) -> u64 {
+        self.tree.read().len()
+    }
+    fn supply(&self) -> Supply {
+        self.mem.read().supply
+    }
+    fn task_known(&self, task_id: &str) -> Result<bool, StorageError> {
+        Ok(self.db.get_pinned_cf(self.cf(CF_TASKS), task_id.as_bytes()).map_err(StoreError::from)?.is_some())
+    }
+}

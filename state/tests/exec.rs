@@ -1,0 +1,198 @@
+//! One test per state-transition rule.
+mod common;
+use common::*;
+use cpc_primitives::*;
+use cpc_state::*;
+
+const PROPOSER: Address = Address([0xaa; 20]);
+
+fn run(st: &MemState, txs: &[Transaction]) -> Result<BlockOutcome, TxError> {
+    let p = params();
+    let mut ex = BlockExecutor::new(st, &p, 1);
+    for tx in txs {
+        ex.execute(tx, tx.hash())?;
+    }
+    Ok(ex.finish(&PROPOSER, &[]).unwrap())
+}
+
+#[test]
+fn transfer_moves_amount_and_charges_gas_used_times_price() {
+    let mut st = genesis(2);
+    let tx = transfer(0, addr(1), 5 * UNITS_PER_CPC, 0, 2000);
+    let out = run(&st, &[tx.clone()]).unwrap();
+    st.commit(&out.changes);
+    let fee = 21_000u128 * 2000;
+    assert_eq!(st.balance(&addr(0)), 995 * UNITS_PER_CPC - fee);
+    assert_eq!(st.balance(&addr(1)), 1005 * UNITS_PER_CPC);
+    assert_eq!(st.accounts[&addr(0)].account.nonce, 1);
+    assert_eq!(out.outcomes[0].fee_paid, fee);
+    assert_eq!(out.outcomes[0].status, TxStatus::Success);
+}
+
+#[test]
+fn charge_is_gas_used_not_gas_limit() {
+    let st = genesis(1);
+    let sk = key(0);
+    let tx = UnsignedTx {
+        chain_id: "cpc-test".into(),
+        tx_type: TxType::Transfer,
+        from_address: addr(0),
+        to_address: Some(addr(1)),
+        amount: 1,
+        fee: 30_000 * 1000,
+        nonce: 0,
+        gas_price: 1000,
+        gas_limit: 30_000,
+        payload: Payload::empty(),
+    }
+    .sign(&sk);
+    let out = run(&st, &[tx]).unwrap();
+    assert_eq!(out.outcomes[0].gas_used, 21_000);
+    assert_eq!(out.outcomes[0].fee_paid, 21_000 * 1000);
+    assert_eq!(out.gas_used, 21_000);
+}
+
+#[test]
+fn wrong_nonce_is_refused() {
+    let st = genesis(1);
+    assert_eq!(
+        run(&st, &[transfer(0, addr(1), 1, 1, 1000)]).unwrap_err(),
+        TxError::Nonce { expected: 0, found: 1 }
+    );
+    let a = transfer(0, addr(1), 1, 0, 1000);
+    assert_eq!(run(&st, &[a.clone(), a]).unwrap_err(), TxError::Nonce { expected: 1, found: 0 });
+}
+
+#[test]
+fn sender_must_cover_the_max_fee() {
+    let st = genesis(1);
+    // key 5 has no account at all
+    let err = run(&st, &[transfer(5, addr(1), 0, 0, 1000)]).unwrap_err();
+    assert_eq!(err, TxError::FeeBalance { balance: 0, fee: 21_000_000 });
+}
+
+#[test]
+fn amount_beyond_balance_fails_but_pays_the_fee() {
+    let mut st = genesis(1);
+    let tx = transfer(0, addr(1), 1000 * UNITS_PER_CPC, 0, 1000);
+    let out = run(&st, &[tx]).unwrap();
+    assert_eq!(out.outcomes[0].status, TxStatus::Failed);
+    assert!(out.outcomes[0].error.as_ref().unwrap().contains("insufficient balance for amount"));
+    st.commit(&out.changes);
+    assert_eq!(st.balance(&addr(0)), 1000 * UNITS_PER_CPC - 21_000_000);
+    assert_eq!(st.balance(&addr(1)), 0);
+    assert_eq!(st.accounts[&addr(0)].account.nonce, 1);
+}
+
+#[test]
+fn unsupported_types_are_refused() {
+    let st = genesis(1);
+    let mut tx = transfer(0, addr(1), 1, 0, 1000);
+    tx.tx_type = TxType::Stake;
+    assert_eq!(run(&st, &[tx]).unwrap_err(), TxError::Unsupported(TxType::Stake));
+}
+
+#[test]
+fn block_gas_limit_is_enforced() {
+    let st = genesis(1);
+    let mut p = params();
+    p.block_gas_limit = 42_000;
+    let mut ex = BlockExecutor::new(&st, &p, 1);
+    for n in 0..2 {
+        let tx = transfer(0, addr(1), 1, n, 1000);
+        ex.execute(&tx, tx.hash()).unwrap();
+    }
+    let tx = transfer(0, addr(1), 1, 2, 1000);
+    assert_eq!(ex.execute(&tx, tx.hash()).unwrap_err(), TxError::BlockGas { used: 42_000, limit: 42_000, needed: 21_000 });
+}
+
+#[test]
+fn max_txs_per_block_is_enforced() {
+    let st = genesis(1);
+    let mut p = params();
+    p.max_txs_per_block = 1;
+    let mut ex = BlockExecutor::new(&st, &p, 1);
+    let a = transfer(0, addr(1), 1, 0, 1000);
+    ex.execute(&a, a.hash()).unwrap();
+    let b = transfer(0, addr(1), 1, 1, 1000);
+    assert_eq!(ex.execute(&b, b.hash()).unwrap_err(), TxError::BlockFull(1));
+}
+
+#[test]
+fn duplicate_task_id_in_block_and_on_chain_is_refused() {
+    let mut st = genesis(2);
+    let a = submit(0, "task-1", 0);
+    let b = submit(1, "task-1", 0);
+    assert_eq!(run(&st, &[a.clone(), b.clone()]).unwrap_err(), TxError::TaskInBlock("task-1".into()));
+    let out = run(&st, &[a]).unwrap();
+    assert_eq!(out.changes.task_ids.len(), 1);
+    st.commit(&out.changes);
+    assert_eq!(run(&st, &[b]).unwrap_err(), TxError::TaskOnChain("task-1".into()));
+}
+
+#[test]
+fn refused_transaction_leaves_no_trace() {
+    let st = genesis(2);
+    let p = params();
+    let mut ex = BlockExecutor::new(&st, &p, 1);
+    let bad = transfer(0, addr(1), 1, 9, 1000);
+    assert!(ex.execute(&bad, bad.hash()).is_err());
+    assert_eq!((ex.tx_count(), ex.gas_used()), (0, 0));
+    assert_eq!(ex.account(&addr(0)).unwrap().balance, 1000 * UNITS_PER_CPC);
+}
+
+#[test]
+fn rewards_fees_and_burn_are_split_as_specified() {
+    let mut st = genesis(2);
+    let p = params();
+    let tx = transfer(0, addr(1), 1, 0, 1000);
+    let mut ex = BlockExecutor::new(&st, &p, 1);
+    ex.execute(&tx, tx.hash()).unwrap();
+    let out = ex.finish(&PROPOSER, &[]).unwrap();
+    let fee = 21_000_000u128;
+    let r = &out.rewards;
+    assert_eq!(r.block_reward, 10 * UNITS_PER_CPC);
+    assert_eq!(r.proposer_reward, 7 * UNITS_PER_CPC);
+    assert_eq!(r.miner_pool, 3 * UNITS_PER_CPC);
+    assert_eq!(r.burned, 3 * UNITS_PER_CPC, "no verified results: the pool is burned");
+    assert_eq!((r.proposer_fees, r.treasury_fees), (fee * 9 / 10, fee / 10));
+    st.commit(&out.changes);
+    assert_eq!(st.balance(&PROPOSER), 7 * UNITS_PER_CPC + fee * 9 / 10);
+    assert_eq!(st.balance(&p.economics.treasury_address), fee / 10);
+    assert_eq!(st.supply.minted, 10 * UNITS_PER_CPC);
+    assert_eq!(st.supply.burned, 3 * UNITS_PER_CPC);
+    assert_eq!(st.sum_of_balances(), st.supply.total);
+}
+
+#[test]
+fn miner_pool_is_shared_by_verified_results_and_dust_is_burned() {
+    let mut st = genesis(1);
+    let p = params();
+    let ex = BlockExecutor::new(&st, &p, 1);
+    let workers = [addr(3), addr(4), addr(3)];
+    let out = ex.finish(&PROPOSER, &workers).unwrap();
+    let pool = 3 * UNITS_PER_CPC;
+    let share = pool / 3;
+    assert_eq!(out.rewards.burned, pool - 3 * share);
+    st.commit(&out.changes);
+    assert_eq!(st.balance(&addr(3)), 2 * share);
+    assert_eq!(st.balance(&addr(4)), share);
+    assert_eq!(st.sum_of_balances(), st.supply.total);
+}
+
+#[test]
+fn state_root_changes_with_any_balance_and_is_incremental() {
+    let mut st = genesis(3);
+    let out = run(&st, &[transfer(0, addr(1), 1, 0, 1000)]).unwrap();
+    let root1 = out.state_root;
+    st.commit(&out.changes);
+    // The incrementally maintained tree equals a full rebuild.
+    let mut leaves: Vec<(u64, H256)> =
+        st.accounts.iter().map(|(a, e)| (e.slot, account_leaf(a, &e.account))).collect();
+    leaves.sort_by_key(|l| l.0);
+    let rebuilt = AccountTree::from_leaves(leaves.into_iter().map(|l| l.1).collect());
+    assert_eq!(rebuilt, st.tree);
+    assert_eq!(state_root(&rebuilt.root(), st.tree.len(), &st.supply), root1);
+    let out2 = run(&st, &[transfer(0, addr(1), 2, 1, 1000)]).unwrap();
+    assert_ne!(out2.state_root, root1);
+}

@@ -1,0 +1,133 @@
+//! The RocksDB store: atomic commits, restart at the same head and root, and a startup
+//! consistency check that refuses a damaged database.
+mod common;
+use common::*;
+use cpc_primitives::*;
+use cpc_state::*;
+
+fn genesis_block(root: H256) -> Block {
+    let sk = key(0);
+    let header = Header {
+        height: 0,
+        prev_hash: H256::ZERO,
+        timestamp: 1,
+        chain_id: "cpc-test".into(),
+        proposer_address: ValconsAddress::from_public_key(&sk.public_key()),
+        round: 0,
+        tx_root: tx_root(&[]),
+        state_root: root,
+        compute_root: ComputeRoot(None),
+        gas_used: 0,
+        gas_limit: 50_000_000,
+    };
+    Block::seal(header, vec![], &sk)
+}
+
+fn init(store: &Store) -> Block {
+    let p = params();
+    let mut ex = BlockExecutor::new(store, &p, 0);
+    for i in 0..3 {
+        ex.allocate(&addr(i), 1000 * UNITS_PER_CPC).unwrap();
+    }
+    let out = ex.finish_genesis().unwrap();
+    let g = genesis_block(out.state_root);
+    store.commit_genesis(&g, &out, b"{}").unwrap();
+    g
+}
+
+fn next_block(store: &Store, txs: Vec<Transaction>) -> (Block, Vec<H256>, BlockOutcome) {
+    let p = params();
+    let head = store.head().unwrap();
+    let mut ex = BlockExecutor::new(store, &p, head.height + 1);
+    let hashes: Vec<H256> = txs.iter().map(|t| t.hash()).collect();
+    for (t, h) in txs.iter().zip(&hashes) {
+        ex.execute(t, *h).unwrap();
+    }
+    let sk = key(0);
+    let proposer = Address::from_public_key(&sk.public_key());
+    let out = ex.finish(&proposer, &[]).unwrap();
+    let header = Header {
+        height: head.height + 1,
+        prev_hash: head.hash,
+        timestamp: head.timestamp + 1000,
+        chain_id: "cpc-test".into(),
+        proposer_address: proposer.to_valcons(),
+        round: 0,
+        tx_root: tx_root(&hashes),
+        state_root: out.state_root,
+        compute_root: compute_root_of_txs(&txs).unwrap(),
+        gas_used: out.gas_used,
+        gas_limit: 50_000_000,
+    };
+    (Block::seal(header, txs, &sk), hashes, out)
+}
+
+#[test]
+fn commit_then_reopen_resumes_at_the_same_head_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (head, bal) = {
+        let store = Store::open(dir.path()).unwrap();
+        init(&store);
+        for n in 0..3 {
+            let (b, h, o) = next_block(&store, vec![transfer(1, addr(2), 7, n, 1000), submit(2, &format!("t{n}"), n)]);
+            store.commit_block(&b, &h, &o).unwrap();
+        }
+        (store.head().unwrap(), store.account(&addr(2)).unwrap())
+    };
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head().unwrap(), head);
+    assert_eq!(head.height, 3);
+    assert_eq!(store.account(&addr(2)).unwrap(), bal);
+    let b = store.block(&head.hash).unwrap().unwrap();
+    assert_eq!(b.transactions.len(), 2);
+    let r = store.receipt(&b.transactions[0].hash()).unwrap().unwrap();
+    assert_eq!((r.block_height, r.block_hash, r.status), (3, head.hash, TxStatus::Success));
+    assert!(store.task_known("t2").unwrap());
+    assert!(!store.task_known("t9").unwrap());
+    assert_eq!(store.hash_at(3).unwrap(), Some(head.hash));
+    // The next block builds on the reopened state.
+    let (b, h, o) = next_block(&store, vec![transfer(1, addr(2), 7, 3, 1000)]);
+    store.commit_block(&b, &h, &o).unwrap();
+    assert_eq!(store.head().unwrap().height, 4);
+}
+
+#[test]
+fn a_block_not_on_the_head_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    init(&store);
+    let (mut b, h, o) = next_block(&store, vec![]);
+    b.header.prev_hash = H256([9; 32]);
+    assert!(matches!(store.commit_block(&b, &h, &o), Err(StoreError::NotOnHead { .. })));
+    assert_eq!(store.head().unwrap().height, 0);
+}
+
+#[test]
+fn genesis_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let g = init(&store);
+    let p = params();
+    let out = BlockExecutor::new(&store, &p, 0).finish_genesis().unwrap();
+    assert!(matches!(store.commit_genesis(&g, &out, b"{}"), Err(StoreError::AlreadyInitialized(_))));
+}
+
+#[test]
+fn a_tampered_account_fails_the_startup_check() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        init(&store);
+    }
+    {
+        // Change one balance behind the store's back.
+        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards"];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
+        let cf = db.cf_handle("accounts").unwrap();
+        let mut v = db.get_cf(cf, addr(1).0).unwrap().unwrap();
+        v[0] ^= 1;
+        db.put_cf(cf, addr(1).0, v).unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("must refuse");
+    assert!(matches!(err, StoreError::Inconsistent(_)), "{err}");
+}
