@@ -1,0 +1,322 @@
+//! Genesis: the document a chain starts from, its validation, the genesis block, and the
+//! built-in dev genesis (`cpcd --dev`).
+//!
+//! The genesis block is derived deterministically from the document: height 0, `prev_hash`
+//! of 64 zeros, `timestamp = genesis_time`, the first validator as proposer, and an all-zero
+//! signature (nobody signs genesis; every node rebuilds it from the same document).
+
+use cpc_primitives::*;
+use cpc_state::{BlockExecutor, BlockOutcome, ChainParams, Economics, MemState, PocParams};
+use serde::{Deserialize, Serialize};
+
+/// Chain id of the built-in dev chain.
+pub const DEV_CHAIN_ID: &str = "cpc-devnet-1";
+/// Number of prefunded dev accounts.
+pub const DEV_ACCOUNTS: usize = 10;
+/// Balance of each dev account: 1 000 000 CPC.
+pub const DEV_BALANCE: u128 = 1_000_000 * UNITS_PER_CPC;
+/// Fixed genesis time of the dev chain (2024-01-01T00:00:00Z), so its genesis hash never
+/// changes and `--dev --datadir` can resume.
+pub const DEV_GENESIS_TIME_MS: u64 = 1_704_067_200_000;
+/// Default block gas limit (the dev-chain issue).
+pub const DEFAULT_BLOCK_GAS_LIMIT: u64 = 50_000_000;
+/// Default minimum gas price.
+pub const DEFAULT_MIN_GAS_PRICE: u64 = 1000;
+/// Default block time.
+pub const DEFAULT_BLOCK_TIME_MS: u64 = 1000;
+/// Default cap on transactions per block: the gas limit already caps transfers at 2 380
+/// per block; this bounds block size for cheaper future types.
+pub const DEFAULT_MAX_TXS_PER_BLOCK: usize = 10_000;
+/// Longest chain id accepted.
+pub const MAX_CHAIN_ID_LEN: usize = 64;
+
+/// An initial balance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAccount {
+    pub address: Address,
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub balance: u128,
+}
+
+/// A validator of the initial set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    pub name: String,
+    pub pub_key: PublicKey,
+}
+
+impl GenesisValidator {
+    pub fn consensus_address(&self) -> ValconsAddress {
+        ValconsAddress::from_public_key(&self.pub_key)
+    }
+    pub fn account_address(&self) -> Address {
+        Address::from_public_key(&self.pub_key)
+    }
+}
+
+/// The genesis document (`cpcd init --genesis FILE`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    pub chain_id: String,
+    /// Timestamp of block 0, unix milliseconds.
+    pub genesis_time: u64,
+    pub min_gas_price: u64,
+    pub block_gas_limit: u64,
+    pub block_time_ms: u64,
+    pub max_txs_per_block: usize,
+    pub economics: Economics,
+    pub poc: PocParams,
+    pub accounts: Vec<GenesisAccount>,
+    pub validators: Vec<GenesisValidator>,
+}
+
+/// A genesis document that cannot start a chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    #[error("genesis is not valid JSON for the genesis format: {0}")]
+    Json(String),
+    #[error("chain_id: expected 1 to {MAX_CHAIN_ID_LEN} characters of [a-z0-9-], found {0:?}")]
+    ChainId(String),
+    #[error("block_gas_limit: expected at least {expected} (the largest intrinsic gas), found {found}")]
+    GasLimit { expected: u64, found: u64 },
+    #[error("max_txs_per_block: expected at least 1, found 0")]
+    MaxTxs,
+    #[error("economics.{field}: expected a percentage 0..=100, found {found}")]
+    Percent { field: &'static str, found: u8 },
+    #[error("economics.halving_interval: expected at least 1, found 0")]
+    Halving,
+    #[error("poc.matrix_size: expected a power of two in 2..=8192, found {0}")]
+    MatrixSize(usize),
+    #[error("poc.challenges: expected 1..=64, found {0}")]
+    Challenges(usize),
+    #[error("poc.window: expected at least 1, found 0")]
+    Window,
+    #[error("validators: expected at least one validator")]
+    NoValidators,
+    #[error("validators: public key {0} appears twice")]
+    DuplicateValidator(String),
+    #[error("accounts: address {0} appears twice")]
+    DuplicateAccount(Address),
+    #[error("accounts: balances overflow 128 bits")]
+    Overflow,
+}
+
+impl Genesis {
+    /// Parses and validates a genesis document.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, GenesisError> {
+        let g: Genesis = serde_json::from_slice(bytes).map_err(|e| GenesisError::Json(e.to_string()))?;
+        g.validate()?;
+        Ok(g)
+    }
+
+    /// The document as canonical JSON (what the store keeps).
+    pub fn to_canonical_json(&self) -> Vec<u8> {
+        let v = serde_json::to_value(self).expect("genesis serializes");
+        cjson::to_canonical_bytes(&v).expect("genesis has no floats")
+    }
+
+    /// Pretty JSON for humans (`cpcd genesis dev`).
+    pub fn to_pretty_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("genesis serializes")
+    }
+
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let id_ok = !self.chain_id.is_empty()
+            && self.chain_id.len() <= MAX_CHAIN_ID_LEN
+            && self.chain_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !id_ok {
+            return Err(GenesisError::ChainId(self.chain_id.clone()));
+        }
+        let max_intrinsic = TxType::ALL.iter().map(|t| t.intrinsic_gas()).max().unwrap_or(0);
+        if self.block_gas_limit < max_intrinsic {
+            return Err(GenesisError::GasLimit { expected: max_intrinsic, found: self.block_gas_limit });
+        }
+        if self.max_txs_per_block == 0 {
+            return Err(GenesisError::MaxTxs);
+        }
+        let e = &self.economics;
+        if e.proposer_reward_percent > 100 {
+            return Err(GenesisError::Percent { field: "proposer_reward_percent", found: e.proposer_reward_percent });
+        }
+        if e.proposer_fee_percent > 100 {
+            return Err(GenesisError::Percent { field: "proposer_fee_percent", found: e.proposer_fee_percent });
+        }
+        if e.halving_interval == 0 {
+            return Err(GenesisError::Halving);
+        }
+        let n = self.poc.matrix_size;
+        if !n.is_power_of_two() || !(2..=8192).contains(&n) {
+            return Err(GenesisError::MatrixSize(n));
+        }
+        if !(1..=64).contains(&self.poc.challenges) {
+            return Err(GenesisError::Challenges(self.poc.challenges));
+        }
+        if self.poc.window == 0 {
+            return Err(GenesisError::Window);
+        }
+        if self.validators.is_empty() {
+            return Err(GenesisError::NoValidators);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for v in &self.validators {
+            if !seen.insert(v.pub_key) {
+                return Err(GenesisError::DuplicateValidator(v.pub_key.to_hex()));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut total: u128 = 0;
+        for a in &self.accounts {
+            if !seen.insert(a.address) {
+                return Err(GenesisError::DuplicateAccount(a.address));
+            }
+            total = total.checked_add(a.balance).ok_or(GenesisError::Overflow)?;
+        }
+        Ok(())
+    }
+
+    pub fn chain_params(&self) -> ChainParams {
+        ChainParams {
+            chain_id: self.chain_id.clone(),
+            min_gas_price: self.min_gas_price,
+            block_gas_limit: self.block_gas_limit,
+            max_txs_per_block: self.max_txs_per_block,
+            block_time_ms: self.block_time_ms,
+            economics: self.economics.clone(),
+            poc: self.poc,
+        }
+    }
+
+    /// The genesis block and the state it creates (accounts in document order get slots
+    /// 0, 1, …).
+    pub fn build(&self) -> Result<(Block, BlockOutcome), GenesisError> {
+        self.validate()?;
+        let empty = MemState::default();
+        let params = self.chain_params();
+        let mut ex = BlockExecutor::new(&empty, &params, 0);
+        for a in &self.accounts {
+            ex.allocate(&a.address, a.balance).map_err(|_| GenesisError::Overflow)?;
+        }
+        let outcome = ex.finish_genesis().map_err(|_| GenesisError::Overflow)?;
+        let v0 = &self.validators[0];
+        let header = Header {
+            height: 0,
+            prev_hash: H256::ZERO,
+            timestamp: self.genesis_time,
+            chain_id: self.chain_id.clone(),
+            proposer_address: v0.consensus_address(),
+            round: 0,
+            tx_root: tx_root(&[]),
+            state_root: outcome.state_root,
+            compute_root: ComputeRoot(None),
+            gas_used: 0,
+            gas_limit: self.block_gas_limit,
+        };
+        let block = Block { header, transactions: vec![], proposer_pub_key: v0.pub_key, signature: Signature([0u8; 64]) };
+        Ok((block, outcome))
+    }
+
+    /// Hash of the genesis block.
+    pub fn hash(&self) -> Result<H256, GenesisError> {
+        Ok(self.build()?.0.hash())
+    }
+
+    /// The built-in dev genesis.
+    pub fn dev() -> Genesis {
+        let keys = dev_keys();
+        Genesis {
+            chain_id: DEV_CHAIN_ID.into(),
+            genesis_time: DEV_GENESIS_TIME_MS,
+            min_gas_price: DEFAULT_MIN_GAS_PRICE,
+            block_gas_limit: DEFAULT_BLOCK_GAS_LIMIT,
+            block_time_ms: DEFAULT_BLOCK_TIME_MS,
+            max_txs_per_block: DEFAULT_MAX_TXS_PER_BLOCK,
+            economics: Economics::with_treasury(dev_treasury()),
+            poc: PocParams::default(),
+            accounts: keys
+                .iter()
+                .map(|k| GenesisAccount { address: Address::from_public_key(&k.public_key()), balance: DEV_BALANCE })
+                .collect(),
+            validators: vec![GenesisValidator { name: "dev-0".into(), pub_key: keys[0].public_key() }],
+        }
+    }
+}
+
+/// The dev accounts' secret keys: `SHA-256("cpc-dev-" + decimal i)` for i = 0..9.
+/// Public knowledge: never use them outside a dev chain.
+pub fn dev_keys() -> Vec<SecretKey> {
+    (0..DEV_ACCOUNTS).map(|i| SecretKey::from_bytes(&sha256(format!("cpc-dev-{i}").as_bytes()).0)).collect()
+}
+
+/// The dev treasury: the first 20 bytes of `SHA-256("cpc-dev-treasury")` (no known key).
+pub fn dev_treasury() -> Address {
+    let h = sha256(b"cpc-dev-treasury");
+    Address(h.0[..20].try_into().expect("20 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_keys_follow_the_documented_derivation() {
+        let keys = dev_keys();
+        assert_eq!(keys.len(), 10);
+        assert_eq!(keys[3].to_bytes(), sha256(b"cpc-dev-3").0);
+        let g = Genesis::dev();
+        assert_eq!(g.accounts[0].address, Address::from_public_key(&keys[0].public_key()));
+        assert!(g.accounts.iter().all(|a| a.balance == 1_000_000 * UNITS_PER_CPC));
+        assert_eq!(g.validators[0].pub_key, keys[0].public_key());
+        assert_eq!(g.chain_id, "cpc-devnet-1");
+        assert_eq!((g.min_gas_price, g.block_gas_limit), (1000, 50_000_000));
+    }
+
+    #[test]
+    fn dev_genesis_is_stable_and_round_trips() {
+        let g = Genesis::dev();
+        assert_eq!(g.hash().unwrap(), Genesis::dev().hash().unwrap());
+        let back = Genesis::from_json(&g.to_canonical_json()).unwrap();
+        assert_eq!(back, g);
+        let (block, out) = g.build().unwrap();
+        assert_eq!(block.header.height, 0);
+        assert_eq!(block.header.prev_hash, H256::ZERO);
+        assert_eq!(out.changes.supply.total, 10 * DEV_BALANCE);
+    }
+
+    #[test]
+    fn validation_names_the_broken_field() {
+        let mut g = Genesis::dev();
+        g.chain_id = "Bad Id".into();
+        assert_eq!(g.validate(), Err(GenesisError::ChainId("Bad Id".into())));
+        let mut g = Genesis::dev();
+        g.block_gas_limit = 79_999;
+        assert_eq!(g.validate(), Err(GenesisError::GasLimit { expected: 80_000, found: 79_999 }));
+        let mut g = Genesis::dev();
+        g.poc.matrix_size = 1000;
+        assert_eq!(g.validate(), Err(GenesisError::MatrixSize(1000)));
+        let mut g = Genesis::dev();
+        g.validators.clear();
+        assert_eq!(g.validate(), Err(GenesisError::NoValidators));
+        let mut g = Genesis::dev();
+        g.accounts.push(g.accounts[0].clone());
+        assert_eq!(g.validate(), Err(GenesisError::DuplicateAccount(g.accounts[0].address)));
+        let mut g = Genesis::dev();
+        g.economics.proposer_fee_percent = 101;
+        assert!(matches!(g.validate(), Err(GenesisError::Percent { .. })));
+        let mut g = Genesis::dev();
+        g.poc.challenges = 0;
+        assert_eq!(g.validate(), Err(GenesisError::Challenges(0)));
+        let mut g = Genesis::dev();
+        g.poc.window = 0;
+        assert_eq!(g.validate(), Err(GenesisError::Window));
+        let mut g = Genesis::dev();
+        g.max_txs_per_block = 0;
+        assert_eq!(g.validate(), Err(GenesisError::MaxTxs));
+        let mut g = Genesis::dev();
+        g.validators.push(g.validators[0].clone());
+        assert!(matches!(g.validate(), Err(GenesisError::DuplicateValidator(_))));
+        assert!(matches!(Genesis::from_json(b"{\"chain_id\": 1}"), Err(GenesisError::Json(_))));
+    }
+}
