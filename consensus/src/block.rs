@@ -1,0 +1,299 @@
+//! Block validation in two layers, as rusty-kaspa does it.
+//!
+//! *In isolation* needs nothing but the block and the chain parameters: header constants,
+//! duplicates, every transaction's own checks, `tx_root`, `compute_root`, and the proposer's
+//! signature. *In context* needs the parent, the schedule, the state and the task window:
+//! parent link, timestamp, proposer turn, synthetic verification, and re-execution that must
+//! reproduce `gas_used` and `state_root`.
+
+use crate::poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError};
+use crate::schedule::ValidatorSet;
+use crate::tx_checks::{check_tx_in_isolation, TxCheckError};
+use cpc_primitives::{
+    compute_root_of_results, tx_root, Address, Block, ComputeResult, ComputeRoot, ValconsAddress, H256,
+};
+use cpc_state::{BlockExecutor, BlockOutcome, ChainParams, Head, StateView, TxError};
+use rayon::prelude::*;
+use std::collections::HashSet;
+
+/// How far a block's timestamp may run ahead of our clock: tolerates ordinary clock skew
+/// between machines without letting a proposer push time forward.
+pub const MAX_FUTURE_DRIFT_MS: u64 = 5_000;
+/// Below this many transactions, checking them in parallel costs more than it saves.
+const PARALLEL_TX_CHECK_MIN: usize = 64;
+
+/// Why a block is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("chain_id: expected {expected:?}, found {found:?}")]
+    ChainId { expected: String, found: String },
+    #[error("header gas_limit: expected {expected}, found {found}")]
+    GasLimit { expected: u64, found: u64 },
+    #[error("too many transactions: at most {max}, found {found}")]
+    TooManyTxs { max: usize, found: usize },
+    #[error("transaction {0} appears twice in the block")]
+    DuplicateTx(H256),
+    #[error("task_id {0:?} appears twice in the block (SUBMIT_RESULT rule 4)")]
+    DuplicateTaskId(String),
+    #[error("too many synthetic results: at most {max} per block, found {found}")]
+    TooManySynthetic { max: usize, found: usize },
+    #[error("transaction {index} ({hash}): {error}")]
+    Tx { index: usize, hash: H256, error: TxCheckError },
+    #[error("tx_root: expected {expected}, found {found}")]
+    TxRoot { expected: H256, found: H256 },
+    #[error("compute_root: expected {expected:?}, found {found:?}")]
+    ComputeRoot { expected: String, found: String },
+    #[error("proposer_address must be the address of proposer_pub_key: expected {expected}, found {found}")]
+    ProposerKey { expected: ValconsAddress, found: ValconsAddress },
+    #[error("proposer signature does not verify over the header")]
+    ProposerSignature,
+    #[error("height: expected {expected} (parent + 1), found {found}")]
+    Height { expected: u64, found: u64 },
+    #[error("prev_hash: expected {expected}, found {found}")]
+    Parent { expected: H256, found: H256 },
+    #[error("timestamp: expected later than the parent's {parent}, found {found}")]
+    TimestampNotAfterParent { parent: u64, found: u64 },
+    #[error("timestamp: expected at most {max} (now + {MAX_FUTURE_DRIFT_MS} ms), found {found}")]
+    TimestampInFuture { max: u64, found: u64 },
+    #[error("wrong proposer for height {height} round {round}: expected {expected}, found {found}")]
+    WrongProposer { height: u64, round: u32, expected: ValconsAddress, found: ValconsAddress },
+    #[error("transaction {index} ({hash}): {error}")]
+    Synthetic { index: usize, hash: H256, error: SyntheticError },
+    #[error("transaction {index} ({hash}) cannot be applied: {error}")]
+    Exec { index: usize, hash: H256, error: TxError },
+    #[error("gas_used: expected {expected}, found {found}")]
+    GasUsed { expected: u64, found: u64 },
+    #[error("state_root: expected {expected}, found {found}")]
+    StateRoot { expected: H256, found: H256 },
+    #[error("state: {0}")]
+    State(String),
+}
+
+/// What isolation checks learned, reused by the context checks.
+pub struct CheckedBlock {
+    pub tx_hashes: Vec<H256>,
+    /// The parsed ComputeResult of each SUBMIT_RESULT, by transaction index.
+    pub results: Vec<Option<ComputeResult>>,
+}
+
+pub fn check_chain_id(b: &Block, p: &ChainParams) -> Result<(), BlockError> {
+    if b.header.chain_id != p.chain_id {
+        return Err(BlockError::ChainId { expected: p.chain_id.clone(), found: b.header.chain_id.clone() });
+    }
+    Ok(())
+}
+
+pub fn check_gas_limit(b: &Block, p: &ChainParams) -> Result<(), BlockError> {
+    if b.header.gas_limit != p.block_gas_limit {
+        return Err(BlockError::GasLimit { expected: p.block_gas_limit, found: b.header.gas_limit });
+    }
+    Ok(())
+}
+
+pub fn check_tx_count(b: &Block, p: &ChainParams) -> Result<(), BlockError> {
+    if b.transactions.len() > p.max_txs_per_block {
+        return Err(BlockError::TooManyTxs { max: p.max_txs_per_block, found: b.transactions.len() });
+    }
+    Ok(())
+}
+
+pub fn check_proposer_signature(b: &Block) -> Result<(), BlockError> {
+    let expected = ValconsAddress::from_public_key(&b.proposer_pub_key);
+    if b.header.proposer_address != expected {
+        return Err(BlockError::ProposerKey { expected, found: b.header.proposer_address });
+    }
+    b.proposer_pub_key
+        .verify_strict(&b.header.signing_bytes(), &b.signature)
+        .map_err(|_| BlockError::ProposerSignature)
+}
+
+pub fn check_no_duplicate_txs(hashes: &[H256]) -> Result<(), BlockError> {
+    let mut seen = HashSet::with_capacity(hashes.len());
+    for h in hashes {
+        if !seen.insert(h) {
+            return Err(BlockError::DuplicateTx(*h));
+        }
+    }
+    Ok(())
+}
+
+pub fn check_no_duplicate_task_ids(results: &[Option<ComputeResult>]) -> Result<(), BlockError> {
+    let mut seen = HashSet::new();
+    for r in results.iter().flatten() {
+        if !seen.insert(r.task_id.as_str()) {
+            return Err(BlockError::DuplicateTaskId(r.task_id.clone()));
+        }
+    }
+    Ok(())
+}
+
+pub fn check_synthetic_count(results: &[Option<ComputeResult>], p: &ChainParams) -> Result<(), BlockError> {
+    let found = results.iter().flatten().filter(|r| is_synthetic(r)).count();
+    let max = p.poc.max_synthetic_results_per_block;
+    if found > max {
+        return Err(BlockError::TooManySynthetic { max, found });
+    }
+    Ok(())
+}
+
+pub fn check_tx_root(b: &Block, hashes: &[H256]) -> Result<(), BlockError> {
+    let expected = tx_root(hashes);
+    if b.header.tx_root != expected {
+        return Err(BlockError::TxRoot { expected, found: b.header.tx_root });
+    }
+    Ok(())
+}
+
+pub fn check_compute_root(b: &Block, results: &[Option<ComputeResult>]) -> Result<(), BlockError> {
+    let expected: ComputeRoot = compute_root_of_results(results.iter().flatten());
+    if b.header.compute_root != expected {
+        return Err(BlockError::ComputeRoot { expected: expected.to_text(), found: b.header.compute_root.to_text() });
+    }
+    Ok(())
+}
+
+/// Every transaction's own checks (signatures dominate: parallel for large blocks).
+pub fn check_transactions(b: &Block, p: &ChainParams) -> Result<CheckedBlock, BlockError> {
+    let check = |(index, tx): (usize, &cpc_primitives::Transaction)| {
+        let hash = tx.hash();
+        check_tx_in_isolation(tx, p).map(|r| (hash, r)).map_err(|error| BlockError::Tx { index, hash, error })
+    };
+    let checked: Vec<(H256, Option<ComputeResult>)> = if b.transactions.len() >= PARALLEL_TX_CHECK_MIN {
+        b.transactions.par_iter().enumerate().map(check).collect::<Result<_, _>>()?
+    } else {
+        b.transactions.iter().enumerate().map(check).collect::<Result<_, _>>()?
+    };
+    let (tx_hashes, results) = checked.into_iter().unzip();
+    Ok(CheckedBlock { tx_hashes, results })
+}
+
+/// All checks that need only the block.
+pub fn check_block_in_isolation(b: &Block, p: &ChainParams) -> Result<CheckedBlock, BlockError> {
+    check_chain_id(b, p)?;
+    check_gas_limit(b, p)?;
+    check_tx_count(b, p)?;
+    check_proposer_signature(b)?;
+    let checked = check_transactions(b, p)?;
+    check_no_duplicate_txs(&checked.tx_hashes)?;
+    check_no_duplicate_task_ids(&checked.results)?;
+    check_synthetic_count(&checked.results, p)?;
+    check_tx_root(b, &checked.tx_hashes)?;
+    check_compute_root(b, &checked.results)?;
+    Ok(checked)
+}
+
+/// What the context checks need to know about the chain.
+pub struct ChainContext<'a> {
+    pub params: &'a ChainParams,
+    pub validators: &'a ValidatorSet,
+    pub parent: Head,
+    /// Our clock, unix milliseconds.
+    pub now_ms: u64,
+    /// Canonical hashes of [`window_heights`] for the block's height, lowest first.
+    pub window_hashes: Vec<H256>,
+    pub poc: &'a PocVerifier,
+}
+
+pub fn check_parent(b: &Block, parent: &Head) -> Result<(), BlockError> {
+    if b.header.height != parent.height + 1 {
+        return Err(BlockError::Height { expected: parent.height + 1, found: b.header.height });
+    }
+    if b.header.prev_hash != parent.hash {
+        return Err(BlockError::Parent { expected: parent.hash, found: b.header.prev_hash });
+    }
+    Ok(())
+}
+
+pub fn check_timestamp(b: &Block, parent: &Head, now_ms: u64) -> Result<(), BlockError> {
+    if b.header.timestamp <= parent.timestamp {
+        return Err(BlockError::TimestampNotAfterParent { parent: parent.timestamp, found: b.header.timestamp });
+    }
+    let max = now_ms.saturating_add(MAX_FUTURE_DRIFT_MS);
+    if b.header.timestamp > max {
+        return Err(BlockError::TimestampInFuture { max, found: b.header.timestamp });
+    }
+    Ok(())
+}
+
+pub fn check_proposer_turn(b: &Block, validators: &ValidatorSet) -> Result<(), BlockError> {
+    let (height, round) = (b.header.height, b.header.round);
+    let expected = validators.proposer_address(height, round);
+    if b.header.proposer_address != expected {
+        return Err(BlockError::WrongProposer { height, round, expected, found: b.header.proposer_address });
+    }
+    Ok(())
+}
+
+/// Rule 6 for every synthetic result: a tip in the window, then full recomputation (in
+/// parallel). Returns the workers to pay, in block order.
+pub fn check_synthetic_results(
+    b: &Block,
+    checked: &CheckedBlock,
+    ctx: &ChainContext,
+) -> Result<Vec<Address>, BlockError> {
+    let range = window_heights(b.header.height, ctx.poc.window());
+    let mut items = Vec::new();
+    let mut idx = Vec::new();
+    for (index, r) in checked.results.iter().enumerate() {
+        let Some(r) = r.as_ref().filter(|r| is_synthetic(r)) else { continue };
+        let hash = checked.tx_hashes[index];
+        let tip = ctx
+            .poc
+            .locate_tip(r, &ctx.window_hashes, *range.start(), *range.end())
+            .map_err(|error| BlockError::Synthetic { index, hash, error })?;
+        items.push((r, tip));
+        idx.push(index);
+    }
+    for (i, res) in ctx.poc.verify_many(&items).into_iter().enumerate() {
+        res.map_err(|error| BlockError::Synthetic { index: idx[i], hash: checked.tx_hashes[idx[i]], error })?;
+    }
+    Ok(idx.iter().map(|i| b.transactions[*i].from_address).collect())
+}
+
+/// Re-executes the block on `view` and compares `gas_used` and `state_root`.
+pub fn execute_and_compare<V: StateView + ?Sized>(
+    b: &Block,
+    checked: &CheckedBlock,
+    view: &V,
+    p: &ChainParams,
+    paid_workers: &[Address],
+) -> Result<BlockOutcome, BlockError> {
+    let mut ex = BlockExecutor::new(view, p, b.header.height);
+    for (index, (tx, hash)) in b.transactions.iter().zip(&checked.tx_hashes).enumerate() {
+        ex.execute(tx, *hash).map_err(|error| BlockError::Exec { index, hash: *hash, error })?;
+    }
+    let proposer = Address(b.header.proposer_address.0);
+    let out = ex.finish(&proposer, paid_workers).map_err(|e| BlockError::State(e.to_string()))?;
+    if out.gas_used != b.header.gas_used {
+        return Err(BlockError::GasUsed { expected: out.gas_used, found: b.header.gas_used });
+    }
+    if out.state_root != b.header.state_root {
+        return Err(BlockError::StateRoot { expected: out.state_root, found: b.header.state_root });
+    }
+    Ok(out)
+}
+
+/// All checks that need the chain.
+pub fn check_block_in_context<V: StateView + ?Sized>(
+    b: &Block,
+    checked: &CheckedBlock,
+    view: &V,
+    ctx: &ChainContext,
+) -> Result<BlockOutcome, BlockError> {
+    check_parent(b, &ctx.parent)?;
+    check_timestamp(b, &ctx.parent, ctx.now_ms)?;
+    check_proposer_turn(b, ctx.validators)?;
+    let workers = check_synthetic_results(b, checked, ctx)?;
+    execute_and_compare(b, checked, view, ctx.params, &workers)
+}
+
+/// Full validation of a block on top of `ctx.parent`: the outcome to commit.
+pub fn validate_block<V: StateView + ?Sized>(
+    b: &Block,
+    view: &V,
+    ctx: &ChainContext,
+) -> Result<(CheckedBlock, BlockOutcome), BlockError> {
+    let checked = check_block_in_isolation(b, ctx.params)?;
+    let out = check_block_in_context(b, &checked, view, ctx)?;
+    Ok((checked, out))
+}

@@ -1,0 +1,14 @@
+//! cpc consensus: transaction and block validation (in isolation, then in context), the
+//! proposer schedule, synthetic-result verification, and the block builder. No I/O.
+
+pub mod block;
+pub mod builder;
+pub mod poc_check;
+pub mod schedule;
+pub mod tx_checks;
+
+pub use block::{check_block_in_context, check_block_in_isolation, validate_block, BlockError, ChainContext, CheckedBlock};
+pub use builder::{build_block, BuildContext, Built, Candidate, Skip};
+pub use poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError};
+pub use schedule::ValidatorSet;
+pub use tx_checks::{check_tx_in_isolation, TxCheckError};
