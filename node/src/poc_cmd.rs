@@ -1,0 +1,71 @@
+//! `cpcd poc solve|verify`.
+
+use crate::cli::PocCmd;
+use cpc_poc::SynthParams;
+use cpc_primitives::{ComputeResult, Payload, H256};
+use std::io::Read;
+use std::process::ExitCode;
+
+pub fn run(cmd: PocCmd) -> ExitCode {
+    match cmd {
+        PocCmd::Solve { tip, worker, nonce, size, k } => {
+            let (tip, params) = match parse(&tip, size, k) {
+                Ok(x) => x,
+                Err(e) => return fail(&e),
+            };
+            if let Err(e) = worker.parse::<cpc_primitives::Address>() {
+                return fail(&format!("--worker: {e}"));
+            }
+            let r = cpc_poc::solve(&tip, &worker, nonce, &params);
+            let v = serde_json::Value::Object(r.to_payload().as_map().clone());
+            println!("{}", String::from_utf8(cpc_primitives::cjson::to_canonical_bytes(&v).unwrap()).unwrap());
+            ExitCode::SUCCESS
+        }
+        PocCmd::Verify { tip, size, k } => {
+            let (tip, params) = match parse(&tip, size, k) {
+                Ok(x) => x,
+                Err(e) => return fail(&e),
+            };
+            let mut input = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+                return fail(&format!("reading stdin: {e}"));
+            }
+            let r = match parse_result(&input) {
+                Ok(r) => r,
+                Err(e) => {
+                    println!("invalid: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match cpc_poc::verify_full_parallel(&r, &tip, &params) {
+                Ok(()) => {
+                    println!("valid: task {} by {} (result_hash {})", r.task_id, r.worker_address, r.result_hash);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("invalid: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn parse(tip: &str, n: usize, k: usize) -> Result<(H256, SynthParams), String> {
+    let tip = H256::from_hex(tip).map_err(|e| format!("--tip: {e}"))?;
+    let params = SynthParams { n, k };
+    params.validate().map_err(|e| e.to_string())?;
+    Ok((tip, params))
+}
+
+fn parse_result(input: &str) -> Result<ComputeResult, String> {
+    let v: serde_json::Value = serde_json::from_str(input.trim()).map_err(|e| format!("not JSON: {e}"))?;
+    let map = v.as_object().ok_or("expected a JSON object")?.clone();
+    let p = Payload::from_map(map)?;
+    ComputeResult::from_payload(&p).map_err(|e| e.to_string())
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
