@@ -1,0 +1,229 @@
+//! Helpers for the integration tests: start real `cpcd` processes on free ports with a
+//! temporary datadir, talk to them over HTTP JSON-RPC, and sign transactions.
+
+use anyhow::{anyhow, bail, Context, Result};
+use cpc_genesis::dev_keys;
+use cpc_primitives::*;
+use jsonrpsee::core::client::{ClientT, Error as ClientError};
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::rpc_params;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a node may take to start and bind its RPC port.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `cpcd` binary built next to this test (run `cargo build --release --bin cpcd` first;
+/// `make test` does).
+pub fn cpcd_path() -> PathBuf {
+    if let Ok(p) = std::env::var("CPCD_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test-binary> -> target/<profile>/cpcd
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let p = dir.join("cpcd");
+    assert!(p.exists(), "{} not found: build it first (cargo build --release --bin cpcd)", p.display());
+    p
+}
+
+/// A running `cpcd` process, killed on drop.
+pub struct NodeProc {
+    pub child: Child,
+    pub rpc_url: String,
+    pub datadir: PathBuf,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl NodeProc {
+    /// Starts `cpcd --dev --http.port 0 --datadir <datadir> <extra…>`.
+    pub fn start_dev(datadir: Option<&Path>, extra: &[&str]) -> Result<NodeProc> {
+        let (tmp, dir) = match datadir {
+            Some(d) => (None, d.to_path_buf()),
+            None => {
+                let t = tempfile::tempdir()?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let mut args: Vec<String> = vec!["--dev".into(), "--http.port".into(), "0".into(), "--datadir".into()];
+        args.push(dir.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn(&args, dir, tmp)
+    }
+
+    pub fn spawn(args: &[String], datadir: PathBuf, tmp: Option<tempfile::TempDir>) -> Result<NodeProc> {
+        let mut child = Command::new(cpcd_path())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning cpcd")?;
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                if let Some(i) = line.find("JSON-RPC listening on http://") {
+                    let _ = tx.send(line[i + "JSON-RPC listening on ".len()..].trim().to_string());
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let url = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(u) => u,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("cpcd did not start: {}", log.lock().unwrap().join("\n"));
+            }
+        };
+        Ok(NodeProc { child, rpc_url: url, datadir, log, _tmp: tmp })
+    }
+
+    pub fn client(&self) -> HttpClient {
+        HttpClientBuilder::default().request_timeout(Duration::from_secs(60)).build(&self.rpc_url).unwrap()
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns the exit status code and the log.
+    pub fn stop(mut self) -> Result<(i32, String)> {
+        let pid = self.child.id() as i32;
+        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait()? {
+                // let the reader thread drain the pipe
+                std::thread::sleep(Duration::from_millis(100));
+                return Ok((s.code().unwrap_or(-1), self.logs()));
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("cpcd did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The dev accounts' keys.
+pub fn keys() -> Vec<SecretKey> {
+    dev_keys()
+}
+
+pub fn addr_of(sk: &SecretKey) -> Address {
+    Address::from_public_key(&sk.public_key())
+}
+
+pub const CHAIN_ID: &str = "cpc-devnet-1";
+
+pub fn transfer(sk: &SecretKey, to: Address, amount: u128, nonce: u64) -> Transaction {
+    UnsignedTx {
+        chain_id: CHAIN_ID.into(),
+        tx_type: TxType::Transfer,
+        from_address: addr_of(sk),
+        to_address: Some(to),
+        amount,
+        fee: 21_000 * 1000,
+        nonce,
+        gas_price: 1000,
+        gas_limit: 21_000,
+        payload: Payload::empty(),
+    }
+    .sign(sk)
+}
+
+pub fn submit_result(sk: &SecretKey, payload: Payload, nonce: u64, gas_limit: u64) -> Transaction {
+    UnsignedTx {
+        chain_id: CHAIN_ID.into(),
+        tx_type: TxType::SubmitResult,
+        from_address: addr_of(sk),
+        to_address: None,
+        amount: 0,
+        fee: gas_limit as u128 * 1000,
+        nonce,
+        gas_price: 1000,
+        gas_limit,
+        payload,
+    }
+    .sign(sk)
+}
+
+pub fn tx_json(tx: &Transaction) -> Value {
+    serde_json::from_slice(&tx.canonical_json()).unwrap()
+}
+
+/// `cpc_sendTransaction`; Err carries (code, message).
+pub async fn send(c: &HttpClient, tx: &Transaction) -> std::result::Result<String, (i32, String)> {
+    match c.request::<String, _>("cpc_sendTransaction", rpc_params![tx_json(tx)]).await {
+        Ok(h) => Ok(h),
+        Err(ClientError::Call(e)) => Err((e.code(), e.message().to_string())),
+        Err(e) => Err((0, e.to_string())),
+    }
+}
+
+pub async fn call(c: &HttpClient, method: &str, params: Vec<Value>) -> Result<Value> {
+    let mut p = jsonrpsee::core::params::ArrayParams::new();
+    for v in params {
+        p.insert(v).unwrap();
+    }
+    c.request::<Value, _>(method, p).await.map_err(|e| anyhow!("{method}: {e}"))
+}
+
+/// Polls for a receipt until it appears.
+pub async fn wait_receipt(c: &HttpClient, hash: &str, timeout: Duration) -> Result<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let r = call(c, "cpc_getTransactionReceipt", vec![hash.into()]).await?;
+        if !r.is_null() {
+            return Ok(r);
+        }
+        if Instant::now() > deadline {
+            bail!("no receipt for {hash} within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn balance(c: &HttpClient, a: &Address) -> Result<u128> {
+    let v = call(c, "cpc_getBalance", vec![a.to_string().into()]).await?;
+    Ok(v.as_str().ok_or_else(|| anyhow!("balance not a string: {v}"))?.parse()?)
+}
+
+pub async fn block_number(c: &HttpClient) -> Result<u64> {
+    call(c, "cpc_blockNumber", vec![]).await?.as_u64().ok_or_else(|| anyhow!("not a number"))
+}
+
+/// A raw HTTP POST (for malformed bodies a client library will not send).
+pub fn raw_post(url: &str, body: &str) -> Result<Value> {
+    let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let body = resp.split("\r\n\r\n").nth(1).ok_or_else(|| anyhow!("no body in {resp}"))?;
+    serde_json::from_str(body).with_context(|| format!("response body {body:?}"))
+}
