@@ -23,12 +23,17 @@ pub fn cpcd_path() -> PathBuf {
     if let Ok(p) = std::env::var("CPCD_BIN") {
         return PathBuf::from(p);
     }
-    // target/<profile>/deps/<test-binary> -> target/<profile>/cpcd
+    // Test binaries live in target/<profile>/deps/, tools like cpc-loadgen in target/<profile>/.
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let p = dir.join("cpcd");
-    assert!(p.exists(), "{} not found: build it first (cargo build --release --bin cpcd)", p.display());
-    p
+    let mut dir = exe.parent();
+    while let Some(d) = dir {
+        let p = d.join("cpcd");
+        if p.is_file() {
+            return p;
+        }
+        dir = d.parent().filter(|_| d.file_name().is_some_and(|n| n == "deps"));
+    }
+    panic!("cpcd not found next to {}: build it first (cargo build --release --bin cpcd)", exe.display())
 }
 
 /// A running `cpcd` process, killed on drop.
