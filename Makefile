@@ -1,0 +1,36 @@
+# cpcd — the two commands a newcomer needs: `make run` and `make test`.
+# Both install what they need (Debian packages, the Rust build), so they work on a fresh machine.
+
+CARGO      ?= cargo
+PROFILE    := release
+BIN        := $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/cpcd
+# Extra flags for the dev node, e.g. `make run ARGS="--dev.block-time 0"`.
+ARGS       ?=
+
+.PHONY: run test bench deps build nvrtc clippy fmt clean-data
+
+## Install system packages the build needs (libclang for bindgen, Debian's RocksDB).
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --$(PROFILE) --workspace --bins
+
+## Set up and run a local dev chain: cpcd --dev (JSON-RPC on 127.0.0.1:8545).
+run: build
+	$(BIN) --dev $(ARGS)
+
+## Set up and run every test (unit, vectors, property, integration with real cpcd processes).
+test: build
+	@scripts/install-nvrtc.sh || echo "NVRTC not installed: the kernel compile test will skip"
+	$(CARGO) test --$(PROFILE) --workspace --no-fail-fast
+
+## Benchmarks; figures go to BENCHMARKS.md by hand with the command that made them.
+bench: build
+	@scripts/bench.sh
+
+clippy:
+	$(CARGO) clippy --$(PROFILE) --workspace --all-targets
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,57 @@
+//! Vectors for what PROTOCOL.md leaves to the project (docs/PROTOCOL-NOTES.md): account
+//! leaves, the account tree, the state root, and the dev genesis. The file
+//! docs/vectors/notes-v1.json is produced by this code; the test fails if the code and the
+//! file disagree. Regenerate deliberately with `UPDATE_VECTORS=1 cargo test -p cpc-genesis
+//! --test notes_vectors` (a change here is a consensus change).
+
+use cpc_genesis::Genesis;
+use cpc_primitives::*;
+use cpc_state::{account_leaf, state_root, AccountTree, Supply};
+use serde_json::{json, Value};
+
+fn produce() -> Value {
+    let accounts: Vec<(Address, Account)> = (0u8..3)
+        .map(|i| {
+            let a = Address::from_public_key(&SecretKey::from_bytes(&[i + 1; 32]).public_key());
+            (a, Account { balance: (i as u128 + 1) * UNITS_PER_CPC, nonce: i as u64 })
+        })
+        .collect();
+    let leaves: Vec<H256> = accounts.iter().map(|(a, acc)| account_leaf(a, acc)).collect();
+    let tree = AccountTree::from_leaves(leaves.clone());
+    let supply = Supply { total: 6 * UNITS_PER_CPC + 7, genesis: 6 * UNITS_PER_CPC, minted: 10, burned: 3 };
+    let root = state_root(&tree.root(), 3, &supply);
+    let g = Genesis::dev();
+    let (gb, _) = g.build().unwrap();
+    json!({
+        "account_leaves": accounts.iter().zip(&leaves).map(|((a, acc), l)| json!({
+            "address": a.to_string(),
+            "balance": acc.balance.to_string(),
+            "nonce": acc.nonce,
+            "leaf": l.to_hex(),
+        })).collect::<Vec<_>>(),
+        "accounts_root_of_the_3_leaves_in_slot_order": tree.root().to_hex(),
+        "state_root": {
+            "accounts_root": tree.root().to_hex(),
+            "account_count": 3,
+            "supply": serde_json::to_value(supply).unwrap(),
+            "state_root": root.to_hex(),
+        },
+        "dev_genesis": {
+            "chain_id": g.chain_id,
+            "hash": gb.hash().to_hex(),
+            "state_root": gb.header.state_root.to_hex(),
+            "header": serde_json::to_value(&gb.header).unwrap(),
+        },
+    })
+}
+
+#[test]
+fn notes_vectors_match_the_code() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/notes-v1.json");
+    let produced = serde_json::to_string_pretty(&produce()).unwrap() + "\n";
+    if std::env::var("UPDATE_VECTORS").is_ok() {
+        std::fs::write(path, &produced).unwrap();
+    }
+    let stored = std::fs::read_to_string(path).expect("docs/vectors/notes-v1.json (UPDATE_VECTORS=1 to create)");
+    assert_eq!(stored, produced, "the code no longer produces docs/vectors/notes-v1.json: a consensus change?");
+}

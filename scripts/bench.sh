@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, in one run (compare ratios within a run: these machines
+# are shared and noisy). Copy the figures into BENCHMARKS.md with this command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET="${CARGO_TARGET_DIR:-target}"
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "== PoC: synthetic tasks on the CPU (cargo bench -p cpc-poc --bench poc)"
+cargo bench -q -p cpc-poc --bench poc 2>/dev/null
+echo "== PoC: block validation with synthetic results (cargo bench -p cpc-consensus --bench block_validation)"
+cargo bench -q -p cpc-consensus --bench block_validation 2>/dev/null
+echo "== State root: incremental cost (cargo bench -p cpc-state --bench state_root)"
+cargo bench -q -p cpc-state --bench state_root 2>/dev/null
+echo "== GPU (cargo bench -p cpc-gpu --bench gpu)"
+cargo bench -q -p cpc-gpu --bench gpu 2>/dev/null || true
+echo "== JSON-RPC load: instant blocks (cpc-loadgen --spawn --block-time 0 --txs 60000)"
+"$TARGET/release/cpc-loadgen" --spawn --block-time 0 --txs 60000
+echo "== JSON-RPC load: 250 ms blocks (cpc-loadgen --spawn --block-time 250ms --txs 60000)"
+"$TARGET/release/cpc-loadgen" --spawn --block-time 250ms --txs 60000
