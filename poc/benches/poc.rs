@@ -1,0 +1,96 @@
+//! Timing of the synthetic-task pieces at the default size (n = 1024, k = 8).
+//!
+//! `cargo bench -p cpc-poc --bench poc` (a plain harness: warm-ups, then the median and the
+//! minimum of the timed runs). Extra arguments filter the cases by substring.
+
+use cpc_poc::*;
+use cpc_primitives::sha256;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Times `f`: three warm-up calls, then `runs` timed calls; prints and returns the median
+/// and the minimum in milliseconds (`None` when the case is filtered out).
+fn bench<R>(name: &str, runs: usize, mut f: impl FnMut() -> R) -> Option<(f64, f64)> {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+        return None;
+    }
+    for _ in 0..3 {
+        black_box(f());
+    }
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(f());
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (median, min) = (ms(times[runs / 2]), ms(times[0]));
+    println!("{name:<36} median {median:>8.3} ms  min {min:>8.3} ms  ({runs} runs)");
+    Some((median, min))
+}
+
+fn main() {
+    let p = SynthParams::default();
+    let n = p.n;
+    let tip = sha256(b"bench tip");
+    let worker = "cpc16ncl0w4za9dvrqpk49pgmwhwwye83qju0jk35a";
+    let s = seed(&tip, worker, 1);
+    let (a, b) = generate_matrices(&s, n);
+    println!(
+        "cpc-poc benches: n = {n}, k = {}, kernel {}, rayon threads {}",
+        p.k,
+        kernel_name(),
+        rayon::current_num_threads()
+    );
+
+    let mut buf = vec![0u8; 2 * n * n];
+    bench("poc/keystream_2MiB_n1024", 20, || {
+        keystream_into(&s, 0, &mut buf)
+    });
+    bench("poc/keystream_2MiB_n1024_parallel", 20, || {
+        keystream_into_parallel(&s, 0, &mut buf)
+    });
+    let fast = bench("poc/matmul_n1024_1thread", 20, || matmul(&a, &b, n));
+    let mut c_buf = vec![0i32; n * n];
+    bench("poc/matmul_into_n1024_1thread", 20, || {
+        matmul_into(&a, &b, n, &mut c_buf)
+    });
+    bench("poc/matmul_rows_4_of_n1024", 20, || {
+        matmul_rows(&a[..4 * n], 4, &b, n)
+    });
+    bench("poc/matmul_portable_n1024_1thread", 10, || {
+        matmul_portable(&a, &b, n)
+    });
+    let reference = bench("poc/matmul_reference_n1024_1thread", 5, || {
+        matmul_reference(&a, &b, n)
+    });
+    if let (Some(fast), Some(reference)) = (fast, reference) {
+        println!(
+            "{:<36} {:.1}x faster than the reference (medians)",
+            format!("poc/matmul_{}_vs_reference", kernel_name()),
+            reference.0 / fast.0
+        );
+    }
+    bench("poc/matmul_parallel_n1024", 20, || {
+        matmul_parallel(&a, &b, n)
+    });
+    let c = matmul(&a, &b, n);
+    bench("poc/row_tree_n1024", 20, || RowTree::from_product(&c, n));
+    bench("poc/solve_n1024_1thread", 20, || solve(&tip, worker, 1, &p));
+    let r = solve(&tip, worker, 1, &p);
+    bench("poc/check_proof_n1024_k8", 50, || {
+        check_proof(&r, &tip, &p).unwrap()
+    });
+    bench("poc/verify_full_n1024", 20, || {
+        verify_full(&r, &tip, &p).unwrap()
+    });
+    bench("poc/verify_full_parallel_n1024", 20, || {
+        verify_full_parallel(&r, &tip, &p).unwrap()
+    });
+}

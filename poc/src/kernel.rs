@@ -1,0 +1,464 @@
+//! Exact int8 × int8 → i32 matrix products (PROTOCOL.md "Synthetic tasks v1", step 4).
+//!
+//! Every kernel here computes `C[i][j] = Σ_k A[i][k]·B[k][j]` exactly in 32-bit integers and
+//! must be bit-identical to [`matmul_reference`]. A term is at most 2^14 in magnitude, so a
+//! row of up to 8192 terms stays below 2^27: no kernel can overflow.
+//!
+//! * `portable`: plain Rust loops (i-k-j order, four k at a time), auto-vectorised for the
+//!   baseline target. Used off x86-64, without AVX2, or when `n` is not a multiple of 16.
+//! * `avx2` (runtime detection): the classic exact route through `vpmaddwd`.
+//!   - B is packed once per product into 16-column panels of i16 pairs
+//!     `(B[2p][j], B[2p+1][j])`, one 32-bit lane each (`pack_b`, itself AVX2: sign-extend,
+//!     interleave, eight panels at a time so that B is read once and the writes stay in a
+//!     few streams).
+//!   - A is taken a block of 64 rows at a time, sign-extended to i16 rows: an i16 pair
+//!     `(A[i][2p], A[i][2p+1])` is then one 32-bit word, broadcast with `vpbroadcastd`.
+//!   - The micro-kernel keeps a 4 × 16 tile of C in eight ymm accumulators; per pair-row
+//!     it loads the two B vectors, and for each of the four rows broadcasts its A pair and
+//!     does `acc += vpmaddwd(a_pair, b)` (`a0·b0 + a1·b1` per 32-bit lane: exact, since
+//!     `vpmaddwd` only wraps for two `-32768·-32768` products and values here are in
+//!     [-128, 127]). For n ≤ 1024 the whole k range is one pass (the accumulators are
+//!     written once); larger n is split into k-blocks of 512 pairs added into C.
+//!   - A block of rows of C is finished before the next one starts, so callers can hash
+//!     rows while they are in cache (the task pipeline never holds C whole).
+//!
+//!   `vpmaddubsw` is deliberately not used: its i16 saturation would break exactness.
+//!
+//! Large temporary buffers (packed B, A's i16 rows, blocks of C, keystream bytes) come from
+//! per-thread caches ([`scratch`]): fresh multi-MiB allocations cost page faults on every
+//! product, about as much as a tenth of the product itself.
+
+use rayon::prelude::*;
+
+/// A signed 8-bit matrix entry: `i8` as is, or a raw keystream byte read as `int8`.
+///
+/// Implemented only for `i8` and `u8`: the SIMD code relies on entries being one byte.
+pub(crate) trait Int8: Copy + Send + Sync + private::Sealed {
+    fn get(self) -> i32;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for i8 {}
+    impl Sealed for u8 {}
+}
+
+impl Int8 for i8 {
+    #[inline(always)]
+    fn get(self) -> i32 {
+        i32::from(self)
+    }
+}
+
+impl Int8 for u8 {
+    #[inline(always)]
+    fn get(self) -> i32 {
+        i32::from(self as i8)
+    }
+}
+
+fn check_dims<T>(a: &[T], m: usize, b: &[T], n: usize) {
+    assert!(n > 0, "matrix size must be positive");
+    assert_eq!(a.len(), m * n, "A must hold {m}×{n} entries");
+    assert_eq!(b.len(), n * n, "B must hold {n}×{n} entries");
+}
+
+/// `A·B` with plain loops: the definition every other kernel is tested against.
+///
+/// # Panics
+/// If `a` or `b` does not hold exactly `n·n` entries.
+pub fn matmul_reference(a: &[i8], b: &[i8], n: usize) -> Vec<i32> {
+    check_dims(a, n, b, n);
+    let mut c = vec![0i32; n * n];
+    for i in 0..n {
+        for k in 0..n {
+            let aik = i32::from(a[i * n + k]);
+            for j in 0..n {
+                c[i * n + j] += aik * i32::from(b[k * n + j]);
+            }
+        }
+    }
+    c
+}
+
+/// The name of the kernel [`matmul`] uses on this machine: `"avx2"` or `"portable"`.
+pub fn kernel_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if avx2::Token::detect().is_some() {
+        return "avx2";
+    }
+    "portable"
+}
+
+/// `A·B` (row-major `n × n`) on the calling thread, with the best kernel for this CPU.
+///
+/// # Panics
+/// If `a` or `b` does not hold exactly `n·n` entries.
+pub fn matmul(a: &[i8], b: &[i8], n: usize) -> Vec<i32> {
+    let mut c = vec![0i32; n * n];
+    matmul_into(a, b, n, &mut c);
+    c
+}
+
+/// [`matmul`] into a caller's buffer (no allocation of C).
+///
+/// # Panics
+/// If `a`, `b` or `c` does not hold exactly `n·n` entries.
+pub fn matmul_into(a: &[i8], b: &[i8], n: usize, c: &mut [i32]) {
+    check_dims(a, n, b, n);
+    assert_eq!(c.len(), n * n, "C must hold {n}×{n} entries");
+    PreparedB::new(b, n, false).rows_into(a, c);
+}
+
+/// `A·B` with the rows of C split over rayon's pool.
+///
+/// # Panics
+/// If `a` or `b` does not hold exactly `n·n` entries.
+pub fn matmul_parallel(a: &[i8], b: &[i8], n: usize) -> Vec<i32> {
+    check_dims(a, n, b, n);
+    let mut c = vec![0i32; n * n];
+    let prepared = PreparedB::new(b, n, true);
+    let rows = parallel_block_rows(n);
+    c.par_chunks_mut(rows * n)
+        .zip(a.par_chunks(rows * n))
+        .for_each(|(cc, ac)| prepared.rows_into(ac, cc));
+    c
+}
+
+/// The `m × n` product of `m` rows of A (`a`: `m × n`, row-major) with B (`n × n`), on the
+/// calling thread with the best kernel for this CPU (what the proof check uses for the
+/// challenged rows).
+///
+/// # Panics
+/// If `a` does not hold `m·n` entries or `b` does not hold `n·n`.
+pub fn matmul_rows(a: &[i8], m: usize, b: &[i8], n: usize) -> Vec<i32> {
+    check_dims(a, m, b, n);
+    let mut c = vec![0i32; m * n];
+    PreparedB::new(b, n, false).rows_into(a, &mut c);
+    c
+}
+
+/// `A·B` with the portable kernel whatever the CPU (so that tests cover it everywhere).
+///
+/// # Panics
+/// If `a` or `b` does not hold exactly `n·n` entries.
+pub fn matmul_portable(a: &[i8], b: &[i8], n: usize) -> Vec<i32> {
+    check_dims(a, n, b, n);
+    let mut c = vec![0i32; n * n];
+    portable_rows(a, b, n, &mut c);
+    c
+}
+
+/// Rows per block when C is computed block by block (A's i16 copy and C's block stay in L2).
+pub(crate) const BLOCK_ROWS: usize = 64;
+
+/// Rows per parallel task: whole blocks, a few tasks per thread so uneven load balances.
+pub(crate) fn parallel_block_rows(m: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    m.div_ceil(threads * 4)
+        .next_multiple_of(BLOCK_ROWS)
+        .max(BLOCK_ROWS)
+}
+
+/// Per-thread scratch buffers, reused between products so that the large packed copies do
+/// not cost fresh page faults on every call. A buffer is taken out while in use: a nested
+/// use on the same thread (rayon work stealing) just allocates its own.
+pub(crate) mod scratch {
+    use std::cell::Cell;
+    use std::thread::LocalKey;
+
+    /// Buffers larger than this are dropped after use rather than kept per thread.
+    const KEEP_BYTES: usize = 32 << 20;
+
+    thread_local! {
+        pub(crate) static BYTES: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+        pub(crate) static BYTES_2: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+        pub(crate) static I16: Cell<Vec<i16>> = const { Cell::new(Vec::new()) };
+        pub(crate) static I32: Cell<Vec<i32>> = const { Cell::new(Vec::new()) };
+        pub(crate) static U32: Cell<Vec<u32>> = const { Cell::new(Vec::new()) };
+    }
+
+    /// A vector of at least `len` elements from `key`'s cache. Its contents are arbitrary:
+    /// the user must write every element it reads.
+    pub(crate) fn take<T: Copy + Default + 'static>(
+        key: &'static LocalKey<Cell<Vec<T>>>,
+        len: usize,
+    ) -> Vec<T> {
+        let mut v = key.take();
+        if v.len() < len {
+            v.resize(len, T::default());
+        }
+        v.truncate(len);
+        v
+    }
+
+    /// Gives a vector back to `key`'s cache (dropped if it is very large).
+    pub(crate) fn give<T: 'static>(key: &'static LocalKey<Cell<Vec<T>>>, v: Vec<T>) {
+        if v.capacity() * size_of::<T>() <= KEEP_BYTES {
+            let old = key.replace(v);
+            drop(old);
+        }
+    }
+}
+
+/// B made ready once for the products of many row blocks of A.
+pub(crate) struct PreparedB<'a, T: Int8> {
+    b: &'a [T],
+    n: usize,
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<(avx2::Token, Vec<u32>)>,
+}
+
+impl<'a, T: Int8> PreparedB<'a, T> {
+    /// Packs B for the best kernel (packing split over rayon's pool with `parallel`).
+    pub(crate) fn new(b: &'a [T], n: usize, parallel: bool) -> Self {
+        assert_eq!(b.len(), n * n, "B must hold {n}×{n} entries");
+        #[cfg(target_arch = "x86_64")]
+        {
+            let packed = avx2::Token::detect()
+                .filter(|_| avx2::supports(n))
+                .map(|token| {
+                    let mut data = scratch::take(&scratch::U32, n * n / 2);
+                    avx2::pack_b(token, b, n, &mut data, parallel);
+                    (token, data)
+                });
+            PreparedB { b, n, packed }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = parallel;
+            PreparedB { b, n }
+        }
+    }
+
+    /// `c (m × n) = a (m × n) · B`, on the calling thread.
+    pub(crate) fn rows_into(&self, a: &[T], c: &mut [i32]) {
+        let n = self.n;
+        assert_eq!(a.len() % n, 0, "A must hold whole rows of {n}");
+        assert_eq!(c.len(), a.len(), "C must have A's shape");
+        #[cfg(target_arch = "x86_64")]
+        if let Some((token, packed)) = &self.packed {
+            for (ab, cb) in a.chunks(BLOCK_ROWS * n).zip(c.chunks_mut(BLOCK_ROWS * n)) {
+                avx2::block(*token, ab, n, packed, cb);
+            }
+            return;
+        }
+        portable_rows(a, self.b, n, c);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<T: Int8> Drop for PreparedB<'_, T> {
+    fn drop(&mut self) {
+        if let Some((_, data)) = self.packed.take() {
+            scratch::give(&scratch::U32, data);
+        }
+    }
+}
+
+/// Portable kernel: for each row of A, C's row accumulates four scaled rows of B at a time.
+fn portable_rows<T: Int8>(a: &[T], b: &[T], n: usize, c: &mut [i32]) {
+    for (arow, crow) in a.chunks_exact(n).zip(c.chunks_exact_mut(n)) {
+        crow.fill(0);
+        let mut quads = arow.chunks_exact(4);
+        let mut brows = b.chunks_exact(4 * n);
+        for (aq, bq) in (&mut quads).zip(&mut brows) {
+            let (a0, a1, a2, a3) = (aq[0].get(), aq[1].get(), aq[2].get(), aq[3].get());
+            let (b0, rest) = bq.split_at(n);
+            let (b1, rest) = rest.split_at(n);
+            let (b2, b3) = rest.split_at(n);
+            for ((((cj, x0), x1), x2), x3) in crow.iter_mut().zip(b0).zip(b1).zip(b2).zip(b3) {
+                *cj += a0 * x0.get() + a1 * x1.get() + a2 * x2.get() + a3 * x3.get();
+            }
+        }
+        let k0 = arow.len() - quads.remainder().len();
+        for (k, ak) in quads.remainder().iter().enumerate() {
+            let ak = ak.get();
+            for (cj, bj) in crow.iter_mut().zip(&b[(k0 + k) * n..][..n]) {
+                *cj += ak * bj.get();
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Int8, scratch};
+    use rayon::prelude::*;
+    use std::arch::x86_64::*;
+
+    /// Rows of C per micro-tile.
+    pub const MR: usize = 4;
+    /// Columns of C per micro-tile (two ymm vectors of i32); B's panel width.
+    pub const NR: usize = 16;
+    /// k-pairs per k-block (for n ≤ 1024 the whole k range is one block).
+    pub const KC: usize = 512;
+
+    /// Proof that this CPU has AVX2; only [`Token::detect`] makes one.
+    #[derive(Clone, Copy)]
+    pub struct Token(());
+
+    impl Token {
+        pub fn detect() -> Option<Token> {
+            std::arch::is_x86_feature_detected!("avx2").then_some(Token(()))
+        }
+    }
+
+    /// Sizes this kernel handles: whole 16-column panels (n even follows).
+    pub fn supports(n: usize) -> bool {
+        n >= NR && n.is_multiple_of(NR)
+    }
+
+    /// Packs B (`n × n` bytes read as int8) into `out` (`n·n/2` lanes): `n/16` panels, each
+    /// `n/2` pair-rows of 16 lanes `(B[2p][j], B[2p+1][j])` as two i16 (low half first).
+    pub fn pack_b<T: Int8>(_token: Token, b: &[T], n: usize, out: &mut [u32], parallel: bool) {
+        assert_eq!(b.len(), n * n);
+        assert_eq!(out.len(), n * n / 2);
+        let panels = n / NR;
+        let panel_len = n / 2 * NR;
+        if parallel && panels >= 8 {
+            let group = panels
+                .div_ceil(rayon::current_num_threads().max(1) * 2)
+                .max(1);
+            out.par_chunks_mut(group * panel_len)
+                .enumerate()
+                .for_each(|(g, part)| {
+                    // SAFETY: `_token` proves AVX2 is available (only `Token::detect` makes one).
+                    unsafe { pack_b_panels(b, n, g * group, part) };
+                });
+        } else {
+            // SAFETY: `_token` proves AVX2 is available (only `Token::detect` makes one).
+            unsafe { pack_b_panels(b, n, 0, out) };
+        }
+    }
+
+    /// Packs the panels `first ..` that fill `out` (whole panels).
+    #[target_feature(enable = "avx2")]
+    fn pack_b_panels<T: Int8>(b: &[T], n: usize, first: usize, out: &mut [u32]) {
+        let np = n / 2;
+        let count = out.len() / (np * NR);
+        // Eight panels (128 columns) at a time: B is read once, line by line, and the
+        // writes go to only eight streams (one per panel) instead of all of them.
+        for q0 in (0..count).step_by(8) {
+            for p in 0..np {
+                let r0 = &b[2 * p * n..][..n];
+                let r1 = &b[(2 * p + 1) * n..][..n];
+                for q in q0..count.min(q0 + 8) {
+                    pack_pair_row(r0, r1, first + q, &mut out[(q * np + p) * NR..][..NR]);
+                }
+            }
+        }
+    }
+
+    /// Columns `16·jp ..` of B rows `r0` and `r1` as 16 i16 pairs into `o`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn pack_pair_row<T: Int8>(r0: &[T], r1: &[T], jp: usize, o: &mut [u32]) {
+        let x = &r0[jp * NR..][..NR];
+        let y = &r1[jp * NR..][..NR];
+        // SAFETY: `x` and `y` are 16 one-byte entries (Int8 is only implemented for i8 and
+        // u8), so each 16-byte unaligned load is in bounds.
+        let (xv, yv) = unsafe {
+            (
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(x.as_ptr().cast())),
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(y.as_ptr().cast())),
+            )
+        };
+        // Within each 128-bit lane: lo = columns 0-3 | 8-11, hi = 4-7 | 12-15.
+        let lo = _mm256_unpacklo_epi16(xv, yv);
+        let hi = _mm256_unpackhi_epi16(xv, yv);
+        let c0 = _mm256_permute2x128_si256::<0x20>(lo, hi); // columns 0-7
+        let c1 = _mm256_permute2x128_si256::<0x31>(lo, hi); // columns 8-15
+        let o = &mut o[..NR];
+        // SAFETY: `o` holds 16 u32 (64 bytes): both 32-byte unaligned stores in bounds.
+        unsafe {
+            _mm256_storeu_si256(o.as_mut_ptr().cast(), c0);
+            _mm256_storeu_si256(o[8..].as_mut_ptr().cast(), c1);
+        }
+    }
+
+    /// `c (m × n) = a (m × n) · B` for one block of rows, B packed by [`pack_b`].
+    pub fn block<T: Int8>(_token: Token, a: &[T], n: usize, packed: &[u32], c: &mut [i32]) {
+        let np = n / 2;
+        let m = a.len() / n;
+        let padded = m.next_multiple_of(MR);
+        // A as i16 rows (an i16 pair is one 32-bit lane), rows past m zero.
+        let mut a16 = scratch::take(&scratch::I16, padded * n);
+        for (dst, src) in a16.chunks_exact_mut(n).zip(a.chunks_exact(n)) {
+            for (o, x) in dst.iter_mut().zip(src) {
+                *o = x.get() as i16;
+            }
+        }
+        a16[m * n..].fill(0);
+        let mut kb = 0;
+        while kb < np {
+            let kc = KC.min(np - kb);
+            for jp in 0..n / NR {
+                let bs = &packed[(jp * np + kb) * NR..][..kc * NR];
+                for ib in 0..padded / MR {
+                    let at = &a16[ib * MR * n + 2 * kb..];
+                    let rows = MR.min(m - ib * MR);
+                    let ct = &mut c[ib * MR * n + jp * NR..];
+                    // SAFETY: `_token` proves AVX2 is available (only `Token::detect` makes
+                    // one): the one requirement of this target_feature function.
+                    unsafe { micro(at, n, bs, ct, n, rows, kb > 0) };
+                }
+            }
+            kb += kc;
+        }
+        scratch::give(&scratch::I16, a16);
+    }
+
+    /// One MR × 16 tile of C over one k-block of `kc = b.len() / 16` pairs. Row `r` of the
+    /// tile's A is `a[r·lda ..][.. 2·kc]` (i16), B is `kc` pair-rows of 16 lanes; row `r` of the
+    /// tile is `c[r·ldc ..][.. 16]` for `r < rows`, added to with `accumulate`, else overwritten.
+    #[target_feature(enable = "avx2")]
+    fn micro(
+        a: &[i16],
+        lda: usize,
+        b: &[u32],
+        c: &mut [i32],
+        ldc: usize,
+        rows: usize,
+        accumulate: bool,
+    ) {
+        let kc = b.len() / NR;
+        let ar: [&[i16]; MR] = std::array::from_fn(|r| &a[r * lda..][..2 * kc]);
+        let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+        if accumulate {
+            for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
+                let cr = &c[r * ldc..][..NR];
+                // SAFETY: `cr` holds 16 i32 (64 bytes): both 32-byte unaligned loads in bounds.
+                unsafe {
+                    acc_r[0] = _mm256_loadu_si256(cr.as_ptr().cast());
+                    acc_r[1] = _mm256_loadu_si256(cr[8..].as_ptr().cast());
+                }
+            }
+        }
+        for (p, br) in b.chunks_exact(NR).enumerate() {
+            // SAFETY: `br` holds exactly 16 u32 (64 bytes): both unaligned loads in bounds.
+            let (b0, b1) = unsafe {
+                (
+                    _mm256_loadu_si256(br.as_ptr().cast()),
+                    _mm256_loadu_si256(br[8..].as_ptr().cast()),
+                )
+            };
+            for r in 0..MR {
+                let two = &ar[r][2 * p..2 * p + 2];
+                // SAFETY: `two` is two i16 (4 bytes), so the 4-byte unaligned load is in bounds.
+                let av = _mm256_broadcastd_epi32(unsafe { _mm_loadu_si32(two.as_ptr().cast()) });
+                acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(av, b0));
+                acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, b1));
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate().take(rows) {
+            let cr = &mut c[r * ldc..][..NR];
+            // SAFETY: `cr` holds 16 i32 (64 bytes): both 32-byte unaligned stores in bounds,
+            // and they write only this tile row.
+            unsafe {
+                _mm256_storeu_si256(cr.as_mut_ptr().cast(), acc_r[0]);
+                _mm256_storeu_si256(cr[8..].as_mut_ptr().cast(), acc_r[1]);
+            }
+        }
+    }
+}
