@@ -2,6 +2,7 @@
 
 mod api;
 mod cli;
+mod miner;
 mod node;
 mod poc_cmd;
 mod run;

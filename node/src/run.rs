@@ -91,6 +91,28 @@ async fn run_async(args: RunArgs) -> Result<()> {
         .with_context(|| format!("binding JSON-RPC on {addr}"))?;
     tracing::info!("JSON-RPC listening on http://{bound}");
 
+    let miner = if args.mine {
+        let Some(key) = node.signer.clone() else {
+            bail!("--mine needs a miner key: under --dev the miner is dev account 0 (keystore support comes with the operator tools)");
+        };
+        let gpus = match &args.gpu {
+            Some(spec) => crate::miner::parse_gpus(spec)?,
+            None => vec![],
+        };
+        let cpu_threads = args.cpu_threads.unwrap_or(if gpus.is_empty() {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            0
+        });
+        if cpu_threads == 0 && gpus.is_empty() {
+            bail!("--mine with --cpu-threads 0 and no --gpu: nothing would mine");
+        }
+        let cfg = crate::miner::MinerConfig { cpu_threads, gpus, results_per_tip: args.results_per_tip };
+        Some(tokio::task::block_in_place(|| crate::miner::Miner::start(node.clone(), key, cfg))?)
+    } else {
+        None
+    };
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let producer = if node.signer.is_some() {
         Some(tokio::spawn(produce_blocks(node.clone(), args.dev_block_time_ms, stop_rx.clone())))
@@ -101,6 +123,7 @@ async fn run_async(args: RunArgs) -> Result<()> {
 
     wait_for_signal().await;
     tracing::info!("shutting down: finishing the block in progress");
+    drop(miner);
     let _ = stop_tx.send(true);
     if let Some(p) = producer {
         let _ = p.await;
