@@ -7,7 +7,8 @@
 //! rebuilt from every stored account equals the head header's `state_root`.
 
 use crate::exec::{state_root, BlockOutcome, RewardSummary, StateChanges};
-use crate::tree::{account_leaf, AccountTree, NodeReader};
+use crate::tree::{account_leaf, compute_update, AccountTree, NodeReader};
+use std::collections::BTreeMap;
 use crate::view::{AccountEntry, StateView, StorageError, Supply};
 use cpc_primitives::{Account, Address, Block, Header, PublicKey, Receipt, Signature, Transaction, H256};
 use parking_lot::RwLock;
@@ -381,6 +382,89 @@ impl Store {
         tree.apply(&ch.tree);
         *self.mem.write() = Mem { head: Some(head), supply: ch.supply };
         Ok(())
+    }
+
+    /// Stores a block that is not (yet) canonical: header, body and transactions, nothing
+    /// else. Fork choice may make it canonical later through [`Store::commit_block`].
+    pub fn put_block_body(&self, block: &Block, tx_hashes: &[H256]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        let stored = StoredBlock {
+            header: block.header.clone(),
+            tx_hashes: tx_hashes.to_vec(),
+            proposer_pub_key: block.proposer_pub_key,
+            signature: block.signature,
+        };
+        batch.put_cf(self.cf(CF_BLOCKS), block.hash().0, json(&stored));
+        for (tx, h) in block.transactions.iter().zip(tx_hashes) {
+            batch.put_cf(self.cf(CF_TXS), h.0, tx.canonical_json());
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    pub fn has_block(&self, hash: &H256) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(self.cf(CF_BLOCKS), hash.0)?.is_some())
+    }
+
+    /// Undoes the head block with its undo record (one synced write): accounts, account tree,
+    /// supply, task ids, receipts and the canonical index go back to the parent. The block
+    /// itself stays stored, so it can be re-applied. Returns the new head.
+    pub fn revert_head(&self) -> Result<Head, StoreError> {
+        let head = self.head().ok_or_else(|| StoreError::Inconsistent("no head to revert".into()))?;
+        if head.height == 0 {
+            return Err(StoreError::Inconsistent("cannot revert the genesis block".into()));
+        }
+        let undo: UndoRecord = match self.db.get_cf(self.cf(CF_UNDO), head.hash.0)? {
+            Some(b) => unjson(CF_UNDO, &b)?,
+            None => return Err(StoreError::Inconsistent(format!("undo record of head {} is missing", head.hash))),
+        };
+        let sb = self
+            .stored_block(&head.hash)?
+            .ok_or_else(|| StoreError::Inconsistent(format!("head block {} is missing", head.hash)))?;
+        let parent = self
+            .header(&sb.header.prev_hash)?
+            .ok_or_else(|| StoreError::Inconsistent(format!("parent {} of the head is missing", sb.header.prev_hash)))?;
+        let mut batch = WriteBatch::default();
+        let acc_cf = self.cf(CF_ACCOUNTS);
+        let mut leaf_changes = BTreeMap::new();
+        for (addr, old) in &undo.accounts {
+            match old {
+                Some(e) => {
+                    batch.put_cf(acc_cf, addr.0, encode_account(e));
+                    leaf_changes.insert(e.slot, account_leaf(addr, &e.account));
+                }
+                None => batch.delete_cf(acc_cf, addr.0),
+            }
+        }
+        for t in &undo.task_ids {
+            batch.delete_cf(self.cf(CF_TASKS), t.as_bytes());
+        }
+        for h in &sb.tx_hashes {
+            batch.delete_cf(self.cf(CF_RECEIPTS), h.0);
+        }
+        batch.delete_cf(self.cf(CF_CANONICAL), head.height.to_be_bytes());
+        let new_head =
+            Head { height: parent.height, hash: sb.header.prev_hash, state_root: parent.state_root, timestamp: parent.timestamp };
+        batch.put_cf(self.cf(CF_META), KEY_HEAD, encode_head(&new_head));
+        batch.put_cf(self.cf(CF_META), KEY_SUPPLY, json(&undo.prev_supply));
+
+        let mut tree = self.tree.write();
+        let diff = compute_update(&*tree, tree.len(), undo.prev_account_count, leaf_changes);
+        let root = state_root(&diff.root, undo.prev_account_count, &undo.prev_supply);
+        if root != parent.state_root {
+            return Err(StoreError::Inconsistent(format!(
+                "undoing block {}: expected the parent's state root {}, found {root}",
+                head.height, parent.state_root
+            )));
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        tree.apply(&diff);
+        *self.mem.write() = Mem { head: Some(new_head), supply: undo.prev_supply };
+        Ok(new_head)
     }
 
     /// Canonical block hash at `height`.
