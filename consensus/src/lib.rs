@@ -3,11 +3,13 @@
 
 pub mod block;
 pub mod builder;
+pub mod fork_choice;
 pub mod poc_check;
 pub mod schedule;
 pub mod tx_checks;
 
 pub use block::{check_block_in_context, check_block_in_isolation, validate_block, BlockError, ChainContext, CheckedBlock};
+pub use fork_choice::compare_chains;
 pub use builder::{build_block, BuildContext, Built, Candidate, Skip};
 pub use poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError};
 pub use schedule::ValidatorSet;

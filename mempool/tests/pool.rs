@@ -226,3 +226,15 @@ fn on_block_drops_included_and_stale() {
     assert!(!m.contains(&a) && !m.contains(&b) && m.contains(&c));
     assert_eq!(m.best(10).len(), 1);
 }
+
+#[test]
+fn take_all_empties_the_pool_in_arrival_order() {
+    let t = T::new();
+    let mut m = pool();
+    let a = t.add(&mut m, t.tx(2, 1, 0, 1000)).unwrap();
+    let b = t.add(&mut m, t.tx(1, 1, 0, 5000)).unwrap();
+    let all: Vec<H256> = m.take_all().into_iter().map(|v| v.hash).collect();
+    assert_eq!(all, vec![a, b]);
+    assert!(m.is_empty() && m.best(10).is_empty());
+    assert_eq!(m.status(), PoolStatus::default());
+}

@@ -113,6 +113,16 @@ impl Block {
     pub fn hash(&self) -> H256 {
         self.header.hash()
     }
+
+    /// Wire encoding (gossip and sync): the block as JSON.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("blocks serialize")
+    }
+
+    /// Decodes [`Block::to_json_bytes`] strictly (unknown fields are errors).
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Block, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
 }
 
 /// `tx_root`: rule M over the raw 32-byte transaction hashes; 64 zeros for an empty block.
