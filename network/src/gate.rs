@@ -9,37 +9,52 @@ use libp2p::swarm::{
     THandlerOutEvent, ToSwarm, dummy,
 };
 use libp2p::{Multiaddr, PeerId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 /// Why the gate refused a connection (shown in dial / listen errors).
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
-    #[error("the node is isolated (set_isolated(true)): no connections until it is lifted")]
+    #[error("the node is isolated (set_isolated / set_partition): no connections until it is lifted")]
     Isolated,
+    #[error("partitioned: peer {0} is outside this node's side of the partition")]
+    OutsidePartition(PeerId),
     #[error("peer limit reached: {connected} peers connected, max_peers is {max}")]
     PeerLimit { connected: usize, max: usize },
 }
 
 pub struct Gate {
     max_peers: usize,
-    isolated: bool,
+    /// `None`: open. `Some(set)`: only these peers may be connected (empty: isolated).
+    allowed: Option<HashSet<PeerId>>,
     /// Established connections per peer.
     connections: HashMap<PeerId, usize>,
 }
 
 impl Gate {
     pub fn new(max_peers: usize) -> Self {
-        Gate { max_peers, isolated: false, connections: HashMap::new() }
+        Gate { max_peers, allowed: None, connections: HashMap::new() }
     }
 
-    pub fn set_isolated(&mut self, isolated: bool) {
-        self.isolated = isolated;
+    /// Restricts connections to `allowed` (`Some(empty)` isolates), or lifts it (`None`).
+    pub fn set_partition(&mut self, allowed: Option<HashSet<PeerId>>) {
+        self.allowed = allowed;
     }
 
+    /// No connection at all is allowed.
     pub fn is_isolated(&self) -> bool {
-        self.isolated
+        self.allowed.as_ref().is_some_and(|a| a.is_empty())
+    }
+
+    /// Some restriction is in force.
+    pub fn is_partitioned(&self) -> bool {
+        self.allowed.is_some()
+    }
+
+    /// Whether a connection to `peer` is allowed by the partition.
+    pub fn permits(&self, peer: &PeerId) -> bool {
+        self.allowed.as_ref().is_none_or(|a| a.contains(peer))
     }
 
     /// Whether one more distinct peer would fit under `max_peers`.
@@ -48,8 +63,15 @@ impl Gate {
     }
 
     fn check(&self, peer: Option<PeerId>) -> Result<(), ConnectionDenied> {
-        if self.isolated {
+        if self.is_isolated() {
             return Err(ConnectionDenied::new(Refused::Isolated));
+        }
+        if let Some(allowed) = &self.allowed {
+            match peer {
+                Some(p) if allowed.contains(&p) => {}
+                Some(p) => return Err(ConnectionDenied::new(Refused::OutsidePartition(p))),
+                None => return Err(ConnectionDenied::new(Refused::Isolated)),
+            }
         }
         // A further connection to a peer we already count does not add a peer.
         if let Some(p) = peer
@@ -79,7 +101,7 @@ impl NetworkBehaviour for Gate {
     ) -> Result<(), ConnectionDenied> {
         // Refuse before the Noise handshake when isolated; the peer limit needs the PeerId and
         // is checked once the connection is established.
-        if self.isolated {
+        if self.is_isolated() {
             return Err(ConnectionDenied::new(Refused::Isolated));
         }
         Ok(())

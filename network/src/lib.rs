@@ -339,7 +339,7 @@ pub(crate) enum Command {
     Penalize { peer: PeerId, severity: Severity, reason: String },
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Connected(oneshot::Sender<Vec<PeerId>>),
-    SetIsolated(bool),
+    SetPartition(Option<Vec<PeerId>>),
 }
 
 /// A cheap, cloneable handle to the running network task. Commands go through an unbounded
@@ -439,7 +439,13 @@ impl NetworkHandle {
     /// connections, inbound and outbound (bootnode redials and discovery included); `false`
     /// lifts that and redials the bootnodes and the peers known before.
     pub fn set_isolated(&self, isolated: bool) {
-        self.send(Command::SetIsolated(isolated));
+        self.send(Command::SetPartition(isolated.then(Vec::new)));
+    }
+
+    /// Test/admin hook to simulate a partition with groups: only peers in `allowed` may stay
+    /// connected or connect (`Some(vec![])` isolates); `None` lifts it and redials.
+    pub fn set_partition(&self, allowed: Option<Vec<PeerId>>) {
+        self.send(Command::SetPartition(allowed));
     }
 
     fn send(&self, c: Command) {

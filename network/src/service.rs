@@ -692,7 +692,7 @@ impl Service {
             Command::Connected(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
-            Command::SetIsolated(on) => self.set_isolated(on),
+            Command::SetPartition(allowed) => self.set_partition(allowed),
         }
     }
 
@@ -751,7 +751,7 @@ impl Service {
     fn should_dial(&self, peer: &PeerId) -> bool {
         let gate = &self.swarm.behaviour().gate;
         *peer != self.local_peer_id
-            && !gate.is_isolated()
+            && gate.permits(peer)
             && gate.has_room()
             && !self.book.is_banned(peer)
             && !self.swarm.is_connected(peer)
@@ -797,18 +797,19 @@ impl Service {
         }
     }
 
-    fn set_isolated(&mut self, on: bool) {
-        if on == self.swarm.behaviour().gate.is_isolated() {
-            return;
-        }
-        self.swarm.behaviour_mut().gate.set_isolated(on);
+    fn set_partition(&mut self, allowed: Option<Vec<PeerId>>) {
+        let allowed: Option<std::collections::HashSet<PeerId>> = allowed.map(|v| v.into_iter().collect());
+        let was = self.swarm.behaviour().gate.is_partitioned();
+        let on = allowed.is_some();
+        self.swarm.behaviour_mut().gate.set_partition(allowed);
         if on {
-            let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-            tracing::warn!(peers = connected.len(), "isolated: disconnecting every peer and refusing connections");
-            for p in connected {
+            let gate = &self.swarm.behaviour().gate;
+            let cut: Vec<PeerId> = self.swarm.connected_peers().filter(|p| !gate.permits(p)).copied().collect();
+            tracing::warn!(peers = cut.len(), "partitioned: disconnecting peers outside the allowed set and refusing them");
+            for p in cut {
                 let _ = self.swarm.disconnect_peer_id(p);
             }
-        } else {
+        } else if was {
             tracing::warn!("isolation lifted: redialing bootnodes and known peers");
             // Dial failures while isolated may have pruned kad's addresses; put them back.
             let known: Vec<(PeerId, Vec<Multiaddr>)> = self.known.iter().map(|(p, a)| (*p, a.clone())).collect();
@@ -837,7 +838,7 @@ impl Service {
                 Some(_) => {}
                 None => {
                     let gate = &self.swarm.behaviour().gate;
-                    if !gate.is_isolated() && self.peers.is_empty() {
+                    if !gate.is_partitioned() && self.peers.is_empty() {
                         self.dial(None, vec![addr]);
                     }
                 }

@@ -319,6 +319,25 @@ async fn isolation_disconnects_refuses_and_reconnects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_keeps_only_the_allowed_side() {
+    init_tracing();
+    let a = node(&[], 10).await;
+    let b = node(&[&a], 10).await;
+    let c = node(&[&a, &b], 10).await;
+    assert!(linked(&a, &b).await && linked(&a, &c).await && linked(&b, &c).await);
+    // A keeps B, drops C; C's attempts to reach A are refused while the partition lasts.
+    a.net.set_partition(Some(vec![b.id()]));
+    assert!(eventually(WAIT, || async { !a.net.connected_peer_ids().await.contains(&c.id()) }).await);
+    tokio::time::sleep(QUIET).await;
+    let a_peers = a.net.connected_peer_ids().await;
+    assert!(a_peers.contains(&b.id()), "the allowed peer stays connected");
+    assert!(!a_peers.contains(&c.id()), "a peer outside the partition got back in");
+    assert!(b.has_peer(c.id()).await, "the partition is A's alone");
+    a.net.set_partition(None);
+    assert!(linked(&a, &c).await, "A and C reconnect once the partition is lifted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_reports_bound_addresses_and_listen_errors() {
     init_tracing();
     let a = node(&[], 10).await;
