@@ -4,7 +4,7 @@ use crate::node::Node;
 use cpc_consensus::is_synthetic;
 use cpc_mempool::AdmitError;
 use cpc_primitives::{Address, ComputeResult, Receipt, Transaction, TxType, H256};
-use cpc_rpc::{AccountView, ApiError, BlockView, ChainApi, ComputeResultView, ComputeResultsView, TxView};
+use cpc_rpc::{AccountView, ApiError, BlockView, ChainApi, ComputeResultView, ComputeResultsView, NodeInfo, PeerView, SyncStatus, TxView};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -66,8 +66,9 @@ impl ChainApi for Api {
     }
 
     fn transaction(&self, hash: &H256) -> Result<Option<TxView>, ApiError> {
-        if let Some(tx) = self.0.store.tx(hash).map_err(internal)? {
-            let r = self.0.store.receipt(hash).map_err(internal)?.ok_or_else(|| internal("receipt missing"))?;
+        // Stored transactions without a receipt belong to blocks off the canonical chain.
+        if let Some(r) = self.0.store.receipt(hash).map_err(internal)? {
+            let tx = self.0.store.tx(hash).map_err(internal)?.ok_or_else(|| internal("transaction body missing"))?;
             return Ok(Some(TxView::included(tx, r.block_height, r.block_hash, r.index)));
         }
         Ok(self.0.mempool.lock().get(hash).map(|tx| TxView::pending((*tx).clone())))
@@ -98,5 +99,65 @@ impl ChainApi for Api {
             miner_pool: rewards.miner_pool.to_string(),
             burned: rewards.burned.to_string(),
         }))
+    }
+
+    fn syncing(&self) -> Option<SyncStatus> {
+        self.0.sync.lock().map(|p| SyncStatus {
+            starting_block: p.starting_block,
+            current_block: p.current_block,
+            highest_block: p.highest_block,
+        })
+    }
+
+    fn peer_count(&self) -> usize {
+        self.0.net.get().map_or(0, |n| n.peer_count())
+    }
+
+    async fn peers(&self) -> Vec<PeerView> {
+        let Some(net) = self.0.net.get() else { return vec![] };
+        net.peers()
+            .await
+            .into_iter()
+            .map(|p| PeerView {
+                peer_id: p.peer_id.to_string(),
+                addr: p.addr.map(|a| a.to_string()),
+                score: p.score,
+                inbound: p.inbound,
+            })
+            .collect()
+    }
+
+    fn node_info(&self) -> NodeInfo {
+        let head = self.0.head();
+        let net = self.0.net.get();
+        NodeInfo {
+            chain_id: self.0.params.chain_id.clone(),
+            genesis_hash: self.0.genesis_hash,
+            head_height: head.height,
+            head_hash: head.hash,
+            peer_id: net.map(|n| n.local_peer_id().to_string()),
+            listen_addrs: net.map(|n| n.listen_addrs().iter().map(|a| a.to_string()).collect()).unwrap_or_default(),
+            validator: self.0.signer.as_ref().map(|k| Address::from_public_key(&k.public_key()).to_string()),
+        }
+    }
+
+    fn set_isolated(&self, isolated: bool) -> Result<(), ApiError> {
+        let net = self.0.net.get().ok_or_else(|| ApiError::Rejected("the P2P network is off".into()))?;
+        net.set_isolated(isolated);
+        Ok(())
+    }
+
+    fn set_partition(&self, peers: Option<Vec<String>>) -> Result<(), ApiError> {
+        let net = self.0.net.get().ok_or_else(|| ApiError::Rejected("the P2P network is off".into()))?;
+        let peers = match peers {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .map(|p| p.parse().map_err(|_| ApiError::InvalidParams(format!("not a peer id: {p:?}"))))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        net.set_partition(peers);
+        Ok(())
     }
 }

@@ -32,6 +32,49 @@ pub enum Cmd {
     /// CUDA devices.
     #[command(subcommand)]
     Gpu(GpuCmd),
+    /// Print this node's peer id and P2P listen address (creates the node key if missing).
+    NodeId {
+        #[arg(long)]
+        datadir: PathBuf,
+    },
+    /// Local multi-node networks.
+    #[command(subcommand)]
+    Testnet(TestnetCmd),
+    /// Encrypted operator keystore: new, list, show, import, export, delete.
+    Key(crate::keystore::KeyArgs),
+    /// Sign and send transactions with a key from the keystore (transfer, submit-result).
+    Tx(crate::wallet::TxArgs),
+    /// Read chain data from a node: balance, account, block, tx, receipt, results.
+    Query(crate::wallet::QueryArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TestnetCmd {
+    /// Write a shared genesis and, per node, a datadir with keys and a cpcd.toml.
+    Init {
+        /// Number of validators (the first N nodes).
+        #[arg(long)]
+        validators: usize,
+        /// Number of nodes (default: the number of validators); the rest are full nodes.
+        #[arg(long)]
+        nodes: Option<usize>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long = "chain-id", default_value = "cpc-localnet-1")]
+        chain_id: String,
+        /// Block time of the network.
+        #[arg(long = "block-time", default_value = "1s", value_parser = parse_duration_ms)]
+        block_time_ms: u64,
+        /// First P2P port; node i uses base + i.
+        #[arg(long = "p2p-base-port", default_value_t = 30400)]
+        p2p_base_port: u16,
+        /// First JSON-RPC port; node i uses base + i.
+        #[arg(long = "http-base-port", default_value_t = 8600)]
+        http_base_port: u16,
+        /// Also fund the 10 public dev accounts (keys SHA-256("cpc-dev-" + i)), for local tests.
+        #[arg(long = "fund-dev-accounts")]
+        fund_dev_accounts: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -110,7 +153,42 @@ pub struct RunArgs {
     /// Log filter in RUST_LOG syntax (e.g. `info,cpcd=debug`).
     #[arg(long = "log.filter", default_value = "info")]
     pub log_filter: String,
+    /// Settings file (TOML; keys are the flag names, e.g. `http.port = 8545` or `[http] port = 8545`).
+    /// Flags on the command line win. Default: `<datadir>/cpcd.toml` when it exists.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// P2P listen address.
+    #[arg(long = "p2p.addr", default_value = "0.0.0.0")]
+    pub p2p_addr: IpAddr,
+    /// P2P port (default 30333; 0 picks a free port and logs it). Under --dev the network is
+    /// off unless this is given.
+    #[arg(long = "p2p.port")]
+    pub p2p_port: Option<u16>,
+    /// Peers to dial at start: multiaddrs with /p2p/<peer id>, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub bootnodes: Vec<String>,
+    /// Most connected peers.
+    #[arg(long = "max-peers", default_value_t = 50)]
+    pub max_peers: usize,
+    /// Deepest reorg this node applies; deeper forks are refused and logged.
+    #[arg(long = "max-reorg-depth", default_value_t = crate::chain::DEFAULT_MAX_REORG_DEPTH)]
+    pub max_reorg_depth: u64,
+    /// Propose blocks with this validator's key, unlocked from the keystore at start.
+    #[arg(long)]
+    pub validator: Option<String>,
+    /// Mine with this account's key, unlocked from the keystore at start (default under
+    /// --dev: dev account 0).
+    #[arg(long)]
+    pub miner: Option<String>,
+    /// Keystore directory (default `<datadir>/keystore`).
+    #[arg(long)]
+    pub keystore: Option<PathBuf>,
+    /// File whose first line is the keystore password (otherwise prompted).
+    #[arg(long = "password-file")]
+    pub password_file: Option<PathBuf>,
 }
+
+pub const DEFAULT_P2P_PORT: u16 = 30333;
 
 /// Parses `0`, `250ms`, `1s`, `1.5s`, `2` (seconds) into milliseconds.
 pub fn parse_duration_ms(s: &str) -> Result<u64, String> {

@@ -1,18 +1,35 @@
 //! `cpcd`: the cpc node binary.
 
 mod api;
+mod chain;
 mod cli;
+mod config;
 mod miner;
+mod net;
 mod node;
 mod poc_cmd;
 mod run;
+mod testnet;
+mod keystore;
+mod wallet;
 
-use clap::Parser;
 use cli::{Cli, Cmd, GenesisCmd, GpuCmd};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let known: Vec<String> = Cli::command().get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect();
+    let args = match config::merge_config_args(std::env::args().collect(), &known) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = match Cli::command().try_get_matches_from(args).and_then(|m| Cli::from_arg_matches(&m)) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let result = match cli.cmd {
         None => run::run(cli.run),
         Some(Cmd::Init { genesis, datadir }) => run::init(&genesis, &datadir),
@@ -22,6 +39,29 @@ fn main() -> ExitCode {
         }
         Some(Cmd::Poc(cmd)) => return poc_cmd::run(cmd),
         Some(Cmd::Gpu(GpuCmd::List)) => gpu_list(),
+        Some(Cmd::NodeId { datadir }) => run::node_id(&datadir),
+        Some(Cmd::Key(args)) => keystore::run(args),
+        Some(Cmd::Tx(args)) => wallet::run_tx(args),
+        Some(Cmd::Query(args)) => wallet::run_query(args),
+        Some(Cmd::Testnet(cli::TestnetCmd::Init {
+            validators,
+            nodes,
+            out,
+            chain_id,
+            block_time_ms,
+            p2p_base_port,
+            http_base_port,
+            fund_dev_accounts,
+        })) => testnet::init(&testnet::TestnetSpec {
+            fund_dev_accounts,
+            validators,
+            nodes: nodes.unwrap_or(validators),
+            out,
+            chain_id,
+            block_time_ms,
+            p2p_base_port,
+            http_base_port,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

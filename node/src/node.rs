@@ -4,12 +4,13 @@ use anyhow::{bail, Context, Result};
 use cpc_consensus::{build_block, window_heights, BuildContext, PocVerifier, Skip, ValidatorSet};
 use cpc_genesis::Genesis;
 use cpc_mempool::{prevalidate, AdmissionWindow, AdmitError, Mempool, MempoolConfig};
-use cpc_primitives::{now_millis, Address, SecretKey, Transaction, H256};
+use cpc_primitives::{now_millis, SecretKey, Transaction, H256};
 use cpc_state::{ChainParams, Head, Store};
 use parking_lot::Mutex;
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{watch, Notify};
 
@@ -27,6 +28,7 @@ pub struct Stats {
 
 pub struct Node {
     pub store: Store,
+    pub genesis_hash: H256,
     pub genesis: Genesis,
     pub params: ChainParams,
     pub validators: ValidatorSet,
@@ -37,14 +39,29 @@ pub struct Node {
     /// Woken when a transaction enters the pool (instant block production).
     pub tx_arrived: Notify,
     head_tx: watch::Sender<Head>,
-    commit_lock: Mutex<()>,
+    pub(crate) commit_lock: Mutex<()>,
     pub stats: Stats,
+    /// Blocks known to be invalid (FIFO-bounded).
+    pub(crate) invalid: Mutex<(HashSet<H256>, VecDeque<H256>)>,
+    pub max_reorg_depth: u64,
+    /// The peer-to-peer network, once started (absent under `--dev` without `--p2p.port`).
+    pub net: OnceLock<cpc_network::NetworkHandle>,
+    /// Sync progress while behind the best peer.
+    pub sync: Mutex<Option<SyncProgress>>,
+}
+
+/// `cpc_syncing` while catching up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub starting_block: u64,
+    pub current_block: u64,
+    pub highest_block: u64,
 }
 
 impl Node {
     /// Opens the chain in `datadir`, creating it from `genesis` when the database is empty,
     /// and refusing a database that holds another chain.
-    pub fn open(datadir: &Path, genesis: Option<Genesis>, signer: Option<SecretKey>) -> Result<Arc<Node>> {
+    pub fn open(datadir: &Path, genesis: Option<Genesis>, signer: Option<SecretKey>) -> Result<Node> {
         let db_path = datadir.join("chaindata");
         std::fs::create_dir_all(&db_path).with_context(|| format!("creating {}", db_path.display()))?;
         let store = Store::open(&db_path).with_context(|| format!("opening the database in {}", db_path.display()))?;
@@ -82,7 +99,9 @@ impl Node {
         let params = genesis.chain_params();
         let validators = ValidatorSet::new(genesis.validators.iter().map(|v| v.pub_key).collect());
         let (head_tx, _) = watch::channel(head);
-        Ok(Arc::new(Node {
+        let genesis_hash = store.genesis_hash()?.context("initialized database without a genesis hash")?;
+        Ok(Node {
+            genesis_hash,
             poc: PocVerifier::new(&params.poc),
             store,
             validators,
@@ -94,7 +113,11 @@ impl Node {
             head_tx,
             commit_lock: Mutex::new(()),
             stats: Stats::default(),
-        }))
+            invalid: Mutex::new((HashSet::new(), VecDeque::new())),
+            max_reorg_depth: crate::chain::DEFAULT_MAX_REORG_DEPTH,
+            net: OnceLock::new(),
+            sync: Mutex::new(None),
+        })
     }
 
     pub fn head(&self) -> Head {
@@ -119,17 +142,29 @@ impl Node {
         Ok((hashes, lo, hi))
     }
 
-    /// Full admission of one transaction (in-isolation checks without the pool lock).
-    pub fn submit(&self, tx: Transaction) -> std::result::Result<H256, AdmitError> {
+    /// Admission without side effects (no wake-up, no gossip): for re-admitting after a reorg.
+    pub fn admit_quietly(&self, tx: Transaction) -> std::result::Result<H256, AdmitError> {
         let head = self.head();
         let (hashes, lo, hi) = self
             .window_for(head.height + 1)
             .map_err(|e| AdmitError::Storage(cpc_state::StorageError(e.to_string())))?;
         let w = AdmissionWindow { poc: &self.poc, hashes: &hashes, lo, hi };
         let v = prevalidate(tx, &self.params, &w)?;
-        let res = self.mempool.lock().admit(v, &self.store);
+        self.mempool.lock().admit(v, &self.store)
+    }
+
+    /// Full admission of one transaction (in-isolation checks without the pool lock); an
+    /// admitted transaction wakes the block producer and is gossiped to peers.
+    pub fn submit(&self, tx: Transaction) -> std::result::Result<H256, AdmitError> {
+        let bytes = self.net.get().map(|_| tx.canonical_json());
+        let res = self.admit_quietly(tx);
         match &res {
-            Ok(_) => self.tx_arrived.notify_one(),
+            Ok(_) => {
+                self.tx_arrived.notify_one();
+                if let (Some(net), Some(b)) = (self.net.get(), bytes) {
+                    net.publish_tx(b);
+                }
+            }
             Err(_) => {
                 self.stats.txs_rejected.fetch_add(1, Ordering::Relaxed);
             }
@@ -137,9 +172,19 @@ impl Node {
         res
     }
 
-    /// Builds, commits and announces one block on the head. Blocking: call from a blocking
-    /// thread. Returns the new head.
-    pub fn produce_block(&self) -> Result<Head> {
+    /// Publishes a new head to subscribers (miner, RPC, producer).
+    pub(crate) fn announce_head(&self, head: Head) {
+        self.head_tx.send_replace(head);
+    }
+
+    /// Whether a peer is known to be ahead of us.
+    pub fn is_syncing(&self) -> bool {
+        self.sync.lock().is_some()
+    }
+
+    /// Builds, commits and announces one block on the head in round `round`. Blocking: call
+    /// from a blocking thread. Returns the new head.
+    pub fn produce_block(&self, round: u32) -> Result<Head> {
         let Some(signer) = &self.signer else { bail!("this node has no validator key") };
         let _guard = self.commit_lock.lock();
         let started = Instant::now();
@@ -150,7 +195,7 @@ impl Node {
         let ctx = BuildContext {
             params: &self.params,
             parent,
-            round: 0,
+            round,
             timestamp: now_millis(),
             proposer: signer,
             window_hashes,
@@ -158,9 +203,6 @@ impl Node {
         };
         let built = build_block(&self.store, &ctx, &candidates)?;
         let built_at = started.elapsed();
-        self.store.commit_block(&built.block, &built.tx_hashes, &built.outcome)?;
-        let included: Vec<(H256, Address)> =
-            built.block.transactions.iter().zip(&built.tx_hashes).map(|(t, h)| (*h, t.from_address)).collect();
         {
             let mut pool = self.mempool.lock();
             for (h, skip) in &built.skipped {
@@ -169,21 +211,25 @@ impl Node {
                     pool.remove(h);
                 }
             }
-            pool.on_block(&included, &self.store)?;
+        }
+        self.commit_and_announce(&built.block, &built.tx_hashes, &built.outcome)?;
+        if let Some(net) = self.net.get() {
+            net.publish_block(built.block.to_json_bytes());
         }
         let head = self.head();
+        let n = built.block.transactions.len();
         self.stats.blocks_produced.fetch_add(1, Ordering::Relaxed);
-        self.stats.txs_committed.fetch_add(included.len() as u64, Ordering::Relaxed);
+        self.stats.txs_committed.fetch_add(n as u64, Ordering::Relaxed);
         tracing::info!(
             height = head.height,
             hash = %head.hash,
-            txs = included.len(),
+            round,
+            txs = n,
             gas_used = built.block.header.gas_used,
             build_ms = built_at.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64,
             "produced block"
         );
-        self.head_tx.send_replace(head);
         Ok(head)
     }
 

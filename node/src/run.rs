@@ -1,13 +1,13 @@
-//! `cpcd` (run) and `cpcd init`.
+//! `cpcd` (run), `cpcd init`, `cpcd node-id`.
 
 use crate::api::Api;
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, DEFAULT_P2P_PORT};
 use crate::node::Node;
 use anyhow::{bail, Context, Result};
 use cpc_genesis::{dev_keys, Genesis};
-use cpc_primitives::{format_cpc, Address};
-use std::net::SocketAddr;
-use std::path::Path;
+use cpc_primitives::{format_cpc, now_millis, Address, SecretKey};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -31,6 +31,17 @@ pub fn init(genesis: &Path, datadir: &Path) -> Result<()> {
     let node = Node::open(datadir, Some(g), None)?;
     let head = node.head();
     println!("initialized chain {:?} in {} (genesis {})", node.params.chain_id, datadir.display(), head.hash);
+    Ok(())
+}
+
+/// `cpcd node-id --datadir DIR`
+pub fn node_id(datadir: &Path) -> Result<()> {
+    std::fs::create_dir_all(datadir)?;
+    let key = cpc_network::load_or_create_node_key(datadir).context("node key")?;
+    let id = cpc_network::PeerId::from(key.public());
+    let port = crate::config::configured_p2p_port(datadir)?.unwrap_or(DEFAULT_P2P_PORT);
+    println!("{id}");
+    println!("/ip4/127.0.0.1/tcp/{port}/p2p/{id}");
     Ok(())
 }
 
@@ -60,10 +71,27 @@ pub fn run(args: RunArgs) -> Result<()> {
     rt.block_on(run_async(args))
 }
 
+/// Unlocks `address` from the keystore (`what` names the role in messages).
+fn unlock(args: &RunArgs, datadir: &Path, address: &str, what: &str) -> Result<SecretKey> {
+    let addr: Address = address.parse().with_context(|| format!("--{what}"))?;
+    let dir = args.keystore.clone().unwrap_or_else(|| crate::keystore::default_dir(datadir));
+    let password = crate::keystore::read_password(args.password_file.as_deref(), &format!("Password for {what} {addr}: "))?;
+    crate::keystore::unlock(&dir, &addr, &password).with_context(|| format!("unlocking the {what} key {addr}"))
+}
+
+fn listen_multiaddr(ip: IpAddr, port: u16) -> cpc_network::Multiaddr {
+    match ip {
+        IpAddr::V4(a) => format!("/ip4/{a}/tcp/{port}"),
+        IpAddr::V6(a) => format!("/ip6/{a}/tcp/{port}"),
+    }
+    .parse()
+    .expect("a valid multiaddr")
+}
+
 async fn run_async(args: RunArgs) -> Result<()> {
     // Under --dev without --datadir the chain lives in a temporary directory, removed at exit.
     let _tmp;
-    let datadir = match (&args.datadir, args.dev) {
+    let datadir: PathBuf = match (&args.datadir, args.dev) {
         (Some(d), _) => d.clone(),
         (None, true) => {
             let t = tempfile::Builder::new().prefix("cpcd-dev-").tempdir()?;
@@ -73,17 +101,55 @@ async fn run_async(args: RunArgs) -> Result<()> {
         }
         (None, false) => bail!("--datadir is required without --dev"),
     };
-    let (genesis, signer) = if args.dev {
-        (Some(Genesis::dev()), Some(dev_keys().remove(0)))
-    } else {
-        (None, None)
+    let signer = match (&args.validator, args.dev) {
+        (Some(v), _) => Some(unlock(&args, &datadir, v, "validator")?),
+        (None, true) => Some(dev_keys().remove(0)),
+        (None, false) => None,
     };
-    let node = tokio::task::block_in_place(|| Node::open(&datadir, genesis, signer))?;
+    let genesis = if args.dev { Some(Genesis::dev()) } else { None };
+    let mut node = tokio::task::block_in_place(|| Node::open(&datadir, genesis, signer.clone()))?;
+    node.max_reorg_depth = args.max_reorg_depth;
+    let node = Arc::new(node);
+    if let Some(k) = &signer {
+        if !node.validators.keys().contains(&k.public_key()) {
+            bail!(
+                "--validator {}: not in the genesis validator set of {:?}",
+                Address::from_public_key(&k.public_key()),
+                node.params.chain_id
+            );
+        }
+    }
     let head = node.head();
     if args.dev {
         print_dev_accounts(&node.genesis);
     }
     tracing::info!(datadir = %datadir.display(), chain_id = %node.params.chain_id, height = head.height, hash = %head.hash, "chain opened");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // Peer-to-peer network (off under --dev unless a P2P port is given).
+    let mut net_task = None;
+    if !args.dev || args.p2p_port.is_some() {
+        let keypair = cpc_network::load_or_create_node_key(&datadir).context("node key")?;
+        let mut bootnodes = Vec::new();
+        for b in args.bootnodes.iter().filter(|b| !b.trim().is_empty()) {
+            bootnodes.push(b.trim().parse().with_context(|| format!("--bootnodes: {b:?} is not a multiaddr"))?);
+        }
+        let cfg = cpc_network::NetworkConfig {
+            chain_id: node.params.chain_id.clone(),
+            genesis_hash: node.genesis_hash,
+            listen: listen_multiaddr(args.p2p_addr, args.p2p_port.unwrap_or(DEFAULT_P2P_PORT)),
+            bootnodes,
+            max_peers: args.max_peers,
+            keypair,
+        };
+        let (handle, events) = cpc_network::start(cfg).await.context("starting the P2P network")?;
+        for a in handle.listen_addrs() {
+            tracing::info!("P2P listening on {a}");
+        }
+        let _ = node.net.set(handle.clone());
+        net_task = Some(tokio::spawn(crate::net::run(node.clone(), handle, events, stop_rx.clone())));
+    }
 
     let addr = SocketAddr::new(args.http_addr, args.http_port);
     let (bound, rpc_handle) = cpc_rpc::start_http(addr, Arc::new(Api(node.clone())))
@@ -92,8 +158,10 @@ async fn run_async(args: RunArgs) -> Result<()> {
     tracing::info!("JSON-RPC listening on http://{bound}");
 
     let miner = if args.mine {
-        let Some(key) = node.signer.clone() else {
-            bail!("--mine needs a miner key: under --dev the miner is dev account 0 (keystore support comes with the operator tools)");
+        let key = match (&args.miner, args.dev) {
+            (Some(m), _) => unlock(&args, &datadir, m, "miner")?,
+            (None, true) => dev_keys().remove(0),
+            (None, false) => bail!("--mine needs --miner ADDRESS (a key in the keystore)"),
         };
         let gpus = match &args.gpu {
             Some(spec) => crate::miner::parse_gpus(spec)?,
@@ -113,12 +181,13 @@ async fn run_async(args: RunArgs) -> Result<()> {
         None
     };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let producer = if node.signer.is_some() {
-        Some(tokio::spawn(produce_blocks(node.clone(), args.dev_block_time_ms, stop_rx.clone())))
-    } else {
-        tracing::warn!("no validator key: this node serves JSON-RPC but produces no blocks (use --dev)");
-        None
+    let producer = match (&node.signer, args.dev) {
+        (Some(_), true) => Some(tokio::spawn(produce_blocks(node.clone(), args.dev_block_time_ms, stop_rx.clone()))),
+        (Some(k), false) => Some(tokio::spawn(propose_in_rounds(node.clone(), k.public_key(), stop_rx.clone()))),
+        (None, _) => {
+            tracing::info!("no validator key: running as a full node");
+            None
+        }
     };
 
     wait_for_signal().await;
@@ -128,9 +197,17 @@ async fn run_async(args: RunArgs) -> Result<()> {
     if let Some(p) = producer {
         let _ = p.await;
     }
+    if let Some(t) = net_task {
+        let _ = t.await;
+    }
     let _ = rpc_handle.stop();
     rpc_handle.stopped().await;
-    tokio::task::block_in_place(|| node.store.flush()).context("flushing the database")?;
+    // Wait for a block import in flight, then flush.
+    tokio::task::block_in_place(|| {
+        let _g = node.commit_lock.lock();
+        node.store.flush()
+    })
+    .context("flushing the database")?;
     tracing::info!(height = node.head().height, "stopped cleanly");
     Ok(())
 }
@@ -144,15 +221,16 @@ async fn wait_for_signal() {
     }
 }
 
-/// Block production: every `block_time_ms`, or (0) as soon as transactions wait.
+async fn produce(node: Arc<Node>, round: u32) {
+    match tokio::task::spawn_blocking(move || node.produce_block(round)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!("block production failed: {e:#}"),
+        Err(e) => tracing::error!("block production panicked: {e}"),
+    }
+}
+
+/// Dev block production: every `block_time_ms`, or (0) as soon as transactions wait.
 async fn produce_blocks(node: Arc<Node>, block_time_ms: u64, mut stop: watch::Receiver<bool>) {
-    let produce = |node: Arc<Node>| async move {
-        match tokio::task::spawn_blocking(move || node.produce_block()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!("block production failed: {e:#}"),
-            Err(e) => tracing::error!("block production panicked: {e}"),
-        }
-    };
     if block_time_ms == 0 {
         loop {
             tokio::select! {
@@ -160,7 +238,7 @@ async fn produce_blocks(node: Arc<Node>, block_time_ms: u64, mut stop: watch::Re
                 _ = stop.changed() => return,
             }
             while !node.pool_is_empty() && !*stop.borrow() {
-                produce(node.clone()).await;
+                produce(node.clone(), 0).await;
             }
         }
     } else {
@@ -169,9 +247,84 @@ async fn produce_blocks(node: Arc<Node>, block_time_ms: u64, mut stop: watch::Re
         tick.tick().await; // the first tick fires at once
         loop {
             tokio::select! {
-                _ = tick.tick() => produce(node.clone()).await,
+                _ = tick.tick() => produce(node.clone(), 0).await,
                 _ = stop.changed() => return,
             }
         }
+    }
+}
+
+/// The shortest round timeout: covers gossip latency between validators on different
+/// machines even when the block time is short.
+pub const MIN_ROUND_TIMEOUT_MS: u64 = 1000;
+
+/// Length of round `r`'s window after its start: `base × (r + 1)` with
+/// `base = max(2 × block time, MIN_ROUND_TIMEOUT_MS)` (docs/CONSENSUS.md).
+pub fn round_timeout_ms(block_time_ms: u64, r: u64) -> u64 {
+    (2 * block_time_ms).max(MIN_ROUND_TIMEOUT_MS).saturating_mul(r + 1)
+}
+
+/// When round `r` of the height after a parent with `parent_ts` starts: one block time after
+/// the parent, plus the timeouts of the rounds before it.
+pub fn round_start_ms(parent_ts: u64, block_time_ms: u64, r: u64) -> u64 {
+    let base = round_timeout_ms(block_time_ms, 0);
+    // Σ_{i<r} base·(i+1) = base·r(r+1)/2
+    parent_ts.saturating_add(block_time_ms).saturating_add(base.saturating_mul(r * (r + 1) / 2))
+}
+
+/// Multi-validator block production: propose in our rounds when no block for the height
+/// has arrived (docs/CONSENSUS.md, "Rounds").
+async fn propose_in_rounds(node: Arc<Node>, me: cpc_primitives::PublicKey, mut stop: watch::Receiver<bool>) {
+    let bt = node.params.block_time_ms;
+    let mut heads = node.subscribe_heads();
+    loop {
+        let head = *heads.borrow_and_update();
+        let h = head.height + 1;
+        let now = now_millis();
+        // Our next round whose window has not closed yet (our turn recurs every N rounds).
+        let mut r = 0u64;
+        let (round, start) = loop {
+            let end = round_start_ms(head.timestamp, bt, r + 1);
+            if node.validators.proposer(h, r as u32) == &me && now < end {
+                break (r as u32, round_start_ms(head.timestamp, bt, r));
+            }
+            r += 1;
+        };
+        let wait = Duration::from_millis(start.saturating_sub(now));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = heads.changed() => continue,
+            _ = stop.changed() => return,
+        }
+        if node.head().hash != head.hash {
+            continue;
+        }
+        let lonely = node.validators.len() > 1 && node.net.get().is_none_or(|n| n.peer_count() == 0);
+        if node.is_syncing() || lonely {
+            // Behind a peer, or alone in a multi-validator network: proposing would only fork.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        produce(node.clone(), round).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_start_after_the_block_time_and_grow() {
+        // block time 1 s: base timeout 2 s; rounds start at +1 s, +3 s, +7 s, +13 s
+        assert_eq!(round_start_ms(0, 1000, 0), 1000);
+        assert_eq!(round_start_ms(0, 1000, 1), 3000);
+        assert_eq!(round_start_ms(0, 1000, 2), 7000);
+        assert_eq!(round_start_ms(0, 1000, 3), 13_000);
+        // a short block time still gets the minimum timeout
+        assert_eq!(round_timeout_ms(100, 0), MIN_ROUND_TIMEOUT_MS);
+        assert_eq!(round_start_ms(0, 100, 1), 1100);
     }
 }

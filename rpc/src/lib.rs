@@ -67,6 +67,15 @@ pub trait ChainApi: Send + Sync + 'static {
     fn transaction(&self, hash: &H256) -> Result<Option<TxView>, ApiError>;
     fn receipt(&self, hash: &H256) -> Result<Option<Receipt>, ApiError>;
     fn compute_results(&self, height: u64) -> Result<Option<ComputeResultsView>, ApiError>;
+    /// Sync progress, `None` when following the tip.
+    fn syncing(&self) -> Option<SyncStatus>;
+    fn peer_count(&self) -> usize;
+    fn peers(&self) -> impl std::future::Future<Output = Vec<PeerView>> + Send;
+    fn node_info(&self) -> NodeInfo;
+    /// Test and operations hook: cut this node off the network (true) or reconnect (false).
+    fn set_isolated(&self, isolated: bool) -> Result<(), ApiError>;
+    /// Test and operations hook: keep only these peers (`None` lifts the partition).
+    fn set_partition(&self, peers: Option<Vec<String>>) -> Result<(), ApiError>;
 }
 
 fn parse_address(s: &str) -> RpcResult<Address> {
@@ -102,11 +111,41 @@ pub trait Cpc {
     fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<Receipt>>;
     #[method(name = "getComputeResults")]
     fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>>;
+    /// `false`, or `{starting_block, current_block, highest_block}` while catching up.
+    #[method(name = "syncing")]
+    fn syncing(&self) -> RpcResult<serde_json::Value>;
+}
+
+/// The `net` namespace.
+#[rpc(server, namespace = "net")]
+pub trait Net {
+    #[method(name = "peerCount")]
+    fn peer_count(&self) -> RpcResult<usize>;
+    #[method(name = "peers")]
+    async fn peers(&self) -> RpcResult<Vec<PeerView>>;
+}
+
+/// The `admin` namespace (bind JSON-RPC to localhost: it can cut the node off the network).
+#[rpc(server, namespace = "admin")]
+pub trait Admin {
+    #[method(name = "nodeInfo")]
+    fn node_info(&self) -> RpcResult<NodeInfo>;
+    #[method(name = "setIsolated")]
+    fn set_isolated(&self, isolated: bool) -> RpcResult<bool>;
+    /// Keep only the listed peer ids connected (null lifts the partition).
+    #[method(name = "setPartition")]
+    fn set_partition(&self, peers: Option<Vec<String>>) -> RpcResult<bool>;
 }
 
 /// Serves [`CpcServer`] over a [`ChainApi`].
 pub struct CpcRpc<A: ChainApi> {
     api: Arc<A>,
+}
+
+impl<A: ChainApi> Clone for CpcRpc<A> {
+    fn clone(&self) -> Self {
+        CpcRpc { api: self.api.clone() }
+    }
 }
 
 impl<A: ChainApi> CpcRpc<A> {
@@ -157,6 +196,37 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
         Ok(self.api.compute_results(self.height_of(block))?)
     }
+    fn syncing(&self) -> RpcResult<serde_json::Value> {
+        Ok(match self.api.syncing() {
+            Some(s) => serde_json::to_value(s).expect("serializes"),
+            None => serde_json::Value::Bool(false),
+        })
+    }
+}
+
+#[jsonrpsee::core::async_trait]
+impl<A: ChainApi> NetServer for CpcRpc<A> {
+    fn peer_count(&self) -> RpcResult<usize> {
+        Ok(self.api.peer_count())
+    }
+    async fn peers(&self) -> RpcResult<Vec<PeerView>> {
+        Ok(self.api.peers().await)
+    }
+}
+
+impl<A: ChainApi> AdminServer for CpcRpc<A> {
+    fn node_info(&self) -> RpcResult<NodeInfo> {
+        Ok(self.api.node_info())
+    }
+    fn set_isolated(&self, isolated: bool) -> RpcResult<bool> {
+        self.api.set_isolated(isolated)?;
+        Ok(isolated)
+    }
+    fn set_partition(&self, peers: Option<Vec<String>>) -> RpcResult<bool> {
+        let on = peers.is_some();
+        self.api.set_partition(peers)?;
+        Ok(on)
+    }
 }
 
 /// Starts the HTTP (and WebSocket, same port) JSON-RPC server; returns its bound address.
@@ -169,6 +239,10 @@ pub async fn start_http<A: ChainApi>(addr: SocketAddr, api: Arc<A>) -> std::io::
         .build();
     let server = Server::builder().set_config(cfg).build(addr).await?;
     let local = server.local_addr()?;
-    let handle = server.start(CpcRpc::new(api).into_rpc());
+    let rpc = CpcRpc::new(api);
+    let mut module = CpcServer::into_rpc(rpc.clone());
+    module.merge(NetServer::into_rpc(rpc.clone())).expect("distinct method names");
+    module.merge(AdminServer::into_rpc(rpc)).expect("distinct method names");
+    let handle = server.start(module);
     Ok((local, handle))
 }

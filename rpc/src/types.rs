@@ -135,3 +135,33 @@ impl Serialize for BlockId {
         }
     }
 }
+
+/// `cpc_syncing` while behind (false otherwise).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncStatus {
+    pub starting_block: u64,
+    pub current_block: u64,
+    pub highest_block: u64,
+}
+
+/// One connected peer (`net_peers`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerView {
+    pub peer_id: String,
+    pub addr: Option<String>,
+    pub score: i32,
+    pub inbound: bool,
+}
+
+/// `admin_nodeInfo`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub chain_id: String,
+    pub genesis_hash: H256,
+    pub head_height: u64,
+    pub head_hash: H256,
+    /// null when the P2P network is off (`--dev` without `--p2p.port`).
+    pub peer_id: Option<String>,
+    pub listen_addrs: Vec<String>,
+    pub validator: Option<String>,
+}

@@ -91,6 +91,19 @@ impl NodeProc {
         Ok(NodeProc { child, rpc_url: url, datadir, log, _tmp: tmp })
     }
 
+    /// Starts `cpcd --datadir <dir> <extra…>` (settings from `<dir>/cpcd.toml`).
+    pub fn start_datadir(dir: &Path, extra: &[&str]) -> Result<NodeProc> {
+        let mut args: Vec<String> = vec!["--datadir".into(), dir.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn(&args, dir.to_path_buf(), None)
+    }
+
+    /// SIGKILL: no chance to flush or finish anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn client(&self) -> HttpClient {
         HttpClientBuilder::default().request_timeout(Duration::from_secs(60)).build(&self.rpc_url).unwrap()
     }
@@ -141,8 +154,15 @@ pub fn addr_of(sk: &SecretKey) -> Address {
 pub const CHAIN_ID: &str = "cpc-devnet-1";
 
 pub fn transfer(sk: &SecretKey, to: Address, amount: u128, nonce: u64) -> Transaction {
+    transfer_on(CHAIN_ID, sk, to, amount, nonce)
+}
+
+/// Chain id of networks made by `testnet_init`.
+pub const TESTNET_CHAIN_ID: &str = "cpc-localnet-1";
+
+pub fn transfer_on(chain_id: &str, sk: &SecretKey, to: Address, amount: u128, nonce: u64) -> Transaction {
     UnsignedTx {
-        chain_id: CHAIN_ID.into(),
+        chain_id: chain_id.into(),
         tx_type: TxType::Transfer,
         from_address: addr_of(sk),
         to_address: Some(to),
@@ -231,4 +251,54 @@ pub fn raw_post(url: &str, body: &str) -> Result<Value> {
     s.read_to_string(&mut resp)?;
     let body = resp.split("\r\n\r\n").nth(1).ok_or_else(|| anyhow!("no body in {resp}"))?;
     serde_json::from_str(body).with_context(|| format!("response body {body:?}"))
+}
+
+/// A base port such that `base..base+n` are free for TCP on 127.0.0.1 right now.
+pub fn free_port_range(n: u16) -> u16 {
+    use std::net::TcpListener;
+    let seed = std::process::id() as u64 ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    for attempt in 0..200u64 {
+        let base = 20_000 + ((seed.wrapping_mul(6364136223846793005).wrapping_add(attempt * 7919)) % 30_000) as u16;
+        let ok = (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if ok {
+            return base;
+        }
+    }
+    panic!("no free port range of {n}");
+}
+
+/// `cpcd testnet init` into `out`; returns the node directories.
+pub fn testnet_init(out: &Path, validators: usize, nodes: usize, block_time: &str) -> Result<Vec<PathBuf>> {
+    let p2p = free_port_range(nodes as u16);
+    let http = free_port_range(nodes as u16);
+    let o = Command::new(cpcd_path())
+        .args(["testnet", "init", "--validators", &validators.to_string(), "--nodes", &nodes.to_string()])
+        .args(["--out", out.to_str().unwrap(), "--block-time", block_time, "--fund-dev-accounts"])
+        .args(["--p2p-base-port", &p2p.to_string(), "--http-base-port", &http.to_string()])
+        .output()?;
+    if !o.status.success() {
+        bail!("testnet init failed: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    Ok((0..nodes).map(|i| out.join(format!("node{i}"))).collect())
+}
+
+/// Block hash at `height`, or None.
+pub async fn hash_at(c: &HttpClient, height: u64) -> Result<Option<String>> {
+    let b = call(c, "cpc_getBlockByNumber", vec![height.into(), false.into()]).await?;
+    Ok(b["hash"].as_str().map(str::to_string))
+}
+
+/// Waits until `cond(height)` holds for the node's head.
+pub async fn wait_height(c: &HttpClient, min: u64, timeout: Duration) -> Result<u64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let h = block_number(c).await.unwrap_or(0);
+        if h >= min {
+            return Ok(h);
+        }
+        if Instant::now() > deadline {
+            bail!("height {h} < {min} after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

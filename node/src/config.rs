@@ -1,0 +1,160 @@
+//! `--config cpcd.toml`: every run flag can be set in a TOML file; flags on the command line
+//! win. Keys are the flag names: `http.port = 8545` or, equivalently, `[http]` / `port = 8545`.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Name of the settings file looked up in the data directory.
+pub const CONFIG_FILE: &str = "cpcd.toml";
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+/// Reads a settings file into `(flag name, value)` pairs.
+pub fn read_settings(path: &Path) -> Result<Vec<(String, toml::Value)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut out = Vec::new();
+    flatten("", &v, &mut out);
+    Ok(out)
+}
+
+fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let long = format!("--{name}");
+    let eq = format!("--{name}=");
+    args.iter().enumerate().find_map(|(i, a)| {
+        if a == &long {
+            args.get(i + 1).map(|s| s.as_str())
+        } else {
+            a.strip_prefix(&eq)
+        }
+    })
+}
+
+fn has_flag(args: &[String], name: &str) -> bool {
+    let long = format!("--{name}");
+    let eq = format!("--{name}=");
+    args.iter().any(|a| a == &long || a.starts_with(&eq))
+}
+
+/// Inserts the settings of the config file (explicit `--config`, or `<datadir>/cpcd.toml`)
+/// into the run command's arguments, except those given on the command line. `known` lists
+/// the flag names the run command accepts; an unknown setting is an error naming it.
+pub fn merge_config_args(args: Vec<String>, known: &[String]) -> Result<Vec<String>> {
+    // Only the run command (no subcommand) takes settings.
+    if args.get(1).is_some_and(|a| !a.starts_with('-')) {
+        return Ok(args);
+    }
+    let path: Option<PathBuf> = match flag_value(&args, "config") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => flag_value(&args, "datadir").map(|d| Path::new(d).join(CONFIG_FILE)).filter(|p| p.exists()),
+    };
+    let Some(path) = path else { return Ok(args) };
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut extra = Vec::new();
+    for (key, value) in read_settings(&path)? {
+        if !known.contains(&key) || key == "config" {
+            bail!("{}: unknown setting {key:?}", path.display());
+        }
+        if has_flag(&args, &key) {
+            continue; // the command line wins
+        }
+        let text = match &value {
+            toml::Value::Boolean(true) => {
+                extra.push(format!("--{key}"));
+                continue;
+            }
+            toml::Value::Boolean(false) => continue,
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => bail!("{}: setting {key:?} has an unsupported value {other}", path.display()),
+        };
+        // Relative paths in a config file are relative to the file.
+        let text = if matches!(key.as_str(), "datadir" | "keystore" | "password-file") && Path::new(&text).is_relative() {
+            base.join(&text).display().to_string()
+        } else {
+            text
+        };
+        extra.push(format!("--{key}"));
+        extra.push(text);
+    }
+    let mut out = vec![args[0].clone()];
+    out.extend(extra);
+    out.extend(args.into_iter().skip(1));
+    Ok(out)
+}
+
+/// The P2P port set in `<datadir>/cpcd.toml`, if any (for `cpcd node-id`).
+pub fn configured_p2p_port(datadir: &Path) -> Result<Option<u16>> {
+    let path = datadir.join(CONFIG_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    for (k, v) in read_settings(&path)? {
+        if k == "p2p.port" {
+            let p = v.as_integer().context("p2p.port must be an integer")?;
+            return Ok(Some(u16::try_from(p).context("p2p.port out of range")?));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> Vec<String> {
+        ["dev", "datadir", "http.port", "bootnodes", "mine", "password-file", "config"].iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn settings_fill_in_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(&cfg, "dev = true\nmine = false\nbootnodes = [\"/a\", \"/b\"]\npassword-file = \"pw\"\n[http]\nport = 9000\n").unwrap();
+        let args: Vec<String> = ["cpcd", "--config", cfg.to_str().unwrap(), "--http.port", "1"].iter().map(|s| s.to_string()).collect();
+        let out = merge_config_args(args, &known()).unwrap();
+        assert!(out.contains(&"--dev".to_string()));
+        assert!(!out.contains(&"--mine".to_string()));
+        let pos = out.iter().position(|a| a == "--bootnodes").unwrap();
+        assert_eq!(out[pos + 1], "/a,/b");
+        assert_eq!(out.iter().filter(|a| *a == "--http.port").count(), 1, "the flag wins: {out:?}");
+        let pw = out.iter().position(|a| a == "--password-file").unwrap();
+        assert_eq!(out[pw + 1], dir.path().join("pw").display().to_string());
+    }
+
+    #[test]
+    fn unknown_settings_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(&cfg, "htp.port = 1\n").unwrap();
+        let args: Vec<String> = ["cpcd", "--config", cfg.to_str().unwrap()].iter().map(|s| s.to_string()).collect();
+        let e = merge_config_args(args, &known()).unwrap_err().to_string();
+        assert!(e.contains("unknown setting \"htp.port\""), "{e}");
+    }
+
+    #[test]
+    fn datadir_config_is_found_and_subcommands_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "dev = true\n").unwrap();
+        let args: Vec<String> = ["cpcd", "--datadir", dir.path().to_str().unwrap()].iter().map(|s| s.to_string()).collect();
+        assert!(merge_config_args(args, &known()).unwrap().contains(&"--dev".to_string()));
+        let sub: Vec<String> = ["cpcd", "init", "--datadir", "x"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(merge_config_args(sub.clone(), &known()).unwrap(), sub);
+    }
+}

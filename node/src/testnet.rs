@@ -1,0 +1,126 @@
+//! `cpcd testnet init`: a shared genesis and, per node, a datadir with its keys and a
+//! `cpcd.toml`, so that `cpcd --datadir DIR/nodeI` starts node I.
+
+use crate::node::Node;
+use anyhow::{bail, Context, Result};
+use cpc_genesis::{Genesis, GenesisAccount, GenesisValidator};
+use cpc_primitives::{now_millis, sha256, Address, SecretKey, UNITS_PER_CPC};
+use std::path::PathBuf;
+
+/// Initial balance of each validator account in a local testnet.
+pub const TESTNET_VALIDATOR_BALANCE: u128 = 1_000_000 * UNITS_PER_CPC;
+
+pub struct TestnetSpec {
+    pub validators: usize,
+    pub nodes: usize,
+    pub out: PathBuf,
+    pub chain_id: String,
+    pub block_time_ms: u64,
+    pub p2p_base_port: u16,
+    pub http_base_port: u16,
+    pub fund_dev_accounts: bool,
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(data)?;
+    Ok(())
+}
+
+pub fn init(spec: &TestnetSpec) -> Result<()> {
+    if spec.validators == 0 {
+        bail!("--validators: expected at least 1, found 0");
+    }
+    if spec.nodes < spec.validators {
+        bail!("--nodes: expected at least the {} validators, found {}", spec.validators, spec.nodes);
+    }
+    for (name, base) in [("--p2p-base-port", spec.p2p_base_port), ("--http-base-port", spec.http_base_port)] {
+        if base as usize + spec.nodes > u16::MAX as usize || base == 0 {
+            bail!("{name} {base}: {} nodes do not fit below port 65535", spec.nodes);
+        }
+    }
+    let genesis_path = spec.out.join("genesis.json");
+    if genesis_path.exists() {
+        bail!("{} exists: refusing to overwrite a testnet", genesis_path.display());
+    }
+    std::fs::create_dir_all(&spec.out)?;
+    let keys: Vec<SecretKey> = (0..spec.validators).map(|_| SecretKey::generate()).collect();
+    let mut g = Genesis::dev();
+    g.chain_id = spec.chain_id.clone();
+    g.genesis_time = now_millis();
+    g.block_time_ms = spec.block_time_ms;
+    let t = sha256(format!("cpc-treasury:{}", spec.chain_id).as_bytes());
+    g.economics.treasury_address = Address(t.0[..20].try_into().expect("20 bytes"));
+    g.accounts = keys
+        .iter()
+        .map(|k| GenesisAccount { address: Address::from_public_key(&k.public_key()), balance: TESTNET_VALIDATOR_BALANCE })
+        .collect();
+    if spec.fund_dev_accounts {
+        g.accounts.extend(Genesis::dev().accounts);
+    }
+    g.validators = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| GenesisValidator { name: format!("node{i}"), pub_key: k.public_key() })
+        .collect();
+    g.validate()?;
+    std::fs::write(&genesis_path, g.to_pretty_json() + "\n")?;
+
+    // Datadirs, node keys, validator keystores, initialized chains.
+    let mut peers = Vec::new();
+    for i in 0..spec.nodes {
+        let dir = spec.out.join(format!("node{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let key = cpc_network::load_or_create_node_key(&dir).context("node key")?;
+        let id = cpc_network::PeerId::from(key.public());
+        peers.push(format!("/ip4/127.0.0.1/tcp/{}/p2p/{id}", spec.p2p_base_port as usize + i));
+        if let Some(sk) = keys.get(i) {
+            let password = SecretKey::generate().to_hex();
+            write_private(&dir.join("password.txt"), format!("{password}\n").as_bytes())?;
+            crate::keystore::create(&crate::keystore::default_dir(&dir), sk, &password)?;
+        }
+        Node::open(&dir, Some(g.clone()), None)?;
+    }
+    for i in 0..spec.nodes {
+        let dir = spec.out.join(format!("node{i}"));
+        let others: Vec<&String> = peers.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p).collect();
+        let mut toml = format!(
+            "# node{i} of testnet {chain:?}: cpcd --datadir {dir}\n\
+             datadir = \".\"\n\
+             p2p.addr = \"127.0.0.1\"\n\
+             p2p.port = {p2p}\n\
+             http.port = {http}\n\
+             bootnodes = [{boot}]\n",
+            chain = spec.chain_id,
+            dir = dir.display(),
+            p2p = spec.p2p_base_port as usize + i,
+            http = spec.http_base_port as usize + i,
+            boot = others.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", "),
+        );
+        if let Some(sk) = keys.get(i) {
+            toml.push_str(&format!(
+                "validator = \"{}\"\npassword-file = \"password.txt\"\n",
+                Address::from_public_key(&sk.public_key())
+            ));
+        }
+        std::fs::write(dir.join(crate::config::CONFIG_FILE), toml)?;
+        let role = if i < spec.validators { "validator" } else { "full node" };
+        println!(
+            "node{i}: {role:9}  datadir {}  p2p {}  rpc http://127.0.0.1:{}",
+            dir.display(),
+            peers[i],
+            spec.http_base_port as usize + i
+        );
+    }
+    println!("genesis: {}  (chain {:?}, {} validators)", genesis_path.display(), spec.chain_id, spec.validators);
+    println!("start node I with: cpcd --datadir {}/nodeI   (or scripts/testnet.sh start {})", spec.out.display(), spec.out.display());
+    Ok(())
+}
