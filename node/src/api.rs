@@ -4,7 +4,12 @@ use crate::node::Node;
 use cpc_consensus::is_synthetic;
 use cpc_mempool::AdmitError;
 use cpc_primitives::{Address, ComputeResult, Receipt, Transaction, TxType, H256};
-use cpc_rpc::{AccountView, ApiError, BlockView, ChainApi, ComputeResultView, ComputeResultsView, NodeInfo, PeerView, SyncStatus, TxView};
+use cpc_rpc::{
+    AccountView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultView, ComputeResultsView, MinerStatus, NodeInfo, PeerView,
+    SubmitView, SyncStatus, TxView, TxpoolStatus, WorkView,
+};
+use cpc_primitives::Block;
+use cpc_state::RewardSummary;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -82,23 +87,7 @@ impl ChainApi for Api {
         let Some(hash) = self.0.store.hash_at(height).map_err(internal)? else { return Ok(None) };
         let block = self.0.store.block(&hash).map_err(internal)?.ok_or_else(|| internal("block missing"))?;
         let rewards = self.0.store.rewards(&hash).map_err(internal)?.unwrap_or_default();
-        let mut payments = rewards.worker_payments.iter();
-        let mut results = Vec::new();
-        for tx in block.transactions.iter().filter(|t| t.tx_type == TxType::SubmitResult) {
-            let r = ComputeResult::from_payload(&tx.payload).map_err(internal)?;
-            let synthetic = is_synthetic(&r);
-            // Payments are recorded in block order, one per verified synthetic result.
-            let reward = if synthetic { payments.next().map(|(_, amount)| amount.clone()) } else { None };
-            results.push(ComputeResultView { tx_hash: tx.hash(), result: r, synthetic, reward });
-        }
-        Ok(Some(ComputeResultsView {
-            height,
-            block_hash: hash,
-            compute_root: block.header.compute_root.to_text(),
-            results,
-            miner_pool: rewards.miner_pool.to_string(),
-            burned: rewards.burned.to_string(),
-        }))
+        Ok(Some(compute_results_view(&block, hash, &rewards)?))
     }
 
     fn syncing(&self) -> Option<SyncStatus> {
@@ -160,4 +149,161 @@ impl ChainApi for Api {
         net.set_partition(peers);
         Ok(())
     }
+
+    fn estimate_gas(&self, tx: Value) -> Result<u64, ApiError> {
+        let t = tx
+            .get("tx_type")
+            .cloned()
+            .ok_or_else(|| ApiError::InvalidParams("estimateGas: expected an object with \"tx_type\"".into()))?;
+        let tx_type: TxType =
+            serde_json::from_value(t).map_err(|e| ApiError::InvalidParams(format!("estimateGas: tx_type: {e}")))?;
+        if !matches!(tx_type, TxType::Transfer | TxType::SubmitResult) {
+            return Err(ApiError::Rejected(format!("transaction type {tx_type} is not supported yet")));
+        }
+        // A complete transaction is checked as admission would, short of state.
+        if tx.get("signature").is_some() {
+            let full: cpc_primitives::Transaction =
+                serde_json::from_value(tx).map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
+            cpc_consensus::check_tx_in_isolation(&full, &self.0.params).map_err(|e| ApiError::Rejected(e.to_string()))?;
+        }
+        Ok(tx_type.intrinsic_gas())
+    }
+
+    fn gas_price(&self) -> u64 {
+        // The chain minimum while blocks have room; when more transfers wait than one block
+        // holds, one more than the price of the last one that fits.
+        let min = self.0.params.min_gas_price;
+        let capacity = (self.0.params.block_gas_limit / TxType::Transfer.intrinsic_gas()) as usize;
+        let best = self.0.mempool.lock().best(capacity + 1);
+        if best.len() <= capacity {
+            return min;
+        }
+        best[capacity - 1].tx.gas_price.saturating_add(1).max(min)
+    }
+
+    fn txpool_status(&self) -> TxpoolStatus {
+        let s = self.0.mempool.lock().status();
+        TxpoolStatus { pending: s.pending, queued: s.queued }
+    }
+
+    fn txpool_content(&self) -> Value {
+        let content = self.0.mempool.lock().content();
+        let mut pending = serde_json::Map::new();
+        let mut queued = serde_json::Map::new();
+        for (addr, txs) in content {
+            let mut next = self.0.store.account(&addr).map(|a| a.nonce).unwrap_or(0);
+            let (mut p, mut q) = (serde_json::Map::new(), serde_json::Map::new());
+            for (nonce, tx) in txs {
+                let v = serde_json::to_value(TxView::pending((*tx).clone())).expect("serializes");
+                if nonce == next {
+                    p.insert(nonce.to_string(), v);
+                    next += 1;
+                } else {
+                    q.insert(nonce.to_string(), v);
+                }
+            }
+            if !p.is_empty() {
+                pending.insert(addr.to_string(), Value::Object(p));
+            }
+            if !q.is_empty() {
+                queued.insert(addr.to_string(), Value::Object(q));
+            }
+        }
+        serde_json::json!({"pending": pending, "queued": queued})
+    }
+
+    fn get_work(&self, worker: &Address) -> Result<WorkView, ApiError> {
+        let head = self.0.head();
+        let w = worker.to_string();
+        // This tip's tasks already submitted by the worker: results for it can only be pending
+        // (the earliest block that may include them is the next one).
+        let mut taken: Vec<u64> = self
+            .0
+            .mempool
+            .lock()
+            .content()
+            .into_iter()
+            .filter(|(a, _)| a == worker)
+            .flat_map(|(_, txs)| txs)
+            .filter(|(_, tx)| tx.tx_type == TxType::SubmitResult)
+            .filter_map(|(_, tx)| ComputeResult::from_payload(&tx.payload).ok())
+            .filter_map(|r| r.nonce.filter(|n| cpc_poc::task_id(&head.hash, &w, *n) == r.task_id))
+            .collect();
+        taken.sort_unstable();
+        let p = &self.0.params.poc;
+        Ok(WorkView {
+            tip: head.hash,
+            height: head.height,
+            n: p.matrix_size,
+            k: p.challenges,
+            window: p.window,
+            max_synthetic_results_per_block: p.max_synthetic_results_per_block,
+            taken_nonces: taken,
+        })
+    }
+
+    fn submit_result(&self, tx: Value) -> Result<SubmitView, ApiError> {
+        let t: cpc_primitives::Transaction =
+            serde_json::from_value(tx).map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
+        if t.tx_type != TxType::SubmitResult {
+            return Err(ApiError::InvalidParams(format!("poc_submitResult: expected a SUBMIT_RESULT, found {}", t.tx_type)));
+        }
+        let r = ComputeResult::from_payload(&t.payload).map_err(|e| ApiError::Rejected(format!("SUBMIT_RESULT rule 1: {e}")))?;
+        let tx_hash = self.0.submit(t).map_err(|e| match e {
+            AdmitError::Storage(s) => ApiError::Internal(s.to_string()),
+            other => ApiError::Rejected(other.to_string()),
+        })?;
+        let synthetic = is_synthetic(&r);
+        let (mut tip, mut tip_height) = (None, None);
+        if synthetic {
+            let head = self.0.head();
+            if let Ok((hashes, lo, _)) = self.0.window_for(head.height + 1) {
+                if let Some(n) = r.nonce {
+                    tip = cpc_poc::find_tip(&r.task_id, &r.worker_address, n, &hashes);
+                    tip_height = tip.and_then(|t| hashes.iter().position(|h| *h == t)).map(|i| lo + i as u64);
+                }
+            }
+        }
+        Ok(SubmitView { tx_hash, task_id: r.task_id, synthetic, tip, tip_height })
+    }
+
+    fn miner_status(&self) -> MinerStatus {
+        match self.0.miner.get() {
+            Some(m) => m.status(),
+            None => MinerStatus {
+                mining: false,
+                worker: None,
+                devices: vec![],
+                results_accepted: 0,
+                results_rejected: Default::default(),
+                cancelled: 0,
+            },
+        }
+    }
+
+    fn events(&self) -> tokio::sync::broadcast::Receiver<ChainEvent> {
+        self.0.events.subscribe()
+    }
+}
+
+/// The ComputeResults of a block with what each was paid (`cpc_getComputeResults` and the
+/// `computeResults` subscription).
+pub fn compute_results_view(block: &Block, hash: H256, rewards: &RewardSummary) -> Result<ComputeResultsView, ApiError> {
+    let mut payments = rewards.worker_payments.iter();
+    let mut results = Vec::new();
+    for tx in block.transactions.iter().filter(|t| t.tx_type == TxType::SubmitResult) {
+        let r = ComputeResult::from_payload(&tx.payload).map_err(internal)?;
+        let synthetic = is_synthetic(&r);
+        // Payments are recorded in block order, one per verified synthetic result.
+        let reward = if synthetic { payments.next().map(|(_, amount)| amount.clone()) } else { None };
+        results.push(ComputeResultView { tx_hash: tx.hash(), result: r, synthetic, reward });
+    }
+    Ok(ComputeResultsView {
+        height: block.header.height,
+        block_hash: hash,
+        compute_root: block.header.compute_root.to_text(),
+        results,
+        miner_pool: rewards.miner_pool.to_string(),
+        burned: rewards.burned.to_string(),
+    })
 }

@@ -74,11 +74,24 @@ impl Node {
             window_hashes,
             poc: &self.poc,
         };
-        Ok(check_block_in_context(b, checked, &self.store, &ctx)?)
+        let started = std::time::Instant::now();
+        let res = check_block_in_context(b, checked, &self.store, &ctx);
+        if b.transactions.iter().any(|t| t.tx_type == cpc_primitives::TxType::SubmitResult) {
+            // In-context validation fully recomputes the synthetic results not verified before.
+            self.metrics.observe_verify("block_import", started.elapsed().as_secs_f64());
+        }
+        Ok(res?)
     }
 
     /// Imports a block from a peer (or a sync batch). Blocking: call off the async runtime.
     pub fn import_block(&self, block: Block) -> Result<Imported, ImportError> {
+        let started = std::time::Instant::now();
+        let res = self.import_block_timed(block);
+        self.metrics.record_import(&res, started.elapsed().as_secs_f64());
+        res
+    }
+
+    fn import_block_timed(&self, block: Block) -> Result<Imported, ImportError> {
         let hash = block.hash();
         if self.is_known_invalid(&hash) {
             return Err(ImportError::KnownInvalid(hash));
@@ -156,6 +169,8 @@ impl Node {
             match res {
                 Ok((c, out)) => {
                     self.store.commit_block(&b, &c.tx_hashes, &out).map_err(storage)?;
+                    self.publish_block_event(&b, &c.tx_hashes, &out);
+                    self.metrics.block_transactions.observe(b.transactions.len() as f64);
                     applied += 1;
                 }
                 Err(e) => {
@@ -209,6 +224,8 @@ impl Node {
     /// The caller holds the commit lock.
     pub(crate) fn commit_and_announce(&self, b: &Block, tx_hashes: &[H256], out: &BlockOutcome) -> Result<(), cpc_state::StoreError> {
         self.store.commit_block(b, tx_hashes, out)?;
+        self.publish_block_event(b, tx_hashes, out);
+        self.metrics.block_transactions.observe(b.transactions.len() as f64);
         let included: Vec<(H256, Address)> =
             b.transactions.iter().zip(tx_hashes).map(|(t, h)| (*h, t.from_address)).collect();
         if let Err(e) = self.mempool.lock().on_block(&included, &self.store) {
@@ -216,5 +233,30 @@ impl Node {
         }
         self.announce_head(self.head());
         Ok(())
+    }
+
+    /// Tells subscribers about a block that just became canonical.
+    fn publish_block_event(&self, b: &Block, tx_hashes: &[H256], out: &BlockOutcome) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        let hash = b.hash();
+        let txs = b
+            .transactions
+            .iter()
+            .zip(tx_hashes)
+            .map(|(t, h)| cpc_rpc::TxBrief {
+                tx_hash: *h,
+                tx_type: t.tx_type,
+                from_address: t.from_address,
+                to_address: t.to_address,
+                amount: t.amount,
+                block_height: b.header.height,
+                block_hash: hash,
+            })
+            .collect();
+        let compute = crate::api::compute_results_view(b, hash, &out.rewards).ok().filter(|v| !v.results.is_empty());
+        let ev = cpc_rpc::BlockEvent { hash, header: b.header.clone(), txs, compute };
+        let _ = self.events.send(cpc_rpc::ChainEvent::Block(std::sync::Arc::new(ev)));
     }
 }

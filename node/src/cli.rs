@@ -138,6 +138,33 @@ pub struct RunArgs {
     /// JSON-RPC port (0 picks a free port; the bound address is logged).
     #[arg(long = "http.port", default_value_t = 8545)]
     pub http_port: u16,
+    /// API namespaces served over HTTP: cpc, net, txpool, poc, miner, admin (admin is opt-in).
+    #[arg(long = "http.api", default_value = "cpc,net,txpool,poc,miner")]
+    pub http_api: String,
+    /// Origins allowed to call JSON-RPC from a browser (CORS), comma separated; `*` for any.
+    #[arg(long = "http.corsdomain", value_delimiter = ',')]
+    pub http_corsdomain: Vec<String>,
+    /// Serve the WebSocket API (same methods plus subscriptions).
+    #[arg(long)]
+    pub ws: bool,
+    /// WebSocket listen address.
+    #[arg(long = "ws.addr", default_value = "127.0.0.1")]
+    pub ws_addr: IpAddr,
+    /// WebSocket port (default 8546; 0 picks a free port). Giving it turns on --ws.
+    #[arg(long = "ws.port")]
+    pub ws_port: Option<u16>,
+    /// API namespaces served over WebSocket.
+    #[arg(long = "ws.api", default_value = "cpc,net,txpool,poc,miner")]
+    pub ws_api: String,
+    /// Largest JSON-RPC request body, bytes.
+    #[arg(long = "rpc.max-request-bytes", default_value_t = cpc_rpc::MAX_REQUEST_BODY_BYTES)]
+    pub rpc_max_request_bytes: u32,
+    /// Most calls in one batch request.
+    #[arg(long = "rpc.max-batch", default_value_t = cpc_rpc::MAX_BATCH_LEN)]
+    pub rpc_max_batch: u32,
+    /// Most concurrent connections per server (HTTP and WebSocket each).
+    #[arg(long = "rpc.max-connections", default_value_t = cpc_rpc::MAX_CONNECTIONS)]
+    pub rpc_max_connections: u32,
     /// Mine: solve synthetic tasks of every new tip and submit the results.
     #[arg(long)]
     pub mine: bool,
@@ -150,9 +177,19 @@ pub struct RunArgs {
     /// Results the miner submits per tip.
     #[arg(long = "miner.results-per-tip", default_value_t = 4)]
     pub results_per_tip: u64,
+    /// Serve Prometheus metrics (`/metrics`) and health checks (`/health`, `/ready`) on
+    /// ADDR:PORT, e.g. `127.0.0.1:9615` (off by default; port 0 picks a free port and logs it).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Log filter in RUST_LOG syntax (e.g. `info,cpcd=debug`).
     #[arg(long = "log.filter", default_value = "info")]
     pub log_filter: String,
+    /// Log format: `text` or `json` (one JSON object per line).
+    #[arg(long = "log.format", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Print the effective settings (flags, config file, defaults) as TOML and exit.
+    #[arg(long = "dump-config")]
+    pub dump_config: bool,
     /// Settings file (TOML; keys are the flag names, e.g. `http.port = 8545` or `[http] port = 8545`).
     /// Flags on the command line win. Default: `<datadir>/cpcd.toml` when it exists.
     #[arg(long)]
@@ -189,6 +226,7 @@ pub struct RunArgs {
 }
 
 pub const DEFAULT_P2P_PORT: u16 = 30333;
+pub const DEFAULT_WS_PORT: u16 = 8546;
 
 /// Parses `0`, `250ms`, `1s`, `1.5s`, `2` (seconds) into milliseconds.
 pub fn parse_duration_ms(s: &str) -> Result<u64, String> {

@@ -99,6 +99,49 @@ pub fn merge_config_args(args: Vec<String>, known: &[String]) -> Result<Vec<Stri
     Ok(out)
 }
 
+/// The effective settings of the run command as TOML (`cpcd --dump-config`): every flag with
+/// its value from the command line, the config file, or its default.
+pub fn dump(cmd: &clap::Command, matches: &clap::ArgMatches) -> String {
+    let mut out = String::from("# cpcd effective settings (cpcd --dump-config)\n");
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(long, "dump-config" | "config" | "help" | "version") {
+            continue;
+        }
+        let id = arg.get_id().as_str();
+        let values: Vec<String> = matches
+            .get_raw(id)
+            .map(|v| v.map(|s| s.to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let takes_value = arg.get_action().takes_values();
+        let line = if !takes_value {
+            format!("{} = {}", quote_key(long), matches.get_flag(id))
+        } else if values.is_empty() {
+            format!("# {} (not set)", quote_key(long))
+        } else if arg.get_value_delimiter().is_some() {
+            let items: Vec<String> = values.iter().map(|v| toml_value(v, true)).collect();
+            format!("{} = [{}]", quote_key(long), items.join(", "))
+        } else {
+            format!("{} = {}", quote_key(long), toml_value(&values[0], false))
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn quote_key(k: &str) -> String {
+    if k.contains('.') { format!("\"{k}\"") } else { k.to_string() }
+}
+
+fn toml_value(v: &str, force_string: bool) -> String {
+    if !force_string && v.parse::<i64>().is_ok() {
+        v.to_string()
+    } else {
+        toml::Value::String(v.to_string()).to_string()
+    }
+}
+
 /// The P2P port set in `<datadir>/cpcd.toml`, if any (for `cpcd node-id`).
 pub fn configured_p2p_port(datadir: &Path) -> Result<Option<u16>> {
     let path = datadir.join(CONFIG_FILE);

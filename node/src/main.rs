@@ -4,6 +4,7 @@ mod api;
 mod chain;
 mod cli;
 mod config;
+mod metrics;
 mod miner;
 mod net;
 mod node;
@@ -26,10 +27,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cli = match Cli::command().try_get_matches_from(args).and_then(|m| Cli::from_arg_matches(&m)) {
+    let matches = match Cli::command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => e.exit(),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    if cli.cmd.is_none() && cli.run.dump_config {
+        print!("{}", config::dump(&Cli::command(), &matches));
+        return ExitCode::SUCCESS;
+    }
     let result = match cli.cmd {
         None => run::run(cli.run),
         Some(Cmd::Init { genesis, datadir }) => run::init(&genesis, &datadir),

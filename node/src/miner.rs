@@ -8,7 +8,6 @@
 use crate::node::Node;
 use anyhow::{bail, Context, Result};
 use cpc_gpu::GpuSolver;
-use cpc_mempool::AdmitError;
 use cpc_poc::SynthParams;
 use cpc_primitives::{Address, ComputeResult, SecretKey, TxType, UnsignedTx, H256};
 use parking_lot::{Condvar, Mutex};
@@ -19,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// How often the miner logs its throughput.
 const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+/// How often per-device rates (tasks/s, GMAC/s) are recomputed for status and metrics.
+const RATE_INTERVAL: Duration = Duration::from_secs(2);
 /// Gas limit of a SUBMIT_RESULT (its intrinsic gas).
 const RESULT_GAS_LIMIT: u64 = 80_000;
 /// Most nonces a GPU claims per launch: enough to fill a launch, few enough that a new tip
@@ -51,6 +52,8 @@ pub fn parse_gpus(spec: &str) -> Result<Vec<usize>> {
 pub struct DeviceStats {
     pub name: String,
     pub tasks: AtomicU64,
+    /// Tasks per second over the last report interval.
+    pub rate: Mutex<f64>,
 }
 
 /// Counters across devices, for logs and `miner_status`.
@@ -82,23 +85,43 @@ struct Shared {
     devices: Mutex<Vec<Arc<DeviceStats>>>,
 }
 
+/// A cheap handle for reading the miner's status (RPC, metrics).
+#[derive(Clone)]
+pub struct MinerHandle(Arc<Shared>);
+
+impl MinerHandle {
+    pub fn status(&self) -> cpc_rpc::MinerStatus {
+        let sh = &self.0;
+        let macs_per_task = (sh.params.n as f64).powi(3);
+        let devices = sh
+            .devices
+            .lock()
+            .iter()
+            .map(|d| {
+                let rate = *d.rate.lock();
+                cpc_rpc::DeviceStatus {
+                    name: d.name.clone(),
+                    tasks: d.tasks.load(Ordering::Relaxed),
+                    tasks_per_sec: rate,
+                    gmac_per_sec: rate * macs_per_task / 1e9,
+                }
+            })
+            .collect();
+        cpc_rpc::MinerStatus {
+            mining: !sh.stop.load(Ordering::Relaxed),
+            worker: sh.worker.parse().ok(),
+            devices,
+            results_accepted: sh.stats.accepted.load(Ordering::Relaxed),
+            results_rejected: sh.stats.rejected.lock().clone(),
+            cancelled: sh.stats.cancelled.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// A running miner; stops its threads on drop.
 pub struct Miner {
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-fn label(e: &AdmitError) -> String {
-    let s = e.to_string();
-    if let Some(i) = s.find("rule ") {
-        return format!("SUBMIT_RESULT {}", &s[i..i + 6]);
-    }
-    match e {
-        AdmitError::NonceTooLow { .. } | AdmitError::NonceTooHigh { .. } => "nonce".into(),
-        AdmitError::InsufficientBalance { .. } => "balance".into(),
-        AdmitError::PoolFull { .. } | AdmitError::SenderFull(_) => "pool full".into(),
-        _ => s.split(':').next().unwrap_or("other").to_string(),
-    }
 }
 
 impl Shared {
@@ -150,13 +173,13 @@ impl Shared {
             }
             Err(e) => {
                 tracing::warn!(task = %r.task_id, "result rejected: {e}");
-                *self.stats.rejected.lock().entry(label(&e)).or_default() += 1;
+                *self.stats.rejected.lock().entry(crate::metrics::admit_reason(&e).to_string()).or_default() += 1;
             }
         }
     }
 
     fn add_device(&self, name: String) -> Arc<DeviceStats> {
-        let d = Arc::new(DeviceStats { name, tasks: AtomicU64::new(0) });
+        let d = Arc::new(DeviceStats { name, tasks: AtomicU64::new(0), rate: Mutex::new(0.0) });
         self.devices.lock().push(d.clone());
         d
     }
@@ -205,6 +228,7 @@ impl Miner {
         threads.push(std::thread::Builder::new().name("miner-tips".into()).spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             let mut last_report = Instant::now();
+            let mut last_rate = Instant::now();
             let mut last_tasks: Vec<u64> = Vec::new();
             let announce = |head: cpc_state::Head| {
                 for s in &solvers {
@@ -228,8 +252,12 @@ impl Miner {
                     Ok(Err(_)) => break, // node gone
                     Err(_) => {}
                 }
+                if last_rate.elapsed() >= RATE_INTERVAL {
+                    update_rates(&sh, last_rate.elapsed(), &mut last_tasks);
+                    last_rate = Instant::now();
+                }
                 if last_report.elapsed() >= REPORT_INTERVAL {
-                    report(&sh, last_report.elapsed(), &mut last_tasks);
+                    report(&sh);
                     last_report = Instant::now();
                 }
             }
@@ -238,20 +266,28 @@ impl Miner {
         Ok(Miner { shared, threads })
     }
 
-    pub fn stats(&self) -> &MinerStats {
-        &self.shared.stats
+    pub fn handle(&self) -> MinerHandle {
+        MinerHandle(self.shared.clone())
     }
 }
 
-fn report(sh: &Shared, elapsed: Duration, last: &mut Vec<u64>) {
-    let macs_per_task = (sh.params.n as f64).powi(3);
+/// Recomputes each device's tasks/s over the last `elapsed`.
+fn update_rates(sh: &Shared, elapsed: Duration, last: &mut Vec<u64>) {
     let devs = sh.devices.lock();
     last.resize(devs.len(), 0);
-    let mut parts = Vec::new();
     for (i, d) in devs.iter().enumerate() {
         let now = d.tasks.load(Ordering::Relaxed);
-        let rate = (now - last[i]) as f64 / elapsed.as_secs_f64();
+        *d.rate.lock() = (now - last[i]) as f64 / elapsed.as_secs_f64();
         last[i] = now;
+    }
+}
+
+fn report(sh: &Shared) {
+    let macs_per_task = (sh.params.n as f64).powi(3);
+    let devs = sh.devices.lock();
+    let mut parts = Vec::new();
+    for d in devs.iter() {
+        let rate = *d.rate.lock();
         parts.push(format!("{} {:.1} tasks/s {:.1} GMAC/s", d.name, rate, rate * macs_per_task / 1e9));
     }
     let rejected = sh.stats.rejected.lock().clone();

@@ -183,8 +183,9 @@ async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook, p: PeerId
 fn on_gossip_tx(node: &Node, data: &[u8]) -> Verdict {
     let Ok(tx) = Transaction::from_json_slice(data) else { return Verdict::Reject };
     match node.admit_quietly(tx) {
-        Ok(_) => {
+        Ok(h) => {
             node.tx_arrived.notify_one();
+            let _ = node.events.send(cpc_rpc::ChainEvent::PendingTx(h));
             Verdict::Accept
         }
         // Invalid on its own: the sender relayed garbage.
@@ -248,6 +249,7 @@ async fn sync_loop(node: Arc<Node>, net: NetworkHandle, book: Arc<PeerBook>, mut
         }
         let head = node.head();
         let best = book.best_height().unwrap_or(0);
+        node.metrics.peer_best_height.set(best as i64);
         if best <= head.height {
             finish_sync(&node, &mut started);
             continue;
@@ -447,6 +449,8 @@ fn preverify_synthetic(node: &Node, blocks: &[Block]) {
     }
     if items.len() > 1 {
         let refs: Vec<(&ComputeResult, H256)> = items.iter().map(|(r, t)| (r, *t)).collect();
+        let started = Instant::now();
         let _ = node.poc.verify_many(&refs);
+        node.metrics.observe_verify("sync", started.elapsed().as_secs_f64());
     }
 }

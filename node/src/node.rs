@@ -41,6 +41,8 @@ pub struct Node {
     head_tx: watch::Sender<Head>,
     pub(crate) commit_lock: Mutex<()>,
     pub stats: Stats,
+    /// Prometheus series (node/src/metrics.rs), recorded whether or not `--metrics` serves them.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Blocks known to be invalid (FIFO-bounded).
     pub(crate) invalid: Mutex<(HashSet<H256>, VecDeque<H256>)>,
     pub max_reorg_depth: u64,
@@ -48,7 +50,14 @@ pub struct Node {
     pub net: OnceLock<cpc_network::NetworkHandle>,
     /// Sync progress while behind the best peer.
     pub sync: Mutex<Option<SyncProgress>>,
+    /// Chain events for WebSocket subscribers.
+    pub events: tokio::sync::broadcast::Sender<cpc_rpc::ChainEvent>,
+    /// The in-process miner, when mining.
+    pub miner: OnceLock<crate::miner::MinerHandle>,
 }
+
+/// Chain events buffered for subscribers; one that falls further behind is dropped.
+pub const EVENT_BUFFER: usize = 4096;
 
 /// `cpc_syncing` while catching up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,10 +122,13 @@ impl Node {
             head_tx,
             commit_lock: Mutex::new(()),
             stats: Stats::default(),
+            metrics: std::sync::Arc::new(crate::metrics::Metrics::new()),
             invalid: Mutex::new((HashSet::new(), VecDeque::new())),
             max_reorg_depth: crate::chain::DEFAULT_MAX_REORG_DEPTH,
             net: OnceLock::new(),
             sync: Mutex::new(None),
+            events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
+            miner: OnceLock::new(),
         })
     }
 
@@ -149,8 +161,17 @@ impl Node {
             .window_for(head.height + 1)
             .map_err(|e| AdmitError::Storage(cpc_state::StorageError(e.to_string())))?;
         let w = AdmissionWindow { poc: &self.poc, hashes: &hashes, lo, hi };
-        let v = prevalidate(tx, &self.params, &w)?;
-        self.mempool.lock().admit(v, &self.store)
+        let is_result = tx.tx_type == cpc_primitives::TxType::SubmitResult;
+        let checked_at = Instant::now();
+        let v = prevalidate(tx, &self.params, &w);
+        if is_result {
+            self.metrics.observe_verify("admission", checked_at.elapsed().as_secs_f64());
+        }
+        let res = v.and_then(|v| self.mempool.lock().admit(v, &self.store));
+        if is_result {
+            self.metrics.record_poc_admission(&res);
+        }
+        res
     }
 
     /// Full admission of one transaction (in-isolation checks without the pool lock); an
@@ -159,8 +180,9 @@ impl Node {
         let bytes = self.net.get().map(|_| tx.canonical_json());
         let res = self.admit_quietly(tx);
         match &res {
-            Ok(_) => {
+            Ok(h) => {
                 self.tx_arrived.notify_one();
+                let _ = self.events.send(cpc_rpc::ChainEvent::PendingTx(*h));
                 if let (Some(net), Some(b)) = (self.net.get(), bytes) {
                     net.publish_tx(b);
                 }
@@ -174,6 +196,7 @@ impl Node {
 
     /// Publishes a new head to subscribers (miner, RPC, producer).
     pub(crate) fn announce_head(&self, head: Head) {
+        self.metrics.chain_height.set(head.height as i64);
         self.head_tx.send_replace(head);
     }
 
@@ -201,8 +224,13 @@ impl Node {
             window_hashes,
             poc: &self.poc,
         };
+        let build_started = Instant::now();
         let built = build_block(&self.store, &ctx, &candidates)?;
         let built_at = started.elapsed();
+        if candidates.iter().any(|c| c.result.is_some()) {
+            // Building verifies the candidates' synthetic results (those not verified before).
+            self.metrics.observe_verify("block_build", build_started.elapsed().as_secs_f64());
+        }
         {
             let mut pool = self.mempool.lock();
             for (h, skip) in &built.skipped {
@@ -220,6 +248,8 @@ impl Node {
         let n = built.block.transactions.len();
         self.stats.blocks_produced.fetch_add(1, Ordering::Relaxed);
         self.stats.txs_committed.fetch_add(n as u64, Ordering::Relaxed);
+        self.metrics.blocks_produced.inc();
+        self.metrics.block_import_seconds.with_label_values(&["own"]).observe(started.elapsed().as_secs_f64());
         tracing::info!(
             height = head.height,
             hash = %head.hash,

@@ -12,15 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-fn init_logging(filter: &str) -> Result<()> {
+fn init_logging(filter: &str, format: &str) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log.filter")?;
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     Ok(())
 }
 
@@ -66,7 +66,7 @@ fn print_dev_accounts(g: &Genesis) {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
-    init_logging(&args.log_filter)?;
+    init_logging(&args.log_filter, &args.log_format)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("cpcd-rt").build()?;
     rt.block_on(run_async(args))
 }
@@ -151,11 +151,40 @@ async fn run_async(args: RunArgs) -> Result<()> {
         net_task = Some(tokio::spawn(crate::net::run(node.clone(), handle, events, stop_rx.clone())));
     }
 
+    // Prometheus metrics and health checks (docs/OPERATIONS.md, "Metrics"); bound before
+    // JSON-RPC so that its address is logged first.
+    node.metrics.set_rpc_methods(cpc_rpc::module(Arc::new(Api(node.clone())), &cpc_rpc::Namespace::ALL).method_names());
+    if let Some(addr) = args.metrics {
+        let (bound, listener) = crate::metrics::bind(addr).await.with_context(|| format!("binding --metrics on {addr}"))?;
+        tracing::info!("metrics listening on http://{bound}");
+        tokio::spawn(crate::metrics::serve(listener, node.clone(), args.dev, stop_rx.clone()));
+    }
+
+    let api = Arc::new(Api(node.clone()));
+    let rpc_cfg = |apis: &str, flag: &str| -> Result<cpc_rpc::RpcConfig> {
+        Ok(cpc_rpc::RpcConfig {
+            apis: cpc_rpc::Namespace::parse_list(apis).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?,
+            cors: args.http_corsdomain.clone(),
+            max_request_bytes: args.rpc_max_request_bytes,
+            max_batch: args.rpc_max_batch,
+            max_connections: args.rpc_max_connections,
+            observer: Some(node.metrics.clone()),
+        })
+    };
     let addr = SocketAddr::new(args.http_addr, args.http_port);
-    let (bound, rpc_handle) = cpc_rpc::start_http(addr, Arc::new(Api(node.clone())))
+    let (bound, rpc_handle) = cpc_rpc::start_http(addr, api.clone(), &rpc_cfg(&args.http_api, "http.api")?)
         .await
         .with_context(|| format!("binding JSON-RPC on {addr}"))?;
     tracing::info!("JSON-RPC listening on http://{bound}");
+    let mut ws_handle = None;
+    if args.ws || args.ws_port.is_some() {
+        let addr = SocketAddr::new(args.ws_addr, args.ws_port.unwrap_or(crate::cli::DEFAULT_WS_PORT));
+        let (bound, h) = cpc_rpc::start_ws(addr, api.clone(), &rpc_cfg(&args.ws_api, "ws.api")?)
+            .await
+            .with_context(|| format!("binding the WebSocket API on {addr}"))?;
+        tracing::info!("WebSocket listening on ws://{bound}");
+        ws_handle = Some(h);
+    }
 
     let miner = if args.mine {
         let key = match (&args.miner, args.dev) {
@@ -176,10 +205,16 @@ async fn run_async(args: RunArgs) -> Result<()> {
             bail!("--mine with --cpu-threads 0 and no --gpu: nothing would mine");
         }
         let cfg = crate::miner::MinerConfig { cpu_threads, gpus, results_per_tip: args.results_per_tip };
-        Some(tokio::task::block_in_place(|| crate::miner::Miner::start(node.clone(), key, cfg))?)
+        let m = tokio::task::block_in_place(|| crate::miner::Miner::start(node.clone(), key, cfg))?;
+        let _ = node.miner.set(m.handle());
+        Some(m)
     } else {
         None
     };
+
+    if let (Some(_), Some(_), Some(spec)) = (&args.metrics, &miner, &args.gpu) {
+        crate::metrics::spawn_gpu_poller(node.metrics.clone(), crate::miner::parse_gpus(spec)?, stop_rx.clone());
+    }
 
     let producer = match (&node.signer, args.dev) {
         (Some(_), true) => Some(tokio::spawn(produce_blocks(node.clone(), args.dev_block_time_ms, stop_rx.clone()))),
@@ -200,8 +235,10 @@ async fn run_async(args: RunArgs) -> Result<()> {
     if let Some(t) = net_task {
         let _ = t.await;
     }
-    let _ = rpc_handle.stop();
-    rpc_handle.stopped().await;
+    for h in std::iter::once(rpc_handle).chain(ws_handle) {
+        let _ = h.stop();
+        h.stopped().await;
+    }
     // Wait for a block import in flight, then flush.
     tokio::task::block_in_place(|| {
         let _g = node.commit_lock.lock();

@@ -98,6 +98,7 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
              p2p.addr = \"127.0.0.1\"\n\
              p2p.port = {p2p}\n\
              http.port = {http}\n\
+             http.api = \"cpc,net,txpool,poc,miner,admin\"\n\
              bootnodes = [{boot}]\n",
             chain = spec.chain_id,
             dir = dir.display(),

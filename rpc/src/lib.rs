@@ -1,26 +1,37 @@
-//! cpc JSON-RPC: a jsonrpsee server over the [`ChainApi`] trait, which the node implements.
-//! This crate decodes and encodes; it holds no chain logic.
+//! cpc JSON-RPC and WebSocket API: jsonrpsee servers over the [`ChainApi`] trait, which the
+//! node implements. This crate decodes and encodes; it holds no chain logic. Every method is
+//! listed in docs/RPC.md (a test checks that the list and the server agree).
 
 pub mod types;
 
 use cpc_primitives::{Address, Receipt, H256};
-use jsonrpsee::core::RpcResult;
+use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
-use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::middleware::rpc::{Batch, MethodResponse, Notification, Request, RpcServiceBuilder, RpcServiceT};
+use jsonrpsee::server::{BatchRequestConfig, PendingSubscriptionSink, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::{RpcModule, SubscriptionMessage};
 use serde_json::Value;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::broadcast;
 pub use types::*;
 
-/// Largest request body: a batch of ~20 000 transfers.
+/// Largest request body by default: a batch of ~20 000 transfers.
 pub const MAX_REQUEST_BODY_BYTES: u32 = 16 << 20;
 /// Largest response body: a full block with every transaction object is ~2 MB; leaves room.
 pub const MAX_RESPONSE_BODY_BYTES: u32 = 64 << 20;
-/// Concurrent connections accepted.
+/// Concurrent connections accepted by default (per server).
 pub const MAX_CONNECTIONS: u32 = 512;
-/// Calls in one batch request.
+/// Calls in one batch request by default.
 pub const MAX_BATCH_LEN: u32 = 10_000;
+/// Subscriptions one WebSocket connection may hold.
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 64;
+/// Messages buffered per WebSocket connection; a subscriber that falls this far behind is
+/// dropped instead of growing memory.
+pub const WS_MESSAGE_BUFFER: u32 = 1024;
 
 /// JSON-RPC error codes used beyond the standard ones (-32700 parse, -32600 invalid request,
 /// -32601 method not found, -32602 invalid params, -32603 internal).
@@ -64,18 +75,31 @@ pub trait ChainApi: Send + Sync + 'static {
     fn account(&self, addr: &Address) -> Result<AccountView, ApiError>;
     /// Parses, checks and admits a transaction; returns its hash.
     fn send_transaction(&self, tx: Value) -> Result<H256, ApiError>;
+    /// Gas a transaction would use (its type's intrinsic gas), after checking its shape.
+    fn estimate_gas(&self, tx: Value) -> Result<u64, ApiError>;
+    /// A gas price that gets a transaction into the next blocks.
+    fn gas_price(&self) -> u64;
     fn transaction(&self, hash: &H256) -> Result<Option<TxView>, ApiError>;
     fn receipt(&self, hash: &H256) -> Result<Option<Receipt>, ApiError>;
     fn compute_results(&self, height: u64) -> Result<Option<ComputeResultsView>, ApiError>;
     /// Sync progress, `None` when following the tip.
     fn syncing(&self) -> Option<SyncStatus>;
     fn peer_count(&self) -> usize;
-    fn peers(&self) -> impl std::future::Future<Output = Vec<PeerView>> + Send;
+    fn peers(&self) -> impl Future<Output = Vec<PeerView>> + Send;
     fn node_info(&self) -> NodeInfo;
     /// Test and operations hook: cut this node off the network (true) or reconnect (false).
     fn set_isolated(&self, isolated: bool) -> Result<(), ApiError>;
     /// Test and operations hook: keep only these peers (`None` lifts the partition).
     fn set_partition(&self, peers: Option<Vec<String>>) -> Result<(), ApiError>;
+    fn txpool_status(&self) -> TxpoolStatus;
+    /// `{"pending": {address: {nonce: tx}}, "queued": {…}}`.
+    fn txpool_content(&self) -> Value;
+    fn get_work(&self, worker: &Address) -> Result<WorkView, ApiError>;
+    /// Admits a signed SUBMIT_RESULT transaction and says which task it answers.
+    fn submit_result(&self, tx: Value) -> Result<SubmitView, ApiError>;
+    fn miner_status(&self) -> MinerStatus;
+    /// Chain events for subscriptions (a receiver that lags is dropped).
+    fn events(&self) -> broadcast::Receiver<ChainEvent>;
 }
 
 fn parse_address(s: &str) -> RpcResult<Address> {
@@ -105,6 +129,10 @@ pub trait Cpc {
     fn get_transaction_count(&self, address: String) -> RpcResult<u64>;
     #[method(name = "sendTransaction")]
     fn send_transaction(&self, tx: Value) -> RpcResult<H256>;
+    #[method(name = "estimateGas")]
+    fn estimate_gas(&self, tx: Value) -> RpcResult<u64>;
+    #[method(name = "gasPrice")]
+    fn gas_price(&self) -> RpcResult<u64>;
     #[method(name = "getTransactionByHash")]
     fn get_transaction_by_hash(&self, hash: String) -> RpcResult<Option<TxView>>;
     #[method(name = "getTransactionReceipt")]
@@ -113,7 +141,12 @@ pub trait Cpc {
     fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>>;
     /// `false`, or `{starting_block, current_block, highest_block}` while catching up.
     #[method(name = "syncing")]
-    fn syncing(&self) -> RpcResult<serde_json::Value>;
+    fn syncing(&self) -> RpcResult<Value>;
+    /// `cpc_subscribe(kind, filter?)`: `newHeads`, `newPendingTransactions`,
+    /// `computeResults`, `logs` (`{"address": "cpc1…"}`). Notifications are
+    /// `cpc_subscription` messages (WebSocket only).
+    #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = Value)]
+    async fn subscribe(&self, kind: String, filter: Option<Value>) -> SubscriptionResult;
 }
 
 /// The `net` namespace.
@@ -125,7 +158,7 @@ pub trait Net {
     async fn peers(&self) -> RpcResult<Vec<PeerView>>;
 }
 
-/// The `admin` namespace (bind JSON-RPC to localhost: it can cut the node off the network).
+/// The `admin` namespace (off unless `--http.api` names it: it can cut the node off).
 #[rpc(server, namespace = "admin")]
 pub trait Admin {
     #[method(name = "nodeInfo")]
@@ -137,7 +170,32 @@ pub trait Admin {
     fn set_partition(&self, peers: Option<Vec<String>>) -> RpcResult<bool>;
 }
 
-/// Serves [`CpcServer`] over a [`ChainApi`].
+/// The `txpool` namespace.
+#[rpc(server, namespace = "txpool")]
+pub trait Txpool {
+    #[method(name = "status")]
+    fn status(&self) -> RpcResult<TxpoolStatus>;
+    #[method(name = "content")]
+    fn content(&self) -> RpcResult<Value>;
+}
+
+/// The `poc` namespace: work for remote workers.
+#[rpc(server, namespace = "poc")]
+pub trait Poc {
+    #[method(name = "getWork")]
+    fn get_work(&self, worker: String) -> RpcResult<WorkView>;
+    #[method(name = "submitResult")]
+    fn submit_result(&self, tx: Value) -> RpcResult<SubmitView>;
+}
+
+/// The `miner` namespace.
+#[rpc(server, namespace = "miner")]
+pub trait Miner {
+    #[method(name = "status")]
+    fn status(&self) -> RpcResult<MinerStatus>;
+}
+
+/// Serves the namespaces over a [`ChainApi`].
 pub struct CpcRpc<A: ChainApi> {
     api: Arc<A>,
 }
@@ -162,6 +220,56 @@ impl<A: ChainApi> CpcRpc<A> {
     }
 }
 
+/// The subscription kinds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SubKind {
+    NewHeads,
+    PendingTxs,
+    ComputeResults,
+    Logs(Address),
+}
+
+fn sub_kind(kind: &str, filter: Option<&Value>) -> Result<SubKind, String> {
+    Ok(match kind {
+        "newHeads" => SubKind::NewHeads,
+        "newPendingTransactions" => SubKind::PendingTxs,
+        "computeResults" => SubKind::ComputeResults,
+        "logs" => {
+            let a = filter
+                .and_then(|f| f.get("address"))
+                .and_then(|a| a.as_str())
+                .ok_or("logs: expected a filter {\"address\": \"cpc1…\"}")?;
+            SubKind::Logs(a.parse().map_err(|e| format!("logs: address: {e}"))?)
+        }
+        other => {
+            return Err(format!(
+                "unknown subscription {other:?}: expected newHeads, newPendingTransactions, computeResults or logs"
+            ))
+        }
+    })
+}
+
+/// The notification payloads a subscription sends for one event.
+fn payloads(kind: &SubKind, ev: &ChainEvent) -> Vec<Value> {
+    match (kind, ev) {
+        (SubKind::NewHeads, ChainEvent::Block(b)) => {
+            vec![serde_json::json!({"hash": b.hash, "header": b.header, "tx_count": b.txs.len()})]
+        }
+        (SubKind::PendingTxs, ChainEvent::PendingTx(h)) => vec![serde_json::json!(h)],
+        (SubKind::ComputeResults, ChainEvent::Block(b)) => {
+            b.compute.iter().map(|c| serde_json::to_value(c).expect("serializes")).collect()
+        }
+        (SubKind::Logs(a), ChainEvent::Block(b)) => b
+            .txs
+            .iter()
+            .filter(|t| t.from_address == *a || t.to_address == Some(*a))
+            .map(|t| serde_json::to_value(t).expect("serializes"))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+#[jsonrpsee::core::async_trait]
 impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn chain_id(&self) -> RpcResult<String> {
         Ok(self.api.chain_id())
@@ -187,6 +295,12 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn send_transaction(&self, tx: Value) -> RpcResult<H256> {
         Ok(self.api.send_transaction(tx)?)
     }
+    fn estimate_gas(&self, tx: Value) -> RpcResult<u64> {
+        Ok(self.api.estimate_gas(tx)?)
+    }
+    fn gas_price(&self) -> RpcResult<u64> {
+        Ok(self.api.gas_price())
+    }
     fn get_transaction_by_hash(&self, hash: String) -> RpcResult<Option<TxView>> {
         Ok(self.api.transaction(&parse_hash(&hash)?)?)
     }
@@ -196,11 +310,44 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
         Ok(self.api.compute_results(self.height_of(block))?)
     }
-    fn syncing(&self) -> RpcResult<serde_json::Value> {
+    fn syncing(&self) -> RpcResult<Value> {
         Ok(match self.api.syncing() {
             Some(s) => serde_json::to_value(s).expect("serializes"),
-            None => serde_json::Value::Bool(false),
+            None => Value::Bool(false),
         })
+    }
+    async fn subscribe(&self, pending: PendingSubscriptionSink, kind: String, filter: Option<Value>) -> SubscriptionResult {
+        let kind = match sub_kind(&kind, filter.as_ref()) {
+            Ok(k) => k,
+            Err(msg) => {
+                pending.reject(ApiError::InvalidParams(msg)).await;
+                return Ok(());
+            }
+        };
+        let mut events = self.api.events();
+        let mut sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(ev) => {
+                        for p in payloads(&kind, &ev) {
+                            let msg: SubscriptionMessage = serde_json::value::to_raw_value(&p)?.into();
+                            // A full buffer means a slow subscriber: drop it, do not buffer more.
+                            if sink.try_send(msg).is_err() {
+                                tracing::debug!("dropping a slow or closed subscriber");
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(missed = n, "dropping a subscriber that fell behind");
+                        return Ok(());
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                _ = sink.closed() => return Ok(()),
+            }
+        }
     }
 }
 
@@ -229,20 +376,247 @@ impl<A: ChainApi> AdminServer for CpcRpc<A> {
     }
 }
 
-/// Starts the HTTP (and WebSocket, same port) JSON-RPC server; returns its bound address.
-pub async fn start_http<A: ChainApi>(addr: SocketAddr, api: Arc<A>) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let cfg = ServerConfig::builder()
-        .max_request_body_size(MAX_REQUEST_BODY_BYTES)
-        .max_response_body_size(MAX_RESPONSE_BODY_BYTES)
-        .max_connections(MAX_CONNECTIONS)
-        .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH_LEN))
-        .build();
-    let server = Server::builder().set_config(cfg).build(addr).await?;
-    let local = server.local_addr()?;
+impl<A: ChainApi> TxpoolServer for CpcRpc<A> {
+    fn status(&self) -> RpcResult<TxpoolStatus> {
+        Ok(self.api.txpool_status())
+    }
+    fn content(&self) -> RpcResult<Value> {
+        Ok(self.api.txpool_content())
+    }
+}
+
+impl<A: ChainApi> PocServer for CpcRpc<A> {
+    fn get_work(&self, worker: String) -> RpcResult<WorkView> {
+        Ok(self.api.get_work(&parse_address(&worker)?)?)
+    }
+    fn submit_result(&self, tx: Value) -> RpcResult<SubmitView> {
+        Ok(self.api.submit_result(tx)?)
+    }
+}
+
+impl<A: ChainApi> MinerServer for CpcRpc<A> {
+    fn status(&self) -> RpcResult<MinerStatus> {
+        Ok(self.api.miner_status())
+    }
+}
+
+/// The API namespaces, selectable with `--http.api` / `--ws.api`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Namespace {
+    Cpc,
+    Net,
+    Txpool,
+    Poc,
+    Miner,
+    Admin,
+}
+
+impl Namespace {
+    pub const ALL: [Namespace; 6] =
+        [Namespace::Cpc, Namespace::Net, Namespace::Txpool, Namespace::Poc, Namespace::Miner, Namespace::Admin];
+    /// Served unless `--http.api` says otherwise (admin is opt-in).
+    pub const DEFAULT: [Namespace; 5] = [Namespace::Cpc, Namespace::Net, Namespace::Txpool, Namespace::Poc, Namespace::Miner];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Namespace::Cpc => "cpc",
+            Namespace::Net => "net",
+            Namespace::Txpool => "txpool",
+            Namespace::Poc => "poc",
+            Namespace::Miner => "miner",
+            Namespace::Admin => "admin",
+        }
+    }
+
+    /// Parses `cpc,net,admin`.
+    pub fn parse_list(s: &str) -> Result<Vec<Namespace>, String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(|x| {
+                Namespace::ALL
+                    .iter()
+                    .find(|n| n.name() == x)
+                    .copied()
+                    .ok_or_else(|| format!("unknown API namespace {x:?}: expected cpc, net, txpool, poc, miner or admin"))
+            })
+            .collect()
+    }
+}
+
+/// The methods of the chosen namespaces, as one module.
+pub fn module<A: ChainApi>(api: Arc<A>, apis: &[Namespace]) -> RpcModule<()> {
     let rpc = CpcRpc::new(api);
-    let mut module = CpcServer::into_rpc(rpc.clone());
-    module.merge(NetServer::into_rpc(rpc.clone())).expect("distinct method names");
-    module.merge(AdminServer::into_rpc(rpc)).expect("distinct method names");
-    let handle = server.start(module);
+    let mut m = RpcModule::new(());
+    for ns in apis {
+        let r = match ns {
+            Namespace::Cpc => m.merge(CpcServer::into_rpc(rpc.clone())),
+            Namespace::Net => m.merge(NetServer::into_rpc(rpc.clone())),
+            Namespace::Txpool => m.merge(TxpoolServer::into_rpc(rpc.clone())),
+            Namespace::Poc => m.merge(PocServer::into_rpc(rpc.clone())),
+            Namespace::Miner => m.merge(MinerServer::into_rpc(rpc.clone())),
+            Namespace::Admin => m.merge(AdminServer::into_rpc(rpc.clone())),
+        };
+        r.expect("namespaces have distinct method names");
+    }
+    m
+}
+
+/// Observes every call (for metrics): method name, duration, success.
+pub trait RpcObserver: Send + Sync + 'static {
+    fn on_call(&self, method: &str, seconds: f64, ok: bool);
+}
+
+/// Server settings; every limit has a named default above.
+#[derive(Clone)]
+pub struct RpcConfig {
+    pub apis: Vec<Namespace>,
+    /// Allowed CORS origins (`*` for any); empty: no CORS headers.
+    pub cors: Vec<String>,
+    pub max_request_bytes: u32,
+    pub max_batch: u32,
+    pub max_connections: u32,
+    pub observer: Option<Arc<dyn RpcObserver>>,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            apis: Namespace::DEFAULT.to_vec(),
+            cors: vec![],
+            max_request_bytes: MAX_REQUEST_BODY_BYTES,
+            max_batch: MAX_BATCH_LEN,
+            max_connections: MAX_CONNECTIONS,
+            observer: None,
+        }
+    }
+}
+
+/// Middleware timing every call for the observer.
+#[derive(Clone)]
+struct Observe<S> {
+    service: S,
+    observer: Option<Arc<dyn RpcObserver>>,
+}
+
+impl<S> RpcServiceT for Observe<S>
+where
+    S: RpcServiceT<MethodResponse = MethodResponse> + Clone + Send + Sync + 'static,
+{
+    type MethodResponse = S::MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
+    type BatchResponse = S::BatchResponse;
+
+    fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        let service = self.service.clone();
+        let observer = self.observer.clone();
+        async move {
+            let method = req.method_name().to_string();
+            let t = Instant::now();
+            let rp = service.call(req).await;
+            if let Some(o) = observer {
+                o.on_call(&method, t.elapsed().as_secs_f64(), rp.is_success());
+            }
+            rp
+        }
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        let service = self.service.clone();
+        let observer = self.observer.clone();
+        let methods: Vec<String> = batch
+            .iter()
+            .filter_map(|e| e.as_ref().ok().map(|e| e.method_name().to_string()))
+            .collect();
+        async move {
+            let t = Instant::now();
+            let rp = service.batch(batch).await;
+            if let Some(o) = observer {
+                // The batch's time, shared evenly among its calls.
+                let each = t.elapsed().as_secs_f64() / methods.len().max(1) as f64;
+                for m in &methods {
+                    o.on_call(m, each, true);
+                }
+            }
+            rp
+        }
+    }
+
+    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.service.notification(n)
+    }
+}
+
+async fn start<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig, ws: bool) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let mut sc = ServerConfig::builder()
+        .max_request_body_size(cfg.max_request_bytes)
+        .max_response_body_size(MAX_RESPONSE_BODY_BYTES)
+        .max_connections(cfg.max_connections)
+        .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch))
+        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
+        .set_message_buffer_capacity(WS_MESSAGE_BUFFER);
+    sc = if ws { sc.ws_only() } else { sc.http_only() };
+    let cors = if cfg.cors.is_empty() {
+        None
+    } else {
+        let origins = if cfg.cors.iter().any(|o| o == "*") {
+            tower_http::cors::AllowOrigin::any()
+        } else {
+            let mut list = Vec::new();
+            for o in &cfg.cors {
+                list.push(http::HeaderValue::from_str(o).map_err(|_| {
+                    std::io::Error::other(format!("--http.corsdomain: {o:?} is not a valid origin"))
+                })?);
+            }
+            tower_http::cors::AllowOrigin::list(list)
+        };
+        Some(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([http::Method::POST, http::Method::OPTIONS])
+                .allow_headers([http::header::CONTENT_TYPE]),
+        )
+    };
+    let observer = cfg.observer.clone();
+    let rpc_mw = RpcServiceBuilder::new().layer_fn(move |service| Observe { service, observer: observer.clone() });
+    let http_mw = tower::ServiceBuilder::new().option_layer(cors);
+    let server = Server::builder()
+        .set_config(sc.build())
+        .set_rpc_middleware(rpc_mw)
+        .set_http_middleware(http_mw)
+        .build(addr)
+        .await?;
+    let local = server.local_addr()?;
+    let handle = server.start(module(api, &cfg.apis));
     Ok((local, handle))
+}
+
+/// Starts the HTTP JSON-RPC server; returns its bound address.
+pub async fn start_http<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    start(addr, api, cfg, false).await
+}
+
+/// Starts the WebSocket server (same methods, plus subscriptions); returns its bound address.
+pub async fn start_ws<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    start(addr, api, cfg, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_parse() {
+        assert_eq!(Namespace::parse_list("cpc, admin").unwrap(), vec![Namespace::Cpc, Namespace::Admin]);
+        assert!(Namespace::parse_list("cpc,eth").unwrap_err().contains("\"eth\""));
+    }
+
+    #[test]
+    fn subscription_kinds() {
+        assert_eq!(sub_kind("newHeads", None), Ok(SubKind::NewHeads));
+        assert!(sub_kind("logs", None).is_err());
+        assert!(sub_kind("blocks", None).unwrap_err().contains("unknown subscription"));
+        let a = Address([1; 20]);
+        assert_eq!(sub_kind("logs", Some(&serde_json::json!({"address": a.to_string()}))), Ok(SubKind::Logs(a)));
+    }
 }

@@ -165,3 +165,92 @@ pub struct NodeInfo {
     pub listen_addrs: Vec<String>,
     pub validator: Option<String>,
 }
+
+/// Something that happened on the chain, fanned out to WebSocket subscribers.
+#[derive(Clone, Debug)]
+pub enum ChainEvent {
+    /// A block became canonical (own, imported, or part of a reorg's new branch).
+    Block(std::sync::Arc<BlockEvent>),
+    /// A transaction entered the pool.
+    PendingTx(H256),
+}
+
+/// What subscribers need to know about a committed block.
+#[derive(Clone, Debug)]
+pub struct BlockEvent {
+    pub hash: H256,
+    pub header: Header,
+    pub txs: Vec<TxBrief>,
+    /// Present when the block holds ComputeResults.
+    pub compute: Option<ComputeResultsView>,
+}
+
+/// A transaction as the `logs` subscription reports it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TxBrief {
+    pub tx_hash: H256,
+    pub tx_type: cpc_primitives::TxType,
+    pub from_address: Address,
+    pub to_address: Option<Address>,
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub amount: u128,
+    pub block_height: u64,
+    pub block_hash: H256,
+}
+
+/// `txpool_status`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TxpoolStatus {
+    /// Ready to be included (nonces follow the account's).
+    pub pending: usize,
+    /// Waiting for a nonce gap to close.
+    pub queued: usize,
+}
+
+/// `poc_getWork`: what a worker needs to solve the current tip's tasks.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkView {
+    pub tip: H256,
+    pub height: u64,
+    /// Matrix size n.
+    pub n: usize,
+    /// Challenged rows k.
+    pub k: usize,
+    /// Task window W: results for this tip are valid in blocks up to height + W.
+    pub window: u64,
+    pub max_synthetic_results_per_block: usize,
+    /// Nonces of this tip's tasks that the given worker has already submitted (pool or chain).
+    pub taken_nonces: Vec<u64>,
+}
+
+/// `poc_submitResult`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubmitView {
+    pub tx_hash: H256,
+    pub task_id: String,
+    pub synthetic: bool,
+    /// The tip the synthetic task was derived from (null for external results).
+    pub tip: Option<H256>,
+    pub tip_height: Option<u64>,
+}
+
+/// One mining device in `miner_status`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DeviceStatus {
+    pub name: String,
+    pub tasks: u64,
+    pub tasks_per_sec: f64,
+    pub gmac_per_sec: f64,
+}
+
+/// `miner_status`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MinerStatus {
+    pub mining: bool,
+    pub worker: Option<Address>,
+    pub devices: Vec<DeviceStatus>,
+    pub results_accepted: u64,
+    /// Rejections by reason.
+    pub results_rejected: std::collections::BTreeMap<String, u64>,
+    pub cancelled: u64,
+}

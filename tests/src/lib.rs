@@ -237,6 +237,40 @@ pub async fn block_number(c: &HttpClient) -> Result<u64> {
     call(c, "cpc_blockNumber", vec![]).await?.as_u64().ok_or_else(|| anyhow!("not a number"))
 }
 
+/// A raw HTTP POST returning the status code and the body text.
+pub fn raw_post_status(url: &str, body: &str) -> Result<(u16, String)> {
+    let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    // The server may answer (and close) before reading a huge body: ignore write errors.
+    let _ = s.write_all(body.as_bytes());
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp).to_string();
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| anyhow!("no status line in {resp:?}"))?;
+    Ok((status, resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string()))
+}
+
+/// The WebSocket URL a node logged (`--ws.port 0`).
+pub fn ws_url(node: &NodeProc) -> Result<String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(line) = node.logs().lines().find(|l| l.contains("WebSocket listening on ws://")) {
+            let i = line.find("ws://").unwrap();
+            return Ok(line[i..].trim().to_string());
+        }
+        if Instant::now() > deadline {
+            bail!("no WebSocket address in the log: {}", node.logs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A raw HTTP POST (for malformed bodies a client library will not send).
 pub fn raw_post(url: &str, body: &str) -> Result<Value> {
     let hostport = url.trim_start_matches("http://").trim_end_matches('/');
