@@ -40,6 +40,8 @@ pub enum Cmd {
     /// Local multi-node networks.
     #[command(subcommand)]
     Testnet(TestnetCmd),
+    /// Mine for a node over WebSocket from a separate process (CPU or GPU).
+    Worker(crate::worker::WorkerArgs),
     /// Encrypted operator keystore: new, list, show, import, export, delete.
     Key(crate::keystore::KeyArgs),
     /// Sign and send transactions with a key from the keystore (transfer, submit-result).

@@ -13,6 +13,7 @@ mod run;
 mod testnet;
 mod keystore;
 mod wallet;
+mod worker;
 
 use cli::{Cli, Cmd, GenesisCmd, GpuCmd};
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         Some(Cmd::Poc(cmd)) => return poc_cmd::run(cmd),
         Some(Cmd::Gpu(GpuCmd::List)) => gpu_list(),
         Some(Cmd::NodeId { datadir }) => run::node_id(&datadir),
+        Some(Cmd::Worker(args)) => worker::run(args),
         Some(Cmd::Key(args)) => keystore::run(args),
         Some(Cmd::Tx(args)) => wallet::run_tx(args),
         Some(Cmd::Query(args)) => wallet::run_query(args),

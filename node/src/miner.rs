@@ -2,10 +2,13 @@
 //!
 //! On every new tip it cancels work in flight, hands out nonces 0, 1, … of the tip's tasks to
 //! its devices (CPU threads and GPUs, each on its own OS thread), signs each result with the
-//! miner's key, and submits up to `results_per_tip` SUBMIT_RESULT transactions through the
-//! node's own admission path. Every GPU result is re-checked by the CPU verifier first.
+//! miner's key, and submits up to `results_per_tip` SUBMIT_RESULT transactions through a
+//! [`ResultSink`]: the node's own admission path in-process, or JSON-RPC for a remote worker
+//! (`cpcd worker`). Every GPU result is re-checked by the CPU verifier first.
 
 use crate::node::Node;
+use cpc_state::Head;
+use tokio::sync::watch;
 use anyhow::{bail, Context, Result};
 use cpc_gpu::GpuSolver;
 use cpc_poc::SynthParams;
@@ -70,8 +73,46 @@ struct Job {
     height: u64,
 }
 
+/// Where signed results go.
+pub trait ResultSink: Send + Sync + 'static {
+    /// Wraps the (worker-signed) result in a SUBMIT_RESULT signed by `key` and submits it.
+    /// Errors carry a short reason label (for counters) and the full message.
+    fn submit(&self, key: &SecretKey, r: &ComputeResult) -> std::result::Result<H256, (String, String)>;
+}
+
+/// The SUBMIT_RESULT transaction for `r` from `key`'s account.
+pub fn result_tx(key: &SecretKey, r: &ComputeResult, chain_id: &str, nonce: u64, gas_price: u64) -> cpc_primitives::Transaction {
+    UnsignedTx {
+        chain_id: chain_id.to_string(),
+        tx_type: TxType::SubmitResult,
+        from_address: Address::from_public_key(&key.public_key()),
+        to_address: None,
+        amount: 0,
+        fee: RESULT_GAS_LIMIT as u128 * gas_price as u128,
+        nonce,
+        gas_price,
+        gas_limit: RESULT_GAS_LIMIT,
+        payload: r.to_payload(),
+    }
+    .sign(key)
+}
+
+/// Submits through the local node's admission path.
+pub struct LocalSink(pub Arc<Node>);
+
+impl ResultSink for LocalSink {
+    fn submit(&self, key: &SecretKey, r: &ComputeResult) -> std::result::Result<H256, (String, String)> {
+        let node = &self.0;
+        let from = Address::from_public_key(&key.public_key());
+        let committed = node.store.account(&from).map(|a| a.nonce).unwrap_or(0);
+        let nonce = node.mempool.lock().pending_nonce(&from, committed);
+        let tx = result_tx(key, r, &node.params.chain_id, nonce, node.params.min_gas_price);
+        node.submit(tx).map_err(|e| (crate::metrics::admit_reason(&e).to_string(), e.to_string()))
+    }
+}
+
 struct Shared {
-    node: Arc<Node>,
+    sink: Arc<dyn ResultSink>,
     key: SecretKey,
     worker: String,
     params: SynthParams,
@@ -150,30 +191,14 @@ impl Shared {
     fn submit(&self, mut r: ComputeResult) {
         r.sign(&self.key);
         let _g = self.submit.lock();
-        let from: Address = self.worker.parse().expect("miner address");
-        let committed = self.node.store.account(&from).map(|a| a.nonce).unwrap_or(0);
-        let nonce = self.node.mempool.lock().pending_nonce(&from, committed);
-        let tx = UnsignedTx {
-            chain_id: self.node.params.chain_id.clone(),
-            tx_type: TxType::SubmitResult,
-            from_address: from,
-            to_address: None,
-            amount: 0,
-            fee: RESULT_GAS_LIMIT as u128 * self.node.params.min_gas_price as u128,
-            nonce,
-            gas_price: self.node.params.min_gas_price,
-            gas_limit: RESULT_GAS_LIMIT,
-            payload: r.to_payload(),
-        }
-        .sign(&self.key);
-        match self.node.submit(tx) {
+        match self.sink.submit(&self.key, &r) {
             Ok(h) => {
                 self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(tx = %h, task = %r.task_id, "submitted result");
             }
-            Err(e) => {
-                tracing::warn!(task = %r.task_id, "result rejected: {e}");
-                *self.stats.rejected.lock().entry(crate::metrics::admit_reason(&e).to_string()).or_default() += 1;
+            Err((reason, msg)) => {
+                tracing::warn!(task = %r.task_id, "result rejected: {msg}");
+                *self.stats.rejected.lock().entry(reason).or_default() += 1;
             }
         }
     }
@@ -186,13 +211,18 @@ impl Shared {
 }
 
 impl Miner {
-    /// Starts the devices and the tip follower. Fails (before mining anything) when a
-    /// requested GPU cannot be used.
-    pub fn start(node: Arc<Node>, key: SecretKey, cfg: MinerConfig) -> Result<Miner> {
-        let params = SynthParams { n: node.params.poc.matrix_size, k: node.params.poc.challenges };
+    /// Starts the devices and the tip follower on `heads`. Fails (before mining anything)
+    /// when a requested GPU cannot be used.
+    pub fn start(
+        sink: Arc<dyn ResultSink>,
+        key: SecretKey,
+        cfg: MinerConfig,
+        params: SynthParams,
+        mut heads: watch::Receiver<Head>,
+    ) -> Result<Miner> {
         let worker = Address::from_public_key(&key.public_key()).to_string();
         let shared = Arc::new(Shared {
-            node: node.clone(),
+            sink,
             key,
             worker: worker.clone(),
             params,
@@ -224,13 +254,12 @@ impl Miner {
         }
         // Tip follower: a new head cancels work in flight and opens the next tip's nonces.
         let sh = shared.clone();
-        let mut heads = node.subscribe_heads();
         threads.push(std::thread::Builder::new().name("miner-tips".into()).spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             let mut last_report = Instant::now();
             let mut last_rate = Instant::now();
             let mut last_tasks: Vec<u64> = Vec::new();
-            let announce = |head: cpc_state::Head| {
+            let announce = |head: Head| {
                 for s in &solvers {
                     s.cancel_all();
                 }
@@ -249,7 +278,7 @@ impl Miner {
                 }
                 match changed {
                     Ok(Ok(())) => announce(*heads.borrow_and_update()),
-                    Ok(Err(_)) => break, // node gone
+                    Ok(Err(_)) => break, // the head source is gone
                     Err(_) => {}
                 }
                 if last_rate.elapsed() >= RATE_INTERVAL {

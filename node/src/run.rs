@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-fn init_logging(filter: &str, format: &str) -> Result<()> {
+pub fn init_logging(filter: &str, format: &str) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log.filter")?;
     use std::io::IsTerminal;
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
@@ -205,7 +205,9 @@ async fn run_async(args: RunArgs) -> Result<()> {
             bail!("--mine with --cpu-threads 0 and no --gpu: nothing would mine");
         }
         let cfg = crate::miner::MinerConfig { cpu_threads, gpus, results_per_tip: args.results_per_tip };
-        let m = tokio::task::block_in_place(|| crate::miner::Miner::start(node.clone(), key, cfg))?;
+        let params = cpc_poc::SynthParams { n: node.params.poc.matrix_size, k: node.params.poc.challenges };
+        let sink = Arc::new(crate::miner::LocalSink(node.clone()));
+        let m = tokio::task::block_in_place(|| crate::miner::Miner::start(sink, key, cfg, params, node.subscribe_heads()))?;
         let _ = node.miner.set(m.handle());
         Some(m)
     } else {
@@ -249,7 +251,7 @@ async fn run_async(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
     tokio::select! {

@@ -1,0 +1,214 @@
+//! `cpcd worker`: the miner in a separate process, possibly on another machine, talking to a
+//! node over WebSocket. It follows `newHeads`, asks `poc_getWork` for the task parameters,
+//! solves with the same CPU/GPU backends as `cpcd --mine`, signs locally, and submits with
+//! `poc_submitResult`. The key never leaves this process.
+
+use crate::miner::{result_tx, Miner, MinerConfig, ResultSink};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use cpc_poc::SynthParams;
+use cpc_primitives::{Address, ComputeResult, Header, SecretKey, H256};
+use cpc_rpc::{SubmitView, WorkView};
+use cpc_state::Head;
+use jsonrpsee::core::client::{ClientT, Subscription, SubscriptionClientT};
+use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Pause before reconnecting to a node that went away.
+const RECONNECT_DELAY: Duration = Duration::from_secs(2);
+/// A JSON-RPC call to the node that takes longer than this is an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The node's WebSocket endpoint.
+    #[arg(long, default_value = "ws://127.0.0.1:8546")]
+    pub node: String,
+    /// The worker's account (its key must be in the keystore).
+    #[arg(long)]
+    pub miner: String,
+    /// GPUs to mine on: `0`, `0,1` or `all`.
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// Mine on the CPU (all cores unless --cpu-threads).
+    #[arg(long)]
+    pub cpu: bool,
+    /// CPU mining threads.
+    #[arg(long = "cpu-threads")]
+    pub cpu_threads: Option<usize>,
+    /// Results submitted per tip.
+    #[arg(long = "miner.results-per-tip", default_value_t = 4)]
+    pub results_per_tip: u64,
+    /// Keystore directory (or `--datadir DIR` for `DIR/keystore`).
+    #[arg(long)]
+    pub keystore: Option<PathBuf>,
+    #[arg(long)]
+    pub datadir: Option<PathBuf>,
+    /// File whose first line is the keystore password (otherwise prompted).
+    #[arg(long = "password-file")]
+    pub password_file: Option<PathBuf>,
+    /// Log filter in RUST_LOG syntax.
+    #[arg(long = "log.filter", default_value = "info")]
+    pub log_filter: String,
+}
+
+/// Submits over JSON-RPC, keeping the account's next nonce locally.
+struct RemoteSink {
+    client: Arc<Mutex<Option<Arc<WsClient>>>>,
+    rt: tokio::runtime::Handle,
+    chain_id: String,
+    gas_price: u64,
+    next_nonce: Mutex<Option<u64>>,
+}
+
+fn reason_of(msg: &str) -> String {
+    if let Some(i) = msg.find("SUBMIT_RESULT rule ") {
+        if let Some(d) = msg[i + 19..].chars().next().filter(|c| c.is_ascii_digit()) {
+            return format!("rule {d}");
+        }
+    }
+    if msg.contains("nonce") {
+        "nonce".into()
+    } else if msg.contains("balance") {
+        "balance".into()
+    } else {
+        "rejected".into()
+    }
+}
+
+impl ResultSink for RemoteSink {
+    fn submit(&self, key: &SecretKey, r: &ComputeResult) -> std::result::Result<H256, (String, String)> {
+        let Some(client) = self.client.lock().clone() else {
+            return Err(("disconnected".into(), "not connected to the node".into()));
+        };
+        let from = Address::from_public_key(&key.public_key());
+        let mut next = self.next_nonce.lock();
+        let nonce = match *next {
+            Some(n) => n,
+            None => {
+                let n = self
+                    .rt
+                    .block_on(client.request::<u64, _>("cpc_getTransactionCount", rpc_params![from.to_string()]))
+                    .map_err(|e| ("rpc".to_string(), e.to_string()))?;
+                *next = Some(n);
+                n
+            }
+        };
+        let tx = result_tx(key, r, &self.chain_id, nonce, self.gas_price);
+        let body: Value = serde_json::from_slice(&tx.canonical_json()).expect("canonical JSON parses");
+        match self.rt.block_on(client.request::<SubmitView, _>("poc_submitResult", rpc_params![body])) {
+            Ok(v) => {
+                *next = Some(nonce + 1);
+                Ok(v.tx_hash)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if msg.contains("nonce") {
+                    *next = None; // refetch: another process may use this account
+                }
+                Err((reason_of(&msg), msg))
+            }
+        }
+    }
+}
+
+fn head_of(v: &Value) -> Option<Head> {
+    let header: Header = serde_json::from_value(v.get("header")?.clone()).ok()?;
+    Some(Head { height: header.height, hash: header.hash(), state_root: header.state_root, timestamp: header.timestamp })
+}
+
+pub fn run(args: WorkerArgs) -> Result<()> {
+    crate::run::init_logging(&args.log_filter, "text")?;
+    let addr: Address = args.miner.parse().context("--miner")?;
+    let dir = match (&args.keystore, &args.datadir) {
+        (Some(k), _) => k.clone(),
+        (None, Some(d)) => crate::keystore::default_dir(d),
+        (None, None) => bail!("give --keystore DIR or --datadir DIR for the miner's key"),
+    };
+    let password = crate::keystore::read_password(args.password_file.as_deref(), &format!("Password for {addr}: "))?;
+    let key = crate::keystore::unlock(&dir, &addr, &password).with_context(|| format!("unlocking {addr}"))?;
+    let gpus = match &args.gpu {
+        Some(spec) => crate::miner::parse_gpus(spec)?,
+        None => vec![],
+    };
+    let cpu_threads = match (args.cpu_threads, args.cpu || gpus.is_empty()) {
+        (Some(n), _) => n,
+        (None, true) => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        (None, false) => 0,
+    };
+    if cpu_threads == 0 && gpus.is_empty() {
+        bail!("nothing would mine: give --cpu, --cpu-threads N or --gpu");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let connect = || async {
+            WsClientBuilder::default()
+                .request_timeout(REQUEST_TIMEOUT)
+                .build(&args.node)
+                .await
+                .with_context(|| format!("connecting to {}", args.node))
+        };
+        let client = Arc::new(connect().await?);
+        let chain_id: String = client.request("cpc_chainId", rpc_params![]).await?;
+        let gas_price: u64 = client.request("cpc_gasPrice", rpc_params![]).await?;
+        let work: WorkView = client.request("poc_getWork", rpc_params![addr.to_string()]).await?;
+        let params = SynthParams { n: work.n, k: work.k };
+        let first = Head { height: work.height, hash: work.tip, state_root: H256::ZERO, timestamp: 0 };
+        let (head_tx, head_rx) = watch::channel(first);
+        let slot = Arc::new(Mutex::new(Some(client.clone())));
+        let sink = Arc::new(RemoteSink {
+            client: slot.clone(),
+            rt: tokio::runtime::Handle::current(),
+            chain_id: chain_id.clone(),
+            gas_price,
+            next_nonce: Mutex::new(None),
+        });
+        let cfg = MinerConfig { cpu_threads, gpus, results_per_tip: args.results_per_tip };
+        let miner = tokio::task::block_in_place(|| Miner::start(sink, key, cfg, params, head_rx))?;
+        tracing::info!(node = %args.node, %chain_id, worker = %addr, n = params.n, "worker connected");
+
+        let mut client = client;
+        loop {
+            let sub: Result<Subscription<Value>, _> =
+                client.subscribe("cpc_subscribe", rpc_params!["newHeads"], "cpc_unsubscribe").await;
+            if let Ok(mut sub) = sub {
+                loop {
+                    tokio::select! {
+                        n = sub.next() => match n {
+                            Some(Ok(v)) => {
+                                if let Some(h) = head_of(&v) {
+                                    head_tx.send_replace(h);
+                                }
+                            }
+                            _ => break,
+                        },
+                        _ = crate::run::wait_for_signal() => {
+                            tracing::info!("worker stopping");
+                            drop(miner);
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            tracing::warn!(node = %args.node, "lost the node; reconnecting");
+            *slot.lock() = None;
+            loop {
+                tokio::time::sleep(RECONNECT_DELAY).await;
+                match connect().await {
+                    Ok(c) => {
+                        client = Arc::new(c);
+                        *slot.lock() = Some(client.clone());
+                        break;
+                    }
+                    Err(e) => tracing::warn!("{e:#}"),
+                }
+            }
+        }
+    })
+}
