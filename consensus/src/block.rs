@@ -19,6 +19,10 @@ use std::collections::HashSet;
 /// How far a block's timestamp may run ahead of our clock: tolerates ordinary clock skew
 /// between machines without letting a proposer push time forward.
 pub const MAX_FUTURE_DRIFT_MS: u64 = 5_000;
+/// Largest block, as its JSON wire encoding: a full block of transfers at the dev gas limit is
+/// ~1.7 MB; 8 MiB leaves room for heavier transaction types and stays under the network's
+/// 10 MiB gossip limit, so every valid block can travel.
+pub const MAX_BLOCK_BYTES: usize = 8 << 20;
 /// Below this many transactions, checking them in parallel costs more than it saves.
 const PARALLEL_TX_CHECK_MIN: usize = 64;
 
@@ -31,6 +35,8 @@ pub enum BlockError {
     GasLimit { expected: u64, found: u64 },
     #[error("too many transactions: at most {max}, found {found}")]
     TooManyTxs { max: usize, found: usize },
+    #[error("block too large: at most {max} bytes, found {found}")]
+    TooLarge { max: usize, found: usize },
     #[error("transaction {0} appears twice in the block")]
     DuplicateTx(H256),
     #[error("task_id {0:?} appears twice in the block (SUBMIT_RESULT rule 4)")]
@@ -93,6 +99,14 @@ pub fn check_gas_limit(b: &Block, p: &ChainParams) -> Result<(), BlockError> {
 pub fn check_tx_count(b: &Block, p: &ChainParams) -> Result<(), BlockError> {
     if b.transactions.len() > p.max_txs_per_block {
         return Err(BlockError::TooManyTxs { max: p.max_txs_per_block, found: b.transactions.len() });
+    }
+    Ok(())
+}
+
+pub fn check_block_size(b: &Block) -> Result<(), BlockError> {
+    let found = b.to_json_bytes().len();
+    if found > MAX_BLOCK_BYTES {
+        return Err(BlockError::TooLarge { max: MAX_BLOCK_BYTES, found });
     }
     Ok(())
 }
@@ -172,6 +186,7 @@ pub fn check_block_in_isolation(b: &Block, p: &ChainParams) -> Result<CheckedBlo
     check_chain_id(b, p)?;
     check_gas_limit(b, p)?;
     check_tx_count(b, p)?;
+    check_block_size(b)?;
     check_proposer_signature(b)?;
     let checked = check_transactions(b, p)?;
     check_no_duplicate_txs(&checked.tx_hashes)?;

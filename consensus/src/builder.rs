@@ -103,9 +103,18 @@ pub fn build_block<V: StateView + ?Sized>(
     let mut results: Vec<Arc<ComputeResult>> = Vec::new();
     let mut workers: Vec<Address> = Vec::new();
     let min_gas = 21_000;
+    // Room for the header, signature and JSON framing within MAX_BLOCK_BYTES.
+    const BLOCK_OVERHEAD_BYTES: usize = 4096;
+    let mut bytes = BLOCK_OVERHEAD_BYTES;
     for c in candidates {
         if p.block_gas_limit - ex.gas_used() < min_gas || ex.tx_count() >= p.max_txs_per_block {
             break;
+        }
+        // Each transaction costs its JSON plus a separator in the block's encoding.
+        let size = c.tx.canonical_json().len() + 1;
+        if bytes + size > crate::block::MAX_BLOCK_BYTES {
+            skipped.push((c.hash, Skip::Later("block size limit reached".into())));
+            continue;
         }
         let synthetic = match synthetic_ok.get(&c.hash) {
             Some(false) => continue, // skipped in pass 1
@@ -114,6 +123,7 @@ pub fn build_block<V: StateView + ?Sized>(
         };
         match ex.execute(&c.tx, c.hash) {
             Ok(_) => {
+                bytes += size;
                 if let Some(r) = &c.result {
                     results.push(r.clone());
                 }

@@ -334,3 +334,16 @@ fn builder_respects_the_gas_limit() {
     assert_eq!(built.block.transactions.len(), 2);
     assert_eq!(built.block.header.gas_used, 42_000);
 }
+
+#[test]
+fn blocks_above_the_size_limit_are_refused() {
+    let mut c = Chain::new();
+    c.params.max_txs_per_block = 1_000_000; // let the size rule, not the count rule, decide
+    let mut b = built(&c);
+    let n = cpc_consensus::block::MAX_BLOCK_BYTES / 400 + 10;
+    b.transactions = (0..n as u64).map(|i| c.transfer(1, c.addr(2), 1, i)).collect();
+    let found = b.to_json_bytes().len();
+    assert!(found > cpc_consensus::block::MAX_BLOCK_BYTES);
+    let e = c.import(&reseal(b, &c.keys[0])).unwrap_err();
+    assert_eq!(e, BlockError::TooLarge { max: cpc_consensus::block::MAX_BLOCK_BYTES, found });
+}

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 /// so a response stays well under the network's response size limit.
 pub const MAX_BLOCKS_PER_REQUEST: u32 = 64;
 /// Most bytes of blocks in one sync response (the network refuses larger responses).
-pub const MAX_SYNC_RESPONSE_BYTES: usize = 24 << 20;
+pub const MAX_SYNC_RESPONSE_BYTES: usize = cpc_network::MAX_RESPONSE_PAYLOAD_BYTES;
 /// Most hashes served per `Hashes` request (covers the deepest reorg we apply).
 pub const MAX_HASHES_PER_REQUEST: u32 = 1024;
 /// How often the sync loop looks at peer heads.
