@@ -94,10 +94,10 @@ impl PocVerifier {
         let mut c = self.cache.lock();
         if c.0.insert(key) {
             c.1.push_back(key);
-            if c.1.len() > VERIFIED_CACHE_CAPACITY {
-                if let Some(old) = c.1.pop_front() {
-                    c.0.remove(&old);
-                }
+            if c.1.len() > VERIFIED_CACHE_CAPACITY
+                && let Some(old) = c.1.pop_front()
+            {
+                c.0.remove(&old);
             }
         }
     }

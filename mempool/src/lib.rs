@@ -231,10 +231,10 @@ impl Mempool {
         if let Some(s) = self.senders.get_mut(&addr) {
             if let Some(e) = s.txs.remove(&nonce) {
                 self.by_price.remove(&(e.price(), Reverse(e.seq), *hash));
-                if let Some(r) = &e.v.result {
-                    if self.tasks.get(&r.task_id) == Some(hash) {
-                        self.tasks.remove(&r.task_id);
-                    }
+                if let Some(r) = &e.v.result
+                    && self.tasks.get(&r.task_id) == Some(hash)
+                {
+                    self.tasks.remove(&r.task_id);
                 }
             }
             if s.txs.is_empty() {

@@ -84,7 +84,7 @@ pub fn decode_hex(s: &str) -> Result<Vec<u8>, HexError> {
     if let Some(c) = s.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
         return Err(HexError::Digit(c));
     }
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(HexError::Length { expected: s.len() + 1, found: s.len() });
     }
     Ok(hex::decode(s).expect("checked digits and length"))
