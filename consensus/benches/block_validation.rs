@@ -35,18 +35,7 @@ fn main() {
             let addr = Address::from_public_key(&w.public_key());
             let nonce = (i / 9) as u64;
             let r = cpc_poc::solve(&parent.hash, &addr.to_string(), nonce, &sp);
-            let tx = UnsignedTx {
-                chain_id: params.chain_id.clone(),
-                tx_type: TxType::SubmitResult,
-                from_address: addr,
-                to_address: None,
-                amount: 0,
-                fee: 80_000_000,
-                nonce,
-                gas_price: 1000,
-                gas_limit: 80_000,
-                payload: r.to_payload(),
-            }
+            let tx = UnsignedTx::submit_result(&params.chain_id, addr, &r, nonce, 1000)
             .sign(w);
             Candidate { hash: tx.hash(), tx: Arc::new(tx), result: Some(Arc::new(r)) }
         })

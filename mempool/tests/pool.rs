@@ -27,34 +27,10 @@ impl T {
         Address::from_public_key(&self.keys[i].public_key())
     }
     fn tx(&self, from: usize, amount: u128, nonce: u64, price: u64) -> Transaction {
-        UnsignedTx {
-            chain_id: self.p.chain_id.clone(),
-            tx_type: TxType::Transfer,
-            from_address: self.addr(from),
-            to_address: Some(self.addr(9)),
-            amount,
-            fee: 21_000 * price as u128,
-            nonce,
-            gas_price: price,
-            gas_limit: 21_000,
-            payload: Payload::empty(),
-        }
-        .sign(&self.keys[from])
+        UnsignedTx::transfer(&self.p.chain_id, self.addr(from), self.addr(9), amount, nonce, price).sign(&self.keys[from])
     }
     fn result_tx(&self, from: usize, r: &ComputeResult, nonce: u64) -> Transaction {
-        UnsignedTx {
-            chain_id: self.p.chain_id.clone(),
-            tx_type: TxType::SubmitResult,
-            from_address: self.addr(from),
-            to_address: None,
-            amount: 0,
-            fee: 80_000_000,
-            nonce,
-            gas_price: 1000,
-            gas_limit: 80_000,
-            payload: r.to_payload(),
-        }
-        .sign(&self.keys[from])
+        UnsignedTx::submit_result(&self.p.chain_id, self.addr(from), r, nonce, 1000).sign(&self.keys[from])
     }
     fn add(&self, pool: &mut Mempool, tx: Transaction) -> Result<H256, AdmitError> {
         let w = AdmissionWindow { poc: &self.poc, hashes: std::slice::from_ref(&self.tip), lo: 0, hi: 0 };

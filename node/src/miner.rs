@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use anyhow::{bail, Context, Result};
 use cpc_gpu::GpuSolver;
 use cpc_poc::SynthParams;
-use cpc_primitives::{Address, ComputeResult, SecretKey, TxType, UnsignedTx, H256};
+use cpc_primitives::{Address, ComputeResult, SecretKey, UnsignedTx, H256};
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// How often per-device rates (tasks/s, GMAC/s) are recomputed for status and metrics.
 const RATE_INTERVAL: Duration = Duration::from_secs(2);
-/// Gas limit of a SUBMIT_RESULT (its intrinsic gas).
-const RESULT_GAS_LIMIT: u64 = 80_000;
 /// Most nonces a GPU claims per launch: enough to fill a launch, few enough that a new tip
 /// is picked up quickly.
 const GPU_BATCH: u64 = 64;
@@ -82,19 +80,7 @@ pub trait ResultSink: Send + Sync + 'static {
 
 /// The SUBMIT_RESULT transaction for `r` from `key`'s account.
 pub fn result_tx(key: &SecretKey, r: &ComputeResult, chain_id: &str, nonce: u64, gas_price: u64) -> cpc_primitives::Transaction {
-    UnsignedTx {
-        chain_id: chain_id.to_string(),
-        tx_type: TxType::SubmitResult,
-        from_address: Address::from_public_key(&key.public_key()),
-        to_address: None,
-        amount: 0,
-        fee: RESULT_GAS_LIMIT as u128 * gas_price as u128,
-        nonce,
-        gas_price,
-        gas_limit: RESULT_GAS_LIMIT,
-        payload: r.to_payload(),
-    }
-    .sign(key)
+    UnsignedTx::submit_result(chain_id, Address::from_public_key(&key.public_key()), r, nonce, gas_price).sign(key)
 }
 
 /// Submits through the local node's admission path.

@@ -163,6 +163,40 @@ pub struct UnsignedTx {
 }
 
 impl UnsignedTx {
+    /// A TRANSFER at its intrinsic gas limit (fee = 21 000 × `gas_price`).
+    pub fn transfer(chain_id: &str, from: Address, to: Address, amount: u128, nonce: u64, gas_price: u64) -> Self {
+        let gas_limit = TxType::Transfer.intrinsic_gas();
+        UnsignedTx {
+            chain_id: chain_id.to_string(),
+            tx_type: TxType::Transfer,
+            from_address: from,
+            to_address: Some(to),
+            amount,
+            fee: gas_limit as u128 * gas_price as u128,
+            nonce,
+            gas_price,
+            gas_limit,
+            payload: Payload::empty(),
+        }
+    }
+
+    /// A SUBMIT_RESULT carrying `result` at its intrinsic gas limit (fee = 80 000 × `gas_price`).
+    pub fn submit_result(chain_id: &str, from: Address, result: &ComputeResult, nonce: u64, gas_price: u64) -> Self {
+        let gas_limit = TxType::SubmitResult.intrinsic_gas();
+        UnsignedTx {
+            chain_id: chain_id.to_string(),
+            tx_type: TxType::SubmitResult,
+            from_address: from,
+            to_address: None,
+            amount: 0,
+            fee: gas_limit as u128 * gas_price as u128,
+            nonce,
+            gas_price,
+            gas_limit,
+            payload: result.to_payload(),
+        }
+    }
+
     /// Signs with `sk`; `from_address` and `pub_key` are taken as given (tests build invalid
     /// ones on purpose).
     pub fn sign(self, sk: &SecretKey) -> Transaction {

@@ -161,21 +161,10 @@ pub fn transfer(sk: &SecretKey, to: Address, amount: u128, nonce: u64) -> Transa
 pub const TESTNET_CHAIN_ID: &str = "cpc-localnet-1";
 
 pub fn transfer_on(chain_id: &str, sk: &SecretKey, to: Address, amount: u128, nonce: u64) -> Transaction {
-    UnsignedTx {
-        chain_id: chain_id.into(),
-        tx_type: TxType::Transfer,
-        from_address: addr_of(sk),
-        to_address: Some(to),
-        amount,
-        fee: 21_000 * 1000,
-        nonce,
-        gas_price: 1000,
-        gas_limit: 21_000,
-        payload: Payload::empty(),
-    }
-    .sign(sk)
+    UnsignedTx::transfer(chain_id, addr_of(sk), to, amount, nonce, 1000).sign(sk)
 }
 
+/// A SUBMIT_RESULT with an explicit gas limit (rule 3 tests use 79 999).
 pub fn submit_result(sk: &SecretKey, payload: Payload, nonce: u64, gas_limit: u64) -> Transaction {
     UnsignedTx {
         chain_id: CHAIN_ID.into(),
@@ -190,6 +179,18 @@ pub fn submit_result(sk: &SecretKey, payload: Payload, nonce: u64, gas_limit: u6
         payload,
     }
     .sign(sk)
+}
+
+/// An external (non-synthetic) ComputeResult of `worker` for task `task`.
+pub fn external_result(worker: &Address, task: &str) -> ComputeResult {
+    ComputeResult {
+        task_id: task.into(),
+        worker_address: worker.to_string(),
+        result_hash: "ab".repeat(32),
+        proof: None,
+        nonce: Some(7),
+        signature: None,
+    }
 }
 
 pub fn tx_json(tx: &Transaction) -> Value {

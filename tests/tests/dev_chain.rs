@@ -161,15 +161,7 @@ async fn dev_datadir_of_another_chain_is_refused() {
 // --- one rejection test per SUBMIT_RESULT rule ----------------------------------------------
 
 fn result_payload(worker: &Address, task: &str) -> Payload {
-    ComputeResult {
-        task_id: task.into(),
-        worker_address: worker.to_string(),
-        result_hash: "ab".repeat(32),
-        proof: None,
-        nonce: Some(7),
-        signature: None,
-    }
-    .to_payload()
+    external_result(worker, task).to_payload()
 }
 
 async fn rejected(c: &jsonrpsee::http_client::HttpClient, tx: &Transaction, want: &str) {

@@ -139,15 +139,7 @@ fn has(samples: &[Sample], name: &str) -> bool {
 }
 
 fn result_payload(worker: &Address, task: &str) -> Payload {
-    ComputeResult {
-        task_id: task.into(),
-        worker_address: worker.to_string(),
-        result_hash: "ab".repeat(32),
-        proof: None,
-        nonce: Some(7),
-        signature: None,
-    }
-    .to_payload()
+    external_result(worker, task).to_payload()
 }
 
 #[test]

@@ -109,7 +109,7 @@ impl Chain {
     }
 
     pub fn transfer(&self, from: usize, to: Address, amount: u128, nonce: u64) -> Transaction {
-        self.unsigned(from, TxType::Transfer, Some(to), amount, nonce, 21_000, Payload::empty()).sign(&self.keys[from])
+        UnsignedTx::transfer(&self.params.chain_id, self.addr(from), to, amount, nonce, 1000).sign(&self.keys[from])
     }
 
     pub fn unsigned(
@@ -137,7 +137,7 @@ impl Chain {
     }
 
     pub fn submit(&self, from: usize, r: &ComputeResult, nonce: u64) -> Transaction {
-        self.unsigned(from, TxType::SubmitResult, None, 0, nonce, 80_000, r.to_payload()).sign(&self.keys[from])
+        UnsignedTx::submit_result(&self.params.chain_id, self.addr(from), r, nonce, 1000).sign(&self.keys[from])
     }
 
     /// A correct synthetic result of worker `i` for the tip at `height`.

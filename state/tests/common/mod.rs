@@ -23,46 +23,19 @@ pub fn params() -> ChainParams {
 }
 
 pub fn transfer(from: u8, to: Address, amount: u128, nonce: u64, gas_price: u64) -> Transaction {
-    let sk = key(from);
-    UnsignedTx {
-        chain_id: "cpc-test".into(),
-        tx_type: TxType::Transfer,
-        from_address: Address::from_public_key(&sk.public_key()),
-        to_address: Some(to),
-        amount,
-        fee: 21_000u128 * gas_price as u128,
-        nonce,
-        gas_price,
-        gas_limit: 21_000,
-        payload: Payload::empty(),
-    }
-    .sign(&sk)
+    UnsignedTx::transfer("cpc-test", addr(from), to, amount, nonce, gas_price).sign(&key(from))
 }
 
 pub fn submit(from: u8, task_id: &str, nonce: u64) -> Transaction {
-    let sk = key(from);
-    let a = Address::from_public_key(&sk.public_key());
     let r = ComputeResult {
         task_id: task_id.into(),
-        worker_address: a.to_string(),
+        worker_address: addr(from).to_string(),
         result_hash: "ab".repeat(32),
         proof: None,
         nonce: Some(1),
         signature: None,
     };
-    UnsignedTx {
-        chain_id: "cpc-test".into(),
-        tx_type: TxType::SubmitResult,
-        from_address: a,
-        to_address: None,
-        amount: 0,
-        fee: 80_000_000,
-        nonce,
-        gas_price: 1000,
-        gas_limit: 80_000,
-        payload: r.to_payload(),
-    }
-    .sign(&sk)
+    UnsignedTx::submit_result("cpc-test", addr(from), &r, nonce, 1000).sign(&key(from))
 }
 
 /// A MemState with `n` funded accounts (keys 0..n), 1 000 CPC each.
