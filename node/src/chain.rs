@@ -58,6 +58,15 @@ impl Node {
         }
     }
 
+    /// Remembers a block that failed in context after passing in isolation: its body is then
+    /// exactly what its header commits to, so the failure belongs to the header's hash —
+    /// except a timestamp ahead of our clock, which time cures.
+    fn mark_if_intrinsic(&self, hash: H256, e: &ImportError) {
+        if !matches!(e, ImportError::Invalid(BlockError::TimestampInFuture { .. })) {
+            self.mark_invalid(hash);
+        }
+    }
+
     pub fn is_known_invalid(&self, hash: &H256) -> bool {
         self.invalid.lock().0.contains(hash)
     }
@@ -99,10 +108,11 @@ impl Node {
         if self.store.has_block(&hash).map_err(storage)? {
             return Ok(Imported::Known);
         }
-        // Everything that needs only the block, before taking the lock.
+        // Everything that needs only the block, before taking the lock. A failure here is not
+        // remembered: the hash covers only the header, and a peer can pair a valid header with
+        // a mangled body (or signature) — remembering would let it poison the real block.
         let checked = check_block_in_isolation(&block, &self.params)
-            .and_then(|c| check_proposer_turn(&block, &self.validators).map(|_| c))
-            .inspect_err(|_| self.mark_invalid(hash))?;
+            .and_then(|c| check_proposer_turn(&block, &self.validators).map(|_| c))?;
 
         let _guard = self.commit_lock.lock();
         if self.store.has_block(&hash).map_err(storage)? {
@@ -121,7 +131,7 @@ impl Node {
         }
         let head = self.head();
         if block.header.prev_hash == head.hash {
-            let out = self.validate_on_head(&block, &checked).inspect_err(|_| self.mark_invalid(hash))?;
+            let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_if_intrinsic(hash, e))?;
             self.commit_and_announce(&block, &checked.tx_hashes, &out).map_err(storage)?;
             return Ok(Imported::Extended(self.head()));
         }

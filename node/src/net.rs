@@ -27,8 +27,9 @@ const SYNC_TICK: Duration = Duration::from_millis(250);
 /// How often peer heads are refreshed by asking for their status (gossip keeps them fresh
 /// in between).
 const STATUS_REFRESH: Duration = Duration::from_secs(2);
-/// Peers asked in parallel for consecutive ranges while catching up.
-const SYNC_PARALLEL_PEERS: usize = 4;
+/// Range requests in flight per sync step, spread over the peers ahead of us (several to one
+/// peer when few are ahead): 4 × 64 blocks keeps a fast link busy without hoarding memory.
+const SYNC_PARALLEL_REQUESTS: usize = 4;
 /// A node this many blocks behind its best peer counts as syncing (and does not propose);
 /// one block behind is ordinary gossip latency.
 pub const SYNC_LAG: u64 = 2;
@@ -134,7 +135,7 @@ pub async fn run(node: Arc<Node>, net: NetworkHandle, mut events: mpsc::Receiver
             NetEvent::GossipBlock { id, from, data } => {
                 let (node, net, book) = (node.clone(), net.clone(), book.clone());
                 tokio::spawn(async move {
-                    let verdict = on_gossip_block(&node, &net, &book, from, data).await;
+                    let verdict = on_gossip_block(&node, &book, from, data).await;
                     net.report_gossip(id, from, verdict);
                 });
             }
@@ -147,9 +148,6 @@ pub async fn run(node: Arc<Node>, net: NetworkHandle, mut events: mpsc::Receiver
                     })
                     .await
                     .unwrap_or(Verdict::Ignore);
-                    if matches!(verdict, Verdict::Reject) {
-                        net.penalize(from, Severity::Minor, "invalid transaction".into());
-                    }
                     net.report_gossip(id, from, verdict);
                 });
             }
@@ -195,16 +193,19 @@ fn on_gossip_tx(node: &Node, data: &[u8]) -> Verdict {
     }
 }
 
-async fn on_gossip_block(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook, from: PeerId, data: Vec<u8>) -> Verdict {
+async fn on_gossip_block(node: &Arc<Node>, book: &PeerBook, from: PeerId, data: Vec<u8>) -> Verdict {
+    // A Reject verdict is the penalty for gossip (the network lowers the sender's score).
     let Ok(block) = Block::from_json_slice(&data) else {
-        net.penalize(from, Severity::Major, "undecodable block".into());
+        tracing::warn!(peer = %from, bytes = data.len(), "undecodable block from peer");
         return Verdict::Reject;
     };
-    let (height, hash) = (block.header.height, block.hash());
+    let (height, hash, ts) = (block.header.height, block.hash(), block.header.timestamp);
     let n = node.clone();
     let res = tokio::task::spawn_blocking(move || n.import_block(block)).await;
     match res {
-        Ok(Ok(Imported::Extended(_))) | Ok(Ok(Imported::Reorg { .. })) | Ok(Ok(Imported::Side)) => {
+        Ok(Ok(imported @ (Imported::Extended(_) | Imported::Reorg { .. } | Imported::Side))) => {
+            let latency_ms = cpc_primitives::now_millis().saturating_sub(ts);
+            tracing::debug!(peer = %from, height, %hash, latency_ms, ?imported, "imported gossiped block");
             book.raise(&from, height, hash);
             Verdict::Accept
         }
@@ -216,11 +217,10 @@ async fn on_gossip_block(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook,
         }
         Ok(Err(ImportError::Invalid(e))) => {
             tracing::warn!(peer = %from, height, "invalid block from peer: {e}");
-            net.penalize(from, Severity::Major, format!("invalid block: {e}"));
             Verdict::Reject
         }
         Ok(Err(ImportError::KnownInvalid(_))) => {
-            net.penalize(from, Severity::Minor, "known invalid block".into());
+            tracing::warn!(peer = %from, height, "known invalid block from peer");
             Verdict::Reject
         }
         Ok(Err(e)) => {
@@ -235,11 +235,15 @@ async fn sync_loop(node: Arc<Node>, net: NetworkHandle, book: Arc<PeerBook>, mut
     let mut last_status = Instant::now() - STATUS_REFRESH;
     let mut last_log = Instant::now();
     let mut started: Option<(Instant, u64)> = None;
+    let mut behind = false;
     loop {
+        // While behind, go straight to the next step; otherwise look again after a tick.
+        let pause = if behind { Duration::ZERO } else { SYNC_TICK };
         tokio::select! {
-            _ = tokio::time::sleep(SYNC_TICK) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => return,
         }
+        behind = false;
         if last_status.elapsed() >= STATUS_REFRESH {
             last_status = Instant::now();
             for p in net.peers().await.into_iter().map(|i| i.peer_id) {
@@ -261,9 +265,14 @@ async fn sync_loop(node: Arc<Node>, net: NetworkHandle, book: Arc<PeerBook>, mut
             p.highest_block = best;
             started.get_or_insert((Instant::now(), head.height));
         }
+        let before = node.head().height;
         sync_step(&node, &net, &book).await;
-        if node.head().height >= book.best_height().unwrap_or(0) {
+        let now = node.head().height;
+        if now >= book.best_height().unwrap_or(0) {
             finish_sync(&node, &mut started);
+        } else {
+            // Progress made: keep going without a pause (no progress: back off one tick).
+            behind = now > before;
         }
         if last_log.elapsed() >= PROGRESS_LOG {
             last_log = Instant::now();
@@ -296,7 +305,7 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
     }
     let mut from = head.height + 1;
     let mut reqs = Vec::new();
-    for (peer, top) in peers.iter().take(SYNC_PARALLEL_PEERS) {
+    for (peer, top) in peers.iter().cycle().take(SYNC_PARALLEL_REQUESTS) {
         if from > *top {
             continue;
         }
