@@ -13,7 +13,15 @@ echo "== State root: incremental cost (cargo bench -p cpc-state --bench state_ro
 cargo bench -q -p cpc-state --bench state_root 2>/dev/null
 echo "== GPU (cargo bench -p cpc-gpu --bench gpu)"
 cargo bench -q -p cpc-gpu --bench gpu 2>/dev/null || true
+echo "== C baseline: plain i-k-j int8 product, n = 1024 (scripts/c-baseline/matmul_ikj.c)"
+cc=$(command -v gcc || command -v cc)
+"$cc" -O3 -march=native -o "$TARGET/matmul_ikj_O3" scripts/c-baseline/matmul_ikj.c && echo -n "gcc -O3 -march=native: " && "$TARGET/matmul_ikj_O3"
+"$cc" -O2 -o "$TARGET/matmul_ikj_O2" scripts/c-baseline/matmul_ikj.c && echo -n "gcc -O2:                " && "$TARGET/matmul_ikj_O2"
 echo "== JSON-RPC load: instant blocks (cpc-loadgen --spawn --block-time 0 --txs 60000)"
 "$TARGET/release/cpc-loadgen" --spawn --block-time 0 --txs 60000
 echo "== JSON-RPC load: 250 ms blocks (cpc-loadgen --spawn --block-time 250ms --txs 60000)"
 "$TARGET/release/cpc-loadgen" --spawn --block-time 250ms --txs 60000
+echo "== Sync: a fresh node catches up 10 000 blocks (cpc-netbench sync)"
+"$TARGET/release/cpc-netbench" sync --blocks 10000
+echo "== Gossip latency, 4 validators (cpc-netbench gossip)"
+"$TARGET/release/cpc-netbench" gossip --validators 4 --blocks 60 --block-time 500ms
