@@ -10,21 +10,12 @@ use parking_lot::Mutex;
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::sync::{watch, Notify};
 
 /// Candidates handed to the builder per block beyond what fits: leaves room for the ones it
 /// skips (nonce gaps, failed synthetic checks) without scanning the whole pool.
 const CANDIDATE_SLACK: usize = 256;
-
-/// Counters for logs and metrics.
-#[derive(Default)]
-pub struct Stats {
-    pub blocks_produced: AtomicU64,
-    pub txs_committed: AtomicU64,
-    pub txs_rejected: AtomicU64,
-}
 
 pub struct Node {
     pub store: Store,
@@ -40,7 +31,6 @@ pub struct Node {
     pub tx_arrived: Notify,
     head_tx: watch::Sender<Head>,
     pub(crate) commit_lock: Mutex<()>,
-    pub stats: Stats,
     /// Prometheus series (node/src/metrics.rs), recorded whether or not `--metrics` serves them.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Blocks known to be invalid (FIFO-bounded).
@@ -121,7 +111,6 @@ impl Node {
             tx_arrived: Notify::new(),
             head_tx,
             commit_lock: Mutex::new(()),
-            stats: Stats::default(),
             metrics: std::sync::Arc::new(crate::metrics::Metrics::new()),
             invalid: Mutex::new((HashSet::new(), VecDeque::new())),
             max_reorg_depth: crate::chain::DEFAULT_MAX_REORG_DEPTH,
@@ -156,12 +145,15 @@ impl Node {
 
     /// Admission without side effects (no wake-up, no gossip): for re-admitting after a reorg.
     pub fn admit_quietly(&self, tx: Transaction) -> std::result::Result<H256, AdmitError> {
-        let head = self.head();
-        let (hashes, lo, hi) = self
-            .window_for(head.height + 1)
-            .map_err(|e| AdmitError::Storage(cpc_state::StorageError(e.to_string())))?;
-        let w = AdmissionWindow { poc: &self.poc, hashes: &hashes, lo, hi };
         let is_result = tx.tx_type == cpc_primitives::TxType::SubmitResult;
+        // Only a SUBMIT_RESULT may need the task window (16 index reads): skip it otherwise.
+        let (hashes, lo, hi) = if is_result {
+            let head = self.head();
+            self.window_for(head.height + 1).map_err(|e| AdmitError::Storage(cpc_state::StorageError(e.to_string())))?
+        } else {
+            (Vec::new(), 0, 0)
+        };
+        let w = AdmissionWindow { poc: &self.poc, hashes: &hashes, lo, hi };
         let checked_at = Instant::now();
         let v = prevalidate(tx, &self.params, &w);
         if is_result {
@@ -179,16 +171,11 @@ impl Node {
     pub fn submit(&self, tx: Transaction) -> std::result::Result<H256, AdmitError> {
         let bytes = self.net.get().map(|_| tx.canonical_json());
         let res = self.admit_quietly(tx);
-        match &res {
-            Ok(h) => {
-                self.tx_arrived.notify_one();
-                let _ = self.events.send(cpc_rpc::ChainEvent::PendingTx(*h));
-                if let (Some(net), Some(b)) = (self.net.get(), bytes) {
-                    net.publish_tx(b);
-                }
-            }
-            Err(_) => {
-                self.stats.txs_rejected.fetch_add(1, Ordering::Relaxed);
+        if let Ok(h) = &res {
+            self.tx_arrived.notify_one();
+            let _ = self.events.send(cpc_rpc::ChainEvent::PendingTx(*h));
+            if let (Some(net), Some(b)) = (self.net.get(), bytes) {
+                net.publish_tx(b);
             }
         }
         res
@@ -246,8 +233,6 @@ impl Node {
         }
         let head = self.head();
         let n = built.block.transactions.len();
-        self.stats.blocks_produced.fetch_add(1, Ordering::Relaxed);
-        self.stats.txs_committed.fetch_add(n as u64, Ordering::Relaxed);
         self.metrics.blocks_produced.inc();
         self.metrics.block_import_seconds.with_label_values(&["own"]).observe(started.elapsed().as_secs_f64());
         tracing::info!(
