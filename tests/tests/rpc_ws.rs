@@ -135,3 +135,38 @@ async fn oversized_and_malformed_requests_get_errors_and_the_node_stays_up() {
     let c = node.client();
     assert_eq!(call(&c, "cpc_chainId", vec![]).await.unwrap(), "cpc-devnet-1");
 }
+
+fn raw_with_origin(url: &str, method: &str, origin: &str) -> String {
+    use std::io::{Read, Write};
+    let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"cpc_chainId","params":[]}"#;
+    let extra = if method == "OPTIONS" {
+        "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n".to_string()
+    } else {
+        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len())
+    };
+    write!(s, "{method} / HTTP/1.1\r\nHost: {hostport}\r\nOrigin: {origin}\r\n{extra}Connection: close\r\n\r\n").unwrap();
+    if method == "POST" {
+        s.write_all(body.as_bytes()).unwrap();
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.to_lowercase()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_allows_only_the_configured_origin() {
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "1h", "--http.corsdomain", "http://wallet.example"]).unwrap();
+    let ok = raw_with_origin(&node.rpc_url, "OPTIONS", "http://wallet.example");
+    assert!(ok.contains("access-control-allow-origin: http://wallet.example"), "{ok}");
+    let post = raw_with_origin(&node.rpc_url, "POST", "http://wallet.example");
+    assert!(post.contains("access-control-allow-origin: http://wallet.example") && post.contains("cpc-devnet-1"), "{post}");
+    let other = raw_with_origin(&node.rpc_url, "POST", "http://evil.example");
+    assert!(!other.contains("access-control-allow-origin"), "{other}");
+    // Without the flag, no CORS headers at all.
+    let plain = NodeProc::start_dev(None, &["--dev.block-time", "1h"]).unwrap();
+    let none = raw_with_origin(&plain.rpc_url, "POST", "http://wallet.example");
+    assert!(!none.contains("access-control-allow-origin"), "{none}");
+}
