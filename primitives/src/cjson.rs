@@ -47,22 +47,26 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalJson
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            // UTF-8 byte order is code point order.
-            keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_string(k, out);
-                out.push(b':');
-                write_canonical(&map[k], out)?;
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_canonical_object(map, out)?,
     }
+    Ok(())
+}
+
+/// Appends `CJ` of a JSON object (keys sorted by code point).
+pub fn write_canonical_object(map: &serde_json::Map<String, Value>, out: &mut Vec<u8>) -> Result<(), CanonicalJsonError> {
+    let mut keys: Vec<&String> = map.keys().collect();
+    // UTF-8 byte order is code point order.
+    keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    out.push(b'{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_string(k, out);
+        out.push(b':');
+        write_canonical(&map[k], out)?;
+    }
+    out.push(b'}');
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use crate::address::Address;
 use crate::amount::dec_u128;
-use crate::cjson::{write_canonical, write_json_string};
+use crate::cjson::{write_canonical, write_canonical_object, write_json_string};
 use crate::crypto::{PublicKey, SecretKey, Signature};
 use crate::hash::{sha256, H256};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -238,8 +238,7 @@ impl Transaction {
         out.extend_from_slice(b",\"nonce\":");
         out.extend_from_slice(self.nonce.to_string().as_bytes());
         out.extend_from_slice(b",\"payload\":");
-        write_canonical(&Value::Object(self.payload.0.clone()), out)
-            .expect("Payload holds no floats by construction");
+        write_canonical_object(&self.payload.0, out).expect("Payload holds no floats by construction");
         out.extend_from_slice(b",\"pub_key\":\"");
         out.extend_from_slice(self.pub_key.to_hex().as_bytes());
         if with_signature {

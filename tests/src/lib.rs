@@ -135,6 +135,12 @@ impl NodeProc {
     }
 }
 
+/// The head height a node reported in its `stopped cleanly height=N` log line.
+pub fn stopped_height(log: &str) -> u64 {
+    let line = log.lines().find(|l| l.contains("stopped cleanly")).expect("clean-stop line in the log");
+    line.split("height=").nth(1).expect("height field").trim().parse().expect("a height")
+}
+
 impl Drop for NodeProc {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -94,11 +94,6 @@ async fn submit_result_lands_and_compute_root_matches_the_seed_rule() {
     assert_eq!(seen, 3);
 }
 
-fn stopped_height(log: &str) -> u64 {
-    let line = log.lines().find(|l| l.contains("stopped cleanly")).expect("clean-stop line in the log");
-    line.split("height=").nth(1).unwrap().trim().parse().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_resumes_at_the_same_head_with_everything_kept() {
     let dir = tempfile::tempdir().unwrap();

@@ -50,8 +50,7 @@ async fn sigterm_under_load_loses_no_committed_block() {
     }
     assert_eq!(code, 0, "clean exit under load: {log}");
     assert!(sent.len() > 100, "the load was real: {} transactions", sent.len());
-    let line = log.lines().find(|l| l.contains("stopped cleanly")).expect("clean-stop line");
-    let final_height: u64 = line.split("height=").nth(1).unwrap().trim().parse().unwrap();
+    let final_height = stopped_height(&log);
     assert!(final_height >= h_before);
 
     let node = NodeProc::start_dev(Some(dir.path()), &["--dev.block-time", "1h"]).unwrap();
