@@ -340,11 +340,18 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
     }
     // Full synthetic verification of the whole range runs ahead on all cores; the ordered
     // import below then finds the results in the verified cache.
-    let all: Vec<Block> = batches.iter().flat_map(|(_, b)| b.iter().cloned()).collect();
-    {
+    let batches = {
         let n = node.clone();
-        let _ = tokio::task::spawn_blocking(move || preverify_synthetic(&n, &all)).await;
-    }
+        let work = tokio::task::spawn_blocking(move || {
+            let all: Vec<&Block> = batches.iter().flat_map(|(_, b)| b.iter()).collect();
+            preverify_synthetic(&n, &all);
+            batches
+        });
+        match work.await {
+            Ok(b) => b,
+            Err(_) => return,
+        }
+    };
     for (peer, blocks) in batches {
         let n = node.clone();
         let res = tokio::task::spawn_blocking(move || {
@@ -437,7 +444,7 @@ async fn resolve_fork(node: &Arc<Node>, net: &NetworkHandle, peer: PeerId) {
 }
 
 /// Verifies every synthetic result of `blocks` in parallel, filling the node's cache.
-fn preverify_synthetic(node: &Node, blocks: &[Block]) {
+fn preverify_synthetic(node: &Node, blocks: &[&Block]) {
     let by_height: HashMap<u64, H256> = blocks.iter().map(|b| (b.header.height, b.hash())).collect();
     let mut items: Vec<(ComputeResult, H256)> = Vec::new();
     for b in blocks {
