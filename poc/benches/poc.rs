@@ -67,6 +67,16 @@ fn main() {
     bench("poc/matmul_portable_n1024_1thread", 10, || {
         matmul_portable(&a, &b, n)
     });
+    // Every SIMD kernel this CPU has, in the same run (the ratios are what to compare).
+    for kernel in Kernel::available_kernels() {
+        if kernel != Kernel::Portable {
+            bench(
+                &format!("poc/matmul_with_{}_n1024_1thread", kernel.name()),
+                20,
+                || matmul_with(kernel, &a, &b, n),
+            );
+        }
+    }
     let reference = bench("poc/matmul_reference_n1024_1thread", 5, || {
         matmul_reference(&a, &b, n)
     });

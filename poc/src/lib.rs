@@ -19,8 +19,8 @@ mod stream;
 mod tree;
 
 pub use kernel::{
-    kernel_name, matmul, matmul_into, matmul_parallel, matmul_portable, matmul_reference,
-    matmul_rows,
+    Kernel, kernel_name, matmul, matmul_into, matmul_parallel, matmul_portable, matmul_reference,
+    matmul_rows, matmul_with,
 };
 pub use stream::{keystream, keystream_into, keystream_into_parallel};
 pub use tree::{LEAF_PREFIX, NODE_PREFIX, RowTree, node_hash, root_from_path, row_leaf};

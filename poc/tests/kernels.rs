@@ -40,6 +40,14 @@ fn check_all_kernels(a: &[i8], b: &[i8], n: usize, what: &str) {
         want,
         "matmul_portable, {what}, n = {n}"
     );
+    for kernel in Kernel::available_kernels() {
+        assert_eq!(
+            matmul_with(kernel, a, b, n).as_ref(),
+            Some(&want),
+            "matmul_with({}), {what}, n = {n}",
+            kernel.name()
+        );
+    }
 }
 
 const SIZES: [usize; 8] = [2, 4, 8, 16, 32, 64, 128, 256];
@@ -181,15 +189,78 @@ fn non_power_of_two_sizes() {
 }
 
 #[test]
-fn kernel_name_is_known() {
-    let name = kernel_name();
-    assert!(
-        ["avx2", "portable"].contains(&name),
-        "unexpected kernel {name}"
+fn kernel_name_is_the_fastest_available() {
+    let available = Kernel::available_kernels();
+    println!(
+        "kernels on this CPU: {:?}",
+        available.iter().map(|k| k.name()).collect::<Vec<_>>()
     );
+    assert_eq!(available.first(), Some(&Kernel::Portable));
+    assert_eq!(Kernel::best(), *available.last().unwrap());
+    assert_eq!(kernel_name(), Kernel::best().name());
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        assert_eq!(name, "avx2");
+    {
+        let has = |f: bool, k: Kernel| assert_eq!(f, available.contains(&k), "{}", k.name());
+        has(std::arch::is_x86_feature_detected!("avx2"), Kernel::Avx2);
+        has(
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vnni"),
+            Kernel::Avx512Vnni,
+        );
+    }
+}
+
+#[test]
+fn a_kernel_this_cpu_lacks_is_refused_not_faked() {
+    let (a, b) = (random(32, 1), random(32, 2));
+    for kernel in Kernel::ALL {
+        assert_eq!(
+            matmul_with(kernel, &a, &b, 32).is_some(),
+            kernel.available(),
+            "{}",
+            kernel.name()
+        );
+    }
+}
+
+/// The AVX-512 VNNI kernel's own edges: the +128 offset of A at the extremes (A = -128 is
+/// offset byte 0, A = 127 is 255), partial row tiles (m not a multiple of 8), the k-blocks
+/// of n > 1024, and the sizes where it hands over to AVX2 (n < 32 or not a multiple of 32).
+#[test]
+fn vnni_kernel_edges() {
+    if !Kernel::Avx512Vnni.available() {
+        println!(
+            "skipped: this CPU has no AVX-512 VNNI (the other kernels are checked everywhere)"
+        );
+        return;
+    }
+    for &n in &[16usize, 32, 48, 64, 96, 1280] {
+        let (a, b) = (random(n, 3 * n as u64), random(n, 5 * n as u64));
+        let want = matmul_reference(&a, &b, n);
+        assert_eq!(
+            matmul_with(Kernel::Avx512Vnni, &a, &b, n).unwrap(),
+            want,
+            "random, n = {n}"
+        );
+        let (min, max) = (vec![-128i8; n * n], vec![127i8; n * n]);
+        for (x, y, what) in [
+            (&min, &min, "-128·-128"),
+            (&min, &max, "-128·127"),
+            (&max, &min, "127·-128"),
+            (&max, &max, "127·127"),
+        ] {
+            let c = matmul_with(Kernel::Avx512Vnni, x, y, n).unwrap();
+            let term = x[0] as i32 * y[0] as i32;
+            assert!(c.iter().all(|&v| v == term * n as i32), "{what}, n = {n}");
+        }
+    }
+    // Row counts that leave a partial tile (the proof check multiplies k rows).
+    let n = 256;
+    let (a, b) = (random(n, 11), random(n, 12));
+    let want = matmul_reference(&a, &b, n);
+    for m in [1usize, 3, 7, 8, 9, 63, 65] {
+        assert_eq!(matmul_rows(&a[..m * n], m, &b, n), want[..m * n], "m = {m}");
     }
 }
 
