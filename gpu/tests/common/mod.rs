@@ -41,9 +41,9 @@ pub struct Vector {
 
 /// The synthetic vectors (the copy kept in primitives/tests/data).
 pub fn vectors() -> Vec<Vector> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../primitives/tests/data/protocol-v1.json");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    let v: serde_json::Value = serde_json::from_str(&text).expect("vectors JSON");
+    // Built in, so that a test binary copied to a GPU machine without the sources still runs.
+    let text = include_str!("../../../primitives/tests/data/protocol-v1.json");
+    let v: serde_json::Value = serde_json::from_str(text).expect("vectors JSON");
     v["synthetic"]
         .as_array()
         .expect("synthetic vectors")
