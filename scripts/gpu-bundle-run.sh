@@ -1,12 +1,16 @@
 #!/bin/bash
 # The runner of a bundle made by scripts/gpu-bundle.sh (copied into it as run.sh). On a CUDA
-# machine, without cargo:  bash BUNDLE/run.sh [tests] [cpu] [bench] [node]   (none: all four)
+# machine, without cargo:  bash BUNDLE/run.sh [tests] [cpu] [bench] [node] [worker]   (none: all)
 #   tests  the cpc-kernels and cpc-gpu tests (NVRTC compile, GPU vs CPU bit-exactness on random
 #          tips, protocol vectors on the GPU, cancellation, self-test)
 #   cpu    the cpc-poc tests (every CPU kernel this CPU has against the reference), single-core
 #          n = 1024 products per kernel beside the C i-k-j baseline, the PoC benchmark
 #   bench  the GPU benchmark (tasks/s and int8 TOPS at n = 1024)
 #   node   `cpcd --dev --mine --gpu 0` for NODE_SECONDS (40): blocks, miner_status, metrics
+#   worker `cpcd worker --gpu 0` (WORKER_DEVICE overrides) mining over WebSocket for a
+#          `cpcd --dev --ws` node for WORKER_SECONDS (30), as dev account 1 imported into a
+#          keystore (a SUBMIT_RESULT pays 80 000 gas, so a worker needs a funded account; dev
+#          account 0 is the proposer): its balance change is rewards minus fees
 # Output goes to the terminal and to $OUT (default /tmp/cpc-bundle-out). Exit status 1 if any
 # test fails.
 set -u
@@ -34,6 +38,7 @@ echo "NVRTC: ${NV:-${CPC_NVRTC_PATH:-not found}}"
 what=" ${*:-all} "
 has() { [[ "$what" == *" $1 "* || "$what" == *" all "* ]]; }
 RC=0
+rpc() { curl -s -H 'content-type: application/json' -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":${2:-[]}}" http://127.0.0.1:18545; echo; }
 run_tests() { # package target...
     local pkg=$1 t
     shift
@@ -78,7 +83,6 @@ if has node; then
         --metrics 127.0.0.1:19615 >"$OUT/node.log" 2>&1 &
     PID=$!
     sleep "${NODE_SECONDS:-40}"
-    rpc() { curl -s -H 'content-type: application/json' -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":${2:-[]}}" http://127.0.0.1:18545; echo; }
     rpc miner_status | tee "$OUT/miner_status.json"
     echo "height: $(rpc cpc_blockNumber)"
     curl -s http://127.0.0.1:19615/metrics | grep -E '^cpcd_(miner|poc|gpu|blocks|chain)' | tee "$OUT/metrics.txt" | head -40
@@ -88,5 +92,33 @@ if has node; then
     echo "blocks: $(grep -c 'produced block' "$OUT/node.log"), with 16 txs: $(grep -c 'produced block.* txs=16 ' "$OUT/node.log")"
     grep -o 'build_ms=[0-9]*' "$OUT/node.log" | cut -d= -f2 | sort -n | awk '{a[NR]=$1} END {if (NR) print "block build ms (full verification of its results): median " a[int((NR+1)/2)] ", max " a[NR]}'
     grep -E ' (WARN|ERROR) |panicked' "$OUT/node.log" | head -20
+fi
+if has worker; then
+    echo "=== remote worker: cpcd worker --gpu 0 for a cpcd --dev --ws node, ${WORKER_SECONDS:-30} s"
+    "$B/cpcd" --dev --dev.block-time 1s --http.port 18545 --ws.port 18546 >"$OUT/worker-node.log" 2>&1 &
+    NPID=$!
+    KS=/tmp/cpc-worker-ks
+    rm -rf "$KS"
+    echo "bundle-worker-password" >/tmp/cpc-worker-pw
+    printf 'cpc-dev-1' | sha256sum | cut -c1-64 >/tmp/cpc-worker-secret
+    ADDR=$("$B/cpcd" key import --keystore "$KS" --secret-file /tmp/cpc-worker-secret \
+        --password-file /tmp/cpc-worker-pw | awk '/^address/{print $2}')
+    sleep 2
+    echo "worker account $ADDR, balance before: $(rpc cpc_getBalance "[\"$ADDR\"]")"
+    "$B/cpcd" worker --node ws://127.0.0.1:18546 --miner "$ADDR" ${WORKER_DEVICE:---gpu 0} --miner.results-per-tip 8 \
+        --keystore "$KS" --password-file /tmp/cpc-worker-pw >"$OUT/worker.log" 2>&1 &
+    WPID=$!
+    sleep "${WORKER_SECONDS:-30}"
+    echo "worker balance after: $(rpc cpc_getBalance "[\"$ADDR\"]")"
+    echo "height: $(rpc cpc_blockNumber)"
+    kill -INT $WPID
+    wait $WPID
+    echo "worker exit status: $?"
+    kill -INT $NPID
+    wait $NPID
+    echo "node exit status: $?"
+    grep -c 'produced block.* txs=8 ' "$OUT/worker-node.log" | sed 's/^/blocks with 8 results: /'
+    tail -n 5 "$OUT/worker.log"
+    grep -hE ' (WARN|ERROR) |panicked' "$OUT/worker.log" "$OUT/worker-node.log" | head -20
 fi
 exit $RC

@@ -13,7 +13,10 @@ use cpc_primitives::sha256;
 use std::time::{Duration, Instant};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -41,20 +44,33 @@ fn main() {
     let seconds: f64 = env_or("CPC_BENCH_SECONDS", 2.0);
     let n: usize = env_or("CPC_BENCH_N", 1024);
     let Some(dev) = devices.get(ordinal) else {
-        println!("no device #{ordinal} ({} present): nothing to measure", devices.len());
+        println!(
+            "no device #{ordinal} ({} present): nothing to measure",
+            devices.len()
+        );
         return;
     };
     let peak = dev.int8_peak_tops();
     println!("device: {dev}");
     println!(
         "int8 dense tensor peak: {}; __dp4a peak (SMs x clock x 64 x 8 ops): {}",
-        peak.map(|p| format!("{p:.0} TOPS")).unwrap_or_else(|| "unknown".into()),
-        dev.dp4a_peak_tops().map(|p| format!("~{p:.0} TOPS")).unwrap_or_else(|| "unknown".into())
+        peak.map(|p| format!("{p:.0} TOPS"))
+            .unwrap_or_else(|| "unknown".into()),
+        dev.dp4a_peak_tops()
+            .map(|p| format!("~{p:.0} TOPS"))
+            .unwrap_or_else(|| "unknown".into())
     );
 
     let params = SynthParams { n, k: 8 };
     let t = Instant::now();
-    let solver = match GpuSolver::start_with(ordinal, params, SolverOptions { profile: true, ..Default::default() }) {
+    let solver = match GpuSolver::start_with(
+        ordinal,
+        params,
+        SolverOptions {
+            profile: true,
+            ..Default::default()
+        },
+    ) {
         Ok(s) => s,
         Err(e) => {
             println!("cannot start the solver: {e}");
@@ -69,7 +85,10 @@ fn main() {
     );
     let t = Instant::now();
     match solver.self_test() {
-        Ok(()) => println!("self-test (vectors n = 64 and 1024 + CPU comparison): ok in {:.2?}", t.elapsed()),
+        Ok(()) => println!(
+            "self-test (vectors n = 64 and 1024 + CPU comparison): ok in {:.2?}",
+            t.elapsed()
+        ),
         Err(e) => {
             println!("self-test FAILED: {e}");
             std::process::exit(1);
@@ -92,13 +111,17 @@ fn main() {
     let mut breakdown: Option<BatchTiming> = None;
     for &batch in &batches {
         // Warm-up (allocations, JIT caches, clocks).
-        let _ = solver.solve_batch(tip, worker.clone(), (nonce..nonce + batch as u64).collect()).expect("solve");
+        let _ = solver
+            .solve_batch(tip, worker.clone(), (nonce..nonce + batch as u64).collect())
+            .expect("solve");
         nonce += batch as u64;
         let mut iters = 0u64;
         let mut kernel_s = 0.0;
         let start = Instant::now();
         while iters < 3 || start.elapsed() < Duration::from_secs_f64(seconds) {
-            let sols = solver.solve_batch(tip, worker.clone(), (nonce..nonce + batch as u64).collect()).expect("solve");
+            let sols = solver
+                .solve_batch(tip, worker.clone(), (nonce..nonce + batch as u64).collect())
+                .expect("solve");
             assert_eq!(sols.len(), batch);
             nonce += batch as u64;
             let timing = solver.last_timing().expect("timing");
@@ -116,7 +139,8 @@ fn main() {
         let ktops = ktps * ops / 1e12;
         println!(
             "{batch:>6} {iters:>7} {tps:>11.1} {tops:>9.2} {ktps:>13.1} {ktops:>9.2} {:>9} {:>8.2}",
-            peak.map(|p| format!("{:.2}%", 100.0 * ktops / p)).unwrap_or_else(|| "n/a".into()),
+            peak.map(|p| format!("{:.2}%", 100.0 * ktops / p))
+                .unwrap_or_else(|| "n/a".into()),
             1e3 * wall / iters as f64
         );
     }
@@ -132,7 +156,11 @@ fn main() {
             } else {
                 String::new()
             };
-            println!("  {:<24} {ms:>9.3} ms {:>6.1}%{extra}", k.name(), 100.0 * ms / total.max(1e-9));
+            println!(
+                "  {:<24} {ms:>9.3} ms {:>6.1}%{extra}",
+                k.name(),
+                100.0 * ms / total.max(1e-9)
+            );
         }
     }
 }

@@ -83,12 +83,20 @@ pub fn int8_peak_tops(name: &str) -> Option<f64> {
         (&["RTX 6000 ADA"], 728.5),
         (&["T4"], 130.0),
     ];
-    table.iter().find(|(keys, _)| keys.iter().all(|k| n.contains(k))).map(|&(_, tops)| tops)
+    table
+        .iter()
+        .find(|(keys, _)| keys.iter().all(|k| n.contains(k)))
+        .map(|&(_, tops)| tops)
 }
 
-fn attr(dev: cudarc::driver::sys::CUdevice, a: CUdevice_attribute, what: &str) -> Result<i32, GpuError> {
+fn attr(
+    dev: cudarc::driver::sys::CUdevice,
+    a: CUdevice_attribute,
+    what: &str,
+) -> Result<i32, GpuError> {
     // SAFETY: `dev` comes from cuDeviceGet.
-    unsafe { result::device::get_attribute(dev, a) }.map_err(|e| GpuError::driver(format!("reading {what}"), e))
+    unsafe { result::device::get_attribute(dev, a) }
+        .map_err(|e| GpuError::driver(format!("reading {what}"), e))
 }
 
 /// Initialises the driver API. `Err(NoDriver)` without libcuda; never panics.
@@ -102,18 +110,39 @@ pub(crate) fn init_driver() -> Result<(), GpuError> {
 /// Information on device `ordinal`.
 pub fn device_info(ordinal: usize) -> Result<DeviceInfo, GpuError> {
     init_driver()?;
-    let count = result::device::get_count().map_err(|e| GpuError::driver("counting devices", e))? as usize;
+    let count =
+        result::device::get_count().map_err(|e| GpuError::driver("counting devices", e))? as usize;
     if ordinal >= count {
         return Err(GpuError::NoDevice { ordinal, count });
     }
-    let dev = result::device::get(ordinal as i32).map_err(|e| GpuError::driver("opening the device", e))?;
-    let name = result::device::get_name(dev).map_err(|e| GpuError::driver("reading the device name", e))?;
-    let major = attr(dev, CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, "the compute capability")?;
-    let minor = attr(dev, CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, "the compute capability")?;
-    let sms = attr(dev, CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "the SM count")?;
-    let clock = attr(dev, CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE, "the clock rate").unwrap_or(0);
+    let dev = result::device::get(ordinal as i32)
+        .map_err(|e| GpuError::driver("opening the device", e))?;
+    let name = result::device::get_name(dev)
+        .map_err(|e| GpuError::driver("reading the device name", e))?;
+    let major = attr(
+        dev,
+        CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+        "the compute capability",
+    )?;
+    let minor = attr(
+        dev,
+        CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+        "the compute capability",
+    )?;
+    let sms = attr(
+        dev,
+        CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+        "the SM count",
+    )?;
+    let clock = attr(
+        dev,
+        CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE,
+        "the clock rate",
+    )
+    .unwrap_or(0);
     // SAFETY: `dev` comes from cuDeviceGet.
-    let mem = unsafe { result::device::total_mem(dev) }.map_err(|e| GpuError::driver("reading the memory size", e))?;
+    let mem = unsafe { result::device::total_mem(dev) }
+        .map_err(|e| GpuError::driver("reading the memory size", e))?;
     Ok(DeviceInfo {
         ordinal,
         name,
@@ -174,7 +203,19 @@ mod tests {
         assert!(d.supported());
         let p = d.dp4a_peak_tops().unwrap();
         assert!((p - 133.8).abs() < 0.5, "{p}");
-        assert!(!DeviceInfo { compute_capability: (6, 0), ..d.clone() }.supported());
-        assert!(DeviceInfo { compute_capability: (6, 1), ..d }.supported());
+        assert!(
+            !DeviceInfo {
+                compute_capability: (6, 0),
+                ..d.clone()
+            }
+            .supported()
+        );
+        assert!(
+            DeviceInfo {
+                compute_capability: (6, 1),
+                ..d
+            }
+            .supported()
+        );
     }
 }

@@ -11,7 +11,8 @@ pub enum GpuError {
     #[error(
         "NVRTC not found (libnvrtc.so.12 not loadable): install a CUDA 12 toolkit or \
          `pip install nvidia-cuda-nvrtc-cu12`, and point CPC_NVRTC_PATH at the library or its \
-         folder (or add the folder to LD_LIBRARY_PATH)"
+         folder (or add the folder to LD_LIBRARY_PATH); with only CUDA 13, link its \
+         libnvrtc.so.13 as libnvrtc.so.12 in a folder on LD_LIBRARY_PATH (docs/OPERATIONS.md)"
     )]
     NoNvrtc,
     #[error("no CUDA device with ordinal {ordinal} ({count} present)")]
@@ -20,7 +21,12 @@ pub enum GpuError {
         "device {ordinal} ({name}) has compute capability {major}.{minor}; the kernels need \
          6.1 or newer (__dp4a)"
     )]
-    ComputeCapability { ordinal: usize, name: String, major: u32, minor: u32 },
+    ComputeCapability {
+        ordinal: usize,
+        name: String,
+        major: u32,
+        minor: u32,
+    },
     #[error("CUDA driver call failed while {context}: {detail}")]
     Driver { context: String, detail: String },
     #[error("NVRTC failed while {context}: {detail}")]
@@ -42,10 +48,16 @@ pub enum GpuError {
 
 impl GpuError {
     pub(crate) fn driver(context: impl Into<String>, e: impl std::fmt::Debug) -> GpuError {
-        GpuError::Driver { context: context.into(), detail: format!("{e:?}") }
+        GpuError::Driver {
+            context: context.into(),
+            detail: format!("{e:?}"),
+        }
     }
 
     pub(crate) fn nvrtc(context: impl Into<String>, e: impl std::fmt::Debug) -> GpuError {
-        GpuError::Nvrtc { context: context.into(), detail: format!("{e:?}") }
+        GpuError::Nvrtc {
+            context: context.into(),
+            detail: format!("{e:?}"),
+        }
     }
 }

@@ -37,21 +37,33 @@ fn probe_nvrtc() -> &'static NvrtcProbe {
         let explicit = std::env::var_os(NVRTC_PATH_ENV).map(PathBuf::from);
         if let Some(p) = explicit.as_deref() {
             if let Some(loaded) = preload_from(p) {
-                return NvrtcProbe { present: nvrtc_loadable(), preloaded: Some(loaded) };
+                return NvrtcProbe {
+                    present: nvrtc_loadable(),
+                    preloaded: Some(loaded),
+                };
             }
             tracing::warn!(path = %p.display(), "{NVRTC_PATH_ENV} names no loadable libnvrtc");
         }
         if nvrtc_loadable() {
-            return NvrtcProbe { present: true, preloaded: None };
+            return NvrtcProbe {
+                present: true,
+                preloaded: None,
+            };
         }
         for dir in nvrtc_search_dirs() {
             if let Some(loaded) = preload_from(&dir)
                 && nvrtc_loadable()
             {
-                return NvrtcProbe { present: true, preloaded: Some(loaded) };
+                return NvrtcProbe {
+                    present: true,
+                    preloaded: Some(loaded),
+                };
             }
         }
-        NvrtcProbe { present: false, preloaded: None }
+        NvrtcProbe {
+            present: false,
+            preloaded: None,
+        }
     })
 }
 
@@ -84,7 +96,11 @@ fn preload_from(path: &Path) -> Option<PathBuf> {
         if let Ok(rd) = std::fs::read_dir(path) {
             let mut extra: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.file_name().and_then(|f| f.to_str()).is_some_and(|f| f.starts_with("libnvrtc.so.12.")))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|f| f.to_str())
+                        .is_some_and(|f| f.starts_with("libnvrtc.so.12."))
+                })
                 .collect();
             extra.sort();
             v.extend(extra);
@@ -143,10 +159,16 @@ fn nvrtc_search_dirs() -> Vec<PathBuf> {
     envs.push("/usr".into());
     for env in envs {
         for lib in ["lib", "lib64"] {
-            let Ok(rd) = std::fs::read_dir(env.join(lib)) else { continue };
+            let Ok(rd) = std::fs::read_dir(env.join(lib)) else {
+                continue;
+            };
             let mut pys: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.file_name().and_then(|f| f.to_str()).is_some_and(|f| f.starts_with("python3")))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|f| f.to_str())
+                        .is_some_and(|f| f.starts_with("python3"))
+                })
                 .collect();
             pys.sort();
             for py in pys {

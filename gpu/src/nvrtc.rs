@@ -35,7 +35,10 @@ pub fn version() -> Result<(i32, i32), GpuError> {
     }
     let (mut major, mut minor): (c_int, c_int) = (0, 0);
     // SAFETY: two valid out-pointers.
-    check(unsafe { sys::nvrtcVersion(&mut major, &mut minor) }, "asking NVRTC's version")?;
+    check(
+        unsafe { sys::nvrtcVersion(&mut major, &mut minor) },
+        "asking NVRTC's version",
+    )?;
     Ok((major, minor))
 }
 
@@ -46,10 +49,20 @@ pub fn supported_archs() -> Result<Vec<u32>, GpuError> {
     }
     let mut count: c_int = 0;
     // SAFETY: valid out-pointer, then a buffer of the size NVRTC reported.
-    check(unsafe { sys::nvrtcGetNumSupportedArchs(&mut count) }, "counting NVRTC's architectures")?;
+    check(
+        unsafe { sys::nvrtcGetNumSupportedArchs(&mut count) },
+        "counting NVRTC's architectures",
+    )?;
     let mut archs = vec![0 as c_int; count.max(0) as usize];
-    check(unsafe { sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) }, "listing NVRTC's architectures")?;
-    Ok(archs.into_iter().filter(|&a| a > 0).map(|a| a as u32).collect())
+    check(
+        unsafe { sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) },
+        "listing NVRTC's architectures",
+    )?;
+    Ok(archs
+        .into_iter()
+        .filter(|&a| a > 0)
+        .map(|a| a as u32)
+        .collect())
 }
 
 /// The best architecture for a device of compute capability `major.minor`: the highest one
@@ -77,14 +90,22 @@ impl Drop for Program {
 fn log_of(prog: &Program) -> String {
     let mut size: usize = 0;
     // SAFETY: valid program, out-pointer, then a buffer of the reported size.
-    if unsafe { sys::nvrtcGetProgramLogSize(prog.0, &mut size) } != sys::nvrtcResult::NVRTC_SUCCESS || size == 0 {
+    if unsafe { sys::nvrtcGetProgramLogSize(prog.0, &mut size) } != sys::nvrtcResult::NVRTC_SUCCESS
+        || size == 0
+    {
         return String::new();
     }
     let mut buf = vec![0 as c_char; size];
-    if unsafe { sys::nvrtcGetProgramLog(prog.0, buf.as_mut_ptr()) } != sys::nvrtcResult::NVRTC_SUCCESS {
+    if unsafe { sys::nvrtcGetProgramLog(prog.0, buf.as_mut_ptr()) }
+        != sys::nvrtcResult::NVRTC_SUCCESS
+    {
         return String::new();
     }
-    let bytes: Vec<u8> = buf.into_iter().map(|c| c as u8).take_while(|&b| b != 0).collect();
+    let bytes: Vec<u8> = buf
+        .into_iter()
+        .map(|c| c as u8)
+        .take_while(|&b| b != 0)
+        .collect();
     String::from_utf8_lossy(&bytes).trim_end().to_string()
 }
 
@@ -100,7 +121,14 @@ pub fn compile(source: &str, name: &str, options: &[String]) -> Result<Compiled,
     // SAFETY: valid C strings that outlive the program; no headers.
     check(
         unsafe {
-            sys::nvrtcCreateProgram(&mut raw, src.as_ptr(), cname.as_ptr(), 0, std::ptr::null(), std::ptr::null())
+            sys::nvrtcCreateProgram(
+                &mut raw,
+                src.as_ptr(),
+                cname.as_ptr(),
+                0,
+                std::ptr::null(),
+                std::ptr::null(),
+            )
         },
         "creating the program",
     )?;
@@ -114,17 +142,29 @@ pub fn compile(source: &str, name: &str, options: &[String]) -> Result<Compiled,
     let r = unsafe { sys::nvrtcCompileProgram(prog.0, ptrs.len() as c_int, ptrs.as_ptr()) };
     let log = log_of(&prog);
     if r != sys::nvrtcResult::NVRTC_SUCCESS {
-        let what = unsafe { CStr::from_ptr(sys::nvrtcGetErrorString(r)) }.to_string_lossy().into_owned();
-        return Err(GpuError::Compile { options: options.to_vec(), log: format!("{what}\n{log}") });
+        let what = unsafe { CStr::from_ptr(sys::nvrtcGetErrorString(r)) }
+            .to_string_lossy()
+            .into_owned();
+        return Err(GpuError::Compile {
+            options: options.to_vec(),
+            log: format!("{what}\n{log}"),
+        });
     }
 
     let mut ptx = None;
     let mut size: usize = 0;
     // SAFETY: valid compiled program; buffers of the reported sizes.
-    if unsafe { sys::nvrtcGetPTXSize(prog.0, &mut size) } == sys::nvrtcResult::NVRTC_SUCCESS && size > 1 {
+    if unsafe { sys::nvrtcGetPTXSize(prog.0, &mut size) } == sys::nvrtcResult::NVRTC_SUCCESS
+        && size > 1
+    {
         let mut buf = vec![0 as c_char; size];
-        if unsafe { sys::nvrtcGetPTX(prog.0, buf.as_mut_ptr()) } == sys::nvrtcResult::NVRTC_SUCCESS {
-            let bytes: Vec<u8> = buf.into_iter().map(|c| c as u8).take_while(|&b| b != 0).collect();
+        if unsafe { sys::nvrtcGetPTX(prog.0, buf.as_mut_ptr()) } == sys::nvrtcResult::NVRTC_SUCCESS
+        {
+            let bytes: Vec<u8> = buf
+                .into_iter()
+                .map(|c| c as u8)
+                .take_while(|&b| b != 0)
+                .collect();
             ptx = Some(String::from_utf8_lossy(&bytes).into_owned());
         }
     }
@@ -132,19 +172,37 @@ pub fn compile(source: &str, name: &str, options: &[String]) -> Result<Compiled,
     let real = options.iter().any(|o| o.contains("=sm_"));
     if real {
         let mut size: usize = 0;
-        check(unsafe { sys::nvrtcGetCUBINSize(prog.0, &mut size) }, "sizing the CUBIN")?;
+        check(
+            unsafe { sys::nvrtcGetCUBINSize(prog.0, &mut size) },
+            "sizing the CUBIN",
+        )?;
         let mut buf = vec![0 as c_char; size];
-        check(unsafe { sys::nvrtcGetCUBIN(prog.0, buf.as_mut_ptr()) }, "reading the CUBIN")?;
+        check(
+            unsafe { sys::nvrtcGetCUBIN(prog.0, buf.as_mut_ptr()) },
+            "reading the CUBIN",
+        )?;
         cubin = Some(buf.into_iter().map(|c| c as u8).collect());
     }
     if ptx.is_none() && cubin.is_none() {
-        return Err(GpuError::nvrtc("reading the output", "neither PTX nor CUBIN produced"));
+        return Err(GpuError::nvrtc(
+            "reading the output",
+            "neither PTX nor CUBIN produced",
+        ));
     }
-    Ok(Compiled { options: options.to_vec(), ptx, cubin, log })
+    Ok(Compiled {
+        options: options.to_vec(),
+        ptx,
+        cubin,
+        log,
+    })
 }
 
 /// The whole kernel program ([`cpc_kernels::program_source`]) for compute capability
 /// `major.minor`: PTX for `compute_XY`, or, with `real`, a CUBIN for `sm_XY`.
 pub fn compile_program(major: u32, minor: u32, real: bool) -> Result<Compiled, GpuError> {
-    compile(&cpc_kernels::program_source(), cpc_kernels::PROGRAM_NAME, &cpc_kernels::nvrtc_options(major, minor, real))
+    compile(
+        &cpc_kernels::program_source(),
+        cpc_kernels::PROGRAM_NAME,
+        &cpc_kernels::nvrtc_options(major, minor, real),
+    )
 }

@@ -43,9 +43,24 @@ impl GpuSolution {
         tree_bytes: &[u8],
     ) -> GpuSolution {
         let nodes = 2 * params.n - 1;
-        assert_eq!(tree_bytes.len(), nodes * 32, "tree of n = {} must hold {nodes} nodes", params.n);
-        let tree = tree_bytes.chunks_exact(32).map(|c| H256(c.try_into().expect("32-byte node"))).collect();
-        GpuSolution { tip, worker: worker.to_string(), nonce, seed, params, tree }
+        assert_eq!(
+            tree_bytes.len(),
+            nodes * 32,
+            "tree of n = {} must hold {nodes} nodes",
+            params.n
+        );
+        let tree = tree_bytes
+            .chunks_exact(32)
+            .map(|c| H256(c.try_into().expect("32-byte node")))
+            .collect();
+        GpuSolution {
+            tip,
+            worker: worker.to_string(),
+            nonce,
+            seed,
+            params,
+            tree,
+        }
     }
 
     /// The root: `result_hash` as raw bytes.

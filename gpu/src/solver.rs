@@ -11,7 +11,8 @@ use cpc_poc::SynthParams;
 use cpc_primitives::H256;
 use cudarc::driver::sys::{CUctx_flags, CUevent_flags, cudaError_enum};
 use cudarc::driver::{
-    CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg, result,
+    CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig,
+    PinnedHostSlice, PushKernelArg, result,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,7 +42,11 @@ impl SolverOptions {
 
 impl Default for SolverOptions {
     fn default() -> Self {
-        SolverOptions { max_batch: None, memory_fraction: 0.5, profile: false }
+        SolverOptions {
+            max_batch: None,
+            memory_fraction: 0.5,
+            profile: false,
+        }
     }
 }
 
@@ -138,8 +143,11 @@ struct Ready {
 }
 
 fn check_params(params: &SynthParams) -> Result<(), GpuError> {
-    params.validate().map_err(|e| GpuError::Params(e.to_string()))?;
-    let n = u32::try_from(params.n).map_err(|_| GpuError::Params(format!("n = {} too large", params.n)))?;
+    params
+        .validate()
+        .map_err(|e| GpuError::Params(e.to_string()))?;
+    let n = u32::try_from(params.n)
+        .map_err(|_| GpuError::Params(format!("n = {} too large", params.n)))?;
     cpc_kernels::check_n(n).map_err(|e| GpuError::Params(e.to_string()))
 }
 
@@ -155,7 +163,11 @@ impl GpuSolver {
     /// [`GpuError::NoDevice`], [`GpuError::ComputeCapability`] below 6.1,
     /// [`GpuError::Params`] for an n the kernels do not take (a power of two in 16..=8192),
     /// [`GpuError::Compile`] / [`GpuError::Driver`] when compiling or loading fails.
-    pub fn start_with(ordinal: usize, params: SynthParams, options: SolverOptions) -> Result<GpuSolver, GpuError> {
+    pub fn start_with(
+        ordinal: usize,
+        params: SynthParams,
+        options: SolverOptions,
+    ) -> Result<GpuSolver, GpuError> {
         check_params(&params)?;
         if !driver_present() {
             return Err(GpuError::NoDriver);
@@ -182,7 +194,9 @@ impl GpuSolver {
             let device = device.clone();
             std::thread::Builder::new()
                 .name(format!("cpc-gpu-{ordinal}"))
-                .spawn(move || worker_main(device, params, options, generation, timing, rx, ready_tx))
+                .spawn(move || {
+                    worker_main(device, params, options, generation, timing, rx, ready_tx)
+                })
                 .map_err(|e| GpuError::driver("spawning the GPU thread", e))?
         };
         let ready = match ready_rx.recv() {
@@ -279,15 +293,29 @@ impl GpuSolver {
         check_params(&params)?;
         let (reply, rx) = mpsc::channel();
         let tx = self.tx.as_ref().ok_or(GpuError::WorkerGone)?;
-        tx.send(Job { params, tip, worker, nonces, generation, reply }).map_err(|_| GpuError::WorkerGone)?;
+        tx.send(Job {
+            params,
+            tip,
+            worker,
+            nonces,
+            generation,
+            reply,
+        })
+        .map_err(|_| GpuError::WorkerGone)?;
         Ok(PendingBatch { rx })
     }
 
     /// Solves every nonce for (tip, worker) and blocks until done: one [`GpuSolution`] per
     /// nonce, in order. Call from a blocking context (e.g. `tokio::task::spawn_blocking`).
     /// Fails with [`GpuError::Cancelled`] if the generation moves on before it finishes.
-    pub fn solve_batch(&self, tip: H256, worker: String, nonces: Vec<u64>) -> Result<Vec<GpuSolution>, GpuError> {
-        self.submit_batch(tip, worker, nonces, self.generation())?.wait()
+    pub fn solve_batch(
+        &self,
+        tip: H256,
+        worker: String,
+        nonces: Vec<u64>,
+    ) -> Result<Vec<GpuSolution>, GpuError> {
+        self.submit_batch(tip, worker, nonces, self.generation())?
+            .wait()
     }
 
     /// [`GpuSolver::solve_batch`] with other parameters.
@@ -298,7 +326,8 @@ impl GpuSolver {
         worker: String,
         nonces: Vec<u64>,
     ) -> Result<Vec<GpuSolution>, GpuError> {
-        self.submit_with(params, tip, worker, nonces, self.generation())?.wait()
+        self.submit_with(params, tip, worker, nonces, self.generation())?
+            .wait()
     }
 
     /// Solves the protocol's conformance vectors (n = 64 and n = 1024) and a few more nonces
@@ -307,8 +336,13 @@ impl GpuSolver {
     pub fn self_test(&self) -> Result<(), GpuError> {
         for case in crate::selftest::CASES {
             let tip = H256::from_hex(case.tip).expect("valid vector tip");
-            let params = SynthParams { n: case.n, k: case.k };
-            let nonces: Vec<u64> = (0..case.extra_nonces as u64).map(|i| case.nonce + i).collect();
+            let params = SynthParams {
+                n: case.n,
+                k: case.k,
+            };
+            let nonces: Vec<u64> = (0..case.extra_nonces as u64)
+                .map(|i| case.nonce + i)
+                .collect();
             let sols = self.solve_with(params, tip, case.worker.to_string(), nonces)?;
             let first = &sols[0];
             if first.result_hash() != case.result_hash {
@@ -360,11 +394,17 @@ struct Buffers {
     tree: Option<CudaSlice<u8>>,
 }
 
-fn grow(stream: &Arc<CudaStream>, buf: &mut Option<CudaSlice<u8>>, bytes: u64, what: &str) -> Result<(), GpuError> {
+fn grow(
+    stream: &Arc<CudaStream>,
+    buf: &mut Option<CudaSlice<u8>>,
+    bytes: u64,
+    what: &str,
+) -> Result<(), GpuError> {
     if buf.as_ref().is_some_and(|b| b.len() as u64 >= bytes) {
         return Ok(());
     }
-    let len = usize::try_from(bytes).map_err(|_| GpuError::Params(format!("{what} of {bytes} bytes")))?;
+    let len =
+        usize::try_from(bytes).map_err(|_| GpuError::Params(format!("{what} of {bytes} bytes")))?;
     // Free the old one first so both never coexist.
     *buf = None;
     // SAFETY: every byte a kernel reads is written by an earlier kernel of the same batch (or
@@ -376,7 +416,12 @@ fn grow(stream: &Arc<CudaStream>, buf: &mut Option<CudaSlice<u8>>, bytes: u64, w
 }
 
 impl Buffers {
-    fn ensure(&mut self, stream: &Arc<CudaStream>, layout: &TaskLayout, batch: usize) -> Result<(), GpuError> {
+    fn ensure(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        layout: &TaskLayout,
+        batch: usize,
+    ) -> Result<(), GpuError> {
         let b = batch as u64;
         grow(stream, &mut self.seeds, layout.seed_bytes * b, "seeds")?;
         grow(stream, &mut self.ab, layout.ab_bytes * b, "A and B")?;
@@ -389,11 +434,13 @@ impl Buffers {
 
 /// The buffers of a batch, once [`Buffers::ensure`] made them.
 fn get(b: &Option<CudaSlice<u8>>) -> &CudaSlice<u8> {
-    b.as_ref().expect("Buffers::ensure allocates every buffer before a launch")
+    b.as_ref()
+        .expect("Buffers::ensure allocates every buffer before a launch")
 }
 
 fn get_mut(b: &mut Option<CudaSlice<u8>>) -> &mut CudaSlice<u8> {
-    b.as_mut().expect("Buffers::ensure allocates every buffer before a launch")
+    b.as_mut()
+        .expect("Buffers::ensure allocates every buffer before a launch")
 }
 
 struct Worker {
@@ -402,6 +449,9 @@ struct Worker {
     _module: Arc<CudaModule>,
     functions: HashMap<Kernel, CudaFunction>,
     bufs: Buffers,
+    /// Page-locked host memory the trees are copied back into (pageable memory would make
+    /// the driver stage the copy through its own pinned buffer: about twice the time).
+    trees_host: Option<PinnedHostSlice<u8>>,
     start_ev: CudaEvent,
     end_ev: CudaEvent,
     options: SolverOptions,
@@ -447,34 +497,51 @@ impl Worker {
         init_driver()?;
         let ordinal = device.ordinal;
         // Blocking synchronisation: the thread sleeps in the driver instead of spinning.
-        let dev = result::device::get(ordinal as i32).map_err(|e| GpuError::driver("opening the device", e))?;
+        let dev = result::device::get(ordinal as i32)
+            .map_err(|e| GpuError::driver("opening the device", e))?;
         // SAFETY: valid device handle; the flag only changes how host threads wait.
         let r = unsafe {
-            cudarc::driver::sys::cuDevicePrimaryCtxSetFlags_v2(dev, CUctx_flags::CU_CTX_SCHED_BLOCKING_SYNC as u32)
+            cudarc::driver::sys::cuDevicePrimaryCtxSetFlags_v2(
+                dev,
+                CUctx_flags::CU_CTX_SCHED_BLOCKING_SYNC as u32,
+            )
         };
         if r != cudaError_enum::CUDA_SUCCESS {
-            tracing::warn!(?r, "could not set CU_CTX_SCHED_BLOCKING_SYNC; waits use blocking-sync events only");
+            tracing::warn!(
+                ?r,
+                "could not set CU_CTX_SCHED_BLOCKING_SYNC; waits use blocking-sync events only"
+            );
         }
-        let ctx = CudaContext::new(ordinal).map_err(|e| GpuError::driver("creating the CUDA context", e))?;
-        let stream = ctx.new_stream().map_err(|e| GpuError::driver("creating a stream", e))?;
+        let ctx = CudaContext::new(ordinal)
+            .map_err(|e| GpuError::driver("creating the CUDA context", e))?;
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| GpuError::driver("creating a stream", e))?;
 
         let (module, target) = compile_and_load(&ctx, device)?;
         let mut functions = HashMap::new();
         for k in Kernel::ALL {
-            let f = module.load_function(k.name()).map_err(|e| GpuError::driver(format!("loading kernel {k}"), e))?;
+            let f = module
+                .load_function(k.name())
+                .map_err(|e| GpuError::driver(format!("loading kernel {k}"), e))?;
             functions.insert(k, f);
         }
 
-        let (free, _total) = ctx.mem_get_info().map_err(|e| GpuError::driver("reading free memory", e))?;
+        let (free, _total) = ctx
+            .mem_get_info()
+            .map_err(|e| GpuError::driver("reading free memory", e))?;
         let budget = (free as f64 * options.memory_fraction.clamp(0.01, 0.95)) as u64;
-        let cap =
-            options.max_batch.unwrap_or(SolverOptions::DEFAULT_BATCH_CAP).clamp(1, cpc_kernels::MAX_BATCH as usize);
+        let cap = options
+            .max_batch
+            .unwrap_or(SolverOptions::DEFAULT_BATCH_CAP)
+            .clamp(1, cpc_kernels::MAX_BATCH as usize);
         let ev = || {
             ctx.new_event(Some(CUevent_flags::CU_EVENT_BLOCKING_SYNC))
                 .map_err(|e| GpuError::driver("creating an event", e))
         };
         let mut worker = Worker {
             bufs: Buffers::default(),
+            trees_host: None,
             start_ev: ev()?,
             end_ev: ev()?,
             ctx: ctx.clone(),
@@ -504,33 +571,58 @@ impl Worker {
         for nonces in job.nonces.chunks(chunk) {
             let current = generation.load(Ordering::SeqCst);
             if current != job.generation {
-                return Err(GpuError::Cancelled { requested: job.generation, current });
+                return Err(GpuError::Cancelled {
+                    requested: job.generation,
+                    current,
+                });
             }
             out.extend(self.run_batch(job.params, &job.tip, &job.worker, nonces)?);
         }
         Ok(out)
     }
 
-    fn launch(&mut self, kernel: Kernel, cfg: LaunchConfig, n: u32, batch: u32) -> Result<(), GpuError> {
+    fn launch(
+        &mut self,
+        kernel: Kernel,
+        cfg: LaunchConfig,
+        n: u32,
+        batch: u32,
+    ) -> Result<(), GpuError> {
         let f = &self.functions[&kernel];
         let mut b = self.stream.launch_builder(f);
         let bufs = &mut self.bufs;
         let bpt = cpc_kernels::blocks_per_task(n) as u32;
         match kernel {
             Kernel::Chacha20Keystream => {
-                b.arg(get(&bufs.seeds)).arg(get_mut(&mut bufs.ab)).arg(&bpt).arg(&batch);
+                b.arg(get(&bufs.seeds))
+                    .arg(get_mut(&mut bufs.ab))
+                    .arg(&bpt)
+                    .arg(&batch);
             }
             Kernel::PackB => {
-                b.arg(get(&bufs.ab)).arg(get_mut(&mut bufs.bq)).arg(&n).arg(&batch);
+                b.arg(get(&bufs.ab))
+                    .arg(get_mut(&mut bufs.bq))
+                    .arg(&n)
+                    .arg(&batch);
             }
             Kernel::MatmulTiled => {
-                b.arg(get(&bufs.ab)).arg(get(&bufs.bq)).arg(get_mut(&mut bufs.c)).arg(&n);
+                b.arg(get(&bufs.ab))
+                    .arg(get(&bufs.bq))
+                    .arg(get_mut(&mut bufs.c))
+                    .arg(&n);
             }
             Kernel::MatmulSmall => {
-                b.arg(get(&bufs.ab)).arg(get(&bufs.bq)).arg(get_mut(&mut bufs.c)).arg(&n).arg(&batch);
+                b.arg(get(&bufs.ab))
+                    .arg(get(&bufs.bq))
+                    .arg(get_mut(&mut bufs.c))
+                    .arg(&n)
+                    .arg(&batch);
             }
             Kernel::RowLeaves => {
-                b.arg(get(&bufs.c)).arg(get_mut(&mut bufs.tree)).arg(&n).arg(&batch);
+                b.arg(get(&bufs.c))
+                    .arg(get_mut(&mut bufs.tree))
+                    .arg(&n)
+                    .arg(&batch);
             }
             Kernel::MerkleTree => {
                 b.arg(get_mut(&mut bufs.tree)).arg(&n);
@@ -542,7 +634,13 @@ impl Worker {
         Ok(())
     }
 
-    fn run_batch(&mut self, params: SynthParams, tip: &H256, worker: &str, nonces: &[u64]) -> Reply {
+    fn run_batch(
+        &mut self,
+        params: SynthParams,
+        tip: &H256,
+        worker: &str,
+        nonces: &[u64],
+    ) -> Reply {
         let t0 = Instant::now();
         let n = params.n as u32;
         let batch = nonces.len();
@@ -550,7 +648,10 @@ impl Worker {
         let plan = launch_plan(n, batch as u32).map_err(|e| GpuError::Params(e.to_string()))?;
         self.bufs.ensure(&self.stream, &layout, batch)?;
 
-        let seeds: Vec<[u8; 32]> = nonces.iter().map(|&nonce| cpc_poc::seed(tip, worker, nonce)).collect();
+        let seeds: Vec<[u8; 32]> = nonces
+            .iter()
+            .map(|&nonce| cpc_poc::seed(tip, worker, nonce))
+            .collect();
         let seed_bytes: Vec<u8> = seeds.concat();
         self.stream
             .memcpy_htod(&seed_bytes, get_mut(&mut self.bufs.seeds))
@@ -558,45 +659,79 @@ impl Worker {
 
         let profile = self.options.profile;
         let mut marks: Vec<CudaEvent> = Vec::new();
-        self.start_ev.record(&self.stream).map_err(|e| GpuError::driver("recording an event", e))?;
+        self.start_ev
+            .record(&self.stream)
+            .map_err(|e| GpuError::driver("recording an event", e))?;
         for l in &plan {
-            let cfg = LaunchConfig { grid_dim: l.grid, block_dim: l.block, shared_mem_bytes: 0 };
+            let cfg = LaunchConfig {
+                grid_dim: l.grid,
+                block_dim: l.block,
+                shared_mem_bytes: 0,
+            };
             self.launch(l.kernel, cfg, n, batch as u32)?;
             if profile {
                 let ev = self
                     .ctx
                     .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
                     .map_err(|e| GpuError::driver("creating an event", e))?;
-                ev.record(&self.stream).map_err(|e| GpuError::driver("recording an event", e))?;
+                ev.record(&self.stream)
+                    .map_err(|e| GpuError::driver("recording an event", e))?;
                 marks.push(ev);
             }
         }
-        self.end_ev.record(&self.stream).map_err(|e| GpuError::driver("recording an event", e))?;
+        self.end_ev
+            .record(&self.stream)
+            .map_err(|e| GpuError::driver("recording an event", e))?;
         // Blocking wait (CU_EVENT_BLOCKING_SYNC): kernel faults surface here.
-        self.end_ev.synchronize().map_err(|e| GpuError::driver("running the kernels", e))?;
-        let kernels_ms =
-            f64::from(self.start_ev.elapsed_ms(&self.end_ev).map_err(|e| GpuError::driver("reading kernel time", e))?);
+        self.end_ev
+            .synchronize()
+            .map_err(|e| GpuError::driver("running the kernels", e))?;
+        let kernels_ms = f64::from(
+            self.start_ev
+                .elapsed_ms(&self.end_ev)
+                .map_err(|e| GpuError::driver("reading kernel time", e))?,
+        );
         let mut per_kernel_ms = Vec::new();
         let mut prev = &self.start_ev;
         for (l, ev) in plan.iter().zip(&marks) {
-            let ms = prev.elapsed_ms(ev).map_err(|e| GpuError::driver("reading kernel time", e))?;
+            let ms = prev
+                .elapsed_ms(ev)
+                .map_err(|e| GpuError::driver("reading kernel time", e))?;
             per_kernel_ms.push((l.kernel, f64::from(ms)));
             prev = ev;
         }
 
         let tree_len = (layout.tree_bytes * batch as u64) as usize;
-        let mut trees = vec![0u8; tree_len];
+        if self.trees_host.as_ref().is_none_or(|h| h.len() < tree_len) {
+            self.trees_host = None;
+            // Flags 0: cached, not write-combined (the CPU reads every byte of it).
+            // SAFETY: only the bytes the copy below writes are read.
+            let host =
+                unsafe { self.ctx.alloc_pinned_with_flags::<u8>(tree_len, 0) }.map_err(|e| {
+                    GpuError::driver(
+                        format!("allocating {tree_len} bytes of pinned host memory"),
+                        e,
+                    )
+                })?;
+            self.trees_host = Some(host);
+        }
+        let host = self.trees_host.as_mut().expect("allocated just above");
         self.stream
-            .memcpy_dtoh(&get(&self.bufs.tree).slice(..tree_len), &mut trees)
+            .memcpy_dtoh(&get(&self.bufs.tree).slice(..tree_len), host)
             .map_err(|e| GpuError::driver("copying the trees back", e))?;
-        self.stream.synchronize().map_err(|e| GpuError::driver("copying the trees back", e))?;
+        // Waits on the copy's event (CU_EVENT_BLOCKING_SYNC: the thread sleeps, no spinning).
+        let trees = &host
+            .as_slice()
+            .map_err(|e| GpuError::driver("copying the trees back", e))?[..tree_len];
 
         let per = layout.tree_bytes as usize;
         let sols: Vec<GpuSolution> = nonces
             .iter()
             .zip(&seeds)
             .zip(trees.chunks_exact(per))
-            .map(|((&nonce, seed), t)| GpuSolution::from_tree_bytes(*tip, worker, nonce, *seed, params, t))
+            .map(|((&nonce, seed), t)| {
+                GpuSolution::from_tree_bytes(*tip, worker, nonce, *seed, params, t)
+            })
             .collect();
         if let Ok(mut slot) = self.timing.lock() {
             *slot = Some(BatchTiming {
@@ -613,7 +748,10 @@ impl Worker {
 
 /// Compiles the program for the device and loads it: PTX for `compute_XY` first (JIT by the
 /// driver); if the driver refuses that PTX (older than NVRTC), a CUBIN for `sm_XY`.
-fn compile_and_load(ctx: &Arc<CudaContext>, device: &DeviceInfo) -> Result<(Arc<CudaModule>, String), GpuError> {
+fn compile_and_load(
+    ctx: &Arc<CudaContext>,
+    device: &DeviceInfo,
+) -> Result<(Arc<CudaModule>, String), GpuError> {
     let (cc_major, cc_minor) = device.compute_capability;
     let supported = nvrtc::supported_archs()?;
     let (major, minor) = nvrtc::arch_for(cc_major, cc_minor, &supported).ok_or_else(|| GpuError::Compile {
@@ -629,14 +767,19 @@ fn compile_and_load(ctx: &Arc<CudaContext>, device: &DeviceInfo) -> Result<(Arc<
     }
     let text = ptx.ptx.expect("virtual architecture yields PTX");
     match ctx.load_module(cudarc::nvrtc::Ptx::from_src(text)) {
-        Ok(m) => Ok((m, format!("compute_{major}{minor} PTX (NVRTC {vmaj}.{vmin})"))),
+        Ok(m) => Ok((
+            m,
+            format!("compute_{major}{minor} PTX (NVRTC {vmaj}.{vmin})"),
+        )),
         Err(e) => {
             tracing::warn!(error = ?e, "driver refused the PTX; trying a CUBIN for sm_{major}{minor}");
             let bin = nvrtc::compile_program(major, minor, true)?;
             let cubin = bin.cubin.expect("real architecture yields a CUBIN");
             let m = ctx
                 .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
-                .map_err(|e2| GpuError::driver(format!("loading the kernels (PTX: {e:?}; CUBIN)"), e2))?;
+                .map_err(|e2| {
+                    GpuError::driver(format!("loading the kernels (PTX: {e:?}; CUBIN)"), e2)
+                })?;
             Ok((m, format!("sm_{major}{minor} CUBIN (NVRTC {vmaj}.{vmin})")))
         }
     }

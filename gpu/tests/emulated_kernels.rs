@@ -20,7 +20,12 @@ use std::sync::OnceLock;
 fn compiler() -> Option<String> {
     let mut cands: Vec<String> = std::env::var("CXX").ok().into_iter().collect();
     cands.extend(["c++", "g++", "clang++"].map(String::from));
-    cands.into_iter().find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+    cands.into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
 }
 
 /// Builds the emulator once per test binary; `None` (with a message) when it cannot be built.
@@ -28,10 +33,13 @@ fn emulator() -> Option<&'static PathBuf> {
     static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
     BIN.get_or_init(|| {
         let Some(cxx) = compiler() else {
-            println!("skipped: no C++ compiler (c++, g++, clang++ or $CXX) for the kernel emulation");
+            println!(
+                "skipped: no C++ compiler (c++, g++, clang++ or $CXX) for the kernel emulation"
+            );
             return None;
         };
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cpc-kernel-emu-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cpc-kernel-emu-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("program.cu"), program_source()).unwrap();
         std::fs::write(dir.join("emu.h"), emu::HEADER).unwrap();
@@ -39,7 +47,13 @@ fn emulator() -> Option<&'static PathBuf> {
         let bin = dir.join("emu");
         let out = Command::new(&cxx)
             .current_dir(&dir)
-            .args(["-std=c++20", "-O2", "-pthread", "-fno-strict-aliasing", "-Wno-unknown-pragmas"])
+            .args([
+                "-std=c++20",
+                "-O2",
+                "-pthread",
+                "-fno-strict-aliasing",
+                "-Wno-unknown-pragmas",
+            ])
             .arg("-DCPC_PROGRAM=\"program.cu\"")
             .args(["emu_main.cpp", "-o"])
             .arg(&bin)
@@ -59,13 +73,30 @@ fn emulator() -> Option<&'static PathBuf> {
 }
 
 /// Solves `nonces` for (tip, worker) through the emulated kernels.
-fn emulate(params: SynthParams, tip: H256, worker: &str, nonces: &[u64]) -> (Vec<GpuSolution>, Vec<i32>) {
+fn emulate(
+    params: SynthParams,
+    tip: H256,
+    worker: &str,
+    nonces: &[u64],
+) -> (Vec<GpuSolution>, Vec<i32>) {
     let bin = emulator().expect("emulator built");
     let n = params.n as u32;
     let plan = launch_plan(n, nonces.len() as u32).unwrap();
-    let seeds: Vec<[u8; 32]> = nonces.iter().map(|&x| cpc_poc::seed(&tip, worker, x)).collect();
-    let mut child = Command::new(bin).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(emu::driver_input(n, &plan, &seeds).as_bytes()).unwrap();
+    let seeds: Vec<[u8; 32]> = nonces
+        .iter()
+        .map(|&x| cpc_poc::seed(&tip, worker, x))
+        .collect();
+    let mut child = Command::new(bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(emu::driver_input(n, &plan, &seeds).as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "emulator failed: {:?}", out.status);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -73,7 +104,11 @@ fn emulate(params: SynthParams, tip: H256, worker: &str, nonces: &[u64]) -> (Vec
     let mut c00 = Vec::new();
     for line in text.lines() {
         let mut parts = line.split_whitespace();
-        match (parts.next(), parts.next().and_then(|t| t.parse::<usize>().ok()), parts.next()) {
+        match (
+            parts.next(),
+            parts.next().and_then(|t| t.parse::<usize>().ok()),
+            parts.next(),
+        ) {
             (Some("c00"), Some(_), Some(v)) => c00.push(v.parse().unwrap()),
             (Some("tree"), Some(t), Some(hex)) => sols.push(GpuSolution::from_tree_bytes(
                 tip,
@@ -97,12 +132,23 @@ fn emulated_kernels_reproduce_the_protocol_vectors() {
     }
     for v in vectors() {
         let params = SynthParams { n: v.n, k: v.k };
-        assert_eq!(hex::encode(cpc_poc::seed(&v.tip, &v.worker, v.nonce)), v.seed);
+        assert_eq!(
+            hex::encode(cpc_poc::seed(&v.tip, &v.worker, v.nonce)),
+            v.seed
+        );
         let (sols, c00) = emulate(params, v.tip, &v.worker, &[v.nonce]);
         assert_eq!(c00[0], v.c00, "n = {}: C[0][0]", v.n);
         let got = result_json(&sols[0].compute_result());
-        assert_eq!(got, v.result, "n = {}: ComputeResult differs from the vector", v.n);
-        println!("n = {:4} (plan {:?}): vector reproduced", v.n, launch_plan(v.n as u32, 1).unwrap()[2].kernel);
+        assert_eq!(
+            got, v.result,
+            "n = {}: ComputeResult differs from the vector",
+            v.n
+        );
+        println!(
+            "n = {:4} (plan {:?}): vector reproduced",
+            v.n,
+            launch_plan(v.n as u32, 1).unwrap()[2].kernel
+        );
     }
 }
 
@@ -112,19 +158,35 @@ fn emulated_kernels_match_the_cpu_on_random_tasks() {
         return;
     }
     let seed = run_seed();
-    for (i, (n, batch)) in [(16usize, 3usize), (32, 3), (64, 2), (128, 3), (256, 2), (512, 1)].into_iter().enumerate() {
+    for (i, (n, batch)) in [
+        (16usize, 3usize),
+        (32, 3),
+        (64, 2),
+        (128, 3),
+        (256, 2),
+        (512, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let params = SynthParams { n, k: 8 };
         let t = tip(seed, i as u64);
         let w = worker(seed, i as u64);
-        let nonces: Vec<u64> =
-            (0..batch as u64).map(|j| seed.wrapping_mul(31).wrapping_add(j * 0x1_0000_0001)).collect();
+        let nonces: Vec<u64> = (0..batch as u64)
+            .map(|j| seed.wrapping_mul(31).wrapping_add(j * 0x1_0000_0001))
+            .collect();
         let (sols, _) = emulate(params, t, &w, &nonces);
         for sol in &sols {
             // The CPU reference: keystream, product and tree in cpc-poc.
             let (a, b) = cpc_poc::generate_matrices(&sol.seed, n);
             let c = cpc_poc::matmul(&a, &b, n);
             let leaves: Vec<H256> = c.chunks_exact(n).map(cpc_poc::row_leaf).collect();
-            assert_eq!(sol.leaves(), &leaves[..], "n = {n}, nonce {}: leaves differ", sol.nonce);
+            assert_eq!(
+                sol.leaves(),
+                &leaves[..],
+                "n = {n}, nonce {}: leaves differ",
+                sol.nonce
+            );
             let cpu = cpc_poc::result_from_product(&t, &w, sol.nonce, &c, &params);
             assert_eq!(sol.compute_result(), cpu, "n = {n}, nonce {}", sol.nonce);
             cpc_poc::verify_full(&sol.compute_result(), &t, &params).expect("verifies on the CPU");

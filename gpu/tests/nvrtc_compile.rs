@@ -19,7 +19,9 @@ fn nvrtc_or_skip() -> bool {
     let (maj, min) = nvrtc::version().expect("NVRTC version");
     println!(
         "NVRTC {maj}.{min} from {}",
-        nvrtc_library_path().map(|p| p.display().to_string()).unwrap_or_else(|| "the loader's search path".into())
+        nvrtc_library_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the loader's search path".into())
     );
     true
 }
@@ -27,7 +29,9 @@ fn nvrtc_or_skip() -> bool {
 fn compile_ok(source: &str, name: &str, options: &[String]) -> Compiled {
     match nvrtc::compile(source, name, options) {
         Ok(c) => c,
-        Err(GpuError::Compile { options, log }) => panic!("{name} failed to compile with {options:?}:\n{log}"),
+        Err(GpuError::Compile { options, log }) => {
+            panic!("{name} failed to compile with {options:?}:\n{log}")
+        }
         Err(e) => panic!("{name}: {e}"),
     }
 }
@@ -37,7 +41,9 @@ fn entries(ptx: &str) -> Vec<String> {
     ptx.lines()
         .filter_map(|l| {
             let l = l.trim();
-            let rest = l.strip_prefix(".visible .entry ").or_else(|| l.strip_prefix(".entry "))?;
+            let rest = l
+                .strip_prefix(".visible .entry ")
+                .or_else(|| l.strip_prefix(".entry "))?;
             Some(rest.split('(').next().unwrap_or(rest).trim().to_string())
         })
         .collect()
@@ -53,10 +59,16 @@ fn every_kernel_compiles_to_ptx_for_compute_80() {
         let c = compile_ok(&k.standalone_source(), k.name(), &opts);
         let ptx = c.ptx.expect("PTX");
         let names = entries(&ptx);
-        assert!(names.iter().any(|e| e == k.name()), "{k}: no .entry in the PTX (found {names:?})");
+        assert!(
+            names.iter().any(|e| e == k.name()),
+            "{k}: no .entry in the PTX (found {names:?})"
+        );
         assert!(ptx.contains(".target sm_80"), "{k}: PTX not for sm_80");
         if matches!(k, Kernel::MatmulTiled | Kernel::MatmulSmall) {
-            assert!(ptx.contains("dp4a.s32.s32"), "{k}: no signed dp4a in the PTX");
+            assert!(
+                ptx.contains("dp4a.s32.s32"),
+                "{k}: no signed dp4a in the PTX"
+            );
         }
         if matches!(k, Kernel::MatmulTiled) {
             assert!(ptx.contains(".shared"), "{k}: expected shared-memory tiles");
@@ -81,16 +93,30 @@ fn whole_program_compiles_for_the_supported_archs_from_6_1() {
     let newest = archs.iter().copied().max().unwrap_or(0);
     let wanted = [61u32, 70, 75, 80, 86, 89, 90, newest];
     let mut tried = 0;
-    for a in archs.iter().copied().filter(|a| *a >= 61 && wanted.contains(a)) {
+    for a in archs
+        .iter()
+        .copied()
+        .filter(|a| *a >= 61 && wanted.contains(a))
+    {
         let (maj, min) = (a / 10, a % 10);
-        let c = compile_ok(&src, cpc_kernels::PROGRAM_NAME, &nvrtc_options(maj, min, false));
+        let c = compile_ok(
+            &src,
+            cpc_kernels::PROGRAM_NAME,
+            &nvrtc_options(maj, min, false),
+        );
         let names = entries(c.ptx.as_deref().expect("PTX"));
         for k in Kernel::ALL {
-            assert!(names.iter().any(|e| e == k.name()), "compute_{a}: {k} missing from {names:?}");
+            assert!(
+                names.iter().any(|e| e == k.name()),
+                "compute_{a}: {k} missing from {names:?}"
+            );
         }
         tried += 1;
     }
-    assert!(tried > 0, "NVRTC supports no architecture at or above 6.1: {archs:?}");
+    assert!(
+        tried > 0,
+        "NVRTC supports no architecture at or above 6.1: {archs:?}"
+    );
     // The arch choice the solver makes for some devices.
     assert_eq!(nvrtc::arch_for(9, 0, &archs), Some((9, 0)));
     assert_eq!(nvrtc::arch_for(8, 9, &archs), Some((8, 9)));
@@ -115,14 +141,22 @@ fn cubin_has_no_register_spills() {
         let c = compile_ok(&program_source(), cpc_kernels::PROGRAM_NAME, &opts);
         let cubin = c.cubin.expect("CUBIN");
         assert!(cubin.starts_with(b"\x7fELF"), "CUBIN is not an ELF image");
-        println!("sm_{maj}{min}: {} bytes of CUBIN; ptxas says:\n{}", cubin.len(), c.log);
+        println!(
+            "sm_{maj}{min}: {} bytes of CUBIN; ptxas says:\n{}",
+            cubin.len(),
+            c.log
+        );
         let mut spills = Vec::new();
         for line in c.log.lines() {
             if line.contains("bytes spill stores") && !line.contains(" 0 bytes spill stores") {
                 spills.push(line.to_string());
             }
         }
-        assert!(spills.is_empty(), "sm_{maj}{min}: register spills:\n{}", spills.join("\n"));
+        assert!(
+            spills.is_empty(),
+            "sm_{maj}{min}: register spills:\n{}",
+            spills.join("\n")
+        );
     }
 }
 

@@ -13,7 +13,10 @@ fn tree_bytes(c: &[i32], n: usize) -> Vec<u8> {
     let mut level: Vec<H256> = c.chunks_exact(n).map(row_leaf).collect();
     let mut out: Vec<u8> = level.iter().flat_map(|h| h.0).collect();
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        level = level
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
         out.extend(level.iter().flat_map(|h| h.0));
     }
     out
@@ -26,9 +29,19 @@ fn compute_result_matches_poc_and_the_vectors() {
         let seed = cpc_poc::seed(&v.tip, &v.worker, v.nonce);
         let (a, b) = cpc_poc::generate_matrices(&seed, v.n);
         let c = cpc_poc::matmul(&a, &b, v.n);
-        let sol = GpuSolution::from_tree_bytes(v.tip, &v.worker, v.nonce, seed, params, &tree_bytes(&c, v.n));
+        let sol = GpuSolution::from_tree_bytes(
+            v.tip,
+            &v.worker,
+            v.nonce,
+            seed,
+            params,
+            &tree_bytes(&c, v.n),
+        );
         assert_eq!(result_json(&sol.compute_result()), v.result, "n = {}", v.n);
-        assert_eq!(sol.compute_result(), cpc_poc::result_from_product(&v.tip, &v.worker, v.nonce, &c, &params));
+        assert_eq!(
+            sol.compute_result(),
+            cpc_poc::result_from_product(&v.tip, &v.worker, v.nonce, &c, &params)
+        );
         let tree = cpc_poc::RowTree::from_product(&c, v.n);
         assert_eq!(sol.root(), tree.root());
         assert_eq!(sol.leaves(), tree.leaves());
@@ -44,13 +57,21 @@ fn compute_result_matches_poc_on_random_tasks() {
     for (i, n) in [16usize, 32, 64, 128].into_iter().enumerate() {
         for k in [1usize, 8, 64] {
             let params = SynthParams { n, k };
-            let (t, w, nonce) = (tip(seed, i as u64), worker(seed, i as u64), seed ^ (k as u64));
+            let (t, w, nonce) = (
+                tip(seed, i as u64),
+                worker(seed, i as u64),
+                seed ^ (k as u64),
+            );
             let s = cpc_poc::seed(&t, &w, nonce);
             let (a, b) = cpc_poc::generate_matrices(&s, n);
             let c = cpc_poc::matmul_reference(&a, &b, n);
             let sol = GpuSolution::from_tree_bytes(t, &w, nonce, s, params, &tree_bytes(&c, n));
             let r = sol.compute_result();
-            assert_eq!(r, cpc_poc::result_from_product(&t, &w, nonce, &c, &params), "n = {n}, k = {k}");
+            assert_eq!(
+                r,
+                cpc_poc::result_from_product(&t, &w, nonce, &c, &params),
+                "n = {n}, k = {k}"
+            );
             cpc_poc::verify_full(&r, &t, &params).expect("verifies");
         }
     }

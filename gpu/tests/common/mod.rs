@@ -11,7 +11,12 @@ pub fn run_seed() -> u64 {
     let seed = std::env::var("CPC_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
     println!("CPC_TEST_SEED={seed}");
     seed
 }
@@ -23,7 +28,11 @@ pub fn tip(seed: u64, i: u64) -> H256 {
 
 /// A worker address-like string (the protocol hashes whatever UTF-8 it is given).
 pub fn worker(seed: u64, i: u64) -> String {
-    let h = sha256_concat(&[b"cpc-gpu-test-worker", &seed.to_le_bytes(), &i.to_le_bytes()]);
+    let h = sha256_concat(&[
+        b"cpc-gpu-test-worker",
+        &seed.to_le_bytes(),
+        &i.to_le_bytes(),
+    ]);
     format!("cpc1{}", &h.to_hex()[..38])
 }
 
