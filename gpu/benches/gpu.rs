@@ -151,7 +151,10 @@ fn main() {
         println!("device time per kernel, batch of {} at n = {n}:", b.tasks);
         let total: f64 = b.per_kernel_ms.iter().map(|(_, ms)| ms).sum();
         for (k, ms) in &b.per_kernel_ms {
-            let extra = if matches!(k, Kernel::MatmulTiled | Kernel::MatmulSmall) {
+            let extra = if matches!(
+                k,
+                Kernel::MatmulTiled | Kernel::MatmulSmall | Kernel::MatmulMma
+            ) {
                 format!("  ({:.2} TOPS)", b.tasks as f64 * ops / (ms / 1e3) / 1e12)
             } else {
                 String::new()
@@ -162,5 +165,47 @@ fn main() {
                 100.0 * ms / total.max(1e-9)
             );
         }
+    }
+
+    // The same batch of 64 with the __dp4a product instead of the tensor cores, in this run.
+    if dev.compute_capability >= cpc_kernels::MMA_COMPUTE_CAPABILITY && n % 128 == 0 {
+        drop(solver);
+        let options = SolverOptions {
+            profile: true,
+            tensor_cores: false,
+            ..Default::default()
+        };
+        let dp4a = GpuSolver::start_with(ordinal, params, options).expect("dp4a solver");
+        let batch = 64usize;
+        let (mut iters, mut kernel_s, mut matmul_ms) = (0u64, 0.0, f64::MAX);
+        let _ = dp4a
+            .solve_batch(tip, worker.clone(), (nonce..nonce + batch as u64).collect())
+            .expect("solve");
+        nonce += batch as u64;
+        let start = Instant::now();
+        while iters < 3 || start.elapsed() < Duration::from_secs_f64(seconds) {
+            dp4a.solve_batch(tip, worker.clone(), (nonce..nonce + batch as u64).collect())
+                .expect("solve");
+            nonce += batch as u64;
+            let t = dp4a.last_timing().expect("timing");
+            kernel_s += t.kernels_ms / 1e3;
+            if let Some((_, ms)) = t
+                .per_kernel_ms
+                .iter()
+                .find(|(k, _)| *k == Kernel::MatmulTiled)
+            {
+                matmul_ms = matmul_ms.min(*ms);
+            }
+            iters += 1;
+        }
+        let tasks = (iters * batch as u64) as f64;
+        println!();
+        println!(
+            "same run, __dp4a product instead (tensor_cores: false), batch of 64: {:.1} tasks/s wall, \
+             {:.1} tasks/s kernels, product {matmul_ms:.3} ms ({:.2} TOPS)",
+            tasks / start.elapsed().as_secs_f64(),
+            tasks / kernel_s,
+            batch as f64 * ops / (matmul_ms / 1e3) / 1e12
+        );
     }
 }

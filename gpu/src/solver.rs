@@ -6,7 +6,7 @@ use crate::error::GpuError;
 use crate::libs::{driver_present, nvrtc_present};
 use crate::nvrtc;
 use crate::solution::GpuSolution;
-use cpc_kernels::{Kernel, TaskLayout, launch_plan};
+use cpc_kernels::{Kernel, TaskLayout, launch_plan_for};
 use cpc_poc::SynthParams;
 use cpc_primitives::H256;
 use cudarc::driver::sys::{CUctx_flags, CUevent_flags, cudaError_enum};
@@ -31,6 +31,9 @@ pub struct SolverOptions {
     /// Record an event after every kernel, so [`BatchTiming::per_kernel_ms`] is filled
     /// (benchmarks; adds a little overhead).
     pub profile: bool,
+    /// Use the tensor-core product on devices that have it (compute capability 8.0+); with
+    /// false, the `__dp4a` product everywhere (benchmarks compare the two).
+    pub tensor_cores: bool,
 }
 
 impl SolverOptions {
@@ -46,6 +49,7 @@ impl Default for SolverOptions {
             max_batch: None,
             memory_fraction: 0.5,
             profile: false,
+            tensor_cores: true,
         }
     }
 }
@@ -457,6 +461,8 @@ struct Worker {
     options: SolverOptions,
     /// Device bytes the buffers may use (memory_fraction of the free memory at start).
     budget: u64,
+    /// The device's compute capability (which product kernel the plan uses).
+    cc: (u32, u32),
     cap: usize,
     timing: Arc<Mutex<Option<BatchTiming>>>,
 }
@@ -550,6 +556,7 @@ impl Worker {
             functions,
             options,
             budget,
+            cc: device.compute_capability,
             cap,
             timing,
         };
@@ -605,7 +612,7 @@ impl Worker {
                     .arg(&n)
                     .arg(&batch);
             }
-            Kernel::MatmulTiled => {
+            Kernel::MatmulTiled | Kernel::MatmulMma => {
                 b.arg(get(&bufs.ab))
                     .arg(get(&bufs.bq))
                     .arg(get_mut(&mut bufs.c))
@@ -645,7 +652,8 @@ impl Worker {
         let n = params.n as u32;
         let batch = nonces.len();
         let layout = TaskLayout::new(n);
-        let plan = launch_plan(n, batch as u32).map_err(|e| GpuError::Params(e.to_string()))?;
+        let plan = launch_plan_for(n, batch as u32, self.cc, self.options.tensor_cores)
+            .map_err(|e| GpuError::Params(e.to_string()))?;
         self.bufs.ensure(&self.stream, &layout, batch)?;
 
         let seeds: Vec<[u8; 32]> = nonces

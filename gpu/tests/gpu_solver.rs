@@ -73,13 +73,27 @@ fn gpu_reproduces_the_protocol_vectors() {
 
 #[test]
 fn gpu_matches_cpu_bit_for_bit_on_random_tips() {
+    // The tensor-core product from n = 128 on devices of compute capability 8.0+.
+    matches_cpu_on_random_tips(true);
+}
+
+#[test]
+fn dp4a_product_matches_cpu_bit_for_bit_on_random_tips() {
+    matches_cpu_on_random_tips(false);
+}
+
+fn matches_cpu_on_random_tips(tensor_cores: bool) {
     let _g = lock();
     if !gpu_or_skip() {
         return;
     }
     let seed = run_seed();
-    let solver = GpuSolver::start(0, SynthParams { n: 256, k: 8 }).expect("start");
-    println!("{solver:?}");
+    let options = SolverOptions {
+        tensor_cores,
+        ..Default::default()
+    };
+    let solver = GpuSolver::start_with(0, SynthParams { n: 256, k: 8 }, options).expect("start");
+    println!("{solver:?}, tensor_cores: {tensor_cores}");
     let cases = [
         (16usize, 5usize),
         (32, 5),

@@ -70,8 +70,19 @@ fn every_kernel_compiles_to_ptx_for_compute_80() {
                 "{k}: no signed dp4a in the PTX"
             );
         }
-        if matches!(k, Kernel::MatmulTiled) {
+        if matches!(k, Kernel::MatmulTiled | Kernel::MatmulMma) {
             assert!(ptx.contains(".shared"), "{k}: expected shared-memory tiles");
+        }
+        if matches!(k, Kernel::MatmulMma) {
+            // Integer MMA without .satfinite: exact int32 accumulation.
+            assert!(
+                ptx.contains("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"),
+                "{k}: no s8 tensor-core MMA in the PTX"
+            );
+            assert!(
+                !ptx.contains("satfinite"),
+                "{k}: saturating MMA would not be exact"
+            );
         }
         if !c.log.is_empty() {
             println!("{k}: NVRTC log:\n{}", c.log);

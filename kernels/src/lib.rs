@@ -8,8 +8,9 @@
 //!
 //! 1. [`Kernel::Chacha20Keystream`]: seeds → the 2n² keystream bytes of each task (A then B);
 //! 2. [`Kernel::PackB`]: B → `bq`, four consecutive k of a column per 32-bit word;
-//! 3. [`Kernel::MatmulTiled`] (n a multiple of 128) or [`Kernel::MatmulSmall`]: C = A·B with
-//!    `__dp4a`, exact int32;
+//! 3. C = A·B, exact int32: [`Kernel::MatmulMma`] on the tensor cores (compute capability
+//!    8.0+, n a multiple of 128), else [`Kernel::MatmulTiled`] (n a multiple of 128) or
+//!    [`Kernel::MatmulSmall`] with `__dp4a`;
 //! 4. [`Kernel::RowLeaves`]: `L_i = H(0x00 ‖ le32 C[i][0..n])`, one thread per row;
 //! 5. [`Kernel::MerkleTree`]: the inner levels `H(0x01 ‖ l ‖ r)` up to the root.
 //!
@@ -48,6 +49,12 @@ pub const PACK_B: &str = include_str!("../cuda/pack_b.cu");
 /// per element) serves n < 128. Needs [`COMMON`].
 pub const MATMUL_DP4A: &str = include_str!("../cuda/matmul_dp4a.cu");
 
+/// Kernel `cpc_matmul_mma_tiled(const u32 *ab, const u32 *bq, i32 *c, u32 n)`: the same
+/// product on the tensor cores (`mma.sync` m16n8k32 s8·s8 → s32, exact: integer MMA does not
+/// saturate), same arguments and grid as `cpc_matmul_dp4a_tiled`. Compiled to nothing below
+/// compute capability 8.0 (see [`MMA_COMPUTE_CAPABILITY`]). Needs [`COMMON`].
+pub const MATMUL_MMA: &str = include_str!("../cuda/matmul_mma.cu");
+
 /// Kernel `cpc_row_leaves(const uint4 *c, u32 *tree, u32 n, u32 batch)`: one thread per row
 /// of C hashes `0x00 ‖ le32(C[i][0]) ‖ … ‖ le32(C[i][n-1])` with SHA-256 and stores the leaf
 /// as node i of its task's tree. Needs [`COMMON`] and [`SHA256`].
@@ -60,6 +67,9 @@ pub const MERKLE: &str = include_str!("../cuda/merkle.cu");
 
 /// Smallest compute capability the kernels run on (`__dp4a` needs 6.1).
 pub const MIN_COMPUTE_CAPABILITY: (u32, u32) = (6, 1);
+
+/// Smallest compute capability of the tensor-core product (`mma.sync` m16n8k32 with s8).
+pub const MMA_COMPUTE_CAPABILITY: (u32, u32) = (8, 0);
 
 /// Smallest n the kernels take (the leaf kernel hashes whole 16-word blocks of a row).
 pub const MIN_N: u32 = 16;
@@ -77,17 +87,19 @@ pub enum Kernel {
     PackB,
     MatmulTiled,
     MatmulSmall,
+    MatmulMma,
     RowLeaves,
     MerkleTree,
 }
 
 impl Kernel {
     /// Every kernel of the program.
-    pub const ALL: [Kernel; 6] = [
+    pub const ALL: [Kernel; 7] = [
         Kernel::Chacha20Keystream,
         Kernel::PackB,
         Kernel::MatmulTiled,
         Kernel::MatmulSmall,
+        Kernel::MatmulMma,
         Kernel::RowLeaves,
         Kernel::MerkleTree,
     ];
@@ -99,6 +111,7 @@ impl Kernel {
             Kernel::PackB => "cpc_pack_b",
             Kernel::MatmulTiled => "cpc_matmul_dp4a_tiled",
             Kernel::MatmulSmall => "cpc_matmul_dp4a_small",
+            Kernel::MatmulMma => "cpc_matmul_mma_tiled",
             Kernel::RowLeaves => "cpc_row_leaves",
             Kernel::MerkleTree => "cpc_merkle_tree",
         }
@@ -110,6 +123,7 @@ impl Kernel {
             Kernel::Chacha20Keystream => CHACHA20,
             Kernel::PackB => PACK_B,
             Kernel::MatmulTiled | Kernel::MatmulSmall => MATMUL_DP4A,
+            Kernel::MatmulMma => MATMUL_MMA,
             Kernel::RowLeaves => ROW_LEAVES,
             Kernel::MerkleTree => MERKLE,
         }
@@ -134,7 +148,17 @@ impl fmt::Display for Kernel {
 
 /// The whole program (every kernel) as one translation unit, as the backend compiles it.
 pub fn program_source() -> String {
-    [COMMON, SHA256, CHACHA20, PACK_B, MATMUL_DP4A, ROW_LEAVES, MERKLE].concat()
+    [
+        COMMON,
+        SHA256,
+        CHACHA20,
+        PACK_B,
+        MATMUL_DP4A,
+        MATMUL_MMA,
+        ROW_LEAVES,
+        MERKLE,
+    ]
+    .concat()
 }
 
 /// Program name given to NVRTC (shows in its log).
@@ -144,7 +168,10 @@ pub const PROGRAM_NAME: &str = "cpc_synth_v1.cu";
 /// or, with `real = true`, a real one `sm_XY` (CUBIN, no driver JIT).
 pub fn nvrtc_options(major: u32, minor: u32, real: bool) -> Vec<String> {
     let arch = if real { "sm" } else { "compute" };
-    vec![format!("--gpu-architecture={arch}_{major}{minor}"), "--std=c++14".to_string()]
+    vec![
+        format!("--gpu-architecture={arch}_{major}{minor}"),
+        "--std=c++14".to_string(),
+    ]
 }
 
 /// The n the kernels take: a power of two in `MIN_N ..= MAX_N`.
@@ -166,10 +193,16 @@ impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PlanError::UnsupportedN(n) => {
-                write!(f, "n = {n} is not supported by the GPU kernels (expected a power of two in {MIN_N}..={MAX_N})")
+                write!(
+                    f,
+                    "n = {n} is not supported by the GPU kernels (expected a power of two in {MIN_N}..={MAX_N})"
+                )
             }
             PlanError::BadBatch(b) => {
-                write!(f, "batch of {b} tasks is not supported (expected 1..={MAX_BATCH})")
+                write!(
+                    f,
+                    "batch of {b} tasks is not supported (expected 1..={MAX_BATCH})"
+                )
             }
         }
     }
@@ -243,8 +276,24 @@ fn blocks_for(total: u64, threads: u32) -> Result<u32, PlanError> {
     u32::try_from(total.div_ceil(u64::from(threads))).map_err(|_| PlanError::BadBatch(0))
 }
 
-/// The launches that take `batch` seeds of size-n tasks to their full trees, in order.
+/// The launches that take `batch` seeds of size-n tasks to their full trees, in order, with
+/// the `__dp4a` products only (any device of compute capability 6.1+, and the CPU emulation).
 pub fn launch_plan(n: u32, batch: u32) -> Result<Vec<Launch>, PlanError> {
+    launch_plan_with(n, batch, false)
+}
+
+/// [`launch_plan`] for a device of compute capability `cc`: the tensor-core product where the
+/// device has it (8.0+) and n is a multiple of 128, unless `tensor_cores` is false.
+pub fn launch_plan_for(
+    n: u32,
+    batch: u32,
+    cc: (u32, u32),
+    tensor_cores: bool,
+) -> Result<Vec<Launch>, PlanError> {
+    launch_plan_with(n, batch, tensor_cores && cc >= MMA_COMPUTE_CAPABILITY)
+}
+
+fn launch_plan_with(n: u32, batch: u32, mma: bool) -> Result<Vec<Launch>, PlanError> {
     check_n(n)?;
     if batch == 0 || batch > MAX_BATCH {
         return Err(PlanError::BadBatch(batch));
@@ -253,19 +302,40 @@ pub fn launch_plan(n: u32, batch: u32) -> Result<Vec<Launch>, PlanError> {
     let b = u64::from(batch);
     let one_d = |kernel, total: u64, threads: u32| -> Result<Launch, PlanError> {
         let blocks = blocks_for(total, threads).map_err(|_| PlanError::BadBatch(batch))?;
-        Ok(Launch { kernel, grid: (blocks, 1, 1), block: (threads, 1, 1) })
+        Ok(Launch {
+            kernel,
+            grid: (blocks, 1, 1),
+            block: (threads, 1, 1),
+        })
     };
     let mut plan = Vec::with_capacity(5);
-    plan.push(one_d(Kernel::Chacha20Keystream, b * blocks_per_task(n), THREADS_1D)?);
+    plan.push(one_d(
+        Kernel::Chacha20Keystream,
+        b * blocks_per_task(n),
+        THREADS_1D,
+    )?);
     plan.push(one_d(Kernel::PackB, b * (nn / 16), THREADS_1D)?);
     if n.is_multiple_of(MATMUL_TILE) {
         let t = n / MATMUL_TILE;
-        plan.push(Launch { kernel: Kernel::MatmulTiled, grid: (t, t, batch), block: (256, 1, 1) });
+        let kernel = if mma {
+            Kernel::MatmulMma
+        } else {
+            Kernel::MatmulTiled
+        };
+        plan.push(Launch {
+            kernel,
+            grid: (t, t, batch),
+            block: (256, 1, 1),
+        });
     } else {
         plan.push(one_d(Kernel::MatmulSmall, b * nn, THREADS_1D)?);
     }
     plan.push(one_d(Kernel::RowLeaves, b * u64::from(n), THREADS_LEAVES)?);
-    plan.push(Launch { kernel: Kernel::MerkleTree, grid: (batch, 1, 1), block: (256, 1, 1) });
+    plan.push(Launch {
+        kernel: Kernel::MerkleTree,
+        grid: (batch, 1, 1),
+        block: (256, 1, 1),
+    });
     Ok(plan)
 }
 
@@ -325,17 +395,35 @@ mod tests {
         for k in Kernel::ALL {
             let decl = format!("{}(", k.name());
             assert!(k.source().contains(&decl), "{k} not found in its source");
-            assert!(k.source().contains("extern \"C\" __global__"), "{k}: not extern C");
+            assert!(
+                k.source().contains("extern \"C\" __global__"),
+                "{k}: not extern C"
+            );
             assert!(program_source().contains(&decl));
         }
     }
 
     #[test]
     fn sources_use_no_host_headers() {
-        for src in [COMMON, SHA256, CHACHA20, PACK_B, MATMUL_DP4A, ROW_LEAVES, MERKLE] {
-            assert!(!src.contains("#include"), "kernel sources must be self-contained for NVRTC");
+        for src in [
+            COMMON,
+            SHA256,
+            CHACHA20,
+            PACK_B,
+            MATMUL_DP4A,
+            MATMUL_MMA,
+            ROW_LEAVES,
+            MERKLE,
+        ] {
+            assert!(
+                !src.contains("#include"),
+                "kernel sources must be self-contained for NVRTC"
+            );
             for t in ["uint8_t", "uint32_t", "int32_t", "uint64_t", "size_t"] {
-                assert!(!src.contains(t), "{t}: no <stdint.h>/<stddef.h> types under NVRTC");
+                assert!(
+                    !src.contains(t),
+                    "{t}: no <stdint.h>/<stddef.h> types under NVRTC"
+                );
             }
         }
     }
@@ -346,8 +434,12 @@ mod tests {
             for batch in [1u32, 3, 64] {
                 let plan = launch_plan(n, batch).unwrap();
                 assert_eq!(plan.len(), 5);
-                let threads =
-                    |l: &Launch| u64::from(l.grid.0) * u64::from(l.grid.1) * u64::from(l.grid.2) * u64::from(l.block.0);
+                let threads = |l: &Launch| {
+                    u64::from(l.grid.0)
+                        * u64::from(l.grid.1)
+                        * u64::from(l.grid.2)
+                        * u64::from(l.block.0)
+                };
                 let nn = u64::from(n) * u64::from(n);
                 let b = u64::from(batch);
                 assert!(threads(&plan[0]) >= b * nn * 2 / 64);
@@ -370,12 +462,51 @@ mod tests {
     }
 
     #[test]
+    fn tensor_cores_only_from_8_0_and_tiles_of_128() {
+        let matmul = |n, cc, tc| launch_plan_for(n, 4, cc, tc).unwrap()[2];
+        for cc in [(8, 0), (8, 6), (9, 0), (12, 0)] {
+            let l = matmul(1024, cc, true);
+            assert_eq!(l.kernel, Kernel::MatmulMma, "{cc:?}");
+            assert_eq!(
+                l,
+                Launch {
+                    kernel: Kernel::MatmulMma,
+                    ..launch_plan(1024, 4).unwrap()[2]
+                }
+            );
+            assert_eq!(
+                matmul(1024, cc, false).kernel,
+                Kernel::MatmulTiled,
+                "opted out"
+            );
+            assert_eq!(
+                matmul(64, cc, true).kernel,
+                Kernel::MatmulSmall,
+                "n below the tile"
+            );
+        }
+        for cc in [(6, 1), (7, 0), (7, 5)] {
+            assert_eq!(matmul(1024, cc, true).kernel, Kernel::MatmulTiled, "{cc:?}");
+        }
+        // The CPU emulation's plan never names the tensor-core kernel.
+        assert!(
+            launch_plan(1024, 4)
+                .unwrap()
+                .iter()
+                .all(|l| l.kernel != Kernel::MatmulMma)
+        );
+    }
+
+    #[test]
     fn unsupported_sizes_are_refused() {
         assert_eq!(launch_plan(8, 1), Err(PlanError::UnsupportedN(8)));
         assert_eq!(launch_plan(96, 1), Err(PlanError::UnsupportedN(96)));
         assert_eq!(launch_plan(16384, 1), Err(PlanError::UnsupportedN(16384)));
         assert_eq!(launch_plan(64, 0), Err(PlanError::BadBatch(0)));
-        assert_eq!(launch_plan(64, MAX_BATCH + 1), Err(PlanError::BadBatch(MAX_BATCH + 1)));
+        assert_eq!(
+            launch_plan(64, MAX_BATCH + 1),
+            Err(PlanError::BadBatch(MAX_BATCH + 1))
+        );
     }
 
     #[test]
@@ -387,7 +518,10 @@ mod tests {
         assert_eq!(l.level_offset(0), 0);
         assert_eq!(l.level_offset(1), 1024);
         assert_eq!(l.level_offset(10), 2046); // the root
-        assert_eq!(nvrtc_options(8, 0, false)[0], "--gpu-architecture=compute_80");
+        assert_eq!(
+            nvrtc_options(8, 0, false)[0],
+            "--gpu-architecture=compute_80"
+        );
         assert_eq!(nvrtc_options(9, 0, true)[0], "--gpu-architecture=sm_90");
     }
 }
