@@ -168,7 +168,7 @@ fn main() {
     }
 
     // The same batch of 64 with the __dp4a product instead of the tensor cores, in this run.
-    if dev.compute_capability >= cpc_kernels::MMA_COMPUTE_CAPABILITY && n % 128 == 0 {
+    if dev.compute_capability >= cpc_kernels::MMA_COMPUTE_CAPABILITY && n.is_multiple_of(128) {
         drop(solver);
         let options = SolverOptions {
             profile: true,
