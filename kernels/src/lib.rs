@@ -146,19 +146,21 @@ impl fmt::Display for Kernel {
     }
 }
 
+/// Every source file, in the order of the whole program (prerequisites first).
+pub const SOURCES: [&str; 8] = [
+    COMMON,
+    SHA256,
+    CHACHA20,
+    PACK_B,
+    MATMUL_DP4A,
+    MATMUL_MMA,
+    ROW_LEAVES,
+    MERKLE,
+];
+
 /// The whole program (every kernel) as one translation unit, as the backend compiles it.
 pub fn program_source() -> String {
-    [
-        COMMON,
-        SHA256,
-        CHACHA20,
-        PACK_B,
-        MATMUL_DP4A,
-        MATMUL_MMA,
-        ROW_LEAVES,
-        MERKLE,
-    ]
-    .concat()
+    SOURCES.concat()
 }
 
 /// Program name given to NVRTC (shows in its log).
@@ -405,16 +407,7 @@ mod tests {
 
     #[test]
     fn sources_use_no_host_headers() {
-        for src in [
-            COMMON,
-            SHA256,
-            CHACHA20,
-            PACK_B,
-            MATMUL_DP4A,
-            MATMUL_MMA,
-            ROW_LEAVES,
-            MERKLE,
-        ] {
+        for src in SOURCES {
             assert!(
                 !src.contains("#include"),
                 "kernel sources must be self-contained for NVRTC"
