@@ -35,9 +35,13 @@
 //!     it loads two B vectors and, for each of the eight rows, broadcasts the row's four A
 //!     bytes and does two `vpdpbusd`. k-blocks of 1024 keep a B panel (32 KiB) in L1.
 //!
-//!   It was checked on a Sapphire Rapids Xeon (the GPU machine's host; this project's own
-//!   machine has no AVX-512): the tests of every kernel against the reference, the protocol
-//!   vectors, and 4.4–4.7 ms per n = 1024 product on one core (AVX2 there: 23–28 ms).
+//!   It was first checked on a Sapphire Rapids Xeon (a GPU machine's host): the tests of
+//!   every kernel against the reference, the protocol vectors, and 4.4–4.7 ms per n = 1024
+//!   product on one core (AVX2 there: 23–28 ms). Since December 2026 the project's own
+//!   machines are AVX-512 Xeons too, so `cargo test` runs every kernel here (3.8 ms a
+//!   product, AVX2 19 ms).
+//! * For a few rows (the proof check's `k`), [`few_rows_into`] skips packing B and reads
+//!   its rows as they are (see the `few` module and [`FEW_ROWS`]).
 //!
 //! Large temporary buffers (packed B, A's i16 rows, blocks of C, keystream bytes) come from
 //! per-thread caches ([`scratch`]): fresh multi-MiB allocations cost page faults on every
@@ -211,15 +215,76 @@ pub fn matmul_parallel(a: &[i8], b: &[i8], n: usize) -> Vec<i32> {
 
 /// The `m × n` product of `m` rows of A (`a`: `m × n`, row-major) with B (`n × n`), on the
 /// calling thread with the best kernel for this CPU (what the proof check uses for the
-/// challenged rows).
+/// challenged rows). Up to [`FEW_ROWS`] rows B is read as it is, not packed.
 ///
 /// # Panics
 /// If `a` does not hold `m·n` entries or `b` does not hold `n·n`.
 pub fn matmul_rows(a: &[i8], m: usize, b: &[i8], n: usize) -> Vec<i32> {
     check_dims(a, m, b, n);
     let mut c = vec![0i32; m * n];
-    PreparedB::new(b, n, false).rows_into(a, &mut c);
+    if m <= FEW_ROWS {
+        few_rows_into(Kernel::best(), a, b, n, &mut c);
+    } else {
+        PreparedB::new(b, n, false).rows_into(a, &mut c);
+    }
     c
+}
+
+/// `m` rows of A times B with a chosen kernel and B read unpacked (the few-rows path of
+/// [`matmul_rows`]), or `None` when this CPU does not have the kernel. Where the kernel does
+/// not handle `n` the next slower one that does is used.
+///
+/// # Panics
+/// If `a` does not hold `m·n` entries or `b` does not hold `n·n`.
+pub fn matmul_rows_with(
+    kernel: Kernel,
+    a: &[i8],
+    m: usize,
+    b: &[i8],
+    n: usize,
+) -> Option<Vec<i32>> {
+    if !kernel.available() {
+        return None;
+    }
+    check_dims(a, m, b, n);
+    let mut c = vec![0i32; m * n];
+    few_rows_into(kernel, a, b, n, &mut c);
+    Some(c)
+}
+
+/// At most this many rows of A are multiplied without packing B (see [`few_rows_into`]).
+///
+/// Packing B is one pass that reads all of B and writes 1–2 MiB at n = 1024, paid back only
+/// over many rows. Measured at n = 1024 with AVX-512 VNNI (`poc` bench, one core): 17 rows
+/// through packed B take 0.38 ms (≈ 0.32 ms of packing, then ~0.004 ms a row), 8 and 16
+/// rows from unpacked B 0.074 and 0.15 ms (~0.009 ms a row), so the unpacked path wins below
+/// ~50 rows. 16 covers the proof check (k = 8 by default) with room and stays well below.
+pub(crate) const FEW_ROWS: usize = 16;
+
+/// `c (m × n) = a (m × n) · B` on the calling thread, reading B's rows as they are (no
+/// packed copy): for a handful of rows, where packing B would cost more than the product.
+/// Uses `kernel`, or the next slower kernel this CPU has that handles `n`.
+pub(crate) fn few_rows_into<T: Int8>(kernel: Kernel, a: &[T], b: &[T], n: usize, c: &mut [i32]) {
+    assert_eq!(b.len(), n * n, "B must hold {n}×{n} entries");
+    assert_eq!(a.len() % n, 0, "A must hold whole rows of {n}");
+    assert_eq!(c.len(), a.len(), "C must have A's shape");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if kernel == Kernel::Avx512Vnni
+            && let Some(token) = vnni::Token::detect().filter(|_| few::supports_512(n))
+        {
+            few::rows_512(token, a, b, n, c);
+            return;
+        }
+        if kernel != Kernel::Portable
+            && let Some(token) = avx2::Token::detect().filter(|_| few::supports_256(n))
+        {
+            few::rows_256(token, a, b, n, c);
+            return;
+        }
+    }
+    let _ = kernel;
+    portable_rows(a, b, n, c);
 }
 
 /// `A·B` with the portable kernel whatever the CPU (so that tests cover it everywhere).
@@ -812,6 +877,170 @@ mod vnni {
             unsafe {
                 _mm512_storeu_si512(cr.as_mut_ptr().cast(), acc_r[0]);
                 _mm512_storeu_si512(cr[16..].as_mut_ptr().cast(), acc_r[1]);
+            }
+        }
+    }
+}
+
+/// Kernels for a few rows of A with B read unpacked ([`few_rows_into`]): the proof check
+/// multiplies only the `k` challenged rows, and packing B for them would cost more than the
+/// product (see [`FEW_ROWS`]).
+///
+/// - A's rows become i16 pairs `(A[r][2p], A[r][2p+1])`, one 32-bit word each (a few KiB).
+/// - For each tile of columns, the loop over pair-rows `p` loads the two B rows `2p` and
+///   `2p+1` straight from B, sign-extends them to i16 and interleaves them into
+///   `(B[2p][j], B[2p+1][j])` pairs; every row of the group then broadcasts its A pair and
+///   multiply-adds it (`vpdpwssd` on AVX-512 VNNI, `vpmaddwd` + `vpaddd` on AVX2). Both are
+///   exact: each pair sum is at most 2·2^14 in magnitude and neither instruction saturates.
+/// - The interleave works within 128-bit lanes, so the accumulators hold columns in the
+///   order (0-3, 8-11, …) and (4-7, 12-15, …); one permutation per tile row puts them back
+///   when C is stored.
+///
+/// The accumulators hold the whole k range (n ≤ 8192 stays far below 2^31, see the module
+/// comment), so each C entry is written once.
+#[cfg(target_arch = "x86_64")]
+mod few {
+    use super::{Int8, avx2, vnni};
+    use std::arch::x86_64::*;
+
+    /// Rows of A per pass over B (AVX-512: 8 rows × 32 columns = 16 zmm accumulators).
+    const MR_512: usize = 8;
+    /// Columns per tile (AVX-512): two zmm of i32.
+    const NR_512: usize = 32;
+    /// Rows of A per pass over B (AVX2: 4 rows × 16 columns = 8 ymm accumulators).
+    const MR_256: usize = 4;
+    /// Columns per tile (AVX2): two ymm of i32.
+    const NR_256: usize = 16;
+
+    /// Sizes the AVX-512 path handles: whole 32-column tiles.
+    pub fn supports_512(n: usize) -> bool {
+        n >= NR_512 && n.is_multiple_of(NR_512)
+    }
+
+    /// Sizes the AVX2 path handles: whole 16-column tiles.
+    pub fn supports_256(n: usize) -> bool {
+        n >= NR_256 && n.is_multiple_of(NR_256)
+    }
+
+    /// `mr` rows of A (`a`, fewer allowed: the rest are zero) as `n/2` i16 pairs each.
+    fn pairs<T: Int8>(a: &[T], n: usize, mr: usize) -> Vec<i32> {
+        let np = n / 2;
+        let mut out = vec![0i32; mr * np];
+        for (dst, src) in out.chunks_exact_mut(np).zip(a.chunks_exact(n)) {
+            for (o, two) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                let lo = two[0].get() as i16 as u16 as u32;
+                let hi = two[1].get() as i16 as u16 as u32;
+                *o = (lo | hi << 16) as i32;
+            }
+        }
+        out
+    }
+
+    /// `c = a · B` for any number of rows, [`MR_512`] rows per pass over B.
+    pub fn rows_512<T: Int8>(_token: vnni::Token, a: &[T], b: &[T], n: usize, c: &mut [i32]) {
+        for (ag, cg) in a.chunks(MR_512 * n).zip(c.chunks_mut(MR_512 * n)) {
+            let ap = pairs(ag, n, MR_512);
+            // SAFETY: `_token` proves AVX-512 F/BW/VNNI (only `vnni::Token::detect` makes
+            // one): the one requirement of this target_feature function.
+            unsafe { group_512(&ap, b, n, cg) };
+        }
+    }
+
+    /// One group of at most [`MR_512`] rows: `ap` holds [`MR_512`] rows of pairs (zero past
+    /// the group's rows), `c` the group's rows of C.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn group_512<T: Int8>(ap: &[i32], b: &[T], n: usize, c: &mut [i32]) {
+        let np = n / 2;
+        let rows = c.len() / n;
+        let ar: [&[i32]; MR_512] = std::array::from_fn(|r| &ap[r * np..][..np]);
+        // Accumulator lanes hold columns (0-3, 8-11, 16-19, 24-27) and (4-7, 12-15, 20-23,
+        // 28-31): element indices into the pair (first, second + 16) that restore the order.
+        let first = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+        let second =
+            _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        for jt in (0..n).step_by(NR_512) {
+            let mut acc = [[_mm512_setzero_si512(); 2]; MR_512];
+            for (p, pair_rows) in b.chunks_exact(2 * n).enumerate() {
+                let x = &pair_rows[jt..][..NR_512];
+                let y = &pair_rows[n + jt..][..NR_512];
+                // SAFETY: `x` and `y` are 32 one-byte entries (Int8 is only implemented for
+                // i8 and u8), so each 32-byte unaligned load is in bounds.
+                let (xv, yv) = unsafe {
+                    (
+                        _mm512_cvtepi8_epi16(_mm256_loadu_si256(x.as_ptr().cast())),
+                        _mm512_cvtepi8_epi16(_mm256_loadu_si256(y.as_ptr().cast())),
+                    )
+                };
+                let lo = _mm512_unpacklo_epi16(xv, yv);
+                let hi = _mm512_unpackhi_epi16(xv, yv);
+                for r in 0..MR_512 {
+                    let av = _mm512_set1_epi32(ar[r][p]);
+                    acc[r][0] = _mm512_dpwssd_epi32(acc[r][0], av, lo);
+                    acc[r][1] = _mm512_dpwssd_epi32(acc[r][1], av, hi);
+                }
+            }
+            for (r, acc_r) in acc.iter().enumerate().take(rows) {
+                let c0 = _mm512_permutex2var_epi32(acc_r[0], first, acc_r[1]);
+                let c1 = _mm512_permutex2var_epi32(acc_r[0], second, acc_r[1]);
+                let cr = &mut c[r * n + jt..][..NR_512];
+                // SAFETY: `cr` holds 32 i32 (128 bytes): both 64-byte unaligned stores in
+                // bounds, and they write only this tile row.
+                unsafe {
+                    _mm512_storeu_si512(cr.as_mut_ptr().cast(), c0);
+                    _mm512_storeu_si512(cr[16..].as_mut_ptr().cast(), c1);
+                }
+            }
+        }
+    }
+
+    /// `c = a · B` for any number of rows, [`MR_256`] rows per pass over B.
+    pub fn rows_256<T: Int8>(_token: avx2::Token, a: &[T], b: &[T], n: usize, c: &mut [i32]) {
+        for (ag, cg) in a.chunks(MR_256 * n).zip(c.chunks_mut(MR_256 * n)) {
+            let ap = pairs(ag, n, MR_256);
+            // SAFETY: `_token` proves AVX2 (only `avx2::Token::detect` makes one): the one
+            // requirement of this target_feature function.
+            unsafe { group_256(&ap, b, n, cg) };
+        }
+    }
+
+    /// One group of at most [`MR_256`] rows (as [`group_512`], with ymm registers).
+    #[target_feature(enable = "avx2")]
+    fn group_256<T: Int8>(ap: &[i32], b: &[T], n: usize, c: &mut [i32]) {
+        let np = n / 2;
+        let rows = c.len() / n;
+        let ar: [&[i32]; MR_256] = std::array::from_fn(|r| &ap[r * np..][..np]);
+        for jt in (0..n).step_by(NR_256) {
+            let mut acc = [[_mm256_setzero_si256(); 2]; MR_256];
+            for (p, pair_rows) in b.chunks_exact(2 * n).enumerate() {
+                let x = &pair_rows[jt..][..NR_256];
+                let y = &pair_rows[n + jt..][..NR_256];
+                // SAFETY: `x` and `y` are 16 one-byte entries (Int8 is only implemented for
+                // i8 and u8), so each 16-byte unaligned load is in bounds.
+                let (xv, yv) = unsafe {
+                    (
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(x.as_ptr().cast())),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(y.as_ptr().cast())),
+                    )
+                };
+                // Within each 128-bit lane: lo = columns 0-3 | 8-11, hi = 4-7 | 12-15.
+                let lo = _mm256_unpacklo_epi16(xv, yv);
+                let hi = _mm256_unpackhi_epi16(xv, yv);
+                for r in 0..MR_256 {
+                    let av = _mm256_set1_epi32(ar[r][p]);
+                    acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(av, lo));
+                    acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, hi));
+                }
+            }
+            for (r, acc_r) in acc.iter().enumerate().take(rows) {
+                let c0 = _mm256_permute2x128_si256::<0x20>(acc_r[0], acc_r[1]); // columns 0-7
+                let c1 = _mm256_permute2x128_si256::<0x31>(acc_r[0], acc_r[1]); // 8-15
+                let cr = &mut c[r * n + jt..][..NR_256];
+                // SAFETY: `cr` holds 16 i32 (64 bytes): both 32-byte unaligned stores in
+                // bounds, and they write only this tile row.
+                unsafe {
+                    _mm256_storeu_si256(cr.as_mut_ptr().cast(), c0);
+                    _mm256_storeu_si256(cr[8..].as_mut_ptr().cast(), c1);
+                }
             }
         }
     }

@@ -104,6 +104,66 @@ fn row_subsets_match_the_full_product() {
     }
 }
 
+/// The few-rows path (B read unpacked, what the proof check uses) on every kernel this CPU
+/// has: row counts on both sides of the hand-over to the packed path and of the 4- and 8-row
+/// groups, sizes on and off the 16- and 32-column tiles, and the extreme values.
+#[test]
+fn few_rows_unpacked_on_every_kernel() {
+    for &n in &[2usize, 16, 32, 48, 64, 96, 256] {
+        let (a, b) = (random(n, 21 * n as u64), random(n, 23 * n as u64));
+        let want = matmul_reference(&a, &b, n);
+        for m in [1usize, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24]
+            .into_iter()
+            .filter(|&m| m <= n)
+        {
+            let rows = &a[..m * n];
+            assert_eq!(
+                matmul_rows(rows, m, &b, n),
+                want[..m * n],
+                "matmul_rows m = {m}, n = {n}"
+            );
+            for kernel in Kernel::available_kernels() {
+                assert_eq!(
+                    matmul_rows_with(kernel, rows, m, &b, n).as_deref(),
+                    Some(&want[..m * n]),
+                    "matmul_rows_with({}) m = {m}, n = {n}",
+                    kernel.name()
+                );
+            }
+        }
+        let (min, max) = (vec![-128i8; n * n], vec![127i8; n * n]);
+        for (x, y, what) in [
+            (&min, &min, "-128·-128"),
+            (&min, &max, "-128·127"),
+            (&max, &min, "127·-128"),
+            (&max, &max, "127·127"),
+        ] {
+            let m = 8.min(n);
+            let term = x[0] as i32 * y[0] as i32;
+            for kernel in Kernel::available_kernels() {
+                let c = matmul_rows_with(kernel, &x[..m * n], m, y, n).unwrap();
+                assert!(
+                    c.iter().all(|&v| v == term * n as i32),
+                    "{what}, {}, n = {n}",
+                    kernel.name()
+                );
+            }
+        }
+    }
+    // The default task size, with the pair sign of each entry mixed.
+    let n = 1024;
+    let (a, b) = (extremes(n, 31), extremes(n, 37));
+    let want = reference_rows(&a, 8, &b, n);
+    for kernel in Kernel::available_kernels() {
+        assert_eq!(
+            matmul_rows_with(kernel, &a[..8 * n], 8, &b, n).as_ref(),
+            Some(&want),
+            "{}, n = 1024",
+            kernel.name()
+        );
+    }
+}
+
 fn reference_rows(a: &[i8], m: usize, b: &[i8], n: usize) -> Vec<i32> {
     let mut c = vec![0i32; m * n];
     for i in 0..m {
@@ -219,6 +279,12 @@ fn a_kernel_this_cpu_lacks_is_refused_not_faked() {
             matmul_with(kernel, &a, &b, 32).is_some(),
             kernel.available(),
             "{}",
+            kernel.name()
+        );
+        assert_eq!(
+            matmul_rows_with(kernel, &a[..4 * 32], 4, &b, 32).is_some(),
+            kernel.available(),
+            "rows, {}",
             kernel.name()
         );
     }
