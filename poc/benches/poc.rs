@@ -61,9 +61,19 @@ fn main() {
     bench("poc/matmul_into_n1024_1thread", 20, || {
         matmul_into(&a, &b, n, &mut c_buf)
     });
-    bench("poc/matmul_rows_4_of_n1024", 20, || {
-        matmul_rows(&a[..4 * n], 4, &b, n)
-    });
+    // Up to 16 rows B is read unpacked; from 17 on it is packed first (kernel.rs FEW_ROWS).
+    for m in [8usize, 16, 17] {
+        bench(&format!("poc/matmul_rows_{m}_of_n1024"), 20, || {
+            matmul_rows(&a[..m * n], m, &b, n)
+        });
+    }
+    for kernel in Kernel::available_kernels() {
+        bench(
+            &format!("poc/matmul_rows_with_{}_8_of_n1024", kernel.name()),
+            20,
+            || matmul_rows_with(kernel, &a[..8 * n], 8, &b, n),
+        );
+    }
     bench("poc/matmul_portable_n1024_1thread", 10, || {
         matmul_portable(&a, &b, n)
     });
@@ -92,7 +102,31 @@ fn main() {
     });
     let c = matmul(&a, &b, n);
     bench("poc/row_tree_n1024", 20, || RowTree::from_product(&c, n));
-    bench("poc/solve_n1024_1thread", 20, || solve(&tip, worker, 1, &p));
+    let one = bench("poc/solve_n1024_1thread", 20, || solve(&tip, worker, 1, &p));
+    // The CPU miner's shape (`--cpu-threads N`): one task per thread, every core busy.
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let all = bench(&format!("poc/solve_n1024_{threads}_threads"), 10, || {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads as u64)
+                .map(|i| {
+                    let (tip, p) = (&tip, &p);
+                    scope.spawn(move || solve(tip, worker, 100 + i, p))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("solver thread"))
+                .collect::<Vec<_>>()
+        })
+    });
+    if let (Some(one), Some(all)) = (one, all) {
+        println!(
+            "{:<36} 1 thread {:.0} tasks/s, {threads} threads {:.0} tasks/s (medians)",
+            "poc/solve_throughput",
+            1e3 / one.0,
+            threads as f64 * 1e3 / all.0
+        );
+    }
     let r = solve(&tip, worker, 1, &p);
     bench("poc/check_proof_n1024_k8", 50, || {
         check_proof(&r, &tip, &p).unwrap()
