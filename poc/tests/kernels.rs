@@ -22,6 +22,18 @@ fn extremes(n: usize, state: u64) -> Vec<i8> {
         .collect()
 }
 
+/// The four products of constant matrices at the int8 extremes: every entry of C is
+/// `x[0]·y[0]·n`, the largest (-128·-128) and most negative (-128·127) sums there are.
+fn constant_pairs(n: usize) -> [(Vec<i8>, Vec<i8>, &'static str); 4] {
+    let (min, max) = (vec![-128i8; n * n], vec![127i8; n * n]);
+    [
+        (min.clone(), min.clone(), "-128·-128"),
+        (min.clone(), max.clone(), "-128·127"),
+        (max.clone(), min, "127·-128"),
+        (max.clone(), max, "127·127"),
+    ]
+}
+
 fn check_all_kernels(a: &[i8], b: &[i8], n: usize, what: &str) {
     let want = matmul_reference(a, b, n);
     assert_eq!(
@@ -131,17 +143,11 @@ fn few_rows_unpacked_on_every_kernel() {
                 );
             }
         }
-        let (min, max) = (vec![-128i8; n * n], vec![127i8; n * n]);
-        for (x, y, what) in [
-            (&min, &min, "-128·-128"),
-            (&min, &max, "-128·127"),
-            (&max, &min, "127·-128"),
-            (&max, &max, "127·127"),
-        ] {
+        for (x, y, what) in constant_pairs(n) {
             let m = 8.min(n);
             let term = x[0] as i32 * y[0] as i32;
             for kernel in Kernel::available_kernels() {
-                let c = matmul_rows_with(kernel, &x[..m * n], m, y, n).unwrap();
+                let c = matmul_rows_with(kernel, &x[..m * n], m, &y, n).unwrap();
                 assert!(
                     c.iter().all(|&v| v == term * n as i32),
                     "{what}, {}, n = {n}",
@@ -309,14 +315,8 @@ fn vnni_kernel_edges() {
             want,
             "random, n = {n}"
         );
-        let (min, max) = (vec![-128i8; n * n], vec![127i8; n * n]);
-        for (x, y, what) in [
-            (&min, &min, "-128·-128"),
-            (&min, &max, "-128·127"),
-            (&max, &min, "127·-128"),
-            (&max, &max, "127·127"),
-        ] {
-            let c = matmul_with(Kernel::Avx512Vnni, x, y, n).unwrap();
+        for (x, y, what) in constant_pairs(n) {
+            let c = matmul_with(Kernel::Avx512Vnni, &x, &y, n).unwrap();
             let term = x[0] as i32 * y[0] as i32;
             assert!(c.iter().all(|&v| v == term * n as i32), "{what}, n = {n}");
         }
