@@ -99,7 +99,7 @@ const SYNC_MAX_CONCURRENT_STREAMS: usize = 32;
 /// rate limit). Ten of them without recovery get a peer banned.
 pub const MINOR_PENALTY: i32 = -10;
 /// Score penalty for a major offence (a rejected gossip message, e.g. an invalid block).
-/// Two of them in quick succession get a peer banned.
+/// Two of them within SCORE_RECOVERY_GRACE of each other get a peer banned.
 pub const MAJOR_PENALTY: i32 = -50;
 /// A peer whose score falls to this is disconnected and banned. Scores start at 0.
 pub const BAN_THRESHOLD: i32 = -100;
@@ -112,6 +112,11 @@ pub const GOSSIP_REJECT_SEVERITY: Severity = Severity::Major;
 /// Points a negative score recovers per MAINTENANCE_INTERVAL (1 s): a minor offence is
 /// forgiven after 10 s, a major one after 50 s; only sustained misbehaviour leads to a ban.
 pub const SCORE_RECOVERY_PER_TICK: i32 = 1;
+/// A score starts to recover only once its peer has gone this long without a new penalty, so
+/// offences close together add up in full: without it, a maintenance tick falling between two
+/// major offences 50 ms apart left the peer at -99 instead of banned. 10 s spans a burst of
+/// bad gossip; a peer that offends less often than that still recovers (the recovery above).
+pub const SCORE_RECOVERY_GRACE: Duration = Duration::from_secs(10);
 
 /// The window for per-peer rate limits.
 pub const RATE_WINDOW: Duration = Duration::from_secs(1);

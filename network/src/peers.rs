@@ -3,7 +3,7 @@
 
 use crate::{
     BAN_DURATION, BAN_THRESHOLD, MAX_GOSSIP_PER_PEER_PER_SEC, MAX_REQUESTS_PER_PEER_PER_SEC,
-    RATE_WINDOW, SCORE_RECOVERY_PER_TICK, Severity,
+    RATE_WINDOW, SCORE_RECOVERY_GRACE, SCORE_RECOVERY_PER_TICK, Severity,
 };
 use libp2p::PeerId;
 use std::collections::HashMap;
@@ -50,6 +50,8 @@ struct Window {
 #[derive(Default)]
 pub struct PeerBook {
     scores: HashMap<PeerId, i32>,
+    /// When each peer with a score was last penalised (recovery waits SCORE_RECOVERY_GRACE).
+    last_penalty: HashMap<PeerId, Instant>,
     /// Banned peers and when their ban ends.
     bans: HashMap<PeerId, Instant>,
     windows: HashMap<PeerId, Window>,
@@ -70,11 +72,12 @@ impl PeerBook {
         self.bans.contains_key(peer)
     }
 
-    /// Lowers `peer`'s score by the severity's penalty.
-    pub fn penalize(&mut self, peer: PeerId, severity: Severity) -> PenaltyOutcome {
+    /// Lowers `peer`'s score by the severity's penalty, at `now`.
+    pub fn penalize(&mut self, peer: PeerId, severity: Severity, now: Instant) -> PenaltyOutcome {
         if self.is_banned(&peer) {
             return PenaltyOutcome::AlreadyBanned;
         }
+        self.last_penalty.insert(peer, now);
         let score = self.scores.entry(peer).or_insert(0);
         *score = score.saturating_add(penalty(severity)).max(BAN_THRESHOLD);
         if *score <= BAN_THRESHOLD || matches!(severity, Severity::Fatal) {
@@ -98,19 +101,29 @@ impl PeerBook {
         for p in &done {
             self.bans.remove(p);
             self.scores.remove(p);
+            self.last_penalty.remove(p);
         }
         done
     }
 
-    /// One recovery step: every negative score (of a peer not banned) moves
-    /// SCORE_RECOVERY_PER_TICK towards 0, so old, rare offences are forgiven.
-    pub fn recover_scores(&mut self) {
-        let bans = &self.bans;
+    /// One recovery step at `now`: every negative score of a peer that is not banned and was
+    /// last penalised at least SCORE_RECOVERY_GRACE ago moves SCORE_RECOVERY_PER_TICK towards
+    /// 0, so old, rare offences are forgiven while a burst of them adds up in full.
+    pub fn recover_scores(&mut self, now: Instant) {
+        let (bans, last_penalty) = (&self.bans, &mut self.last_penalty);
         self.scores.retain(|peer, score| {
             if bans.contains_key(peer) {
                 return true;
             }
-            *score = (*score + SCORE_RECOVERY_PER_TICK).min(0);
+            let quiet = last_penalty
+                .get(peer)
+                .is_none_or(|t| now.saturating_duration_since(*t) >= SCORE_RECOVERY_GRACE);
+            if quiet {
+                *score = (*score + SCORE_RECOVERY_PER_TICK).min(0);
+            }
+            if *score == 0 {
+                last_penalty.remove(peer);
+            }
             *score != 0
         });
     }
@@ -160,20 +173,21 @@ mod tests {
     fn penalties_accumulate_until_the_ban_threshold() {
         let mut b = PeerBook::default();
         let p = peer();
-        assert_eq!(b.penalize(p, Severity::Minor), PenaltyOutcome::Lowered { score: MINOR_PENALTY });
+        let t0 = Instant::now();
+        assert_eq!(b.penalize(p, Severity::Minor, t0), PenaltyOutcome::Lowered { score: MINOR_PENALTY });
         assert_eq!(
-            b.penalize(p, Severity::Major),
+            b.penalize(p, Severity::Major, t0),
             PenaltyOutcome::Lowered { score: MINOR_PENALTY + MAJOR_PENALTY }
         );
         // -60 - 50 crosses -100: ban, score clamped at the threshold.
-        assert_eq!(b.penalize(p, Severity::Major), PenaltyOutcome::Ban { score: BAN_THRESHOLD });
+        assert_eq!(b.penalize(p, Severity::Major, t0), PenaltyOutcome::Ban { score: BAN_THRESHOLD });
     }
 
     #[test]
     fn fatal_bans_at_once() {
         let mut b = PeerBook::default();
         let p = peer();
-        assert!(matches!(b.penalize(p, Severity::Fatal), PenaltyOutcome::Ban { .. }));
+        assert!(matches!(b.penalize(p, Severity::Fatal, Instant::now()), PenaltyOutcome::Ban { .. }));
     }
 
     #[test]
@@ -183,7 +197,7 @@ mod tests {
         let t0 = Instant::now();
         b.ban(p, t0);
         assert!(b.is_banned(&p));
-        assert_eq!(b.penalize(p, Severity::Minor), PenaltyOutcome::AlreadyBanned);
+        assert_eq!(b.penalize(p, Severity::Minor, t0), PenaltyOutcome::AlreadyBanned);
         assert!(b.expire_bans(t0 + BAN_DURATION - Duration::from_millis(1)).is_empty());
         assert_eq!(b.expire_bans(t0 + BAN_DURATION), vec![p]);
         assert!(!b.is_banned(&p));
@@ -194,15 +208,48 @@ mod tests {
     fn scores_recover_towards_zero_but_not_while_banned() {
         let mut b = PeerBook::default();
         let (p, q) = (peer(), peer());
-        b.penalize(p, Severity::Minor);
-        b.ban(q, Instant::now());
-        b.recover_scores();
+        let t0 = Instant::now();
+        b.penalize(p, Severity::Minor, t0);
+        b.ban(q, t0);
+        let later = t0 + SCORE_RECOVERY_GRACE;
+        b.recover_scores(later);
         assert_eq!(b.score(&p), MINOR_PENALTY + SCORE_RECOVERY_PER_TICK);
         assert_eq!(b.score(&q), BAN_THRESHOLD);
         for _ in 0..100 {
-            b.recover_scores();
+            b.recover_scores(later);
         }
         assert_eq!(b.score(&p), 0);
+    }
+
+    /// Two major offences close together ban, whenever the maintenance tick falls between
+    /// them (it once left the peer at -99 after one tick of recovery in between).
+    #[test]
+    fn offences_within_the_grace_add_up_in_full() {
+        let mut b = PeerBook::default();
+        let p = peer();
+        let t0 = Instant::now();
+        assert_eq!(b.penalize(p, Severity::Major, t0), PenaltyOutcome::Lowered { score: MAJOR_PENALTY });
+        for ms in [50, 1_000, 5_000, 9_999] {
+            b.recover_scores(t0 + Duration::from_millis(ms));
+        }
+        assert_eq!(b.score(&p), MAJOR_PENALTY, "no recovery within the grace");
+        let t1 = t0 + SCORE_RECOVERY_GRACE - Duration::from_millis(1);
+        assert_eq!(b.penalize(p, Severity::Major, t1), PenaltyOutcome::Ban { score: BAN_THRESHOLD });
+    }
+
+    /// The grace counts from the latest penalty, and a peer that waits it out recovers.
+    #[test]
+    fn recovery_starts_a_grace_after_the_latest_penalty() {
+        let mut b = PeerBook::default();
+        let p = peer();
+        let t0 = Instant::now();
+        b.penalize(p, Severity::Minor, t0);
+        let t1 = t0 + Duration::from_secs(5);
+        b.penalize(p, Severity::Minor, t1);
+        b.recover_scores(t0 + SCORE_RECOVERY_GRACE);
+        assert_eq!(b.score(&p), 2 * MINOR_PENALTY, "5 s after the latest penalty: still waiting");
+        b.recover_scores(t1 + SCORE_RECOVERY_GRACE);
+        assert_eq!(b.score(&p), 2 * MINOR_PENALTY + SCORE_RECOVERY_PER_TICK);
     }
 
     #[test]

@@ -723,7 +723,7 @@ impl Service {
         if peer == self.local_peer_id {
             return;
         }
-        match self.book.penalize(peer, severity) {
+        match self.book.penalize(peer, severity, Instant::now()) {
             PenaltyOutcome::Lowered { score } => {
                 tracing::debug!(%peer, ?severity, score, reason, "peer penalised")
             }
@@ -864,7 +864,7 @@ impl Service {
             tracing::info!(peer = %p, "ban expired");
             self.swarm.behaviour_mut().blocked.unblock_peer(p);
         }
-        self.book.recover_scores();
+        self.book.recover_scores(now);
         if now >= self.next_bootstrap {
             self.bootstrap();
         }
