@@ -222,12 +222,18 @@ pub fn matmul_parallel(a: &[i8], b: &[i8], n: usize) -> Vec<i32> {
 pub fn matmul_rows(a: &[i8], m: usize, b: &[i8], n: usize) -> Vec<i32> {
     check_dims(a, m, b, n);
     let mut c = vec![0i32; m * n];
-    if m <= FEW_ROWS {
-        few_rows_into(Kernel::best(), a, b, n, &mut c);
-    } else {
-        PreparedB::new(b, n, false).rows_into(a, &mut c);
-    }
+    rows_into(a, b, n, &mut c);
     c
+}
+
+/// `c (m × n) = a (m × n) · B` on the calling thread with the best kernel: B read unpacked
+/// up to [`FEW_ROWS`] rows, packed first above (what [`matmul_rows`] and the proof check use).
+pub(crate) fn rows_into<T: Int8>(a: &[T], b: &[T], n: usize, c: &mut [i32]) {
+    if a.len() / n <= FEW_ROWS {
+        few_rows_into(Kernel::best(), a, b, n, c);
+    } else {
+        PreparedB::new(b, n, false).rows_into(a, c);
+    }
 }
 
 /// `m` rows of A times B with a chosen kernel and B read unpacked (the few-rows path of

@@ -26,7 +26,7 @@ pub use stream::{keystream, keystream_into, keystream_into_parallel};
 pub use tree::{LEAF_PREFIX, NODE_PREFIX, RowTree, node_hash, root_from_path, row_leaf};
 
 use cpc_primitives::{ComputeResult, H256, sha256_concat};
-use kernel::{FEW_ROWS, PreparedB, few_rows_into, scratch};
+use kernel::{PreparedB, scratch};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -428,11 +428,7 @@ pub fn check_proof(
     keystream_into(&claimed.seed, (n * n) as u64, &mut b);
     // k rows: B is read as it is (packing it would cost more than these rows' product).
     let mut c_rows = vec![0i32; unique.len() * n];
-    if unique.len() <= FEW_ROWS {
-        few_rows_into(Kernel::best(), &a_rows, &b, n, &mut c_rows);
-    } else {
-        PreparedB::new(&b[..], n, false).rows_into(&a_rows, &mut c_rows);
-    }
+    kernel::rows_into(&a_rows, &b, n, &mut c_rows);
     scratch::give(&scratch::BYTES, b);
 
     for (j, &r) in rows.iter().enumerate() {
