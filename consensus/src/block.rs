@@ -6,11 +6,12 @@
 //! parent link, timestamp, proposer turn, synthetic verification, and re-execution that must
 //! reproduce `gas_used` and `state_root`.
 
-use crate::poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError};
+use crate::poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError, WindowTip};
 use crate::schedule::ValidatorSet;
 use crate::tx_checks::{check_tx_in_isolation, TxCheckError};
 use cpc_primitives::{
-    compute_root_of_results, tx_root, Address, Block, ComputeResult, ComputeRoot, ValconsAddress, H256,
+    compute_root_of_results, next_share_target, tx_root, Address, Block, ComputeResult, ComputeRoot, ShareTarget,
+    ValconsAddress, H256,
 };
 use cpc_state::{BlockExecutor, BlockOutcome, ChainParams, Head, StateView, TxError};
 use rayon::prelude::*;
@@ -65,6 +66,11 @@ pub enum BlockError {
     WrongProposer { height: u64, round: u32, expected: ValconsAddress, found: ValconsAddress },
     #[error("transaction {index} ({hash}): {error}")]
     Synthetic { index: usize, hash: H256, error: SyntheticError },
+    #[error(
+        "share_target: expected {expected} (the parent's {parent} retargeted for {synthetic} synthetic \
+         results), found {found}"
+    )]
+    ShareTarget { expected: ShareTarget, parent: ShareTarget, synthetic: u64, found: ShareTarget },
     #[error("transaction {index} ({hash}) cannot be applied: {error}")]
     Exec { index: usize, hash: H256, error: TxError },
     #[error("gas_used: expected {expected}, found {found}")]
@@ -204,8 +210,9 @@ pub struct ChainContext<'a> {
     pub parent: Head,
     /// Our clock, unix milliseconds.
     pub now_ms: u64,
-    /// Canonical hashes of [`window_heights`] for the block's height, lowest first.
-    pub window_hashes: Vec<H256>,
+    /// Canonical blocks (hash, share target) of [`window_heights`] for the block's height,
+    /// lowest first.
+    pub window: Vec<WindowTip>,
     pub poc: &'a PocVerifier,
 }
 
@@ -239,8 +246,25 @@ pub fn check_proposer_turn(b: &Block, validators: &ValidatorSet) -> Result<(), B
     Ok(())
 }
 
-/// Rule 6 for every synthetic result: a tip in the window, then full recomputation (in
-/// parallel). Returns the workers to pay, in block order.
+/// The header's `share_target` is the parent's retargeted for the block's synthetic results
+/// (PROTOCOL.md, Shares): a proposer cannot pick an easier target for the next tip.
+pub fn check_share_target(b: &Block, checked: &CheckedBlock, parent: &Head, p: &ChainParams) -> Result<(), BlockError> {
+    let synthetic = checked.results.iter().flatten().filter(|r| is_synthetic(r)).count() as u64;
+    let expected = next_share_target(parent.share_target, synthetic, p.poc.shares_per_block, p.poc.share_halflife);
+    if b.header.share_target != expected {
+        return Err(BlockError::ShareTarget {
+            expected,
+            parent: parent.share_target,
+            synthetic,
+            found: b.header.share_target,
+        });
+    }
+    Ok(())
+}
+
+/// Rule 6 for every synthetic result: a tip in the window, the share rule (one hash each, all
+/// before any matrix work), then full recomputation (in parallel). Returns the workers to pay,
+/// in block order.
 pub fn check_synthetic_results(
     b: &Block,
     checked: &CheckedBlock,
@@ -254,9 +278,10 @@ pub fn check_synthetic_results(
         let hash = checked.tx_hashes[index];
         let tip = ctx
             .poc
-            .locate_tip(r, &ctx.window_hashes, *range.start(), *range.end())
+            .locate_tip(r, &ctx.window, *range.start(), *range.end())
+            .and_then(|tip| ctx.poc.check_share(r, &tip).map(|_| tip))
             .map_err(|error| BlockError::Synthetic { index, hash, error })?;
-        items.push((r, tip));
+        items.push((r, tip.0));
         idx.push(index);
     }
     for (i, res) in ctx.poc.verify_many(&items).into_iter().enumerate() {
@@ -298,6 +323,7 @@ pub fn check_block_in_context<V: StateView + ?Sized>(
     check_parent(b, &ctx.parent)?;
     check_timestamp(b, &ctx.parent, ctx.now_ms)?;
     check_proposer_turn(b, ctx.validators)?;
+    check_share_target(b, checked, &ctx.parent, ctx.params)?;
     let workers = check_synthetic_results(b, checked, ctx)?;
     execute_and_compare(b, checked, view, ctx.params, &workers)
 }

@@ -8,9 +8,9 @@ pub mod poc_check;
 pub mod schedule;
 pub mod tx_checks;
 
-pub use block::{check_block_in_context, check_block_in_isolation, validate_block, BlockError, ChainContext, CheckedBlock};
+pub use block::{check_share_target, check_block_in_context, check_block_in_isolation, validate_block, BlockError, ChainContext, CheckedBlock};
 pub use fork_choice::compare_chains;
-pub use builder::{build_block, BuildContext, Built, Candidate, Skip};
-pub use poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError};
+pub use builder::{build_block, BuildContext, Built, Candidate, Skip, MAX_FAILED_VERIFICATIONS_PER_BUILD};
+pub use poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError, WindowTip};
 pub use schedule::ValidatorSet;
 pub use tx_checks::{check_tx_in_isolation, TxCheckError};

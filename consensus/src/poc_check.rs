@@ -3,7 +3,7 @@
 //! over the cores, each result verified once per node) guards block building and import.
 
 use cpc_poc::{PocError, SynthParams};
-use cpc_primitives::{sha256_concat, ComputeResult, H256};
+use cpc_primitives::{sha256_concat, ComputeResult, ShareTarget, H256};
 use cpc_state::PocParams;
 use parking_lot::Mutex;
 use rayon::prelude::*;
@@ -21,9 +21,26 @@ pub enum SyntheticError {
          for worker {worker} and nonce {nonce:?} (stale or unknown tip, or someone else's task)"
     )]
     UnknownTip { task_id: String, worker: String, nonce: Option<u64>, lo: u64, hi: u64 },
+    #[error(
+        "SUBMIT_RESULT rule 6 (share): task {task_id:?} has share value {value} above its tip's \
+         share_target {target} (expected a value at most the target: not a share)"
+    )]
+    NotAShare { task_id: String, value: String, target: ShareTarget },
     #[error("SUBMIT_RESULT rule 6: {0}")]
     Poc(#[from] PocError),
 }
+
+impl SyntheticError {
+    /// A result for a tip this node does not have in its window (not yet arrived, just left
+    /// it, or on another branch): a matter of timing for whoever relayed it, never proof of
+    /// bad faith.
+    pub fn is_unknown_tip(&self) -> bool {
+        matches!(self, SyntheticError::UnknownTip { .. })
+    }
+}
+
+/// One block of the task window: its hash and the share target work on it must meet.
+pub type WindowTip = (H256, ShareTarget);
 
 /// Whether a result claims to be synthetic (and so must verify, and is paid).
 pub fn is_synthetic(r: &ComputeResult) -> bool {
@@ -63,8 +80,8 @@ impl PocVerifier {
         self.window
     }
 
-    /// Finds the tip among `window` (canonical hashes of `lo..=hi`) that generated this task.
-    pub fn locate_tip(&self, r: &ComputeResult, window: &[H256], lo: u64, hi: u64) -> Result<H256, SyntheticError> {
+    /// Finds the tip among `window` (canonical blocks of `lo..=hi`) that generated this task.
+    pub fn locate_tip(&self, r: &ComputeResult, window: &[WindowTip], lo: u64, hi: u64) -> Result<WindowTip, SyntheticError> {
         let unknown = || SyntheticError::UnknownTip {
             task_id: r.task_id.clone(),
             worker: r.worker_address.clone(),
@@ -73,14 +90,36 @@ impl PocVerifier {
             hi,
         };
         let nonce = r.nonce.ok_or(PocError::NonceMissing)?;
-        cpc_poc::find_tip(&r.task_id, &r.worker_address, nonce, window).ok_or_else(unknown)
+        if !cpc_poc::is_synthetic_task_id(&r.task_id) {
+            return Err(unknown());
+        }
+        window
+            .iter()
+            .copied()
+            .find(|(tip, _)| cpc_poc::task_id(tip, &r.worker_address, nonce) == r.task_id)
+            .ok_or_else(unknown)
     }
 
-    /// Admission: locate the tip, then the k-row proof check (≤ 1 ms at n = 1024).
-    pub fn check_cheap(&self, r: &ComputeResult, window: &[H256], lo: u64, hi: u64) -> Result<H256, SyntheticError> {
+    /// The share rule: the result's share value is at most its tip's target (one hash).
+    pub fn check_share(&self, r: &ComputeResult, tip: &WindowTip) -> Result<(), SyntheticError> {
+        let value = cpc_poc::result_share_value(r, &tip.0)?;
+        if value > tip.1.0 {
+            return Err(SyntheticError::NotAShare {
+                task_id: r.task_id.clone(),
+                value: format!("{value:016x}"),
+                target: tip.1,
+            });
+        }
+        Ok(())
+    }
+
+    /// Admission: locate the tip, the share rule (one hash), then the k-row proof check
+    /// (≤ 1 ms at n = 1024) — cheapest first.
+    pub fn check_cheap(&self, r: &ComputeResult, window: &[WindowTip], lo: u64, hi: u64) -> Result<WindowTip, SyntheticError> {
         let tip = self.locate_tip(r, window, lo, hi)?;
-        if !self.is_cached(r, &tip) {
-            cpc_poc::check_proof(r, &tip, &self.params)?;
+        self.check_share(r, &tip)?;
+        if !self.is_cached(r, &tip.0) {
+            cpc_poc::check_proof(r, &tip.0, &self.params)?;
         }
         Ok(tip)
     }

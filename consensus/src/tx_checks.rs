@@ -16,6 +16,9 @@ pub const MAX_TASK_ID_BYTES: usize = 128;
 pub const MAX_RESULT_HASH_BYTES: usize = 128;
 /// Longest ComputeResult `proof` (k = 64 challenges at n = 8192: 64·13·64 = 53 248 hex digits).
 pub const MAX_PROOF_BYTES: usize = 64 * 1024;
+/// Longest `proof` of an external (non-synthetic) result: its bytes mean nothing to any check
+/// until a proof system exists, so they are only weight every node would store and relay.
+pub const MAX_EXTERNAL_PROOF_BYTES: usize = 4 * 1024;
 
 /// A transaction that is invalid on its own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +171,9 @@ pub fn check_compute_result(tx: &Transaction) -> Result<Option<ComputeResult>, T
     too_long("task_id", MAX_TASK_ID_BYTES, &r.task_id)?;
     too_long("result_hash", MAX_RESULT_HASH_BYTES, &r.result_hash)?;
     too_long("proof", MAX_PROOF_BYTES, r.proof.as_deref().unwrap_or(""))?;
+    if !cpc_poc::is_synthetic_task_id(&r.task_id) {
+        too_long("proof of an external result", MAX_EXTERNAL_PROOF_BYTES, r.proof.as_deref().unwrap_or(""))?;
+    }
     if r.worker_address != tx.from_address.to_string() {
         return Err(TxCheckError::WorkerMismatch { expected: tx.from_address, found: r.worker_address });
     }

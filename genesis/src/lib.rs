@@ -94,6 +94,17 @@ pub enum GenesisError {
     Challenges(usize),
     #[error("poc.window: expected at least 1, found 0")]
     Window,
+    #[error("poc.share_target_start: expected 0000000000000001 ..= ffffffffffffffff, found 0000000000000000")]
+    ShareTargetStart,
+    #[error("poc.shares_per_block: expected at least 1, found 0")]
+    SharesPerBlock,
+    #[error("poc.share_halflife: expected at least 1 block, found 0")]
+    ShareHalflife,
+    #[error(
+        "poc.max_synthetic_results_per_block: expected at least 2 x shares_per_block = {expected} \
+         (so that a block can show overload and the target can fall), found {found}"
+    )]
+    SyntheticCap { expected: u64, found: usize },
     #[error("validators: expected at least one validator")]
     NoValidators,
     #[error("validators: public key {0} appears twice")]
@@ -157,6 +168,19 @@ impl Genesis {
         if self.poc.window == 0 {
             return Err(GenesisError::Window);
         }
+        if self.poc.share_target_start.0 == 0 {
+            return Err(GenesisError::ShareTargetStart);
+        }
+        if self.poc.shares_per_block == 0 {
+            return Err(GenesisError::SharesPerBlock);
+        }
+        if self.poc.share_halflife == 0 {
+            return Err(GenesisError::ShareHalflife);
+        }
+        let expected = self.poc.shares_per_block.saturating_mul(2);
+        if (self.poc.max_synthetic_results_per_block as u64) < expected {
+            return Err(GenesisError::SyntheticCap { expected, found: self.poc.max_synthetic_results_per_block });
+        }
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
         }
@@ -213,6 +237,7 @@ impl Genesis {
             compute_root: ComputeRoot(None),
             gas_used: 0,
             gas_limit: self.block_gas_limit,
+            share_target: self.poc.share_target_start,
         };
         let block = Block { header, transactions: vec![], proposer_pub_key: v0.pub_key, signature: Signature([0u8; 64]) };
         Ok((block, outcome))
@@ -271,6 +296,20 @@ mod tests {
         assert_eq!(g.validators[0].pub_key, keys[0].public_key());
         assert_eq!(g.chain_id, "cpc-devnet-1");
         assert_eq!((g.min_gas_price, g.block_gas_limit), (1000, 50_000_000));
+        // PoC v2 dev parameters (the issue): t0 = ffffffffffffffff, S = 8, tau = 32, M = 16.
+        assert_eq!(g.poc.share_target_start.to_hex(), "ffffffffffffffff");
+        assert_eq!((g.poc.shares_per_block, g.poc.share_halflife, g.poc.max_synthetic_results_per_block), (8, 32, 16));
+        let (block, _) = g.build().unwrap();
+        assert_eq!(block.header.share_target, g.poc.share_target_start, "genesis carries t0");
+    }
+
+    #[test]
+    fn share_target_start_is_sixteen_hex_digits_in_json() {
+        let mut v = serde_json::to_value(Genesis::dev()).unwrap();
+        assert_eq!(v["poc"]["share_target_start"], "ffffffffffffffff");
+        v["poc"]["share_target_start"] = serde_json::json!("fff");
+        let err = Genesis::from_json(v.to_string().as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("16 lowercase hex digits"), "{err}");
     }
 
     #[test]
@@ -314,6 +353,18 @@ mod tests {
         let mut g = Genesis::dev();
         g.max_txs_per_block = 0;
         assert_eq!(g.validate(), Err(GenesisError::MaxTxs));
+        let mut g = Genesis::dev();
+        g.poc.share_target_start = ShareTarget(0);
+        assert_eq!(g.validate(), Err(GenesisError::ShareTargetStart));
+        let mut g = Genesis::dev();
+        g.poc.shares_per_block = 0;
+        assert_eq!(g.validate(), Err(GenesisError::SharesPerBlock));
+        let mut g = Genesis::dev();
+        g.poc.share_halflife = 0;
+        assert_eq!(g.validate(), Err(GenesisError::ShareHalflife));
+        let mut g = Genesis::dev();
+        g.poc.max_synthetic_results_per_block = 15;
+        assert_eq!(g.validate(), Err(GenesisError::SyntheticCap { expected: 16, found: 15 }));
         let mut g = Genesis::dev();
         g.validators.push(g.validators[0].clone());
         assert!(matches!(g.validate(), Err(GenesisError::DuplicateValidator(_))));

@@ -1,5 +1,5 @@
 //! Known answers for [`crate::GpuSolver::self_test`]: the protocol's conformance vectors
-//! (../shared/vectors/protocol-v1.json, "synthetic") at n = 64 and n = 1024.
+//! (../shared/vectors/protocol-v2.json, "synthetic") at n = 64 and n = 1024.
 
 pub(crate) struct Case {
     pub n: usize,

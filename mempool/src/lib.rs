@@ -9,7 +9,7 @@
 //! order; across senders the next ready transaction with the highest gas price goes first
 //! (earlier arrival breaks ties). Future nonces wait, bounded per sender.
 
-use cpc_consensus::{check_tx_in_isolation, is_synthetic, Candidate, PocVerifier, SyntheticError, TxCheckError};
+use cpc_consensus::{check_tx_in_isolation, is_synthetic, Candidate, PocVerifier, SyntheticError, TxCheckError, WindowTip};
 use cpc_primitives::{Address, ComputeResult, Transaction, H256};
 use cpc_state::{ChainParams, StateView, StorageError};
 use std::cmp::Reverse;
@@ -25,11 +25,27 @@ pub struct MempoolConfig {
     pub max_per_sender: usize,
     /// Furthest a future nonce may run ahead of the account's nonce.
     pub max_nonce_gap: u64,
+    /// Most bytes of transactions held (canonical JSON): a count alone lets 50 000 maximal
+    /// SUBMIT_RESULTs (~96 KiB each) pin ~4.7 GiB.
+    pub max_bytes: usize,
+    /// Blocks during which a worker whose result failed full recomputation may not queue
+    /// synthetic results (one task window: its forged work would be stale by then anyway).
+    pub forger_cooldown_blocks: u64,
 }
+
+/// Default `--txpool.max-bytes`: 256 MiB, ~10 blocks of transfers many times over and a few
+/// thousand maximal results; small next to a node's memory.
+pub const DEFAULT_MAX_POOL_BYTES: usize = 256 << 20;
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { max_txs: 50_000, max_per_sender: 1_024, max_nonce_gap: 1_024 }
+        MempoolConfig {
+            max_txs: 50_000,
+            max_per_sender: 1_024,
+            max_nonce_gap: 1_024,
+            max_bytes: DEFAULT_MAX_POOL_BYTES,
+            forger_cooldown_blocks: 16,
+        }
     }
 }
 
@@ -58,6 +74,16 @@ pub enum AdmitError {
     SenderFull(usize),
     #[error("mempool full ({max} transactions) and gas price {found} does not beat the cheapest pending {cheapest}")]
     PoolFull { max: usize, cheapest: u64, found: u64 },
+    #[error(
+        "mempool full ({max} bytes): a {size}-byte transaction at gas price {found} does not beat enough \
+         cheaper pending ones to make room"
+    )]
+    PoolBytesFull { max: usize, size: usize, found: u64 },
+    #[error(
+        "SUBMIT_RESULT rule 6: worker {worker} sent a result that failed full recomputation; its \
+         synthetic results are refused for {blocks} more blocks"
+    )]
+    ForgerCooldown { worker: Address, blocks: u64 },
     #[error("{0}")]
     Storage(#[from] StorageError),
 }
@@ -68,12 +94,15 @@ pub struct ValidTx {
     pub hash: H256,
     pub tx: Arc<Transaction>,
     pub result: Option<Arc<ComputeResult>>,
+    /// Canonical JSON bytes (what the pool's byte bound counts).
+    pub size: usize,
 }
 
 /// Where synthetic results may point at admission: the window of the next block.
 pub struct AdmissionWindow<'a> {
     pub poc: &'a PocVerifier,
-    pub hashes: &'a [H256],
+    /// (hash, share target) of each canonical tip in the window.
+    pub tips: &'a [WindowTip],
     pub lo: u64,
     pub hi: u64,
 }
@@ -83,9 +112,10 @@ pub struct AdmissionWindow<'a> {
 pub fn prevalidate(tx: Transaction, p: &ChainParams, w: &AdmissionWindow) -> Result<ValidTx, AdmitError> {
     let result = check_tx_in_isolation(&tx, p)?;
     if let Some(r) = result.as_ref().filter(|r| is_synthetic(r)) {
-        w.poc.check_cheap(r, w.hashes, w.lo, w.hi)?;
+        w.poc.check_cheap(r, w.tips, w.lo, w.hi)?;
     }
-    Ok(ValidTx { hash: tx.hash(), tx: Arc::new(tx), result: result.map(Arc::new) })
+    let size = tx.canonical_json().len();
+    Ok(ValidTx { hash: tx.hash(), tx: Arc::new(tx), result: result.map(Arc::new), size })
 }
 
 #[derive(Clone, Debug)]
@@ -126,6 +156,13 @@ pub struct Mempool {
     /// (gas price, arrival) of every entry, for eviction of the cheapest.
     by_price: BTreeSet<(u64, Reverse<u64>, H256)>,
     seq: u64,
+    /// Canonical JSON bytes of every entry.
+    bytes: usize,
+    /// Blocks seen (`on_block` calls): the clock of the forger cooldown.
+    blocks: u64,
+    /// Workers whose result failed full recomputation, with the block count until which their
+    /// synthetic results are refused.
+    forgers: HashMap<Address, u64>,
 }
 
 impl Mempool {
@@ -137,7 +174,30 @@ impl Mempool {
             tasks: HashMap::new(),
             by_price: BTreeSet::new(),
             seq: 0,
+            bytes: 0,
+            blocks: 0,
+            forgers: HashMap::new(),
         }
+    }
+
+    /// Bytes of canonical JSON held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A result of `worker` failed full recomputation (forged work): drop its other pending
+    /// synthetic results and refuse new ones for `forger_cooldown_blocks`. Returns the hashes
+    /// dropped. Its other transactions (transfers) stay: only its results are suspect.
+    pub fn punish_forger(&mut self, worker: &Address) -> Vec<H256> {
+        self.forgers.insert(*worker, self.blocks + self.cfg.forger_cooldown_blocks);
+        let dropped: Vec<H256> = match self.senders.get(worker) {
+            Some(s) => s.txs.values().filter(|e| e.v.result.as_deref().is_some_and(is_synthetic)).map(|e| e.v.hash).collect(),
+            None => vec![],
+        };
+        for h in &dropped {
+            self.remove(h);
+        }
+        dropped
     }
 
     pub fn len(&self) -> usize {
@@ -164,6 +224,12 @@ impl Mempool {
         }
         let tx = v.tx.clone();
         let sender_addr = tx.from_address;
+        if v.result.as_deref().is_some_and(is_synthetic)
+            && let Some(&until) = self.forgers.get(&sender_addr)
+            && until > self.blocks
+        {
+            return Err(AdmitError::ForgerCooldown { worker: sender_addr, blocks: until - self.blocks });
+        }
         let account = view.account_entry(&sender_addr)?.map(|e| e.account).unwrap_or_default();
         if tx.nonce < account.nonce {
             return Err(AdmitError::NonceTooLow { expected: account.nonce, found: tx.nonce });
@@ -201,12 +267,37 @@ impl Mempool {
             }
         }
         let replaced_hash = replaced.map(|e| e.v.hash);
+        let freed_by_replace = replaced.map_or(0, |e| e.v.size);
         if replaced_hash.is_none() && self.by_hash.len() >= self.cfg.max_txs {
             let &(cheapest, _, victim) = self.by_price.first().expect("pool is full, so not empty");
             if tx.gas_price <= cheapest {
                 return Err(AdmitError::PoolFull { max: self.cfg.max_txs, cheapest, found: tx.gas_price });
             }
             self.remove(&victim);
+        }
+        // The byte bound: evict strictly cheaper entries (cheapest first) until it fits, or
+        // refuse without evicting anything.
+        let over = (self.bytes - freed_by_replace + v.size).saturating_sub(self.cfg.max_bytes);
+        if over > 0 {
+            let mut victims = Vec::new();
+            let mut freed = 0usize;
+            for &(price, _, h) in self.by_price.iter() {
+                if freed >= over || price >= tx.gas_price {
+                    break;
+                }
+                if Some(h) == replaced_hash {
+                    continue;
+                }
+                let (a, n) = self.by_hash[&h];
+                freed += self.senders[&a].txs[&n].v.size;
+                victims.push(h);
+            }
+            if freed < over {
+                return Err(AdmitError::PoolBytesFull { max: self.cfg.max_bytes, size: v.size, found: tx.gas_price });
+            }
+            for h in victims {
+                self.remove(&h);
+            }
         }
         if let Some(old_hash) = replaced_hash {
             self.remove(&old_hash);
@@ -219,6 +310,7 @@ impl Mempool {
         }
         self.by_price.insert((entry.price(), Reverse(entry.seq), hash));
         self.by_hash.insert(hash, (sender_addr, tx.nonce));
+        self.bytes += entry.v.size;
         let s = self.senders.entry(sender_addr).or_default();
         s.base = account.nonce;
         s.txs.insert(tx.nonce, entry);
@@ -230,6 +322,7 @@ impl Mempool {
         let Some((addr, nonce)) = self.by_hash.remove(hash) else { return false };
         if let Some(s) = self.senders.get_mut(&addr) {
             if let Some(e) = s.txs.remove(&nonce) {
+                self.bytes -= e.v.size;
                 self.by_price.remove(&(e.price(), Reverse(e.seq), *hash));
                 if let Some(r) = &e.v.result
                     && self.tasks.get(&r.task_id) == Some(hash)
@@ -280,6 +373,9 @@ impl Mempool {
     /// After a block commits: drops its transactions, moves each touched sender's base to its
     /// new account nonce and drops what that made stale.
     pub fn on_block<V: StateView + ?Sized>(&mut self, included: &[(H256, Address)], view: &V) -> Result<(), StorageError> {
+        self.blocks += 1;
+        let now = self.blocks;
+        self.forgers.retain(|_, until| *until > now);
         let mut touched: Vec<Address> = Vec::new();
         for (h, a) in included {
             self.remove(h);
@@ -311,6 +407,7 @@ impl Mempool {
         self.by_hash.clear();
         self.tasks.clear();
         self.by_price.clear();
+        self.bytes = 0;
         all.into_iter().map(|e| e.v).collect()
     }
 

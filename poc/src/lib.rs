@@ -47,6 +47,8 @@ pub const MAX_K: usize = 64;
 pub const SEED_DOMAIN: &[u8] = b"CPC-SYNTH-V1:";
 /// Domain prefix of the challenge hashes.
 pub const CHALLENGE_DOMAIN: &[u8] = b"CPC-CHAL-V1:";
+/// Domain prefix of the share value (PROTOCOL.md, Shares v2).
+pub const SHARE_DOMAIN: &[u8] = b"CPC-SHARE-V1:";
 
 /// A rule of synthetic verification that a result breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,6 +164,23 @@ pub fn task_id_from_seed(seed: &[u8; 32]) -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// Share value: the first 8 bytes, big-endian, of `H("CPC-SHARE-V1:" ‖ seed ‖ root)`.
+/// A result is a share if this is at most its tip's `share_target`.
+pub fn share_value(seed: &[u8; 32], root: &H256) -> u64 {
+    let h = sha256_concat(&[SHARE_DOMAIN, seed, &root.0]);
+    u64::from_be_bytes(h.0[..8].try_into().expect("8 bytes"))
+}
+
+/// The share value a result claims for `tip`: one seed hash and one share hash, no matrix
+/// work (the cheapest rule, checked before the k-row proof). Errors on a missing nonce or a
+/// malformed `result_hash`.
+pub fn result_share_value(result: &ComputeResult, tip: &H256) -> Result<u64, PocError> {
+    let nonce = result.nonce.ok_or(PocError::NonceMissing)?;
+    let root = H256::from_hex(&result.result_hash)
+        .map_err(|e| PocError::ResultHashFormat(format!("{} ({e})", shorten(&result.result_hash))))?;
+    Ok(share_value(&seed(tip, &result.worker_address, nonce), &root))
 }
 
 /// The task id of (tip, worker, nonce).

@@ -5,7 +5,7 @@ use cpc_poc::*;
 use cpc_primitives::{ComputeResult, H256};
 use serde_json::Value;
 
-const VECTORS: &str = include_str!("../../primitives/tests/data/protocol-v1.json");
+const VECTORS: &str = include_str!("../../primitives/tests/data/protocol-v2.json");
 
 struct Case {
     params: SynthParams,
@@ -173,5 +173,18 @@ fn vector_results_are_tied_to_their_params() {
             k: case.params.k,
         };
         assert!(check_proof(&r, &case.tip, &other_n).is_err());
+    }
+}
+
+#[test]
+fn share_value() {
+    for case in cases() {
+        let expected = expected_result(&case);
+        let s = seed(&case.tip, &case.worker, case.nonce);
+        let root = H256::from_hex(&expected.result_hash).unwrap();
+        let v = cpc_poc::share_value(&s, &root);
+        assert_eq!(v, case.v["share_value"].as_u64().unwrap(), "share value, n = {}", case.params.n);
+        assert_eq!(format!("{v:016x}"), case.v["share_value_hex"].as_str().unwrap());
+        assert_eq!(result_share_value(&expected, &case.tip).unwrap(), v);
     }
 }

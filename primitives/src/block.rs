@@ -5,11 +5,12 @@ use crate::cjson::write_json_string;
 use crate::crypto::{PublicKey, SecretKey, Signature};
 use crate::hash::{sha256, H256};
 use crate::merkle::merkle_root_m;
+use crate::share::ShareTarget;
 use crate::tx::{ComputeResult, Transaction, TxType};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Domain prefix of the block signing bytes.
-pub const BLOCK_SIGNING_PREFIX: &[u8] = b"CPC-BLOCK-V1:";
+pub const BLOCK_SIGNING_PREFIX: &[u8] = b"CPC-BLOCK-V2:";
 
 /// `compute_root`: the hex root, or `""` when the block has no SUBMIT_RESULT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -53,10 +54,12 @@ pub struct Header {
     pub compute_root: ComputeRoot,
     pub gas_used: u64,
     pub gas_limit: u64,
+    /// The target that synthetic work derived from this block must meet (PROTOCOL.md, Shares).
+    pub share_target: ShareTarget,
 }
 
 impl Header {
-    /// `"CPC-BLOCK-V1:" ‖ CJ(header)`: what the block hash covers and the proposer signs.
+    /// `"CPC-BLOCK-V2:" ‖ CJ(header)`: what the block hash covers and the proposer signs.
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(BLOCK_SIGNING_PREFIX);
@@ -77,7 +80,9 @@ impl Header {
         out.extend_from_slice(self.proposer_address.to_string().as_bytes());
         out.extend_from_slice(b"\",\"round\":");
         out.extend_from_slice(self.round.to_string().as_bytes());
-        out.extend_from_slice(b",\"state_root\":\"");
+        out.extend_from_slice(b",\"share_target\":\"");
+        out.extend_from_slice(self.share_target.to_hex().as_bytes());
+        out.extend_from_slice(b"\",\"state_root\":\"");
         out.extend_from_slice(self.state_root.to_hex().as_bytes());
         out.extend_from_slice(b"\",\"timestamp\":");
         out.extend_from_slice(self.timestamp.to_string().as_bytes());
@@ -87,7 +92,7 @@ impl Header {
         out
     }
 
-    /// Block hash: `H("CPC-BLOCK-V1:" ‖ CJ(header))`.
+    /// Block hash: `H("CPC-BLOCK-V2:" ‖ CJ(header))`.
     pub fn hash(&self) -> H256 {
         sha256(&self.signing_bytes())
     }

@@ -1,11 +1,11 @@
-//! Reproduces every `keys`, `transactions`, `compute_root` and `blocks` vector of
-//! `../shared/vectors/protocol-v1.json` (copied to `tests/data/` so a lone clone still runs).
+//! Reproduces every `keys`, `transactions`, `compute_root`, `share_targets` and v2 `blocks` vector of
+//! `../shared/vectors/protocol-v2.json` (copied to `tests/data/` so a lone clone still runs).
 
 use cpc_primitives::*;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let text = include_str!("data/protocol-v1.json");
+    let text = include_str!("data/protocol-v2.json");
     serde_json::from_str(text).unwrap()
 }
 
@@ -15,9 +15,9 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 
 #[test]
 fn copy_matches_shared_vectors_when_present() {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/protocol-v1.json");
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/protocol-v2.json");
     if let Ok(text) = std::fs::read_to_string(shared) {
-        assert_eq!(text, include_str!("data/protocol-v1.json"), "tests/data copy is stale");
+        assert_eq!(text, include_str!("data/protocol-v2.json"), "tests/data copy is stale");
     }
 }
 
@@ -127,4 +127,37 @@ fn blocks() {
 #[test]
 fn empty_tx_root_is_zeros() {
     assert_eq!(tx_root(&[]).to_hex(), "0".repeat(64));
+}
+
+#[test]
+fn share_targets() {
+    let v = vectors();
+    let cases = v["share_targets"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    for c in cases {
+        let start = ShareTarget::from_hex(s(c, "start")).unwrap();
+        let (sp, tau) = (c["shares_per_block"].as_u64().unwrap(), c["halflife_blocks"].as_u64().unwrap());
+        let counts = c["synthetic_results_per_block"].as_array().unwrap();
+        let targets = c["targets"].as_array().unwrap();
+        assert_eq!(counts.len(), targets.len());
+        let mut t = start;
+        for (i, (n, want)) in counts.iter().zip(targets).enumerate() {
+            t = next_share_target(t, n.as_u64().unwrap(), sp, tau);
+            assert_eq!(t.to_hex(), want.as_str().unwrap(), "case start {} S {sp} tau {tau}, block {}", start, i + 1);
+        }
+    }
+}
+
+#[test]
+fn v2_headers_carry_share_target_in_the_signed_bytes() {
+    let v = vectors();
+    let mut header: Header = serde_json::from_value(v["blocks"][0]["header"].clone()).unwrap();
+    let hash = header.hash();
+    header.share_target = ShareTarget(header.share_target.0 ^ 1);
+    assert_ne!(header.hash(), hash, "share_target is covered by the block hash");
+    assert!(header.signing_bytes().starts_with(b"CPC-BLOCK-V2:"));
+    // A v1 header (no share_target) no longer decodes: unknown or missing fields are errors.
+    let mut v1 = v["blocks"][0]["header"].clone();
+    v1.as_object_mut().unwrap().remove("share_target");
+    assert!(serde_json::from_value::<Header>(v1).is_err());
 }

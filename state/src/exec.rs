@@ -76,13 +76,17 @@ pub struct TxOutcome {
 /// Where the block's reward and fees went.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RewardSummary {
+    /// `R(h)`: the block reward the proposer's and the shares' parts are computed from.
     #[serde(with = "cpc_primitives::amount::dec_u128")]
     pub block_reward: u128,
     #[serde(with = "cpc_primitives::amount::dec_u128")]
     pub proposer_reward: u128,
+    /// What each share in this block minted (`(R·30 // 100) // S`).
     #[serde(with = "cpc_primitives::amount::dec_u128")]
-    pub miner_pool: u128,
-    /// Per verified synthetic result, in block order.
+    pub share_reward: u128,
+    /// Shares (verified synthetic results) in the block.
+    pub shares: u64,
+    /// Per share, in block order: (worker, amount).
     pub worker_payments: Vec<(Address, String)>,
     #[serde(with = "cpc_primitives::amount::dec_u128")]
     pub fees: u128,
@@ -90,8 +94,9 @@ pub struct RewardSummary {
     pub proposer_fees: u128,
     #[serde(with = "cpc_primitives::amount::dec_u128")]
     pub treasury_fees: u128,
+    /// New coins: the proposer's reward plus every share's reward.
     #[serde(with = "cpc_primitives::amount::dec_u128")]
-    pub burned: u128,
+    pub minted: u128,
 }
 
 /// Everything a block changes, plus what is needed to undo it.
@@ -274,10 +279,12 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         Ok(self.outcomes.last().expect("pushed"))
     }
 
-    /// Pays the block reward and fees, computes the new state root, and returns everything.
-    /// `proposer` is the proposer's account; `paid_workers` the worker of each verified
-    /// synthetic result in block order (consensus decides which results those are).
-    pub fn finish(mut self, proposer: &Address, paid_workers: &[Address]) -> Result<BlockOutcome, ApplyError> {
+    /// Pays the proposer's part of the block reward, one `share_reward` per share, and the
+    /// fees; computes the new state root and returns everything. `proposer` is the proposer's
+    /// account; `share_workers` the worker of each synthetic result in block order (consensus
+    /// has checked that every one is a verified share). Nothing is burned: a block without
+    /// shares mints only the proposer's part (PROTOCOL.md, Shares).
+    pub fn finish(mut self, proposer: &Address, share_workers: &[Address]) -> Result<BlockOutcome, ApplyError> {
         let econ = &self.params.economics;
         let prev_supply = self.view.supply();
         let reward = econ.block_reward(self.height);
@@ -285,18 +292,15 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             .checked_mul(econ.proposer_reward_percent as u128)
             .ok_or(ApplyError::Overflow("proposer reward"))?
             / 100;
-        let pool = reward - proposer_reward;
-        let mut worker_payments = Vec::new();
-        let burned = if paid_workers.is_empty() {
-            pool
-        } else {
-            let share = pool / paid_workers.len() as u128;
-            for w in paid_workers {
-                self.credit(w, share, "worker reward")?;
-                worker_payments.push((*w, share.to_string()));
-            }
-            pool - share * paid_workers.len() as u128 // dust
-        };
+        let share_reward = econ.share_reward(self.height, self.params.poc.shares_per_block);
+        let mut worker_payments = Vec::with_capacity(share_workers.len());
+        for w in share_workers {
+            self.credit(w, share_reward, "share reward")?;
+            worker_payments.push((*w, share_reward.to_string()));
+        }
+        let shares_minted = share_reward
+            .checked_mul(share_workers.len() as u128)
+            .ok_or(ApplyError::Overflow("share rewards"))?;
         self.credit(proposer, proposer_reward, "proposer reward")?;
         let proposer_fees =
             self.fees.checked_mul(econ.proposer_fee_percent as u128).ok_or(ApplyError::Overflow("proposer fees"))? / 100;
@@ -305,25 +309,23 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         let treasury = econ.treasury_address;
         self.credit(&treasury, treasury_fees, "treasury fees")?;
 
+        let minted = proposer_reward.checked_add(shares_minted).ok_or(ApplyError::Overflow("minted"))?;
         let supply = Supply {
-            total: prev_supply
-                .total
-                .checked_add(reward)
-                .and_then(|t| t.checked_sub(burned))
-                .ok_or(ApplyError::Overflow("total supply"))?,
+            total: prev_supply.total.checked_add(minted).ok_or(ApplyError::Overflow("total supply"))?,
             genesis: prev_supply.genesis,
-            minted: prev_supply.minted.checked_add(reward).ok_or(ApplyError::Overflow("minted"))?,
-            burned: prev_supply.burned.checked_add(burned).ok_or(ApplyError::Overflow("burned"))?,
+            minted: prev_supply.minted.checked_add(minted).ok_or(ApplyError::Overflow("minted"))?,
+            burned: prev_supply.burned,
         };
         let rewards = RewardSummary {
             block_reward: reward,
             proposer_reward,
-            miner_pool: pool,
+            share_reward,
+            shares: share_workers.len() as u64,
             worker_payments,
             fees: self.fees,
             proposer_fees,
             treasury_fees,
-            burned,
+            minted,
         };
         Ok(self.into_outcome(prev_supply, supply, rewards))
     }

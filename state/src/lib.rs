@@ -12,6 +12,6 @@ pub mod view;
 
 pub use exec::{state_root, ApplyError, BlockExecutor, BlockOutcome, RewardSummary, StateChanges, TxError, TxOutcome};
 pub use params::{ChainParams, Economics, PocParams};
-pub use store::{Head, Store, StoreError, StoredBlock};
+pub use store::{CanonEntry, Head, Store, StoreError, StoredBlock, WorkerStats};
 pub use tree::{account_leaf, AccountTree};
 pub use view::{AccountEntry, MemState, StateView, StorageError, Supply};

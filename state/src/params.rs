@@ -1,6 +1,6 @@
 //! Chain parameters the state transition and block validation need (from genesis).
 
-use cpc_primitives::{Address, UNITS_PER_CPC};
+use cpc_primitives::{Address, ShareTarget, UNITS_PER_CPC};
 use serde::{Deserialize, Serialize};
 
 /// Economics of the chain. Defaults are the dev-chain issue's numbers.
@@ -40,9 +40,27 @@ impl Economics {
         let halvings = (height - 1) / self.halving_interval;
         if halvings >= 128 { 0 } else { self.initial_block_reward >> halvings }
     }
+
+    /// What one share in block `height` mints for its worker (PROTOCOL.md, Shares):
+    /// `(R(h) · (100 − proposer_reward_percent) // 100) // S`, i.e. `(R·30 // 100) // S` with
+    /// the default 70 % to the proposer. A block may hold up to M ≥ 2S shares, so the miners'
+    /// part of a block's issuance follows the work done, not a fixed pool.
+    pub fn share_reward(&self, height: u64, shares_per_block: u64) -> u128 {
+        if shares_per_block == 0 {
+            return 0;
+        }
+        let workers_percent = 100u128.saturating_sub(self.proposer_reward_percent as u128);
+        // R ≤ u128::MAX; R·100 could overflow for an absurd genesis, so divide first when it would.
+        let r = self.block_reward(height);
+        let part = match r.checked_mul(workers_percent) {
+            Some(x) => x / 100,
+            None => r / 100 * workers_percent,
+        };
+        part / shares_per_block as u128
+    }
 }
 
-/// Proof-of-Compute parameters (PROTOCOL.md, Synthetic tasks v1).
+/// Proof-of-Compute parameters (PROTOCOL.md, Synthetic tasks v1 and Shares v2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PocParams {
@@ -52,13 +70,29 @@ pub struct PocParams {
     pub challenges: usize,
     /// Task window `W` in blocks.
     pub window: u64,
-    /// At most this many synthetic results per block (each costs a full recomputation).
+    /// At most this many synthetic results per block (each costs a full recomputation), `M`.
     pub max_synthetic_results_per_block: usize,
+    /// The genesis block's share target t₀ (16 hex digits in JSON).
+    pub share_target_start: ShareTarget,
+    /// The mean number of shares per block the retarget steers to, `S`.
+    pub shares_per_block: u64,
+    /// Blocks over which a full (M = 2S) or empty block run halves or doubles the target, `τ`.
+    pub share_halflife: u64,
 }
 
 impl Default for PocParams {
+    /// The dev chain's values: every result is a share until the target moves (t₀ = 2⁶⁴ − 1),
+    /// S = 8, τ = 32, M = 16.
     fn default() -> Self {
-        PocParams { matrix_size: 1024, challenges: 8, window: 16, max_synthetic_results_per_block: 16 }
+        PocParams {
+            matrix_size: 1024,
+            challenges: 8,
+            window: 16,
+            max_synthetic_results_per_block: 16,
+            share_target_start: ShareTarget::MAX,
+            shares_per_block: 8,
+            share_halflife: 32,
+        }
     }
 }
 
@@ -92,5 +126,20 @@ mod tests {
         assert_eq!(e.block_reward(1_000_001), 5 * UNITS_PER_CPC);
         assert_eq!(e.block_reward(2_000_001), 5 * UNITS_PER_CPC / 2);
         assert_eq!(e.block_reward(u64::MAX), 0);
+    }
+
+    #[test]
+    fn share_reward_vectors() {
+        // ../shared/vectors/protocol-v2.json, "share_rewards" (copied into primitives' tests).
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../primitives/tests/data/protocol-v2.json")).unwrap();
+        let e = Economics::with_treasury(Address([0; 20]));
+        let cases = v["share_rewards"].as_array().unwrap();
+        assert!(!cases.is_empty());
+        for c in cases {
+            let (h, s) = (c["height"].as_u64().unwrap(), c["shares_per_block"].as_u64().unwrap());
+            let want: u128 = c["share_reward"].as_str().unwrap().parse().unwrap();
+            assert_eq!(e.share_reward(h, s), want, "height {h}, S {s}");
+        }
     }
 }

@@ -10,14 +10,16 @@ use crate::exec::{state_root, BlockOutcome, RewardSummary, StateChanges};
 use crate::tree::{account_leaf, compute_update, AccountTree, NodeReader};
 use std::collections::BTreeMap;
 use crate::view::{AccountEntry, StateView, StorageError, Supply};
-use cpc_primitives::{Account, Address, Block, Header, PublicKey, Receipt, Signature, Transaction, H256};
+use cpc_primitives::{Account, Address, Block, Header, PublicKey, Receipt, ShareTarget, Signature, Transaction, H256};
 use parking_lot::RwLock;
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Bumped whenever the on-disk layout changes; a mismatch refuses to open.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 1: protocol v1 (no share targets). 2: protocol v2 (share_target in every header, the
+/// canonical index carries each block's target, timestamp and share count, a worker index).
+pub const SCHEMA_VERSION: u32 = 2;
 
 // --- RocksDB tuning, each value with its reason -------------------------------------------
 /// Memtable size per column family: a full block (5 000 transfers ≈ 5 MB of txs, receipts
@@ -43,8 +45,10 @@ const CF_ACCOUNTS: &str = "accounts";
 const CF_TASKS: &str = "tasks";
 const CF_UNDO: &str = "undo";
 const CF_REWARDS: &str = "rewards";
-const ALL_CFS: [&str; 9] =
-    [CF_META, CF_BLOCKS, CF_CANONICAL, CF_TXS, CF_RECEIPTS, CF_ACCOUNTS, CF_TASKS, CF_UNDO, CF_REWARDS];
+/// Per worker address: shares, rewards and the height of the last share (`poc_getWorker`).
+const CF_WORKERS: &str = "workers";
+const ALL_CFS: [&str; 10] =
+    [CF_META, CF_BLOCKS, CF_CANONICAL, CF_TXS, CF_RECEIPTS, CF_ACCOUNTS, CF_TASKS, CF_UNDO, CF_REWARDS, CF_WORKERS];
 
 const KEY_SCHEMA: &[u8] = b"schema";
 const KEY_HEAD: &[u8] = b"head";
@@ -59,7 +63,17 @@ pub enum StoreError {
     Db(#[from] rocksdb::Error),
     #[error("corrupt record in {cf}: {reason}")]
     Corrupt { cf: &'static str, reason: String },
-    #[error("database schema version: expected {expected}, found {found}")]
+    #[error(
+        "database schema version: expected {expected}, found {found}{}",
+        if *found < *expected {
+            ": this datadir was written by an older cpcd (schema 1 = protocol v1, before PoC v2 \
+             shares) and cannot be read as protocol v2. Its chain is not the v2 chain: move the \
+             datadir aside and start with an empty one (`cpcd init --genesis FILE --datadir DIR`, \
+             or --dev), then sync from v2 peers"
+        } else {
+            ": this datadir was written by a newer cpcd; run that version"
+        }
+    )]
     Schema { expected: u32, found: u32 },
     #[error("consistency check failed: {0}")]
     Inconsistent(String),
@@ -82,6 +96,41 @@ pub struct Head {
     pub hash: H256,
     pub state_root: H256,
     pub timestamp: u64,
+    /// The head block's share target: what work on this tip must meet.
+    pub share_target: ShareTarget,
+}
+
+impl Head {
+    pub fn of(header: &Header, hash: H256) -> Head {
+        Head {
+            height: header.height,
+            hash,
+            state_root: header.state_root,
+            timestamp: header.timestamp,
+            share_target: header.share_target,
+        }
+    }
+}
+
+/// One canonical block as the canonical index keeps it: enough for the task window (hash and
+/// share target) and for network statistics (time and share count) without reading blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CanonEntry {
+    pub hash: H256,
+    pub share_target: ShareTarget,
+    pub timestamp: u64,
+    /// Synthetic results (all of them shares) in the block.
+    pub shares: u32,
+}
+
+/// A worker's totals on the canonical chain (`poc_getWorker`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStats {
+    pub shares: u64,
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub rewards: u128,
+    /// Height of the block that holds the worker's latest share.
+    pub last_share_height: u64,
 }
 
 /// A block as stored: the body holds transaction hashes; transactions live in `txs`.
@@ -99,6 +148,8 @@ struct UndoRecord {
     prev_supply: Supply,
     accounts: Vec<(Address, Option<AccountEntry>)>,
     task_ids: Vec<String>,
+    /// Worker index entries before this block (`None`: no entry).
+    workers: Vec<(Address, Option<WorkerStats>)>,
 }
 
 struct Mem {
@@ -135,23 +186,47 @@ fn decode_account(b: &[u8]) -> Result<AccountEntry, StoreError> {
 }
 
 fn encode_head(h: &Head) -> Vec<u8> {
-    let mut v = Vec::with_capacity(80);
+    let mut v = Vec::with_capacity(88);
     v.extend_from_slice(&h.height.to_be_bytes());
     v.extend_from_slice(&h.hash.0);
     v.extend_from_slice(&h.state_root.0);
     v.extend_from_slice(&h.timestamp.to_be_bytes());
+    v.extend_from_slice(&h.share_target.0.to_be_bytes());
     v
 }
 
 fn decode_head(b: &[u8]) -> Result<Head, StoreError> {
-    if b.len() != 80 {
-        return Err(StoreError::Corrupt { cf: CF_META, reason: format!("head: expected 80 bytes, found {}", b.len()) });
+    if b.len() != 88 {
+        return Err(StoreError::Corrupt { cf: CF_META, reason: format!("head: expected 88 bytes, found {}", b.len()) });
     }
     Ok(Head {
         height: u64::from_be_bytes(b[..8].try_into().unwrap()),
         hash: H256(b[8..40].try_into().unwrap()),
         state_root: H256(b[40..72].try_into().unwrap()),
-        timestamp: u64::from_be_bytes(b[72..].try_into().unwrap()),
+        timestamp: u64::from_be_bytes(b[72..80].try_into().unwrap()),
+        share_target: ShareTarget(u64::from_be_bytes(b[80..].try_into().unwrap())),
+    })
+}
+
+/// Canonical index value: hash ‖ be64 share_target ‖ be64 timestamp ‖ be32 shares (52 bytes).
+fn encode_canon(e: &CanonEntry) -> [u8; 52] {
+    let mut v = [0u8; 52];
+    v[..32].copy_from_slice(&e.hash.0);
+    v[32..40].copy_from_slice(&e.share_target.0.to_be_bytes());
+    v[40..48].copy_from_slice(&e.timestamp.to_be_bytes());
+    v[48..].copy_from_slice(&e.shares.to_be_bytes());
+    v
+}
+
+fn decode_canon(b: &[u8]) -> Result<CanonEntry, StoreError> {
+    if b.len() != 52 {
+        return Err(StoreError::Corrupt { cf: CF_CANONICAL, reason: format!("expected 52 bytes, found {}", b.len()) });
+    }
+    Ok(CanonEntry {
+        hash: H256(b[..32].try_into().unwrap()),
+        share_target: ShareTarget(u64::from_be_bytes(b[32..40].try_into().unwrap())),
+        timestamp: u64::from_be_bytes(b[40..48].try_into().unwrap()),
+        shares: u32::from_be_bytes(b[48..].try_into().unwrap()),
     })
 }
 
@@ -183,6 +258,7 @@ impl Store {
         db_opts.create_missing_column_families(true);
         db_opts.set_max_open_files(MAX_OPEN_FILES);
         db_opts.set_keep_log_file_num(KEEP_LOG_FILES);
+        Self::refuse_older_layout(path)?;
         let cfs = ALL_CFS.iter().map(|n| ColumnFamilyDescriptor::new(*n, cf_opts.clone()));
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let store = Store {
@@ -192,6 +268,28 @@ impl Store {
         };
         store.load_and_check()?;
         Ok(store)
+    }
+
+    /// A database of an older layout lacks column families this one would create: read its
+    /// schema version read-only (creating nothing, so the older cpcd can still open it) and
+    /// refuse it with [`StoreError::Schema`], which says what to do.
+    fn refuse_older_layout(path: &Path) -> Result<(), StoreError> {
+        let Ok(existing) = DB::list_cf(&Options::default(), path) else { return Ok(()) }; // no database yet
+        if ALL_CFS.iter().all(|cf| existing.iter().any(|e| e == cf)) {
+            return Ok(());
+        }
+        let db = DB::open_cf_for_read_only(&Options::default(), path, &existing, false)?;
+        let found = match existing.iter().any(|e| e == CF_META) {
+            true => {
+                let meta = db.cf_handle(CF_META).expect("listed above");
+                match db.get_cf(meta, KEY_SCHEMA)? {
+                    Some(v) if v.len() == 4 => u32::from_le_bytes(v.as_slice().try_into().expect("4 bytes")),
+                    _ => 0,
+                }
+            }
+            false => 0,
+        };
+        Err(StoreError::Schema { expected: SCHEMA_VERSION, found })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -338,7 +436,13 @@ impl Store {
             signature: block.signature,
         };
         batch.put_cf(self.cf(CF_BLOCKS), hash.0, json(&stored));
-        batch.put_cf(self.cf(CF_CANONICAL), h.height.to_be_bytes(), hash.0);
+        let canon = CanonEntry {
+            hash,
+            share_target: h.share_target,
+            timestamp: h.timestamp,
+            shares: outcome.rewards.shares.try_into().unwrap_or(u32::MAX),
+        };
+        batch.put_cf(self.cf(CF_CANONICAL), h.height.to_be_bytes(), encode_canon(&canon));
         let (txs_cf, rc_cf) = (self.cf(CF_TXS), self.cf(CF_RECEIPTS));
         for (i, (tx, out)) in block.transactions.iter().zip(&outcome.outcomes).enumerate() {
             batch.put_cf(txs_cf, out.tx_hash.0, tx.canonical_json());
@@ -362,15 +466,31 @@ impl Store {
         for (task, txh) in &ch.task_ids {
             batch.put_cf(self.cf(CF_TASKS), task.as_bytes(), txh.0);
         }
+        // The worker index: one entry per worker paid in this block.
+        let mut workers: BTreeMap<Address, (Option<WorkerStats>, WorkerStats)> = BTreeMap::new();
+        for (w, _) in &outcome.rewards.worker_payments {
+            if !workers.contains_key(w) {
+                let before = self.worker_stats(w)?;
+                workers.insert(*w, (before, before.unwrap_or_default()));
+            }
+            let entry = &mut workers.get_mut(w).expect("inserted above").1;
+            entry.shares += 1;
+            entry.rewards = entry.rewards.saturating_add(outcome.rewards.share_reward);
+            entry.last_share_height = h.height;
+        }
+        for (w, (_, after)) in &workers {
+            batch.put_cf(self.cf(CF_WORKERS), w.0, json(after));
+        }
         let undo = UndoRecord {
             prev_account_count: ch.prev_account_count,
             prev_supply: ch.prev_supply,
             accounts: ch.undo.clone(),
             task_ids: ch.task_ids.iter().map(|(t, _)| t.clone()).collect(),
+            workers: workers.iter().map(|(w, (before, _))| (*w, *before)).collect(),
         };
         batch.put_cf(self.cf(CF_UNDO), hash.0, json(&undo));
         batch.put_cf(self.cf(CF_REWARDS), hash.0, json(&outcome.rewards));
-        let head = Head { height: h.height, hash, state_root: h.state_root, timestamp: h.timestamp };
+        let head = Head::of(h, hash);
         batch.put_cf(self.cf(CF_META), KEY_HEAD, encode_head(&head));
         batch.put_cf(self.cf(CF_META), KEY_SUPPLY, json(&ch.supply));
 
@@ -441,12 +561,17 @@ impl Store {
         for t in &undo.task_ids {
             batch.delete_cf(self.cf(CF_TASKS), t.as_bytes());
         }
+        for (w, before) in &undo.workers {
+            match before {
+                Some(st) => batch.put_cf(self.cf(CF_WORKERS), w.0, json(st)),
+                None => batch.delete_cf(self.cf(CF_WORKERS), w.0),
+            }
+        }
         for h in &sb.tx_hashes {
             batch.delete_cf(self.cf(CF_RECEIPTS), h.0);
         }
         batch.delete_cf(self.cf(CF_CANONICAL), head.height.to_be_bytes());
-        let new_head =
-            Head { height: parent.height, hash: sb.header.prev_hash, state_root: parent.state_root, timestamp: parent.timestamp };
+        let new_head = Head::of(&parent, sb.header.prev_hash);
         batch.put_cf(self.cf(CF_META), KEY_HEAD, encode_head(&new_head));
         batch.put_cf(self.cf(CF_META), KEY_SUPPLY, json(&undo.prev_supply));
 
@@ -469,7 +594,17 @@ impl Store {
 
     /// Canonical block hash at `height`.
     pub fn hash_at(&self, height: u64) -> Result<Option<H256>, StoreError> {
-        self.db.get_cf(self.cf(CF_CANONICAL), height.to_be_bytes())?.map(|b| hash_key(&b, CF_CANONICAL)).transpose()
+        Ok(self.canon_at(height)?.map(|e| e.hash))
+    }
+
+    /// The canonical index entry at `height`: hash, share target, timestamp, share count.
+    pub fn canon_at(&self, height: u64) -> Result<Option<CanonEntry>, StoreError> {
+        self.db.get_pinned_cf(self.cf(CF_CANONICAL), height.to_be_bytes())?.map(|b| decode_canon(&b)).transpose()
+    }
+
+    /// A worker's shares, rewards and last share height on the canonical chain.
+    pub fn worker_stats(&self, worker: &Address) -> Result<Option<WorkerStats>, StoreError> {
+        self.db.get_pinned_cf(self.cf(CF_WORKERS), worker.0)?.map(|b| unjson(CF_WORKERS, &b)).transpose()
     }
 
     pub fn stored_block(&self, hash: &H256) -> Result<Option<StoredBlock>, StoreError> {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(30);
 
 fn vectors() -> Value {
-    serde_json::from_str(include_str!("../../primitives/tests/data/protocol-v1.json")).unwrap()
+    serde_json::from_str(include_str!("../../primitives/tests/data/protocol-v2.json")).unwrap()
 }
 
 fn verify_cmd(tip: &str, n: usize, k: usize, input: &str) -> (i32, String) {

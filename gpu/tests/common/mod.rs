@@ -36,7 +36,7 @@ pub fn worker(seed: u64, i: u64) -> String {
     format!("cpc1{}", &h.to_hex()[..38])
 }
 
-/// One synthetic vector of ../shared/vectors/protocol-v1.json.
+/// One synthetic vector of ../shared/vectors/protocol-v2.json.
 pub struct Vector {
     pub n: usize,
     pub k: usize,
@@ -51,7 +51,7 @@ pub struct Vector {
 /// The synthetic vectors (the copy kept in primitives/tests/data).
 pub fn vectors() -> Vec<Vector> {
     // Built in, so that a test binary copied to a GPU machine without the sources still runs.
-    let text = include_str!("../../../primitives/tests/data/protocol-v1.json");
+    let text = include_str!("../../../primitives/tests/data/protocol-v2.json");
     let v: serde_json::Value = serde_json::from_str(text).expect("vectors JSON");
     v["synthetic"]
         .as_array()
