@@ -142,9 +142,10 @@ fn refused_transaction_leaves_no_trace() {
 }
 
 #[test]
-fn rewards_fees_and_burn_are_split_as_specified() {
+fn rewards_and_fees_are_split_and_nothing_is_burned_without_shares() {
     let mut st = genesis(2);
     let p = params();
+    let genesis_total = st.supply.total;
     let tx = transfer(0, addr(1), 1, 0, 1000);
     let mut ex = BlockExecutor::new(&st, &p, 1);
     ex.execute(&tx, tx.hash()).unwrap();
@@ -153,31 +154,57 @@ fn rewards_fees_and_burn_are_split_as_specified() {
     let r = &out.rewards;
     assert_eq!(r.block_reward, 10 * UNITS_PER_CPC);
     assert_eq!(r.proposer_reward, 7 * UNITS_PER_CPC);
-    assert_eq!(r.miner_pool, 3 * UNITS_PER_CPC);
-    assert_eq!(r.burned, 3 * UNITS_PER_CPC, "no verified results: the pool is burned");
+    // (R·30 // 100) // S with R = 10 CPC and S = 8: 3/8 CPC per share.
+    assert_eq!(r.share_reward, 3 * UNITS_PER_CPC / 8);
+    assert_eq!((r.shares, r.worker_payments.len()), (0, 0));
+    assert_eq!(r.minted, 7 * UNITS_PER_CPC, "no shares: only the proposer's part is minted");
     assert_eq!((r.proposer_fees, r.treasury_fees), (fee * 9 / 10, fee / 10));
     st.commit(&out.changes);
     assert_eq!(st.balance(&PROPOSER), 7 * UNITS_PER_CPC + fee * 9 / 10);
     assert_eq!(st.balance(&p.economics.treasury_address), fee / 10);
-    assert_eq!(st.supply.minted, 10 * UNITS_PER_CPC);
-    assert_eq!(st.supply.burned, 3 * UNITS_PER_CPC);
+    assert_eq!(st.supply.minted, 7 * UNITS_PER_CPC);
+    assert_eq!(st.supply.burned, 0, "v2 burns nothing for missing shares");
+    assert_eq!(st.supply.total, genesis_total + 7 * UNITS_PER_CPC);
     assert_eq!(st.sum_of_balances(), st.supply.total);
 }
 
 #[test]
-fn miner_pool_is_shared_by_verified_results_and_dust_is_burned() {
+fn each_share_mints_the_share_reward_for_its_worker() {
     let mut st = genesis(1);
     let p = params();
-    let ex = BlockExecutor::new(&st, &p, 1);
-    let workers = [addr(3), addr(4), addr(3)];
-    let out = ex.finish(&PROPOSER, &workers).unwrap();
-    let pool = 3 * UNITS_PER_CPC;
-    let share = pool / 3;
-    assert_eq!(out.rewards.burned, pool - 3 * share);
+    let genesis_total = st.supply.total;
+    let per_share = 3 * UNITS_PER_CPC / 8; // (10 CPC · 30 // 100) // S, S = 8
+    // More shares than S (up to M = 2S may be in a block): each is paid in full, no pool split.
+    let workers: Vec<Address> = [3u8, 4, 3].iter().chain([5u8; 10].iter()).map(|&i| addr(i)).collect();
+    assert!(workers.len() as u64 > p.poc.shares_per_block);
+    let out = BlockExecutor::new(&st, &p, 1).finish(&PROPOSER, &workers).unwrap();
+    let r = &out.rewards;
+    assert_eq!(r.share_reward, per_share);
+    assert_eq!(r.shares, 13);
+    let expected_payments: Vec<(Address, String)> = workers.iter().map(|w| (*w, per_share.to_string())).collect();
+    assert_eq!(r.worker_payments, expected_payments, "one payment per share, in block order");
+    assert_eq!(r.minted, 7 * UNITS_PER_CPC + 13 * per_share);
     st.commit(&out.changes);
-    assert_eq!(st.balance(&addr(3)), 2 * share);
-    assert_eq!(st.balance(&addr(4)), share);
+    assert_eq!(st.balance(&addr(3)), 2 * per_share);
+    assert_eq!(st.balance(&addr(4)), per_share);
+    assert_eq!(st.balance(&addr(5)), 10 * per_share);
+    assert_eq!(st.balance(&PROPOSER), 7 * UNITS_PER_CPC);
+    assert_eq!(st.supply.minted, 7 * UNITS_PER_CPC + 13 * per_share);
+    assert_eq!(st.supply.burned, 0);
+    assert_eq!(st.supply.total, genesis_total + st.supply.minted);
     assert_eq!(st.sum_of_balances(), st.supply.total);
+}
+
+#[test]
+fn share_reward_follows_s_and_the_halving() {
+    let mut p = params();
+    p.poc.shares_per_block = 3;
+    let st = genesis(0);
+    // Height 1 000 001 is the first block of the second halving interval: R = 5 CPC.
+    let out = BlockExecutor::new(&st, &p, 1_000_001).finish(&PROPOSER, &[addr(1)]).unwrap();
+    assert_eq!(out.rewards.block_reward, 5 * UNITS_PER_CPC);
+    assert_eq!(out.rewards.share_reward, (5 * UNITS_PER_CPC * 30 / 100) / 3);
+    assert_eq!(out.rewards.minted, 5 * UNITS_PER_CPC * 70 / 100 + (5 * UNITS_PER_CPC * 30 / 100) / 3);
 }
 
 #[test]

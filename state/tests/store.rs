@@ -19,6 +19,7 @@ fn genesis_block(root: H256) -> Block {
         compute_root: ComputeRoot(None),
         gas_used: 0,
         gas_limit: 50_000_000,
+        share_target: ShareTarget::MAX,
     };
     Block::seal(header, vec![], &sk)
 }
@@ -36,6 +37,13 @@ fn init(store: &Store) -> Block {
 }
 
 fn next_block(store: &Store, txs: Vec<Transaction>) -> (Block, Vec<H256>, BlockOutcome) {
+    next_block_paying(store, txs, &[])
+}
+
+/// The next block on the head, paying one share to each of `share_workers` (the store does not
+/// check shares: consensus does). Its share_target is the parent's halved, so the canonical
+/// index has something to carry.
+fn next_block_paying(store: &Store, txs: Vec<Transaction>, share_workers: &[Address]) -> (Block, Vec<H256>, BlockOutcome) {
     let p = params();
     let head = store.head().unwrap();
     let mut ex = BlockExecutor::new(store, &p, head.height + 1);
@@ -45,7 +53,7 @@ fn next_block(store: &Store, txs: Vec<Transaction>) -> (Block, Vec<H256>, BlockO
     }
     let sk = key(0);
     let proposer = Address::from_public_key(&sk.public_key());
-    let out = ex.finish(&proposer, &[]).unwrap();
+    let out = ex.finish(&proposer, share_workers).unwrap();
     let header = Header {
         height: head.height + 1,
         prev_hash: head.hash,
@@ -58,6 +66,7 @@ fn next_block(store: &Store, txs: Vec<Transaction>) -> (Block, Vec<H256>, BlockO
         compute_root: compute_root_of_txs(&txs).unwrap(),
         gas_used: out.gas_used,
         gas_limit: 50_000_000,
+        share_target: ShareTarget((head.share_target.0 / 2).max(1)),
     };
     (Block::seal(header, txs, &sk), hashes, out)
 }
@@ -121,7 +130,7 @@ fn a_tampered_account_fails_the_startup_check() {
     }
     {
         // Change one balance behind the store's back.
-        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards"];
+        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards", "workers"];
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
         let cf = db.cf_handle("accounts").unwrap();
         let mut v = db.get_cf(cf, addr(1).0).unwrap().unwrap();
@@ -173,4 +182,135 @@ fn genesis_cannot_be_reverted() {
     let store = Store::open(dir.path()).unwrap();
     init(&store);
     assert!(matches!(store.revert_head(), Err(StoreError::Inconsistent(_))));
+}
+
+#[test]
+fn the_canonical_index_carries_hash_target_time_and_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let g = init(&store);
+    let g0 = store.canon_at(0).unwrap().unwrap();
+    assert_eq!(g0, CanonEntry { hash: g.hash(), share_target: ShareTarget::MAX, timestamp: 1, shares: 0 });
+    let (b, h, o) = next_block_paying(&store, vec![], &[addr(1), addr(2), addr(1)]);
+    store.commit_block(&b, &h, &o).unwrap();
+    let e = store.canon_at(1).unwrap().unwrap();
+    assert_eq!(
+        e,
+        CanonEntry { hash: b.hash(), share_target: b.header.share_target, timestamp: b.header.timestamp, shares: 3 }
+    );
+    assert_eq!(e.share_target, ShareTarget(u64::MAX / 2));
+    assert_eq!(store.head().unwrap().share_target, b.header.share_target, "the head carries the target too");
+    assert_eq!(store.hash_at(1).unwrap(), Some(b.hash()));
+    assert_eq!(store.canon_at(2).unwrap(), None);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.canon_at(1).unwrap(), Some(e), "survives a reopen");
+    assert_eq!(store.head().unwrap().share_target, e.share_target);
+}
+
+#[test]
+fn the_worker_index_follows_commits_and_reverts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    init(&store);
+    let per_share = params().economics.share_reward(1, params().poc.shares_per_block);
+    assert_eq!(per_share, 3 * UNITS_PER_CPC / 8);
+    let (w1, w2, idle) = (addr(1), Address([0x42; 20]), addr(2));
+    assert_eq!(store.worker_stats(&w1).unwrap(), None);
+
+    // Block 1: w1 two shares, w2 one.
+    let (b1, h1, o1) = next_block_paying(&store, vec![], &[w1, w2, w1]);
+    store.commit_block(&b1, &h1, &o1).unwrap();
+    let after1 = (
+        WorkerStats { shares: 2, rewards: 2 * per_share, last_share_height: 1 },
+        WorkerStats { shares: 1, rewards: per_share, last_share_height: 1 },
+    );
+    assert_eq!(store.worker_stats(&w1).unwrap(), Some(after1.0));
+    assert_eq!(store.worker_stats(&w2).unwrap(), Some(after1.1));
+    assert_eq!(store.worker_stats(&idle).unwrap(), None, "no share, no entry");
+
+    // Block 2: w1 one more share; w2 none (its entry stays as it was).
+    let (b2, h2, o2) = next_block_paying(&store, vec![], &[w1]);
+    store.commit_block(&b2, &h2, &o2).unwrap();
+    assert_eq!(
+        store.worker_stats(&w1).unwrap(),
+        Some(WorkerStats { shares: 3, rewards: 3 * per_share, last_share_height: 2 })
+    );
+    assert_eq!(store.worker_stats(&w2).unwrap(), Some(after1.1));
+    // The index agrees with the balances the shares paid (w2 had no account before).
+    assert_eq!(store.account(&w2).unwrap().balance, per_share);
+
+    // Revert block 2: w1 is back to its block-1 totals.
+    store.revert_head().unwrap();
+    assert_eq!(store.worker_stats(&w1).unwrap(), Some(after1.0));
+    assert_eq!(store.worker_stats(&w2).unwrap(), Some(after1.1));
+    // Revert block 1: both entries are gone (neither existed before it).
+    store.revert_head().unwrap();
+    assert_eq!(store.worker_stats(&w1).unwrap(), None);
+    assert_eq!(store.worker_stats(&w2).unwrap(), None);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.worker_stats(&w1).unwrap(), None, "the revert was written, not just cached");
+    // Re-applying block 1 rebuilds the same entries.
+    let (b1again, h, o) = next_block_paying(&store, vec![], &[w1, w2, w1]);
+    assert_eq!(b1again.hash(), b1.hash());
+    store.commit_block(&b1again, &h, &o).unwrap();
+    assert_eq!(store.worker_stats(&w1).unwrap(), Some(after1.0));
+    assert_eq!(store.worker_stats(&w2).unwrap(), Some(after1.1));
+}
+
+#[test]
+fn a_v1_datadir_is_refused_and_left_as_it_was() {
+    // The v1 (schema 1) layout: nine column families, no "workers".
+    const V1_CFS: [&str; 9] = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards"];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), V1_CFS).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"schema", 1u32.to_le_bytes()).unwrap();
+        db.put_cf(db.cf_handle("canonical").unwrap(), 0u64.to_be_bytes(), [7u8; 32]).unwrap();
+    }
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let before = sorted(rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap());
+    assert_eq!(before.len(), V1_CFS.len() + 1, "the nine plus rocksdb's default: {before:?}");
+
+    let err = Store::open(dir.path()).err().expect("a v1 datadir must be refused");
+    assert!(matches!(err, StoreError::Schema { expected: 2, found: 1 }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("older cpcd"), "the message says what happened: {msg}");
+    assert!(msg.contains("datadir"), "and what to do: {msg}");
+
+    // Nothing was created or written: the old layout opens as before, with its data.
+    let after = sorted(rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap());
+    assert_eq!(after, before);
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), V1_CFS).unwrap();
+    let meta = db.cf_handle("meta").unwrap();
+    assert_eq!(db.get_cf(meta, b"schema").unwrap(), Some(1u32.to_le_bytes().to_vec()));
+    assert_eq!(db.get_cf(db.cf_handle("canonical").unwrap(), 0u64.to_be_bytes()).unwrap(), Some(vec![7u8; 32]));
+    drop(db);
+    // Refused again on a second try (the first refusal changed nothing).
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::Schema { found: 1, .. })));
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        init(&store);
+    }
+    {
+        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards", "workers"];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 3u32.to_le_bytes()).unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("must refuse");
+    assert!(matches!(err, StoreError::Schema { expected: 2, found: 3 }), "{err:?}");
+    assert!(err.to_string().contains("newer cpcd"), "{err}");
 }

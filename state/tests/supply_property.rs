@@ -51,6 +51,8 @@ proptest! {
             let s = st.supply;
             prop_assert_eq!(s.total, genesis_supply + s.minted - s.burned);
             prop_assert_eq!(s.genesis, genesis_supply);
+            prop_assert_eq!(s.burned, 0, "v2 burns nothing");
+            prop_assert_eq!(out.rewards.minted, out.rewards.proposer_reward + out.rewards.share_reward * n_workers as u128);
             prop_assert_eq!(st.sum_of_balances(), s.total);
         }
     }
