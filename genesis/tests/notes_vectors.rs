@@ -1,6 +1,6 @@
 //! Vectors for what PROTOCOL.md leaves to the project (docs/PROTOCOL-NOTES.md): account
 //! leaves, the account tree, the state root, and the dev genesis. The file
-//! docs/vectors/notes-v1.json is produced by this code; the test fails if the code and the
+//! docs/vectors/notes-v2.json is produced by this code; the test fails if the code and the
 //! file disagree. Regenerate deliberately with `UPDATE_VECTORS=1 cargo test -p cpc-genesis
 //! --test notes_vectors` (a change here is a consensus change).
 
@@ -47,11 +47,11 @@ fn produce() -> Value {
 
 #[test]
 fn notes_vectors_match_the_code() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/notes-v1.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/notes-v2.json");
     let produced = serde_json::to_string_pretty(&produce()).unwrap() + "\n";
     if std::env::var("UPDATE_VECTORS").is_ok() {
         std::fs::write(path, &produced).unwrap();
     }
-    let stored = std::fs::read_to_string(path).expect("docs/vectors/notes-v1.json (UPDATE_VECTORS=1 to create)");
-    assert_eq!(stored, produced, "the code no longer produces docs/vectors/notes-v1.json: a consensus change?");
+    let stored = std::fs::read_to_string(path).expect("docs/vectors/notes-v2.json (UPDATE_VECTORS=1 to create)");
+    assert_eq!(stored, produced, "the code no longer produces docs/vectors/notes-v2.json: a consensus change?");
 }
