@@ -5,9 +5,12 @@ use cpc_consensus::is_synthetic;
 use cpc_mempool::AdmitError;
 use cpc_primitives::{Address, ComputeResult, Receipt, Transaction, TxType, H256};
 use cpc_rpc::{
-    AccountView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultView, ComputeResultsView, MinerStatus, NodeInfo, PeerView,
-    SubmitView, SyncStatus, TxView, TxpoolStatus, WorkView,
+    AccountView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultView, ComputeResultsView, MinerStatus, NetworkStatsView,
+    NodeInfo, PeerView, SubmitView, SyncStatus, TxView, TxpoolStatus, WorkView, WorkerView,
 };
+
+/// Blocks `poc_networkStats` averages over.
+pub const STATS_BLOCKS: u64 = 100;
 use cpc_primitives::Block;
 use cpc_state::RewardSummary;
 use serde_json::Value;
@@ -87,7 +90,8 @@ impl ChainApi for Api {
         let Some(hash) = self.0.store.hash_at(height).map_err(internal)? else { return Ok(None) };
         let block = self.0.store.block(&hash).map_err(internal)?.ok_or_else(|| internal("block missing"))?;
         let rewards = self.0.store.rewards(&hash).map_err(internal)?.unwrap_or_default();
-        Ok(Some(compute_results_view(&block, hash, &rewards)?))
+        let (tips, _, _) = self.0.window_for(height).map_err(internal)?;
+        Ok(Some(compute_results_view(&block, hash, &rewards, &tips)?))
     }
 
     fn syncing(&self) -> Option<SyncStatus> {
@@ -238,7 +242,58 @@ impl ChainApi for Api {
             k: p.challenges,
             window: p.window,
             max_synthetic_results_per_block: p.max_synthetic_results_per_block,
+            share_target: head.share_target,
+            difficulty: head.share_target.difficulty(),
             taken_nonces: taken,
+        })
+    }
+
+    fn network_stats(&self) -> Result<NetworkStatsView, ApiError> {
+        let head = self.0.head();
+        let n = self.0.params.poc.matrix_size;
+        // The last STATS_BLOCKS blocks from the canonical index (no block reads). Time runs from
+        // the first of them (genesis' timestamp says nothing about block times); the shares of the
+        // blocks after it were found in that time, each weighted by its parent tip's difficulty.
+        let first = head.height.saturating_sub(STATS_BLOCKS - 1).max(1);
+        let mut shares = 0u64;
+        let mut tasks = 0f64;
+        let mut prev: Option<cpc_state::CanonEntry> = None;
+        let (mut start_ts, mut last_ts) = (0, 0);
+        for h in first..=head.height {
+            let e = self.0.store.canon_at(h).map_err(internal)?.ok_or_else(|| internal("canonical index gap"))?;
+            shares += e.shares as u64;
+            match prev {
+                None => start_ts = e.timestamp,
+                Some(p) => tasks += e.shares as f64 * p.share_target.difficulty(),
+            }
+            last_ts = e.timestamp;
+            prev = Some(e);
+        }
+        let blocks = if head.height == 0 { 0 } else { head.height + 1 - first };
+        let intervals = blocks.saturating_sub(1);
+        let elapsed_s = last_ts.saturating_sub(start_ts) as f64 / 1000.0;
+        let tasks_per_second = if elapsed_s > 0.0 { tasks / elapsed_s } else { 0.0 };
+        Ok(NetworkStatsView {
+            height: head.height,
+            share_target: head.share_target,
+            difficulty: head.share_target.difficulty(),
+            blocks,
+            mean_shares_per_block: if blocks == 0 { 0.0 } else { shares as f64 / blocks as f64 },
+            shares_per_block_target: self.0.params.poc.shares_per_block,
+            mean_block_time_s: if intervals == 0 { 0.0 } else { elapsed_s / intervals as f64 },
+            tasks_per_second,
+            int8_tops: tasks_per_second * 2.0 * (n as f64).powi(3) / 1e12,
+            n,
+        })
+    }
+
+    fn worker(&self, worker: &Address) -> Result<WorkerView, ApiError> {
+        let st = self.0.store.worker_stats(worker).map_err(internal)?;
+        Ok(WorkerView {
+            address: *worker,
+            shares: st.map_or(0, |s| s.shares),
+            rewards: st.map_or(0, |s| s.rewards),
+            last_share_height: st.map(|s| s.last_share_height),
         })
     }
 
@@ -257,8 +312,9 @@ impl ChainApi for Api {
         let (mut tip, mut tip_height) = (None, None);
         if synthetic {
             let head = self.0.head();
-            if let Ok((hashes, lo, _)) = self.0.window_for(head.height + 1) {
+            if let Ok((tips, lo, _)) = self.0.window_for(head.height + 1) {
                 if let Some(n) = r.nonce {
+                    let hashes: Vec<H256> = tips.iter().map(|t| t.0).collect();
                     tip = cpc_poc::find_tip(&r.task_id, &r.worker_address, n, &hashes);
                     tip_height = tip.and_then(|t| hashes.iter().position(|h| *h == t)).map(|i| lo + i as u64);
                 }
@@ -274,6 +330,9 @@ impl ChainApi for Api {
                 mining: false,
                 worker: None,
                 devices: vec![],
+                share_target: None,
+                difficulty: None,
+                shares_found: 0,
                 results_accepted: 0,
                 results_rejected: Default::default(),
                 cancelled: 0,
@@ -287,23 +346,36 @@ impl ChainApi for Api {
 }
 
 /// The ComputeResults of a block with what each was paid (`cpc_getComputeResults` and the
-/// `computeResults` subscription).
-pub fn compute_results_view(block: &Block, hash: H256, rewards: &RewardSummary) -> Result<ComputeResultsView, ApiError> {
+/// `computeResults` subscription). `tips` are the block's window (to show share values).
+pub fn compute_results_view(
+    block: &Block,
+    hash: H256,
+    rewards: &RewardSummary,
+    tips: &[cpc_consensus::WindowTip],
+) -> Result<ComputeResultsView, ApiError> {
     let mut payments = rewards.worker_payments.iter();
     let mut results = Vec::new();
     for tx in block.transactions.iter().filter(|t| t.tx_type == TxType::SubmitResult) {
         let r = ComputeResult::from_payload(&tx.payload).map_err(internal)?;
         let synthetic = is_synthetic(&r);
-        // Payments are recorded in block order, one per verified synthetic result.
+        // Payments are recorded in block order, one per share.
         let reward = if synthetic { payments.next().map(|(_, amount)| amount.clone()) } else { None };
-        results.push(ComputeResultView { tx_hash: tx.hash(), result: r, synthetic, reward });
+        let share_value = synthetic
+            .then(|| {
+                let n = r.nonce?;
+                let tip = tips.iter().find(|(t, _)| cpc_poc::task_id(t, &r.worker_address, n) == r.task_id)?;
+                cpc_poc::result_share_value(&r, &tip.0).ok().map(|v| format!("{v:016x}"))
+            })
+            .flatten();
+        results.push(ComputeResultView { tx_hash: tx.hash(), result: r, synthetic, share_value, reward });
     }
     Ok(ComputeResultsView {
         height: block.header.height,
         block_hash: hash,
         compute_root: block.header.compute_root.to_text(),
         results,
-        miner_pool: rewards.miner_pool.to_string(),
-        burned: rewards.burned.to_string(),
+        shares: rewards.shares,
+        share_reward: rewards.share_reward.to_string(),
+        share_target: block.header.share_target,
     })
 }

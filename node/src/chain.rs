@@ -74,13 +74,13 @@ impl Node {
     /// Context checks of `b` on the current head (the caller holds the commit lock).
     fn validate_on_head(&self, b: &Block, checked: &CheckedBlock) -> Result<BlockOutcome, ImportError> {
         let parent = self.head();
-        let (window_hashes, _, _) = self.window_for(b.header.height).map_err(storage)?;
+        let (window, _, _) = self.window_for(b.header.height).map_err(storage)?;
         let ctx = ChainContext {
             params: &self.params,
             validators: &self.validators,
             parent,
             now_ms: now_millis(),
-            window_hashes,
+            window,
             poc: &self.poc,
         };
         let started = std::time::Instant::now();
@@ -236,6 +236,7 @@ impl Node {
         self.store.commit_block(b, tx_hashes, out)?;
         self.publish_block_event(b, tx_hashes, out);
         self.metrics.block_transactions.observe(b.transactions.len() as f64);
+        self.metrics.shares_per_block.observe(out.rewards.shares as f64);
         let included: Vec<(H256, Address)> =
             b.transactions.iter().zip(tx_hashes).map(|(t, h)| (*h, t.from_address)).collect();
         if let Err(e) = self.mempool.lock().on_block(&included, &self.store) {
@@ -265,7 +266,12 @@ impl Node {
                 block_hash: hash,
             })
             .collect();
-        let compute = crate::api::compute_results_view(b, hash, &out.rewards).ok().filter(|v| !v.results.is_empty());
+        let compute = if out.rewards.shares > 0 || b.transactions.iter().any(|t| t.tx_type == cpc_primitives::TxType::SubmitResult) {
+            let tips = self.window_for(b.header.height).map(|w| w.0).unwrap_or_default();
+            crate::api::compute_results_view(b, hash, &out.rewards, &tips).ok().filter(|v| !v.results.is_empty())
+        } else {
+            None
+        };
         let ev = cpc_rpc::BlockEvent { hash, header: b.header.clone(), txs, compute };
         let _ = self.events.send(cpc_rpc::ChainEvent::Block(std::sync::Arc::new(ev)));
     }

@@ -110,10 +110,14 @@ pub enum PocCmd {
         #[arg(long, default_value_t = cpc_poc::DEFAULT_K)]
         k: usize,
     },
-    /// Read one ComputeResult (JSON) from stdin and verify it fully against the tip.
+    /// Read one ComputeResult (JSON) from stdin and verify it fully against the tip; with
+    /// --target also the share rule (exit 0 only for a valid share, 1 naming the rule).
     Verify {
         #[arg(long)]
         tip: String,
+        /// The tip block's share_target (16 hex digits): the result must be a share.
+        #[arg(long)]
+        target: Option<String>,
         #[arg(long, default_value_t = cpc_poc::DEFAULT_N)]
         size: usize,
         #[arg(long, default_value_t = cpc_poc::DEFAULT_K)]
@@ -176,9 +180,18 @@ pub struct RunArgs {
     /// CPU mining threads (default: all cores when no GPU is given, else 0).
     #[arg(long = "cpu-threads")]
     pub cpu_threads: Option<usize>,
-    /// Results the miner submits per tip.
-    #[arg(long = "miner.results-per-tip", default_value_t = 4)]
-    pub results_per_tip: u64,
+    /// Most shares the miner submits per tip (default: the chain's
+    /// max_synthetic_results_per_block M; more could not be paid).
+    #[arg(long = "miner.results-per-tip")]
+    pub results_per_tip: Option<u64>,
+    /// Pause a mining GPU that reaches this temperature (°C, read through NVML) until it is
+    /// 5 °C cooler; logged and shown in miner_status and metrics.
+    #[arg(long = "gpu.temp-limit", value_name = "CELSIUS")]
+    pub gpu_temp_limit: Option<u32>,
+    /// Most bytes of transactions (canonical JSON) the pool holds; cheaper ones are evicted
+    /// first when it is full.
+    #[arg(long = "txpool.max-bytes", default_value_t = cpc_mempool::DEFAULT_MAX_POOL_BYTES)]
+    pub txpool_max_bytes: usize,
     /// Serve Prometheus metrics (`/metrics`) and health checks (`/health`, `/ready`) on
     /// ADDR:PORT, e.g. `127.0.0.1:9615` (off by default; port 0 picks a free port and logs it).
     #[arg(long, value_name = "ADDR:PORT")]

@@ -4,6 +4,7 @@ mod api;
 mod chain;
 mod cli;
 mod config;
+mod gpu_sensor;
 mod metrics;
 mod miner;
 mod net;

@@ -22,7 +22,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use parking_lot::RwLock;
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 use std::collections::HashSet;
@@ -38,6 +38,8 @@ pub const IMPORT_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 /// (`genesis::DEFAULT_MAX_TXS_PER_BLOCK`).
 pub const TXS_BUCKETS: &[f64] =
     &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0];
+/// Shares per block: 0 up to the default cap M = 16 (and a little above for other genesis files).
+pub const SHARES_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 32.0, 64.0];
 /// Reorg depth in blocks, up to twice the default `--max-reorg-depth` (64).
 pub const REORG_DEPTH_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0, 32.0, 64.0, 128.0];
 /// JSON-RPC call latency: 100 µs (a cached read) to 10 s (a large batch).
@@ -87,6 +89,12 @@ pub struct Metrics {
     pub miner_tasks_per_second: GaugeVec,
     pub miner_gmac_per_second: GaugeVec,
     pub miner_results: IntCounterVec,
+    pub miner_shares: IntCounterVec,
+    pub miner_expected_shares_per_second: GaugeVec,
+    pub miner_throttled: IntGaugeVec,
+    pub share_difficulty: Gauge,
+    pub shares_per_block: Histogram,
+    pub forged_results: IntCounter,
     pub gpu_temperature: GaugeVec,
     pub gpu_power: GaugeVec,
     pub gpu_memory_used: GaugeVec,
@@ -124,6 +132,9 @@ impl Reg {
     }
     fn gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
         self.add(GaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    }
+    fn gauge(&mut self, name: &str, help: &str) -> Gauge {
+        self.add(Gauge::new(name, help).expect("valid metric"))
     }
     fn counter(&mut self, name: &str, help: &str) -> IntCounter {
         self.add(IntCounter::new(name, help).expect("valid metric"))
@@ -250,6 +261,36 @@ impl Metrics {
                 "Results of the in-process miner by result (accepted, rejected, cancelled: solved for a tip that \
                  was replaced) and reason (count).",
                 &["result", "reason"],
+            ),
+            miner_shares: r.counter_vec(
+                "cpcd_miner_shares_total",
+                "Tasks of the in-process miner whose share value met their tip's share_target, per device (count).",
+                &["device"],
+            ),
+            miner_expected_shares_per_second: r.gauge_vec(
+                "cpcd_miner_expected_shares_per_second",
+                "Shares per second a device should find at its measured tasks/s and the current share_target \
+                 (tasks/s ÷ difficulty), per device.",
+                &["device"],
+            ),
+            miner_throttled: r.int_gauge_vec(
+                "cpcd_miner_throttled",
+                "1 while a GPU is paused because it reached --gpu.temp-limit, else 0, per device.",
+                &["device"],
+            ),
+            share_difficulty: r.gauge(
+                "cpcd_share_difficulty",
+                "Expected tasks per share at the head's share_target: 2^64 / (share_target + 1).",
+            ),
+            shares_per_block: r.histogram(
+                "cpcd_block_shares",
+                "Shares (synthetic results) per block made canonical (count).",
+                SHARES_BUCKETS,
+            ),
+            forged_results: r.counter(
+                "cpcd_poc_forged_results_total",
+                "Results that passed the k-row check but failed full recomputation; their workers' pending \
+                 results were dropped (count).",
             ),
             gpu_temperature: r.gauge_vec(
                 "cpcd_gpu_temperature_celsius",
@@ -384,6 +425,7 @@ impl Metrics {
         self.mempool_transactions.with_label_values(&["queued"]).set(st.queued as i64);
         self.peers.set(node.net.get().map_or(0, |n| n.peer_count()) as i64);
         self.syncing.set(node.is_syncing() as i64);
+        self.share_difficulty.set(node.head().share_target.difficulty());
         if let Some(m) = node.miner.get() {
             self.export_miner(&m.status());
         }
@@ -395,6 +437,9 @@ impl Metrics {
             raise_to(&self.miner_tasks.with_label_values(&[d.name.as_str()]), d.tasks);
             self.miner_tasks_per_second.with_label_values(&[d.name.as_str()]).set(d.tasks_per_sec);
             self.miner_gmac_per_second.with_label_values(&[d.name.as_str()]).set(d.gmac_per_sec);
+            raise_to(&self.miner_shares.with_label_values(&[d.name.as_str()]), d.shares_found);
+            self.miner_expected_shares_per_second.with_label_values(&[d.name.as_str()]).set(d.expected_shares_per_sec);
+            self.miner_throttled.with_label_values(&[d.name.as_str()]).set(d.throttled_at_celsius.is_some() as i64);
         }
         raise_to(&self.miner_results.with_label_values(&["accepted", "none"]), s.results_accepted);
         raise_to(&self.miner_results.with_label_values(&["cancelled", "none"]), s.cancelled);
@@ -445,13 +490,16 @@ pub fn admit_reason(e: &AdmitError) -> &'static str {
     }
     match e {
         AdmitError::Invalid(inner) => rule(&inner.to_string()).unwrap_or("invalid"),
+        AdmitError::Synthetic(cpc_consensus::SyntheticError::NotAShare { .. }) => "not a share",
+        AdmitError::Synthetic(cpc_consensus::SyntheticError::UnknownTip { .. }) => "unknown tip",
         AdmitError::Synthetic(_) => "rule 6",
+        AdmitError::ForgerCooldown { .. } => "forger",
         AdmitError::TaskOnChain(_) | AdmitError::TaskPending { .. } => "rule 4",
         AdmitError::AlreadyKnown(_) => "known",
         AdmitError::NonceTooLow { .. } | AdmitError::NonceTooHigh { .. } => "nonce",
         AdmitError::InsufficientBalance { .. } => "balance",
         AdmitError::ReplacementUnderpriced { .. } => "underpriced",
-        AdmitError::SenderFull(_) | AdmitError::PoolFull { .. } => "pool full",
+        AdmitError::SenderFull(_) | AdmitError::PoolFull { .. } | AdmitError::PoolBytesFull { .. } => "pool full",
         AdmitError::Storage(_) => "storage",
     }
 }

@@ -1,38 +1,47 @@
 //! The in-process miner (`cpcd --mine [--gpu 0,1|all] [--cpu-threads N]`).
 //!
-//! On every new tip it cancels work in flight, hands out nonces 0, 1, … of the tip's tasks to
-//! its devices (CPU threads and GPUs, each on its own OS thread), signs each result with the
-//! miner's key, and submits up to `results_per_tip` SUBMIT_RESULT transactions through a
+//! On every new tip it cancels work in flight and solves that tip's tasks, nonces 0, 1, 2, …,
+//! continuously on its devices (CPU threads and GPUs, each on its own OS thread) until the next
+//! tip. Each solved task costs one more hash to check against the tip's `share_target`; only
+//! shares are signed and submitted (up to M per tip, the chain's synthetic cap) through a
 //! [`ResultSink`]: the node's own admission path in-process, or JSON-RPC for a remote worker
-//! (`cpcd worker`). Every GPU result is re-checked by the CPU verifier first.
+//! (`cpcd worker`). A GPU share is recomputed by the CPU before it leaves (a faulty card must
+//! not cost the worker its reputation); the other GPU tasks are not re-checked, so the GPU runs
+//! at full batch throughput.
 
 use crate::node::Node;
-use cpc_state::Head;
-use tokio::sync::watch;
 use anyhow::{bail, Context, Result};
 use cpc_gpu::GpuSolver;
 use cpc_poc::SynthParams;
-use cpc_primitives::{Address, ComputeResult, SecretKey, UnsignedTx, H256};
+use cpc_primitives::{Address, ComputeResult, SecretKey, ShareTarget, UnsignedTx, H256};
+use cpc_state::Head;
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// How often the miner logs its throughput.
 const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// How often per-device rates (tasks/s, GMAC/s) are recomputed for status and metrics.
 const RATE_INTERVAL: Duration = Duration::from_secs(2);
-/// Most nonces a GPU claims per launch: enough to fill a launch, few enough that a new tip
-/// is picked up quickly.
-const GPU_BATCH: u64 = 64;
+/// How often a GPU's temperature is read under `--gpu.temp-limit`: NVML reads take ~1 ms and
+/// a card heats by well under a degree per second.
+const TEMP_POLL: Duration = Duration::from_secs(2);
+/// A throttled GPU resumes once it is this many °C below the limit (hysteresis: no flapping
+/// around the limit at every poll).
+pub const TEMP_HYSTERESIS_C: u32 = 5;
 
 /// Which devices mine.
 #[derive(Clone, Debug)]
 pub struct MinerConfig {
     pub cpu_threads: usize,
     pub gpus: Vec<usize>,
-    pub results_per_tip: u64,
+    /// Most shares submitted per tip (the chain's M: a block holds no more).
+    pub max_shares_per_tip: u64,
+    /// Pause a GPU at this temperature (°C) until it cools by [`TEMP_HYSTERESIS_C`].
+    pub gpu_temp_limit: Option<u32>,
 }
 
 /// Parses `--gpu`: `0`, `0,1`, or `all`.
@@ -53,8 +62,11 @@ pub fn parse_gpus(spec: &str) -> Result<Vec<usize>> {
 pub struct DeviceStats {
     pub name: String,
     pub tasks: AtomicU64,
-    /// Tasks per second over the last report interval.
+    pub shares: AtomicU64,
+    /// Tasks per second over the last rate interval.
     pub rate: Mutex<f64>,
+    /// The temperature at which the device was paused, while it is.
+    pub throttled: Mutex<Option<u32>>,
 }
 
 /// Counters across devices, for logs and `miner_status`.
@@ -69,6 +81,9 @@ struct Job {
     generation: u64,
     tip: H256,
     height: u64,
+    target: ShareTarget,
+    /// Shares submitted for this tip so far.
+    submitted: u64,
 }
 
 /// Where signed results go.
@@ -105,7 +120,7 @@ struct Shared {
     job: Mutex<Job>,
     changed: Condvar,
     next_nonce: AtomicU64,
-    limit: u64,
+    max_shares_per_tip: u64,
     submit: Mutex<()>,
     stop: AtomicBool,
     pub stats: MinerStats,
@@ -120,17 +135,28 @@ impl MinerHandle {
     pub fn status(&self) -> cpc_rpc::MinerStatus {
         let sh = &self.0;
         let macs_per_task = (sh.params.n as f64).powi(3);
+        let (generation, target) = {
+            let j = sh.job.lock();
+            (j.generation, j.target)
+        };
+        let p_share = target.share_probability();
+        let mut shares_found = 0;
         let devices = sh
             .devices
             .lock()
             .iter()
             .map(|d| {
                 let rate = *d.rate.lock();
+                let shares = d.shares.load(Ordering::Relaxed);
+                shares_found += shares;
                 cpc_rpc::DeviceStatus {
                     name: d.name.clone(),
                     tasks: d.tasks.load(Ordering::Relaxed),
                     tasks_per_sec: rate,
                     gmac_per_sec: rate * macs_per_task / 1e9,
+                    shares_found: shares,
+                    expected_shares_per_sec: rate * p_share,
+                    throttled_at_celsius: *d.throttled.lock(),
                 }
             })
             .collect();
@@ -138,6 +164,9 @@ impl MinerHandle {
             mining: !sh.stop.load(Ordering::Relaxed),
             worker: sh.worker.parse().ok(),
             devices,
+            share_target: (generation != 0).then_some(target),
+            difficulty: (generation != 0).then(|| target.difficulty()),
+            shares_found,
             results_accepted: sh.stats.accepted.load(Ordering::Relaxed),
             results_rejected: sh.stats.rejected.lock().clone(),
             cancelled: sh.stats.cancelled.load(Ordering::Relaxed),
@@ -151,20 +180,28 @@ pub struct Miner {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// What a device works on: the tip's generation, hash and target, and its first nonce.
+struct Claim {
+    generation: u64,
+    tip: H256,
+    target: ShareTarget,
+    first: u64,
+    count: u64,
+}
+
 impl Shared {
-    /// Waits for a job with a nonce left to claim; returns (generation, tip, first nonce, count).
-    fn claim(&self, want: u64) -> Option<(u64, H256, u64, u64)> {
+    /// Waits for a tip that still wants shares; claims the next `want` nonces of it.
+    fn claim(&self, want: u64) -> Option<Claim> {
         let mut job = self.job.lock();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return None;
             }
-            if job.generation != 0 {
+            if job.generation != 0 && job.submitted < self.max_shares_per_tip {
                 let first = self.next_nonce.fetch_add(want, Ordering::Relaxed);
-                if first < self.limit {
-                    return Some((job.generation, job.tip, first, want.min(self.limit - first)));
-                }
+                return Some(Claim { generation: job.generation, tip: job.tip, target: job.target, first, count: want });
             }
+            // No tip yet, or this tip's cap is reached (more shares could not be paid): idle.
             self.changed.wait(&mut job);
         }
     }
@@ -173,27 +210,51 @@ impl Shared {
         self.job.lock().generation
     }
 
-    /// Signs and submits a result (serialised: the miner's nonces must be consecutive).
-    fn submit(&self, mut r: ComputeResult) {
+    /// Signs and submits a share of tip `generation` (serialised: the miner's nonces must be
+    /// consecutive). Returns false when it was not sent (tip replaced, or its cap reached).
+    fn submit_share(&self, generation: u64, mut r: ComputeResult) -> bool {
+        {
+            let mut job = self.job.lock();
+            if job.generation != generation {
+                self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            if job.submitted >= self.max_shares_per_tip {
+                return false;
+            }
+            job.submitted += 1;
+        }
         r.sign(&self.key);
         let _g = self.submit.lock();
         match self.sink.submit(&self.key, &r) {
             Ok(h) => {
                 self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(tx = %h, task = %r.task_id, "submitted result");
+                tracing::debug!(tx = %h, task = %r.task_id, "submitted share");
             }
             Err((reason, msg)) => {
-                tracing::warn!(task = %r.task_id, "result rejected: {msg}");
+                tracing::warn!(task = %r.task_id, "share rejected: {msg}");
                 *self.stats.rejected.lock().entry(reason).or_default() += 1;
             }
         }
+        true
     }
 
     fn add_device(&self, name: String) -> Arc<DeviceStats> {
-        let d = Arc::new(DeviceStats { name, tasks: AtomicU64::new(0), rate: Mutex::new(0.0) });
+        let d = Arc::new(DeviceStats {
+            name,
+            tasks: AtomicU64::new(0),
+            shares: AtomicU64::new(0),
+            rate: Mutex::new(0.0),
+            throttled: Mutex::new(None),
+        });
         self.devices.lock().push(d.clone());
         d
     }
+}
+
+/// Whether `r` (solved for `tip`) is a share at `target`: one hash.
+fn is_share(r: &ComputeResult, tip: &H256, target: ShareTarget) -> bool {
+    cpc_poc::result_share_value(r, tip).is_ok_and(|v| v <= target.0)
 }
 
 impl Miner {
@@ -212,10 +273,10 @@ impl Miner {
             key,
             worker: worker.clone(),
             params,
-            job: Mutex::new(Job { generation: 0, tip: H256::ZERO, height: 0 }),
+            job: Mutex::new(Job { generation: 0, tip: H256::ZERO, height: 0, target: ShareTarget::MAX, submitted: 0 }),
             changed: Condvar::new(),
             next_nonce: AtomicU64::new(0),
-            limit: cfg.results_per_tip,
+            max_shares_per_tip: cfg.max_shares_per_tip.max(1),
             submit: Mutex::new(()),
             stop: AtomicBool::new(false),
             stats: MinerStats::default(),
@@ -231,7 +292,12 @@ impl Miner {
             solvers.push(solver.clone());
             let dev = shared.add_device(format!("gpu{ordinal}"));
             let sh = shared.clone();
-            threads.push(std::thread::Builder::new().name(format!("miner-gpu{ordinal}")).spawn(move || gpu_loop(sh, solver, dev))?);
+            let guard = cfg.gpu_temp_limit.map(|limit| TempGuard::new(limit, crate::gpu_sensor::NvmlSensor::open(ordinal)));
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("miner-gpu{ordinal}"))
+                    .spawn(move || gpu_loop(sh, solver, dev, guard))?,
+            );
         }
         for i in 0..cfg.cpu_threads {
             let dev = shared.add_device(format!("cpu{i}"));
@@ -253,6 +319,8 @@ impl Miner {
                 job.generation += 1;
                 job.tip = head.hash;
                 job.height = head.height;
+                job.target = head.share_target;
+                job.submitted = 0;
                 sh.next_nonce.store(0, Ordering::Relaxed);
                 sh.changed.notify_all();
             };
@@ -277,7 +345,14 @@ impl Miner {
                 }
             }
         })?);
-        tracing::info!(%worker, cpu_threads = cfg.cpu_threads, gpus = ?cfg.gpus, results_per_tip = cfg.results_per_tip, n = params.n, "miner started");
+        tracing::info!(
+            %worker,
+            cpu_threads = cfg.cpu_threads,
+            gpus = ?cfg.gpus,
+            max_shares_per_tip = shared.max_shares_per_tip,
+            n = params.n,
+            "miner started"
+        );
         Ok(Miner { shared, threads })
     }
 
@@ -299,14 +374,35 @@ fn update_rates(sh: &Shared, elapsed: Duration, last: &mut Vec<u64>) {
 
 fn report(sh: &Shared) {
     let macs_per_task = (sh.params.n as f64).powi(3);
+    let (target, height) = {
+        let j = sh.job.lock();
+        (j.target, j.height)
+    };
+    let p = target.share_probability();
     let devs = sh.devices.lock();
     let mut parts = Vec::new();
+    let mut total = 0.0;
     for d in devs.iter() {
         let rate = *d.rate.lock();
-        parts.push(format!("{} {:.1} tasks/s {:.1} GMAC/s", d.name, rate, rate * macs_per_task / 1e9));
+        total += rate;
+        let throttled = match *d.throttled.lock() {
+            Some(c) => format!(" (throttled at {c} °C)"),
+            None => String::new(),
+        };
+        parts.push(format!(
+            "{} {:.1} tasks/s {:.1} GMAC/s, {} shares, {:.3} shares/s expected{throttled}",
+            d.name,
+            rate,
+            rate * macs_per_task / 1e9,
+            d.shares.load(Ordering::Relaxed),
+            rate * p
+        ));
     }
     let rejected = sh.stats.rejected.lock().clone();
     tracing::info!(
+        height,
+        difficulty = format!("{:.2}", target.difficulty()),
+        expected_shares_per_s = format!("{:.3}", total * p),
         accepted = sh.stats.accepted.load(Ordering::Relaxed),
         ?rejected,
         cancelled = sh.stats.cancelled.load(Ordering::Relaxed),
@@ -316,50 +412,61 @@ fn report(sh: &Shared) {
 }
 
 fn cpu_loop(sh: Arc<Shared>, dev: Arc<DeviceStats>) {
-    while let Some((g, tip, nonce, _)) = sh.claim(1) {
-        let r = cpc_poc::solve(&tip, &sh.worker, nonce, &sh.params);
+    while let Some(c) = sh.claim(1) {
+        let r = cpc_poc::solve(&c.tip, &sh.worker, c.first, &sh.params);
         dev.tasks.fetch_add(1, Ordering::Relaxed);
-        if sh.current_generation() != g {
+        // The CPU computed it with the verifier's own kernels: no second computation needed.
+        if is_share(&r, &c.tip, c.target) {
+            dev.shares.fetch_add(1, Ordering::Relaxed);
+            sh.submit_share(c.generation, r);
+        } else if sh.current_generation() != c.generation {
             sh.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            continue;
         }
-        sh.submit(r);
     }
 }
 
-fn gpu_loop(sh: Arc<Shared>, solver: Arc<GpuSolver>, dev: Arc<DeviceStats>) {
-    let batch = GPU_BATCH.min(solver.max_batch() as u64).max(1);
-    while let Some((g, tip, first, count)) = sh.claim(batch) {
-        let nonces: Vec<u64> = (first..first + count).collect();
+fn gpu_loop(sh: Arc<Shared>, solver: Arc<GpuSolver>, dev: Arc<DeviceStats>, mut guard: Option<TempGuard>) {
+    // Whole launches: the GPU's throughput comes from its full batch.
+    let batch = (solver.max_batch() as u64).max(1);
+    loop {
+        if let Some(g) = guard.as_mut() {
+            g.wait_while_hot(&dev, &sh.stop);
+        }
+        let Some(c) = sh.claim(batch) else { return };
+        let nonces: Vec<u64> = (c.first..c.first + c.count).collect();
         let solver_gen = solver.generation();
-        let res = solver.submit_batch(tip, sh.worker.clone(), nonces, solver_gen).and_then(|p| p.wait());
+        let res = solver.submit_batch(c.tip, sh.worker.clone(), nonces, solver_gen).and_then(|p| p.wait());
         let solutions = match res {
             Ok(s) => s,
             Err(cpc_gpu::GpuError::Cancelled { .. }) => {
-                sh.stats.cancelled.fetch_add(count, Ordering::Relaxed);
+                sh.stats.cancelled.fetch_add(c.count, Ordering::Relaxed);
                 continue;
             }
             Err(e) => {
                 tracing::error!(device = %dev.name, "GPU batch failed: {e}");
-                *sh.stats.rejected.lock().entry("gpu error".into()).or_default() += count;
+                *sh.stats.rejected.lock().entry("gpu error".into()).or_default() += c.count;
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
         dev.tasks.fetch_add(solutions.len() as u64, Ordering::Relaxed);
         for s in solutions {
-            if sh.current_generation() != g {
+            let r = s.compute_result();
+            if !is_share(&r, &c.tip, c.target) {
+                continue;
+            }
+            dev.shares.fetch_add(1, Ordering::Relaxed);
+            if sh.current_generation() != c.generation {
                 sh.stats.cancelled.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let r = s.compute_result();
-            // Catch faulty cards: nothing leaves the miner that the CPU has not recomputed.
-            if let Err(e) = cpc_poc::verify_full(&r, &tip, &sh.params) {
-                tracing::error!(device = %dev.name, nonce = r.nonce, "GPU result failed the CPU re-check: {e}");
+            // Catch faulty cards: no share leaves the miner that the CPU has not recomputed.
+            if let Err(e) = cpc_poc::verify_full(&r, &c.tip, &sh.params) {
+                tracing::error!(device = %dev.name, nonce = r.nonce, "GPU share failed the CPU re-check: {e}");
                 *sh.stats.rejected.lock().entry("gpu result wrong".into()).or_default() += 1;
                 continue;
             }
-            sh.submit(r);
+            sh.submit_share(c.generation, r);
         }
     }
 }
@@ -374,5 +481,114 @@ impl Drop for Miner {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// A temperature reading source (NVML on a real card; a script in tests).
+pub trait TempSensor: Send {
+    /// Degrees Celsius, `None` when unreadable.
+    fn celsius(&mut self) -> Option<u32>;
+}
+
+/// `--gpu.temp-limit`: pauses a device at the limit until it is [`TEMP_HYSTERESIS_C`] below.
+pub struct TempGuard {
+    limit: u32,
+    sensor: Box<dyn TempSensor>,
+    last_poll: Option<Instant>,
+    poll: Duration,
+}
+
+impl TempGuard {
+    pub fn new(limit: u32, sensor: Box<dyn TempSensor>) -> TempGuard {
+        TempGuard { limit, sensor, last_poll: None, poll: TEMP_POLL }
+    }
+
+    /// Whether the device may run at `celsius` given whether it is paused now.
+    pub fn may_run(limit: u32, paused: bool, celsius: u32) -> bool {
+        if paused { celsius + TEMP_HYSTERESIS_C <= limit } else { celsius < limit }
+    }
+
+    /// Reads the sensor (at most every poll interval) and, while the card is at or above the
+    /// limit, sleeps and says so; returns once it has cooled down or the miner stops.
+    pub fn wait_while_hot(&mut self, dev: &DeviceStats, stop: &AtomicBool) {
+        if self.last_poll.is_some_and(|t| t.elapsed() < self.poll) {
+            return;
+        }
+        self.last_poll = Some(Instant::now());
+        let Some(c) = self.sensor.celsius() else { return };
+        if Self::may_run(self.limit, false, c) {
+            return;
+        }
+        tracing::warn!(
+            device = %dev.name,
+            "{} reached {c} °C (--gpu.temp-limit {} °C): throttling until it cools to {} °C",
+            dev.name,
+            self.limit,
+            self.limit.saturating_sub(TEMP_HYSTERESIS_C)
+        );
+        *dev.throttled.lock() = Some(c);
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(self.poll);
+            match self.sensor.celsius() {
+                Some(now) if Self::may_run(self.limit, true, now) => {
+                    tracing::info!(device = %dev.name, "{} cooled to {now} °C: mining again", dev.name);
+                    break;
+                }
+                Some(now) => *dev.throttled.lock() = Some(now),
+                None => break,
+            }
+        }
+        *dev.throttled.lock() = None;
+        self.last_poll = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Script(std::collections::VecDeque<u32>);
+    impl TempSensor for Script {
+        fn celsius(&mut self) -> Option<u32> {
+            self.0.pop_front()
+        }
+    }
+
+    #[test]
+    fn temperature_limit_has_hysteresis() {
+        assert!(TempGuard::may_run(80, false, 79));
+        assert!(!TempGuard::may_run(80, false, 80), "at the limit: pause");
+        assert!(!TempGuard::may_run(80, true, 76), "paused: not yet 5 °C below");
+        assert!(TempGuard::may_run(80, true, 75), "paused: resumes at limit − 5");
+    }
+
+    #[test]
+    fn a_hot_card_is_paused_until_it_cools() {
+        let temps = [85, 84, 78, 75].into_iter().collect();
+        let mut g = TempGuard::new(80, Box::new(Script(temps)));
+        g.poll = Duration::from_millis(1);
+        let dev = DeviceStats {
+            name: "gpu0".into(),
+            tasks: AtomicU64::new(0),
+            shares: AtomicU64::new(0),
+            rate: Mutex::new(0.0),
+            throttled: Mutex::new(None),
+        };
+        let stop = AtomicBool::new(false);
+        g.wait_while_hot(&dev, &stop);
+        // 85 paused it; 84 and 78 kept it paused; 75 let it go: every reading was consumed.
+        assert!(g.sensor.celsius().is_none(), "it waited for the reading at limit − 5");
+        assert_eq!(*dev.throttled.lock(), None, "no longer marked throttled");
+    }
+
+    #[test]
+    fn shares_are_judged_against_the_tip_target() {
+        let tip = H256([3; 32]);
+        let worker = Address([9; 20]).to_string();
+        let p = SynthParams { n: 8, k: 2 };
+        let r = cpc_poc::solve(&tip, &worker, 1, &p);
+        let v = cpc_poc::result_share_value(&r, &tip).unwrap();
+        assert!(is_share(&r, &tip, ShareTarget(v)), "value == target is a share");
+        assert!(v == 0 || !is_share(&r, &tip, ShareTarget(v - 1)), "value > target is not");
     }
 }

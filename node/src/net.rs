@@ -121,9 +121,17 @@ fn serve(node: &Node, req: SyncRequest) -> SyncResponse {
 pub async fn run(node: Arc<Node>, net: NetworkHandle, mut events: mpsc::Receiver<NetEvent>, mut stop: watch::Receiver<bool>) {
     let book = Arc::new(PeerBook::default());
     let sync_task = tokio::spawn(sync_loop(node.clone(), net.clone(), book.clone(), stop.clone()));
+    let mut heads = node.subscribe_heads();
     loop {
         let ev = tokio::select! {
             ev = events.recv() => match ev { Some(ev) => ev, None => break },
+            _ = heads.changed() => {
+                if !node.parked.lock().is_empty() {
+                    let node = node.clone();
+                    tokio::task::spawn_blocking(move || retry_parked(&node));
+                }
+                continue;
+            }
             _ = stop.changed() => break,
         };
         match ev {
@@ -178,18 +186,76 @@ async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook, p: PeerId
     }
 }
 
-fn on_gossip_tx(node: &Node, data: &[u8]) -> Verdict {
+/// The verdict on a gossiped transaction. A synthetic result is relayed (Accept) only after
+/// this node recomputed it fully; one for a tip this node does not know yet (the block is
+/// still on its way, or the result's tip just left the window) is ignored — never a penalty,
+/// that is the network's timing — and parked to be tried again on the next heads.
+fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> Verdict {
     let Ok(tx) = Transaction::from_json_slice(data) else { return Verdict::Reject };
-    match node.admit_quietly(tx) {
-        Ok(h) => {
+    admit_gossiped(node, tx, true)
+}
+
+fn admit_gossiped(node: &Arc<Node>, tx: Transaction, park: bool) -> Verdict {
+    let parked = park.then(|| tx.clone());
+    match node.admit_checked(tx) {
+        Ok(a) => {
+            if let Some((r, tip)) = &a.synthetic
+                && !node.verify_admitted(r, tip)
+            {
+                // Forged work: the relaying peer should have recomputed it before relaying.
+                return Verdict::Reject;
+            }
             node.tx_arrived.notify_one();
-            let _ = node.events.send(cpc_rpc::ChainEvent::PendingTx(h));
+            let _ = node.events.send(cpc_rpc::ChainEvent::PendingTx(a.hash));
             Verdict::Accept
         }
-        // Invalid on its own: the sender relayed garbage.
+        Err(AdmitError::Synthetic(e)) if e.is_unknown_tip() => {
+            if let Some(tx) = parked {
+                let mut q = node.parked.lock();
+                if q.len() >= crate::node::MAX_PARKED_RESULTS {
+                    q.pop_front();
+                }
+                q.push_back((Instant::now(), tx));
+            }
+            Verdict::Ignore
+        }
+        // Invalid on its own, or forged / not a share for a tip we know: the sender relayed garbage.
         Err(AdmitError::Invalid(_)) | Err(AdmitError::Synthetic(_)) => Verdict::Reject,
-        // Valid but not for us now (known, nonce race, pool full…): drop quietly.
+        // Valid but not for us now (known, nonce race, pool full, our forger cooldown…): drop quietly.
         Err(_) => Verdict::Ignore,
+    }
+}
+
+/// Re-offers parked results after a new head: those whose tip arrived are admitted (and
+/// relayed by us, since gossip already dropped them); the rest wait until they expire.
+fn retry_parked(node: &Arc<Node>) {
+    let now = Instant::now();
+    let waiting: Vec<(Instant, Transaction)> = node.parked.lock().drain(..).collect();
+    let mut still = Vec::new();
+    for (at, tx) in waiting {
+        if now.duration_since(at) > crate::node::PARKED_RESULT_TTL {
+            continue;
+        }
+        let bytes = tx.canonical_json();
+        match node.admit_checked(tx.clone()) {
+            Ok(a) => {
+                let ok = a.synthetic.as_ref().is_none_or(|(r, tip)| node.verify_admitted(r, tip));
+                if ok {
+                    node.tx_arrived.notify_one();
+                    if let Some(net) = node.net.get() {
+                        net.publish_tx(bytes);
+                    }
+                }
+            }
+            Err(AdmitError::Synthetic(e)) if e.is_unknown_tip() => still.push((at, tx)),
+            Err(_) => {}
+        }
+    }
+    let mut q = node.parked.lock();
+    for item in still {
+        if q.len() < crate::node::MAX_PARKED_RESULTS {
+            q.push_back(item);
+        }
     }
 }
 
@@ -445,13 +511,16 @@ async fn resolve_fork(node: &Arc<Node>, net: &NetworkHandle, peer: PeerId) {
 
 /// Verifies every synthetic result of `blocks` in parallel, filling the node's cache.
 fn preverify_synthetic(node: &Node, blocks: &[&Block]) {
-    let by_height: HashMap<u64, H256> = blocks.iter().map(|b| (b.header.height, b.hash())).collect();
+    let by_height: HashMap<u64, cpc_consensus::WindowTip> =
+        blocks.iter().map(|b| (b.header.height, (b.hash(), b.header.share_target))).collect();
     let mut items: Vec<(ComputeResult, H256)> = Vec::new();
     for b in blocks {
         let range = cpc_consensus::window_heights(b.header.height, node.params.poc.window);
         let (lo, hi) = (*range.start(), *range.end());
-        let window: Vec<H256> = range
-            .filter_map(|h| by_height.get(&h).copied().or_else(|| node.store.hash_at(h).ok().flatten()))
+        let window: Vec<cpc_consensus::WindowTip> = range
+            .filter_map(|h| {
+                by_height.get(&h).copied().or_else(|| node.store.canon_at(h).ok().flatten().map(|e| (e.hash, e.share_target)))
+            })
             .collect();
         for tx in b.transactions.iter().filter(|t| t.tx_type == TxType::SubmitResult) {
             let Ok(r) = ComputeResult::from_payload(&tx.payload) else { continue };
@@ -459,7 +528,7 @@ fn preverify_synthetic(node: &Node, blocks: &[&Block]) {
                 continue;
             }
             if let Ok(tip) = node.poc.locate_tip(&r, &window, lo, hi) {
-                items.push((r, tip));
+                items.push((r, tip.0));
             }
         }
     }

@@ -1,10 +1,11 @@
 //! The engine: chain state, mempool and block production wired together.
 
 use anyhow::{bail, Context, Result};
-use cpc_consensus::{build_block, window_heights, BuildContext, PocVerifier, Skip, ValidatorSet};
+use cpc_consensus::{build_block, window_heights, BuildContext, PocVerifier, Skip, ValidatorSet, WindowTip};
 use cpc_genesis::Genesis;
 use cpc_mempool::{prevalidate, AdmissionWindow, AdmitError, Mempool, MempoolConfig};
-use cpc_primitives::{now_millis, SecretKey, Transaction, H256};
+use cpc_primitives::{now_millis, Address, ComputeResult, SecretKey, Transaction, H256};
+use std::sync::Arc;
 use cpc_state::{ChainParams, Head, Store};
 use parking_lot::Mutex;
 use std::collections::{HashSet, VecDeque};
@@ -44,7 +45,23 @@ pub struct Node {
     pub events: tokio::sync::broadcast::Sender<cpc_rpc::ChainEvent>,
     /// The in-process miner, when mining.
     pub miner: OnceLock<crate::miner::MinerHandle>,
+    /// Gossiped results whose tip this node does not know yet: re-checked on new heads.
+    pub parked: Mutex<VecDeque<(Instant, Transaction)>>,
 }
+
+/// A transaction the pool took, with what its synthetic result still needs: full
+/// recomputation against `tip` before this node relays it.
+pub struct Admitted {
+    pub hash: H256,
+    pub synthetic: Option<(Arc<ComputeResult>, H256)>,
+}
+
+/// Results parked for an unknown tip, at most (oldest dropped first): a few blocks' worth of
+/// every miner's shares.
+pub const MAX_PARKED_RESULTS: usize = 1024;
+/// How long a parked result waits for its tip: several block times on any sane network; a tip
+/// that has not arrived by then is on a branch we will not follow.
+pub const PARKED_RESULT_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Chain events buffered for subscribers; one that falls further behind is dropped.
 pub const EVENT_BUFFER: usize = 4096;
@@ -118,6 +135,7 @@ impl Node {
             sync: Mutex::new(None),
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             miner: OnceLock::new(),
+            parked: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -130,55 +148,104 @@ impl Node {
         self.head_tx.subscribe()
     }
 
-    /// Canonical hashes a block at `height` may take as synthetic tips.
-    pub fn window_for(&self, height: u64) -> Result<(Vec<H256>, u64, u64)> {
+    /// Canonical tips (hash, share target) a block at `height` may take synthetic tasks from.
+    pub fn window_for(&self, height: u64) -> Result<(Vec<WindowTip>, u64, u64)> {
         let range = window_heights(height, self.params.poc.window);
         let (lo, hi) = (*range.start(), *range.end());
-        let mut hashes = Vec::with_capacity((hi - lo + 1) as usize);
+        let mut tips = Vec::with_capacity((hi - lo + 1) as usize);
         for h in range {
-            if let Some(x) = self.store.hash_at(h)? {
-                hashes.push(x);
+            if let Some(e) = self.store.canon_at(h)? {
+                tips.push((e.hash, e.share_target));
             }
         }
-        Ok((hashes, lo, hi))
+        Ok((tips, lo, hi))
     }
 
-    /// Admission without side effects (no wake-up, no gossip): for re-admitting after a reorg.
-    pub fn admit_quietly(&self, tx: Transaction) -> std::result::Result<H256, AdmitError> {
+    /// Admission without side effects (no wake-up, no gossip): the in-isolation checks, for a
+    /// synthetic result the tip, share and k-row checks, then the pool.
+    pub fn admit_checked(&self, tx: Transaction) -> std::result::Result<Admitted, AdmitError> {
         let is_result = tx.tx_type == cpc_primitives::TxType::SubmitResult;
         // Only a SUBMIT_RESULT may need the task window (16 index reads): skip it otherwise.
-        let (hashes, lo, hi) = if is_result {
+        let (tips, lo, hi) = if is_result {
             let head = self.head();
             self.window_for(head.height + 1).map_err(|e| AdmitError::Storage(cpc_state::StorageError(e.to_string())))?
         } else {
             (Vec::new(), 0, 0)
         };
-        let w = AdmissionWindow { poc: &self.poc, hashes: &hashes, lo, hi };
+        let w = AdmissionWindow { poc: &self.poc, tips: &tips, lo, hi };
         let checked_at = Instant::now();
         let v = prevalidate(tx, &self.params, &w);
         if is_result {
             self.metrics.observe_verify("admission", checked_at.elapsed().as_secs_f64());
         }
+        let synthetic = v.as_ref().ok().and_then(|v| Some((v.result.clone()?, v.tip?)));
         let res = v.and_then(|v| self.mempool.lock().admit(v, &self.store));
         if is_result {
             self.metrics.record_poc_admission(&res);
         }
-        res
+        res.map(|hash| Admitted { hash, synthetic })
+    }
+
+    /// [`Node::admit_checked`] for callers that only need the hash (re-admission after a reorg).
+    pub fn admit_quietly(&self, tx: Transaction) -> std::result::Result<H256, AdmitError> {
+        self.admit_checked(tx).map(|a| a.hash)
     }
 
     /// Full admission of one transaction (in-isolation checks without the pool lock); an
-    /// admitted transaction wakes the block producer and is gossiped to peers.
-    pub fn submit(&self, tx: Transaction) -> std::result::Result<H256, AdmitError> {
+    /// admitted transaction wakes the block producer and is gossiped to peers — a synthetic
+    /// result only once fully recomputed, on a pool thread, so that this node never relays
+    /// forged work (its peers would rightly penalise it).
+    pub fn submit(self: &Arc<Self>, tx: Transaction) -> std::result::Result<H256, AdmitError> {
         let bytes = self.net.get().map(|_| tx.canonical_json());
-        let res = self.admit_quietly(tx);
-        if let Ok(h) = &res {
-            self.tx_arrived.notify_one();
-            let _ = self.events.send(cpc_rpc::ChainEvent::PendingTx(*h));
-            if let (Some(net), Some(b)) = (self.net.get(), bytes) {
-                net.publish_tx(b);
+        let admitted = self.admit_checked(tx)?;
+        let h = admitted.hash;
+        self.tx_arrived.notify_one();
+        let _ = self.events.send(cpc_rpc::ChainEvent::PendingTx(h));
+        match admitted.synthetic {
+            None => {
+                if let (Some(net), Some(b)) = (self.net.get(), bytes) {
+                    net.publish_tx(b);
+                }
+            }
+            Some((r, tip)) => {
+                let node = self.clone();
+                rayon::spawn(move || {
+                    if node.verify_admitted(&r, &tip) {
+                        if let (Some(net), Some(b)) = (node.net.get(), bytes) {
+                            net.publish_tx(b);
+                        }
+                    }
+                });
             }
         }
-        res
+        Ok(h)
+    }
+
+    /// Full recomputation of an admitted result (cached: the block builder and import find it
+    /// verified). A failure is forged work: the worker's pending results leave the pool and
+    /// its new ones are refused for a while. Returns whether the result verified.
+    pub fn verify_admitted(&self, r: &ComputeResult, tip: &H256) -> bool {
+        let started = Instant::now();
+        let res = self.poc.verify_full(r, tip);
+        self.metrics.observe_verify("relay", started.elapsed().as_secs_f64());
+        match res {
+            Ok(()) => true,
+            Err(e) => {
+                let worker = r.worker_address.parse::<Address>().ok();
+                tracing::warn!(task = %r.task_id, worker = %r.worker_address, "result failed full recomputation: {e}");
+                if let Some(w) = worker {
+                    self.punish_forger(&w);
+                }
+                false
+            }
+        }
+    }
+
+    /// Forged work by `worker`: drop its pending results, refuse new ones for a while.
+    pub fn punish_forger(&self, worker: &Address) {
+        let dropped = self.mempool.lock().punish_forger(worker);
+        self.metrics.forged_results.inc();
+        tracing::warn!(%worker, dropped = dropped.len(), "forged result: the worker's pending results were dropped");
     }
 
     /// Publishes a new head to subscribers (miner, RPC, producer).
@@ -200,7 +267,7 @@ impl Node {
         let started = Instant::now();
         let parent = self.head();
         let height = parent.height + 1;
-        let (window_hashes, _, _) = self.window_for(height)?;
+        let (window, _, _) = self.window_for(height)?;
         let candidates = self.mempool.lock().best(self.params.max_txs_per_block + CANDIDATE_SLACK);
         let ctx = BuildContext {
             params: &self.params,
@@ -208,7 +275,7 @@ impl Node {
             round,
             timestamp: now_millis(),
             proposer: signer,
-            window_hashes,
+            window,
             poc: &self.poc,
         };
         let build_started = Instant::now();
@@ -218,14 +285,26 @@ impl Node {
             // Building verifies the candidates' synthetic results (those not verified before).
             self.metrics.observe_verify("block_build", build_started.elapsed().as_secs_f64());
         }
+        let mut forgers = Vec::new();
         {
             let mut pool = self.mempool.lock();
             for (h, skip) in &built.skipped {
-                if let Skip::Invalid(why) = skip {
-                    tracing::debug!(tx = %h, %why, "dropping invalid transaction from the pool");
-                    pool.remove(h);
+                match skip {
+                    Skip::Invalid(why) => {
+                        tracing::debug!(tx = %h, %why, "dropping invalid transaction from the pool");
+                        pool.remove(h);
+                    }
+                    Skip::Forged { worker, why } => {
+                        tracing::warn!(tx = %h, %worker, "result failed full recomputation in the builder: {why}");
+                        pool.remove(h);
+                        forgers.push(*worker);
+                    }
+                    Skip::Later(_) => {}
                 }
             }
+        }
+        for w in forgers {
+            self.punish_forger(&w);
         }
         self.commit_and_announce(&built.block, &built.tx_hashes, &built.outcome)?;
         if let Some(net) = self.net.get() {

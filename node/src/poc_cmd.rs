@@ -2,7 +2,7 @@
 
 use crate::cli::PocCmd;
 use cpc_poc::SynthParams;
-use cpc_primitives::{ComputeResult, Payload, H256};
+use cpc_primitives::{ComputeResult, Payload, ShareTarget, H256};
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -21,10 +21,14 @@ pub fn run(cmd: PocCmd) -> ExitCode {
             println!("{}", String::from_utf8(cpc_primitives::cjson::to_canonical_bytes(&v).unwrap()).unwrap());
             ExitCode::SUCCESS
         }
-        PocCmd::Verify { tip, size, k } => {
+        PocCmd::Verify { tip, target, size, k } => {
             let (tip, params) = match parse(&tip, size, k) {
                 Ok(x) => x,
                 Err(e) => return fail(&e),
+            };
+            let target = match target.as_deref().map(ShareTarget::from_hex).transpose() {
+                Ok(t) => t,
+                Err(e) => return fail(&format!("--target: {e}")),
             };
             let mut input = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut input) {
@@ -37,9 +41,31 @@ pub fn run(cmd: PocCmd) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // The share rule first: one hash, before the full recomputation.
+            if let Some(t) = target {
+                match cpc_poc::result_share_value(&r, &tip) {
+                    Ok(v) if v > t.0 => {
+                        println!(
+                            "invalid: SUBMIT_RESULT rule 6 (share): share value {v:016x} is above the share_target {t} \
+                             (expected at most the target: not a share)"
+                        );
+                        return ExitCode::FAILURE;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        println!("invalid: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             match cpc_poc::verify_full_parallel(&r, &tip, &params) {
                 Ok(()) => {
-                    println!("valid: task {} by {} (result_hash {})", r.task_id, r.worker_address, r.result_hash);
+                    let share = match (target, cpc_poc::result_share_value(&r, &tip)) {
+                        (Some(t), Ok(v)) => format!(", a share: value {v:016x} <= target {t}"),
+                        (None, Ok(v)) => format!(", share value {v:016x}"),
+                        _ => String::new(),
+                    };
+                    println!("valid: task {} by {} (result_hash {}){share}", r.task_id, r.worker_address, r.result_hash);
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -109,6 +109,11 @@ async fn run_async(args: RunArgs) -> Result<()> {
     let genesis = if args.dev { Some(Genesis::dev()) } else { None };
     let mut node = tokio::task::block_in_place(|| Node::open(&datadir, genesis, signer.clone()))?;
     node.max_reorg_depth = args.max_reorg_depth;
+    node.mempool = parking_lot::Mutex::new(cpc_mempool::Mempool::new(cpc_mempool::MempoolConfig {
+        max_bytes: args.txpool_max_bytes,
+        forger_cooldown_blocks: node.params.poc.window,
+        ..Default::default()
+    }));
     let node = Arc::new(node);
     if let Some(k) = &signer {
         if !node.validators.keys().contains(&k.public_key()) {
@@ -204,7 +209,14 @@ async fn run_async(args: RunArgs) -> Result<()> {
         if cpu_threads == 0 && gpus.is_empty() {
             bail!("--mine with --cpu-threads 0 and no --gpu: nothing would mine");
         }
-        let cfg = crate::miner::MinerConfig { cpu_threads, gpus, results_per_tip: args.results_per_tip };
+        let cfg = crate::miner::MinerConfig {
+            cpu_threads,
+            gpus,
+            max_shares_per_tip: args
+                .results_per_tip
+                .unwrap_or(node.params.poc.max_synthetic_results_per_block as u64),
+            gpu_temp_limit: args.gpu_temp_limit,
+        };
         let params = cpc_poc::SynthParams { n: node.params.poc.matrix_size, k: node.params.poc.challenges };
         let sink = Arc::new(crate::miner::LocalSink(node.clone()));
         let m = tokio::task::block_in_place(|| crate::miner::Miner::start(sink, key, cfg, params, node.subscribe_heads()))?;

@@ -27,7 +27,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
-    /// The node's WebSocket endpoint.
+    /// The node's WebSocket endpoint, or several, comma separated: the first that answers is
+    /// used, the next on loss, and an earlier one again once it is back.
     #[arg(long, default_value = "ws://127.0.0.1:8546")]
     pub node: String,
     /// The worker's account (its key must be in the keystore).
@@ -42,9 +43,12 @@ pub struct WorkerArgs {
     /// CPU mining threads.
     #[arg(long = "cpu-threads")]
     pub cpu_threads: Option<usize>,
-    /// Results submitted per tip.
-    #[arg(long = "miner.results-per-tip", default_value_t = 4)]
-    pub results_per_tip: u64,
+    /// Most shares submitted per tip (default: the chain's max_synthetic_results_per_block).
+    #[arg(long = "miner.results-per-tip")]
+    pub results_per_tip: Option<u64>,
+    /// Pause a GPU that reaches this temperature (°C) until it is 5 °C cooler.
+    #[arg(long = "gpu.temp-limit", value_name = "CELSIUS")]
+    pub gpu_temp_limit: Option<u32>,
     /// Keystore directory (or `--datadir DIR` for `DIR/keystore`).
     #[arg(long)]
     pub keystore: Option<PathBuf>,
@@ -120,12 +124,38 @@ impl ResultSink for RemoteSink {
 
 fn head_of(v: &Value) -> Option<Head> {
     let header: Header = serde_json::from_value(v.get("header")?.clone()).ok()?;
-    Some(Head { height: header.height, hash: header.hash(), state_root: header.state_root, timestamp: header.timestamp })
+    Some(Head::of(&header, header.hash()))
+}
+
+/// How often a worker that failed over to a later `--node` tries the earlier ones again.
+pub const FAILBACK_INTERVAL: Duration = Duration::from_secs(10);
+
+async fn connect(url: &str) -> Result<WsClient> {
+    WsClientBuilder::default().request_timeout(REQUEST_TIMEOUT).build(url).await.with_context(|| format!("connecting to {url}"))
+}
+
+/// Connects to `url` and checks it serves `chain_id`; returns the client and its current work.
+async fn open_node(url: &str, chain_id: &str, worker: &Address) -> Result<(WsClient, WorkView)> {
+    let c = connect(url).await?;
+    let id: String = c.request("cpc_chainId", rpc_params![]).await?;
+    if id != chain_id {
+        bail!("{url} serves chain {id:?}, not {chain_id:?}: skipped");
+    }
+    let work: WorkView = c.request("poc_getWork", rpc_params![worker.to_string()]).await?;
+    Ok((c, work))
+}
+
+fn head_of_work(w: &WorkView) -> Head {
+    Head { height: w.height, hash: w.tip, state_root: H256::ZERO, timestamp: 0, share_target: w.share_target }
 }
 
 pub fn run(args: WorkerArgs) -> Result<()> {
     crate::run::init_logging(&args.log_filter, "text")?;
     let addr: Address = args.miner.parse().context("--miner")?;
+    let urls: Vec<String> = args.node.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
+    if urls.is_empty() {
+        bail!("--node: expected one or more WebSocket URLs, comma separated");
+    }
     let dir = match (&args.keystore, &args.datadir) {
         (Some(k), _) => k.clone(),
         (None, Some(d)) => crate::keystore::default_dir(d),
@@ -147,20 +177,24 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let connect = || async {
-            WsClientBuilder::default()
-                .request_timeout(REQUEST_TIMEOUT)
-                .build(&args.node)
-                .await
-                .with_context(|| format!("connecting to {}", args.node))
-        };
-        let client = Arc::new(connect().await?);
-        let chain_id: String = client.request("cpc_chainId", rpc_params![]).await?;
-        let gas_price: u64 = client.request("cpc_gasPrice", rpc_params![]).await?;
-        let work: WorkView = client.request("poc_getWork", rpc_params![addr.to_string()]).await?;
+        // The first node that answers sets the chain; the others must serve the same one.
+        let mut first = None;
+        for (i, url) in urls.iter().enumerate() {
+            match connect(url).await {
+                Ok(c) => {
+                    first = Some((i, c));
+                    break;
+                }
+                Err(e) => tracing::warn!("{e:#}"),
+            }
+        }
+        let Some((mut index, c)) = first else { bail!("no --node answered: {}", urls.join(", ")) };
+        let chain_id: String = c.request("cpc_chainId", rpc_params![]).await?;
+        let gas_price: u64 = c.request("cpc_gasPrice", rpc_params![]).await?;
+        let work: WorkView = c.request("poc_getWork", rpc_params![addr.to_string()]).await?;
         let params = SynthParams { n: work.n, k: work.k };
-        let first = Head { height: work.height, hash: work.tip, state_root: H256::ZERO, timestamp: 0 };
-        let (head_tx, head_rx) = watch::channel(first);
+        let (head_tx, head_rx) = watch::channel(head_of_work(&work));
+        let mut client = Arc::new(c);
         let slot = Arc::new(Mutex::new(Some(client.clone())));
         let sink = Arc::new(RemoteSink {
             client: slot.clone(),
@@ -169,14 +203,21 @@ pub fn run(args: WorkerArgs) -> Result<()> {
             gas_price,
             next_nonce: Mutex::new(None),
         });
-        let cfg = MinerConfig { cpu_threads, gpus, results_per_tip: args.results_per_tip };
-        let miner = tokio::task::block_in_place(|| Miner::start(sink, key, cfg, params, head_rx))?;
-        tracing::info!(node = %args.node, %chain_id, worker = %addr, n = params.n, "worker connected");
+        let cfg = MinerConfig {
+            cpu_threads,
+            gpus,
+            max_shares_per_tip: args.results_per_tip.unwrap_or(work.max_synthetic_results_per_block as u64),
+            gpu_temp_limit: args.gpu_temp_limit,
+        };
+        let miner = tokio::task::block_in_place(|| Miner::start(sink.clone(), key, cfg, params, head_rx))?;
+        tracing::info!(node = %urls[index], %chain_id, worker = %addr, n = params.n, "worker connected");
 
-        let mut client = client;
         loop {
             let sub: Result<Subscription<Value>, _> =
                 client.subscribe("cpc_subscribe", rpc_params!["newHeads"], "cpc_unsubscribe").await;
+            let mut failback = tokio::time::interval(FAILBACK_INTERVAL);
+            failback.tick().await; // the first tick fires at once
+            let mut switch_to = None;
             if let Ok(mut sub) = sub {
                 loop {
                     tokio::select! {
@@ -188,6 +229,18 @@ pub fn run(args: WorkerArgs) -> Result<()> {
                             }
                             _ => break,
                         },
+                        _ = failback.tick(), if index > 0 => {
+                            // Back to an earlier (preferred) node as soon as one answers again.
+                            for (i, url) in urls[..index].iter().enumerate() {
+                                if let Ok(found) = open_node(url, &chain_id, &addr).await {
+                                    switch_to = Some((i, found));
+                                    break;
+                                }
+                            }
+                            if switch_to.is_some() {
+                                break;
+                            }
+                        }
                         _ = crate::run::wait_for_signal() => {
                             tracing::info!("worker stopping");
                             drop(miner);
@@ -196,19 +249,33 @@ pub fn run(args: WorkerArgs) -> Result<()> {
                     }
                 }
             }
-            tracing::warn!(node = %args.node, "lost the node; reconnecting");
-            *slot.lock() = None;
-            loop {
-                tokio::time::sleep(RECONNECT_DELAY).await;
-                match connect().await {
-                    Ok(c) => {
-                        client = Arc::new(c);
-                        *slot.lock() = Some(client.clone());
-                        break;
+            if switch_to.is_none() {
+                tracing::warn!(node = %urls[index], "lost the node; failing over");
+                *slot.lock() = None;
+            }
+            // Otherwise the next node in the list (wrapping), one round after another.
+            while switch_to.is_none() {
+                for step in 1..=urls.len() {
+                    let i = (index + step) % urls.len();
+                    match open_node(&urls[i], &chain_id, &addr).await {
+                        Ok(found) => {
+                            switch_to = Some((i, found));
+                            break;
+                        }
+                        Err(e) => tracing::warn!("{e:#}"),
                     }
-                    Err(e) => tracing::warn!("{e:#}"),
+                }
+                if switch_to.is_none() {
+                    tokio::time::sleep(RECONNECT_DELAY).await;
                 }
             }
+            let (i, (c, work)) = switch_to.expect("set above");
+            index = i;
+            client = Arc::new(c);
+            *slot.lock() = Some(client.clone());
+            *sink.next_nonce.lock() = None; // the new node's pool may know other nonces
+            head_tx.send_replace(head_of_work(&work));
+            tracing::info!(node = %urls[index], height = work.height, "worker switched node");
         }
     })
 }

@@ -95,6 +95,8 @@ pub trait ChainApi: Send + Sync + 'static {
     /// `{"pending": {address: {nonce: tx}}, "queued": {…}}`.
     fn txpool_content(&self) -> Value;
     fn get_work(&self, worker: &Address) -> Result<WorkView, ApiError>;
+    fn network_stats(&self) -> Result<NetworkStatsView, ApiError>;
+    fn worker(&self, worker: &Address) -> Result<WorkerView, ApiError>;
     /// Admits a signed SUBMIT_RESULT transaction and says which task it answers.
     fn submit_result(&self, tx: Value) -> Result<SubmitView, ApiError>;
     fn miner_status(&self) -> MinerStatus;
@@ -184,6 +186,10 @@ pub trait Txpool {
 pub trait Poc {
     #[method(name = "getWork")]
     fn get_work(&self, worker: String) -> RpcResult<WorkView>;
+    #[method(name = "networkStats")]
+    fn network_stats(&self) -> RpcResult<NetworkStatsView>;
+    #[method(name = "getWorker")]
+    fn get_worker(&self, worker: String) -> RpcResult<WorkerView>;
     #[method(name = "submitResult")]
     fn submit_result(&self, tx: Value) -> RpcResult<SubmitView>;
 }
@@ -388,6 +394,12 @@ impl<A: ChainApi> TxpoolServer for CpcRpc<A> {
 impl<A: ChainApi> PocServer for CpcRpc<A> {
     fn get_work(&self, worker: String) -> RpcResult<WorkView> {
         Ok(self.api.get_work(&parse_address(&worker)?)?)
+    }
+    fn network_stats(&self) -> RpcResult<NetworkStatsView> {
+        Ok(self.api.network_stats()?)
+    }
+    fn get_worker(&self, worker: String) -> RpcResult<WorkerView> {
+        Ok(self.api.worker(&parse_address(&worker)?)?)
     }
     fn submit_result(&self, tx: Value) -> RpcResult<SubmitView> {
         Ok(self.api.submit_result(tx)?)

@@ -1,6 +1,6 @@
 //! JSON shapes of the API (documented in docs/RPC.md and docs/PROTOCOL-NOTES.md).
 
-use cpc_primitives::{Address, Block, ComputeResult, Header, PublicKey, Signature, Transaction, H256};
+use cpc_primitives::{Address, Block, ComputeResult, Header, PublicKey, ShareTarget, Signature, Transaction, H256};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A block: `hash`, `header` (PROTOCOL.md fields), `transactions` (objects or hashes),
@@ -80,8 +80,10 @@ pub struct AccountView {
 pub struct ComputeResultView {
     pub tx_hash: H256,
     pub result: ComputeResult,
-    /// Whether the task id is a synthetic task id (verified and paid).
+    /// Whether the task id is a synthetic task id (a verified share, paid).
     pub synthetic: bool,
+    /// The share value (16 hex digits) of a synthetic result; null for external results.
+    pub share_value: Option<String>,
     /// Reward paid to the worker for this result (decimal base units), null if unpaid.
     pub reward: Option<String>,
 }
@@ -94,9 +96,11 @@ pub struct ComputeResultsView {
     /// Hex root, or "" when the block has no SUBMIT_RESULT.
     pub compute_root: String,
     pub results: Vec<ComputeResultView>,
-    /// The block's miner pool (30 % of the reward) and what of it was burned.
-    pub miner_pool: String,
-    pub burned: String,
+    /// Shares in the block (its synthetic results) and what each minted for its worker.
+    pub shares: u64,
+    pub share_reward: String,
+    /// The block's own share target (what work on it must meet).
+    pub share_target: ShareTarget,
 }
 
 /// A block height or a tag.
@@ -208,7 +212,7 @@ pub struct TxpoolStatus {
 }
 
 /// `poc_getWork`: what a worker needs to solve the current tip's tasks.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct WorkView {
     pub tip: H256,
     pub height: u64,
@@ -219,8 +223,45 @@ pub struct WorkView {
     /// Task window W: results for this tip are valid in blocks up to height + W.
     pub window: u64,
     pub max_synthetic_results_per_block: usize,
+    /// A result of this tip is a share only if its share value is at most this target.
+    pub share_target: ShareTarget,
+    /// Expected tasks per share at this target: `2^64 / (share_target + 1)`.
+    pub difficulty: f64,
     /// Nonces of this tip's tasks that the given worker has already submitted (pool or chain).
     pub taken_nonces: Vec<u64>,
+}
+
+/// `poc_networkStats`: the share difficulty and what it says about the network's compute.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NetworkStatsView {
+    pub height: u64,
+    /// The head's share target (work on the next block's tip must meet it).
+    pub share_target: ShareTarget,
+    pub difficulty: f64,
+    /// Blocks the averages below cover (at most 100, fewer on a young chain).
+    pub blocks: u64,
+    /// Mean shares (synthetic results) per block over those blocks.
+    pub mean_shares_per_block: f64,
+    /// The retarget's goal S.
+    pub shares_per_block_target: u64,
+    /// Mean time between those blocks, seconds.
+    pub mean_block_time_s: f64,
+    /// Estimated network compute: Σ shares × difficulty of their tip ÷ elapsed time.
+    pub tasks_per_second: f64,
+    /// The same in int8 operations: tasks/s × 2n³ ÷ 10¹².
+    pub int8_tops: f64,
+    pub n: usize,
+}
+
+/// `poc_getWorker(address)`: a worker's shares and rewards on the canonical chain.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerView {
+    pub address: Address,
+    pub shares: u64,
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub rewards: u128,
+    /// Height of the block that holds the latest share; null before the first.
+    pub last_share_height: Option<u64>,
 }
 
 /// `poc_submitResult`.
@@ -241,6 +282,12 @@ pub struct DeviceStatus {
     pub tasks: u64,
     pub tasks_per_sec: f64,
     pub gmac_per_sec: f64,
+    /// Tasks whose share value met their tip's target.
+    pub shares_found: u64,
+    /// Shares expected per second at this device's rate and the current target.
+    pub expected_shares_per_sec: f64,
+    /// Set while the device is paused at `--gpu.temp-limit` (°C reached), null otherwise.
+    pub throttled_at_celsius: Option<u32>,
 }
 
 /// `miner_status`.
@@ -249,6 +296,10 @@ pub struct MinerStatus {
     pub mining: bool,
     pub worker: Option<Address>,
     pub devices: Vec<DeviceStatus>,
+    /// The current tip's share target and difficulty (null before the first tip).
+    pub share_target: Option<ShareTarget>,
+    pub difficulty: Option<f64>,
+    pub shares_found: u64,
     pub results_accepted: u64,
     /// Rejections by reason.
     pub results_rejected: std::collections::BTreeMap<String, u64>,

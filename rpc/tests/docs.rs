@@ -37,6 +37,12 @@ impl ChainApi for Stub {
     fn transaction(&self, _: &H256) -> Result<Option<TxView>, ApiError> {
         unreachable!()
     }
+    fn network_stats(&self) -> Result<NetworkStatsView, ApiError> {
+        unreachable!()
+    }
+    fn worker(&self, _: &Address) -> Result<WorkerView, ApiError> {
+        unreachable!()
+    }
     fn receipt(&self, _: &H256) -> Result<Option<Receipt>, ApiError> {
         unreachable!()
     }
