@@ -24,7 +24,7 @@ fn main() {
     st.commit(&out.changes);
     let keys = dev_keys();
     let validators = ValidatorSet::new(vec![keys[0].public_key()]);
-    let parent = Head { height: 0, hash: gblock.hash(), state_root: gblock.header.state_root, timestamp: gblock.header.timestamp };
+    let parent = Head::of(&gblock.header, gblock.hash());
     let sp = cpc_poc::SynthParams { n: params.poc.matrix_size, k: params.poc.challenges };
     let count = params.poc.max_synthetic_results_per_block;
 
@@ -52,7 +52,7 @@ fn main() {
             round: 0,
             timestamp: parent.timestamp + 1000,
             proposer: &keys[0],
-            window_hashes: vec![parent.hash],
+            window: vec![(parent.hash, parent.share_target)],
             poc: &builder_poc,
         },
         &candidates,
@@ -67,7 +67,7 @@ fn main() {
         parent: Head,
         poc: &'a PocVerifier,
     ) -> ChainContext<'a> {
-        ChainContext { params, validators, parent, now_ms: parent.timestamp + 2000, window_hashes: vec![parent.hash], poc }
+        ChainContext { params, validators, parent, now_ms: parent.timestamp + 2000, window: vec![(parent.hash, parent.share_target)], poc }
     }
     let mut cold = Vec::new();
     for _ in 0..5 {

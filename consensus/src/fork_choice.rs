@@ -29,7 +29,7 @@ pub fn compare_chains(a: &Header, b: &Header, header: impl Fn(&H256) -> Option<H
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cpc_primitives::{ComputeRoot, ValconsAddress};
+    use cpc_primitives::{ComputeRoot, ShareTarget, ValconsAddress};
     use std::collections::HashMap;
 
     fn header(height: u64, prev: H256, round: u32, salt: u64) -> Header {
@@ -45,6 +45,7 @@ mod tests {
             compute_root: ComputeRoot(None),
             gas_used: 0,
             gas_limit: 1,
+            share_target: ShareTarget::MAX,
         }
     }
 

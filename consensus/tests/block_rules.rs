@@ -230,8 +230,8 @@ fn verified_synthetic_result_is_included_and_paid() {
     let before = c.state.balance(&c.addr(3));
     let b = c.advance(&[c.submit(3, &r, 0)]);
     assert_eq!(b.transactions.len(), 1);
-    let pool = 3 * UNITS_PER_CPC; // 30 % of the 10 CPC reward
-    assert_eq!(c.state.balance(&c.addr(3)), before - 80_000 * 1000 + pool);
+    let share_reward = 3 * UNITS_PER_CPC; // (30 % of the 10 CPC reward) / S, S = 1 in this chain
+    assert_eq!(c.state.balance(&c.addr(3)), before - 80_000 * 1000 + share_reward);
 }
 
 #[test]
@@ -249,14 +249,23 @@ fn external_results_are_included_but_never_paid() {
     let b = c.advance(&[c.submit(3, &r, 0)]);
     assert_eq!(b.transactions.len(), 1);
     assert_eq!(c.state.balance(&c.addr(3)), before - 80_000 * 1000);
-    assert_eq!(c.state.supply.burned, 3 * UNITS_PER_CPC, "pool burned: no verified synthetic result");
+    assert_eq!(b.header.share_target, ShareTarget::MAX, "no synthetic result: the target would rise, but it is at 2^64 − 1");
+    assert_eq!(c.state.supply.burned, 0, "v2 burns nothing");
+    assert_eq!(c.state.supply.minted, 7 * UNITS_PER_CPC, "only the proposer's 70 % of R: no share");
 }
 
-fn expect_synthetic_refusal(c: &Chain, r: &ComputeResult, want: impl Fn(&SyntheticError) -> bool) {
+/// The builder leaves `r` out — as Skip::Invalid when a cheap rule (tip, share) breaks, as
+/// Skip::Forged when only the full recomputation fails (`forged`) — and a block forced to hold
+/// it is refused with `want`.
+fn expect_synthetic_refusal(c: &Chain, r: &ComputeResult, forged: bool, want: impl Fn(&SyntheticError) -> bool) {
     let tx = c.submit(3, r, c.nonce(3));
     let built = c.build(&[tx.clone()]);
     assert!(built.block.transactions.is_empty(), "builder must leave it out");
-    assert!(matches!(built.skipped[0].1, Skip::Invalid(_)));
+    match &built.skipped[0].1 {
+        Skip::Invalid(_) if !forged => {}
+        Skip::Forged { worker, .. } if forged => assert_eq!(*worker, c.addr(3)),
+        other => panic!("expected {}, got {other:?}", if forged { "Forged" } else { "Invalid" }),
+    }
     match c.import(&forced_block(c, tx)) {
         Err(BlockError::Synthetic { error, .. }) => assert!(want(&error), "{error}"),
         other => panic!("expected a synthetic refusal, got {other:?}"),
@@ -268,7 +277,7 @@ fn rule_6_garbage_result_hash_is_refused() {
     let c = Chain::new();
     let mut r = c.solve(3, 0, 0);
     r.result_hash = "11".repeat(32);
-    expect_synthetic_refusal(&c, &r, |e| matches!(e, SyntheticError::Poc(cpc_poc::PocError::ResultHashMismatch { .. })));
+    expect_synthetic_refusal(&c, &r, true, |e| matches!(e, SyntheticError::Poc(cpc_poc::PocError::ResultHashMismatch { .. })));
 }
 
 #[test]
@@ -278,7 +287,7 @@ fn rule_6_tampered_proof_is_refused() {
     let mut p = r.proof.clone().unwrap().into_bytes();
     p[10] = if p[10] == b'0' { b'1' } else { b'0' };
     r.proof = Some(String::from_utf8(p).unwrap());
-    expect_synthetic_refusal(&c, &r, |e| matches!(e, SyntheticError::Poc(cpc_poc::PocError::ProofNotCanonical)));
+    expect_synthetic_refusal(&c, &r, true, |e| matches!(e, SyntheticError::Poc(cpc_poc::PocError::ProofNotCanonical)));
 }
 
 #[test]
@@ -289,7 +298,7 @@ fn rule_6_stale_tip_is_refused() {
         c.advance(&[]);
     }
     // height W+1 may use tips W+1-16 = 1 ..= W: genesis fell out.
-    expect_synthetic_refusal(&c, &r, |e| matches!(e, SyntheticError::UnknownTip { lo: 1, .. }));
+    expect_synthetic_refusal(&c, &r, false, |e| matches!(e, SyntheticError::UnknownTip { lo: 1, .. }));
 }
 
 #[test]
@@ -297,7 +306,7 @@ fn rule_6_unknown_tip_is_refused() {
     let c = Chain::new();
     let p = cpc_poc::SynthParams { n: 64, k: 8 };
     let r = cpc_poc::solve(&H256([0x42; 32]), &c.addr(3).to_string(), 0, &p);
-    expect_synthetic_refusal(&c, &r, |e| matches!(e, SyntheticError::UnknownTip { .. }));
+    expect_synthetic_refusal(&c, &r, false, |e| matches!(e, SyntheticError::UnknownTip { .. }));
 }
 
 #[test]
@@ -306,7 +315,7 @@ fn rule_6_someone_elses_task_is_refused() {
     // Worker 4's correct result, resubmitted by worker 3 under its own address.
     let mut r = c.solve(4, 0, 0);
     r.worker_address = c.addr(3).to_string();
-    expect_synthetic_refusal(&c, &r, |e| matches!(e, SyntheticError::UnknownTip { .. }));
+    expect_synthetic_refusal(&c, &r, false, |e| matches!(e, SyntheticError::UnknownTip { .. }));
 }
 
 #[test]

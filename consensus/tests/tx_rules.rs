@@ -203,3 +203,22 @@ fn oversized_transactions_are_refused() {
     r.proof = Some("a".repeat(100 * 1024));
     assert!(matches!(check(&c, &c.submit(1, &r, 0)).unwrap_err(), TxCheckError::TooLarge { .. }));
 }
+
+#[test]
+fn submit_result_rule_1_external_proof_is_at_most_4_kib() {
+    let c = Chain::new();
+    let max = cpc_consensus::tx_checks::MAX_EXTERNAL_PROOF_BYTES;
+    assert_eq!(max, 4096);
+    let mut r = result_of(&c, 1);
+    r.proof = Some("a".repeat(4096));
+    assert_eq!(check(&c, &c.submit(1, &r, 0)), Ok(()), "exactly 4 KiB is fine");
+    r.proof = Some("a".repeat(4097));
+    let e = check(&c, &c.submit(1, &r, 0)).unwrap_err();
+    assert_eq!(e, TxCheckError::FieldTooLong { field: "proof of an external result", max: 4096, found: 4097 });
+    // A synthetic result's proof is bounded by MAX_PROOF_BYTES only (k·log2(n)·64 hex digits
+    // can exceed 4 KiB: k = 8 at n = 1024 is 5 120): this rule leaves it to rule 6.
+    let mut s = c.solve(1, 0, 0);
+    assert!(cpc_poc::is_synthetic_task_id(&s.task_id));
+    s.proof = Some("ab".repeat(4000));
+    assert_eq!(check(&c, &c.submit(1, &s, 0)), Ok(()));
+}

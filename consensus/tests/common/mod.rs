@@ -5,13 +5,17 @@ use cpc_primitives::*;
 use cpc_state::*;
 use std::sync::Arc;
 
-/// A dev chain in memory with small synthetic tasks (n = 64) so tests run fast.
+/// A dev chain in memory with small synthetic tasks (n = 64) so tests run fast, at most
+/// M = 3 synthetic results per block and S = 1 share per block (so M ≥ 2S holds).
 pub struct Chain {
     pub state: MemState,
     pub params: ChainParams,
     pub validators: ValidatorSet,
     pub head: Head,
+    /// Canonical hashes by height.
     pub hashes: Vec<H256>,
+    /// Canonical share targets by height.
+    pub targets: Vec<ShareTarget>,
     pub poc: PocVerifier,
     pub keys: Vec<SecretKey>,
 }
@@ -20,14 +24,21 @@ pub const T0: u64 = 1_704_067_200_000;
 
 impl Chain {
     pub fn new() -> Chain {
+        Chain::with(|_| {})
+    }
+
+    /// The test chain with its genesis changed by `f` first (e.g. a small share_target_start).
+    pub fn with(f: impl FnOnce(&mut Genesis)) -> Chain {
         let mut g = Genesis::dev();
         g.poc.matrix_size = 64;
         g.poc.max_synthetic_results_per_block = 3;
+        g.poc.shares_per_block = 1;
+        f(&mut g);
         let (block, out) = g.build().unwrap();
         let mut state = MemState::default();
         state.commit(&out.changes);
         let params = g.chain_params();
-        let head = Head { height: 0, hash: block.hash(), state_root: block.header.state_root, timestamp: block.header.timestamp };
+        let head = Head::of(&block.header, block.hash());
         Chain {
             state,
             poc: PocVerifier::new(&params.poc),
@@ -35,6 +46,7 @@ impl Chain {
             validators: ValidatorSet::new(g.validators.iter().map(|v| v.pub_key).collect()),
             head,
             hashes: vec![block.hash()],
+            targets: vec![block.header.share_target],
             keys: dev_keys(),
         }
     }
@@ -43,8 +55,9 @@ impl Chain {
         Address::from_public_key(&self.keys[i].public_key())
     }
 
-    pub fn window(&self, height: u64) -> Vec<H256> {
-        window_heights(height, self.params.poc.window).map(|h| self.hashes[h as usize]).collect()
+    /// The task window (hash, share target) of a block at `height`.
+    pub fn window(&self, height: u64) -> Vec<WindowTip> {
+        window_heights(height, self.params.poc.window).map(|h| (self.hashes[h as usize], self.targets[h as usize])).collect()
     }
 
     pub fn candidates(txs: &[Transaction]) -> Vec<Candidate> {
@@ -62,16 +75,20 @@ impl Chain {
     }
 
     pub fn build(&self, txs: &[Transaction]) -> Built {
+        self.build_from(&Self::candidates(txs))
+    }
+
+    pub fn build_from(&self, candidates: &[Candidate]) -> Built {
         let ctx = BuildContext {
             params: &self.params,
             parent: self.head,
             round: 0,
             timestamp: self.head.timestamp + 1000,
             proposer: &self.keys[0],
-            window_hashes: self.window(self.head.height + 1),
+            window: self.window(self.head.height + 1),
             poc: &self.poc,
         };
-        build_block(&self.state, &ctx, &Self::candidates(txs)).unwrap()
+        build_block(&self.state, &ctx, candidates).unwrap()
     }
 
     pub fn ctx(&self) -> ChainContext<'_> {
@@ -80,7 +97,7 @@ impl Chain {
             validators: &self.validators,
             parent: self.head,
             now_ms: self.head.timestamp + 10_000,
-            window_hashes: self.window(self.head.height + 1),
+            window: self.window(self.head.height + 1),
             poc: &self.poc,
         }
     }
@@ -91,8 +108,9 @@ impl Chain {
 
     pub fn commit(&mut self, b: &Block, out: &BlockOutcome) {
         self.state.commit(&out.changes);
-        self.head = Head { height: b.header.height, hash: b.hash(), state_root: b.header.state_root, timestamp: b.header.timestamp };
+        self.head = Head::of(&b.header, b.hash());
         self.hashes.push(b.hash());
+        self.targets.push(b.header.share_target);
     }
 
     /// Builds, imports (full validation) and commits a block.
@@ -110,6 +128,10 @@ impl Chain {
 
     pub fn transfer(&self, from: usize, to: Address, amount: u128, nonce: u64) -> Transaction {
         UnsignedTx::transfer(&self.params.chain_id, self.addr(from), to, amount, nonce, 1000).sign(&self.keys[from])
+    }
+
+    pub fn transfer_at(&self, from: usize, to: Address, amount: u128, nonce: u64, gas_price: u64) -> Transaction {
+        UnsignedTx::transfer(&self.params.chain_id, self.addr(from), to, amount, nonce, gas_price).sign(&self.keys[from])
     }
 
     pub fn unsigned(
@@ -137,13 +159,26 @@ impl Chain {
     }
 
     pub fn submit(&self, from: usize, r: &ComputeResult, nonce: u64) -> Transaction {
-        UnsignedTx::submit_result(&self.params.chain_id, self.addr(from), r, nonce, 1000).sign(&self.keys[from])
+        self.submit_at(from, r, nonce, 1000)
+    }
+
+    pub fn submit_at(&self, from: usize, r: &ComputeResult, nonce: u64, gas_price: u64) -> Transaction {
+        UnsignedTx::submit_result(&self.params.chain_id, self.addr(from), r, nonce, gas_price).sign(&self.keys[from])
     }
 
     /// A correct synthetic result of worker `i` for the tip at `height`.
     pub fn solve(&self, i: usize, height: u64, nonce: u64) -> ComputeResult {
-        let p = cpc_poc::SynthParams { n: self.params.poc.matrix_size, k: self.params.poc.challenges };
-        cpc_poc::solve(&self.hashes[height as usize], &self.addr(i).to_string(), nonce, &p)
+        cpc_poc::solve(&self.hashes[height as usize], &self.addr(i).to_string(), nonce, &self.synth())
+    }
+
+    pub fn synth(&self) -> cpc_poc::SynthParams {
+        cpc_poc::SynthParams { n: self.params.poc.matrix_size, k: self.params.poc.challenges }
+    }
+
+    /// Whether `r` (for the tip at `height`) is a share under that tip's target, computed from
+    /// the share value directly (not through the verifier under test).
+    pub fn is_share(&self, r: &ComputeResult, height: u64) -> bool {
+        cpc_poc::result_share_value(r, &self.hashes[height as usize]).unwrap() <= self.targets[height as usize].0
     }
 }
 
