@@ -268,36 +268,41 @@ impl Mempool {
         }
         let replaced_hash = replaced.map(|e| e.v.hash);
         let freed_by_replace = replaced.map_or(0, |e| e.v.size);
+        let size_of = |h: &H256| {
+            let (a, n) = self.by_hash[h];
+            self.senders[&a].txs[&n].v.size
+        };
+        // The count bound: the cheapest entry must go (it is removed only once the byte bound
+        // below is met too, so that a refusal evicts nothing).
+        let mut victims = Vec::new();
         if replaced_hash.is_none() && self.by_hash.len() >= self.cfg.max_txs {
             let &(cheapest, _, victim) = self.by_price.first().expect("pool is full, so not empty");
             if tx.gas_price <= cheapest {
                 return Err(AdmitError::PoolFull { max: self.cfg.max_txs, cheapest, found: tx.gas_price });
             }
-            self.remove(&victim);
+            victims.push(victim);
         }
         // The byte bound: evict strictly cheaper entries (cheapest first) until it fits, or
         // refuse without evicting anything.
-        let over = (self.bytes - freed_by_replace + v.size).saturating_sub(self.cfg.max_bytes);
-        if over > 0 {
-            let mut victims = Vec::new();
-            let mut freed = 0usize;
+        let mut freed = freed_by_replace + victims.iter().map(size_of).sum::<usize>();
+        let over = (self.bytes + v.size).saturating_sub(self.cfg.max_bytes);
+        if freed < over {
             for &(price, _, h) in self.by_price.iter() {
                 if freed >= over || price >= tx.gas_price {
                     break;
                 }
-                if Some(h) == replaced_hash {
+                if Some(h) == replaced_hash || victims.contains(&h) {
                     continue;
                 }
-                let (a, n) = self.by_hash[&h];
-                freed += self.senders[&a].txs[&n].v.size;
+                freed += size_of(&h);
                 victims.push(h);
             }
             if freed < over {
                 return Err(AdmitError::PoolBytesFull { max: self.cfg.max_bytes, size: v.size, found: tx.gas_price });
             }
-            for h in victims {
-                self.remove(&h);
-            }
+        }
+        for h in victims {
+            self.remove(&h);
         }
         if let Some(old_hash) = replaced_hash {
             self.remove(&old_hash);

@@ -1,5 +1,5 @@
 //! Admission rules (one test each), ordering, replacement, limits and eviction.
-use cpc_consensus::{PocVerifier, TxCheckError};
+use cpc_consensus::{PocVerifier, SyntheticError, TxCheckError, WindowTip};
 use cpc_genesis::{dev_keys, Genesis};
 use cpc_mempool::*;
 use cpc_primitives::*;
@@ -11,17 +11,24 @@ struct T {
     poc: PocVerifier,
     keys: Vec<SecretKey>,
     tip: H256,
+    /// The admission window: the genesis block (hash, share target).
+    tips: Vec<WindowTip>,
 }
 
 impl T {
     fn new() -> T {
+        T::with(|_| {})
+    }
+    fn with(f: impl FnOnce(&mut Genesis)) -> T {
         let mut g = Genesis::dev();
         g.poc.matrix_size = 64;
+        f(&mut g);
         let (b, out) = g.build().unwrap();
         let mut st = MemState::default();
         st.commit(&out.changes);
         let p = g.chain_params();
-        T { st, poc: PocVerifier::new(&p.poc), p, keys: dev_keys(), tip: b.hash() }
+        let tips = vec![(b.hash(), b.header.share_target)];
+        T { st, poc: PocVerifier::new(&p.poc), p, keys: dev_keys(), tip: b.hash(), tips }
     }
     fn addr(&self, i: usize) -> Address {
         Address::from_public_key(&self.keys[i].public_key())
@@ -30,10 +37,29 @@ impl T {
         UnsignedTx::transfer(&self.p.chain_id, self.addr(from), self.addr(9), amount, nonce, price).sign(&self.keys[from])
     }
     fn result_tx(&self, from: usize, r: &ComputeResult, nonce: u64) -> Transaction {
-        UnsignedTx::submit_result(&self.p.chain_id, self.addr(from), r, nonce, 1000).sign(&self.keys[from])
+        self.result_tx_at(from, r, nonce, 1000)
+    }
+    fn result_tx_at(&self, from: usize, r: &ComputeResult, nonce: u64, price: u64) -> Transaction {
+        UnsignedTx::submit_result(&self.p.chain_id, self.addr(from), r, nonce, price).sign(&self.keys[from])
+    }
+    /// An honest synthetic result of worker `i` on the genesis tip.
+    fn solve(&self, i: usize, nonce: u64) -> ComputeResult {
+        let p = cpc_poc::SynthParams { n: self.p.poc.matrix_size, k: self.p.poc.challenges };
+        cpc_poc::solve(&self.tip, &self.addr(i).to_string(), nonce, &p)
+    }
+    /// An external (non-synthetic) result of worker `i` with a `proof_len`-byte proof.
+    fn external(&self, i: usize, id: &str, proof_len: usize) -> ComputeResult {
+        ComputeResult {
+            task_id: id.into(),
+            worker_address: self.addr(i).to_string(),
+            result_hash: "ab".repeat(32),
+            proof: (proof_len > 0).then(|| "a".repeat(proof_len)),
+            nonce: None,
+            signature: None,
+        }
     }
     fn add(&self, pool: &mut Mempool, tx: Transaction) -> Result<H256, AdmitError> {
-        let w = AdmissionWindow { poc: &self.poc, hashes: std::slice::from_ref(&self.tip), lo: 0, hi: 0 };
+        let w = AdmissionWindow { poc: &self.poc, tips: &self.tips, lo: 0, hi: 0 };
         let v = prevalidate(tx, &self.p, &w)?;
         pool.admit(v, &self.st)
     }
@@ -213,4 +239,183 @@ fn take_all_empties_the_pool_in_arrival_order() {
     assert_eq!(all, vec![a, b]);
     assert!(m.is_empty() && m.best(10).is_empty());
     assert_eq!(m.status(), PoolStatus::default());
+}
+
+// --- PoC v2: the byte bound, forgers, shares -----------------------------------------------
+
+fn size(tx: &Transaction) -> usize {
+    tx.canonical_json().len()
+}
+
+/// Bytes of everything the pool holds, counted from its content (not from `bytes()`).
+fn held_bytes(m: &Mempool) -> usize {
+    m.content().iter().flat_map(|(_, txs)| txs.iter().map(|(_, tx)| size(tx))).sum()
+}
+
+#[test]
+fn byte_bound_refuses_without_evicting_when_nothing_cheaper_makes_room() {
+    let t = T::new();
+    let (cheap, dear) = (t.tx(1, 1, 0, 1000), t.tx(2, 1, 0, 3000));
+    let max = size(&cheap) + size(&dear);
+    let mut m = Mempool::new(MempoolConfig { max_bytes: max, ..Default::default() });
+    let hc = t.add(&mut m, cheap.clone()).unwrap();
+    let hd = t.add(&mut m, dear).unwrap();
+    assert_eq!(m.bytes(), max);
+    assert_eq!(held_bytes(&m), max);
+    let unchanged = |m: &Mempool| {
+        assert_eq!(m.len(), 2);
+        assert!(m.contains(&hc) && m.contains(&hd), "nothing evicted");
+        assert_eq!(m.bytes(), max);
+    };
+
+    // The same price as the cheapest: nothing strictly cheaper to evict.
+    let same = t.tx(3, 1, 0, 1000);
+    assert_eq!(t.add(&mut m, same.clone()).unwrap_err(), AdmitError::PoolBytesFull { max, size: size(&same), found: 1000 });
+    unchanged(&m);
+    // Above the cheapest, but bigger than all cheaper entries together (the 3000 one is not
+    // cheaper): refused, and the cheaper one is not evicted for nothing.
+    let big = t.result_tx_at(4, &t.external(4, "ext-big", 4096), 0, 2000);
+    assert!(size(&big) > size(&cheap));
+    assert_eq!(t.add(&mut m, big.clone()).unwrap_err(), AdmitError::PoolBytesFull { max, size: size(&big), found: 2000 });
+    unchanged(&m);
+    // A transfer that fits in the cheapest's room at a higher price takes it.
+    let better = t.tx(3, 1, 0, 2000);
+    assert!(size(&better) <= size(&cheap));
+    let hb = t.add(&mut m, better.clone()).unwrap();
+    assert!(!m.contains(&hc) && m.contains(&hd) && m.contains(&hb));
+    assert_eq!(m.bytes(), held_bytes(&m));
+    assert!(m.bytes() <= max);
+}
+
+#[test]
+fn byte_bound_evicts_the_cheapest_first_and_only_as_many_as_needed() {
+    let t = T::new();
+    let txs = [t.tx(1, 1, 0, 1000), t.tx(2, 1, 0, 1100), t.tx(3, 1, 0, 1200), t.tx(5, 1, 0, 5000)];
+    let max: usize = txs.iter().map(size).sum();
+    let mut m = Mempool::new(MempoolConfig { max_bytes: max, ..Default::default() });
+    let h: Vec<H256> = txs.iter().map(|tx| t.add(&mut m, tx.clone()).unwrap()).collect();
+    // A result whose size needs the room of the two cheapest, but not of three.
+    let (s0, s1) = (size(&txs[0]), size(&txs[1]));
+    let base = size(&t.result_tx_at(4, &t.external(4, "ext-fit", 1), 0, 4000));
+    let target = s0 + s1 - 5;
+    assert!(base < target && target > s0, "the test's sizes: base {base}, target {target}");
+    let fit = t.result_tx_at(4, &t.external(4, "ext-fit", 1 + target - base), 0, 4000);
+    assert_eq!(size(&fit), target);
+    let hf = t.add(&mut m, fit).unwrap();
+    assert!(!m.contains(&h[0]) && !m.contains(&h[1]), "the two cheapest went");
+    assert!(m.contains(&h[2]) && m.contains(&h[3]) && m.contains(&hf), "the 1200 one was not needed");
+    assert_eq!(m.bytes(), held_bytes(&m));
+    assert!(m.bytes() <= max);
+}
+
+#[test]
+fn byte_bound_refusal_loses_nothing_when_the_count_bound_binds_too() {
+    let t = T::new();
+    let (cheap, dear) = (t.tx(1, 1, 0, 1000), t.tx(2, 1, 0, 3000));
+    let max = size(&cheap) + size(&dear);
+    let mut m = Mempool::new(MempoolConfig { max_txs: 2, max_bytes: max, ..Default::default() });
+    let hc = t.add(&mut m, cheap).unwrap();
+    let hd = t.add(&mut m, dear).unwrap();
+    // Beats the cheapest on price (the count bound alone would evict it), but even without it
+    // there are not enough bytes: refused, and the cheapest must still be there.
+    let big = t.result_tx_at(4, &t.external(4, "ext-big", 4096), 0, 2000);
+    assert!(matches!(t.add(&mut m, big).unwrap_err(), AdmitError::PoolBytesFull { .. }));
+    assert!(m.contains(&hc) && m.contains(&hd), "a refused transaction evicted nothing");
+    assert_eq!((m.len(), m.bytes()), (2, max));
+    // Where both bounds are met by evicting the cheapest, it goes.
+    let h = t.add(&mut m, t.tx(3, 1, 0, 2000)).unwrap();
+    assert!(!m.contains(&hc) && m.contains(&hd) && m.contains(&h));
+    assert_eq!(m.bytes(), held_bytes(&m));
+}
+
+#[test]
+fn bytes_follow_every_way_in_and_out() {
+    let mut t = T::new();
+    let mut m = pool();
+    let a = t.add(&mut m, t.tx(1, 1, 0, 1000)).unwrap();
+    t.add(&mut m, t.tx(1, 1, 1, 1000)).unwrap();
+    t.add(&mut m, t.result_tx(2, &t.external(2, "ext-1", 300), 0)).unwrap();
+    t.add(&mut m, t.result_tx(3, &t.solve(3, 0), 0)).unwrap();
+    assert_eq!(m.bytes(), held_bytes(&m));
+    // Replacement by a bigger transaction (longer amount).
+    t.add(&mut m, t.tx(1, 123_456_789_000, 1, 2000)).unwrap();
+    assert_eq!(m.bytes(), held_bytes(&m));
+    m.remove(&a);
+    assert_eq!(m.bytes(), held_bytes(&m));
+    m.punish_forger(&t.addr(3));
+    assert_eq!(m.bytes(), held_bytes(&m));
+    let addr = t.addr(1);
+    t.st.accounts.get_mut(&addr).unwrap().account.nonce = 2;
+    m.on_block(&[], &t.st).unwrap();
+    m.on_block(&[(H256([1; 32]), addr)], &t.st).unwrap();
+    assert_eq!(m.bytes(), held_bytes(&m));
+    assert_eq!(m.len(), 1);
+    m.take_all();
+    assert_eq!(m.bytes(), 0);
+}
+
+#[test]
+fn punish_forger_drops_only_that_workers_synthetic_results_and_cools_down() {
+    let t = T::new();
+    let mut m = Mempool::new(MempoolConfig { forger_cooldown_blocks: 3, ..Default::default() });
+    let (forger, other) = (1usize, 2usize);
+    let r0 = t.add(&mut m, t.result_tx(forger, &t.solve(forger, 0), 0)).unwrap();
+    let r1 = t.add(&mut m, t.result_tx(forger, &t.solve(forger, 1), 1)).unwrap();
+    let ext = t.add(&mut m, t.result_tx(forger, &t.external(forger, "ext-f", 0), 2)).unwrap();
+    let transfer = t.add(&mut m, t.tx(forger, 1, 3, 1000)).unwrap();
+    let others = t.add(&mut m, t.result_tx(other, &t.solve(other, 0), 0)).unwrap();
+
+    let mut dropped = m.punish_forger(&t.addr(forger));
+    dropped.sort();
+    let mut want = vec![r0, r1];
+    want.sort();
+    assert_eq!(dropped, want, "exactly the forger's synthetic results");
+    assert!(!m.contains(&r0) && !m.contains(&r1));
+    assert!(m.contains(&ext) && m.contains(&transfer), "its other transactions stay");
+    assert!(m.contains(&others), "another worker's results stay");
+    assert_eq!(m.len(), 3);
+
+    // Cooldown: its synthetic results are refused for 3 blocks, counting down.
+    let again = t.result_tx(forger, &t.solve(forger, 5), 0);
+    let worker = t.addr(forger);
+    assert_eq!(t.add(&mut m, again.clone()).unwrap_err(), AdmitError::ForgerCooldown { worker, blocks: 3 });
+    // Meanwhile a transfer of the forger and another worker's result are admitted.
+    let other_again = t.add(&mut m, t.result_tx(other, &t.solve(other, 1), 1)).unwrap();
+    assert!(m.contains(&other_again));
+    let t0 = t.add(&mut m, t.tx(forger, 1, 0, 1000)).unwrap();
+    m.remove(&t0); // (frees nonce 0 for the result below)
+    for left in [2u64, 1] {
+        m.on_block(&[], &t.st).unwrap();
+        assert_eq!(t.add(&mut m, again.clone()).unwrap_err(), AdmitError::ForgerCooldown { worker, blocks: left });
+    }
+    m.on_block(&[], &t.st).unwrap();
+    let h = t.add(&mut m, again).expect("the cooldown is over after 3 blocks");
+    assert!(m.contains(&h));
+}
+
+#[test]
+fn rule_6_a_result_that_is_not_a_share_is_refused_at_admission() {
+    // share_target_start = 1: an honest result is a share with probability 2^-63.
+    let t = T::with(|g| g.poc.share_target_start = ShareTarget(1));
+    let mut m = pool();
+    let r = t.solve(1, 0);
+    assert!(cpc_poc::result_share_value(&r, &t.tip).unwrap() > 1);
+    let e = t.add(&mut m, t.result_tx(1, &r, 0)).unwrap_err();
+    assert!(matches!(e, AdmitError::Synthetic(SyntheticError::NotAShare { target: ShareTarget(1), .. })), "{e}");
+    assert!(m.is_empty());
+    // The same result is admitted where the tip's target admits it.
+    let t = T::new();
+    assert!(t.add(&mut m, t.result_tx(1, &t.solve(1, 0), 0)).is_ok());
+}
+
+#[test]
+fn external_proof_above_4_kib_is_refused_at_admission() {
+    let t = T::new();
+    let mut m = pool();
+    assert!(t.add(&mut m, t.result_tx(1, &t.external(1, "ext-4k", 4096), 0)).is_ok());
+    let e = t.add(&mut m, t.result_tx(2, &t.external(2, "ext-4k1", 4097), 0)).unwrap_err();
+    assert_eq!(
+        e,
+        AdmitError::Invalid(TxCheckError::FieldTooLong { field: "proof of an external result", max: 4096, found: 4097 })
+    );
 }
