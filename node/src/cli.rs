@@ -76,6 +76,10 @@ pub enum TestnetCmd {
         /// Also fund the 10 public dev accounts (keys SHA-256("cpc-dev-" + i)), for local tests.
         #[arg(long = "fund-dev-accounts")]
         fund_dev_accounts: bool,
+        /// The genesis share target t0 (16 hex digits; default ffffffffffffffff: every result is
+        /// a share until the target moves).
+        #[arg(long = "share-target-start", value_parser = parse_share_target)]
+        share_target_start: Option<cpc_primitives::ShareTarget>,
     },
 }
 
@@ -242,6 +246,10 @@ pub struct RunArgs {
 
 pub const DEFAULT_P2P_PORT: u16 = 30333;
 pub const DEFAULT_WS_PORT: u16 = 8546;
+
+fn parse_share_target(s: &str) -> Result<cpc_primitives::ShareTarget, String> {
+    cpc_primitives::ShareTarget::from_hex(s)
+}
 
 /// Parses `0`, `250ms`, `1s`, `1.5s`, `2` (seconds) into milliseconds.
 pub fn parse_duration_ms(s: &str) -> Result<u64, String> {

@@ -64,8 +64,10 @@ fn main() -> ExitCode {
             p2p_base_port,
             http_base_port,
             fund_dev_accounts,
+            share_target_start,
         })) => testnet::init(&testnet::TestnetSpec {
             fund_dev_accounts,
+            share_target_start,
             validators,
             nodes: nodes.unwrap_or(validators),
             out,

@@ -19,6 +19,8 @@ pub struct TestnetSpec {
     pub p2p_base_port: u16,
     pub http_base_port: u16,
     pub fund_dev_accounts: bool,
+    /// The genesis share target t0 (default: the dev chain's, every result a share).
+    pub share_target_start: Option<cpc_primitives::ShareTarget>,
 }
 
 #[cfg(unix)]
@@ -57,6 +59,9 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
     g.chain_id = spec.chain_id.clone();
     g.genesis_time = now_millis();
     g.block_time_ms = spec.block_time_ms;
+    if let Some(t0) = spec.share_target_start {
+        g.poc.share_target_start = t0;
+    }
     let t = sha256(format!("cpc-treasury:{}", spec.chain_id).as_bytes());
     g.economics.treasury_address = Address(t.0[..20].try_into().expect("20 bytes"));
     g.accounts = keys

@@ -586,8 +586,8 @@ fn print_results(v: &Value) {
     println!("block          {} ({})", s(&v["height"]), s(&v["block_hash"]));
     let cr = s(&v["compute_root"]);
     println!("compute root   {}", if cr.is_empty() { "(none)".into() } else { cr });
-    println!("miner pool     {}", amount_of(&v["miner_pool"]));
-    println!("burned         {}", amount_of(&v["burned"]));
+    println!("share target   {}", s(&v["share_target"]));
+    println!("shares         {}, {} each", s(&v["shares"]), amount_of(&v["share_reward"]));
     let rs = v["results"].as_array().cloned().unwrap_or_default();
     println!("results        {}", rs.len());
     for r in &rs {
@@ -596,6 +596,9 @@ fn print_results(v: &Value) {
         println!("    worker     {}", s(&res["worker_address"]));
         println!("    tx         {}", s(&r["tx_hash"]));
         println!("    synthetic  {}", s(&r["synthetic"]));
+        if !r["share_value"].is_null() {
+            println!("    share      {}", s(&r["share_value"]));
+        }
         println!("    reward     {}", if r["reward"].is_null() { "none".into() } else { amount_of(&r["reward"]) });
     }
 }

@@ -343,3 +343,23 @@ pub async fn wait_height(c: &HttpClient, min: u64, timeout: Duration) -> Result<
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A forged synthetic result: the true product with one entry changed in a row that the
+/// forged root does not challenge. It passes the k-row proof check (admission) and fails full
+/// recomputation — what a worker grinding share values without doing the work would send.
+pub fn forge_result(tip: &H256, worker: &str, nonce: u64, p: &cpc_poc::SynthParams) -> ComputeResult {
+    let seed = cpc_poc::seed(tip, worker, nonce);
+    let (a, b) = cpc_poc::generate_matrices(&seed, p.n);
+    let c = cpc_poc::matmul(&a, &b, p.n);
+    for attempt in 0..(p.n * 4) {
+        let row = attempt % p.n;
+        let mut forged = c.clone();
+        forged[row * p.n] = forged[row * p.n].wrapping_add(1 + (attempt / p.n) as i32);
+        let r = cpc_poc::result_from_product(tip, worker, nonce, &forged, p);
+        let root = H256::from_hex(&r.result_hash).unwrap();
+        if !cpc_poc::challenged_rows(&root, p.n, p.k).contains(&row) {
+            return r;
+        }
+    }
+    panic!("no unchallenged row found (n = {}, k = {})", p.n, p.k);
+}

@@ -106,7 +106,7 @@ impl DevChain {
             validators: ValidatorSet::new(g.validators.iter().map(|v| v.pub_key).collect()),
             params,
             state,
-            head: Head { height: 0, hash: block.hash(), state_root: block.header.state_root, timestamp: block.header.timestamp },
+            head: Head::of(&block.header, block.hash()),
             keys: keys(),
         }
     }
@@ -121,7 +121,7 @@ impl DevChain {
             round: 0,
             timestamp: now_millis() + salt,
             proposer: &self.keys[proposer],
-            window_hashes: vec![self.head.hash],
+            window: vec![(self.head.hash, self.head.share_target)],
             poc: &self.poc,
         };
         let candidates: Vec<Candidate> = txs
@@ -146,7 +146,7 @@ impl DevChain {
             validators: &self.validators,
             parent: self.head,
             now_ms: now_millis(),
-            window_hashes: vec![self.head.hash],
+            window: vec![(self.head.hash, self.head.share_target)],
             poc: &self.poc,
         };
         validate_block(b, &self.state, &ctx).map(|_| ())

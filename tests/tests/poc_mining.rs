@@ -108,17 +108,99 @@ async fn cpu_miner_results_are_verified_included_and_paid() {
     };
     let results = found["results"].as_array().unwrap();
     let miner = addr_of(&keys()[0]).to_string();
-    let pool = 3 * UNITS_PER_CPC;
-    let share = pool / results.len() as u128;
+    // PROTOCOL v2: every share mints (R·30 // 100) // S with R = 10 CPC and S = 8 at height 1.
+    let per_share = 10 * UNITS_PER_CPC * 30 / 100 / 8;
+    assert_eq!(found["share_reward"], json!(per_share.to_string()));
+    assert_eq!(found["shares"], json!(results.len()));
+    let height = found["height"].as_u64().unwrap();
     for r in results {
         assert_eq!(r["synthetic"], true);
         assert_eq!(r["result"]["worker_address"], json!(miner));
-        assert_eq!(r["reward"], json!(share.to_string()), "the miner pool is split over verified results");
+        assert_eq!(r["reward"], json!(per_share.to_string()), "each share is paid the fixed share reward");
         assert!(r["result"]["signature"].is_string(), "the miner signs its results");
+        // The share value, recomputed here, is at most the target of the result's tip.
+        let res: ComputeResult = serde_json::from_value(r["result"].clone()).unwrap();
+        let mut tip_target = None;
+        for h in height.saturating_sub(16)..height {
+            let b = call(&c, "cpc_getBlockByNumber", vec![h.into(), false.into()]).await.unwrap();
+            let tip = H256::from_hex(b["hash"].as_str().unwrap()).unwrap();
+            if cpc_poc::task_id(&tip, &miner, res.nonce.unwrap()) == res.task_id {
+                let t = ShareTarget::from_hex(b["header"]["share_target"].as_str().unwrap()).unwrap();
+                let v = cpc_poc::result_share_value(&res, &tip).unwrap();
+                assert_eq!(r["share_value"], json!(format!("{v:016x}")));
+                tip_target = Some((v, t));
+            }
+        }
+        let (v, t) = tip_target.expect("the result's tip is in the window");
+        assert!(v <= t.0, "share value {v:016x} above its tip's target {t}");
     }
-    assert_eq!(found["burned"], json!((pool - share * results.len() as u128).to_string()));
     let rs: Vec<ComputeResult> = results.iter().map(|r| serde_json::from_value(r["result"].clone()).unwrap()).collect();
     assert_eq!(found["compute_root"].as_str().unwrap(), compute_root_of_results(&rs).to_text());
+    // The worker index agrees with the chain: shares and rewards of every block so far.
+    let top = block_number(&c).await.unwrap();
+    let (mut shares, mut rewards, mut last) = (0u64, 0u128, None);
+    for h in 1..=top {
+        let v = call(&c, "cpc_getComputeResults", vec![h.into()]).await.unwrap();
+        for r in v["results"].as_array().unwrap() {
+            if r["result"]["worker_address"] == json!(miner) && r["reward"].is_string() {
+                shares += 1;
+                rewards += r["reward"].as_str().unwrap().parse::<u128>().unwrap();
+                last = Some(h);
+            }
+        }
+    }
+    let w = call(&c, "poc_getWorker", vec![miner.clone().into()]).await.unwrap();
+    // The index may have moved on since `top`: compare against what it says of the blocks we read.
+    assert!(w["shares"].as_u64().unwrap() >= shares, "{w}");
+    if block_number(&c).await.unwrap() == top {
+        assert_eq!(w["shares"].as_u64().unwrap(), shares);
+        assert_eq!(w["rewards"].as_str().unwrap().parse::<u128>().unwrap(), rewards);
+        assert_eq!(w["last_share_height"].as_u64(), last);
+    }
+    // The network estimate needs shares in a block after the first of its range: wait for one.
+    let deadline = Instant::now() + WAIT;
+    let stats = loop {
+        let stats = call(&c, "poc_networkStats", vec![]).await.unwrap();
+        if stats["tasks_per_second"].as_f64().unwrap() > 0.0 {
+            break stats;
+        }
+        assert!(Instant::now() < deadline, "no compute estimate: {stats}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(stats["mean_shares_per_block"].as_f64().unwrap() > 0.0, "{stats}");
+    let tops = stats["int8_tops"].as_f64().unwrap();
+    let tps = stats["tasks_per_second"].as_f64().unwrap();
+    assert!((tops - tps * 2.0 * 1024f64.powi(3) / 1e12).abs() <= 1e-9 * tops.max(1.0), "{stats}");
+    assert_eq!(stats["n"], 1024);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poc_verify_checks_the_share_rule() {
+    let v = &vectors()["synthetic"][0];
+    let (n, k) = (v["n"].as_u64().unwrap() as usize, v["k"].as_u64().unwrap() as usize);
+    let tip = v["tip_hash"].as_str().unwrap();
+    let line = v["result"].to_string();
+    let value = v["share_value_hex"].as_str().unwrap();
+    let verify_with = |target: &str| {
+        let mut child = Command::new(cpcd_path())
+            .args(["poc", "verify", "--tip", tip, "--target", target, "--size", &n.to_string(), "--k", &k.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    // At the value itself: a share.
+    let (code, msg) = verify_with(value);
+    assert_eq!(code, 0, "{msg}");
+    assert!(msg.contains("a share"), "{msg}");
+    // One below: valid work, but not a share.
+    let below = format!("{:016x}", u64::from_str_radix(value, 16).unwrap() - 1);
+    let (code, msg) = verify_with(&below);
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("rule 6 (share)") && msg.contains("not a share"), "{msg}");
 }
 
 // --- one JSON-RPC rejection per synthetic rule ----------------------------------------------

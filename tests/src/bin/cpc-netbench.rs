@@ -247,7 +247,13 @@ fn build_chain(o: &SyncOpts, g: &Genesis, datadir: &Path) -> Result<(u64, f64)> 
             round: 0,
             timestamp: parent.timestamp + params.block_time_ms,
             proposer: &keys[0],
-            window_hashes: window_heights(height, params.poc.window).map(|h| hashes[h as usize]).collect(),
+            window: window_heights(height, params.poc.window)
+                .map(|h| {
+                    let e = store.canon_at(h).ok().flatten().expect("a canonical block in the window");
+                    debug_assert_eq!(e.hash, hashes[h as usize]);
+                    (e.hash, e.share_target)
+                })
+                .collect(),
             poc: &poc,
         };
         let t = Instant::now();
