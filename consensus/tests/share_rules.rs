@@ -146,7 +146,7 @@ fn rule_6_a_result_that_is_not_a_share_is_refused() {
     assert_eq!(e, SyntheticError::NotAShare { task_id: r.task_id.clone(), value: format!("{value:016x}"), target: ShareTarget(1) });
     // The builder leaves it out as invalid (no recomputation spent, not forged).
     let tx = c.submit(3, &r, 0);
-    let built = c.build(&[tx.clone()]);
+    let built = c.build(std::slice::from_ref(&tx));
     assert!(built.block.transactions.is_empty());
     assert_eq!(built.skipped.len(), 1);
     assert!(matches!(&built.skipped[0].1, Skip::Invalid(m) if m.contains("not a share")), "{:?}", built.skipped);
@@ -175,7 +175,7 @@ fn rule_6_the_share_rule_uses_the_tips_target() {
         })
         .expect("a value between the two targets");
     let tx = c.submit(3, &r, 0);
-    let built = c.build(&[tx.clone()]);
+    let built = c.build(std::slice::from_ref(&tx));
     assert!(built.block.transactions.is_empty());
     assert!(matches!(&built.skipped[0].1, Skip::Invalid(m) if m.contains("not a share")));
     match c.import(&forced_block(&c, vec![tx])) {

@@ -173,7 +173,7 @@ impl Sim {
         let mut block =
             Block { header, transactions: vec![], proposer_pub_key: self.proposer.public_key(), signature: Signature([0; 64]) };
         check_share_target(&block, &checked, &self.head, &self.params).expect("the retargeted header passes");
-        if h % 53 == 0 {
+        if h.is_multiple_of(53) {
             // Now and then, a proposer that picks another target is refused.
             for found in [ShareTarget(target.0.wrapping_add(1)), ShareTarget(target.0.wrapping_sub(1))] {
                 if found == target || found.0 == 0 {
@@ -305,7 +305,7 @@ fn an_empty_network_doubles_the_target_every_halflife_up_to_the_maximum() {
         last = t;
         if t == u64::MAX {
             reached.get_or_insert(h);
-        } else if h % tau == 0 {
+        } else if h.is_multiple_of(tau) {
             j += 1;
             let ratio = t as f64 / prev as f64;
             assert!((ratio / 2.0 - 1.0).abs() <= 0.005, "step {j}: ×{ratio:.5} in τ blocks, expected ×2 ± 0.5 %");
