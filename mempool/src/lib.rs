@@ -96,6 +96,8 @@ pub struct ValidTx {
     pub result: Option<Arc<ComputeResult>>,
     /// Canonical JSON bytes (what the pool's byte bound counts).
     pub size: usize,
+    /// The tip a synthetic result was derived from (found at prevalidation).
+    pub tip: Option<H256>,
 }
 
 /// Where synthetic results may point at admission: the window of the next block.
@@ -111,11 +113,12 @@ pub struct AdmissionWindow<'a> {
 /// Needs no lock; call it before [`Mempool::admit`].
 pub fn prevalidate(tx: Transaction, p: &ChainParams, w: &AdmissionWindow) -> Result<ValidTx, AdmitError> {
     let result = check_tx_in_isolation(&tx, p)?;
+    let mut tip = None;
     if let Some(r) = result.as_ref().filter(|r| is_synthetic(r)) {
-        w.poc.check_cheap(r, w.tips, w.lo, w.hi)?;
+        tip = Some(w.poc.check_cheap(r, w.tips, w.lo, w.hi)?.0);
     }
     let size = tx.canonical_json().len();
-    Ok(ValidTx { hash: tx.hash(), tx: Arc::new(tx), result: result.map(Arc::new), size })
+    Ok(ValidTx { hash: tx.hash(), tx: Arc::new(tx), result: result.map(Arc::new), size, tip })
 }
 
 #[derive(Clone, Debug)]
