@@ -90,6 +90,7 @@ pub struct Metrics {
     pub miner_gmac_per_second: GaugeVec,
     pub miner_results: IntCounterVec,
     pub miner_shares: IntCounterVec,
+    pub miner_device_results: IntCounterVec,
     pub miner_expected_shares_per_second: GaugeVec,
     pub miner_throttled: IntGaugeVec,
     pub share_difficulty: Gauge,
@@ -267,6 +268,12 @@ impl Metrics {
                 "Tasks of the in-process miner whose share value met their tip's share_target, per device (count).",
                 &["device"],
             ),
+            miner_device_results: r.counter_vec(
+                "cpcd_miner_device_shares_total",
+                "Shares a device submitted, by result (accepted by the node, or rejected) and reason (none when \
+                 accepted), per device (count).",
+                &["device", "result", "reason"],
+            ),
             miner_expected_shares_per_second: r.gauge_vec(
                 "cpcd_miner_expected_shares_per_second",
                 "Shares per second a device should find at its measured tasks/s and the current share_target \
@@ -438,6 +445,11 @@ impl Metrics {
             self.miner_tasks_per_second.with_label_values(&[d.name.as_str()]).set(d.tasks_per_sec);
             self.miner_gmac_per_second.with_label_values(&[d.name.as_str()]).set(d.gmac_per_sec);
             raise_to(&self.miner_shares.with_label_values(&[d.name.as_str()]), d.shares_found);
+            raise_to(&self.miner_device_results.with_label_values(&[d.name.as_str(), "accepted", "none"]), d.shares_accepted);
+            for (reason, n) in &d.shares_rejected {
+                let r = bounded_reason(reason);
+                raise_to(&self.miner_device_results.with_label_values(&[d.name.as_str(), "rejected", r]), *n);
+            }
             self.miner_expected_shares_per_second.with_label_values(&[d.name.as_str()]).set(d.expected_shares_per_sec);
             self.miner_throttled.with_label_values(&[d.name.as_str()]).set(d.throttled_at_celsius.is_some() as i64);
         }
@@ -447,8 +459,7 @@ impl Metrics {
         // longer or odd (a message with a hash in it) is summed under "other" to keep labels bounded.
         let mut rejected: std::collections::BTreeMap<&str, u64> = Default::default();
         for (reason, n) in &s.results_rejected {
-            let short = reason.len() <= 32 && reason.bytes().all(|b| b.is_ascii_alphanumeric() || b" _-".contains(&b));
-            *rejected.entry(if short { reason.as_str() } else { "other" }).or_default() += n;
+            *rejected.entry(bounded_reason(reason)).or_default() += n;
         }
         for (reason, n) in rejected {
             raise_to(&self.miner_results.with_label_values(&["rejected", reason]), n);
@@ -469,6 +480,13 @@ impl cpc_rpc::RpcObserver for Metrics {
         self.rpc_requests.with_label_values(&[m.as_str(), if ok { "ok" } else { "error" }]).inc();
         self.rpc_request_seconds.with_label_values(&[m.as_str()]).observe(seconds);
     }
+}
+
+/// A miner's rejection reason as a label: short names stay, anything longer or odd (a message
+/// with a hash in it) becomes "other", so labels stay bounded.
+fn bounded_reason(reason: &str) -> &str {
+    let short = reason.len() <= 32 && reason.bytes().all(|b| b.is_ascii_alphanumeric() || b" _-".contains(&b));
+    if short { reason } else { "other" }
 }
 
 /// A short, bounded reason for a refused admission (a label value: never a hash or a number).
@@ -756,7 +774,15 @@ mod tests {
                 tasks: 10,
                 tasks_per_sec: 2.5,
                 gmac_per_sec: 2.68,
+                shares_found: 6,
+                shares_accepted: 5,
+                shares_rejected: [("not a share".to_string(), 1)].into_iter().collect(),
+                expected_shares_per_sec: 1.25,
+                throttled_at_celsius: Some(84),
             }],
+            share_target: Some(cpc_primitives::ShareTarget(u64::MAX / 2)),
+            difficulty: Some(2.0),
+            shares_found: 6,
             results_accepted: 7,
             results_rejected: [
                 ("nonce".to_string(), 2),
@@ -777,6 +803,11 @@ mod tests {
         assert_eq!(m.miner_results.with_label_values(&["rejected", "nonce"]).get(), 2);
         assert_eq!(m.miner_results.with_label_values(&["rejected", "other"]).get(), 4, "long reasons are summed");
         assert_eq!(m.miner_results.with_label_values(&["cancelled", "none"]).get(), 1);
+        assert_eq!(m.miner_shares.with_label_values(&["cpu0"]).get(), 6);
+        assert_eq!(m.miner_device_results.with_label_values(&["cpu0", "accepted", "none"]).get(), 5);
+        assert_eq!(m.miner_device_results.with_label_values(&["cpu0", "rejected", "not a share"]).get(), 1);
+        assert_eq!(m.miner_expected_shares_per_second.with_label_values(&["cpu0"]).get(), 1.25);
+        assert_eq!(m.miner_throttled.with_label_values(&["cpu0"]).get(), 1);
     }
 
     #[test]

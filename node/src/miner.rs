@@ -63,6 +63,9 @@ pub struct DeviceStats {
     pub name: String,
     pub tasks: AtomicU64,
     pub shares: AtomicU64,
+    /// Shares the node took / refused (by reason).
+    pub accepted: AtomicU64,
+    pub rejected: Mutex<BTreeMap<String, u64>>,
     /// Tasks per second over the last rate interval.
     pub rate: Mutex<f64>,
     /// The temperature at which the device was paused, while it is.
@@ -155,6 +158,8 @@ impl MinerHandle {
                     tasks_per_sec: rate,
                     gmac_per_sec: rate * macs_per_task / 1e9,
                     shares_found: shares,
+                    shares_accepted: d.accepted.load(Ordering::Relaxed),
+                    shares_rejected: d.rejected.lock().clone(),
                     expected_shares_per_sec: rate * p_share,
                     throttled_at_celsius: *d.throttled.lock(),
                 }
@@ -212,7 +217,7 @@ impl Shared {
 
     /// Signs and submits a share of tip `generation` (serialised: the miner's nonces must be
     /// consecutive). Returns false when it was not sent (tip replaced, or its cap reached).
-    fn submit_share(&self, generation: u64, mut r: ComputeResult) -> bool {
+    fn submit_share(&self, dev: &DeviceStats, generation: u64, mut r: ComputeResult) -> bool {
         {
             let mut job = self.job.lock();
             if job.generation != generation {
@@ -229,10 +234,12 @@ impl Shared {
         match self.sink.submit(&self.key, &r) {
             Ok(h) => {
                 self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(tx = %h, task = %r.task_id, "submitted share");
+                dev.accepted.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(tx = %h, task = %r.task_id, device = %dev.name, "submitted share");
             }
             Err((reason, msg)) => {
-                tracing::warn!(task = %r.task_id, "share rejected: {msg}");
+                tracing::warn!(task = %r.task_id, device = %dev.name, "share rejected: {msg}");
+                *dev.rejected.lock().entry(reason.clone()).or_default() += 1;
                 *self.stats.rejected.lock().entry(reason).or_default() += 1;
             }
         }
@@ -244,6 +251,8 @@ impl Shared {
             name,
             tasks: AtomicU64::new(0),
             shares: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            rejected: Mutex::new(BTreeMap::new()),
             rate: Mutex::new(0.0),
             throttled: Mutex::new(None),
         });
@@ -389,12 +398,14 @@ fn report(sh: &Shared) {
             Some(c) => format!(" (throttled at {c} °C)"),
             None => String::new(),
         };
+        let rejected: u64 = d.rejected.lock().values().sum();
         parts.push(format!(
-            "{} {:.1} tasks/s {:.1} GMAC/s, {} shares, {:.3} shares/s expected{throttled}",
+            "{} {:.1} tasks/s {:.1} GMAC/s, {} shares found ({} accepted, {rejected} rejected), {:.3} shares/s expected{throttled}",
             d.name,
             rate,
             rate * macs_per_task / 1e9,
             d.shares.load(Ordering::Relaxed),
+            d.accepted.load(Ordering::Relaxed),
             rate * p
         ));
     }
@@ -418,7 +429,7 @@ fn cpu_loop(sh: Arc<Shared>, dev: Arc<DeviceStats>) {
         // The CPU computed it with the verifier's own kernels: no second computation needed.
         if is_share(&r, &c.tip, c.target) {
             dev.shares.fetch_add(1, Ordering::Relaxed);
-            sh.submit_share(c.generation, r);
+            sh.submit_share(&dev, c.generation, r);
         } else if sh.current_generation() != c.generation {
             sh.stats.cancelled.fetch_add(1, Ordering::Relaxed);
         }
@@ -466,7 +477,7 @@ fn gpu_loop(sh: Arc<Shared>, solver: Arc<GpuSolver>, dev: Arc<DeviceStats>, mut 
                 *sh.stats.rejected.lock().entry("gpu result wrong".into()).or_default() += 1;
                 continue;
             }
-            sh.submit_share(c.generation, r);
+            sh.submit_share(&dev, c.generation, r);
         }
     }
 }
@@ -571,6 +582,8 @@ mod tests {
             name: "gpu0".into(),
             tasks: AtomicU64::new(0),
             shares: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            rejected: Mutex::new(BTreeMap::new()),
             rate: Mutex::new(0.0),
             throttled: Mutex::new(None),
         };

@@ -284,6 +284,9 @@ pub struct DeviceStatus {
     pub gmac_per_sec: f64,
     /// Tasks whose share value met their tip's target.
     pub shares_found: u64,
+    /// Shares the node admitted, and those it refused by reason.
+    pub shares_accepted: u64,
+    pub shares_rejected: std::collections::BTreeMap<String, u64>,
     /// Shares expected per second at this device's rate and the current target.
     pub expected_shares_per_sec: f64,
     /// Set while the device is paused at `--gpu.temp-limit` (°C reached), null otherwise.
