@@ -1,4 +1,5 @@
-//! Block validation time with 16 synthetic results at n = 1024 (the default cap), cold
+//! Block validation time with 16 shares (synthetic results at or below the tip's share_target)
+//! at n = 1024 (the default cap M), cold
 //! (every result recomputed, spread over the cores) and warm (results already verified by
 //! this node, e.g. when it built the block itself).
 //!
@@ -35,6 +36,8 @@ fn main() {
             let addr = Address::from_public_key(&w.public_key());
             let nonce = (i / 9) as u64;
             let r = cpc_poc::solve(&parent.hash, &addr.to_string(), nonce, &sp);
+            // The dev genesis target is 2^64 − 1: every result is a share.
+            assert!(cpc_poc::result_share_value(&r, &parent.hash).unwrap() <= parent.share_target.0);
             let tx = UnsignedTx::submit_result(&params.chain_id, addr, &r, nonce, 1000)
             .sign(w);
             Candidate { hash: tx.hash(), tx: Arc::new(tx), result: Some(Arc::new(r)) }
@@ -60,6 +63,7 @@ fn main() {
     .unwrap();
     println!("consensus/build_block_{count}_results (cold cache)      {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
     assert_eq!(built.block.transactions.len(), count);
+    assert_eq!(built.outcome.rewards.shares, count as u64, "every slot holds a paid share");
 
     fn ctx<'a>(
         params: &'a cpc_state::ChainParams,

@@ -28,8 +28,8 @@ pub enum Skip {
     /// Not in this block (block full, nonce gap, cap reached); may fit a later one.
     Later(String),
     /// A synthetic result that passed admission's k-row check but failed full recomputation:
-    /// forged work. The pool drops it and the sender's other pending results; whoever relayed
-    /// it is penalised.
+    /// forged work. The pool drops it and the sender's other pending results (a peer that
+    /// relays such a result is penalised earlier, by the node's recompute-before-relay check).
     Forged { worker: Address, why: String },
 }
 

@@ -88,6 +88,8 @@ pub enum GenesisError {
     Percent { field: &'static str, found: u8 },
     #[error("economics.halving_interval: expected at least 1, found 0")]
     Halving,
+    #[error("economics.initial_block_reward: expected at most {max} (reward x 100 must fit 128 bits), found {found}")]
+    BlockReward { max: u128, found: u128 },
     #[error("poc.matrix_size: expected a power of two in 2..=8192, found {0}")]
     MatrixSize(usize),
     #[error("poc.challenges: expected 1..=64, found {0}")]
@@ -157,6 +159,9 @@ impl Genesis {
         }
         if e.halving_interval == 0 {
             return Err(GenesisError::Halving);
+        }
+        if e.initial_block_reward.checked_mul(100).is_none() {
+            return Err(GenesisError::BlockReward { max: u128::MAX / 100, found: e.initial_block_reward });
         }
         let n = self.poc.matrix_size;
         if !n.is_power_of_two() || !(2..=8192).contains(&n) {
@@ -353,6 +358,9 @@ mod tests {
         let mut g = Genesis::dev();
         g.max_txs_per_block = 0;
         assert_eq!(g.validate(), Err(GenesisError::MaxTxs));
+        let mut g = Genesis::dev();
+        g.economics.initial_block_reward = u128::MAX / 100 + 1;
+        assert!(matches!(g.validate(), Err(GenesisError::BlockReward { .. })));
         let mut g = Genesis::dev();
         g.poc.share_target_start = ShareTarget(0);
         assert_eq!(g.validate(), Err(GenesisError::ShareTargetStart));

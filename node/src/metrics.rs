@@ -234,8 +234,9 @@ impl Metrics {
             ),
             poc_verify_seconds: r.histogram_vec(
                 "cpcd_poc_verify_seconds",
-                "Synthetic verification time, in seconds, by stage: admission (locate the tip and check the k-row \
-                 proof of one result), sync (full recomputation of a fetched range's results on all cores), \
+                "Synthetic verification time, in seconds, by stage: admission (locate the tip, the share rule and \
+                 the k-row proof of one result), relay (full recomputation of one admitted result before this node \
+                 relays it), sync (full recomputation of a fetched range's results on all cores), \
                  block_build and block_import (building / in-context validation of a block with SUBMIT_RESULT \
                  transactions, which fully recomputes the results not verified before).",
                 VERIFY_BUCKETS,

@@ -72,6 +72,16 @@ struct RemoteSink {
 }
 
 fn reason_of(msg: &str) -> String {
+    // The same labels as the in-process miner's (metrics::admit_reason) for the share rules.
+    if msg.contains("not a share") {
+        return "not a share".into();
+    }
+    if msg.contains("matches no canonical tip") {
+        return "unknown tip".into();
+    }
+    if msg.contains("failed full recomputation") {
+        return "forger".into();
+    }
     if let Some(i) = msg.find("SUBMIT_RESULT rule ") {
         if let Some(d) = msg[i + 19..].chars().next().filter(|c| c.is_ascii_digit()) {
             return format!("rule {d}");

@@ -127,7 +127,9 @@ fn main() {
             threads as f64 * 1e3 / all.0
         );
     }
+    mine_at_fixed_target(&tip, worker, &p, threads);
     let r = solve(&tip, worker, 1, &p);
+    bench("poc/share_value_n1024", 200, || result_share_value(&r, &tip).unwrap());
     bench("poc/check_proof_n1024_k8", 50, || {
         check_proof(&r, &tip, &p).unwrap()
     });
@@ -137,4 +139,49 @@ fn main() {
     bench("poc/verify_full_parallel_n1024", 20, || {
         verify_full_parallel(&r, &tip, &p).unwrap()
     });
+}
+
+/// The CPU miner's loop at a fixed share target: every thread solves consecutive nonces and
+/// checks each result's share value (one hash), for a fixed time. Prints tasks/s (in all and
+/// per core), shares/s found, and shares/s expected from the difficulty.
+fn mine_at_fixed_target(tip: &cpc_primitives::H256, worker: &str, p: &SynthParams, threads: usize) {
+    let name = "poc/mine_at_target_difficulty_16";
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+        return;
+    }
+    // Difficulty 16: target 2^60 − 1, one task in 16 is a share on average.
+    let target = (1u64 << 60) - 1;
+    let run = Duration::from_secs(6);
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let started = Instant::now();
+    let (tasks, shares) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let next = &next;
+                scope.spawn(move || {
+                    let (mut tasks, mut shares) = (0u64, 0u64);
+                    while started.elapsed() < run {
+                        let nonce = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let r = solve(tip, worker, nonce, p);
+                        tasks += 1;
+                        if result_share_value(&r, tip).unwrap() <= target {
+                            shares += 1;
+                        }
+                    }
+                    (tasks, shares)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("miner thread")).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let tps = tasks as f64 / secs;
+    println!(
+        "{name:<36} {threads} threads, {secs:.1} s: {tps:.1} tasks/s ({:.1} per core), {shares} shares = {:.2} shares/s \
+         (expected {:.2} at difficulty 16)",
+        tps / threads as f64,
+        shares as f64 / secs,
+        tps / 16.0
+    );
 }

@@ -12,7 +12,8 @@ pub struct Economics {
     pub initial_block_reward: u128,
     /// The reward halves every this many blocks (1 000 000).
     pub halving_interval: u64,
-    /// Percent of the block reward paid to the proposer (70); the rest is the miner pool.
+    /// Percent of the block reward paid to the proposer (70); the rest, split into S parts, is
+    /// what each share mints (`share_reward`).
     pub proposer_reward_percent: u8,
     /// Percent of the fees paid to the proposer (90); the rest goes to the treasury.
     pub proposer_fee_percent: u8,
@@ -50,13 +51,9 @@ impl Economics {
             return 0;
         }
         let workers_percent = 100u128.saturating_sub(self.proposer_reward_percent as u128);
-        // R ≤ u128::MAX; R·100 could overflow for an absurd genesis, so divide first when it would.
+        // Genesis refuses a reward whose 100-fold overflows, so this product fits.
         let r = self.block_reward(height);
-        let part = match r.checked_mul(workers_percent) {
-            Some(x) => x / 100,
-            None => r / 100 * workers_percent,
-        };
-        part / shares_per_block as u128
+        r.saturating_mul(workers_percent) / 100 / shares_per_block as u128
     }
 }
 

@@ -41,6 +41,8 @@ async fn subscriptions_deliver_heads_pending_logs_and_compute_results() {
         let h = next(&mut heads).await;
         let header: Header = serde_json::from_value(h["header"].clone()).unwrap();
         assert_eq!(header.hash().to_hex(), h["hash"].as_str().unwrap());
+        // v2: the header carries the share target work on this head must meet.
+        assert_eq!(h["header"]["share_target"].as_str().unwrap(), header.share_target.to_hex());
         if let Some(prev) = last {
             assert_eq!(header.height, prev + 1);
         }
@@ -63,6 +65,8 @@ async fn subscriptions_deliver_heads_pending_logs_and_compute_results() {
     // Mined results as blocks commit.
     let r = next(&mut results).await;
     assert!(r["results"].as_array().unwrap().iter().any(|x| x["synthetic"] == true), "{r}");
+    assert!(r["shares"].as_u64().unwrap() >= 1 && r["share_reward"].is_string(), "{r}");
+    assert!(r["results"].as_array().unwrap().iter().all(|x| x["share_value"].is_string()), "{r}");
     // A bad kind is refused with invalid params.
     let e = ws.subscribe::<Value, _>("cpc_subscribe", rpc_params!["blocks"], "cpc_unsubscribe").await.unwrap_err();
     assert!(e.to_string().contains("unknown subscription"), "{e}");
@@ -98,6 +102,11 @@ async fn pool_gas_work_and_miner_methods() {
     let work = call(&c, "poc_getWork", vec![w.to_string().into()]).await.unwrap();
     assert_eq!((work["n"].as_u64(), work["k"].as_u64(), work["window"].as_u64()), (Some(1024), Some(8), Some(16)));
     assert_eq!(work["taken_nonces"], json!([]));
+    // v2: the tip's share target and what it means in tasks per share.
+    let head = call(&c, "cpc_getBlockByNumber", vec![work["height"].clone(), false.into()]).await.unwrap();
+    assert_eq!(work["share_target"], head["header"]["share_target"]);
+    let t = ShareTarget::from_hex(work["share_target"].as_str().unwrap()).unwrap();
+    assert_eq!(work["difficulty"].as_f64().unwrap(), t.difficulty());
     let tip = H256::from_hex(work["tip"].as_str().unwrap()).unwrap();
     let r = cpc_poc::solve(&tip, &w.to_string(), 3, &cpc_poc::SynthParams { n: 1024, k: 8 });
     let stx = submit_result(&k[3], r.to_payload(), 0, 80_000);
