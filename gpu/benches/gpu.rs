@@ -1,6 +1,7 @@
 //! GPU benchmark: synthetic tasks per second at n = 1024 for batches of 1, 8, 64 (and the
 //! solver's largest batch), achieved int8 TOPS (2·n³ operations per task) against the card's
-//! dense int8 peak, and where the device time goes, kernel by kernel.
+//! dense int8 peak, shares per second at a fixed share target (difficulty 16: the miner's
+//! one extra hash per task included), and where the device time goes, kernel by kernel.
 //!
 //! `cargo bench -p cpc-gpu --bench gpu`. Env: CPC_GPU_ORDINAL (default 0), CPC_BENCH_SECONDS
 //! (time per batch size, default 2), CPC_BENCH_N (default 1024).
@@ -104,9 +105,11 @@ fn main() {
     }
     println!();
     println!(
-        "{:>6} {:>7} {:>11} {:>9} {:>13} {:>9} {:>9} {:>8}",
-        "batch", "iters", "tasks/s", "TOPS", "kernel t/s", "k. TOPS", "% peak", "ms/batch"
+        "{:>6} {:>7} {:>11} {:>9} {:>13} {:>9} {:>9} {:>8} {:>10}",
+        "batch", "iters", "tasks/s", "TOPS", "kernel t/s", "k. TOPS", "% peak", "ms/batch", "shares/s"
     );
+    // Difficulty 16 (target 2^60 − 1): one task in 16 is a share on average.
+    let share_target = (1u64 << 60) - 1;
     let mut nonce = 0u64;
     let mut breakdown: Option<BatchTiming> = None;
     for &batch in &batches {
@@ -117,12 +120,15 @@ fn main() {
         nonce += batch as u64;
         let mut iters = 0u64;
         let mut kernel_s = 0.0;
+        let mut shares = 0u64;
         let start = Instant::now();
         while iters < 3 || start.elapsed() < Duration::from_secs_f64(seconds) {
             let sols = solver
                 .solve_batch(tip, worker.clone(), (nonce..nonce + batch as u64).collect())
                 .expect("solve");
             assert_eq!(sols.len(), batch);
+            // The miner's share check: one hash of (seed, root) per task.
+            shares += sols.iter().filter(|s| cpc_poc::share_value(&s.seed, &s.root()) <= share_target).count() as u64;
             nonce += batch as u64;
             let timing = solver.last_timing().expect("timing");
             kernel_s += timing.kernels_ms / 1e3;
@@ -138,14 +144,16 @@ fn main() {
         let tops = tps * ops / 1e12;
         let ktops = ktps * ops / 1e12;
         println!(
-            "{batch:>6} {iters:>7} {tps:>11.1} {tops:>9.2} {ktps:>13.1} {ktops:>9.2} {:>9} {:>8.2}",
+            "{batch:>6} {iters:>7} {tps:>11.1} {tops:>9.2} {ktps:>13.1} {ktops:>9.2} {:>9} {:>8.2} {:>10.1}",
             peak.map(|p| format!("{:.2}%", 100.0 * ktops / p))
                 .unwrap_or_else(|| "n/a".into()),
-            1e3 * wall / iters as f64
+            1e3 * wall / iters as f64,
+            shares as f64 / wall
         );
     }
     println!("(tasks/s and TOPS: wall clock incl. seeds, upload, copy-back of the trees and");
-    println!(" ComputeResult-ready solutions; 'kernel': device time of the kernels only)");
+    println!(" ComputeResult-ready solutions; 'kernel': device time of the kernels only;");
+    println!(" shares/s: tasks whose share value is at most 2^60 - 1, expected tasks/s / 16)");
     if let Some(b) = breakdown {
         println!();
         println!("device time per kernel, batch of {} at n = {n}:", b.tasks);
