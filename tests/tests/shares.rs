@@ -102,3 +102,32 @@ async fn forged_results_at_a_higher_price_do_not_keep_an_honest_share_out() {
     let err = send(&c, &result_tx(CHAIN_ID, &k[1], &later, nonce.as_u64().unwrap(), 1000)).await.unwrap_err();
     assert!(err.1.contains("failed full recomputation"), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pool_is_bounded_in_bytes_by_the_flag() {
+    // No block for an hour: everything stays in the pool. A transfer is ~560 bytes of JSON.
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "1h", "--txpool.max-bytes", "3000"]).unwrap();
+    let c = node.client();
+    let k = keys();
+    let mut admitted = 0usize;
+    let mut refused = None;
+    for (i, sk) in k[1..].iter().enumerate() {
+        match send(&c, &transfer(sk, addr_of(&k[0]), 1 + i as u128, 0)).await {
+            Ok(_) => admitted += 1,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let (_, msg) = refused.expect("the byte bound refused a transfer");
+    assert!(msg.contains("mempool full (3000 bytes)"), "{msg}");
+    assert!((1..9).contains(&admitted), "{admitted} admitted");
+    let st = call(&c, "txpool_status", vec![]).await.unwrap();
+    assert_eq!(st["pending"].as_u64().unwrap() as usize, admitted, "nothing was lost to the refusal: {st}");
+    // A better-paying transaction makes room by evicting a cheaper one.
+    let rich = UnsignedTx::transfer(CHAIN_ID, addr_of(&k[9]), addr_of(&k[0]), 1, 0, 5000).sign(&k[9]);
+    send(&c, &rich).await.expect("a higher gas price evicts the cheapest");
+    let st = call(&c, "txpool_status", vec![]).await.unwrap();
+    assert!(st["pending"].as_u64().unwrap() as usize <= admitted, "{st}");
+}
