@@ -1,0 +1,260 @@
+//! cpc-engine: the owner of the chain state. It opens the store, admits transactions into the
+//! pool, imports blocks (validation, fork choice, reorgs), produces blocks behind a
+//! [`MiningMode`] driver, and tells the world through a head watch and an event stream.
+//!
+//! It knows nothing of RPC, gossip, GPUs or the command line: the node binary builds those
+//! services around an `Arc<Engine>` and talks to it only through the methods below and
+//! [`EngineEvent`]s. Tests drive it in process (`tests/harness.rs`).
+
+mod admission;
+mod driver;
+mod import;
+mod metrics;
+mod produce;
+
+pub use admission::Admitted;
+pub use driver::{produce_one, run_producer, MiningMode};
+pub use import::{ImportError, Imported, DEFAULT_MAX_REORG_DEPTH, INVALID_CACHE_CAPACITY};
+pub use metrics::EngineMetrics;
+
+use anyhow::{bail, Context, Result};
+use cpc_consensus::{window_heights, PocVerifier, ValidatorSet, WindowTip};
+use cpc_genesis::Genesis;
+use cpc_mempool::{Mempool, MempoolConfig};
+use cpc_primitives::{Block, SecretKey, H256};
+use cpc_state::{ChainParams, Head, RewardSummary, Store, StoreError};
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::{HashSet, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{broadcast, watch, Notify};
+
+/// Engine events buffered for subscribers; one that falls further behind misses events (and
+/// is told so by the broadcast channel).
+pub const EVENT_BUFFER: usize = 4096;
+
+/// How the engine is set up (from the command line, in the node).
+#[derive(Clone, Debug, Default)]
+pub struct EngineConfig {
+    /// The key this node proposes with (the dev validator under `--dev`).
+    pub signer: Option<SecretKey>,
+    pub pool: MempoolConfig,
+    /// Deepest reorg applied (0: the default, [`DEFAULT_MAX_REORG_DEPTH`]).
+    pub max_reorg_depth: u64,
+}
+
+/// A block that just became canonical, with what executing it produced.
+#[derive(Debug)]
+pub struct CommittedBlock {
+    pub block: Block,
+    pub hash: H256,
+    pub tx_hashes: Vec<H256>,
+    pub rewards: RewardSummary,
+    /// The block's task window (to show its results' share values).
+    pub window: Vec<WindowTip>,
+}
+
+/// What happened in the engine.
+#[derive(Clone, Debug)]
+pub enum EngineEvent {
+    /// A block became canonical (own, imported, or part of a reorg's new branch).
+    Committed(Arc<CommittedBlock>),
+    /// A transaction entered the pool.
+    Pending(H256),
+}
+
+type ProducedHook = Box<dyn Fn(&Block) + Send + Sync>;
+
+/// The chain owner.
+pub struct Engine {
+    store: Store,
+    genesis_hash: H256,
+    genesis: Genesis,
+    params: ChainParams,
+    validators: ValidatorSet,
+    poc: PocVerifier,
+    mempool: Mutex<Mempool>,
+    signer: Option<SecretKey>,
+    /// Woken when a transaction enters the pool (instant block production).
+    tx_arrived: Notify,
+    head_tx: watch::Sender<Head>,
+    commit_lock: Mutex<()>,
+    metrics: EngineMetrics,
+    /// Blocks known to be invalid (FIFO-bounded).
+    invalid: Mutex<(HashSet<H256>, VecDeque<H256>)>,
+    max_reorg_depth: u64,
+    events: broadcast::Sender<EngineEvent>,
+    /// Called with every block this engine produced (the node gossips it).
+    on_produced: OnceLock<ProducedHook>,
+}
+
+impl Engine {
+    /// Opens the chain in `datadir`, creating it from `genesis` when the database is empty,
+    /// and refusing a database that holds another chain. Metrics register in `registry`.
+    pub fn open(datadir: &Path, genesis: Option<Genesis>, cfg: EngineConfig, registry: &prometheus::Registry) -> Result<Engine> {
+        let db_path = datadir.join("chaindata");
+        std::fs::create_dir_all(&db_path).with_context(|| format!("creating {}", db_path.display()))?;
+        let store = Store::open(&db_path).with_context(|| format!("opening the database in {}", db_path.display()))?;
+        let stored = store.genesis_doc()?;
+        let genesis = match (stored, genesis) {
+            (None, None) => bail!(
+                "{} holds no chain: run `cpcd init --genesis FILE --datadir {}` first, or use --dev",
+                datadir.display(),
+                datadir.display()
+            ),
+            (None, Some(g)) => {
+                let (block, outcome) = g.build()?;
+                store.commit_genesis(&block, &outcome, &g.to_canonical_json())?;
+                tracing::info!(hash = %block.hash(), chain_id = %g.chain_id, "initialized chain from genesis");
+                g
+            }
+            (Some(doc), wanted) => {
+                let g = Genesis::from_json(&doc).context("the stored genesis document")?;
+                if let Some(w) = wanted
+                    && w.hash()? != g.hash()?
+                {
+                    bail!(
+                        "{} holds chain {:?} (genesis {}), not the requested chain {:?} (genesis {})",
+                        datadir.display(),
+                        g.chain_id,
+                        g.hash()?,
+                        w.chain_id,
+                        w.hash()?
+                    );
+                }
+                g
+            }
+        };
+        let head = store.head().context("initialized database without a head")?;
+        let params = genesis.chain_params();
+        let validators = ValidatorSet::new(genesis.validators.iter().map(|v| v.pub_key).collect());
+        let (head_tx, _) = watch::channel(head);
+        let genesis_hash = store.genesis_hash()?.context("initialized database without a genesis hash")?;
+        let metrics = EngineMetrics::register(registry);
+        metrics.chain_height.set(head.height as i64);
+        Ok(Engine {
+            genesis_hash,
+            poc: PocVerifier::new(&params.poc),
+            store,
+            validators,
+            params,
+            genesis,
+            mempool: Mutex::new(Mempool::new(cfg.pool)),
+            signer: cfg.signer,
+            tx_arrived: Notify::new(),
+            head_tx,
+            commit_lock: Mutex::new(()),
+            metrics,
+            invalid: Mutex::new((HashSet::new(), VecDeque::new())),
+            max_reorg_depth: if cfg.max_reorg_depth == 0 { DEFAULT_MAX_REORG_DEPTH } else { cfg.max_reorg_depth },
+            events: broadcast::channel(EVENT_BUFFER).0,
+            on_produced: OnceLock::new(),
+        })
+    }
+
+    pub fn head(&self) -> Head {
+        self.store.head().expect("opened with a head")
+    }
+
+    /// New heads, as they are committed (miner, RPC, producer).
+    pub fn subscribe_heads(&self) -> watch::Receiver<Head> {
+        self.head_tx.subscribe()
+    }
+
+    /// The event stream.
+    pub fn events(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    /// Registers what to do with each block this engine produces (gossip it). Once.
+    pub fn on_produced(&self, hook: impl Fn(&Block) + Send + Sync + 'static) {
+        let _ = self.on_produced.set(Box::new(hook));
+    }
+
+    /// Read access to the chain database (blocks, receipts, accounts, indexes).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn genesis_hash(&self) -> H256 {
+        self.genesis_hash
+    }
+
+    pub fn validators(&self) -> &ValidatorSet {
+        &self.validators
+    }
+
+    /// Synthetic verification with this node's cache (sync pre-verification fills it).
+    pub fn poc(&self) -> &PocVerifier {
+        &self.poc
+    }
+
+    pub fn signer(&self) -> Option<&SecretKey> {
+        self.signer.as_ref()
+    }
+
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.metrics
+    }
+
+    /// The transaction pool (held briefly: every admission and every block takes it).
+    pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
+        self.mempool.lock()
+    }
+
+    pub fn pool_is_empty(&self) -> bool {
+        self.mempool.lock().best(1).is_empty()
+    }
+
+    /// Woken when a transaction enters the pool.
+    pub fn tx_arrived(&self) -> &Notify {
+        &self.tx_arrived
+    }
+
+    pub fn max_reorg_depth(&self) -> u64 {
+        self.max_reorg_depth
+    }
+
+    /// Canonical tips (hash, share target) a block at `height` may take synthetic tasks from.
+    pub fn window_for(&self, height: u64) -> Result<(Vec<WindowTip>, u64, u64), StoreError> {
+        let range = window_heights(height, self.params.poc.window);
+        let (lo, hi) = (*range.start(), *range.end());
+        let mut tips = Vec::with_capacity((hi - lo + 1) as usize);
+        for h in range {
+            if let Some(e) = self.store.canon_at(h)? {
+                tips.push((e.hash, e.share_target));
+            }
+        }
+        Ok((tips, lo, hi))
+    }
+
+    /// Publishes a new head to subscribers.
+    fn announce_head(&self, head: Head) {
+        self.metrics.chain_height.set(head.height as i64);
+        self.metrics.share_difficulty.set(head.share_target.difficulty());
+        self.head_tx.send_replace(head);
+    }
+
+    /// Waits for a commit in flight, then flushes memtables (committed blocks are already
+    /// durable through the synced WAL). For shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let _g = self.commit_lock.lock();
+        self.store.flush()
+    }
+
+    /// Refreshes the gauges that mirror the pool (called on every scrape).
+    pub fn refresh_metrics(&self) {
+        let st = self.mempool.lock().status();
+        self.metrics.mempool_transactions.with_label_values(&["pending"]).set(st.pending as i64);
+        self.metrics.mempool_transactions.with_label_values(&["queued"]).set(st.queued as i64);
+        self.metrics.share_difficulty.set(self.head().share_target.difficulty());
+    }
+}

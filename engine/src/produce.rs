@@ -1,0 +1,82 @@
+//! Block production: the builder over the pool's best candidates, then one commit.
+
+use crate::Engine;
+use anyhow::{bail, Result};
+use cpc_consensus::{build_block, BuildContext, Skip};
+use cpc_primitives::now_millis;
+use cpc_state::Head;
+use std::time::Instant;
+
+/// Candidates handed to the builder per block beyond what fits: leaves room for the ones it
+/// skips (nonce gaps, failed synthetic checks) without scanning the whole pool.
+const CANDIDATE_SLACK: usize = 256;
+
+impl Engine {
+    /// Builds, commits and announces one block on the head in round `round` with this engine's
+    /// validator key. Blocking: call from a blocking thread. Returns the new head.
+    pub fn produce_block(&self, round: u32) -> Result<Head> {
+        let Some(signer) = &self.signer else { bail!("this node has no validator key") };
+        let _guard = self.commit_lock.lock();
+        let started = Instant::now();
+        let parent = self.head();
+        let height = parent.height + 1;
+        let (window, _, _) = self.window_for(height)?;
+        let candidates = self.mempool.lock().best(self.params.max_txs_per_block + CANDIDATE_SLACK);
+        let ctx = BuildContext {
+            params: &self.params,
+            parent,
+            round,
+            timestamp: now_millis(),
+            proposer: signer,
+            window,
+            poc: &self.poc,
+        };
+        let build_started = Instant::now();
+        let built = build_block(&self.store, &ctx, &candidates)?;
+        let built_at = started.elapsed();
+        if candidates.iter().any(|c| c.result.is_some()) {
+            // Building verifies the candidates' synthetic results (those not verified before).
+            self.metrics.observe_verify("block_build", build_started.elapsed().as_secs_f64());
+        }
+        let mut forgers = Vec::new();
+        {
+            let mut pool = self.mempool.lock();
+            for (h, skip) in &built.skipped {
+                match skip {
+                    Skip::Invalid(why) => {
+                        tracing::debug!(tx = %h, %why, "dropping invalid transaction from the pool");
+                        pool.remove(h);
+                    }
+                    Skip::Forged { worker, why } => {
+                        tracing::warn!(tx = %h, %worker, "result failed full recomputation in the builder: {why}");
+                        pool.remove(h);
+                        forgers.push(*worker);
+                    }
+                    Skip::Later(_) => {}
+                }
+            }
+        }
+        for w in forgers {
+            self.punish_forger(&w);
+        }
+        self.commit_and_announce(&built.block, &built.tx_hashes, &built.outcome)?;
+        if let Some(hook) = self.on_produced.get() {
+            hook(&built.block);
+        }
+        let head = self.head();
+        let n = built.block.transactions.len();
+        self.metrics.blocks_produced.inc();
+        self.metrics.block_import_seconds.with_label_values(&["own"]).observe(started.elapsed().as_secs_f64());
+        tracing::info!(
+            height = head.height,
+            hash = %head.hash,
+            round,
+            txs = n,
+            gas_used = built.block.header.gas_used,
+            build_ms = built_at.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "produced block"
+        );
+        Ok(head)
+    }
+}
