@@ -12,8 +12,6 @@ mod node;
 mod poc_cmd;
 mod run;
 mod testnet;
-mod keystore;
-mod wallet;
 mod worker;
 
 use cli::{Cli, Cmd, GenesisCmd, GpuCmd};
@@ -52,9 +50,9 @@ fn main() -> ExitCode {
         Some(Cmd::Gpu(GpuCmd::List)) => gpu_list(),
         Some(Cmd::NodeId { datadir }) => run::node_id(&datadir),
         Some(Cmd::Worker(args)) => worker::run(args),
-        Some(Cmd::Key(args)) => keystore::run(args),
-        Some(Cmd::Tx(args)) => wallet::run_tx(args),
-        Some(Cmd::Query(args)) => wallet::run_query(args),
+        Some(Cmd::Key(args)) => cpc_wallet::key::run(args),
+        Some(Cmd::Tx(args)) => cpc_wallet::tx::run(args),
+        Some(Cmd::Query(args)) => cpc_wallet::query::run(args),
         Some(Cmd::Testnet(cli::TestnetCmd::Init {
             validators,
             nodes,

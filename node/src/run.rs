@@ -74,9 +74,9 @@ pub fn run(args: RunArgs) -> Result<()> {
 /// Unlocks `address` from the keystore (`what` names the role in messages).
 fn unlock(args: &RunArgs, datadir: &Path, address: &str, what: &str) -> Result<SecretKey> {
     let addr: Address = address.parse().with_context(|| format!("--{what}"))?;
-    let dir = args.keystore.clone().unwrap_or_else(|| crate::keystore::default_dir(datadir));
-    let password = crate::keystore::read_password(args.password_file.as_deref(), &format!("Password for {what} {addr}: "))?;
-    crate::keystore::unlock(&dir, &addr, &password).with_context(|| format!("unlocking the {what} key {addr}"))
+    let dir = args.keystore.clone().unwrap_or_else(|| cpc_wallet::keystore::default_dir(datadir));
+    let password = cpc_wallet::keystore::read_password(args.password_file.as_deref(), &format!("Password for {what} {addr}: "))?;
+    cpc_wallet::keystore::unlock(&dir, &addr, &password).with_context(|| format!("unlocking the {what} key {addr}"))
 }
 
 fn listen_multiaddr(ip: IpAddr, port: u16) -> cpc_network::Multiaddr {

@@ -90,7 +90,7 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
         if let Some(sk) = keys.get(i) {
             let password = SecretKey::generate().to_hex();
             write_private(&dir.join("password.txt"), format!("{password}\n").as_bytes())?;
-            crate::keystore::create(&crate::keystore::default_dir(&dir), sk, &password)?;
+            cpc_wallet::keystore::create(&cpc_wallet::keystore::default_dir(&dir), sk, &password)?;
         }
         Node::open(&dir, Some(g.clone()), None)?;
     }

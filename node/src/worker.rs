@@ -168,11 +168,11 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     }
     let dir = match (&args.keystore, &args.datadir) {
         (Some(k), _) => k.clone(),
-        (None, Some(d)) => crate::keystore::default_dir(d),
+        (None, Some(d)) => cpc_wallet::keystore::default_dir(d),
         (None, None) => bail!("give --keystore DIR or --datadir DIR for the miner's key"),
     };
-    let password = crate::keystore::read_password(args.password_file.as_deref(), &format!("Password for {addr}: "))?;
-    let key = crate::keystore::unlock(&dir, &addr, &password).with_context(|| format!("unlocking {addr}"))?;
+    let password = cpc_wallet::keystore::read_password(args.password_file.as_deref(), &format!("Password for {addr}: "))?;
+    let key = cpc_wallet::keystore::unlock(&dir, &addr, &password).with_context(|| format!("unlocking {addr}"))?;
     let gpus = match &args.gpu {
         Some(spec) => crate::miner::parse_gpus(spec)?,
         None => vec![],
