@@ -63,6 +63,20 @@ pub enum TxCheckError {
     Signature(CryptoError),
 }
 
+impl TxCheckError {
+    /// The SUBMIT_RESULT rule (PROTOCOL.md, 1–5) this error breaks, if it is one of them: for
+    /// metrics labels and RPC error data, never parsed back out of the message.
+    pub fn submit_result_rule(&self) -> Option<u8> {
+        match self {
+            TxCheckError::Malformed(_) | TxCheckError::FieldTooLong { .. } => Some(1),
+            TxCheckError::WorkerMismatch { .. } => Some(2),
+            TxCheckError::GasLimit { tx_type: TxType::SubmitResult, .. } => Some(3),
+            TxCheckError::ResultSignatureFormat(_) | TxCheckError::ResultSignature(_) => Some(5),
+            _ => None,
+        }
+    }
+}
+
 pub fn check_size(tx: &Transaction) -> Result<(), TxCheckError> {
     let n = tx.canonical_json().len();
     if n > MAX_TX_BYTES {

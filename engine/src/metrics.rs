@@ -166,6 +166,27 @@ impl EngineMetrics {
         }
     }
 
+    /// The names of every series (for a node's checks that its dashboard shows them all).
+    pub fn names(&self) -> Vec<String> {
+        use prometheus::core::Collector;
+        let cs: [&dyn Collector; 13] = [
+            &self.chain_height,
+            &self.block_import_seconds,
+            &self.block_transactions,
+            &self.blocks_produced,
+            &self.blocks_imported,
+            &self.reorgs,
+            &self.reorg_depth,
+            &self.mempool_transactions,
+            &self.poc_results,
+            &self.poc_verify_seconds,
+            &self.share_difficulty,
+            &self.shares_per_block,
+            &self.forged_results,
+        ];
+        cs.iter().flat_map(|c| c.desc()).map(|d| d.fq_name.clone()).collect()
+    }
+
     pub fn observe_verify(&self, stage: &str, seconds: f64) {
         self.poc_verify_seconds.with_label_values(&[stage]).observe(seconds);
     }

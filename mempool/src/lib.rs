@@ -88,6 +88,33 @@ pub enum AdmitError {
     Storage(#[from] StorageError),
 }
 
+impl AdmitError {
+    /// A short, bounded label for the rule that refused the transaction (metrics labels, the
+    /// `reason` of a JSON-RPC error's data): never a hash or a number, never parsed from text.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AdmitError::Invalid(inner) => match inner.submit_result_rule() {
+                Some(1) => "rule 1",
+                Some(2) => "rule 2",
+                Some(3) => "rule 3",
+                Some(5) => "rule 5",
+                _ => "invalid",
+            },
+            AdmitError::Synthetic(SyntheticError::NotAShare { .. }) => "not a share",
+            AdmitError::Synthetic(SyntheticError::UnknownTip { .. }) => "unknown tip",
+            AdmitError::Synthetic(_) => "rule 6",
+            AdmitError::ForgerCooldown { .. } => "forger",
+            AdmitError::TaskOnChain(_) | AdmitError::TaskPending { .. } => "rule 4",
+            AdmitError::AlreadyKnown(_) => "known",
+            AdmitError::NonceTooLow { .. } | AdmitError::NonceTooHigh { .. } => "nonce",
+            AdmitError::InsufficientBalance { .. } => "balance",
+            AdmitError::ReplacementUnderpriced { .. } => "underpriced",
+            AdmitError::SenderFull(_) | AdmitError::PoolFull { .. } | AdmitError::PoolBytesFull { .. } => "pool full",
+            AdmitError::Storage(_) => "storage",
+        }
+    }
+}
+
 /// A transaction that passed the in-isolation checks.
 #[derive(Clone, Debug)]
 pub struct ValidTx {
@@ -181,6 +208,11 @@ impl Mempool {
             blocks: 0,
             forgers: HashMap::new(),
         }
+    }
+
+    /// Sets how many blocks a forger's results are refused (`forger_cooldown_blocks`).
+    pub fn set_forger_cooldown(&mut self, blocks: u64) {
+        self.cfg.forger_cooldown_blocks = blocks;
     }
 
     /// Bytes of canonical JSON held.

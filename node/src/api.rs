@@ -25,9 +25,9 @@ fn internal<E: std::fmt::Display>(e: E) -> ApiError {
 impl Api {
     fn block(&self, hash: &H256, full: bool) -> Result<Option<BlockView>, ApiError> {
         if full {
-            return Ok(self.0.store.block(hash).map_err(internal)?.map(|b| BlockView::new(b, true)));
+            return Ok(self.0.engine.store().block(hash).map_err(internal)?.map(|b| BlockView::new(b, true)));
         }
-        let Some(sb) = self.0.store.stored_block(hash).map_err(internal)? else { return Ok(None) };
+        let Some(sb) = self.0.engine.store().stored_block(hash).map_err(internal)? else { return Ok(None) };
         Ok(Some(BlockView {
             hash: *hash,
             header: sb.header,
@@ -40,7 +40,7 @@ impl Api {
 
 impl ChainApi for Api {
     fn chain_id(&self) -> String {
-        self.0.params.chain_id.clone()
+        self.0.engine.params().chain_id.clone()
     }
 
     fn head_height(&self) -> u64 {
@@ -48,7 +48,7 @@ impl ChainApi for Api {
     }
 
     fn block_by_height(&self, height: u64, full: bool) -> Result<Option<BlockView>, ApiError> {
-        match self.0.store.hash_at(height).map_err(internal)? {
+        match self.0.engine.store().hash_at(height).map_err(internal)? {
             Some(h) => self.block(&h, full),
             None => Ok(None),
         }
@@ -59,8 +59,8 @@ impl ChainApi for Api {
     }
 
     fn account(&self, addr: &Address) -> Result<AccountView, ApiError> {
-        let acc = self.0.store.account(addr).map_err(internal)?;
-        let pending_nonce = self.0.mempool.lock().pending_nonce(addr, acc.nonce);
+        let acc = self.0.engine.store().account(addr).map_err(internal)?;
+        let pending_nonce = self.0.engine.mempool().pending_nonce(addr, acc.nonce);
         Ok(AccountView { address: *addr, balance: acc.balance, nonce: acc.nonce, pending_nonce })
     }
 
@@ -69,28 +69,28 @@ impl ChainApi for Api {
             serde_json::from_value(tx).map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
         self.0.submit(tx).map_err(|e| match e {
             AdmitError::Storage(s) => ApiError::Internal(s.to_string()),
-            other => ApiError::Rejected(other.to_string()),
+            other => ApiError::TxRejected { reason: other.reason(), message: other.to_string() },
         })
     }
 
     fn transaction(&self, hash: &H256) -> Result<Option<TxView>, ApiError> {
         // Stored transactions without a receipt belong to blocks off the canonical chain.
-        if let Some(r) = self.0.store.receipt(hash).map_err(internal)? {
-            let tx = self.0.store.tx(hash).map_err(internal)?.ok_or_else(|| internal("transaction body missing"))?;
+        if let Some(r) = self.0.engine.store().receipt(hash).map_err(internal)? {
+            let tx = self.0.engine.store().tx(hash).map_err(internal)?.ok_or_else(|| internal("transaction body missing"))?;
             return Ok(Some(TxView::included(tx, r.block_height, r.block_hash, r.index)));
         }
-        Ok(self.0.mempool.lock().get(hash).map(|tx| TxView::pending((*tx).clone())))
+        Ok(self.0.engine.mempool().get(hash).map(|tx| TxView::pending((*tx).clone())))
     }
 
     fn receipt(&self, hash: &H256) -> Result<Option<Receipt>, ApiError> {
-        self.0.store.receipt(hash).map_err(internal)
+        self.0.engine.store().receipt(hash).map_err(internal)
     }
 
     fn compute_results(&self, height: u64) -> Result<Option<ComputeResultsView>, ApiError> {
-        let Some(hash) = self.0.store.hash_at(height).map_err(internal)? else { return Ok(None) };
-        let block = self.0.store.block(&hash).map_err(internal)?.ok_or_else(|| internal("block missing"))?;
-        let rewards = self.0.store.rewards(&hash).map_err(internal)?.unwrap_or_default();
-        let (tips, _, _) = self.0.window_for(height).map_err(internal)?;
+        let Some(hash) = self.0.engine.store().hash_at(height).map_err(internal)? else { return Ok(None) };
+        let block = self.0.engine.store().block(&hash).map_err(internal)?.ok_or_else(|| internal("block missing"))?;
+        let rewards = self.0.engine.store().rewards(&hash).map_err(internal)?.unwrap_or_default();
+        let (tips, _, _) = self.0.engine.window_for(height).map_err(internal)?;
         Ok(Some(compute_results_view(&block, hash, &rewards, &tips)?))
     }
 
@@ -124,13 +124,13 @@ impl ChainApi for Api {
         let head = self.0.head();
         let net = self.0.net.get();
         NodeInfo {
-            chain_id: self.0.params.chain_id.clone(),
-            genesis_hash: self.0.genesis_hash,
+            chain_id: self.0.engine.params().chain_id.clone(),
+            genesis_hash: self.0.engine.genesis_hash(),
             head_height: head.height,
             head_hash: head.hash,
             peer_id: net.map(|n| n.local_peer_id().to_string()),
             listen_addrs: net.map(|n| n.listen_addrs().iter().map(|a| a.to_string()).collect()).unwrap_or_default(),
-            validator: self.0.signer.as_ref().map(|k| Address::from_public_key(&k.public_key()).to_string()),
+            validator: self.0.engine.signer().map(|k| Address::from_public_key(&k.public_key()).to_string()),
         }
     }
 
@@ -168,7 +168,7 @@ impl ChainApi for Api {
         if tx.get("signature").is_some() {
             let full: cpc_primitives::Transaction =
                 serde_json::from_value(tx).map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
-            cpc_consensus::check_tx_in_isolation(&full, &self.0.params).map_err(|e| ApiError::Rejected(e.to_string()))?;
+            cpc_consensus::check_tx_in_isolation(&full, &self.0.engine.params()).map_err(|e| ApiError::Rejected(e.to_string()))?;
         }
         Ok(tx_type.intrinsic_gas())
     }
@@ -176,9 +176,9 @@ impl ChainApi for Api {
     fn gas_price(&self) -> u64 {
         // The chain minimum while blocks have room; when more transfers wait than one block
         // holds, one more than the price of the last one that fits.
-        let min = self.0.params.min_gas_price;
-        let capacity = (self.0.params.block_gas_limit / TxType::Transfer.intrinsic_gas()) as usize;
-        let best = self.0.mempool.lock().best(capacity + 1);
+        let min = self.0.engine.params().min_gas_price;
+        let capacity = (self.0.engine.params().block_gas_limit / TxType::Transfer.intrinsic_gas()) as usize;
+        let best = self.0.engine.mempool().best(capacity + 1);
         if best.len() <= capacity {
             return min;
         }
@@ -186,16 +186,16 @@ impl ChainApi for Api {
     }
 
     fn txpool_status(&self) -> TxpoolStatus {
-        let s = self.0.mempool.lock().status();
+        let s = self.0.engine.mempool().status();
         TxpoolStatus { pending: s.pending, queued: s.queued }
     }
 
     fn txpool_content(&self) -> Value {
-        let content = self.0.mempool.lock().content();
+        let content = self.0.engine.mempool().content();
         let mut pending = serde_json::Map::new();
         let mut queued = serde_json::Map::new();
         for (addr, txs) in content {
-            let mut next = self.0.store.account(&addr).map(|a| a.nonce).unwrap_or(0);
+            let mut next = self.0.engine.store().account(&addr).map(|a| a.nonce).unwrap_or(0);
             let (mut p, mut q) = (serde_json::Map::new(), serde_json::Map::new());
             for (nonce, tx) in txs {
                 let v = serde_json::to_value(TxView::pending((*tx).clone())).expect("serializes");
@@ -223,8 +223,8 @@ impl ChainApi for Api {
         // (the earliest block that may include them is the next one).
         let mut taken: Vec<u64> = self
             .0
-            .mempool
-            .lock()
+            .engine
+            .mempool()
             .content()
             .into_iter()
             .filter(|(a, _)| a == worker)
@@ -234,7 +234,7 @@ impl ChainApi for Api {
             .filter_map(|r| r.nonce.filter(|n| cpc_poc::task_id(&head.hash, &w, *n) == r.task_id))
             .collect();
         taken.sort_unstable();
-        let p = &self.0.params.poc;
+        let p = &self.0.engine.params().poc;
         Ok(WorkView {
             tip: head.hash,
             height: head.height,
@@ -250,7 +250,7 @@ impl ChainApi for Api {
 
     fn network_stats(&self) -> Result<NetworkStatsView, ApiError> {
         let head = self.0.head();
-        let n = self.0.params.poc.matrix_size;
+        let n = self.0.engine.params().poc.matrix_size;
         // The last STATS_BLOCKS blocks from the canonical index (no block reads). Time runs from
         // the first of them (genesis' timestamp says nothing about block times); the shares of the
         // blocks after it were found in that time, each weighted by its parent tip's difficulty.
@@ -260,7 +260,7 @@ impl ChainApi for Api {
         let mut prev: Option<cpc_state::CanonEntry> = None;
         let (mut start_ts, mut last_ts) = (0, 0);
         for h in first..=head.height {
-            let e = self.0.store.canon_at(h).map_err(internal)?.ok_or_else(|| internal("canonical index gap"))?;
+            let e = self.0.engine.store().canon_at(h).map_err(internal)?.ok_or_else(|| internal("canonical index gap"))?;
             shares += e.shares as u64;
             match prev {
                 None => start_ts = e.timestamp,
@@ -279,7 +279,7 @@ impl ChainApi for Api {
             difficulty: head.share_target.difficulty(),
             blocks,
             mean_shares_per_block: if blocks == 0 { 0.0 } else { shares as f64 / blocks as f64 },
-            shares_per_block_target: self.0.params.poc.shares_per_block,
+            shares_per_block_target: self.0.engine.params().poc.shares_per_block,
             mean_block_time_s: if intervals == 0 { 0.0 } else { elapsed_s / intervals as f64 },
             tasks_per_second,
             int8_tops: tasks_per_second * 2.0 * (n as f64).powi(3) / 1e12,
@@ -288,7 +288,7 @@ impl ChainApi for Api {
     }
 
     fn worker(&self, worker: &Address) -> Result<WorkerView, ApiError> {
-        let st = self.0.store.worker_stats(worker).map_err(internal)?;
+        let st = self.0.engine.store().worker_stats(worker).map_err(internal)?;
         Ok(WorkerView {
             address: *worker,
             shares: st.map_or(0, |s| s.shares),
@@ -306,13 +306,13 @@ impl ChainApi for Api {
         let r = ComputeResult::from_payload(&t.payload).map_err(|e| ApiError::Rejected(format!("SUBMIT_RESULT rule 1: {e}")))?;
         let tx_hash = self.0.submit(t).map_err(|e| match e {
             AdmitError::Storage(s) => ApiError::Internal(s.to_string()),
-            other => ApiError::Rejected(other.to_string()),
+            other => ApiError::TxRejected { reason: other.reason(), message: other.to_string() },
         })?;
         let synthetic = is_synthetic(&r);
         let (mut tip, mut tip_height) = (None, None);
         if synthetic {
             let head = self.0.head();
-            if let Ok((tips, lo, _)) = self.0.window_for(head.height + 1) {
+            if let Ok((tips, lo, _)) = self.0.engine.window_for(head.height + 1) {
                 if let Some(n) = r.nonce {
                     let hashes: Vec<H256> = tips.iter().map(|t| t.0).collect();
                     tip = cpc_poc::find_tip(&r.task_id, &r.worker_address, n, &hashes);
@@ -378,4 +378,32 @@ pub fn compute_results_view(
         share_reward: rewards.share_reward.to_string(),
         share_target: block.header.share_target,
     })
+}
+
+/// What WebSocket subscribers get for a block that became canonical (`newHeads`, `logs`,
+/// `computeResults`).
+pub fn block_event(c: &cpc_engine::CommittedBlock) -> cpc_rpc::BlockEvent {
+    let b = &c.block;
+    let txs = b
+        .transactions
+        .iter()
+        .zip(&c.tx_hashes)
+        .map(|(t, h)| cpc_rpc::TxBrief {
+            tx_hash: *h,
+            tx_type: t.tx_type,
+            from_address: t.from_address,
+            to_address: t.to_address,
+            amount: t.amount,
+            block_height: b.header.height,
+            block_hash: c.hash,
+        })
+        .collect();
+    let compute = b
+        .transactions
+        .iter()
+        .any(|t| t.tx_type == TxType::SubmitResult)
+        .then(|| compute_results_view(b, c.hash, &c.rewards, &c.window).ok())
+        .flatten()
+        .filter(|v| !v.results.is_empty());
+    cpc_rpc::BlockEvent { hash: c.hash, header: b.header.clone(), txs, compute }
 }

@@ -228,7 +228,7 @@ pub struct RunArgs {
     #[arg(long = "max-peers", default_value_t = 50)]
     pub max_peers: usize,
     /// Deepest reorg this node applies; deeper forks are refused and logged.
-    #[arg(long = "max-reorg-depth", default_value_t = crate::chain::DEFAULT_MAX_REORG_DEPTH)]
+    #[arg(long = "max-reorg-depth", default_value_t = cpc_engine::DEFAULT_MAX_REORG_DEPTH)]
     pub max_reorg_depth: u64,
     /// Propose blocks with this validator's key, unlocked from the keystore at start.
     #[arg(long)]

@@ -1,16 +1,14 @@
 //! `cpcd`: the cpc node binary.
 
 mod api;
-mod chain;
 mod cli;
 mod config;
-mod gpu_sensor;
 mod metrics;
-mod miner;
 mod net;
 mod node;
 mod poc_cmd;
 mod run;
+mod supervisor;
 mod testnet;
 mod worker;
 

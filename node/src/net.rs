@@ -4,7 +4,7 @@
 //! The network crate only moves bytes; every decision (is this block valid, is this peer
 //! lying) is made here and reported back as a verdict or a penalty.
 
-use crate::chain::{ImportError, Imported};
+use cpc_engine::{ImportError, Imported};
 use crate::node::{Node, SyncProgress};
 use cpc_mempool::AdmitError;
 use cpc_network::{NetEvent, NetworkHandle, PeerId, Severity, Status, SyncRequest, SyncResponse, Verdict};
@@ -72,8 +72,8 @@ impl PeerBook {
 fn status_of(node: &Node) -> Status {
     let head = node.head();
     Status {
-        chain_id: node.params.chain_id.clone(),
-        genesis_hash: node.genesis_hash,
+        chain_id: node.engine.params().chain_id.clone(),
+        genesis_hash: node.engine.genesis_hash(),
         head_height: head.height,
         head_hash: head.hash,
     }
@@ -90,8 +90,8 @@ fn serve(node: &Node, req: SyncRequest) -> SyncResponse {
                 let mut bytes = 0usize;
                 let end = from.saturating_add(count.min(MAX_BLOCKS_PER_REQUEST) as u64);
                 for h in from..end.min(head + 1) {
-                    let Some(hash) = node.store.hash_at(h)? else { break };
-                    let Some(b) = node.store.block(&hash)? else { break };
+                    let Some(hash) = node.engine.store().hash_at(h)? else { break };
+                    let Some(b) = node.engine.store().block(&hash)? else { break };
                     let enc = b.to_json_bytes();
                     if !out.is_empty() && bytes + enc.len() > MAX_SYNC_RESPONSE_BYTES {
                         break;
@@ -104,27 +104,41 @@ fn serve(node: &Node, req: SyncRequest) -> SyncResponse {
             SyncRequest::Hashes { from, count } => {
                 let mut out = Vec::new();
                 for h in from..from.saturating_add(count.min(MAX_HASHES_PER_REQUEST) as u64) {
-                    match node.store.hash_at(h)? {
+                    match node.engine.store().hash_at(h)? {
                         Some(x) => out.push(x),
                         None => break,
                     }
                 }
                 SyncResponse::Hashes(out)
             }
-            SyncRequest::BlockByHash(h) => SyncResponse::Block(node.store.block(&h)?.map(|b| b.to_json_bytes())),
+            SyncRequest::BlockByHash(h) => SyncResponse::Block(node.engine.store().block(&h)?.map(|b| b.to_json_bytes())),
         })
     })();
     res.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
 }
 
 /// Runs the network side of the node until `stop`.
-pub async fn run(node: Arc<Node>, net: NetworkHandle, mut events: mpsc::Receiver<NetEvent>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    node: Arc<Node>,
+    net: NetworkHandle,
+    mut events: mpsc::Receiver<NetEvent>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let book = Arc::new(PeerBook::default());
-    let sync_task = tokio::spawn(sync_loop(node.clone(), net.clone(), book.clone(), stop.clone()));
-    let mut heads = node.subscribe_heads();
+    let mut sync_task = tokio::spawn(sync_loop(node.clone(), net.clone(), book.clone(), stop.clone()));
+    let mut heads = node.engine.subscribe_heads();
     loop {
         let ev = tokio::select! {
-            ev = events.recv() => match ev { Some(ev) => ev, None => break },
+            ev = events.recv() => match ev {
+                Some(ev) => ev,
+                None => anyhow::bail!("the network task closed its event channel"),
+            },
+            // The sync loop ends only at shutdown: anything else (a panic) is this service's failure.
+            res = &mut sync_task => match res {
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                _ if *stop.borrow() => break,
+                _ => anyhow::bail!("the sync loop ended"),
+            },
             _ = heads.changed() => {
                 if !node.parked.lock().is_empty() {
                     let node = node.clone();
@@ -170,12 +184,13 @@ pub async fn run(node: Arc<Node>, net: NetworkHandle, mut events: mpsc::Receiver
         }
     }
     sync_task.abort();
+    Ok(())
 }
 
 async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook, p: PeerId) {
     match net.request(p, SyncRequest::Status).await {
         Ok(SyncResponse::Status(s)) => {
-            if s.chain_id != node.params.chain_id || s.genesis_hash != node.genesis_hash {
+            if s.chain_id != node.engine.params().chain_id || s.genesis_hash != node.engine.genesis_hash() {
                 net.penalize(p, Severity::Fatal, format!("another chain: {} / genesis {}", s.chain_id, s.genesis_hash));
                 return;
             }
@@ -197,16 +212,14 @@ fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> Verdict {
 
 fn admit_gossiped(node: &Arc<Node>, tx: Transaction, park: bool) -> Verdict {
     let parked = park.then(|| tx.clone());
-    match node.admit_checked(tx) {
+    match node.engine.admit(tx) {
         Ok(a) => {
             if let Some((r, tip)) = &a.synthetic
-                && !node.verify_admitted(r, tip)
+                && !node.engine.verify_admitted(r, tip)
             {
                 // Forged work: the relaying peer should have recomputed it before relaying.
                 return Verdict::Reject;
             }
-            node.tx_arrived.notify_one();
-            let _ = node.events.send(cpc_rpc::ChainEvent::PendingTx(a.hash));
             Verdict::Accept
         }
         Err(AdmitError::Synthetic(e)) if e.is_unknown_tip() => {
@@ -237,11 +250,10 @@ fn retry_parked(node: &Arc<Node>) {
             continue;
         }
         let bytes = tx.canonical_json();
-        match node.admit_checked(tx.clone()) {
+        match node.engine.admit(tx.clone()) {
             Ok(a) => {
-                let ok = a.synthetic.as_ref().is_none_or(|(r, tip)| node.verify_admitted(r, tip));
+                let ok = a.synthetic.as_ref().is_none_or(|(r, tip)| node.engine.verify_admitted(r, tip));
                 if ok {
-                    node.tx_arrived.notify_one();
                     if let Some(net) = node.net.get() {
                         net.publish_tx(bytes);
                     }
@@ -267,7 +279,7 @@ async fn on_gossip_block(node: &Arc<Node>, book: &PeerBook, from: PeerId, data: 
     };
     let (height, hash, ts) = (block.header.height, block.hash(), block.header.timestamp);
     let n = node.clone();
-    let res = tokio::task::spawn_blocking(move || n.import_block(block)).await;
+    let res = tokio::task::spawn_blocking(move || n.engine.import_block(block)).await;
     match res {
         Ok(Ok(imported @ (Imported::Extended(_) | Imported::Reorg { .. } | Imported::Side))) => {
             let latency_ms = cpc_primitives::now_millis().saturating_sub(ts);
@@ -423,7 +435,7 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
         let res = tokio::task::spawn_blocking(move || {
             for b in blocks {
                 let height = b.header.height;
-                match n.import_block(b) {
+                match n.engine.import_block(b) {
                     Ok(Imported::Orphan { .. }) => return Err((height, None)),
                     Ok(_) => {}
                     Err(e) => return Err((height, Some(e))),
@@ -458,7 +470,7 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
 /// height, then import the peer's branch from there (fork choice decides whether to switch).
 async fn resolve_fork(node: &Arc<Node>, net: &NetworkHandle, peer: PeerId) {
     let head = node.head();
-    let from = head.height.saturating_sub(node.max_reorg_depth);
+    let from = head.height.saturating_sub(node.engine.max_reorg_depth());
     let count = (head.height - from + 1) as u32;
     let theirs = match net.request(peer, SyncRequest::Hashes { from, count }).await {
         Ok(SyncResponse::Hashes(h)) => h,
@@ -466,14 +478,14 @@ async fn resolve_fork(node: &Arc<Node>, net: &NetworkHandle, peer: PeerId) {
     };
     let mut common = None;
     for (i, h) in theirs.iter().enumerate() {
-        if node.store.hash_at(from + i as u64).ok().flatten() == Some(*h) {
+        if node.engine.store().hash_at(from + i as u64).ok().flatten() == Some(*h) {
             common = Some(from + i as u64);
         } else {
             break;
         }
     }
     let Some(common) = common else {
-        tracing::warn!(peer = %peer, depth = node.max_reorg_depth, "no common block within the reorg limit");
+        tracing::warn!(peer = %peer, depth = node.engine.max_reorg_depth(), "no common block within the reorg limit");
         return;
     };
     tracing::info!(peer = %peer, common, our_head = head.height, "fork found; fetching the peer's branch");
@@ -489,7 +501,7 @@ async fn resolve_fork(node: &Arc<Node>, net: &NetworkHandle, peer: PeerId) {
         let node2 = node.clone();
         let ok = tokio::task::spawn_blocking(move || {
             for b in blocks {
-                if let Err(e) = node2.import_block(b) {
+                if let Err(e) = node2.engine.import_block(b) {
                     tracing::warn!("fork branch block refused: {e}");
                     return false;
                 }
@@ -515,11 +527,11 @@ fn preverify_synthetic(node: &Node, blocks: &[&Block]) {
         blocks.iter().map(|b| (b.header.height, (b.hash(), b.header.share_target))).collect();
     let mut items: Vec<(ComputeResult, H256)> = Vec::new();
     for b in blocks {
-        let range = cpc_consensus::window_heights(b.header.height, node.params.poc.window);
+        let range = cpc_consensus::window_heights(b.header.height, node.engine.params().poc.window);
         let (lo, hi) = (*range.start(), *range.end());
         let window: Vec<cpc_consensus::WindowTip> = range
             .filter_map(|h| {
-                by_height.get(&h).copied().or_else(|| node.store.canon_at(h).ok().flatten().map(|e| (e.hash, e.share_target)))
+                by_height.get(&h).copied().or_else(|| node.engine.store().canon_at(h).ok().flatten().map(|e| (e.hash, e.share_target)))
             })
             .collect();
         for tx in b.transactions.iter().filter(|t| t.tx_type == TxType::SubmitResult) {
@@ -527,7 +539,7 @@ fn preverify_synthetic(node: &Node, blocks: &[&Block]) {
             if !cpc_consensus::is_synthetic(&r) {
                 continue;
             }
-            if let Ok(tip) = node.poc.locate_tip(&r, &window, lo, hi) {
+            if let Ok(tip) = node.engine.poc().locate_tip(&r, &window, lo, hi) {
                 items.push((r, tip.0));
             }
         }
@@ -535,7 +547,7 @@ fn preverify_synthetic(node: &Node, blocks: &[&Block]) {
     if items.len() > 1 {
         let refs: Vec<(&ComputeResult, H256)> = items.iter().map(|(r, t)| (r, *t)).collect();
         let started = Instant::now();
-        let _ = node.poc.verify_many(&refs);
-        node.metrics.observe_verify("sync", started.elapsed().as_secs_f64());
+        let _ = node.engine.poc().verify_many(&refs);
+        node.engine.metrics().observe_verify("sync", started.elapsed().as_secs_f64());
     }
 }

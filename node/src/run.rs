@@ -3,6 +3,7 @@
 use crate::api::Api;
 use crate::cli::{RunArgs, DEFAULT_P2P_PORT};
 use crate::node::Node;
+use cpc_engine::{Engine, EngineConfig, MiningMode};
 use anyhow::{bail, Context, Result};
 use cpc_genesis::{dev_keys, Genesis};
 use cpc_primitives::{format_cpc, now_millis, Address, SecretKey};
@@ -28,9 +29,9 @@ pub fn init_logging(filter: &str, format: &str) -> Result<()> {
 pub fn init(genesis: &Path, datadir: &Path) -> Result<()> {
     let bytes = std::fs::read(genesis).with_context(|| format!("reading {}", genesis.display()))?;
     let g = Genesis::from_json(&bytes).with_context(|| format!("genesis file {}", genesis.display()))?;
-    let node = Node::open(datadir, Some(g), None)?;
-    let head = node.head();
-    println!("initialized chain {:?} in {} (genesis {})", node.params.chain_id, datadir.display(), head.hash);
+    let engine = Engine::open(datadir, Some(g), EngineConfig::default(), &prometheus::Registry::new())?;
+    let head = engine.head();
+    println!("initialized chain {:?} in {} (genesis {})", engine.params().chain_id, datadir.display(), head.hash);
     Ok(())
 }
 
@@ -107,33 +108,39 @@ async fn run_async(args: RunArgs) -> Result<()> {
         (None, false) => None,
     };
     let genesis = if args.dev { Some(Genesis::dev()) } else { None };
-    let mut node = tokio::task::block_in_place(|| Node::open(&datadir, genesis, signer.clone()))?;
-    node.max_reorg_depth = args.max_reorg_depth;
-    node.mempool = parking_lot::Mutex::new(cpc_mempool::Mempool::new(cpc_mempool::MempoolConfig {
-        max_bytes: args.txpool_max_bytes,
-        forger_cooldown_blocks: node.params.poc.window,
-        ..Default::default()
-    }));
-    let node = Arc::new(node);
-    if let Some(k) = &signer {
-        if !node.validators.keys().contains(&k.public_key()) {
-            bail!(
-                "--validator {}: not in the genesis validator set of {:?}",
-                Address::from_public_key(&k.public_key()),
-                node.params.chain_id
-            );
-        }
+    // The chain owner first; every service below is built around it.
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let cfg = EngineConfig {
+        signer: signer.clone(),
+        pool: cpc_mempool::MempoolConfig { max_bytes: args.txpool_max_bytes, ..Default::default() },
+        max_reorg_depth: args.max_reorg_depth,
+    };
+    let engine = tokio::task::block_in_place(|| Engine::open(&datadir, genesis, cfg, metrics.registry()))?;
+    // A forger's cooldown lasts one task window (its forged work would be stale by then).
+    engine.mempool().set_forger_cooldown(engine.params().poc.window);
+    let engine = Arc::new(engine);
+    if let Some(k) = &signer
+        && !engine.validators().keys().contains(&k.public_key())
+    {
+        bail!(
+            "--validator {}: not in the genesis validator set of {:?}",
+            Address::from_public_key(&k.public_key()),
+            engine.params().chain_id
+        );
     }
-    let head = node.head();
+    let head = engine.head();
     if args.dev {
-        print_dev_accounts(&node.genesis);
+        print_dev_accounts(engine.genesis());
     }
-    tracing::info!(datadir = %datadir.display(), chain_id = %node.params.chain_id, height = head.height, hash = %head.hash, "chain opened");
+    tracing::info!(datadir = %datadir.display(), chain_id = %engine.params().chain_id, height = head.height, hash = %head.hash, "chain opened");
+    let node = Arc::new(Node::new(engine.clone(), metrics));
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // Every long-running task starts through the supervisor: a panic or an error in one stops
+    // the node cleanly (below) instead of leaving it running without that service.
+    let mut sup = crate::supervisor::Supervisor::new();
+    let stop_rx = sup.stop_signal();
 
     // Peer-to-peer network (off under --dev unless a P2P port is given).
-    let mut net_task = None;
     if !args.dev || args.p2p_port.is_some() {
         let keypair = cpc_network::load_or_create_node_key(&datadir).context("node key")?;
         let mut bootnodes = Vec::new();
@@ -141,8 +148,8 @@ async fn run_async(args: RunArgs) -> Result<()> {
             bootnodes.push(b.trim().parse().with_context(|| format!("--bootnodes: {b:?} is not a multiaddr"))?);
         }
         let cfg = cpc_network::NetworkConfig {
-            chain_id: node.params.chain_id.clone(),
-            genesis_hash: node.genesis_hash,
+            chain_id: engine.params().chain_id.clone(),
+            genesis_hash: engine.genesis_hash(),
             listen: listen_multiaddr(args.p2p_addr, args.p2p_port.unwrap_or(DEFAULT_P2P_PORT)),
             bootnodes,
             max_peers: args.max_peers,
@@ -153,7 +160,10 @@ async fn run_async(args: RunArgs) -> Result<()> {
             tracing::info!("P2P listening on {a}");
         }
         let _ = node.net.set(handle.clone());
-        net_task = Some(tokio::spawn(crate::net::run(node.clone(), handle, events, stop_rx.clone())));
+        // Every block this node produces goes out by gossip.
+        let gossip = handle.clone();
+        engine.on_produced(move |b| gossip.publish_block(b.to_json_bytes()));
+        sup.spawn_critical("p2p", crate::net::run(node.clone(), handle, events, stop_rx.clone()));
     }
 
     // Prometheus metrics and health checks (docs/OPERATIONS.md, "Metrics"); bound before
@@ -162,7 +172,11 @@ async fn run_async(args: RunArgs) -> Result<()> {
     if let Some(addr) = args.metrics {
         let (bound, listener) = crate::metrics::bind(addr).await.with_context(|| format!("binding --metrics on {addr}"))?;
         tracing::info!("metrics listening on http://{bound}");
-        tokio::spawn(crate::metrics::serve(listener, node.clone(), args.dev, stop_rx.clone()));
+        let (n, stop) = (node.clone(), stop_rx.clone());
+        sup.spawn_critical("metrics", async move {
+            crate::metrics::serve(listener, n, args.dev, stop).await;
+            Ok(())
+        });
     }
 
     let api = Arc::new(Api(node.clone()));
@@ -198,7 +212,7 @@ async fn run_async(args: RunArgs) -> Result<()> {
             (None, false) => bail!("--mine needs --miner ADDRESS (a key in the keystore)"),
         };
         let gpus = match &args.gpu {
-            Some(spec) => crate::miner::parse_gpus(spec)?,
+            Some(spec) => cpc_miner::parse_gpus(spec)?,
             None => vec![],
         };
         let cpu_threads = args.cpu_threads.unwrap_or(if gpus.is_empty() {
@@ -209,17 +223,22 @@ async fn run_async(args: RunArgs) -> Result<()> {
         if cpu_threads == 0 && gpus.is_empty() {
             bail!("--mine with --cpu-threads 0 and no --gpu: nothing would mine");
         }
-        let cfg = crate::miner::MinerConfig {
+        let cfg = cpc_miner::MinerConfig {
             cpu_threads,
             gpus,
             max_shares_per_tip: args
                 .results_per_tip
-                .unwrap_or(node.params.poc.max_synthetic_results_per_block as u64),
+                .unwrap_or(engine.params().poc.max_synthetic_results_per_block as u64),
             gpu_temp_limit: args.gpu_temp_limit,
         };
-        let params = cpc_poc::SynthParams { n: node.params.poc.matrix_size, k: node.params.poc.challenges };
-        let sink = Arc::new(crate::miner::LocalSink(node.clone()));
-        let m = tokio::task::block_in_place(|| crate::miner::Miner::start(sink, key, cfg, params, node.subscribe_heads()))?;
+        let params = cpc_poc::SynthParams { n: engine.params().poc.matrix_size, k: engine.params().poc.challenges };
+        let sink = Arc::new(crate::node::LocalSink(Arc::downgrade(&node)));
+        let failures = sup.failures();
+        let on_panic: cpc_miner::OnPanic = Arc::new(move |task: &str, msg: String| failures.fail(task, format!("panicked: {msg}")));
+        let _ = node.metrics.miner.set(Arc::new(cpc_miner::MinerMetrics::register(node.metrics.registry())));
+        let m = tokio::task::block_in_place(|| {
+            cpc_miner::Miner::start(sink, key, cfg, params, engine.subscribe_heads(), on_panic)
+        })?;
         let _ = node.miner.set(m.handle());
         Some(m)
     } else {
@@ -227,41 +246,63 @@ async fn run_async(args: RunArgs) -> Result<()> {
     };
 
     if let (Some(_), Some(_), Some(spec)) = (&args.metrics, &miner, &args.gpu) {
-        crate::metrics::spawn_gpu_poller(node.metrics.clone(), crate::miner::parse_gpus(spec)?, stop_rx.clone());
-    }
-
-    let producer = match (&node.signer, args.dev) {
-        (Some(_), true) => Some(tokio::spawn(produce_blocks(node.clone(), args.dev_block_time_ms, stop_rx.clone()))),
-        (Some(k), false) => Some(tokio::spawn(propose_in_rounds(node.clone(), k.public_key(), stop_rx.clone()))),
-        (None, _) => {
-            tracing::info!("no validator key: running as a full node");
-            None
+        if let Some(mm) = node.metrics.miner.get() {
+            cpc_miner::metrics::spawn_gpu_poller(mm.clone(), cpc_miner::parse_gpus(spec)?, stop_rx.clone());
         }
-    };
+    }
 
-    wait_for_signal().await;
-    tracing::info!("shutting down: finishing the block in progress");
+    sup.spawn_critical("rpc-events", node.clone().forward_events(stop_rx.clone()));
+    match (engine.signer(), args.dev) {
+        (Some(_), true) => sup.spawn_critical(
+            "producer",
+            cpc_engine::run_producer(engine.clone(), MiningMode::from_block_time_ms(args.dev_block_time_ms), stop_rx.clone()),
+        ),
+        (Some(k), false) => sup.spawn_critical("proposer", propose_in_rounds(node.clone(), k.public_key(), stop_rx.clone())),
+        (None, _) => tracing::info!("no validator key: running as a full node"),
+    }
+
+    let failure = tokio::select! {
+        _ = wait_for_signal() => None,
+        f = sup.failed() => Some(f),
+    };
+    match &failure {
+        None => tracing::info!("shutting down: finishing the block in progress"),
+        Some(f) => tracing::error!("{f}: stopping the node"),
+    }
     drop(miner);
-    let _ = stop_tx.send(true);
-    if let Some(p) = producer {
-        let _ = p.await;
-    }
-    if let Some(t) = net_task {
-        let _ = t.await;
-    }
+    sup.shutdown(SHUTDOWN_GRACE).await;
     for h in std::iter::once(rpc_handle).chain(ws_handle) {
         let _ = h.stop();
         h.stopped().await;
     }
+    drop(api);
     // Wait for a block import in flight, then flush.
-    tokio::task::block_in_place(|| {
-        let _g = node.commit_lock.lock();
-        node.store.flush()
-    })
-    .context("flushing the database")?;
-    tracing::info!(height = node.head().height, "stopped cleanly");
-    Ok(())
+    tokio::task::block_in_place(|| engine.flush()).context("flushing the database")?;
+    let height = engine.head().height;
+    drop(node);
+    // Every service is gone: this is the last reference, and dropping it closes the database.
+    match Arc::try_unwrap(engine) {
+        Ok(n) => {
+            drop(n);
+            tracing::info!("database closed");
+        }
+        Err(n) => tracing::warn!(references = Arc::strong_count(&n), "database still referenced at exit (flushed)"),
+    }
+    match failure.or_else(|| sup.failure()) {
+        None => {
+            tracing::info!(height, "stopped cleanly");
+            Ok(())
+        }
+        Some(f) => {
+            tracing::info!(height, "stopped after a failure; committed blocks are flushed");
+            Err(anyhow::anyhow!("{f}"))
+        }
+    }
 }
+
+/// How long each task may take to stop at shutdown before it is aborted: covers a block
+/// build or import in flight (hundreds of ms) with room to spare.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -269,39 +310,6 @@ pub async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
-    }
-}
-
-async fn produce(node: Arc<Node>, round: u32) {
-    match tokio::task::spawn_blocking(move || node.produce_block(round)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::error!("block production failed: {e:#}"),
-        Err(e) => tracing::error!("block production panicked: {e}"),
-    }
-}
-
-/// Dev block production: every `block_time_ms`, or (0) as soon as transactions wait.
-async fn produce_blocks(node: Arc<Node>, block_time_ms: u64, mut stop: watch::Receiver<bool>) {
-    if block_time_ms == 0 {
-        loop {
-            tokio::select! {
-                _ = node.tx_arrived.notified() => {}
-                _ = stop.changed() => return,
-            }
-            while !node.pool_is_empty() && !*stop.borrow() {
-                produce(node.clone(), 0).await;
-            }
-        }
-    } else {
-        let mut tick = tokio::time::interval(Duration::from_millis(block_time_ms));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await; // the first tick fires at once
-        loop {
-            tokio::select! {
-                _ = tick.tick() => produce(node.clone(), 0).await,
-                _ = stop.changed() => return,
-            }
-        }
     }
 }
 
@@ -325,9 +333,9 @@ pub fn round_start_ms(parent_ts: u64, block_time_ms: u64, r: u64) -> u64 {
 
 /// Multi-validator block production: propose in our rounds when no block for the height
 /// has arrived (docs/CONSENSUS.md, "Rounds").
-async fn propose_in_rounds(node: Arc<Node>, me: cpc_primitives::PublicKey, mut stop: watch::Receiver<bool>) {
-    let bt = node.params.block_time_ms;
-    let mut heads = node.subscribe_heads();
+async fn propose_in_rounds(node: Arc<Node>, me: cpc_primitives::PublicKey, mut stop: watch::Receiver<bool>) -> Result<()> {
+    let bt = node.engine.params().block_time_ms;
+    let mut heads = node.engine.subscribe_heads();
     loop {
         let head = *heads.borrow_and_update();
         let h = head.height + 1;
@@ -336,7 +344,7 @@ async fn propose_in_rounds(node: Arc<Node>, me: cpc_primitives::PublicKey, mut s
         let mut r = 0u64;
         let (round, start) = loop {
             let end = round_start_ms(head.timestamp, bt, r + 1);
-            if node.validators.proposer(h, r as u32) == &me && now < end {
+            if node.engine.validators().proposer(h, r as u32) == &me && now < end {
                 break (r as u32, round_start_ms(head.timestamp, bt, r));
             }
             r += 1;
@@ -345,21 +353,21 @@ async fn propose_in_rounds(node: Arc<Node>, me: cpc_primitives::PublicKey, mut s
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = heads.changed() => continue,
-            _ = stop.changed() => return,
+            _ = stop.changed() => return Ok(()),
         }
         if node.head().hash != head.hash {
             continue;
         }
-        let lonely = node.validators.len() > 1 && node.net.get().is_none_or(|n| n.peer_count() == 0);
+        let lonely = node.engine.validators().len() > 1 && node.net.get().is_none_or(|n| n.peer_count() == 0);
         if node.is_syncing() || lonely {
             // Behind a peer, or alone in a multi-validator network: proposing would only fork.
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => return Ok(()),
             }
             continue;
         }
-        produce(node.clone(), round).await;
+        cpc_engine::produce_one(node.engine.clone(), round).await?;
     }
 }
 

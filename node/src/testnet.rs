@@ -1,7 +1,7 @@
 //! `cpcd testnet init`: a shared genesis and, per node, a datadir with its keys and a
 //! `cpcd.toml`, so that `cpcd --datadir DIR/nodeI` starts node I.
 
-use crate::node::Node;
+use cpc_engine::{Engine, EngineConfig};
 use anyhow::{bail, Context, Result};
 use cpc_genesis::{Genesis, GenesisAccount, GenesisValidator};
 use cpc_primitives::{now_millis, sha256, Address, SecretKey, UNITS_PER_CPC};
@@ -92,7 +92,7 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
             write_private(&dir.join("password.txt"), format!("{password}\n").as_bytes())?;
             cpc_wallet::keystore::create(&cpc_wallet::keystore::default_dir(&dir), sk, &password)?;
         }
-        Node::open(&dir, Some(g.clone()), None)?;
+        Engine::open(&dir, Some(g.clone()), EngineConfig::default(), &prometheus::Registry::new())?;
     }
     for i in 0..spec.nodes {
         let dir = spec.out.join(format!("node{i}"));

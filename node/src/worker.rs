@@ -1,29 +1,10 @@
-//! `cpcd worker`: the miner in a separate process, possibly on another machine, talking to a
-//! node over WebSocket. It follows `newHeads`, asks `poc_getWork` for the task parameters,
-//! solves with the same CPU/GPU backends as `cpcd --mine`, signs locally, and submits with
-//! `poc_submitResult`. The key never leaves this process.
+//! `cpcd worker`: mining for a node from another process (cpc-miner's `remote` module does
+//! the work; this file is the command and its flags).
 
-use crate::miner::{result_tx, Miner, MinerConfig, ResultSink};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use cpc_poc::SynthParams;
-use cpc_primitives::{Address, ComputeResult, Header, SecretKey, H256};
-use cpc_rpc::{SubmitView, WorkView};
-use cpc_state::Head;
-use jsonrpsee::core::client::{ClientT, Subscription, SubscriptionClientT};
-use jsonrpsee::rpc_params;
-use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use parking_lot::Mutex;
-use serde_json::Value;
+use cpc_primitives::Address;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
-
-/// Pause before reconnecting to a node that went away.
-const RECONNECT_DELAY: Duration = Duration::from_secs(2);
-/// A JSON-RPC call to the node that takes longer than this is an error.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
@@ -62,103 +43,6 @@ pub struct WorkerArgs {
     pub log_filter: String,
 }
 
-/// Submits over JSON-RPC, keeping the account's next nonce locally.
-struct RemoteSink {
-    client: Arc<Mutex<Option<Arc<WsClient>>>>,
-    rt: tokio::runtime::Handle,
-    chain_id: String,
-    gas_price: u64,
-    next_nonce: Mutex<Option<u64>>,
-}
-
-fn reason_of(msg: &str) -> String {
-    // The same labels as the in-process miner's (metrics::admit_reason) for the share rules.
-    if msg.contains("not a share") {
-        return "not a share".into();
-    }
-    if msg.contains("matches no canonical tip") {
-        return "unknown tip".into();
-    }
-    if msg.contains("failed full recomputation") {
-        return "forger".into();
-    }
-    if let Some(i) = msg.find("SUBMIT_RESULT rule ") {
-        if let Some(d) = msg[i + 19..].chars().next().filter(|c| c.is_ascii_digit()) {
-            return format!("rule {d}");
-        }
-    }
-    if msg.contains("nonce") {
-        "nonce".into()
-    } else if msg.contains("balance") {
-        "balance".into()
-    } else {
-        "rejected".into()
-    }
-}
-
-impl ResultSink for RemoteSink {
-    fn submit(&self, key: &SecretKey, r: &ComputeResult) -> std::result::Result<H256, (String, String)> {
-        let Some(client) = self.client.lock().clone() else {
-            return Err(("disconnected".into(), "not connected to the node".into()));
-        };
-        let from = Address::from_public_key(&key.public_key());
-        let mut next = self.next_nonce.lock();
-        let nonce = match *next {
-            Some(n) => n,
-            None => {
-                let n = self
-                    .rt
-                    .block_on(client.request::<u64, _>("cpc_getTransactionCount", rpc_params![from.to_string()]))
-                    .map_err(|e| ("rpc".to_string(), e.to_string()))?;
-                *next = Some(n);
-                n
-            }
-        };
-        let tx = result_tx(key, r, &self.chain_id, nonce, self.gas_price);
-        let body: Value = serde_json::from_slice(&tx.canonical_json()).expect("canonical JSON parses");
-        match self.rt.block_on(client.request::<SubmitView, _>("poc_submitResult", rpc_params![body])) {
-            Ok(v) => {
-                *next = Some(nonce + 1);
-                Ok(v.tx_hash)
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                if msg.contains("nonce") {
-                    *next = None; // refetch: another process may use this account
-                }
-                Err((reason_of(&msg), msg))
-            }
-        }
-    }
-}
-
-fn head_of(v: &Value) -> Option<Head> {
-    let header: Header = serde_json::from_value(v.get("header")?.clone()).ok()?;
-    Some(Head::of(&header, header.hash()))
-}
-
-/// How often a worker that failed over to a later `--node` tries the earlier ones again.
-pub const FAILBACK_INTERVAL: Duration = Duration::from_secs(10);
-
-async fn connect(url: &str) -> Result<WsClient> {
-    WsClientBuilder::default().request_timeout(REQUEST_TIMEOUT).build(url).await.with_context(|| format!("connecting to {url}"))
-}
-
-/// Connects to `url` and checks it serves `chain_id`; returns the client and its current work.
-async fn open_node(url: &str, chain_id: &str, worker: &Address) -> Result<(WsClient, WorkView)> {
-    let c = connect(url).await?;
-    let id: String = c.request("cpc_chainId", rpc_params![]).await?;
-    if id != chain_id {
-        bail!("{url} serves chain {id:?}, not {chain_id:?}: skipped");
-    }
-    let work: WorkView = c.request("poc_getWork", rpc_params![worker.to_string()]).await?;
-    Ok((c, work))
-}
-
-fn head_of_work(w: &WorkView) -> Head {
-    Head { height: w.height, hash: w.tip, state_root: H256::ZERO, timestamp: 0, share_target: w.share_target }
-}
-
 pub fn run(args: WorkerArgs) -> Result<()> {
     crate::run::init_logging(&args.log_filter, "text")?;
     let addr: Address = args.miner.parse().context("--miner")?;
@@ -174,7 +58,7 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     let password = cpc_wallet::keystore::read_password(args.password_file.as_deref(), &format!("Password for {addr}: "))?;
     let key = cpc_wallet::keystore::unlock(&dir, &addr, &password).with_context(|| format!("unlocking {addr}"))?;
     let gpus = match &args.gpu {
-        Some(spec) => crate::miner::parse_gpus(spec)?,
+        Some(spec) => cpc_miner::parse_gpus(spec)?,
         None => vec![],
     };
     let cpu_threads = match (args.cpu_threads, args.cpu || gpus.is_empty()) {
@@ -186,106 +70,11 @@ pub fn run(args: WorkerArgs) -> Result<()> {
         bail!("nothing would mine: give --cpu, --cpu-threads N or --gpu");
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async move {
-        // The first node that answers sets the chain; the others must serve the same one.
-        let mut first = None;
-        for (i, url) in urls.iter().enumerate() {
-            match connect(url).await {
-                Ok(c) => {
-                    first = Some((i, c));
-                    break;
-                }
-                Err(e) => tracing::warn!("{e:#}"),
-            }
-        }
-        let Some((mut index, c)) = first else { bail!("no --node answered: {}", urls.join(", ")) };
-        let chain_id: String = c.request("cpc_chainId", rpc_params![]).await?;
-        let gas_price: u64 = c.request("cpc_gasPrice", rpc_params![]).await?;
-        let work: WorkView = c.request("poc_getWork", rpc_params![addr.to_string()]).await?;
-        let params = SynthParams { n: work.n, k: work.k };
-        let (head_tx, head_rx) = watch::channel(head_of_work(&work));
-        let mut client = Arc::new(c);
-        let slot = Arc::new(Mutex::new(Some(client.clone())));
-        let sink = Arc::new(RemoteSink {
-            client: slot.clone(),
-            rt: tokio::runtime::Handle::current(),
-            chain_id: chain_id.clone(),
-            gas_price,
-            next_nonce: Mutex::new(None),
-        });
-        let cfg = MinerConfig {
-            cpu_threads,
-            gpus,
-            max_shares_per_tip: args.results_per_tip.unwrap_or(work.max_synthetic_results_per_block as u64),
-            gpu_temp_limit: args.gpu_temp_limit,
-        };
-        let miner = tokio::task::block_in_place(|| Miner::start(sink.clone(), key, cfg, params, head_rx))?;
-        tracing::info!(node = %urls[index], %chain_id, worker = %addr, n = params.n, "worker connected");
-
-        loop {
-            let sub: Result<Subscription<Value>, _> =
-                client.subscribe("cpc_subscribe", rpc_params!["newHeads"], "cpc_unsubscribe").await;
-            let mut failback = tokio::time::interval(FAILBACK_INTERVAL);
-            failback.tick().await; // the first tick fires at once
-            let mut switch_to = None;
-            if let Ok(mut sub) = sub {
-                loop {
-                    tokio::select! {
-                        n = sub.next() => match n {
-                            Some(Ok(v)) => {
-                                if let Some(h) = head_of(&v) {
-                                    head_tx.send_replace(h);
-                                }
-                            }
-                            _ => break,
-                        },
-                        _ = failback.tick(), if index > 0 => {
-                            // Back to an earlier (preferred) node as soon as one answers again.
-                            for (i, url) in urls[..index].iter().enumerate() {
-                                if let Ok(found) = open_node(url, &chain_id, &addr).await {
-                                    switch_to = Some((i, found));
-                                    break;
-                                }
-                            }
-                            if switch_to.is_some() {
-                                break;
-                            }
-                        }
-                        _ = crate::run::wait_for_signal() => {
-                            tracing::info!("worker stopping");
-                            drop(miner);
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-            if switch_to.is_none() {
-                tracing::warn!(node = %urls[index], "lost the node; failing over");
-                *slot.lock() = None;
-            }
-            // Otherwise the next node in the list (wrapping), one round after another.
-            while switch_to.is_none() {
-                for step in 1..=urls.len() {
-                    let i = (index + step) % urls.len();
-                    match open_node(&urls[i], &chain_id, &addr).await {
-                        Ok(found) => {
-                            switch_to = Some((i, found));
-                            break;
-                        }
-                        Err(e) => tracing::warn!("{e:#}"),
-                    }
-                }
-                if switch_to.is_none() {
-                    tokio::time::sleep(RECONNECT_DELAY).await;
-                }
-            }
-            let (i, (c, work)) = switch_to.expect("set above");
-            index = i;
-            client = Arc::new(c);
-            *slot.lock() = Some(client.clone());
-            *sink.next_nonce.lock() = None; // the new node's pool may know other nonces
-            head_tx.send_replace(head_of_work(&work));
-            tracing::info!(node = %urls[index], height = work.height, "worker switched node");
-        }
-    })
+    let spec = cpc_miner::remote::RemoteSpec {
+        cpu_threads,
+        gpus,
+        results_per_tip: args.results_per_tip,
+        gpu_temp_limit: args.gpu_temp_limit,
+    };
+    rt.block_on(cpc_miner::remote::mine_remote(urls, addr, key, spec, crate::run::wait_for_signal()))
 }

@@ -49,6 +49,10 @@ pub mod codes {
 pub enum ApiError {
     #[error("{0}")]
     Rejected(String),
+    /// A transaction the pool refused: `reason` is a short, bounded label of the rule (sent as
+    /// the error's `data: {"reason": …}` so that clients never parse the message).
+    #[error("{message}")]
+    TxRejected { reason: &'static str, message: String },
     #[error("{0}")]
     InvalidParams(String),
     #[error("internal error: {0}")]
@@ -58,11 +62,16 @@ pub enum ApiError {
 impl From<ApiError> for ErrorObjectOwned {
     fn from(e: ApiError) -> Self {
         let code = match &e {
-            ApiError::Rejected(_) => codes::TX_REJECTED,
+            ApiError::Rejected(_) | ApiError::TxRejected { .. } => codes::TX_REJECTED,
             ApiError::InvalidParams(_) => codes::INVALID_PARAMS,
             ApiError::Internal(_) => codes::INTERNAL,
         };
-        ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
+        match &e {
+            ApiError::TxRejected { reason, message } => {
+                ErrorObjectOwned::owned(code, message.clone(), Some(serde_json::json!({ "reason": reason })))
+            }
+            _ => ErrorObjectOwned::owned(code, e.to_string(), None::<()>),
+        }
     }
 }
 

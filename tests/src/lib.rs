@@ -63,8 +63,19 @@ impl NodeProc {
     }
 
     pub fn spawn(args: &[String], datadir: PathBuf, tmp: Option<tempfile::TempDir>) -> Result<NodeProc> {
+        Self::spawn_with_env(args, &[], datadir, tmp)
+    }
+
+    /// [`NodeProc::spawn`] with extra environment variables (test hooks such as CPCD_TEST_FAULT).
+    pub fn spawn_with_env(
+        args: &[String],
+        env: &[(&str, &str)],
+        datadir: PathBuf,
+        tmp: Option<tempfile::TempDir>,
+    ) -> Result<NodeProc> {
         let mut child = Command::new(cpcd_path())
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -45,6 +45,11 @@ async fn a_result_that_is_not_a_share_is_refused_naming_the_share_rule() {
     assert!(cpc_poc::result_share_value(&good, &tip).unwrap() > 1, "the 2^-63 chance did not happen");
     let err = send(&c, &result_tx(TESTNET_CHAIN_ID, &k[1], &good, 0, 1000)).await.unwrap_err();
     assert!(err.1.contains("rule 6 (share)") && err.1.contains("not a share"), "{err:?}");
+    // The error also carries the rule as data, for clients that must not parse messages.
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "poc_submitResult",
+        "params": [tx_json(&result_tx(TESTNET_CHAIN_ID, &k[1], &good, 0, 1000))]});
+    let v = raw_post(&node.rpc_url, &body.to_string()).unwrap();
+    assert_eq!(v["error"]["data"]["reason"], "not a share", "{v}");
     // The share rule runs before the k-row proof: a result with a broken proof that is not a
     // share either is refused for the share rule (one hash), not for its proof (a product).
     let mut broken = good.clone();

@@ -49,6 +49,7 @@ async fn sigterm_under_load_loses_no_committed_block() {
         sent.extend(t.await.unwrap());
     }
     assert_eq!(code, 0, "clean exit under load: {log}");
+    assert!(log.contains("database closed"), "no service keeps the database open at exit: {log}");
     assert!(sent.len() > 100, "the load was real: {} transactions", sent.len());
     let final_height = stopped_height(&log);
     assert!(final_height >= h_before);
@@ -71,4 +72,43 @@ async fn sigterm_under_load_loses_no_committed_block() {
         }
     }
     assert!(committed > 0);
+}
+
+/// A critical task that panics (or fails) stops the whole node: exit code ≠ 0, the failure
+/// named in the log, the database flushed and closed, and a restart finds every block the
+/// node reported committed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_critical_task_stops_the_node_cleanly() {
+    for (fault, said) in [("producer:panic", "critical task \"producer\" panicked"), ("metrics:error", "critical task \"metrics\" failed")] {
+        let dir = tempfile::tempdir().unwrap();
+        let args: Vec<String> = ["--dev", "--http.port", "0", "--dev.block-time", "100ms", "--metrics", "127.0.0.1:0", "--datadir"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([dir.path().display().to_string()])
+            .collect();
+        let env = [("CPCD_TEST_FAULT", fault), ("CPCD_TEST_FAULT_AFTER_MS", "2000")];
+        let mut node = NodeProc::spawn_with_env(&args, &env, dir.path().to_path_buf(), None).unwrap();
+        let c = node.client();
+        let mut seen = 0u64;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = node.child.try_wait().unwrap() {
+                break s;
+            }
+            if let Ok(h) = block_number(&c).await {
+                seen = seen.max(h);
+            }
+            assert!(std::time::Instant::now() < deadline, "{fault}: the node kept running:\n{}", node.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        std::thread::sleep(Duration::from_millis(200)); // the log reader drains the pipe
+        let log = node.logs();
+        assert_ne!(status.code(), Some(0), "{fault}: exit code must say it failed:\n{log}");
+        assert!(log.contains(said), "{fault}: the failure is named:\n{log}");
+        assert!(log.contains("database closed"), "{fault}: the database is closed on the way out:\n{log}");
+        assert!(seen >= 5, "{fault}: the node was producing before the fault ({seen} blocks)");
+        let again = NodeProc::start_dev(Some(dir.path()), &["--dev.block-time", "1h"]).unwrap();
+        let c = again.client();
+        assert!(block_number(&c).await.unwrap() >= seen, "{fault}: every block it reported is still there");
+    }
 }

@@ -1,4 +1,4 @@
-//! The in-process miner (`cpcd --mine [--gpu 0,1|all] [--cpu-threads N]`).
+//! cpc-miner: the miner of `cpcd --mine [--gpu 0,1|all] [--cpu-threads N]` and `cpcd worker`.
 //!
 //! On every new tip it cancels work in flight and solves that tip's tasks, nonces 0, 1, 2, …,
 //! continuously on its devices (CPU threads and GPUs, each on its own OS thread) until the next
@@ -9,7 +9,12 @@
 //! not cost the worker its reputation); the other GPU tasks are not re-checked, so the GPU runs
 //! at full batch throughput.
 
-use crate::node::Node;
+pub mod metrics;
+pub mod remote;
+pub mod sensor;
+
+pub use metrics::MinerMetrics;
+
 use anyhow::{bail, Context, Result};
 use cpc_gpu::GpuSolver;
 use cpc_poc::SynthParams;
@@ -89,6 +94,28 @@ struct Job {
     submitted: u64,
 }
 
+/// Called with (thread name, panic message) when a miner thread panics: the node's supervisor
+/// stops the node, `cpcd worker` stops the worker.
+pub type OnPanic = Arc<dyn Fn(&str, String) + Send + Sync>;
+
+/// Runs `body` on a named OS thread; a panic in it is reported through `on_panic`.
+fn spawn_thread<F>(on_panic: &OnPanic, name: String, body: F) -> std::io::Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let on_panic = on_panic.clone();
+    std::thread::Builder::new().name(name.clone()).spawn(move || {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            on_panic(&name, msg);
+        }
+    })
+}
+
 /// Where signed results go.
 pub trait ResultSink: Send + Sync + 'static {
     /// Wraps the (worker-signed) result in a SUBMIT_RESULT signed by `key` and submits it.
@@ -99,20 +126,6 @@ pub trait ResultSink: Send + Sync + 'static {
 /// The SUBMIT_RESULT transaction for `r` from `key`'s account.
 pub fn result_tx(key: &SecretKey, r: &ComputeResult, chain_id: &str, nonce: u64, gas_price: u64) -> cpc_primitives::Transaction {
     UnsignedTx::submit_result(chain_id, Address::from_public_key(&key.public_key()), r, nonce, gas_price).sign(key)
-}
-
-/// Submits through the local node's admission path.
-pub struct LocalSink(pub Arc<Node>);
-
-impl ResultSink for LocalSink {
-    fn submit(&self, key: &SecretKey, r: &ComputeResult) -> std::result::Result<H256, (String, String)> {
-        let node = &self.0;
-        let from = Address::from_public_key(&key.public_key());
-        let committed = node.store.account(&from).map(|a| a.nonce).unwrap_or(0);
-        let nonce = node.mempool.lock().pending_nonce(&from, committed);
-        let tx = result_tx(key, r, &node.params.chain_id, nonce, node.params.min_gas_price);
-        node.submit(tx).map_err(|e| (crate::metrics::admit_reason(&e).to_string(), e.to_string()))
-    }
 }
 
 struct Shared {
@@ -275,6 +288,7 @@ impl Miner {
         cfg: MinerConfig,
         params: SynthParams,
         mut heads: watch::Receiver<Head>,
+        on_panic: OnPanic,
     ) -> Result<Miner> {
         let worker = Address::from_public_key(&key.public_key()).to_string();
         let shared = Arc::new(Shared {
@@ -301,21 +315,17 @@ impl Miner {
             solvers.push(solver.clone());
             let dev = shared.add_device(format!("gpu{ordinal}"));
             let sh = shared.clone();
-            let guard = cfg.gpu_temp_limit.map(|limit| TempGuard::new(limit, crate::gpu_sensor::NvmlSensor::open(ordinal)));
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("miner-gpu{ordinal}"))
-                    .spawn(move || gpu_loop(sh, solver, dev, guard))?,
-            );
+            let guard = cfg.gpu_temp_limit.map(|limit| TempGuard::new(limit, crate::sensor::NvmlSensor::open(ordinal)));
+            threads.push(spawn_thread(&on_panic, format!("miner-gpu{ordinal}"), move || gpu_loop(sh, solver, dev, guard))?);
         }
         for i in 0..cfg.cpu_threads {
             let dev = shared.add_device(format!("cpu{i}"));
             let sh = shared.clone();
-            threads.push(std::thread::Builder::new().name(format!("miner-cpu{i}")).spawn(move || cpu_loop(sh, dev))?);
+            threads.push(spawn_thread(&on_panic, format!("miner-cpu{i}"), move || cpu_loop(sh, dev))?);
         }
         // Tip follower: a new head cancels work in flight and opens the next tip's nonces.
         let sh = shared.clone();
-        threads.push(std::thread::Builder::new().name("miner-tips".into()).spawn(move || {
+        threads.push(spawn_thread(&on_panic, "miner-tips".into(), move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             let mut last_report = Instant::now();
             let mut last_rate = Instant::now();
@@ -563,6 +573,15 @@ mod tests {
         fn celsius(&mut self) -> Option<u32> {
             self.0.pop_front()
         }
+    }
+
+    #[test]
+    fn a_panic_on_a_miner_thread_is_reported_by_name() {
+        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let s2 = seen.clone();
+        let on_panic: OnPanic = Arc::new(move |t: &str, m: String| s2.lock().push((t.to_string(), m)));
+        spawn_thread(&on_panic, "miner-cpu0".into(), || panic!("bad card")).unwrap().join().unwrap();
+        assert_eq!(*seen.lock(), vec![("miner-cpu0".to_string(), "bad card".to_string())]);
     }
 
     #[test]
