@@ -11,6 +11,7 @@ mod driver;
 mod import;
 mod metrics;
 mod produce;
+mod sync;
 
 pub use admission::Admitted;
 pub use driver::{produce_one, run_producer, MiningMode};

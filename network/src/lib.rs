@@ -24,6 +24,7 @@
 // hashes; it is returned once per failed request or start-up, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod book;
 pub mod codec;
 mod gate;
 mod key;
@@ -32,6 +33,7 @@ mod service;
 
 pub use key::{NODE_KEY_FILE, load_or_create_node_key, node_key_path, peer_id_from_key_file};
 pub use libp2p::gossipsub::MessageId;
+pub use book::PeerBook;
 pub use service::message_id_of;
 pub use libp2p::{Multiaddr, PeerId};
 

@@ -1,18 +1,13 @@
 //! `cpcd`: the cpc node binary.
 
-mod api;
-mod cli;
+mod commands;
 mod config;
-mod metrics;
-mod net;
+mod launcher;
 mod node;
-mod poc_cmd;
-mod run;
+mod services;
 mod supervisor;
-mod testnet;
-mod worker;
 
-use cli::{Cli, Cmd, GenesisCmd, GpuCmd};
+use commands::{Cli, Cmd, GenesisCmd, GpuCmd};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -38,20 +33,17 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let result = match cli.cmd {
-        None => run::run(cli.run),
-        Some(Cmd::Init { genesis, datadir }) => run::init(&genesis, &datadir),
-        Some(Cmd::Genesis(GenesisCmd::Dev)) => {
-            println!("{}", cpc_genesis::Genesis::dev().to_pretty_json());
-            Ok(())
-        }
-        Some(Cmd::Poc(cmd)) => return poc_cmd::run(cmd),
-        Some(Cmd::Gpu(GpuCmd::List)) => gpu_list(),
-        Some(Cmd::NodeId { datadir }) => run::node_id(&datadir),
-        Some(Cmd::Worker(args)) => worker::run(args),
+        None => commands::run::run(cli.run),
+        Some(Cmd::Init { genesis, datadir }) => commands::init::init(&genesis, &datadir),
+        Some(Cmd::Genesis(GenesisCmd::Dev)) => commands::genesis::dev(),
+        Some(Cmd::Poc(cmd)) => return commands::poc::run(cmd),
+        Some(Cmd::Gpu(GpuCmd::List)) => commands::gpu::list(),
+        Some(Cmd::NodeId { datadir }) => commands::node_id::node_id(&datadir),
+        Some(Cmd::Worker(args)) => commands::worker::run(args),
         Some(Cmd::Key(args)) => cpc_wallet::key::run(args),
         Some(Cmd::Tx(args)) => cpc_wallet::tx::run(args),
         Some(Cmd::Query(args)) => cpc_wallet::query::run(args),
-        Some(Cmd::Testnet(cli::TestnetCmd::Init {
+        Some(Cmd::Testnet(commands::TestnetCmd::Init {
             validators,
             nodes,
             out,
@@ -61,7 +53,7 @@ fn main() -> ExitCode {
             http_base_port,
             fund_dev_accounts,
             share_target_start,
-        })) => testnet::init(&testnet::TestnetSpec {
+        })) => commands::testnet::init(&commands::testnet::TestnetSpec {
             fund_dev_accounts,
             share_target_start,
             validators,
@@ -80,17 +72,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn gpu_list() -> anyhow::Result<()> {
-    match cpc_gpu::list_devices() {
-        Ok(devs) if devs.is_empty() => println!("CUDA driver found, but no CUDA devices"),
-        Ok(devs) => {
-            for d in devs {
-                println!("{d}");
-            }
-        }
-        Err(e) => println!("{e}"),
-    }
-    Ok(())
 }

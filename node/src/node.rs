@@ -32,7 +32,7 @@ pub struct SyncProgress {
 pub struct Node {
     pub engine: Arc<Engine>,
     /// Prometheus series of the node's services (the engine's are in the same registry).
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::services::metrics::Metrics>,
     /// The peer-to-peer network, once started (absent under `--dev` without `--p2p.port`).
     pub net: OnceLock<cpc_network::NetworkHandle>,
     /// Sync progress while behind the best peer.
@@ -46,7 +46,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(engine: Arc<Engine>, metrics: Arc<crate::metrics::Metrics>) -> Node {
+    pub fn new(engine: Arc<Engine>, metrics: Arc<crate::services::metrics::Metrics>) -> Node {
         Node {
             engine,
             metrics,
@@ -107,7 +107,7 @@ impl Node {
                 }
                 Ok(EngineEvent::Committed(c)) => {
                     if self.events.receiver_count() > 0 {
-                        let _ = self.events.send(cpc_rpc::ChainEvent::Block(Arc::new(crate::api::block_event(&c))));
+                        let _ = self.events.send(cpc_rpc::ChainEvent::Block(Arc::new(crate::services::rpc::block_event(&c))));
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

@@ -2,6 +2,7 @@
 //! node implements. This crate decodes and encodes; it holds no chain logic. Every method is
 //! listed in docs/RPC.md (a test checks that the list and the server agree).
 
+pub mod metrics;
 pub mod types;
 
 use cpc_primitives::{Address, Receipt, H256};
@@ -17,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::broadcast;
+pub use metrics::RpcMetrics;
 pub use types::*;
 
 /// Largest request body by default: a batch of ~20 000 transfers.

@@ -1,134 +1,41 @@
-//! Command-line interface.
+//! `cpcd` (no subcommand): run the node. Logging, the runtime and the signals live here; the
+//! launcher (`crate::launcher`) builds the components and starts the services.
 
-use clap::{Args, Parser, Subcommand};
+use anyhow::{Context, Result};
+use clap::Args;
 use cpc_wallet::parse_duration_ms;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-#[derive(Parser, Debug)]
-#[command(name = "cpcd", version, about = "cpc full node with embedded Proof-of-Compute validation and mining")]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub cmd: Option<Cmd>,
-    #[command(flatten)]
-    pub run: RunArgs,
+
+pub fn init_logging(filter: &str, format: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log.filter")?;
+    use std::io::IsTerminal;
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+    Ok(())
 }
 
-#[derive(Subcommand, Debug)]
-pub enum Cmd {
-    /// Create a chain database from a genesis file.
-    Init {
-        #[arg(long)]
-        genesis: PathBuf,
-        #[arg(long)]
-        datadir: PathBuf,
-    },
-    /// Genesis helpers.
-    #[command(subcommand)]
-    Genesis(GenesisCmd),
-    /// Solve or verify synthetic Proof-of-Compute tasks (for workers and auditors).
-    #[command(subcommand)]
-    Poc(PocCmd),
-    /// CUDA devices.
-    #[command(subcommand)]
-    Gpu(GpuCmd),
-    /// Print this node's peer id and P2P listen address (creates the node key if missing).
-    NodeId {
-        #[arg(long)]
-        datadir: PathBuf,
-    },
-    /// Local multi-node networks.
-    #[command(subcommand)]
-    Testnet(TestnetCmd),
-    /// Mine for a node over WebSocket from a separate process (CPU or GPU).
-    Worker(crate::worker::WorkerArgs),
-    /// Encrypted operator keystore: new, list, show, import, export, delete.
-    Key(cpc_wallet::key::KeyArgs),
-    /// Sign and send transactions with a key from the keystore (transfer, submit-result).
-    Tx(cpc_wallet::tx::TxArgs),
-    /// Read chain data from a node: balance, account, block, tx, receipt, results.
-    Query(cpc_wallet::query::QueryArgs),
+pub fn run(args: RunArgs) -> Result<()> {
+    init_logging(&args.log_filter, &args.log_format)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("cpcd-rt").build()?;
+    rt.block_on(crate::launcher::run_async(args))
 }
 
-#[derive(Subcommand, Debug)]
-pub enum TestnetCmd {
-    /// Write a shared genesis and, per node, a datadir with keys and a cpcd.toml.
-    Init {
-        /// Number of validators (the first N nodes).
-        #[arg(long)]
-        validators: usize,
-        /// Number of nodes (default: the number of validators); the rest are full nodes.
-        #[arg(long)]
-        nodes: Option<usize>,
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long = "chain-id", default_value = "cpc-localnet-1")]
-        chain_id: String,
-        /// Block time of the network.
-        #[arg(long = "block-time", default_value = "1s", value_parser = parse_duration_ms)]
-        block_time_ms: u64,
-        /// First P2P port; node i uses base + i.
-        #[arg(long = "p2p-base-port", default_value_t = 30400)]
-        p2p_base_port: u16,
-        /// First JSON-RPC port; node i uses base + i.
-        #[arg(long = "http-base-port", default_value_t = 8600)]
-        http_base_port: u16,
-        /// Also fund the 10 public dev accounts (keys SHA-256("cpc-dev-" + i)), for local tests.
-        #[arg(long = "fund-dev-accounts")]
-        fund_dev_accounts: bool,
-        /// The genesis share target t0 (16 hex digits; default ffffffffffffffff: every result is
-        /// a share until the target moves).
-        #[arg(long = "share-target-start", value_parser = parse_share_target)]
-        share_target_start: Option<cpc_primitives::ShareTarget>,
-    },
+pub async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
-#[derive(Subcommand, Debug)]
-pub enum GenesisCmd {
-    /// Print the built-in dev genesis as JSON.
-    Dev,
-}
 
-#[derive(Subcommand, Debug)]
-pub enum GpuCmd {
-    /// List CUDA devices (says so when no CUDA driver is installed).
-    List,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum PocCmd {
-    /// Solve one task and print its ComputeResult as one line of JSON.
-    Solve {
-        /// Tip block hash (64 hex digits).
-        #[arg(long)]
-        tip: String,
-        /// Worker address (cpc1…).
-        #[arg(long)]
-        worker: String,
-        #[arg(long)]
-        nonce: u64,
-        /// Matrix size n (power of two).
-        #[arg(long, default_value_t = cpc_poc::DEFAULT_N)]
-        size: usize,
-        /// Challenged rows k.
-        #[arg(long, default_value_t = cpc_poc::DEFAULT_K)]
-        k: usize,
-    },
-    /// Read one ComputeResult (JSON) from stdin and verify it fully against the tip; with
-    /// --target also the share rule (exit 0 only for a valid share, 1 naming the rule).
-    Verify {
-        #[arg(long)]
-        tip: String,
-        /// The tip block's share_target (16 hex digits): the result must be a share.
-        #[arg(long)]
-        target: Option<String>,
-        #[arg(long, default_value_t = cpc_poc::DEFAULT_N)]
-        size: usize,
-        #[arg(long, default_value_t = cpc_poc::DEFAULT_K)]
-        k: usize,
-    },
-}
 
 /// Running the node (the default command).
 #[derive(Args, Debug, Clone)]
@@ -247,18 +154,3 @@ pub struct RunArgs {
 
 pub const DEFAULT_P2P_PORT: u16 = 30333;
 pub const DEFAULT_WS_PORT: u16 = 8546;
-
-fn parse_share_target(s: &str) -> Result<cpc_primitives::ShareTarget, String> {
-    cpc_primitives::ShareTarget::from_hex(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cli_definitions_are_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-}

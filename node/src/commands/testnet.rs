@@ -6,6 +6,9 @@ use anyhow::{bail, Context, Result};
 use cpc_genesis::{Genesis, GenesisAccount, GenesisValidator};
 use cpc_primitives::{now_millis, sha256, Address, SecretKey, UNITS_PER_CPC};
 use std::path::PathBuf;
+use clap::Subcommand;
+use cpc_wallet::parse_duration_ms;
+
 
 /// Initial balance of each validator account in a local testnet.
 pub const TESTNET_VALIDATOR_BALANCE: u128 = 1_000_000 * UNITS_PER_CPC;
@@ -129,4 +132,41 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
     println!("genesis: {}  (chain {:?}, {} validators)", genesis_path.display(), spec.chain_id, spec.validators);
     println!("start node I with: cpcd --datadir {}/nodeI   (or scripts/testnet.sh start {})", spec.out.display(), spec.out.display());
     Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TestnetCmd {
+    /// Write a shared genesis and, per node, a datadir with keys and a cpcd.toml.
+    Init {
+        /// Number of validators (the first N nodes).
+        #[arg(long)]
+        validators: usize,
+        /// Number of nodes (default: the number of validators); the rest are full nodes.
+        #[arg(long)]
+        nodes: Option<usize>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long = "chain-id", default_value = "cpc-localnet-1")]
+        chain_id: String,
+        /// Block time of the network.
+        #[arg(long = "block-time", default_value = "1s", value_parser = parse_duration_ms)]
+        block_time_ms: u64,
+        /// First P2P port; node i uses base + i.
+        #[arg(long = "p2p-base-port", default_value_t = 30400)]
+        p2p_base_port: u16,
+        /// First JSON-RPC port; node i uses base + i.
+        #[arg(long = "http-base-port", default_value_t = 8600)]
+        http_base_port: u16,
+        /// Also fund the 10 public dev accounts (keys SHA-256("cpc-dev-" + i)), for local tests.
+        #[arg(long = "fund-dev-accounts")]
+        fund_dev_accounts: bool,
+        /// The genesis share target t0 (16 hex digits; default ffffffffffffffff: every result is
+        /// a share until the target moves).
+        #[arg(long = "share-target-start", value_parser = parse_share_target)]
+        share_target_start: Option<cpc_primitives::ShareTarget>,
+    },
+}
+
+fn parse_share_target(s: &str) -> Result<cpc_primitives::ShareTarget, String> {
+    cpc_primitives::ShareTarget::from_hex(s)
 }

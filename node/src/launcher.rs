@@ -1,50 +1,18 @@
-//! `cpcd` (run), `cpcd init`, `cpcd node-id`.
+//! The launcher: builds the components of a running node in order — the engine, the P2P
+//! network, metrics, JSON-RPC, the miner, the producer — starts every long-running service
+//! through the supervisor, and stops them in reverse when a signal or a failure comes.
 
-use crate::api::Api;
-use crate::cli::{RunArgs, DEFAULT_P2P_PORT};
+use crate::commands::{RunArgs, DEFAULT_P2P_PORT};
 use crate::node::Node;
-use cpc_engine::{Engine, EngineConfig, MiningMode};
+use crate::services::rpc::Api;
 use anyhow::{bail, Context, Result};
+use cpc_engine::{Engine, EngineConfig, MiningMode};
 use cpc_genesis::{dev_keys, Genesis};
-use cpc_primitives::{format_cpc, now_millis, Address, SecretKey};
+use cpc_primitives::{format_cpc, Address, SecretKey};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
-
-pub fn init_logging(filter: &str, format: &str) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log.filter")?;
-    use std::io::IsTerminal;
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
-    if format == "json" {
-        b.json().init();
-    } else {
-        b.with_ansi(std::io::stderr().is_terminal()).init();
-    }
-    Ok(())
-}
-
-/// `cpcd init --genesis FILE --datadir DIR`
-pub fn init(genesis: &Path, datadir: &Path) -> Result<()> {
-    let bytes = std::fs::read(genesis).with_context(|| format!("reading {}", genesis.display()))?;
-    let g = Genesis::from_json(&bytes).with_context(|| format!("genesis file {}", genesis.display()))?;
-    let engine = Engine::open(datadir, Some(g), EngineConfig::default(), &prometheus::Registry::new())?;
-    let head = engine.head();
-    println!("initialized chain {:?} in {} (genesis {})", engine.params().chain_id, datadir.display(), head.hash);
-    Ok(())
-}
-
-/// `cpcd node-id --datadir DIR`
-pub fn node_id(datadir: &Path) -> Result<()> {
-    std::fs::create_dir_all(datadir)?;
-    let key = cpc_network::load_or_create_node_key(datadir).context("node key")?;
-    let id = cpc_network::PeerId::from(key.public());
-    let port = crate::config::configured_p2p_port(datadir)?.unwrap_or(DEFAULT_P2P_PORT);
-    println!("{id}");
-    println!("/ip4/127.0.0.1/tcp/{port}/p2p/{id}");
-    Ok(())
-}
 
 fn print_dev_accounts(g: &Genesis) {
     let keys = dev_keys();
@@ -66,12 +34,6 @@ fn print_dev_accounts(g: &Genesis) {
     println!();
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
-    init_logging(&args.log_filter, &args.log_format)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("cpcd-rt").build()?;
-    rt.block_on(run_async(args))
-}
-
 /// Unlocks `address` from the keystore (`what` names the role in messages).
 fn unlock(args: &RunArgs, datadir: &Path, address: &str, what: &str) -> Result<SecretKey> {
     let addr: Address = address.parse().with_context(|| format!("--{what}"))?;
@@ -89,7 +51,7 @@ fn listen_multiaddr(ip: IpAddr, port: u16) -> cpc_network::Multiaddr {
     .expect("a valid multiaddr")
 }
 
-async fn run_async(args: RunArgs) -> Result<()> {
+pub async fn run_async(args: RunArgs) -> Result<()> {
     // Under --dev without --datadir the chain lives in a temporary directory, removed at exit.
     let _tmp;
     let datadir: PathBuf = match (&args.datadir, args.dev) {
@@ -109,7 +71,7 @@ async fn run_async(args: RunArgs) -> Result<()> {
     };
     let genesis = if args.dev { Some(Genesis::dev()) } else { None };
     // The chain owner first; every service below is built around it.
-    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let metrics = Arc::new(crate::services::metrics::Metrics::new());
     let cfg = EngineConfig {
         signer: signer.clone(),
         pool: cpc_mempool::MempoolConfig { max_bytes: args.txpool_max_bytes, ..Default::default() },
@@ -163,18 +125,18 @@ async fn run_async(args: RunArgs) -> Result<()> {
         // Every block this node produces goes out by gossip.
         let gossip = handle.clone();
         engine.on_produced(move |b| gossip.publish_block(b.to_json_bytes()));
-        sup.spawn_critical("p2p", crate::net::run(node.clone(), handle, events, stop_rx.clone()));
+        sup.spawn_critical("p2p", crate::services::p2p::run(node.clone(), handle, events, stop_rx.clone()));
     }
 
     // Prometheus metrics and health checks (docs/OPERATIONS.md, "Metrics"); bound before
     // JSON-RPC so that its address is logged first.
-    node.metrics.set_rpc_methods(cpc_rpc::module(Arc::new(Api(node.clone())), &cpc_rpc::Namespace::ALL).method_names());
+    node.metrics.rpc.set_methods(cpc_rpc::module(Arc::new(Api(node.clone())), &cpc_rpc::Namespace::ALL).method_names());
     if let Some(addr) = args.metrics {
-        let (bound, listener) = crate::metrics::bind(addr).await.with_context(|| format!("binding --metrics on {addr}"))?;
+        let (bound, listener) = crate::services::metrics::bind(addr).await.with_context(|| format!("binding --metrics on {addr}"))?;
         tracing::info!("metrics listening on http://{bound}");
         let (n, stop) = (node.clone(), stop_rx.clone());
         sup.spawn_critical("metrics", async move {
-            crate::metrics::serve(listener, n, args.dev, stop).await;
+            crate::services::metrics::serve(listener, n, args.dev, stop).await;
             Ok(())
         });
     }
@@ -187,7 +149,7 @@ async fn run_async(args: RunArgs) -> Result<()> {
             max_request_bytes: args.rpc_max_request_bytes,
             max_batch: args.rpc_max_batch,
             max_connections: args.rpc_max_connections,
-            observer: Some(node.metrics.clone()),
+            observer: Some(node.metrics.rpc.clone()),
         })
     };
     let addr = SocketAddr::new(args.http_addr, args.http_port);
@@ -197,7 +159,7 @@ async fn run_async(args: RunArgs) -> Result<()> {
     tracing::info!("JSON-RPC listening on http://{bound}");
     let mut ws_handle = None;
     if args.ws || args.ws_port.is_some() {
-        let addr = SocketAddr::new(args.ws_addr, args.ws_port.unwrap_or(crate::cli::DEFAULT_WS_PORT));
+        let addr = SocketAddr::new(args.ws_addr, args.ws_port.unwrap_or(crate::commands::DEFAULT_WS_PORT));
         let (bound, h) = cpc_rpc::start_ws(addr, api.clone(), &rpc_cfg(&args.ws_api, "ws.api")?)
             .await
             .with_context(|| format!("binding the WebSocket API on {addr}"))?;
@@ -257,12 +219,12 @@ async fn run_async(args: RunArgs) -> Result<()> {
             "producer",
             cpc_engine::run_producer(engine.clone(), MiningMode::from_block_time_ms(args.dev_block_time_ms), stop_rx.clone()),
         ),
-        (Some(k), false) => sup.spawn_critical("proposer", propose_in_rounds(node.clone(), k.public_key(), stop_rx.clone())),
+        (Some(k), false) => sup.spawn_critical("proposer", crate::services::proposer::propose_in_rounds(node.clone(), k.public_key(), stop_rx.clone())),
         (None, _) => tracing::info!("no validator key: running as a full node"),
     }
 
     let failure = tokio::select! {
-        _ = wait_for_signal() => None,
+        _ = crate::commands::run::wait_for_signal() => None,
         f = sup.failed() => Some(f),
     };
     match &failure {
@@ -304,86 +266,3 @@ async fn run_async(args: RunArgs) -> Result<()> {
 /// build or import in flight (hundreds of ms) with room to spare.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-pub async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
-/// The shortest round timeout: covers gossip latency between validators on different
-/// machines even when the block time is short.
-pub const MIN_ROUND_TIMEOUT_MS: u64 = 1000;
-
-/// Length of round `r`'s window after its start: `base × (r + 1)` with
-/// `base = max(2 × block time, MIN_ROUND_TIMEOUT_MS)` (docs/CONSENSUS.md).
-pub fn round_timeout_ms(block_time_ms: u64, r: u64) -> u64 {
-    (2 * block_time_ms).max(MIN_ROUND_TIMEOUT_MS).saturating_mul(r + 1)
-}
-
-/// When round `r` of the height after a parent with `parent_ts` starts: one block time after
-/// the parent, plus the timeouts of the rounds before it.
-pub fn round_start_ms(parent_ts: u64, block_time_ms: u64, r: u64) -> u64 {
-    let base = round_timeout_ms(block_time_ms, 0);
-    // Σ_{i<r} base·(i+1) = base·r(r+1)/2
-    parent_ts.saturating_add(block_time_ms).saturating_add(base.saturating_mul(r * (r + 1) / 2))
-}
-
-/// Multi-validator block production: propose in our rounds when no block for the height
-/// has arrived (docs/CONSENSUS.md, "Rounds").
-async fn propose_in_rounds(node: Arc<Node>, me: cpc_primitives::PublicKey, mut stop: watch::Receiver<bool>) -> Result<()> {
-    let bt = node.engine.params().block_time_ms;
-    let mut heads = node.engine.subscribe_heads();
-    loop {
-        let head = *heads.borrow_and_update();
-        let h = head.height + 1;
-        let now = now_millis();
-        // Our next round whose window has not closed yet (our turn recurs every N rounds).
-        let mut r = 0u64;
-        let (round, start) = loop {
-            let end = round_start_ms(head.timestamp, bt, r + 1);
-            if node.engine.validators().proposer(h, r as u32) == &me && now < end {
-                break (r as u32, round_start_ms(head.timestamp, bt, r));
-            }
-            r += 1;
-        };
-        let wait = Duration::from_millis(start.saturating_sub(now));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = heads.changed() => continue,
-            _ = stop.changed() => return Ok(()),
-        }
-        if node.head().hash != head.hash {
-            continue;
-        }
-        let lonely = node.engine.validators().len() > 1 && node.net.get().is_none_or(|n| n.peer_count() == 0);
-        if node.is_syncing() || lonely {
-            // Behind a peer, or alone in a multi-validator network: proposing would only fork.
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = stop.changed() => return Ok(()),
-            }
-            continue;
-        }
-        cpc_engine::produce_one(node.engine.clone(), round).await?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rounds_start_after_the_block_time_and_grow() {
-        // block time 1 s: base timeout 2 s; rounds start at +1 s, +3 s, +7 s, +13 s
-        assert_eq!(round_start_ms(0, 1000, 0), 1000);
-        assert_eq!(round_start_ms(0, 1000, 1), 3000);
-        assert_eq!(round_start_ms(0, 1000, 2), 7000);
-        assert_eq!(round_start_ms(0, 1000, 3), 13_000);
-        // a short block time still gets the minimum timeout
-        assert_eq!(round_timeout_ms(100, 0), MIN_ROUND_TIMEOUT_MS);
-        assert_eq!(round_start_ms(0, 100, 1), 1100);
-    }
-}

@@ -18,25 +18,16 @@ use crate::node::Node;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use parking_lot::RwLock;
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Encoder, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// JSON-RPC call latency: 100 µs (a cached read) to 10 s (a large batch).
-pub const RPC_BUCKETS: &[f64] =
-    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-/// Distinct JSON-RPC method labels kept when the server's method list is not known; further
-/// names count as `other` (method names come from clients: unbounded labels would grow the
-/// registry without limit).
-pub const MAX_RPC_METHOD_LABELS: usize = 64;
 /// Concurrent connections to the metrics server; more are closed at once (a scraper and a
 /// health checker need a handful).
 pub const MAX_CONNECTIONS: usize = 64;
@@ -49,25 +40,16 @@ pub struct Metrics {
     /// Metric names registered (for tests and the dashboard check).
     #[cfg_attr(not(test), allow(dead_code))]
     names: Vec<String>,
-    /// JSON-RPC method names used as labels.
-    rpc_methods: RwLock<RpcMethods>,
     /// The miner's series, once a miner runs (they live beside it, in cpc-miner).
     pub miner: std::sync::OnceLock<Arc<cpc_miner::MinerMetrics>>,
     pub info: IntGaugeVec,
     pub peers: IntGauge,
     pub syncing: IntGauge,
     pub peer_best_height: IntGauge,
-    pub rpc_requests: IntCounterVec,
-    pub rpc_request_seconds: HistogramVec,
+    /// The JSON-RPC servers' series (they live beside the servers, in cpc-rpc).
+    pub rpc: Arc<cpc_rpc::RpcMetrics>,
 }
 
-/// JSON-RPC method names that are labels: the server's list once told
-/// ([`Metrics::set_rpc_methods`]), else the first [`MAX_RPC_METHOD_LABELS`] names seen.
-#[derive(Default)]
-struct RpcMethods {
-    fixed: bool,
-    names: HashSet<String>,
-}
 
 /// Registers metrics and remembers their names.
 struct Reg {
@@ -89,13 +71,6 @@ impl Reg {
     fn int_gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
         self.add(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
     }
-    fn counter_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-        self.add(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
-    }
-    fn histogram_vec(&mut self, name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> HistogramVec {
-        let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-        self.add(HistogramVec::new(opts, labels).expect("valid metric"))
-    }
 }
 
 
@@ -108,7 +83,10 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut r = Reg { registry: Registry::new(), names: Vec::new() };
+        let rpc = Arc::new(cpc_rpc::RpcMetrics::register(&r.registry));
+        r.names.extend(rpc.names());
         let m = Metrics {
+            rpc,
             info: r.int_gauge_vec(
                 "cpcd_info",
                 "Always 1; labels: the node's version and chain id.",
@@ -120,21 +98,8 @@ impl Metrics {
                 "cpcd_peer_best_height",
                 "Highest head height reported by a connected peer (blocks; 0 without peers).",
             ),
-            rpc_requests: r.counter_vec(
-                "cpcd_rpc_requests_total",
-                "JSON-RPC calls by method and result (ok or error) over HTTP and WebSocket (count); methods the \
-                 server does not serve count as method=\"other\".",
-                &["method", "result"],
-            ),
-            rpc_request_seconds: r.histogram_vec(
-                "cpcd_rpc_request_seconds",
-                "JSON-RPC call latency by method, in seconds (a batch's time is shared evenly among its calls).",
-                RPC_BUCKETS,
-                &["method"],
-            ),
             registry: r.registry,
             names: r.names,
-            rpc_methods: RwLock::new(RpcMethods::default()),
             miner: std::sync::OnceLock::new(),
         };
         m
@@ -151,39 +116,7 @@ impl Metrics {
         &self.registry
     }
 
-    /// The JSON-RPC server's method names: from now on only these are labels, other names
-    /// count as `other`.
-    pub fn set_rpc_methods<S: AsRef<str>>(&self, methods: impl IntoIterator<Item = S>) {
-        let mut m = self.rpc_methods.write();
-        if !m.fixed {
-            m.fixed = true;
-            m.names.clear();
-        }
-        m.names.extend(methods.into_iter().map(|x| x.as_ref().to_string()));
-    }
 
-    /// The label for a called method name (bounded: see [`MAX_RPC_METHOD_LABELS`]).
-    fn rpc_method_label(&self, method: &str) -> String {
-        {
-            let m = self.rpc_methods.read();
-            if m.names.contains(method) {
-                return method.to_string();
-            }
-            if m.fixed {
-                return "other".into();
-            }
-        }
-        // Without the server's list: keep the first few well-formed names.
-        let well_formed =
-            !method.is_empty() && method.len() <= 64 && method.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        let mut m = self.rpc_methods.write();
-        if well_formed && m.names.len() < MAX_RPC_METHOD_LABELS {
-            m.names.insert(method.to_string());
-            method.to_string()
-        } else {
-            "other".into()
-        }
-    }
 
 
 
@@ -207,13 +140,6 @@ impl Metrics {
     }
 }
 
-impl cpc_rpc::RpcObserver for Metrics {
-    fn on_call(&self, method: &str, seconds: f64, ok: bool) {
-        let m = self.rpc_method_label(method);
-        self.rpc_requests.with_label_values(&[m.as_str(), if ok { "ok" } else { "error" }]).inc();
-        self.rpc_request_seconds.with_label_values(&[m.as_str()]).observe(seconds);
-    }
-}
 
 
 
@@ -347,40 +273,6 @@ mod tests {
         assert_eq!(readiness(true, true, 0), Ok(()));
     }
 
-    #[test]
-    fn rpc_observer_counts_by_method_and_bounds_the_labels() {
-        use cpc_rpc::RpcObserver;
-        let m = Metrics::new();
-        m.on_call("cpc_blockNumber", 0.001, true);
-        m.on_call("cpc_blockNumber", 0.002, true);
-        m.on_call("cpc_sendTransaction", 0.01, false);
-        assert_eq!(m.rpc_requests.with_label_values(&["cpc_blockNumber", "ok"]).get(), 2);
-        assert_eq!(m.rpc_requests.with_label_values(&["cpc_sendTransaction", "error"]).get(), 1);
-        assert_eq!(m.rpc_request_seconds.with_label_values(&["cpc_blockNumber"]).get_sample_count(), 2);
-        // Garbage names from clients never become labels.
-        m.on_call("x\"} 1\n", 0.0, false);
-        assert_eq!(m.rpc_requests.with_label_values(&["other", "error"]).get(), 1);
-        for i in 0..2 * MAX_RPC_METHOD_LABELS {
-            m.on_call(&format!("junk_{i}"), 0.0, false);
-        }
-        let distinct = m.rpc_request_seconds.collect()[0].get_metric().len();
-        assert!(distinct <= MAX_RPC_METHOD_LABELS + 1, "{distinct}");
-        assert_eq!(m.rpc_requests.with_label_values(&["cpc_blockNumber", "ok"]).get(), 2);
-        m.on_call("cpc_blockNumber", 0.001, true);
-        assert_eq!(
-            m.rpc_requests.with_label_values(&["cpc_blockNumber", "ok"]).get(),
-            3,
-            "a known name keeps its label"
-        );
-
-        // With the server's method list, only those names are labels.
-        let m = Metrics::new();
-        m.set_rpc_methods(["cpc_blockNumber", "cpc_chainId"]);
-        m.on_call("cpc_chainId", 0.0, true);
-        m.on_call("cpc_nope", 0.0, false);
-        assert_eq!(m.rpc_requests.with_label_values(&["cpc_chainId", "ok"]).get(), 1);
-        assert_eq!(m.rpc_requests.with_label_values(&["other", "error"]).get(), 1);
-    }
 
     #[test]
     fn admission_reasons_are_short_and_bounded() {
@@ -421,7 +313,7 @@ mod tests {
 
     #[test]
     fn grafana_dashboard_queries_only_registered_series() {
-        let json: serde_json::Value = serde_json::from_str(include_str!("../../contrib/grafana/cpcd.json"))
+        let json: serde_json::Value = serde_json::from_str(include_str!("../../../contrib/grafana/cpcd.json"))
             .expect("contrib/grafana/cpcd.json parses");
         assert_eq!(json["__inputs"][0]["name"], "DS_PROMETHEUS");
         let panels = json["panels"].as_array().expect("panels");
@@ -429,7 +321,7 @@ mod tests {
         let mut used = std::collections::BTreeSet::new();
         dashboard_metric_names(&json, &mut used);
         let (_m, _e, names) = with_engine();
-        let registered: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let registered: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
         for name in &used {
             let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
             assert!(

@@ -1,10 +1,11 @@
 //! `cpcd poc solve|verify`.
 
-use crate::cli::PocCmd;
 use cpc_poc::SynthParams;
 use cpc_primitives::{ComputeResult, Payload, ShareTarget, H256};
 use std::io::Read;
 use std::process::ExitCode;
+use clap::Subcommand;
+
 
 pub fn run(cmd: PocCmd) -> ExitCode {
     match cmd {
@@ -94,4 +95,38 @@ fn parse_result(input: &str) -> Result<ComputeResult, String> {
 fn fail(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PocCmd {
+    /// Solve one task and print its ComputeResult as one line of JSON.
+    Solve {
+        /// Tip block hash (64 hex digits).
+        #[arg(long)]
+        tip: String,
+        /// Worker address (cpc1…).
+        #[arg(long)]
+        worker: String,
+        #[arg(long)]
+        nonce: u64,
+        /// Matrix size n (power of two).
+        #[arg(long, default_value_t = cpc_poc::DEFAULT_N)]
+        size: usize,
+        /// Challenged rows k.
+        #[arg(long, default_value_t = cpc_poc::DEFAULT_K)]
+        k: usize,
+    },
+    /// Read one ComputeResult (JSON) from stdin and verify it fully against the tip; with
+    /// --target also the share rule (exit 0 only for a valid share, 1 naming the rule).
+    Verify {
+        #[arg(long)]
+        tip: String,
+        /// The tip block's share_target (16 hex digits): the result must be a share.
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long, default_value_t = cpc_poc::DEFAULT_N)]
+        size: usize,
+        #[arg(long, default_value_t = cpc_poc::DEFAULT_K)]
+        k: usize,
+    },
 }

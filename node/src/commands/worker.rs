@@ -44,7 +44,7 @@ pub struct WorkerArgs {
 }
 
 pub fn run(args: WorkerArgs) -> Result<()> {
-    crate::run::init_logging(&args.log_filter, "text")?;
+    crate::commands::run::init_logging(&args.log_filter, "text")?;
     let addr: Address = args.miner.parse().context("--miner")?;
     let urls: Vec<String> = args.node.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
     if urls.is_empty() {
@@ -76,5 +76,5 @@ pub fn run(args: WorkerArgs) -> Result<()> {
         results_per_tip: args.results_per_tip,
         gpu_temp_limit: args.gpu_temp_limit,
     };
-    rt.block_on(cpc_miner::remote::mine_remote(urls, addr, key, spec, crate::run::wait_for_signal()))
+    rt.block_on(cpc_miner::remote::mine_remote(urls, addr, key, spec, crate::commands::run::wait_for_signal()))
 }

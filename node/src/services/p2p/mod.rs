@@ -1,0 +1,260 @@
+//! Glue between the peer-to-peer network and the engine: gossip verdicts, serving sync
+//! requests, peer heads, and the sync loop (docs/CONSENSUS.md, "Sync").
+//!
+//! The network crate only moves bytes; every decision (is this block valid, is this peer
+//! lying) is made here and reported back as a verdict or a penalty.
+
+mod sync;
+
+use crate::node::Node;
+use cpc_engine::{ImportError, Imported};
+use cpc_mempool::AdmitError;
+use cpc_network::{NetEvent, NetworkHandle, PeerBook, PeerId, Severity, Status, SyncRequest, SyncResponse, Verdict};
+use cpc_primitives::{Block, Transaction};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Most blocks served or requested per sync request: ~2 MB each when full of transfers,
+/// so a response stays well under the network's response size limit.
+pub const MAX_BLOCKS_PER_REQUEST: u32 = 64;
+/// Most bytes of blocks in one sync response (the network refuses larger responses).
+pub const MAX_SYNC_RESPONSE_BYTES: usize = cpc_network::MAX_RESPONSE_PAYLOAD_BYTES;
+/// Most hashes served per `Hashes` request (covers the deepest reorg we apply).
+pub const MAX_HASHES_PER_REQUEST: u32 = 1024;
+/// How often the sync loop looks at peer heads.
+pub(crate) const SYNC_TICK: Duration = Duration::from_millis(250);
+/// How often peer heads are refreshed by asking for their status (gossip keeps them fresh
+/// in between).
+pub(crate) const STATUS_REFRESH: Duration = Duration::from_secs(2);
+/// Range requests in flight per sync step, spread over the peers ahead of us (several to one
+/// peer when few are ahead): 4 × 64 blocks keeps a fast link busy without hoarding memory.
+pub(crate) const SYNC_PARALLEL_REQUESTS: usize = 4;
+/// A node this many blocks behind its best peer counts as syncing (and does not propose);
+/// one block behind is ordinary gossip latency.
+pub const SYNC_LAG: u64 = 2;
+/// Log sync progress at most this often.
+pub(crate) const PROGRESS_LOG: Duration = Duration::from_secs(5);
+
+fn status_of(node: &Node) -> Status {
+    let head = node.head();
+    Status {
+        chain_id: node.engine.params().chain_id.clone(),
+        genesis_hash: node.engine.genesis_hash(),
+        head_height: head.height,
+        head_hash: head.hash,
+    }
+}
+
+/// Answers one sync request from the store.
+fn serve(node: &Node, req: SyncRequest) -> SyncResponse {
+    let res = (|| -> anyhow::Result<SyncResponse> {
+        Ok(match req {
+            SyncRequest::Status => SyncResponse::Status(status_of(node)),
+            SyncRequest::Blocks { from, count } => SyncResponse::Blocks(node.engine.encoded_blocks(
+                from,
+                count.min(MAX_BLOCKS_PER_REQUEST) as u64,
+                MAX_SYNC_RESPONSE_BYTES,
+            )?),
+            SyncRequest::Hashes { from, count } => {
+                SyncResponse::Hashes(node.engine.canonical_hashes(from, count.min(MAX_HASHES_PER_REQUEST) as u64)?)
+            }
+            SyncRequest::BlockByHash(h) => SyncResponse::Block(node.engine.store().block(&h)?.map(|b| b.to_json_bytes())),
+        })
+    })();
+    res.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
+}
+
+/// Runs the network side of the node until `stop`.
+pub async fn run(
+    node: Arc<Node>,
+    net: NetworkHandle,
+    mut events: mpsc::Receiver<NetEvent>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let book = Arc::new(PeerBook::default());
+    let mut sync_task = tokio::spawn(sync::sync_loop(node.clone(), net.clone(), book.clone(), stop.clone()));
+    let mut heads = node.engine.subscribe_heads();
+    loop {
+        let ev = tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => ev,
+                None => anyhow::bail!("the network task closed its event channel"),
+            },
+            // The sync loop ends only at shutdown: anything else (a panic) is this service's failure.
+            res = &mut sync_task => match res {
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                _ if *stop.borrow() => break,
+                _ => anyhow::bail!("the sync loop ended"),
+            },
+            _ = heads.changed() => {
+                if !node.parked.lock().is_empty() {
+                    let node = node.clone();
+                    tokio::task::spawn_blocking(move || retry_parked(&node));
+                }
+                continue;
+            }
+            _ = stop.changed() => break,
+        };
+        match ev {
+            NetEvent::PeerConnected(p) => {
+                let (node, net, book) = (node.clone(), net.clone(), book.clone());
+                tokio::spawn(async move { ask_status(&node, &net, &book, p).await });
+            }
+            NetEvent::PeerDisconnected(p) => book.remove(&p),
+            NetEvent::GossipBlock { id, from, data } => {
+                let (node, net, book) = (node.clone(), net.clone(), book.clone());
+                tokio::spawn(async move {
+                    let verdict = on_gossip_block(&node, &book, from, data).await;
+                    net.report_gossip(id, from, verdict);
+                });
+            }
+            NetEvent::GossipTx { id, from, data } => {
+                let (node, net) = (node.clone(), net.clone());
+                tokio::spawn(async move {
+                    let verdict = tokio::task::spawn_blocking({
+                        let node = node.clone();
+                        move || on_gossip_tx(&node, &data)
+                    })
+                    .await
+                    .unwrap_or(Verdict::Ignore);
+                    net.report_gossip(id, from, verdict);
+                });
+            }
+            NetEvent::Request { peer: _, req, reply } => {
+                let node = node.clone();
+                tokio::spawn(async move {
+                    if let Ok(resp) = tokio::task::spawn_blocking(move || serve(&node, req)).await {
+                        let _ = reply.send(resp);
+                    }
+                });
+            }
+        }
+    }
+    sync_task.abort();
+    Ok(())
+}
+
+pub(crate) async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook, p: PeerId) {
+    match net.request(p, SyncRequest::Status).await {
+        Ok(SyncResponse::Status(s)) => {
+            if s.chain_id != node.engine.params().chain_id || s.genesis_hash != node.engine.genesis_hash() {
+                net.penalize(p, Severity::Fatal, format!("another chain: {} / genesis {}", s.chain_id, s.genesis_hash));
+                return;
+            }
+            book.set(p, s);
+        }
+        Ok(other) => net.penalize(p, Severity::Major, format!("answered Status with {other:?}")),
+        Err(e) => tracing::debug!(peer = %p, "status request failed: {e}"),
+    }
+}
+
+/// The verdict on a gossiped transaction. A synthetic result is relayed (Accept) only after
+/// this node recomputed it fully; one for a tip this node does not know yet (the block is
+/// still on its way, or the result's tip just left the window) is ignored — never a penalty,
+/// that is the network's timing — and parked to be tried again on the next heads.
+fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> Verdict {
+    let Ok(tx) = Transaction::from_json_slice(data) else { return Verdict::Reject };
+    admit_gossiped(node, tx, true)
+}
+
+fn admit_gossiped(node: &Arc<Node>, tx: Transaction, park: bool) -> Verdict {
+    let parked = park.then(|| tx.clone());
+    match node.engine.admit(tx) {
+        Ok(a) => {
+            if let Some((r, tip)) = &a.synthetic
+                && !node.engine.verify_admitted(r, tip)
+            {
+                // Forged work: the relaying peer should have recomputed it before relaying.
+                return Verdict::Reject;
+            }
+            Verdict::Accept
+        }
+        Err(AdmitError::Synthetic(e)) if e.is_unknown_tip() => {
+            if let Some(tx) = parked {
+                let mut q = node.parked.lock();
+                if q.len() >= crate::node::MAX_PARKED_RESULTS {
+                    q.pop_front();
+                }
+                q.push_back((Instant::now(), tx));
+            }
+            Verdict::Ignore
+        }
+        // Invalid on its own, or forged / not a share for a tip we know: the sender relayed garbage.
+        Err(AdmitError::Invalid(_)) | Err(AdmitError::Synthetic(_)) => Verdict::Reject,
+        // Valid but not for us now (known, nonce race, pool full, our forger cooldown…): drop quietly.
+        Err(_) => Verdict::Ignore,
+    }
+}
+
+/// Re-offers parked results after a new head: those whose tip arrived are admitted (and
+/// relayed by us, since gossip already dropped them); the rest wait until they expire.
+fn retry_parked(node: &Arc<Node>) {
+    let now = Instant::now();
+    let waiting: Vec<(Instant, Transaction)> = node.parked.lock().drain(..).collect();
+    let mut still = Vec::new();
+    for (at, tx) in waiting {
+        if now.duration_since(at) > crate::node::PARKED_RESULT_TTL {
+            continue;
+        }
+        let bytes = tx.canonical_json();
+        match node.engine.admit(tx.clone()) {
+            Ok(a) => {
+                let ok = a.synthetic.as_ref().is_none_or(|(r, tip)| node.engine.verify_admitted(r, tip));
+                if ok {
+                    if let Some(net) = node.net.get() {
+                        net.publish_tx(bytes);
+                    }
+                }
+            }
+            Err(AdmitError::Synthetic(e)) if e.is_unknown_tip() => still.push((at, tx)),
+            Err(_) => {}
+        }
+    }
+    let mut q = node.parked.lock();
+    for item in still {
+        if q.len() < crate::node::MAX_PARKED_RESULTS {
+            q.push_back(item);
+        }
+    }
+}
+
+async fn on_gossip_block(node: &Arc<Node>, book: &PeerBook, from: PeerId, data: Vec<u8>) -> Verdict {
+    // A Reject verdict is the penalty for gossip (the network lowers the sender's score).
+    let Ok(block) = Block::from_json_slice(&data) else {
+        tracing::warn!(peer = %from, bytes = data.len(), "undecodable block from peer");
+        return Verdict::Reject;
+    };
+    let (height, hash, ts) = (block.header.height, block.hash(), block.header.timestamp);
+    let n = node.clone();
+    let res = tokio::task::spawn_blocking(move || n.engine.import_block(block)).await;
+    match res {
+        Ok(Ok(imported @ (Imported::Extended(_) | Imported::Reorg { .. } | Imported::Side))) => {
+            let latency_ms = cpc_primitives::now_millis().saturating_sub(ts);
+            tracing::debug!(peer = %from, height, %hash, latency_ms, ?imported, "imported gossiped block");
+            book.raise(&from, height, hash);
+            Verdict::Accept
+        }
+        Ok(Ok(Imported::Known)) => Verdict::Ignore,
+        Ok(Ok(Imported::Orphan { .. })) => {
+            // We are behind: the sync loop fetches the gap from this peer.
+            book.raise(&from, height, hash);
+            Verdict::Ignore
+        }
+        Ok(Err(ImportError::Invalid(e))) => {
+            tracing::warn!(peer = %from, height, "invalid block from peer: {e}");
+            Verdict::Reject
+        }
+        Ok(Err(ImportError::KnownInvalid(_))) => {
+            tracing::warn!(peer = %from, height, "known invalid block from peer");
+            Verdict::Reject
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(height, "block import failed: {e}");
+            Verdict::Ignore
+        }
+        Err(_) => Verdict::Ignore,
+    }
+}
+
+
