@@ -103,18 +103,18 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
     let stop_rx = sup.stop_signal();
 
     // Peer-to-peer network (off under --dev unless a P2P port is given).
-    if !args.dev || args.p2p_port.is_some() {
+    if !args.dev || args.p2p.p2p_port.is_some() {
         let keypair = cpc_network::load_or_create_node_key(&datadir).context("node key")?;
         let mut bootnodes = Vec::new();
-        for b in args.bootnodes.iter().filter(|b| !b.trim().is_empty()) {
+        for b in args.p2p.bootnodes.iter().filter(|b| !b.trim().is_empty()) {
             bootnodes.push(b.trim().parse().with_context(|| format!("--bootnodes: {b:?} is not a multiaddr"))?);
         }
         let cfg = cpc_network::NetworkConfig {
             chain_id: engine.params().chain_id.clone(),
             genesis_hash: engine.genesis_hash(),
-            listen: listen_multiaddr(args.p2p_addr, args.p2p_port.unwrap_or(DEFAULT_P2P_PORT)),
+            listen: listen_multiaddr(args.p2p.p2p_addr, args.p2p.p2p_port.unwrap_or(DEFAULT_P2P_PORT)),
             bootnodes,
-            max_peers: args.max_peers,
+            max_peers: args.p2p.max_peers,
             keypair,
         };
         let (handle, events) = cpc_network::start(cfg).await.context("starting the P2P network")?;
@@ -145,39 +145,39 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
     let rpc_cfg = |apis: &str, flag: &str| -> Result<cpc_rpc::RpcConfig> {
         Ok(cpc_rpc::RpcConfig {
             apis: cpc_rpc::Namespace::parse_list(apis).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?,
-            cors: args.http_corsdomain.clone(),
-            max_request_bytes: args.rpc_max_request_bytes,
-            max_batch: args.rpc_max_batch,
-            max_connections: args.rpc_max_connections,
+            cors: args.rpc.http_corsdomain.clone(),
+            max_request_bytes: args.rpc.rpc_max_request_bytes,
+            max_batch: args.rpc.rpc_max_batch,
+            max_connections: args.rpc.rpc_max_connections,
             observer: Some(node.metrics.rpc.clone()),
         })
     };
-    let addr = SocketAddr::new(args.http_addr, args.http_port);
-    let (bound, rpc_handle) = cpc_rpc::start_http(addr, api.clone(), &rpc_cfg(&args.http_api, "http.api")?)
+    let addr = SocketAddr::new(args.rpc.http_addr, args.rpc.http_port);
+    let (bound, rpc_handle) = cpc_rpc::start_http(addr, api.clone(), &rpc_cfg(&args.rpc.http_api, "http.api")?)
         .await
         .with_context(|| format!("binding JSON-RPC on {addr}"))?;
     tracing::info!("JSON-RPC listening on http://{bound}");
     let mut ws_handle = None;
-    if args.ws || args.ws_port.is_some() {
-        let addr = SocketAddr::new(args.ws_addr, args.ws_port.unwrap_or(crate::commands::DEFAULT_WS_PORT));
-        let (bound, h) = cpc_rpc::start_ws(addr, api.clone(), &rpc_cfg(&args.ws_api, "ws.api")?)
+    if args.rpc.ws || args.rpc.ws_port.is_some() {
+        let addr = SocketAddr::new(args.rpc.ws_addr, args.rpc.ws_port.unwrap_or(crate::commands::DEFAULT_WS_PORT));
+        let (bound, h) = cpc_rpc::start_ws(addr, api.clone(), &rpc_cfg(&args.rpc.ws_api, "ws.api")?)
             .await
             .with_context(|| format!("binding the WebSocket API on {addr}"))?;
         tracing::info!("WebSocket listening on ws://{bound}");
         ws_handle = Some(h);
     }
 
-    let miner = if args.mine {
-        let key = match (&args.miner, args.dev) {
+    let miner = if args.mining.mine {
+        let key = match (&args.mining.miner, args.dev) {
             (Some(m), _) => unlock(&args, &datadir, m, "miner")?,
             (None, true) => dev_keys().remove(0),
             (None, false) => bail!("--mine needs --miner ADDRESS (a key in the keystore)"),
         };
-        let gpus = match &args.gpu {
+        let gpus = match &args.mining.gpu {
             Some(spec) => cpc_miner::parse_gpus(spec)?,
             None => vec![],
         };
-        let cpu_threads = args.cpu_threads.unwrap_or(if gpus.is_empty() {
+        let cpu_threads = args.mining.cpu_threads.unwrap_or(if gpus.is_empty() {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         } else {
             0
@@ -189,9 +189,10 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
             cpu_threads,
             gpus,
             max_shares_per_tip: args
+                .mining
                 .results_per_tip
                 .unwrap_or(engine.params().poc.max_synthetic_results_per_block as u64),
-            gpu_temp_limit: args.gpu_temp_limit,
+            gpu_temp_limit: args.mining.gpu_temp_limit,
         };
         let params = cpc_poc::SynthParams { n: engine.params().poc.matrix_size, k: engine.params().poc.challenges };
         let sink = Arc::new(crate::node::LocalSink(Arc::downgrade(&node)));
@@ -207,7 +208,7 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
         None
     };
 
-    if let (Some(_), Some(_), Some(spec)) = (&args.metrics, &miner, &args.gpu) {
+    if let (Some(_), Some(_), Some(spec)) = (&args.metrics, &miner, &args.mining.gpu) {
         if let Some(mm) = node.metrics.miner.get() {
             cpc_miner::metrics::spawn_gpu_poller(mm.clone(), cpc_miner::parse_gpus(spec)?, stop_rx.clone());
         }

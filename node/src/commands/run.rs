@@ -50,6 +50,55 @@ pub struct RunArgs {
     /// Time between dev blocks: `1s`, `250ms`, … `0` = a block as soon as transactions wait.
     #[arg(long = "dev.block-time", default_value = "1s", value_parser = parse_duration_ms)]
     pub dev_block_time_ms: u64,
+    /// Most bytes of transactions (canonical JSON) the pool holds; cheaper ones are evicted
+    /// first when it is full.
+    #[arg(long = "txpool.max-bytes", default_value_t = cpc_mempool::DEFAULT_MAX_POOL_BYTES)]
+    pub txpool_max_bytes: usize,
+    /// Serve Prometheus metrics (`/metrics`) and health checks (`/health`, `/ready`) on
+    /// ADDR:PORT, e.g. `127.0.0.1:9615` (off by default; port 0 picks a free port and logs it).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Log filter in RUST_LOG syntax (e.g. `info,cpcd=debug`).
+    #[arg(long = "log.filter", default_value = "info")]
+    pub log_filter: String,
+    /// Log format: `text` or `json` (one JSON object per line).
+    #[arg(long = "log.format", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Print the effective settings (flags, config file, defaults) as TOML and exit.
+    #[arg(long = "dump-config")]
+    pub dump_config: bool,
+    /// Settings file (TOML; keys are the flag names, e.g. `http.port = 8545` or `[http] port = 8545`).
+    /// Flags on the command line win. Default: `<datadir>/cpcd.toml` when it exists.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Deepest reorg this node applies; deeper forks are refused and logged.
+    #[arg(long = "max-reorg-depth", default_value_t = cpc_engine::DEFAULT_MAX_REORG_DEPTH)]
+    pub max_reorg_depth: u64,
+    /// Propose blocks with this validator's key, unlocked from the keystore at start.
+    #[arg(long)]
+    pub validator: Option<String>,
+    /// Keystore directory (default `<datadir>/keystore`).
+    #[arg(long)]
+    pub keystore: Option<PathBuf>,
+    /// File whose first line is the keystore password (otherwise prompted).
+    #[arg(long = "password-file")]
+    pub password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub rpc: RpcFlags,
+    #[command(flatten)]
+    pub p2p: P2pFlags,
+    #[command(flatten)]
+    pub mining: MiningFlags,
+
+}
+
+pub const DEFAULT_P2P_PORT: u16 = 30333;
+pub const DEFAULT_WS_PORT: u16 = 8546;
+
+/// The JSON-RPC and WebSocket servers.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "JSON-RPC")]
+pub struct RpcFlags {
     /// JSON-RPC listen address.
     #[arg(long = "http.addr", default_value = "127.0.0.1")]
     pub http_addr: IpAddr,
@@ -83,6 +132,31 @@ pub struct RunArgs {
     /// Most concurrent connections per server (HTTP and WebSocket each).
     #[arg(long = "rpc.max-connections", default_value_t = cpc_rpc::MAX_CONNECTIONS)]
     pub rpc_max_connections: u32,
+}
+
+/// The peer-to-peer network.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "P2P")]
+pub struct P2pFlags {
+    /// P2P listen address.
+    #[arg(long = "p2p.addr", default_value = "0.0.0.0")]
+    pub p2p_addr: IpAddr,
+    /// P2P port (default 30333; 0 picks a free port and logs it). Under --dev the network is
+    /// off unless this is given.
+    #[arg(long = "p2p.port")]
+    pub p2p_port: Option<u16>,
+    /// Peers to dial at start: multiaddrs with /p2p/<peer id>, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub bootnodes: Vec<String>,
+    /// Most connected peers.
+    #[arg(long = "max-peers", default_value_t = 50)]
+    pub max_peers: usize,
+}
+
+/// The in-process miner.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Mining")]
+pub struct MiningFlags {
     /// Mine: solve synthetic tasks of every new tip and submit the results.
     #[arg(long)]
     pub mine: bool,
@@ -100,57 +174,8 @@ pub struct RunArgs {
     /// 5 °C cooler; logged and shown in miner_status and metrics.
     #[arg(long = "gpu.temp-limit", value_name = "CELSIUS")]
     pub gpu_temp_limit: Option<u32>,
-    /// Most bytes of transactions (canonical JSON) the pool holds; cheaper ones are evicted
-    /// first when it is full.
-    #[arg(long = "txpool.max-bytes", default_value_t = cpc_mempool::DEFAULT_MAX_POOL_BYTES)]
-    pub txpool_max_bytes: usize,
-    /// Serve Prometheus metrics (`/metrics`) and health checks (`/health`, `/ready`) on
-    /// ADDR:PORT, e.g. `127.0.0.1:9615` (off by default; port 0 picks a free port and logs it).
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub metrics: Option<std::net::SocketAddr>,
-    /// Log filter in RUST_LOG syntax (e.g. `info,cpcd=debug`).
-    #[arg(long = "log.filter", default_value = "info")]
-    pub log_filter: String,
-    /// Log format: `text` or `json` (one JSON object per line).
-    #[arg(long = "log.format", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
-    /// Print the effective settings (flags, config file, defaults) as TOML and exit.
-    #[arg(long = "dump-config")]
-    pub dump_config: bool,
-    /// Settings file (TOML; keys are the flag names, e.g. `http.port = 8545` or `[http] port = 8545`).
-    /// Flags on the command line win. Default: `<datadir>/cpcd.toml` when it exists.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// P2P listen address.
-    #[arg(long = "p2p.addr", default_value = "0.0.0.0")]
-    pub p2p_addr: IpAddr,
-    /// P2P port (default 30333; 0 picks a free port and logs it). Under --dev the network is
-    /// off unless this is given.
-    #[arg(long = "p2p.port")]
-    pub p2p_port: Option<u16>,
-    /// Peers to dial at start: multiaddrs with /p2p/<peer id>, comma separated.
-    #[arg(long, value_delimiter = ',')]
-    pub bootnodes: Vec<String>,
-    /// Most connected peers.
-    #[arg(long = "max-peers", default_value_t = 50)]
-    pub max_peers: usize,
-    /// Deepest reorg this node applies; deeper forks are refused and logged.
-    #[arg(long = "max-reorg-depth", default_value_t = cpc_engine::DEFAULT_MAX_REORG_DEPTH)]
-    pub max_reorg_depth: u64,
-    /// Propose blocks with this validator's key, unlocked from the keystore at start.
-    #[arg(long)]
-    pub validator: Option<String>,
     /// Mine with this account's key, unlocked from the keystore at start (default under
     /// --dev: dev account 0).
     #[arg(long)]
     pub miner: Option<String>,
-    /// Keystore directory (default `<datadir>/keystore`).
-    #[arg(long)]
-    pub keystore: Option<PathBuf>,
-    /// File whose first line is the keystore password (otherwise prompted).
-    #[arg(long = "password-file")]
-    pub password_file: Option<PathBuf>,
 }
-
-pub const DEFAULT_P2P_PORT: u16 = 30333;
-pub const DEFAULT_WS_PORT: u16 = 8546;
