@@ -5,6 +5,7 @@
 use crate::commands::{RunArgs, DEFAULT_P2P_PORT};
 use crate::node::Node;
 use crate::services::rpc::Api;
+use crate::supervisor::Supervisor;
 use anyhow::{bail, Context, Result};
 use cpc_engine::{Engine, EngineConfig, MiningMode};
 use cpc_genesis::{dev_keys, Genesis};
@@ -51,6 +52,7 @@ fn listen_multiaddr(ip: IpAddr, port: u16) -> cpc_network::Multiaddr {
     .expect("a valid multiaddr")
 }
 
+/// Runs the node until a signal or a critical failure; every step below is one component.
 pub async fn run_async(args: RunArgs) -> Result<()> {
     // Under --dev without --datadir the chain lives in a temporary directory, removed at exit.
     let _tmp;
@@ -64,23 +66,76 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
         }
         (None, false) => bail!("--datadir is required without --dev"),
     };
+    let metrics = Arc::new(crate::services::metrics::Metrics::new());
+    let engine = open_engine(&args, &datadir, &metrics)?;
+    let node = Arc::new(Node::new(engine.clone(), metrics));
+    // Every long-running task starts through the supervisor: a panic or an error in one stops
+    // the node cleanly (below) instead of leaving it running without that service.
+    let mut sup = crate::supervisor::Supervisor::new();
+    if !args.dev || args.p2p.p2p_port.is_some() {
+        start_p2p(&args, &datadir, &node, &mut sup).await?; // off under --dev without a P2P port
+    }
+    // Metrics and health first, so that its address is logged before JSON-RPC's.
+    start_metrics(&args, &node, &mut sup).await?;
+    let (api, servers) = start_rpc(&args, &node).await?;
+    let miner = if args.mining.mine { Some(start_miner(&args, &datadir, &node, &sup)?) } else { None };
+    start_producer(&args, &node, &mut sup);
+
+    let failure = tokio::select! {
+        _ = crate::commands::run::wait_for_signal() => None,
+        f = sup.failed() => Some(f),
+    };
+    match &failure {
+        None => tracing::info!("shutting down: finishing the block in progress"),
+        Some(f) => tracing::error!("{f}: stopping the node"),
+    }
+    // In reverse: the miner, every supervised task, the RPC servers, then the database.
+    drop(miner);
+    sup.shutdown(SHUTDOWN_GRACE).await;
+    for h in servers {
+        let _ = h.stop();
+        h.stopped().await;
+    }
+    drop(api);
+    tokio::task::block_in_place(|| engine.flush()).context("flushing the database")?;
+    let height = engine.head().height;
+    drop(node);
+    // Every service is gone: this is the last reference, and dropping it closes the database.
+    match Arc::try_unwrap(engine) {
+        Ok(e) => {
+            drop(e);
+            tracing::info!("database closed");
+        }
+        Err(e) => tracing::warn!(references = Arc::strong_count(&e), "database still referenced at exit (flushed)"),
+    }
+    match failure.or_else(|| sup.failure()) {
+        None => {
+            tracing::info!(height, "stopped cleanly");
+            Ok(())
+        }
+        Some(f) => {
+            tracing::info!(height, "stopped after a failure; committed blocks are flushed");
+            Err(anyhow::anyhow!("{f}"))
+        }
+    }
+}
+
+/// The chain owner, first: every service is built around it.
+fn open_engine(args: &RunArgs, datadir: &Path, metrics: &crate::services::metrics::Metrics) -> Result<Arc<Engine>> {
     let signer = match (&args.validator, args.dev) {
-        (Some(v), _) => Some(unlock(&args, &datadir, v, "validator")?),
+        (Some(v), _) => Some(unlock(args, datadir, v, "validator")?),
         (None, true) => Some(dev_keys().remove(0)),
         (None, false) => None,
     };
     let genesis = if args.dev { Some(Genesis::dev()) } else { None };
-    // The chain owner first; every service below is built around it.
-    let metrics = Arc::new(crate::services::metrics::Metrics::new());
     let cfg = EngineConfig {
         signer: signer.clone(),
         pool: cpc_mempool::MempoolConfig { max_bytes: args.txpool_max_bytes, ..Default::default() },
         max_reorg_depth: args.max_reorg_depth,
     };
-    let engine = tokio::task::block_in_place(|| Engine::open(&datadir, genesis, cfg, metrics.registry()))?;
+    let engine = tokio::task::block_in_place(|| Engine::open(datadir, genesis, cfg, metrics.registry()))?;
     // A forger's cooldown lasts one task window (its forged work would be stale by then).
     engine.mempool().set_forger_cooldown(engine.params().poc.window);
-    let engine = Arc::new(engine);
     if let Some(k) = &signer
         && !engine.validators().keys().contains(&k.public_key())
     {
@@ -95,52 +150,53 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
         print_dev_accounts(engine.genesis());
     }
     tracing::info!(datadir = %datadir.display(), chain_id = %engine.params().chain_id, height = head.height, hash = %head.hash, "chain opened");
-    let node = Arc::new(Node::new(engine.clone(), metrics));
+    Ok(Arc::new(engine))
+}
 
-    // Every long-running task starts through the supervisor: a panic or an error in one stops
-    // the node cleanly (below) instead of leaving it running without that service.
-    let mut sup = crate::supervisor::Supervisor::new();
-    let stop_rx = sup.stop_signal();
-
-    // Peer-to-peer network (off under --dev unless a P2P port is given).
-    if !args.dev || args.p2p.p2p_port.is_some() {
-        let keypair = cpc_network::load_or_create_node_key(&datadir).context("node key")?;
-        let mut bootnodes = Vec::new();
-        for b in args.p2p.bootnodes.iter().filter(|b| !b.trim().is_empty()) {
-            bootnodes.push(b.trim().parse().with_context(|| format!("--bootnodes: {b:?} is not a multiaddr"))?);
-        }
-        let cfg = cpc_network::NetworkConfig {
-            chain_id: engine.params().chain_id.clone(),
-            genesis_hash: engine.genesis_hash(),
-            listen: listen_multiaddr(args.p2p.p2p_addr, args.p2p.p2p_port.unwrap_or(DEFAULT_P2P_PORT)),
-            bootnodes,
-            max_peers: args.p2p.max_peers,
-            keypair,
-        };
-        let (handle, events) = cpc_network::start(cfg).await.context("starting the P2P network")?;
-        for a in handle.listen_addrs() {
-            tracing::info!("P2P listening on {a}");
-        }
-        let _ = node.net.set(handle.clone());
-        // Every block this node produces goes out by gossip.
-        let gossip = handle.clone();
-        engine.on_produced(move |b| gossip.publish_block(b.to_json_bytes()));
-        sup.spawn_critical("p2p", crate::services::p2p::run(node.clone(), handle, events, stop_rx.clone()));
+/// The peer-to-peer network and its glue (gossip verdicts, sync, serving peers).
+async fn start_p2p(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Supervisor) -> Result<()> {
+    let engine = &node.engine;
+    let keypair = cpc_network::load_or_create_node_key(datadir).context("node key")?;
+    let mut bootnodes = Vec::new();
+    for b in args.p2p.bootnodes.iter().filter(|b| !b.trim().is_empty()) {
+        bootnodes.push(b.trim().parse().with_context(|| format!("--bootnodes: {b:?} is not a multiaddr"))?);
     }
+    let cfg = cpc_network::NetworkConfig {
+        chain_id: engine.params().chain_id.clone(),
+        genesis_hash: engine.genesis_hash(),
+        listen: listen_multiaddr(args.p2p.p2p_addr, args.p2p.p2p_port.unwrap_or(DEFAULT_P2P_PORT)),
+        bootnodes,
+        max_peers: args.p2p.max_peers,
+        keypair,
+    };
+    let (handle, events) = cpc_network::start(cfg).await.context("starting the P2P network")?;
+    for a in handle.listen_addrs() {
+        tracing::info!("P2P listening on {a}");
+    }
+    let _ = node.net.set(handle.clone());
+    // Every block this node produces goes out by gossip.
+    let gossip = handle.clone();
+    engine.on_produced(move |b| gossip.publish_block(b.to_json_bytes()));
+    sup.spawn_critical("p2p", crate::services::p2p::run(node.clone(), handle, events, sup.stop_signal()));
+    Ok(())
+}
 
-    // Prometheus metrics and health checks (docs/OPERATIONS.md, "Metrics"); bound before
-    // JSON-RPC so that its address is logged first.
+/// Prometheus metrics and health checks (docs/OPERATIONS.md, "Metrics"), with `--metrics`.
+async fn start_metrics(args: &RunArgs, node: &Arc<Node>, sup: &mut Supervisor) -> Result<()> {
     node.metrics.rpc.set_methods(cpc_rpc::module(Arc::new(Api(node.clone())), &cpc_rpc::Namespace::ALL).method_names());
-    if let Some(addr) = args.metrics {
-        let (bound, listener) = crate::services::metrics::bind(addr).await.with_context(|| format!("binding --metrics on {addr}"))?;
-        tracing::info!("metrics listening on http://{bound}");
-        let (n, stop) = (node.clone(), stop_rx.clone());
-        sup.spawn_critical("metrics", async move {
-            crate::services::metrics::serve(listener, n, args.dev, stop).await;
-            Ok(())
-        });
-    }
+    let Some(addr) = args.metrics else { return Ok(()) };
+    let (bound, listener) = crate::services::metrics::bind(addr).await.with_context(|| format!("binding --metrics on {addr}"))?;
+    tracing::info!("metrics listening on http://{bound}");
+    let (n, stop, dev) = (node.clone(), sup.stop_signal(), args.dev);
+    sup.spawn_critical("metrics", async move {
+        crate::services::metrics::serve(listener, n, dev, stop).await;
+        Ok(())
+    });
+    Ok(())
+}
 
+/// The JSON-RPC server, and the WebSocket one with `--ws`.
+async fn start_rpc(args: &RunArgs, node: &Arc<Node>) -> Result<(Arc<Api>, Vec<jsonrpsee::server::ServerHandle>)> {
     let api = Arc::new(Api(node.clone()));
     let rpc_cfg = |apis: &str, flag: &str| -> Result<cpc_rpc::RpcConfig> {
         Ok(cpc_rpc::RpcConfig {
@@ -153,113 +209,77 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
         })
     };
     let addr = SocketAddr::new(args.rpc.http_addr, args.rpc.http_port);
-    let (bound, rpc_handle) = cpc_rpc::start_http(addr, api.clone(), &rpc_cfg(&args.rpc.http_api, "http.api")?)
+    let (bound, http) = cpc_rpc::start_http(addr, api.clone(), &rpc_cfg(&args.rpc.http_api, "http.api")?)
         .await
         .with_context(|| format!("binding JSON-RPC on {addr}"))?;
     tracing::info!("JSON-RPC listening on http://{bound}");
-    let mut ws_handle = None;
+    let mut servers = vec![http];
     if args.rpc.ws || args.rpc.ws_port.is_some() {
         let addr = SocketAddr::new(args.rpc.ws_addr, args.rpc.ws_port.unwrap_or(crate::commands::DEFAULT_WS_PORT));
         let (bound, h) = cpc_rpc::start_ws(addr, api.clone(), &rpc_cfg(&args.rpc.ws_api, "ws.api")?)
             .await
             .with_context(|| format!("binding the WebSocket API on {addr}"))?;
         tracing::info!("WebSocket listening on ws://{bound}");
-        ws_handle = Some(h);
+        servers.push(h);
     }
+    Ok((api, servers))
+}
 
-    let miner = if args.mining.mine {
-        let key = match (&args.mining.miner, args.dev) {
-            (Some(m), _) => unlock(&args, &datadir, m, "miner")?,
-            (None, true) => dev_keys().remove(0),
-            (None, false) => bail!("--mine needs --miner ADDRESS (a key in the keystore)"),
-        };
-        let gpus = match &args.mining.gpu {
-            Some(spec) => cpc_miner::parse_gpus(spec)?,
-            None => vec![],
-        };
-        let cpu_threads = args.mining.cpu_threads.unwrap_or(if gpus.is_empty() {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        } else {
-            0
-        });
-        if cpu_threads == 0 && gpus.is_empty() {
-            bail!("--mine with --cpu-threads 0 and no --gpu: nothing would mine");
-        }
-        let cfg = cpc_miner::MinerConfig {
-            cpu_threads,
-            gpus,
-            max_shares_per_tip: args
-                .mining
-                .results_per_tip
-                .unwrap_or(engine.params().poc.max_synthetic_results_per_block as u64),
-            gpu_temp_limit: args.mining.gpu_temp_limit,
-        };
-        let params = cpc_poc::SynthParams { n: engine.params().poc.matrix_size, k: engine.params().poc.challenges };
-        let sink = Arc::new(crate::node::LocalSink(Arc::downgrade(&node)));
-        let failures = sup.failures();
-        let on_panic: cpc_miner::OnPanic = Arc::new(move |task: &str, msg: String| failures.fail(task, format!("panicked: {msg}")));
-        let _ = node.metrics.miner.set(Arc::new(cpc_miner::MinerMetrics::register(node.metrics.registry())));
-        let m = tokio::task::block_in_place(|| {
-            cpc_miner::Miner::start(sink, key, cfg, params, engine.subscribe_heads(), on_panic)
-        })?;
-        let _ = node.miner.set(m.handle());
-        Some(m)
+/// The in-process miner (`--mine`), its metrics and, with GPUs and `--metrics`, the sensors.
+fn start_miner(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &Supervisor) -> Result<cpc_miner::Miner> {
+    let engine = &node.engine;
+    let key = match (&args.mining.miner, args.dev) {
+        (Some(m), _) => unlock(args, datadir, m, "miner")?,
+        (None, true) => dev_keys().remove(0),
+        (None, false) => bail!("--mine needs --miner ADDRESS (a key in the keystore)"),
+    };
+    let gpus = match &args.mining.gpu {
+        Some(spec) => cpc_miner::parse_gpus(spec)?,
+        None => vec![],
+    };
+    let cpu_threads = args.mining.cpu_threads.unwrap_or(if gpus.is_empty() {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     } else {
-        None
-    };
-
-    if let (Some(_), Some(_), Some(spec)) = (&args.metrics, &miner, &args.mining.gpu) {
-        if let Some(mm) = node.metrics.miner.get() {
-            cpc_miner::metrics::spawn_gpu_poller(mm.clone(), cpc_miner::parse_gpus(spec)?, stop_rx.clone());
-        }
+        0
+    });
+    if cpu_threads == 0 && gpus.is_empty() {
+        bail!("--mine with --cpu-threads 0 and no --gpu: nothing would mine");
     }
+    let cfg = cpc_miner::MinerConfig {
+        cpu_threads,
+        gpus: gpus.clone(),
+        max_shares_per_tip: args.mining.results_per_tip.unwrap_or(engine.params().poc.max_synthetic_results_per_block as u64),
+        gpu_temp_limit: args.mining.gpu_temp_limit,
+    };
+    let params = cpc_poc::SynthParams { n: engine.params().poc.matrix_size, k: engine.params().poc.challenges };
+    let sink = Arc::new(crate::node::LocalSink(Arc::downgrade(node)));
+    let failures = sup.failures();
+    let on_panic: cpc_miner::OnPanic = Arc::new(move |task: &str, msg: String| failures.fail(task, format!("panicked: {msg}")));
+    let mm = Arc::new(cpc_miner::MinerMetrics::register(node.metrics.registry()));
+    let _ = node.metrics.miner.set(mm.clone());
+    let m = tokio::task::block_in_place(|| cpc_miner::Miner::start(sink, key, cfg, params, engine.subscribe_heads(), on_panic))?;
+    let _ = node.miner.set(m.handle());
+    if args.metrics.is_some() && !gpus.is_empty() {
+        cpc_miner::metrics::spawn_gpu_poller(mm, gpus, sup.stop_signal());
+    }
+    Ok(m)
+}
 
-    sup.spawn_critical("rpc-events", node.clone().forward_events(stop_rx.clone()));
+/// Block production: the engine's driver under `--dev`, the round-based proposer for a
+/// validator of a network; and the fan-out of the engine's events to RPC subscribers.
+fn start_producer(args: &RunArgs, node: &Arc<Node>, sup: &mut Supervisor) {
+    let engine = &node.engine;
+    sup.spawn_critical("rpc-events", node.clone().forward_events(sup.stop_signal()));
     match (engine.signer(), args.dev) {
-        (Some(_), true) => sup.spawn_critical(
-            "producer",
-            cpc_engine::run_producer(engine.clone(), MiningMode::from_block_time_ms(args.dev_block_time_ms), stop_rx.clone()),
-        ),
-        (Some(k), false) => sup.spawn_critical("proposer", crate::services::proposer::propose_in_rounds(node.clone(), k.public_key(), stop_rx.clone())),
+        (Some(_), true) => {
+            let mode = MiningMode::from_block_time_ms(args.dev_block_time_ms);
+            sup.spawn_critical("producer", cpc_engine::run_producer(engine.clone(), mode, sup.stop_signal()));
+        }
+        (Some(k), false) => {
+            let proposer = crate::services::proposer::propose_in_rounds(node.clone(), k.public_key(), sup.stop_signal());
+            sup.spawn_critical("proposer", proposer);
+        }
         (None, _) => tracing::info!("no validator key: running as a full node"),
-    }
-
-    let failure = tokio::select! {
-        _ = crate::commands::run::wait_for_signal() => None,
-        f = sup.failed() => Some(f),
-    };
-    match &failure {
-        None => tracing::info!("shutting down: finishing the block in progress"),
-        Some(f) => tracing::error!("{f}: stopping the node"),
-    }
-    drop(miner);
-    sup.shutdown(SHUTDOWN_GRACE).await;
-    for h in std::iter::once(rpc_handle).chain(ws_handle) {
-        let _ = h.stop();
-        h.stopped().await;
-    }
-    drop(api);
-    // Wait for a block import in flight, then flush.
-    tokio::task::block_in_place(|| engine.flush()).context("flushing the database")?;
-    let height = engine.head().height;
-    drop(node);
-    // Every service is gone: this is the last reference, and dropping it closes the database.
-    match Arc::try_unwrap(engine) {
-        Ok(n) => {
-            drop(n);
-            tracing::info!("database closed");
-        }
-        Err(n) => tracing::warn!(references = Arc::strong_count(&n), "database still referenced at exit (flushed)"),
-    }
-    match failure.or_else(|| sup.failure()) {
-        None => {
-            tracing::info!(height, "stopped cleanly");
-            Ok(())
-        }
-        Some(f) => {
-            tracing::info!(height, "stopped after a failure; committed blocks are flushed");
-            Err(anyhow::anyhow!("{f}"))
-        }
     }
 }
 
