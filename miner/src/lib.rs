@@ -77,6 +77,20 @@ pub struct DeviceStats {
     pub throttled: Mutex<Option<u32>>,
 }
 
+impl DeviceStats {
+    fn new(name: String) -> DeviceStats {
+        DeviceStats {
+            name,
+            tasks: AtomicU64::new(0),
+            shares: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            rejected: Mutex::new(BTreeMap::new()),
+            rate: Mutex::new(0.0),
+            throttled: Mutex::new(None),
+        }
+    }
+}
+
 /// Counters across devices, for logs and `miner_status`.
 #[derive(Default)]
 pub struct MinerStats {
@@ -260,15 +274,7 @@ impl Shared {
     }
 
     fn add_device(&self, name: String) -> Arc<DeviceStats> {
-        let d = Arc::new(DeviceStats {
-            name,
-            tasks: AtomicU64::new(0),
-            shares: AtomicU64::new(0),
-            accepted: AtomicU64::new(0),
-            rejected: Mutex::new(BTreeMap::new()),
-            rate: Mutex::new(0.0),
-            throttled: Mutex::new(None),
-        });
+        let d = Arc::new(DeviceStats::new(name));
         self.devices.lock().push(d.clone());
         d
     }
@@ -597,15 +603,7 @@ mod tests {
         let temps = [85, 84, 78, 75].into_iter().collect();
         let mut g = TempGuard::new(80, Box::new(Script(temps)));
         g.poll = Duration::from_millis(1);
-        let dev = DeviceStats {
-            name: "gpu0".into(),
-            tasks: AtomicU64::new(0),
-            shares: AtomicU64::new(0),
-            accepted: AtomicU64::new(0),
-            rejected: Mutex::new(BTreeMap::new()),
-            rate: Mutex::new(0.0),
-            throttled: Mutex::new(None),
-        };
+        let dev = DeviceStats::new("gpu0".into());
         let stop = AtomicBool::new(false);
         g.wait_while_hot(&dev, &stop);
         // 85 paused it; 84 and 78 kept it paused; 75 let it go: every reading was consumed.

@@ -233,11 +233,11 @@ fn start_miner(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &Superviso
         (None, true) => dev_keys().remove(0),
         (None, false) => bail!("--mine needs --miner ADDRESS (a key in the keystore)"),
     };
-    let gpus = match &args.mining.gpu {
+    let gpus = match &args.mining.devices.gpu {
         Some(spec) => cpc_miner::parse_gpus(spec)?,
         None => vec![],
     };
-    let cpu_threads = args.mining.cpu_threads.unwrap_or(if gpus.is_empty() {
+    let cpu_threads = args.mining.devices.cpu_threads.unwrap_or(if gpus.is_empty() {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     } else {
         0
@@ -248,8 +248,8 @@ fn start_miner(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &Superviso
     let cfg = cpc_miner::MinerConfig {
         cpu_threads,
         gpus: gpus.clone(),
-        max_shares_per_tip: args.mining.results_per_tip.unwrap_or(engine.params().poc.max_synthetic_results_per_block as u64),
-        gpu_temp_limit: args.mining.gpu_temp_limit,
+        max_shares_per_tip: args.mining.devices.results_per_tip.unwrap_or(engine.params().poc.max_synthetic_results_per_block as u64),
+        gpu_temp_limit: args.mining.devices.gpu_temp_limit,
     };
     let params = cpc_poc::SynthParams { n: engine.params().poc.matrix_size, k: engine.params().poc.challenges };
     let sink = Arc::new(crate::node::LocalSink(Arc::downgrade(node)));

@@ -90,19 +90,7 @@ async fn a_remote_cpu_worker_is_paid() {
     let ws = ws_url(&node).unwrap();
 
     // The worker's key (dev account 7) in its own keystore.
-    let dir = tempfile::tempdir().unwrap();
-    let ks = dir.path().join("keystore");
-    let pw = dir.path().join("pw");
-    let secret = dir.path().join("secret");
-    std::fs::write(&pw, "worker password\n").unwrap();
-    std::fs::write(&secret, keys()[7].to_hex()).unwrap();
-    let out = Command::new(cpcd_path())
-        .env("CPCD_INSECURE_TEST_KDF", "1")
-        .args(["key", "import", "--keystore", ks.to_str().unwrap(), "--password-file", pw.to_str().unwrap()])
-        .args(["--secret-file", secret.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_dir, ks, pw) = keystore_with(7);
     let me = addr_of(&keys()[7]);
 
     let mut worker = Command::new(cpcd_path())

@@ -160,6 +160,17 @@ pub struct MiningFlags {
     /// Mine: solve synthetic tasks of every new tip and submit the results.
     #[arg(long)]
     pub mine: bool,
+    #[command(flatten)]
+    pub devices: DeviceFlags,
+    /// Mine with this account's key, unlocked from the keystore at start (default under
+    /// --dev: dev account 0).
+    #[arg(long)]
+    pub miner: Option<String>,
+}
+
+/// The mining devices and their limits (`cpcd --mine` and `cpcd worker` alike).
+#[derive(Args, Debug, Clone)]
+pub struct DeviceFlags {
     /// GPUs to mine on: `0`, `0,1` or `all` (CUDA).
     #[arg(long)]
     pub gpu: Option<String>,
@@ -174,8 +185,4 @@ pub struct MiningFlags {
     /// 5 °C cooler; logged and shown in miner_status and metrics.
     #[arg(long = "gpu.temp-limit", value_name = "CELSIUS")]
     pub gpu_temp_limit: Option<u32>,
-    /// Mine with this account's key, unlocked from the keystore at start (default under
-    /// --dev: dev account 0).
-    #[arg(long)]
-    pub miner: Option<String>,
 }

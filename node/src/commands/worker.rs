@@ -15,21 +15,11 @@ pub struct WorkerArgs {
     /// The worker's account (its key must be in the keystore).
     #[arg(long)]
     pub miner: String,
-    /// GPUs to mine on: `0`, `0,1` or `all`.
-    #[arg(long)]
-    pub gpu: Option<String>,
     /// Mine on the CPU (all cores unless --cpu-threads).
     #[arg(long)]
     pub cpu: bool,
-    /// CPU mining threads.
-    #[arg(long = "cpu-threads")]
-    pub cpu_threads: Option<usize>,
-    /// Most shares submitted per tip (default: the chain's max_synthetic_results_per_block).
-    #[arg(long = "miner.results-per-tip")]
-    pub results_per_tip: Option<u64>,
-    /// Pause a GPU that reaches this temperature (°C) until it is 5 °C cooler.
-    #[arg(long = "gpu.temp-limit", value_name = "CELSIUS")]
-    pub gpu_temp_limit: Option<u32>,
+    #[command(flatten)]
+    pub devices: crate::commands::run::DeviceFlags,
     /// Keystore directory (or `--datadir DIR` for `DIR/keystore`).
     #[arg(long)]
     pub keystore: Option<PathBuf>,
@@ -57,11 +47,11 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     };
     let password = cpc_wallet::keystore::read_password(args.password_file.as_deref(), &format!("Password for {addr}: "))?;
     let key = cpc_wallet::keystore::unlock(&dir, &addr, &password).with_context(|| format!("unlocking {addr}"))?;
-    let gpus = match &args.gpu {
+    let gpus = match &args.devices.gpu {
         Some(spec) => cpc_miner::parse_gpus(spec)?,
         None => vec![],
     };
-    let cpu_threads = match (args.cpu_threads, args.cpu || gpus.is_empty()) {
+    let cpu_threads = match (args.devices.cpu_threads, args.cpu || gpus.is_empty()) {
         (Some(n), _) => n,
         (None, true) => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         (None, false) => 0,
@@ -73,8 +63,8 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     let spec = cpc_miner::remote::RemoteSpec {
         cpu_threads,
         gpus,
-        results_per_tip: args.results_per_tip,
-        gpu_temp_limit: args.gpu_temp_limit,
+        results_per_tip: args.devices.results_per_tip,
+        gpu_temp_limit: args.devices.gpu_temp_limit,
     };
     rt.block_on(cpc_miner::remote::mine_remote(urls, addr, key, spec, crate::commands::run::wait_for_signal()))
 }
