@@ -54,10 +54,10 @@ impl Engine {
         let mut inv = self.invalid.lock();
         if inv.0.insert(hash) {
             inv.1.push_back(hash);
-            if inv.1.len() > INVALID_CACHE_CAPACITY {
-                if let Some(old) = inv.1.pop_front() {
-                    inv.0.remove(&old);
-                }
+            if inv.1.len() > INVALID_CACHE_CAPACITY
+                && let Some(old) = inv.1.pop_front()
+            {
+                inv.0.remove(&old);
             }
         }
     }

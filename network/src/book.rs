@@ -35,7 +35,7 @@ impl PeerBook {
     pub fn ahead_of(&self, height: u64) -> Vec<(PeerId, u64)> {
         let mut v: Vec<(PeerId, u64)> =
             self.heads().iter().filter(|(_, s)| s.head_height > height).map(|(p, s)| (*p, s.head_height)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|(_, h)| std::cmp::Reverse(*h));
         v
     }
     pub fn best_height(&self) -> Option<u64> {

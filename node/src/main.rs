@@ -1,5 +1,8 @@
 //! `cpcd`: the cpc node binary.
 
+// Import errors carry consensus's BlockError (large, rare, never on a hot path).
+#![allow(clippy::result_large_err)]
+
 mod commands;
 mod config;
 mod launcher;

@@ -85,7 +85,8 @@ impl Metrics {
         let mut r = Reg { registry: Registry::new(), names: Vec::new() };
         let rpc = Arc::new(cpc_rpc::RpcMetrics::register(&r.registry));
         r.names.extend(rpc.names());
-        let m = Metrics {
+        
+        Metrics {
             rpc,
             info: r.int_gauge_vec(
                 "cpcd_info",
@@ -101,8 +102,7 @@ impl Metrics {
             registry: r.registry,
             names: r.names,
             miner: std::sync::OnceLock::new(),
-        };
-        m
+        }
     }
 
     /// Names of every registered metric family.

@@ -168,7 +168,7 @@ impl ChainApi for Api {
         if tx.get("signature").is_some() {
             let full: cpc_primitives::Transaction =
                 serde_json::from_value(tx).map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
-            cpc_consensus::check_tx_in_isolation(&full, &self.0.engine.params()).map_err(|e| ApiError::Rejected(e.to_string()))?;
+            cpc_consensus::check_tx_in_isolation(&full, self.0.engine.params()).map_err(|e| ApiError::Rejected(e.to_string()))?;
         }
         Ok(tx_type.intrinsic_gas())
     }
@@ -312,13 +312,12 @@ impl ChainApi for Api {
         let (mut tip, mut tip_height) = (None, None);
         if synthetic {
             let head = self.0.head();
-            if let Ok((tips, lo, _)) = self.0.engine.window_for(head.height + 1) {
-                if let Some(n) = r.nonce {
+            if let Ok((tips, lo, _)) = self.0.engine.window_for(head.height + 1)
+                && let Some(n) = r.nonce {
                     let hashes: Vec<H256> = tips.iter().map(|t| t.0).collect();
                     tip = cpc_poc::find_tip(&r.task_id, &r.worker_address, n, &hashes);
                     tip_height = tip.and_then(|t| hashes.iter().position(|h| *h == t)).map(|i| lo + i as u64);
                 }
-            }
         }
         Ok(SubmitView { tx_hash, task_id: r.task_id, synthetic, tip, tip_height })
     }

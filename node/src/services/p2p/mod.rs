@@ -201,11 +201,10 @@ fn retry_parked(node: &Arc<Node>) {
         match node.engine.admit(tx.clone()) {
             Ok(a) => {
                 let ok = a.synthetic.as_ref().is_none_or(|(r, tip)| node.engine.verify_admitted(r, tip));
-                if ok {
-                    if let Some(net) = node.net.get() {
+                if ok
+                    && let Some(net) = node.net.get() {
                         net.publish_tx(bytes);
                     }
-                }
             }
             Err(AdmitError::Synthetic(e)) if e.is_unknown_tip() => still.push((at, tx)),
             Err(_) => {}

@@ -67,13 +67,12 @@ pub async fn sync_loop(node: Arc<Node>, net: NetworkHandle, book: Arc<PeerBook>,
 
 /// Leaves the syncing state (if in it) and logs the catch-up.
 fn finish_sync(node: &Node, started: &mut Option<(Instant, u64)>) {
-    if node.sync.lock().take().is_some() {
-        if let Some((t, h0)) = started.take() {
+    if node.sync.lock().take().is_some()
+        && let Some((t, h0)) = started.take() {
             let h = node.head().height;
             let secs = t.elapsed().as_secs_f64();
             tracing::info!(height = h, blocks = h - h0, secs, "synced: following the tip");
         }
-    }
 }
 
 /// Fetches the next ranges from the peers ahead of us and imports them in order.
