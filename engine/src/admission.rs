@@ -24,7 +24,7 @@ impl Engine {
         // Only a SUBMIT_RESULT may need the task window (16 index reads): skip it otherwise.
         let (tips, lo, hi) = if is_result {
             let head = self.head();
-            self.window_for(head.height + 1).map_err(|e| AdmitError::Storage(StorageError(e.to_string())))?
+            self.window_for(head.height + 1).map_err(|e| AdmitError::Storage(StorageError::from(e)))?
         } else {
             (Vec::new(), 0, 0)
         };

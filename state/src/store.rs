@@ -85,7 +85,7 @@ pub enum StoreError {
 
 impl From<StoreError> for StorageError {
     fn from(e: StoreError) -> Self {
-        StorageError(e.to_string())
+        StorageError(std::sync::Arc::new(e))
     }
 }
 

@@ -26,10 +26,21 @@ pub struct Supply {
     pub burned: u128,
 }
 
-/// A storage failure while reading state.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A storage failure while reading state: the store's typed error as its source (shared, so
+/// that the transition's errors stay cheap to clone).
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("state storage error: {0}")]
-pub struct StorageError(pub String);
+pub struct StorageError(#[source] pub std::sync::Arc<crate::store::StoreError>);
+
+/// Two storage errors are the same failure when they say the same (the store's errors carry
+/// RocksDB's, which have no equality of their own).
+impl PartialEq for StorageError {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for StorageError {}
 
 /// What the state transition may read. Implemented by the RocksDB store and by [`MemState`].
 pub trait StateView: NodeReader {
