@@ -5,16 +5,18 @@ use cpc_consensus::is_synthetic;
 use cpc_mempool::AdmitError;
 use cpc_primitives::{Address, ComputeResult, Receipt, Transaction, TxType, H256};
 use cpc_rpc::{
-    AccountView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultView, ComputeResultsView, MinerStatus, NetworkStatsView,
+    AccountView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultsView, MinerStatus, NetworkStatsView,
     NodeInfo, PeerView, SubmitView, SyncStatus, TxView, TxpoolStatus, WorkView, WorkerView,
 };
 
 /// Blocks `poc_networkStats` averages over.
 pub const STATS_BLOCKS: u64 = 100;
-use cpc_primitives::Block;
-use cpc_state::RewardSummary;
 use serde_json::Value;
 use std::sync::Arc;
+
+mod views;
+
+pub use views::{block_event, compute_results_view};
 
 pub struct Api(pub Arc<Node>);
 
@@ -342,67 +344,4 @@ impl ChainApi for Api {
     fn events(&self) -> tokio::sync::broadcast::Receiver<ChainEvent> {
         self.0.events.subscribe()
     }
-}
-
-/// The ComputeResults of a block with what each was paid (`cpc_getComputeResults` and the
-/// `computeResults` subscription). `tips` are the block's window (to show share values).
-pub fn compute_results_view(
-    block: &Block,
-    hash: H256,
-    rewards: &RewardSummary,
-    tips: &[cpc_consensus::WindowTip],
-) -> Result<ComputeResultsView, ApiError> {
-    let mut payments = rewards.worker_payments.iter();
-    let mut results = Vec::new();
-    for tx in block.transactions.iter().filter(|t| t.tx_type == TxType::SubmitResult) {
-        let r = ComputeResult::from_payload(&tx.payload).map_err(internal)?;
-        let synthetic = is_synthetic(&r);
-        // Payments are recorded in block order, one per share.
-        let reward = if synthetic { payments.next().map(|(_, amount)| amount.clone()) } else { None };
-        let share_value = synthetic
-            .then(|| {
-                let n = r.nonce?;
-                let tip = tips.iter().find(|(t, _)| cpc_poc::task_id(t, &r.worker_address, n) == r.task_id)?;
-                cpc_poc::result_share_value(&r, &tip.0).ok().map(|v| format!("{v:016x}"))
-            })
-            .flatten();
-        results.push(ComputeResultView { tx_hash: tx.hash(), result: r, synthetic, share_value, reward });
-    }
-    Ok(ComputeResultsView {
-        height: block.header.height,
-        block_hash: hash,
-        compute_root: block.header.compute_root.to_text(),
-        results,
-        shares: rewards.shares,
-        share_reward: rewards.share_reward.to_string(),
-        share_target: block.header.share_target,
-    })
-}
-
-/// What WebSocket subscribers get for a block that became canonical (`newHeads`, `logs`,
-/// `computeResults`).
-pub fn block_event(c: &cpc_engine::CommittedBlock) -> cpc_rpc::BlockEvent {
-    let b = &c.block;
-    let txs = b
-        .transactions
-        .iter()
-        .zip(&c.tx_hashes)
-        .map(|(t, h)| cpc_rpc::TxBrief {
-            tx_hash: *h,
-            tx_type: t.tx_type,
-            from_address: t.from_address,
-            to_address: t.to_address,
-            amount: t.amount,
-            block_height: b.header.height,
-            block_hash: c.hash,
-        })
-        .collect();
-    let compute = b
-        .transactions
-        .iter()
-        .any(|t| t.tx_type == TxType::SubmitResult)
-        .then(|| compute_results_view(b, c.hash, &c.rewards, &c.window).ok())
-        .flatten()
-        .filter(|v| !v.results.is_empty());
-    cpc_rpc::BlockEvent { hash: c.hash, header: b.header.clone(), txs, compute }
 }
