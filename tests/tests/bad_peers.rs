@@ -607,3 +607,56 @@ async fn a_mangled_copy_does_not_poison_the_valid_block() {
     assert_eq!(hash_at(&c, 1).await.unwrap(), Some(good.hash().to_hex()));
     assert_eq!(score_at_node(&c, &hid).await, Some(0), "the honest relay was penalised");
 }
+
+/// Results by gossip (PoC v2): a peer that relays forged work — a result that passes the k-row
+/// check but not recomputation — is rejected and scored down, because this node recomputes a
+/// result before it accepts (and relays) it; a peer that relays a result for a tip this node
+/// does not know is only ignored (timing is no offence), and one that relays an honest share
+/// loses nothing and gets it into the pool.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_relaying_forged_results_is_penalised_and_unknown_tips_are_not() {
+    let Target { node, c, node_id, node_addr, genesis_hash } = start_target().await;
+    let p = cpc_poc::SynthParams { n: 1024, k: 8 };
+    let k = keys();
+    let result_tx = |sk: &SecretKey, r: &ComputeResult| {
+        UnsignedTx::submit_result(CHAIN_ID, addr_of(sk), r, 0, 1000).sign(sk).canonical_json()
+    };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let forger = join(&node, &c, node_id, &node_addr, genesis_hash, dirs[0].path()).await;
+    let timing = join(&node, &c, node_id, &node_addr, genesis_hash, dirs[1].path()).await;
+    let honest = join(&node, &c, node_id, &node_addr, genesis_hash, dirs[2].path()).await;
+    let (fid, tid, hid) = (forger.id(), timing.id(), honest.id());
+
+    // Results for a tip the node has never seen, from three workers: ignored, no penalty.
+    for sk in &k[4..7] {
+        let r = cpc_poc::solve(&H256([0x42; 32]), &addr_of(sk).to_string(), 0, &p);
+        timing.net.publish_tx(result_tx(sk, &r));
+    }
+    // An honest share on the node's tip (genesis): accepted.
+    let good = cpc_poc::solve(&genesis_hash, &addr_of(&k[7]).to_string(), 0, &p);
+    let good_hash = UnsignedTx::submit_result(CHAIN_ID, addr_of(&k[7]), &good, 0, 1000).sign(&k[7]).hash();
+    honest.net.publish_tx(result_tx(&k[7], &good));
+    // Forged results from two workers (a forger's own later results are refused anyway).
+    for sk in &k[1..3] {
+        let r = forge_result(&genesis_hash, &addr_of(sk).to_string(), 0, &p);
+        assert!(cpc_poc::check_proof(&r, &genesis_hash, &p).is_ok() && cpc_poc::verify_full(&r, &genesis_hash, &p).is_err());
+        forger.net.publish_tx(result_tx(sk, &r));
+    }
+    let score = wait_for(&node, "the forger to be scored down or dropped", WAIT, || async {
+        match score_at_node(&c, &fid).await {
+            Some(s) if s < 0 => Some(Some(s)),
+            None => Some(None),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(score.is_none_or(|s| s <= MAJOR_PENALTY as i64), "a Reject per forged result: {score:?}");
+    wait_for(&node, "the honest share in the pool", WAIT, || async {
+        let tx = call(&c, "cpc_getTransactionByHash", vec![good_hash.to_hex().into()]).await.unwrap();
+        (!tx.is_null()).then_some(())
+    })
+    .await;
+    assert!(!log_lines(&node, &["failed full recomputation"]).is_empty(), "the node recomputed and refused:\n{}", log_tail(&node, 40));
+    assert_eq!(score_at_node(&c, &tid).await, Some(0), "results for an unknown tip are timing, not an offence");
+    assert_eq!(score_at_node(&c, &hid).await, Some(0), "the honest relay was penalised");
+}
