@@ -91,7 +91,7 @@ async fn main() -> Result<()> {
     let url = match &o.rpc {
         Some(u) => u.clone(),
         None => {
-            let n = NodeProc::start_dev(None, &["--dev.block-time", &o.block_time, "--log.filter", "warn,cpcd::run=info"])?;
+            let n = NodeProc::start_dev(None, &["--dev.block-time", &o.block_time, "--log.filter", "warn,cpcd::launcher=info"])?;
             let u = n.rpc_url.clone();
             _node = n;
             u
