@@ -268,6 +268,12 @@ impl Shared {
                 tracing::warn!(task = %r.task_id, device = %dev.name, "share rejected: {msg}");
                 *dev.rejected.lock().entry(reason.clone()).or_default() += 1;
                 *self.stats.rejected.lock().entry(reason).or_default() += 1;
+                // A refused share holds no slot of the tip: the devices may find another.
+                let mut job = self.job.lock();
+                if job.generation == generation {
+                    job.submitted = job.submitted.saturating_sub(1);
+                    self.changed.notify_all();
+                }
             }
         }
         true

@@ -155,11 +155,8 @@ pub(crate) async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook
 /// that is the network's timing — and parked to be tried again on the next heads.
 fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> Verdict {
     let Ok(tx) = Transaction::from_json_slice(data) else { return Verdict::Reject };
-    admit_gossiped(node, tx, true)
-}
-
-fn admit_gossiped(node: &Arc<Node>, tx: Transaction, park: bool) -> Verdict {
-    let parked = park.then(|| tx.clone());
+    // Only a result can wait for its tip: keep a copy of those alone (transfers are the hot path).
+    let parked = (tx.tx_type == cpc_primitives::TxType::SubmitResult).then(|| tx.clone());
     match node.engine.admit(tx) {
         Ok(a) => {
             if let Some((r, tip)) = &a.synthetic
