@@ -16,8 +16,14 @@ fn vectors() -> Value {
 }
 
 fn verify_cmd(tip: &str, n: usize, k: usize, input: &str) -> (i32, String) {
+    verify_cmd_with(tip, n, k, input, &[])
+}
+
+/// `cpcd poc verify` with extra arguments (e.g. `--target HEX`).
+fn verify_cmd_with(tip: &str, n: usize, k: usize, input: &str, extra: &[&str]) -> (i32, String) {
     let mut child = Command::new(cpcd_path())
         .args(["poc", "verify", "--tip", tip, "--size", &n.to_string(), "--k", &k.to_string()])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -181,17 +187,7 @@ async fn poc_verify_checks_the_share_rule() {
     let tip = v["tip_hash"].as_str().unwrap();
     let line = v["result"].to_string();
     let value = v["share_value_hex"].as_str().unwrap();
-    let verify_with = |target: &str| {
-        let mut child = Command::new(cpcd_path())
-            .args(["poc", "verify", "--tip", tip, "--target", target, "--size", &n.to_string(), "--k", &k.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).to_string())
-    };
+    let verify_with = |target: &str| verify_cmd_with(tip, n, k, &line, &["--target", target]);
     // At the value itself: a share.
     let (code, msg) = verify_with(value);
     assert_eq!(code, 0, "{msg}");

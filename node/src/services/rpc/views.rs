@@ -6,9 +6,7 @@ use cpc_primitives::{Block, ComputeResult, TxType, H256};
 use cpc_rpc::{ApiError, ComputeResultView, ComputeResultsView};
 use cpc_state::RewardSummary;
 
-fn internal<E: std::fmt::Display>(e: E) -> ApiError {
-    ApiError::Internal(e.to_string())
-}
+use super::internal;
 
 /// The ComputeResults of a block with what each was paid (`cpc_getComputeResults` and the
 /// `computeResults` subscription). `tips` are the block's window (to show share values).
