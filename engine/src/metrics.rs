@@ -37,16 +37,25 @@ pub struct EngineMetrics {
     pub share_difficulty: Gauge,
     pub shares_per_block: Histogram,
     pub forged_results: IntCounter,
+    /// Every registered name, recorded as it is registered.
+    names: Vec<String>,
 }
 
-fn reg<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
+/// Registers `c` in `r` and records its names.
+fn reg<C: prometheus::core::Collector + Clone + 'static>(
+    (r, names): (&Registry, &std::cell::RefCell<Vec<String>>),
+    c: C,
+) -> C {
+    names.borrow_mut().extend(c.desc().iter().map(|d| d.fq_name.clone()));
     r.register(Box::new(c.clone())).expect("metric names are unique");
     c
 }
 
 impl EngineMetrics {
-    /// Creates the series and registers them in `r`.
-    pub fn register(r: &Registry) -> EngineMetrics {
+    /// Creates the series and registers them in `registry`.
+    pub fn register(registry: &Registry) -> EngineMetrics {
+        let names = std::cell::RefCell::new(Vec::new());
+        let r = (registry, &names);
         let hist = |name: &str, help: &str, b: &[f64]| {
             reg(r, Histogram::with_opts(HistogramOpts::new(name, help).buckets(b.to_vec())).expect("valid metric"))
         };
@@ -55,7 +64,7 @@ impl EngineMetrics {
         };
         let counter = |name: &str, help: &str| reg(r, IntCounter::new(name, help).expect("valid metric"));
         let counter_vec = |name: &str, help: &str, l: &[&str]| reg(r, IntCounterVec::new(Opts::new(name, help), l).expect("valid metric"));
-        let m = EngineMetrics {
+        let mut m = EngineMetrics {
             chain_height: reg(r, IntGauge::new("cpcd_chain_height", "Height of the canonical head (blocks).").expect("valid metric")),
             block_import_seconds: hist_vec(
                 "cpcd_block_import_seconds",
@@ -117,6 +126,7 @@ impl EngineMetrics {
                 "Shares (synthetic results) per block made canonical (count).",
                 SHARES_BUCKETS,
             ),
+            names: Vec::new(),
             forged_results: counter(
                 "cpcd_poc_forged_results_total",
                 "Results that passed the k-row check but failed full recomputation; their workers' pending \
@@ -130,6 +140,7 @@ impl EngineMetrics {
         for s in ["pending", "queued"] {
             m.mempool_transactions.with_label_values(&[s]).set(0);
         }
+        m.names = names.into_inner();
         m
     }
 
@@ -168,23 +179,7 @@ impl EngineMetrics {
 
     /// The names of every series (for a node's checks that its dashboard shows them all).
     pub fn names(&self) -> Vec<String> {
-        use prometheus::core::Collector;
-        let cs: [&dyn Collector; 13] = [
-            &self.chain_height,
-            &self.block_import_seconds,
-            &self.block_transactions,
-            &self.blocks_produced,
-            &self.blocks_imported,
-            &self.reorgs,
-            &self.reorg_depth,
-            &self.mempool_transactions,
-            &self.poc_results,
-            &self.poc_verify_seconds,
-            &self.share_difficulty,
-            &self.shares_per_block,
-            &self.forged_results,
-        ];
-        cs.iter().flat_map(|c| c.desc()).map(|d| d.fq_name.clone()).collect()
+        self.names.clone()
     }
 
     pub fn observe_verify(&self, stage: &str, seconds: f64) {
