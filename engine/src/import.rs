@@ -255,13 +255,11 @@ impl Engine {
         if self.events.receiver_count() == 0 {
             return;
         }
-        let window = self.window_for(b.header.height).map(|w| w.0).unwrap_or_default();
         let ev = CommittedBlock {
             block: b.clone(),
             hash: b.hash(),
             tx_hashes: tx_hashes.to_vec(),
             rewards: out.rewards.clone(),
-            window,
         };
         let _ = self.events.send(EngineEvent::Committed(std::sync::Arc::new(ev)));
     }

@@ -55,8 +55,6 @@ pub struct CommittedBlock {
     pub hash: H256,
     pub tx_hashes: Vec<H256>,
     pub rewards: RewardSummary,
-    /// The block's task window (to show its results' share values).
-    pub window: Vec<WindowTip>,
 }
 
 /// What happened in the engine.

@@ -107,7 +107,9 @@ impl Node {
                 }
                 Ok(EngineEvent::Committed(c)) => {
                     if self.events.receiver_count() > 0 {
-                        let _ = self.events.send(cpc_rpc::ChainEvent::Block(Arc::new(crate::services::rpc::block_event(&c))));
+                        let _ = self.events.send(cpc_rpc::ChainEvent::Block(Arc::new(crate::services::rpc::block_event(&c, || {
+                            self.engine.window_for(c.block.header.height).map(|w| w.0).unwrap_or_default()
+                        }))));
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

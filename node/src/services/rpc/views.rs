@@ -44,8 +44,9 @@ pub fn compute_results_view(
 }
 
 /// What WebSocket subscribers get for a block that became canonical (`newHeads`, `logs`,
-/// `computeResults`).
-pub fn block_event(c: &cpc_engine::CommittedBlock) -> cpc_rpc::BlockEvent {
+/// `computeResults`). `tips` is the block's task window (read here, only for blocks with
+/// results and only when someone listens: not under the engine's commit lock).
+pub fn block_event(c: &cpc_engine::CommittedBlock, tips: impl FnOnce() -> Vec<cpc_consensus::WindowTip>) -> cpc_rpc::BlockEvent {
     let b = &c.block;
     let txs = b
         .transactions
@@ -65,7 +66,7 @@ pub fn block_event(c: &cpc_engine::CommittedBlock) -> cpc_rpc::BlockEvent {
         .transactions
         .iter()
         .any(|t| t.tx_type == TxType::SubmitResult)
-        .then(|| compute_results_view(b, c.hash, &c.rewards, &c.window).ok())
+        .then(|| compute_results_view(b, c.hash, &c.rewards, &tips()).ok())
         .flatten()
         .filter(|v| !v.results.is_empty());
     cpc_rpc::BlockEvent { hash: c.hash, header: b.header.clone(), txs, compute }
