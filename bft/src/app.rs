@@ -1,0 +1,526 @@
+//! The application side of Malachite's channel interface. Consensus decides block hashes; the
+//! [`Application`] builds, checks, stores and commits the blocks themselves. This loop only
+//! moves messages: it streams proposals as parts, reassembles received streams (bounded per
+//! publisher), keeps undecided proposals for restreaming and crash recovery, and answers sync.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bytes::Bytes;
+use eyre::{Result, eyre};
+use malachitebft_app::types::core::{
+    CommitCertificate, ExtendedCommitCertificate, HeightParams, LinearTimeouts, Round, Validity,
+};
+use malachitebft_app::types::streaming::{Sequence, StreamId, StreamMessage};
+use malachitebft_app::types::sync::RawDecidedValue;
+use malachitebft_app::types::{LocallyProposedValue, PeerId, ProposedValue};
+use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use malachitebft_engine::host::{Next, SyncedValueOutcome};
+use malachitebft_engine::util::streaming::StreamContent;
+use tracing::{debug, info, warn};
+
+use crate::context::{
+    BlockId, BlockValue, CpcContext, Height, PART_BYTES, ProposalPart, ValAddr, ValidatorSet,
+    round_from_i64,
+};
+
+/// The largest block a proposal stream may carry; a longer stream is dropped.
+pub const MAX_PROPOSAL_BYTES: usize = 32 * 1024 * 1024;
+/// Streams kept open per publisher at once; an older one is dropped to make room.
+pub const MAX_STREAMS_PER_PEER: usize = 4;
+
+/// What cpcd gives consensus: blocks and their checks. Heights are block heights (genesis 0).
+pub trait Application: Send + 'static {
+    /// The last committed height.
+    fn committed_height(&self) -> u64;
+    /// The validator set that decides `height`.
+    fn validator_set(&self, height: u64) -> ValidatorSet;
+    /// Builds and signs a block at `height` for `round` on the last committed block; returns
+    /// its hash and bytes.
+    fn build(&mut self, height: u64, round: u32) -> Result<(BlockId, Vec<u8>)>;
+    /// Checks a block proposed (or decided) at `height` in `round`: decodable, built on our last
+    /// committed block, naming a round no later than `round` and built by the proposer the
+    /// validator set chose for the round it names, valid in full. Returns its hash, or why it
+    /// is refused.
+    fn validate(
+        &mut self,
+        height: u64,
+        round: u32,
+        bytes: &[u8],
+    ) -> std::result::Result<BlockId, String>;
+    /// Commits the decided block with its certificate (durably, before returning).
+    fn commit(
+        &mut self,
+        height: u64,
+        bytes: &[u8],
+        cert: &CommitCertificate<CpcContext>,
+    ) -> Result<()>;
+    /// A committed block and its certificate, for peers that sync.
+    fn decided(&self, height: u64) -> Option<(Vec<u8>, CommitCertificate<CpcContext>)>;
+    /// Misbehaviour that consensus proved at `height` (double votes, two proposals).
+    fn evidence(
+        &mut self,
+        height: u64,
+        evidence: &malachitebft_app::types::MisbehaviorEvidence<CpcContext>,
+    );
+}
+
+/// A proposal this node has seen complete (built or received), kept until its height is
+/// committed.
+#[derive(Clone)]
+struct Undecided {
+    round: Round,
+    valid_round: Round,
+    proposer: ValAddr,
+    id: BlockId,
+    bytes: Bytes,
+    validity: Validity,
+}
+
+#[derive(Default)]
+struct Stream {
+    init: Option<(Height, Round, Round, ValAddr)>,
+    parts: BTreeMap<Sequence, Vec<u8>>,
+    fin_at: Option<Sequence>,
+    bytes: usize,
+    opened: u64,
+}
+
+/// Reassembles proposal streams, keyed by (publisher, stream id).
+#[derive(Default)]
+struct Streams {
+    open: HashMap<(PeerId, StreamId), Stream>,
+    clock: u64,
+}
+
+impl Streams {
+    /// Adds one message; returns the proposal when its stream is complete.
+    fn insert(
+        &mut self,
+        publisher: PeerId,
+        msg: StreamMessage<ProposalPart>,
+    ) -> Option<(Height, Round, Round, ValAddr, Vec<u8>)> {
+        let key = (publisher, msg.stream_id.clone());
+        if !self.open.contains_key(&key) {
+            let mine: Vec<_> = self
+                .open
+                .keys()
+                .filter(|(p, _)| *p == publisher)
+                .cloned()
+                .collect();
+            if mine.len() >= MAX_STREAMS_PER_PEER {
+                let oldest = mine.into_iter().min_by_key(|k| self.open[k].opened)?;
+                self.open.remove(&oldest);
+            }
+            self.clock += 1;
+            self.open.insert(
+                key.clone(),
+                Stream {
+                    opened: self.clock,
+                    ..Stream::default()
+                },
+            );
+        }
+        let s = self.open.get_mut(&key)?;
+        match msg.content {
+            StreamContent::Fin => s.fin_at = Some(msg.sequence),
+            StreamContent::Data(ProposalPart::Fin) => s.fin_at = Some(msg.sequence),
+            StreamContent::Data(ProposalPart::Init {
+                height,
+                round,
+                pol_round,
+                proposer,
+            }) => {
+                if msg.sequence != 0 {
+                    self.open.remove(&key);
+                    return None;
+                }
+                let (Ok(round), Ok(pol)) = (round_from_i64(round), round_from_i64(pol_round))
+                else {
+                    self.open.remove(&key);
+                    return None;
+                };
+                s.init = Some((height, round, pol, proposer));
+            }
+            StreamContent::Data(ProposalPart::Data(chunk)) => {
+                s.bytes += chunk.len();
+                if s.bytes > MAX_PROPOSAL_BYTES {
+                    warn!(%publisher, "proposal stream over {MAX_PROPOSAL_BYTES} bytes dropped");
+                    self.open.remove(&key);
+                    return None;
+                }
+                s.parts.insert(msg.sequence, chunk);
+            }
+        }
+        let fin = s.fin_at?;
+        let init = s.init?;
+        // Complete when every sequence between Init (0) and Fin holds a data part.
+        if s.parts.len() as u64 != fin.saturating_sub(1)
+            || s.parts.keys().next_back().is_some_and(|&k| k >= fin)
+        {
+            return None;
+        }
+        let s = self.open.remove(&key)?;
+        let bytes = s.parts.into_values().flatten().collect();
+        Some((init.0, init.1, init.2, init.3, bytes))
+    }
+}
+
+/// The consensus timeouts: generous enough that the proposer can build and every validator
+/// can check a block with the most shares before the prevote step gives up on it.
+pub fn timeouts(propose: Duration) -> LinearTimeouts {
+    LinearTimeouts {
+        propose,
+        propose_delta: propose / 2,
+        prevote: Duration::from_millis(500),
+        prevote_delta: Duration::from_millis(250),
+        precommit: Duration::from_millis(500),
+        precommit_delta: Duration::from_millis(250),
+        rebroadcast: propose + Duration::from_secs(1),
+        max_timeout: Duration::from_secs(60),
+    }
+}
+
+fn params(app: &impl Application, height: u64, propose: Duration) -> HeightParams<CpcContext> {
+    HeightParams::new(app.validator_set(height), timeouts(propose), None)
+}
+
+fn stream_parts(
+    height: Height,
+    round: Round,
+    pol_round: Round,
+    proposer: ValAddr,
+    bytes: &[u8],
+    id: StreamId,
+) -> Vec<StreamMessage<ProposalPart>> {
+    let mut out = vec![ProposalPart::Init {
+        height,
+        round: round.as_i64(),
+        pol_round: pol_round.as_i64(),
+        proposer,
+    }];
+    out.extend(
+        bytes
+            .chunks(PART_BYTES)
+            .map(|c| ProposalPart::Data(c.to_vec())),
+    );
+    out.push(ProposalPart::Fin);
+    let n = out.len() as u64;
+    let mut msgs: Vec<_> = out
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| StreamMessage::new(id.clone(), i as u64, StreamContent::Data(p)))
+        .collect();
+    msgs.push(StreamMessage::new(id, n, StreamContent::Fin));
+    msgs
+}
+
+fn stream_id(height: Height, round: Round) -> StreamId {
+    let mut b = height.0.to_be_bytes().to_vec();
+    b.extend_from_slice(&round.as_i64().to_be_bytes());
+    StreamId::new(b.into())
+}
+
+/// Runs the application side until consensus closes its channel.
+pub async fn run<A: Application>(
+    mut app: A,
+    mut channels: Channels<CpcContext>,
+    propose_timeout: Duration,
+) -> Result<()> {
+    let mut undecided: BTreeMap<u64, Vec<Undecided>> = BTreeMap::new();
+    let mut streams = Streams::default();
+
+    while let Some(msg) = channels.consensus.recv().await {
+        match msg {
+            AppMsg::ConsensusReady { reply } => {
+                let next = app.committed_height() + 1;
+                info!(height = next, "consensus ready");
+                let _ = reply.send((Height(next), params(&app, next, propose_timeout)));
+            }
+            AppMsg::StartedRound {
+                height,
+                round,
+                proposer,
+                role,
+                reply_value,
+            } => {
+                debug!(%height, %round, %proposer, ?role, "round started");
+                let seen = undecided
+                    .get(&height.0)
+                    .into_iter()
+                    .flatten()
+                    .filter(|u| u.round == round)
+                    .map(|u| ProposedValue {
+                        height,
+                        round: u.round,
+                        valid_round: u.valid_round,
+                        proposer: u.proposer,
+                        value: BlockValue(u.id),
+                        validity: u.validity,
+                    })
+                    .collect();
+                let _ = reply_value.send(seen);
+            }
+            AppMsg::GetValue {
+                height,
+                round,
+                timeout: _,
+                reply,
+            } => {
+                let r = round
+                    .as_u32()
+                    .ok_or_else(|| eyre!("GetValue for a nil round"))?;
+                let (id, bytes) = app.build(height.0, r)?;
+                let me = app.validator_set(height.0).proposer(height, round).address;
+                undecided.entry(height.0).or_default().push(Undecided {
+                    round,
+                    valid_round: Round::Nil,
+                    proposer: me,
+                    id,
+                    bytes: Bytes::from(bytes.clone()),
+                    validity: Validity::Valid,
+                });
+                let _ = reply.send(LocallyProposedValue::new(height, round, BlockValue(id)));
+                for m in stream_parts(
+                    height,
+                    round,
+                    Round::Nil,
+                    me,
+                    &bytes,
+                    stream_id(height, round),
+                ) {
+                    channels
+                        .network
+                        .send(NetworkMsg::PublishProposalPart(m))
+                        .await?;
+                }
+            }
+            AppMsg::RestreamProposal {
+                height,
+                round,
+                valid_round,
+                address,
+                value_id,
+            } => {
+                let found = undecided
+                    .get(&height.0)
+                    .and_then(|us| us.iter().find(|u| u.id == value_id))
+                    .cloned();
+                match found {
+                    Some(u) => {
+                        let r = if valid_round.is_defined() {
+                            round
+                        } else {
+                            u.round
+                        };
+                        for m in stream_parts(
+                            height,
+                            r,
+                            valid_round,
+                            address,
+                            &u.bytes,
+                            stream_id(height, r),
+                        ) {
+                            channels
+                                .network
+                                .send(NetworkMsg::PublishProposalPart(m))
+                                .await?;
+                        }
+                    }
+                    None => {
+                        warn!(%height, %value_id, "asked to restream a proposal this node does not have")
+                    }
+                }
+            }
+            AppMsg::ReceivedProposalPart {
+                from,
+                published_by,
+                part,
+                reply,
+            } => {
+                let publisher = published_by.unwrap_or(from);
+                let Some((height, round, pol_round, proposer, bytes)) =
+                    streams.insert(publisher, part)
+                else {
+                    let _ = reply.send(None);
+                    continue;
+                };
+                if height.0 <= app.committed_height() {
+                    let _ = reply.send(None);
+                    continue;
+                }
+                let set = app.validator_set(height.0);
+                // The stream's proposer must be the one chosen for its round (the block inside
+                // names its builder's round; the application checks that one).
+                if set.proposer(height, round).address != proposer {
+                    warn!(%height, %round, %proposer, "proposal stream from a validator whose turn it is not");
+                    let _ = reply.send(None);
+                    continue;
+                }
+                let Some(r) = round.as_u32() else {
+                    let _ = reply.send(None);
+                    continue;
+                };
+                let verdict = if height.0 == app.committed_height() + 1 {
+                    app.validate(height.0, r, &bytes)
+                } else {
+                    // A future height cannot be checked against a parent we lack yet; sync
+                    // fetches it with its certificate instead.
+                    let _ = reply.send(None);
+                    continue;
+                };
+                let (id, validity) = match verdict {
+                    Ok(id) => (id, Validity::Valid),
+                    Err(why) => {
+                        warn!(%height, %round, %proposer, "proposal refused: {why}");
+                        (
+                            crate::context::BlockId(cpc_primitives::sha256(&bytes).0),
+                            Validity::Invalid,
+                        )
+                    }
+                };
+                let u = Undecided {
+                    round,
+                    valid_round: pol_round,
+                    proposer,
+                    id,
+                    bytes: Bytes::from(bytes),
+                    validity,
+                };
+                undecided.entry(height.0).or_default().push(u);
+                let _ = reply.send(Some(ProposedValue {
+                    height,
+                    round,
+                    valid_round: pol_round,
+                    proposer,
+                    value: BlockValue(id),
+                    validity,
+                }));
+            }
+            AppMsg::ExtendVote { reply, .. } => {
+                let _ = reply.send(None);
+            }
+            AppMsg::VerifyVoteExtensions {
+                extensions, reply, ..
+            } => {
+                // cpcd disables vote extensions: any that arrive are refused.
+                let verdicts = extensions
+                    .into_iter()
+                    .map(|(a, _)| (a, Err(malachitebft_app::consensus::VoteExtensionError::InvalidVoteExtension)))
+                    .collect();
+                let _ = reply.send(verdicts);
+            }
+            AppMsg::GetHistoryMinHeight { reply } => {
+                let _ = reply.send(Height(1));
+            }
+            AppMsg::Decided {
+                certificate, reply, ..
+            } => {
+                let h = certificate.height.0;
+                let block = undecided
+                    .get(&h)
+                    .and_then(|us| {
+                        us.iter()
+                            .find(|u| u.id == certificate.value_id && u.validity.is_valid())
+                    })
+                    .map(|u| u.bytes.clone());
+                match block {
+                    Some(bytes) if h == app.committed_height() + 1 => {
+                        app.commit(h, &bytes, &certificate)?;
+                        info!(height = h, round = %certificate.round, signers = certificate.commit_signatures.len(), "committed");
+                        undecided = undecided.split_off(&(h + 1));
+                    }
+                    Some(_) => warn!(
+                        height = h,
+                        committed = app.committed_height(),
+                        "decided a height out of order"
+                    ),
+                    None => {
+                        warn!(height = h, id = %certificate.value_id, "decided a block this node does not hold")
+                    }
+                }
+                let _ = reply.send(());
+            }
+            AppMsg::Finalized {
+                certificate,
+                evidence,
+                reply,
+                ..
+            } => {
+                let h = certificate.height.0;
+                if !evidence.is_empty() {
+                    app.evidence(h, &evidence);
+                }
+                let committed = app.committed_height();
+                let next = if committed >= h {
+                    Next::Start(
+                        Height(committed + 1),
+                        params(&app, committed + 1, propose_timeout),
+                    )
+                } else {
+                    Next::Restart(Height(h), params(&app, h, propose_timeout))
+                };
+                let _ = reply.send(next);
+            }
+            AppMsg::GetDecidedValues { range, reply } => {
+                let (lo, hi) = (range.start().0, range.end().0.min(app.committed_height()));
+                let mut out = Vec::new();
+                for h in lo..=hi {
+                    let Some((bytes, cert)) = app.decided(h) else {
+                        break;
+                    };
+                    let ext = ExtendedCommitCertificate::from_commit_certificate_and_extensions(
+                        cert,
+                        Default::default(),
+                    );
+                    out.push(RawDecidedValue::new(bytes.into(), ext));
+                }
+                let _ = reply.send(out);
+            }
+            AppMsg::ProcessSyncedValue {
+                height,
+                round,
+                proposer,
+                value_bytes,
+                reply,
+            } => {
+                if height.0 != app.committed_height() + 1 {
+                    let _ = reply.send(SyncedValueOutcome::LocalTransientError);
+                    continue;
+                }
+                let Some(r) = round.as_u32() else {
+                    let _ = reply.send(SyncedValueOutcome::PeerFault);
+                    continue;
+                };
+                let outcome = match app.validate(height.0, r, &value_bytes) {
+                    Ok(id) => {
+                        undecided.entry(height.0).or_default().push(Undecided {
+                            round,
+                            valid_round: Round::Nil,
+                            proposer,
+                            id,
+                            bytes: value_bytes,
+                            validity: Validity::Valid,
+                        });
+                        SyncedValueOutcome::Verdict(ProposedValue {
+                            height,
+                            round,
+                            valid_round: Round::Nil,
+                            proposer,
+                            value: BlockValue(id),
+                            validity: Validity::Valid,
+                        })
+                    }
+                    Err(why) => {
+                        warn!(%height, "synced block refused: {why}");
+                        SyncedValueOutcome::PeerFault
+                    }
+                };
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+    Err(eyre!(
+        "consensus stopped: its channel to the application closed"
+    ))
+}
