@@ -83,10 +83,16 @@ impl BftHandle {
             .flatten()
     }
 
-    /// Stops the engine and the application loop.
-    pub fn stop(self) {
+    /// Stops the engine and the application loop, and waits until the engine's actors are
+    /// gone (so its WAL lock and listening socket are released).
+    pub async fn stop(self) {
         self.engine.actor.stop(Some("stopped by the node".into()));
-        self.engine.handle.abort();
+        if tokio::time::timeout(Duration::from_secs(10), self.engine.handle)
+            .await
+            .is_err()
+        {
+            tracing::warn!("consensus engine did not stop within 10 s");
+        }
         self.app.abort();
     }
 }

@@ -78,10 +78,11 @@ impl Application for ToyApp {
     }
     fn build(&mut self, height: u64, round: u32) -> eyre::Result<(BlockId, Vec<u8>)> {
         let me = ValAddr::from_public_key(&self.key.public_key());
+        let parent = if self.cheat { [0xff; 32] } else { self.tip() };
         let mut b = ToyBlock {
             height,
             round,
-            parent: self.tip(),
+            parent,
             builder: me.0,
             payload: vec![height as u8; 100],
             sig: [0; 64],
@@ -196,7 +197,6 @@ impl Net {
             chain: self.chains[i].clone(),
             cheat,
         };
-        let _ = app.cheat;
         start(cfg, app).await.unwrap()
     }
 
@@ -248,8 +248,10 @@ async fn four_validators_commit_with_certificates_and_rotate_proposers() {
     for i in 0..4 {
         nodes.push(net.start(i, false).await);
     }
+    let t = Instant::now();
     net.wait_all(&[0, 1, 2, 3], 30, Duration::from_secs(120))
         .await;
+    eprintln!("4 validators: 30 heights in {:?}", t.elapsed());
     net.check_agreement();
     // Builders follow the validator set's turns: on a healthy network each of the 4 built a
     // quarter of the blocks, give or take a round lost to start-up.
@@ -263,15 +265,17 @@ async fn four_validators_commit_with_certificates_and_rotate_proposers() {
     drop(c);
     // One validator down (a third of the power is not): the other three go on.
     let mut it = nodes.into_iter();
-    it.next().unwrap().stop();
+    it.next().unwrap().stop().await;
     let rest: Vec<_> = it.collect();
     let h = (1..4).map(|i| net.height(i)).max().unwrap();
+    let t = Instant::now();
     net.wait_all(&[1, 2, 3], h + 10, Duration::from_secs(120))
         .await;
+    eprintln!("3 of 4 validators: 10 heights in {:?}", t.elapsed());
     net.check_agreement();
     // A second one down: 2 of 4 is no quorum, so nothing more is committed and nothing diverges.
     let mut it = rest.into_iter();
-    it.next().unwrap().stop();
+    it.next().unwrap().stop().await;
     let rest: Vec<_> = it.collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let frozen = (2..4).map(|i| net.height(i)).max().unwrap();
@@ -285,11 +289,45 @@ async fn four_validators_commit_with_certificates_and_rotate_proposers() {
     // Restart validator 1 (its chain as it was): the quorum is back, commits resume and it
     // catches up through sync with certificates.
     let back = net.start(1, false).await;
+    let t = Instant::now();
     net.wait_all(&[1, 2, 3], frozen + 5, Duration::from_secs(120))
         .await;
+    eprintln!("restart: caught up and 5 heights in {:?}", t.elapsed());
     net.check_agreement();
-    back.stop();
+    back.stop().await;
     for n in rest {
-        n.stop();
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_proposing_invalid_blocks_never_gets_one_decided() {
+    let net = Net::new(4);
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(net.start(i, i == 2).await);
+    }
+    net.wait_all(&[0, 1, 3], 12, Duration::from_secs(120)).await;
+    net.check_agreement();
+    let cheat = ValAddr::from_public_key(&net.keys[2].public_key());
+    let c = net.chains[0].lock().unwrap();
+    for (bytes, _) in &c.blocks {
+        let b: ToyBlock = borsh::from_slice(bytes).unwrap();
+        assert_ne!(
+            b.builder, cheat.0,
+            "a block of the cheating validator was decided"
+        );
+    }
+    assert!(
+        c.refused > 0,
+        "the honest nodes never saw (and refused) a bad proposal"
+    );
+    assert!(
+        net.chains[2].lock().unwrap().built > 0,
+        "the cheater never had a turn"
+    );
+    drop(c);
+    for n in nodes {
+        n.stop().await;
     }
 }
