@@ -28,6 +28,8 @@ use crate::context::{
 pub const MAX_PROPOSAL_BYTES: usize = 32 * 1024 * 1024;
 /// Streams kept open per publisher at once; an older one is dropped to make room.
 pub const MAX_STREAMS_PER_PEER: usize = 4;
+/// Complete proposals for the height after the next one kept until that height starts.
+pub const MAX_EARLY_PROPOSALS: usize = 8;
 
 /// What cpcd gives consensus: blocks and their checks. Heights are block heights (genesis 0).
 pub trait Application: Send + 'static {
@@ -221,6 +223,46 @@ fn stream_id(height: Height, round: Round) -> StreamId {
     StreamId::new(b.into())
 }
 
+/// Checks a complete proposal for the next height and keeps it (valid or not) until the
+/// height is committed; returns what consensus is told of it.
+fn check<A: Application>(
+    app: &mut A,
+    undecided: &mut BTreeMap<u64, Vec<Undecided>>,
+    height: Height,
+    round: u32,
+    pol_round: Round,
+    proposer: ValAddr,
+    bytes: Vec<u8>,
+) -> ProposedValue<CpcContext> {
+    let (id, validity) = match app.validate(height.0, round, &bytes) {
+        Ok(id) => (id, Validity::Valid),
+        Err(why) => {
+            warn!(%height, round, %proposer, "proposal refused: {why}");
+            (BlockId(cpc_primitives::sha256(&bytes).0), Validity::Invalid)
+        }
+    };
+    let round = Round::new(round);
+    let seen = undecided.entry(height.0).or_default();
+    if !seen.iter().any(|u| u.id == id && u.round == round) {
+        seen.push(Undecided {
+            round,
+            valid_round: pol_round,
+            proposer,
+            id,
+            bytes: Bytes::from(bytes),
+            validity,
+        });
+    }
+    ProposedValue {
+        height,
+        round,
+        valid_round: pol_round,
+        proposer,
+        value: BlockValue(id),
+        validity,
+    }
+}
+
 /// Runs the application side until consensus closes its channel.
 pub async fn run<A: Application>(
     mut app: A,
@@ -229,6 +271,7 @@ pub async fn run<A: Application>(
 ) -> Result<()> {
     let mut undecided: BTreeMap<u64, Vec<Undecided>> = BTreeMap::new();
     let mut streams = Streams::default();
+    let mut early: BTreeMap<u64, Vec<(u32, Round, ValAddr, Vec<u8>)>> = BTreeMap::new();
 
     while let Some(msg) = channels.consensus.recv().await {
         match msg {
@@ -244,7 +287,13 @@ pub async fn run<A: Application>(
                 role,
                 reply_value,
             } => {
-                debug!(%height, %round, %proposer, ?role, "round started");
+                debug!(%height, %round, %proposer, ?role, early = early.len(), "round started");
+                early = early.split_off(&height.0);
+                if let Some(parts) = early.remove(&height.0) {
+                    for (r, pol_round, by, bytes) in parts {
+                        check(&mut app, &mut undecided, height, r, pol_round, by, bytes);
+                    }
+                }
                 let seen = undecided
                     .get(&height.0)
                     .into_iter()
@@ -361,41 +410,34 @@ pub async fn run<A: Application>(
                     let _ = reply.send(None);
                     continue;
                 };
-                let verdict = if height.0 == app.committed_height() + 1 {
-                    app.validate(height.0, r, &bytes)
-                } else {
-                    // A future height cannot be checked against a parent we lack yet; sync
-                    // fetches it with its certificate instead.
+                let next = app.committed_height() + 1;
+                debug!(%height, next, %round, "proposal complete");
+                if height.0 == next + 1 {
+                    // The next proposer may start height h+1 before this node has committed h:
+                    // keep its proposal (bounded) and check it when the height's round starts.
+                    if early.values().map(Vec::len).sum::<usize>() < MAX_EARLY_PROPOSALS {
+                        early
+                            .entry(height.0)
+                            .or_default()
+                            .push((r, pol_round, proposer, bytes));
+                    }
                     let _ = reply.send(None);
                     continue;
-                };
-                let (id, validity) = match verdict {
-                    Ok(id) => (id, Validity::Valid),
-                    Err(why) => {
-                        warn!(%height, %round, %proposer, "proposal refused: {why}");
-                        (
-                            crate::context::BlockId(cpc_primitives::sha256(&bytes).0),
-                            Validity::Invalid,
-                        )
-                    }
-                };
-                let u = Undecided {
-                    round,
-                    valid_round: pol_round,
-                    proposer,
-                    id,
-                    bytes: Bytes::from(bytes),
-                    validity,
-                };
-                undecided.entry(height.0).or_default().push(u);
-                let _ = reply.send(Some(ProposedValue {
+                }
+                if height.0 != next {
+                    // Further ahead, sync fetches blocks with their certificates instead.
+                    let _ = reply.send(None);
+                    continue;
+                }
+                let _ = reply.send(Some(check(
+                    &mut app,
+                    &mut undecided,
                     height,
-                    round,
-                    valid_round: pol_round,
+                    r,
+                    pol_round,
                     proposer,
-                    value: BlockValue(id),
-                    validity,
-                }));
+                    bytes,
+                )));
             }
             AppMsg::ExtendVote { reply, .. } => {
                 let _ = reply.send(None);

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod context;
 pub mod service;
 pub mod signing;
+pub mod toy;
 
 pub use context::{
     BlockId, BlockValue, CpcContext, Height, ProposalPart, ValAddr, Validator, ValidatorSet,

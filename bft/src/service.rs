@@ -164,7 +164,11 @@ pub async fn start<A: Application>(cfg: BftConfig, app: A) -> Result<BftHandle> 
     .await?;
     let requests = channels.requests.clone();
     let propose = cfg.propose_timeout;
-    let app = tokio::spawn(run(app, channels, propose));
+    let span = tracing::info_span!("bft", node = %cfg.moniker);
+    let app = tokio::spawn(tracing::Instrument::instrument(
+        run(app, channels, propose),
+        span,
+    ));
     Ok(BftHandle {
         engine,
         app,
