@@ -159,6 +159,13 @@ impl fmt::Display for LengthError {
     }
 }
 
+fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], LengthError> {
+    <[u8; N]>::try_from(bytes).map_err(|_| LengthError {
+        expected: N,
+        found: bytes.len(),
+    })
+}
+
 impl mc::SigningScheme for Ed25519Scheme {
     type DecodingError = LengthError;
     type Signature = Sig;
@@ -166,23 +173,13 @@ impl mc::SigningScheme for Ed25519Scheme {
     type PrivateKey = ConsensusSecret;
 
     fn decode_signature(bytes: &[u8]) -> Result<Sig, LengthError> {
-        <[u8; 64]>::try_from(bytes)
-            .map(Sig)
-            .map_err(|_| LengthError {
-                expected: 64,
-                found: bytes.len(),
-            })
+        fixed(bytes).map(Sig)
     }
     fn encode_signature(signature: &Sig) -> Vec<u8> {
         signature.0.to_vec()
     }
     fn decode_public_key(bytes: &[u8]) -> Result<ConsensusKey, LengthError> {
-        <[u8; 32]>::try_from(bytes)
-            .map(ConsensusKey)
-            .map_err(|_| LengthError {
-                expected: 32,
-                found: bytes.len(),
-            })
+        fixed(bytes).map(ConsensusKey)
     }
     fn encode_public_key(public_key: &ConsensusKey) -> Vec<u8> {
         public_key.0.to_vec()

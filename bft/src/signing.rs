@@ -45,7 +45,7 @@ fn verify(msg: &[u8], sig: &Sig, key: &ConsensusKey) -> VerificationResult {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ed25519Verifier;
 
-/// Signs with one validator's key (and verifies like [`Ed25519Verifier`]).
+/// Signs with one validator's key.
 #[derive(Clone)]
 pub struct Ed25519Signer {
     key: Arc<SecretKey>,
@@ -105,47 +105,6 @@ impl Verifier<CpcContext> for Ed25519Verifier {
             &proof.signature,
             &ConsensusKey(key),
         ))
-    }
-}
-
-#[async_trait]
-impl Verifier<CpcContext> for Ed25519Signer {
-    async fn verify_signed_vote(
-        &self,
-        vote: &Vote,
-        signature: &Sig,
-        public_key: &ConsensusKey,
-    ) -> Result<VerificationResult, Error> {
-        Ed25519Verifier
-            .verify_signed_vote(vote, signature, public_key)
-            .await
-    }
-    async fn verify_signed_proposal(
-        &self,
-        proposal: &Proposal,
-        signature: &Sig,
-        public_key: &ConsensusKey,
-    ) -> Result<VerificationResult, Error> {
-        Ed25519Verifier
-            .verify_signed_proposal(proposal, signature, public_key)
-            .await
-    }
-    async fn verify_signed_vote_extension(
-        &self,
-        scope: &VoteExtensionScope<CpcContext>,
-        extension: &(),
-        signature: &Sig,
-        public_key: &ConsensusKey,
-    ) -> Result<VerificationResult, Error> {
-        Ed25519Verifier
-            .verify_signed_vote_extension(scope, extension, signature, public_key)
-            .await
-    }
-    async fn verify_validator_proof(
-        &self,
-        proof: &ValidatorProof<CpcContext>,
-    ) -> Result<VerificationResult, Error> {
-        Ed25519Verifier.verify_validator_proof(proof).await
     }
 }
 
