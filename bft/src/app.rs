@@ -83,7 +83,9 @@ struct Undecided {
 struct Stream {
     init: Option<(Height, Round, Round, ValAddr)>,
     parts: BTreeMap<Sequence, Vec<u8>>,
-    fin_at: Option<Sequence>,
+    /// Where the `ProposalPart::Fin` part and the stream's own end marker arrived.
+    fin_part: Option<Sequence>,
+    end: Option<Sequence>,
     bytes: usize,
     opened: u64,
 }
@@ -125,8 +127,8 @@ impl Streams {
         }
         let s = self.open.get_mut(&key)?;
         match msg.content {
-            StreamContent::Fin => s.fin_at = Some(msg.sequence),
-            StreamContent::Data(ProposalPart::Fin) => s.fin_at = Some(msg.sequence),
+            StreamContent::Fin => s.end = Some(msg.sequence),
+            StreamContent::Data(ProposalPart::Fin) => s.fin_part = Some(msg.sequence),
             StreamContent::Data(ProposalPart::Init {
                 height,
                 round,
@@ -154,14 +156,20 @@ impl Streams {
                 s.parts.insert(msg.sequence, chunk);
             }
         }
-        let fin = s.fin_at?;
-        let init = s.init?;
-        // Complete when every sequence between Init (0) and Fin holds a data part.
-        if s.parts.len() as u64 != fin.saturating_sub(1)
+        // Complete when Init (0), a data part at every sequence up to the Fin part, and the
+        // end marker right after it have all arrived (in any order).
+        let (fin, end) = (s.fin_part?, s.end?);
+        s.init?;
+        if end != fin + 1
+            || s.parts.len() as u64 != fin.saturating_sub(1)
             || s.parts.keys().next_back().is_some_and(|&k| k >= fin)
         {
+            if end != fin + 1 {
+                self.open.remove(&key);
+            }
             return None;
         }
+        let init = s.init?;
         let s = self.open.remove(&key)?;
         let bytes = s.parts.into_values().flatten().collect();
         Some((init.0, init.1, init.2, init.3, bytes))
@@ -565,4 +573,84 @@ pub async fn run<A: Application>(
     Err(eyre!(
         "consensus stopped: its channel to the application closed"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(i: u8) -> PeerId {
+        let k = malachitebft_app::types::Keypair::ed25519_from_bytes([i; 32]).unwrap();
+        PeerId::from_bytes(&k.public().to_peer_id().to_bytes()).unwrap()
+    }
+
+    fn parts(n: usize) -> (Vec<StreamMessage<ProposalPart>>, Vec<u8>) {
+        let bytes: Vec<u8> = (0..n).map(|i| i as u8).collect();
+        let msgs = stream_parts(
+            Height(3),
+            Round::new(1),
+            Round::Nil,
+            ValAddr([4; 20]),
+            &bytes,
+            stream_id(Height(3), Round::new(1)),
+        );
+        (msgs, bytes)
+    }
+
+    #[test]
+    fn streams_reassemble_in_any_order_and_leave_nothing_open() {
+        let (mut msgs, bytes) = parts(3 * PART_BYTES + 5);
+        msgs.reverse();
+        let mut s = Streams::default();
+        let p = peer(1);
+        let mut done = None;
+        for m in msgs {
+            assert!(done.is_none(), "complete before the last message");
+            done = s.insert(p, m);
+        }
+        let (h, r, pol, who, got) = done.expect("the stream completes");
+        assert_eq!(
+            (h, r, pol, who),
+            (Height(3), Round::new(1), Round::Nil, ValAddr([4; 20]))
+        );
+        assert_eq!(got, bytes);
+        assert!(
+            s.open.is_empty(),
+            "a completed stream leaves an entry behind"
+        );
+    }
+
+    #[test]
+    fn a_stream_missing_a_part_or_its_init_never_completes() {
+        let (msgs, _) = parts(2 * PART_BYTES);
+        for skip in 0..msgs.len() {
+            let mut s = Streams::default();
+            let p = peer(1);
+            for (i, m) in msgs.iter().enumerate() {
+                if i != skip {
+                    assert!(
+                        s.insert(p, m.clone()).is_none(),
+                        "completed without message {skip}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn open_streams_per_publisher_are_bounded() {
+        let mut s = Streams::default();
+        let p = peer(1);
+        for r in 0..(MAX_STREAMS_PER_PEER as u32 + 3) {
+            let id = stream_id(Height(1), Round::new(r));
+            s.insert(
+                p,
+                StreamMessage::new(id, 1, StreamContent::Data(ProposalPart::Data(vec![0; 10]))),
+            );
+        }
+        assert_eq!(s.open.len(), MAX_STREAMS_PER_PEER);
+        // Another publisher has its own room.
+        s.insert(peer(2), parts(10).0.remove(0));
+        assert_eq!(s.open.len(), MAX_STREAMS_PER_PEER + 1);
+    }
 }
