@@ -229,22 +229,23 @@ pub enum ValidatorSetError {
     Overflow,
 }
 
-/// The validators of a height, sorted by address, with their total power.
+/// The validators of a height in the chain's order (genesis order), with their total power.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatorSet {
     validators: Vec<Validator>,
+    by_address: std::collections::BTreeMap<ValAddr, usize>,
     total: VotingPower,
 }
 
 impl ValidatorSet {
-    pub fn new(mut validators: Vec<Validator>) -> Result<Self, ValidatorSetError> {
+    pub fn new(validators: Vec<Validator>) -> Result<Self, ValidatorSetError> {
         if validators.is_empty() {
             return Err(ValidatorSetError::Empty);
         }
-        validators.sort_by_key(|v| v.address);
         let mut total: VotingPower = 0;
+        let mut by_address = std::collections::BTreeMap::new();
         for (i, v) in validators.iter().enumerate() {
-            if i > 0 && validators[i - 1].address == v.address {
+            if by_address.insert(v.address, i).is_some() {
                 return Err(ValidatorSetError::Duplicate(v.address));
             }
             if v.voting_power == 0 {
@@ -254,7 +255,11 @@ impl ValidatorSet {
                 .checked_add(v.voting_power)
                 .ok_or(ValidatorSetError::Overflow)?;
         }
-        Ok(ValidatorSet { validators, total })
+        Ok(ValidatorSet {
+            validators,
+            by_address,
+            total,
+        })
     }
 
     pub fn validators(&self) -> &[Validator] {
@@ -262,19 +267,18 @@ impl ValidatorSet {
     }
 
     pub fn get(&self, address: &ValAddr) -> Option<&Validator> {
-        self.validators
-            .binary_search_by_key(address, |v| v.address)
-            .ok()
-            .map(|i| &self.validators[i])
+        self.by_address.get(address).map(|&i| &self.validators[i])
     }
 
-    /// The proposer of `(height, round)`: slot `(height − 1 + round) mod total_power` on the
-    /// line of cumulative voting powers (in address order). With equal powers this is round
-    /// robin; with unequal powers every window of `total_power` consecutive slots gives each
-    /// validator exactly its power in turns. Nothing a proposer writes in its block takes part.
+    /// The proposer of `(height, round)`: slot `(height + round) mod total_power` on the line
+    /// of cumulative voting powers, in the set's order. With equal powers this is the chain's
+    /// schedule, `validators[(h + r) mod N]` (consensus/src/schedule.rs), so the engine's
+    /// proposer check and consensus agree; with unequal powers every window of `total_power`
+    /// consecutive slots gives each validator exactly its power in turns. Nothing a proposer
+    /// writes in its block takes part.
     pub fn proposer(&self, height: Height, round: Round) -> &Validator {
         let r = round.as_u32().unwrap_or(0) as u128;
-        let slot = ((height.0.saturating_sub(1) as u128 + r) % self.total as u128) as u64;
+        let slot = ((height.0 as u128 + r) % self.total as u128) as u64;
         let mut acc: VotingPower = 0;
         for v in &self.validators {
             acc += v.voting_power;
@@ -652,6 +656,19 @@ mod tests {
             set.proposer(Height(1), Round::new(1)).address,
             set.proposer(Height(2), Round::new(0)).address
         );
+        // At equal power it is the chain's schedule: validators[(h + r) mod N], in set order.
+        let keys: Vec<_> = (1..=4).map(key).collect();
+        let eq = ValidatorSet::new(keys.iter().map(|k| Validator::new(*k, 1)).collect()).unwrap();
+        for h in 0..12u64 {
+            for r in 0..3u32 {
+                let want = ValAddr::from_public_key(&keys[((h + r as u64) % 4) as usize]);
+                assert_eq!(
+                    eq.proposer(Height(h), Round::new(r)).address,
+                    want,
+                    "h {h} r {r}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod app;
 pub mod certificate;
 pub mod codec;
 pub mod context;
+pub mod host;
 pub mod service;
 pub mod signing;
 pub mod toy;

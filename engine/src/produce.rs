@@ -1,9 +1,9 @@
 //! Block production: the builder over the pool's best candidates, then one commit.
 
 use crate::Engine;
-use anyhow::{bail, Result};
-use cpc_consensus::{build_block, BuildContext, Skip};
-use cpc_primitives::now_millis;
+use anyhow::{Result, bail};
+use cpc_consensus::{BuildContext, Built, Skip, build_block};
+use cpc_primitives::{Block, SecretKey, now_millis};
 use cpc_state::Head;
 use std::time::Instant;
 
@@ -12,16 +12,17 @@ use std::time::Instant;
 const CANDIDATE_SLACK: usize = 256;
 
 impl Engine {
-    /// Builds, commits and announces one block on the head in round `round` with this engine's
-    /// validator key. Blocking: call from a blocking thread. Returns the new head.
-    pub fn produce_block(&self, round: u32) -> Result<Head> {
-        let Some(signer) = &self.signer else { bail!("this node has no validator key") };
-        let _guard = self.commit_lock.lock();
-        let started = Instant::now();
+    /// Builds a block on the head in round `round` with this engine's validator key, without
+    /// committing it: the pool's invalid candidates are dropped and forgers punished on the way.
+    /// The caller holds the commit lock.
+    fn build_on_head(&self, signer: &SecretKey, round: u32) -> Result<Built> {
         let parent = self.head();
         let height = parent.height + 1;
         let (window, _, _) = self.window_for(height)?;
-        let candidates = self.mempool.lock().best(self.params.max_txs_per_block + CANDIDATE_SLACK);
+        let candidates = self
+            .mempool
+            .lock()
+            .best(self.params.max_txs_per_block + CANDIDATE_SLACK);
         let ctx = BuildContext {
             params: &self.params,
             parent,
@@ -33,10 +34,10 @@ impl Engine {
         };
         let build_started = Instant::now();
         let built = build_block(&self.store, &ctx, &candidates)?;
-        let built_at = started.elapsed();
         if candidates.iter().any(|c| c.result.is_some()) {
             // Building verifies the candidates' synthetic results (those not verified before).
-            self.metrics.observe_verify("block_build", build_started.elapsed().as_secs_f64());
+            self.metrics
+                .observe_verify("block_build", build_started.elapsed().as_secs_f64());
         }
         let mut forgers = Vec::new();
         {
@@ -59,14 +60,41 @@ impl Engine {
         for w in forgers {
             self.punish_forger(&w);
         }
-        self.commit_and_announce(&built.block, &built.tx_hashes, &built.outcome)?;
+        Ok(built)
+    }
+
+    /// Builds a block on the head for consensus to propose in `round`; nothing is committed
+    /// (BFT: the block is committed only once decided, by [`Engine::commit_decided`]).
+    /// Blocking: call from a blocking thread.
+    pub fn build_proposal(&self, round: u32) -> Result<Block> {
+        let Some(signer) = &self.signer else {
+            bail!("this node has no validator key")
+        };
+        let _guard = self.commit_lock.lock();
+        Ok(self.build_on_head(signer, round)?.block)
+    }
+
+    /// Builds, commits and announces one block on the head in round `round` with this engine's
+    /// validator key. Blocking: call from a blocking thread. Returns the new head.
+    pub fn produce_block(&self, round: u32) -> Result<Head> {
+        let Some(signer) = &self.signer else {
+            bail!("this node has no validator key")
+        };
+        let _guard = self.commit_lock.lock();
+        let started = Instant::now();
+        let built = self.build_on_head(signer, round)?;
+        let built_at = started.elapsed();
+        self.commit_and_announce(&built.block, &built.tx_hashes, &built.outcome, None)?;
         if let Some(hook) = self.on_produced.get() {
             hook(&built.block);
         }
         let head = self.head();
         let n = built.block.transactions.len();
         self.metrics.blocks_produced.inc();
-        self.metrics.block_import_seconds.with_label_values(&["own"]).observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .block_import_seconds
+            .with_label_values(&["own"])
+            .observe(started.elapsed().as_secs_f64());
         tracing::info!(
             height = head.height,
             hash = %head.hash,

@@ -1,0 +1,142 @@
+//! The engine as Malachite's application: blocks are built by the engine's builder, checked
+//! by its full validation (signature, share rule, PoC recomputation, execution, state root)
+//! and committed with their certificate in one write. The proposer rule is this crate's:
+//! a block must be built by the validator the set chose for the round its header names.
+
+use std::sync::Arc;
+
+use cpc_engine::Engine;
+use cpc_primitives::Block;
+use eyre::{Result, WrapErr, eyre};
+use malachitebft_app::types::MisbehaviorEvidence;
+use malachitebft_app::types::core::{CommitCertificate, Round};
+
+use crate::app::{Application, MAX_PROPOSAL_BYTES};
+use crate::certificate::{decode_certificate, encode_certificate};
+use crate::context::{BlockId, CpcContext, Height, ValAddr, Validator, ValidatorSet};
+
+/// cpcd's engine behind [`Application`].
+pub struct EngineHost {
+    engine: Arc<Engine>,
+    set: ValidatorSet,
+}
+
+impl EngineHost {
+    /// The validator set is genesis's, each validator with power 1 (staking changes that).
+    pub fn new(engine: Arc<Engine>) -> Result<Self> {
+        let set = ValidatorSet::new(
+            engine
+                .validators()
+                .keys()
+                .iter()
+                .map(|k| Validator::new(*k, 1))
+                .collect(),
+        )?;
+        Ok(EngineHost { engine, set })
+    }
+
+    fn blocking<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        // Validation and building take milliseconds to tens of milliseconds (PoC): keep them
+        // off the runtime's scheduler while they run.
+        tokio::task::block_in_place(|| f(&self.engine))
+    }
+}
+
+fn decode_block(bytes: &[u8]) -> std::result::Result<Block, String> {
+    if bytes.len() > MAX_PROPOSAL_BYTES {
+        return Err(format!(
+            "block of {} bytes, at most {MAX_PROPOSAL_BYTES}",
+            bytes.len()
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| format!("undecodable block: {e}"))
+}
+
+impl Application for EngineHost {
+    fn committed_height(&self) -> u64 {
+        self.engine.head().height
+    }
+
+    fn validator_set(&self, _height: u64) -> ValidatorSet {
+        self.set.clone()
+    }
+
+    fn build(&mut self, height: u64, round: u32) -> Result<(BlockId, Vec<u8>)> {
+        let block = self
+            .blocking(|e| e.build_proposal(round))
+            .map_err(|e| eyre!("{e:#}"))?;
+        if block.header.height != height {
+            return Err(eyre!(
+                "built height {}, consensus asked for {height}",
+                block.header.height
+            ));
+        }
+        let bytes = serde_json::to_vec(&block).wrap_err("encoding the proposal")?;
+        Ok((BlockId(block.hash().0), bytes))
+    }
+
+    fn validate(
+        &mut self,
+        height: u64,
+        round: u32,
+        bytes: &[u8],
+    ) -> std::result::Result<BlockId, String> {
+        let block = decode_block(bytes)?;
+        let h = &block.header;
+        if h.height != height {
+            return Err(format!("expected height {height}, found {}", h.height));
+        }
+        if h.round > round {
+            return Err(format!(
+                "block names round {}, proposed in round {round}",
+                h.round
+            ));
+        }
+        let turn = self
+            .set
+            .proposer(Height(height), Round::new(h.round))
+            .address;
+        if ValAddr(h.proposer_address.0) != turn {
+            return Err(format!(
+                "built by {} in round {}, the turn of {turn}",
+                h.proposer_address, h.round
+            ));
+        }
+        let hash = self
+            .blocking(|e| e.check_proposal(&block))
+            .map_err(|e| e.to_string())?;
+        Ok(BlockId(hash.0))
+    }
+
+    fn commit(
+        &mut self,
+        height: u64,
+        bytes: &[u8],
+        cert: &CommitCertificate<CpcContext>,
+    ) -> Result<()> {
+        let block = decode_block(bytes).map_err(|e| eyre!(e))?;
+        if block.header.height != height {
+            return Err(eyre!(
+                "decided height {height}, block at {}",
+                block.header.height
+            ));
+        }
+        let cert = encode_certificate(cert);
+        self.blocking(|e| e.commit_decided(&block, &cert))
+            .map_err(|e| eyre!("committing height {height}: {e}"))?;
+        Ok(())
+    }
+
+    fn decided(&self, height: u64) -> Option<(Vec<u8>, CommitCertificate<CpcContext>)> {
+        let store = self.engine.store();
+        let hash = store.hash_at(height).ok()??;
+        let block = store.block(&hash).ok()??;
+        let cert = decode_certificate(&store.certificate(height).ok()??).ok()?;
+        Some((serde_json::to_vec(&block).ok()?, cert))
+    }
+
+    fn evidence(&mut self, height: u64, evidence: &MisbehaviorEvidence<CpcContext>) {
+        // Kept in RocksDB and served by `cpc_getEvidence` in a later step (issue 12, item 4).
+        tracing::warn!(height, ?evidence, "misbehaviour proved by consensus");
+    }
+}
