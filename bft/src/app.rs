@@ -37,6 +37,11 @@ pub trait Application: Send + 'static {
     fn committed_height(&self) -> u64;
     /// The validator set that decides `height`.
     fn validator_set(&self, height: u64) -> ValidatorSet;
+    /// The time a height should take, proposal to the next height (the chain's block time);
+    /// consensus keeps collecting precommits until then. None: start the next height at once.
+    fn target_time(&self) -> Option<Duration> {
+        None
+    }
     /// Builds and signs a block at `height` for `round` on the last committed block; returns
     /// its hash and bytes.
     fn build(&mut self, height: u64, round: u32) -> Result<(BlockId, Vec<u8>)>;
@@ -192,7 +197,11 @@ pub fn timeouts(propose: Duration) -> LinearTimeouts {
 }
 
 fn params(app: &impl Application, height: u64, propose: Duration) -> HeightParams<CpcContext> {
-    HeightParams::new(app.validator_set(height), timeouts(propose), None)
+    HeightParams::new(
+        app.validator_set(height),
+        timeouts(propose),
+        app.target_time(),
+    )
 }
 
 fn stream_parts(

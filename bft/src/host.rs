@@ -61,6 +61,12 @@ impl Application for EngineHost {
         self.set.clone()
     }
 
+    fn target_time(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_millis(
+            self.engine.params().block_time_ms,
+        ))
+    }
+
     fn build(&mut self, height: u64, round: u32) -> Result<(BlockId, Vec<u8>)> {
         let block = self
             .blocking(|e| e.build_proposal(round))

@@ -22,6 +22,7 @@ fn genesis() -> Genesis {
     let keys = dev_keys();
     let mut g = Genesis::dev();
     g.poc.matrix_size = 64;
+    g.block_time_ms = 50;
     g.validators = (0..N)
         .map(|i| GenesisValidator {
             name: format!("v{i}"),

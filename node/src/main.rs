@@ -15,7 +15,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
-    let known: Vec<String> = Cli::command().get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect();
+    let known: Vec<String> = Cli::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
     let args = match config::merge_config_args(std::env::args().collect(), &known) {
         Ok(a) => a,
         Err(e) => {
@@ -56,9 +59,11 @@ fn main() -> ExitCode {
             http_base_port,
             fund_dev_accounts,
             share_target_start,
+            bft_base_port,
         })) => commands::testnet::init(&commands::testnet::TestnetSpec {
             fund_dev_accounts,
             share_target_start,
+            bft_base_port,
             validators,
             nodes: nodes.unwrap_or(validators),
             out,

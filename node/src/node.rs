@@ -4,7 +4,7 @@
 
 use cpc_engine::{Admitted, Engine, EngineEvent};
 use cpc_mempool::AdmitError;
-use cpc_primitives::{Transaction, H256};
+use cpc_primitives::{H256, Transaction};
 use cpc_state::Head;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -43,6 +43,9 @@ pub struct Node {
     pub miner: OnceLock<cpc_miner::MinerHandle>,
     /// Gossiped results whose tip this node does not know yet: re-checked on new heads.
     pub parked: Mutex<VecDeque<(Instant, Transaction)>>,
+    /// Blocks are decided by BFT consensus (`--bft.port`): the longest-chain import paths
+    /// (block gossip, this node's sync) are off.
+    pub bft: std::sync::atomic::AtomicBool,
 }
 
 impl Node {
@@ -55,7 +58,12 @@ impl Node {
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             miner: OnceLock::new(),
             parked: Mutex::new(VecDeque::new()),
+            bft: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub fn bft_mode(&self) -> bool {
+        self.bft.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn head(&self) -> Head {
@@ -94,7 +102,10 @@ impl Node {
     }
 
     /// Turns the engine's events into the RPC's until the engine's channel closes or `stop`.
-    pub async fn forward_events(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn forward_events(
+        self: Arc<Self>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
         let mut rx = self.engine.events();
         loop {
             let ev = tokio::select! {
@@ -107,15 +118,25 @@ impl Node {
                 }
                 Ok(EngineEvent::Committed(c)) => {
                     if self.events.receiver_count() > 0 {
-                        let _ = self.events.send(cpc_rpc::ChainEvent::Block(Arc::new(crate::services::rpc::block_event(&c, || {
-                            self.engine.window_for(c.block.header.height).map(|w| w.0).unwrap_or_default()
-                        }))));
+                        let _ = self.events.send(cpc_rpc::ChainEvent::Block(Arc::new(
+                            crate::services::rpc::block_event(&c, || {
+                                self.engine
+                                    .window_for(c.block.header.height)
+                                    .map(|w| w.0)
+                                    .unwrap_or_default()
+                            }),
+                        )));
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "RPC event fan-out fell behind the engine; subscribers missed events");
+                    tracing::warn!(
+                        missed = n,
+                        "RPC event fan-out fell behind the engine; subscribers missed events"
+                    );
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => anyhow::bail!("the engine's event stream closed"),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    anyhow::bail!("the engine's event stream closed")
+                }
             }
         }
     }
@@ -127,14 +148,30 @@ impl Node {
 pub struct LocalSink(pub std::sync::Weak<Node>);
 
 impl cpc_miner::ResultSink for LocalSink {
-    fn submit(&self, key: &cpc_primitives::SecretKey, r: &cpc_primitives::ComputeResult) -> Result<H256, (String, String)> {
+    fn submit(
+        &self,
+        key: &cpc_primitives::SecretKey,
+        r: &cpc_primitives::ComputeResult,
+    ) -> Result<H256, (String, String)> {
         let Some(node) = self.0.upgrade() else {
             return Err(("stopped".into(), "the node is shutting down".into()));
         };
         let from = cpc_primitives::Address::from_public_key(&key.public_key());
-        let committed = node.engine.store().account(&from).map(|a| a.nonce).unwrap_or(0);
+        let committed = node
+            .engine
+            .store()
+            .account(&from)
+            .map(|a| a.nonce)
+            .unwrap_or(0);
         let nonce = node.engine.mempool().pending_nonce(&from, committed);
-        let tx = cpc_miner::result_tx(key, r, &node.engine.params().chain_id, nonce, node.engine.params().min_gas_price);
-        node.submit(tx).map_err(|e| (e.reason().to_string(), e.to_string()))
+        let tx = cpc_miner::result_tx(
+            key,
+            r,
+            &node.engine.params().chain_id,
+            nonce,
+            node.engine.params().min_gas_price,
+        );
+        node.submit(tx)
+            .map_err(|e| (e.reason().to_string(), e.to_string()))
     }
 }

@@ -14,4 +14,3 @@ pub fn node_id(datadir: &Path) -> Result<()> {
     println!("/ip4/127.0.0.1/tcp/{port}/p2p/{id}");
     Ok(())
 }
-

@@ -7,11 +7,13 @@ use cpc_wallet::parse_duration_ms;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-
 pub fn init_logging(filter: &str, format: &str) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log.filter")?;
     use std::io::IsTerminal;
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     if format == "json" {
         b.json().init();
     } else {
@@ -22,20 +24,21 @@ pub fn init_logging(filter: &str, format: &str) -> Result<()> {
 
 pub fn run(args: RunArgs) -> Result<()> {
     init_logging(&args.log_filter, &args.log_format)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("cpcd-rt").build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("cpcd-rt")
+        .build()?;
     rt.block_on(crate::launcher::run_async(args))
 }
 
 pub async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
 }
-
-
 
 /// Running the node (the default command).
 #[derive(Args, Debug, Clone)]
@@ -89,7 +92,25 @@ pub struct RunArgs {
     pub p2p: P2pFlags,
     #[command(flatten)]
     pub mining: MiningFlags,
+    #[command(flatten)]
+    pub bft: BftFlags,
+}
 
+/// BFT consensus (Malachite): a validator given `--bft.port` decides blocks with the other
+/// validators instead of proposing in PoA rounds (docs/CONSENSUS.md).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "BFT consensus")]
+pub struct BftFlags {
+    /// Port of the consensus network (Malachite's libp2p, TCP on --p2p.addr); turns BFT on.
+    #[arg(long = "bft.port")]
+    pub port: Option<u16>,
+    /// The other validators' consensus addresses, e.g. `/ip4/10.0.0.2/tcp/26656`, comma separated.
+    #[arg(long = "bft.peers", value_delimiter = ',')]
+    pub peers: Vec<String>,
+    /// Propose timeout of round 0 (grows by half of it per round): it must cover building and
+    /// checking the heaviest block.
+    #[arg(long = "bft.propose-timeout", default_value = "3s", value_parser = parse_duration_ms)]
+    pub propose_timeout_ms: u64,
 }
 
 pub const DEFAULT_P2P_PORT: u16 = 30333;
