@@ -6,12 +6,12 @@
 //! parent link, timestamp, proposer turn, synthetic verification, and re-execution that must
 //! reproduce `gas_used` and `state_root`.
 
-use crate::poc_check::{PocVerifier, SyntheticError, WindowTip, is_synthetic, window_heights};
+use crate::poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError, WindowTip};
 use crate::schedule::ValidatorSet;
-use crate::tx_checks::{TxCheckError, check_tx_in_isolation};
+use crate::tx_checks::{check_tx_in_isolation, TxCheckError};
 use cpc_primitives::{
-    Address, Block, ComputeResult, ComputeRoot, H256, ShareTarget, ValconsAddress,
-    compute_root_of_results, next_share_target, tx_root,
+    compute_root_of_results, next_share_target, tx_root, Address, Block, ComputeResult, ComputeRoot, ShareTarget,
+    ValconsAddress, H256,
 };
 use cpc_state::{BlockExecutor, BlockOutcome, ChainParams, Head, StateView, TxError};
 use rayon::prelude::*;
@@ -45,22 +45,13 @@ pub enum BlockError {
     #[error("too many synthetic results: at most {max} per block, found {found}")]
     TooManySynthetic { max: usize, found: usize },
     #[error("transaction {index} ({hash}): {error}")]
-    Tx {
-        index: usize,
-        hash: H256,
-        error: TxCheckError,
-    },
+    Tx { index: usize, hash: H256, error: TxCheckError },
     #[error("tx_root: expected {expected}, found {found}")]
     TxRoot { expected: H256, found: H256 },
     #[error("compute_root: expected {expected:?}, found {found:?}")]
     ComputeRoot { expected: String, found: String },
-    #[error(
-        "proposer_address must be the address of proposer_pub_key: expected {expected}, found {found}"
-    )]
-    ProposerKey {
-        expected: ValconsAddress,
-        found: ValconsAddress,
-    },
+    #[error("proposer_address must be the address of proposer_pub_key: expected {expected}, found {found}")]
+    ProposerKey { expected: ValconsAddress, found: ValconsAddress },
     #[error("proposer signature does not verify over the header")]
     ProposerSignature,
     #[error("height: expected {expected} (parent + 1), found {found}")]
@@ -72,34 +63,16 @@ pub enum BlockError {
     #[error("timestamp: expected at most {max} (now + {MAX_FUTURE_DRIFT_MS} ms), found {found}")]
     TimestampInFuture { max: u64, found: u64 },
     #[error("wrong proposer for height {height} round {round}: expected {expected}, found {found}")]
-    WrongProposer {
-        height: u64,
-        round: u32,
-        expected: ValconsAddress,
-        found: ValconsAddress,
-    },
+    WrongProposer { height: u64, round: u32, expected: ValconsAddress, found: ValconsAddress },
     #[error("transaction {index} ({hash}): {error}")]
-    Synthetic {
-        index: usize,
-        hash: H256,
-        error: SyntheticError,
-    },
+    Synthetic { index: usize, hash: H256, error: SyntheticError },
     #[error(
         "share_target: expected {expected} (the parent's {parent} retargeted for {synthetic} synthetic \
          results), found {found}"
     )]
-    ShareTarget {
-        expected: ShareTarget,
-        parent: ShareTarget,
-        synthetic: u64,
-        found: ShareTarget,
-    },
+    ShareTarget { expected: ShareTarget, parent: ShareTarget, synthetic: u64, found: ShareTarget },
     #[error("transaction {index} ({hash}) cannot be applied: {error}")]
-    Exec {
-        index: usize,
-        hash: H256,
-        error: TxError,
-    },
+    Exec { index: usize, hash: H256, error: TxError },
     #[error("gas_used: expected {expected}, found {found}")]
     GasUsed { expected: u64, found: u64 },
     #[error("state_root: expected {expected}, found {found}")]
@@ -117,30 +90,21 @@ pub struct CheckedBlock {
 
 pub fn check_chain_id(b: &Block, p: &ChainParams) -> Result<(), BlockError> {
     if b.header.chain_id != p.chain_id {
-        return Err(BlockError::ChainId {
-            expected: p.chain_id.clone(),
-            found: b.header.chain_id.clone(),
-        });
+        return Err(BlockError::ChainId { expected: p.chain_id.clone(), found: b.header.chain_id.clone() });
     }
     Ok(())
 }
 
 pub fn check_gas_limit(b: &Block, p: &ChainParams) -> Result<(), BlockError> {
     if b.header.gas_limit != p.block_gas_limit {
-        return Err(BlockError::GasLimit {
-            expected: p.block_gas_limit,
-            found: b.header.gas_limit,
-        });
+        return Err(BlockError::GasLimit { expected: p.block_gas_limit, found: b.header.gas_limit });
     }
     Ok(())
 }
 
 pub fn check_tx_count(b: &Block, p: &ChainParams) -> Result<(), BlockError> {
     if b.transactions.len() > p.max_txs_per_block {
-        return Err(BlockError::TooManyTxs {
-            max: p.max_txs_per_block,
-            found: b.transactions.len(),
-        });
+        return Err(BlockError::TooManyTxs { max: p.max_txs_per_block, found: b.transactions.len() });
     }
     Ok(())
 }
@@ -148,10 +112,7 @@ pub fn check_tx_count(b: &Block, p: &ChainParams) -> Result<(), BlockError> {
 pub fn check_block_size(b: &Block) -> Result<(), BlockError> {
     let found = b.to_json_bytes().len();
     if found > MAX_BLOCK_BYTES {
-        return Err(BlockError::TooLarge {
-            max: MAX_BLOCK_BYTES,
-            found,
-        });
+        return Err(BlockError::TooLarge { max: MAX_BLOCK_BYTES, found });
     }
     Ok(())
 }
@@ -159,10 +120,7 @@ pub fn check_block_size(b: &Block) -> Result<(), BlockError> {
 pub fn check_proposer_signature(b: &Block) -> Result<(), BlockError> {
     let expected = ValconsAddress::from_public_key(&b.proposer_pub_key);
     if b.header.proposer_address != expected {
-        return Err(BlockError::ProposerKey {
-            expected,
-            found: b.header.proposer_address,
-        });
+        return Err(BlockError::ProposerKey { expected, found: b.header.proposer_address });
     }
     b.proposer_pub_key
         .verify_strict(&b.header.signing_bytes(), &b.signature)
@@ -189,10 +147,7 @@ pub fn check_no_duplicate_task_ids(results: &[Option<ComputeResult>]) -> Result<
     Ok(())
 }
 
-pub fn check_synthetic_count(
-    results: &[Option<ComputeResult>],
-    p: &ChainParams,
-) -> Result<(), BlockError> {
+pub fn check_synthetic_count(results: &[Option<ComputeResult>], p: &ChainParams) -> Result<(), BlockError> {
     let found = results.iter().flatten().filter(|r| is_synthetic(r)).count();
     let max = p.poc.max_synthetic_results_per_block;
     if found > max {
@@ -204,10 +159,7 @@ pub fn check_synthetic_count(
 pub fn check_tx_root(b: &Block, hashes: &[H256]) -> Result<(), BlockError> {
     let expected = tx_root(hashes);
     if b.header.tx_root != expected {
-        return Err(BlockError::TxRoot {
-            expected,
-            found: b.header.tx_root,
-        });
+        return Err(BlockError::TxRoot { expected, found: b.header.tx_root });
     }
     Ok(())
 }
@@ -215,10 +167,7 @@ pub fn check_tx_root(b: &Block, hashes: &[H256]) -> Result<(), BlockError> {
 pub fn check_compute_root(b: &Block, results: &[Option<ComputeResult>]) -> Result<(), BlockError> {
     let expected: ComputeRoot = compute_root_of_results(results.iter().flatten());
     if b.header.compute_root != expected {
-        return Err(BlockError::ComputeRoot {
-            expected: expected.to_text(),
-            found: b.header.compute_root.to_text(),
-        });
+        return Err(BlockError::ComputeRoot { expected: expected.to_text(), found: b.header.compute_root.to_text() });
     }
     Ok(())
 }
@@ -227,24 +176,13 @@ pub fn check_compute_root(b: &Block, results: &[Option<ComputeResult>]) -> Resul
 pub fn check_transactions(b: &Block, p: &ChainParams) -> Result<CheckedBlock, BlockError> {
     let check = |(index, tx): (usize, &cpc_primitives::Transaction)| {
         let hash = tx.hash();
-        check_tx_in_isolation(tx, p)
-            .map(|r| (hash, r))
-            .map_err(|error| BlockError::Tx { index, hash, error })
+        check_tx_in_isolation(tx, p).map(|r| (hash, r)).map_err(|error| BlockError::Tx { index, hash, error })
     };
-    let checked: Vec<(H256, Option<ComputeResult>)> =
-        if b.transactions.len() >= PARALLEL_TX_CHECK_MIN {
-            b.transactions
-                .par_iter()
-                .enumerate()
-                .map(check)
-                .collect::<Result<_, _>>()?
-        } else {
-            b.transactions
-                .iter()
-                .enumerate()
-                .map(check)
-                .collect::<Result<_, _>>()?
-        };
+    let checked: Vec<(H256, Option<ComputeResult>)> = if b.transactions.len() >= PARALLEL_TX_CHECK_MIN {
+        b.transactions.par_iter().enumerate().map(check).collect::<Result<_, _>>()?
+    } else {
+        b.transactions.iter().enumerate().map(check).collect::<Result<_, _>>()?
+    };
     let (tx_hashes, results) = checked.into_iter().unzip();
     Ok(CheckedBlock { tx_hashes, results })
 }
@@ -280,33 +218,21 @@ pub struct ChainContext<'a> {
 
 pub fn check_parent(b: &Block, parent: &Head) -> Result<(), BlockError> {
     if b.header.height != parent.height + 1 {
-        return Err(BlockError::Height {
-            expected: parent.height + 1,
-            found: b.header.height,
-        });
+        return Err(BlockError::Height { expected: parent.height + 1, found: b.header.height });
     }
     if b.header.prev_hash != parent.hash {
-        return Err(BlockError::Parent {
-            expected: parent.hash,
-            found: b.header.prev_hash,
-        });
+        return Err(BlockError::Parent { expected: parent.hash, found: b.header.prev_hash });
     }
     Ok(())
 }
 
 pub fn check_timestamp(b: &Block, parent: &Head, now_ms: u64) -> Result<(), BlockError> {
     if b.header.timestamp <= parent.timestamp {
-        return Err(BlockError::TimestampNotAfterParent {
-            parent: parent.timestamp,
-            found: b.header.timestamp,
-        });
+        return Err(BlockError::TimestampNotAfterParent { parent: parent.timestamp, found: b.header.timestamp });
     }
     let max = now_ms.saturating_add(MAX_FUTURE_DRIFT_MS);
     if b.header.timestamp > max {
-        return Err(BlockError::TimestampInFuture {
-            max,
-            found: b.header.timestamp,
-        });
+        return Err(BlockError::TimestampInFuture { max, found: b.header.timestamp });
     }
     Ok(())
 }
@@ -315,36 +241,16 @@ pub fn check_proposer_turn(b: &Block, validators: &ValidatorSet) -> Result<(), B
     let (height, round) = (b.header.height, b.header.round);
     let expected = validators.proposer_address(height, round);
     if b.header.proposer_address != expected {
-        return Err(BlockError::WrongProposer {
-            height,
-            round,
-            expected,
-            found: b.header.proposer_address,
-        });
+        return Err(BlockError::WrongProposer { height, round, expected, found: b.header.proposer_address });
     }
     Ok(())
 }
 
 /// The header's `share_target` is the parent's retargeted for the block's synthetic results
 /// (PROTOCOL.md, Shares): a proposer cannot pick an easier target for the next tip.
-pub fn check_share_target(
-    b: &Block,
-    checked: &CheckedBlock,
-    parent: &Head,
-    p: &ChainParams,
-) -> Result<(), BlockError> {
-    let synthetic = checked
-        .results
-        .iter()
-        .flatten()
-        .filter(|r| is_synthetic(r))
-        .count() as u64;
-    let expected = next_share_target(
-        parent.share_target,
-        synthetic,
-        p.poc.shares_per_block,
-        p.poc.share_halflife,
-    );
+pub fn check_share_target(b: &Block, checked: &CheckedBlock, parent: &Head, p: &ChainParams) -> Result<(), BlockError> {
+    let synthetic = checked.results.iter().flatten().filter(|r| is_synthetic(r)).count() as u64;
+    let expected = next_share_target(parent.share_target, synthetic, p.poc.shares_per_block, p.poc.share_halflife);
     if b.header.share_target != expected {
         return Err(BlockError::ShareTarget {
             expected,
@@ -368,9 +274,7 @@ pub fn check_synthetic_results(
     let mut items = Vec::new();
     let mut idx = Vec::new();
     for (index, r) in checked.results.iter().enumerate() {
-        let Some(r) = r.as_ref().filter(|r| is_synthetic(r)) else {
-            continue;
-        };
+        let Some(r) = r.as_ref().filter(|r| is_synthetic(r)) else { continue };
         let hash = checked.tx_hashes[index];
         let tip = ctx
             .poc
@@ -381,16 +285,9 @@ pub fn check_synthetic_results(
         idx.push(index);
     }
     for (i, res) in ctx.poc.verify_many(&items).into_iter().enumerate() {
-        res.map_err(|error| BlockError::Synthetic {
-            index: idx[i],
-            hash: checked.tx_hashes[idx[i]],
-            error,
-        })?;
+        res.map_err(|error| BlockError::Synthetic { index: idx[i], hash: checked.tx_hashes[idx[i]], error })?;
     }
-    Ok(idx
-        .iter()
-        .map(|i| b.transactions[*i].from_address)
-        .collect())
+    Ok(idx.iter().map(|i| b.transactions[*i].from_address).collect())
 }
 
 /// Re-executes the block on `view` and compares `gas_used` and `state_root`.
@@ -403,27 +300,15 @@ pub fn execute_and_compare<V: StateView + ?Sized>(
 ) -> Result<BlockOutcome, BlockError> {
     let mut ex = BlockExecutor::new(view, p, b.header.height);
     for (index, (tx, hash)) in b.transactions.iter().zip(&checked.tx_hashes).enumerate() {
-        ex.execute(tx, *hash).map_err(|error| BlockError::Exec {
-            index,
-            hash: *hash,
-            error,
-        })?;
+        ex.execute(tx, *hash).map_err(|error| BlockError::Exec { index, hash: *hash, error })?;
     }
     let proposer = Address(b.header.proposer_address.0);
-    let out = ex
-        .finish(&proposer, paid_workers)
-        .map_err(|e| BlockError::State(e.to_string()))?;
+    let out = ex.finish(&proposer, paid_workers).map_err(|e| BlockError::State(e.to_string()))?;
     if out.gas_used != b.header.gas_used {
-        return Err(BlockError::GasUsed {
-            expected: out.gas_used,
-            found: b.header.gas_used,
-        });
+        return Err(BlockError::GasUsed { expected: out.gas_used, found: b.header.gas_used });
     }
     if out.state_root != b.header.state_root {
-        return Err(BlockError::StateRoot {
-            expected: out.state_root,
-            found: b.header.state_root,
-        });
+        return Err(BlockError::StateRoot { expected: out.state_root, found: b.header.state_root });
     }
     Ok(out)
 }

@@ -2,12 +2,12 @@
 //! synthetic slots only to fully recomputed shares (in parallel, cached), computes every root
 //! and the next share target, and signs.
 
-use crate::poc_check::{PocVerifier, SyntheticError, WindowTip, is_synthetic, window_heights};
+use crate::poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError, WindowTip};
 use cpc_primitives::{
-    Address, Block, ComputeResult, H256, Header, SecretKey, Transaction, ValconsAddress,
-    compute_root_of_results, next_share_target, tx_root,
+    compute_root_of_results, next_share_target, tx_root, Address, Block, ComputeResult, Header, SecretKey, Transaction,
+    ValconsAddress, H256,
 };
-use cpc_state::{ApplyError, BlockExecutor, BlockOutcome, ChainParams, Head, StateView, TxError};
+use cpc_state::{ApplyError, BlockOutcome, BlockExecutor, ChainParams, Head, StateView, TxError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -62,10 +62,9 @@ pub struct BuildContext<'a> {
 fn classify(e: &TxError) -> Skip {
     match e {
         TxError::Nonce { expected, found } if found > expected => Skip::Later(e.to_string()),
-        TxError::FeeBalance { .. }
-        | TxError::BlockGas { .. }
-        | TxError::BlockFull(_)
-        | TxError::Storage(_) => Skip::Later(e.to_string()),
+        TxError::FeeBalance { .. } | TxError::BlockGas { .. } | TxError::BlockFull(_) | TxError::Storage(_) => {
+            Skip::Later(e.to_string())
+        }
         _ => Skip::Invalid(e.to_string()),
     }
 }
@@ -74,22 +73,13 @@ fn classify(e: &TxError) -> Skip {
 /// executing it: a synthetic result that could not is not worth a recomputation.
 fn payable(acc: &cpc_primitives::Account, tx: &Transaction) -> Result<(), Skip> {
     if tx.nonce < acc.nonce {
-        return Err(Skip::Invalid(format!(
-            "nonce: expected {}, found {}",
-            acc.nonce, tx.nonce
-        )));
+        return Err(Skip::Invalid(format!("nonce: expected {}, found {}", acc.nonce, tx.nonce)));
     }
     if tx.nonce > acc.nonce {
-        return Err(Skip::Later(format!(
-            "nonce: expected {}, found {}",
-            acc.nonce, tx.nonce
-        )));
+        return Err(Skip::Later(format!("nonce: expected {}, found {}", acc.nonce, tx.nonce)));
     }
     if acc.balance < tx.fee {
-        return Err(Skip::Later(format!(
-            "insufficient balance for the fee: balance {}, fee {}",
-            acc.balance, tx.fee
-        )));
+        return Err(Skip::Later(format!("insufficient balance for the fee: balance {}, fee {}", acc.balance, tx.fee)));
     }
     Ok(())
 }
@@ -117,9 +107,7 @@ pub fn build_block<V: StateView + ?Sized>(
     let mut tips: HashMap<H256, Result<H256, SyntheticError>> = HashMap::new();
     let mut ahead: Vec<(H256, &ComputeResult, H256)> = Vec::new();
     for c in candidates {
-        let Some(r) = c.result.as_deref().filter(|r| is_synthetic(r)) else {
-            continue;
-        };
+        let Some(r) = c.result.as_deref().filter(|r| is_synthetic(r)) else { continue };
         let res = ctx
             .poc
             .locate_tip(r, &ctx.window, *range.start(), *range.end())
@@ -128,10 +116,7 @@ pub fn build_block<V: StateView + ?Sized>(
             && ahead.len() < cap
             && !ctx.poc.is_cached(r, tip)
         {
-            let committed = view
-                .account_entry(&c.tx.from_address)?
-                .map(|e| e.account)
-                .unwrap_or_default();
+            let committed = view.account_entry(&c.tx.from_address)?.map(|e| e.account).unwrap_or_default();
             if c.tx.nonce >= committed.nonce && committed.balance >= c.tx.fee {
                 ahead.push((c.hash, r, *tip));
             }
@@ -139,11 +124,8 @@ pub fn build_block<V: StateView + ?Sized>(
         tips.insert(c.hash, res);
     }
     let items: Vec<(&ComputeResult, H256)> = ahead.iter().map(|(_, r, t)| (*r, *t)).collect();
-    let mut verdicts: HashMap<H256, Result<(), SyntheticError>> = ahead
-        .iter()
-        .map(|(h, _, _)| *h)
-        .zip(ctx.poc.verify_many(&items))
-        .collect();
+    let mut verdicts: HashMap<H256, Result<(), SyntheticError>> =
+        ahead.iter().map(|(h, _, _)| *h).zip(ctx.poc.verify_many(&items)).collect();
 
     // Pass 2: execute in order.
     let mut ex = BlockExecutor::new(view, p, height);
@@ -178,22 +160,14 @@ pub fn build_block<V: StateView + ?Sized>(
                 None => unreachable!("pass 1 looked at every synthetic candidate"),
             };
             if forgers.contains(&c.tx.from_address) {
-                skipped.push((
-                    c.hash,
-                    Skip::Later("another result of this sender failed recomputation".into()),
-                ));
+                skipped.push((c.hash, Skip::Later("another result of this sender failed recomputation".into())));
                 continue;
             }
             if workers.len() >= cap {
-                skipped.push((
-                    c.hash,
-                    Skip::Later(format!("synthetic results per block cap ({cap}) reached")),
-                ));
+                skipped.push((c.hash, Skip::Later(format!("synthetic results per block cap ({cap}) reached"))));
                 continue;
             }
-            let acc = ex
-                .account(&c.tx.from_address)
-                .map_err(ApplyError::Storage)?;
+            let acc = ex.account(&c.tx.from_address).map_err(ApplyError::Storage)?;
             if let Err(skip) = payable(&acc, &c.tx) {
                 skipped.push((c.hash, skip));
                 continue;
@@ -201,30 +175,15 @@ pub fn build_block<V: StateView + ?Sized>(
             let verdict = match verdicts.remove(&c.hash) {
                 Some(v) => v,
                 None if failed >= MAX_FAILED_VERIFICATIONS_PER_BUILD => {
-                    skipped.push((
-                        c.hash,
-                        Skip::Later(
-                            "this block's budget for failed recomputations is spent".into(),
-                        ),
-                    ));
+                    skipped.push((c.hash, Skip::Later("this block's budget for failed recomputations is spent".into())));
                     continue;
                 }
-                None => ctx
-                    .poc
-                    .verify_many(&[(r, tip)])
-                    .pop()
-                    .expect("one verdict per item"),
+                None => ctx.poc.verify_many(&[(r, tip)]).pop().expect("one verdict per item"),
             };
             if let Err(e) = verdict {
                 failed += 1;
                 forgers.insert(c.tx.from_address);
-                skipped.push((
-                    c.hash,
-                    Skip::Forged {
-                        worker: c.tx.from_address,
-                        why: e.to_string(),
-                    },
-                ));
+                skipped.push((c.hash, Skip::Forged { worker: c.tx.from_address, why: e.to_string() }));
                 continue;
             }
         }
@@ -268,10 +227,5 @@ pub fn build_block<V: StateView + ?Sized>(
     };
     let txs: Vec<Transaction> = included.iter().map(|t| (**t).clone()).collect();
     let block = Block::seal(header, txs, ctx.proposer);
-    Ok(Built {
-        block,
-        tx_hashes: hashes,
-        outcome,
-        skipped,
-    })
+    Ok(Built { block, tx_hashes: hashes, outcome, skipped })
 }

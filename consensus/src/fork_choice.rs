@@ -1,17 +1,13 @@
 //! Fork choice (docs/CONSENSUS.md): prefer the longer chain; at equal length prefer the lower
 //! round at the first height where the two chains differ, then the lower block hash.
 
-use cpc_primitives::{H256, Header};
+use cpc_primitives::{Header, H256};
 use std::cmp::Ordering;
 
 /// Compares the chains ending at `a` and `b`: `Greater` when `a` is the better chain.
 /// `header` looks up stored headers by hash (both chains must be stored down to their common
 /// ancestor). Returns `None` when a header on the way is missing.
-pub fn compare_chains(
-    a: &Header,
-    b: &Header,
-    header: impl Fn(&H256) -> Option<Header>,
-) -> Option<Ordering> {
+pub fn compare_chains(a: &Header, b: &Header, header: impl Fn(&H256) -> Option<Header>) -> Option<Ordering> {
     match a.height.cmp(&b.height) {
         Ordering::Equal => {}
         longer => return Some(longer),
@@ -88,11 +84,7 @@ mod tests {
         assert_eq!(t.cmp(&b2, &a2), Ordering::Less);
         // same rounds: lower hash wins
         let c1 = t.add(header(1, g.hash(), 0, 30));
-        let (lo, hi) = if a1.hash() < c1.hash() {
-            (&a1, &c1)
-        } else {
-            (&c1, &a1)
-        };
+        let (lo, hi) = if a1.hash() < c1.hash() { (&a1, &c1) } else { (&c1, &a1) };
         assert_eq!(t.cmp(lo, hi), Ordering::Greater);
         assert_eq!(t.cmp(&a2, &a2), Ordering::Equal);
     }

@@ -8,14 +8,9 @@ pub mod poc_check;
 pub mod schedule;
 pub mod tx_checks;
 
-pub use block::{
-    BlockError, ChainContext, CheckedBlock, check_block_in_context, check_block_in_isolation,
-    check_share_target, validate_block,
-};
-pub use builder::{
-    BuildContext, Built, Candidate, MAX_FAILED_VERIFICATIONS_PER_BUILD, Skip, build_block,
-};
+pub use block::{check_share_target, check_block_in_context, check_block_in_isolation, validate_block, BlockError, ChainContext, CheckedBlock};
 pub use fork_choice::compare_chains;
-pub use poc_check::{PocVerifier, SyntheticError, WindowTip, is_synthetic, window_heights};
+pub use builder::{build_block, BuildContext, Built, Candidate, Skip, MAX_FAILED_VERIFICATIONS_PER_BUILD};
+pub use poc_check::{is_synthetic, window_heights, PocVerifier, SyntheticError, WindowTip};
 pub use schedule::ValidatorSet;
-pub use tx_checks::{TxCheckError, check_tx_in_isolation};
+pub use tx_checks::{check_tx_in_isolation, TxCheckError};

@@ -3,7 +3,7 @@
 //! over the cores, each result verified once per node) guards block building and import.
 
 use cpc_poc::{PocError, SynthParams};
-use cpc_primitives::{ComputeResult, H256, ShareTarget, sha256_concat};
+use cpc_primitives::{sha256_concat, ComputeResult, ShareTarget, H256};
 use cpc_state::PocParams;
 use parking_lot::Mutex;
 use rayon::prelude::*;
@@ -20,22 +20,12 @@ pub enum SyntheticError {
         "SUBMIT_RESULT rule 6: task {task_id:?} matches no canonical tip in heights {lo}..={hi} \
          for worker {worker} and nonce {nonce:?} (stale or unknown tip, or someone else's task)"
     )]
-    UnknownTip {
-        task_id: String,
-        worker: String,
-        nonce: Option<u64>,
-        lo: u64,
-        hi: u64,
-    },
+    UnknownTip { task_id: String, worker: String, nonce: Option<u64>, lo: u64, hi: u64 },
     #[error(
         "SUBMIT_RESULT rule 6 (share): task {task_id:?} has share value {value} above its tip's \
          share_target {target} (expected a value at most the target: not a share)"
     )]
-    NotAShare {
-        task_id: String,
-        value: String,
-        target: ShareTarget,
-    },
+    NotAShare { task_id: String, value: String, target: ShareTarget },
     #[error("SUBMIT_RESULT rule 6: {0}")]
     Poc(#[from] PocError),
 }
@@ -76,10 +66,7 @@ fn cache_key(r: &ComputeResult, tip: &H256) -> H256 {
 impl PocVerifier {
     pub fn new(p: &PocParams) -> Self {
         PocVerifier {
-            params: SynthParams {
-                n: p.matrix_size,
-                k: p.challenges,
-            },
+            params: SynthParams { n: p.matrix_size, k: p.challenges },
             window: p.window,
             cache: Mutex::new((HashSet::new(), VecDeque::new())),
         }
@@ -94,13 +81,7 @@ impl PocVerifier {
     }
 
     /// Finds the tip among `window` (canonical blocks of `lo..=hi`) that generated this task.
-    pub fn locate_tip(
-        &self,
-        r: &ComputeResult,
-        window: &[WindowTip],
-        lo: u64,
-        hi: u64,
-    ) -> Result<WindowTip, SyntheticError> {
+    pub fn locate_tip(&self, r: &ComputeResult, window: &[WindowTip], lo: u64, hi: u64) -> Result<WindowTip, SyntheticError> {
         let unknown = || SyntheticError::UnknownTip {
             task_id: r.task_id.clone(),
             worker: r.worker_address.clone(),
@@ -134,13 +115,7 @@ impl PocVerifier {
 
     /// Admission: locate the tip, the share rule (one hash), then the k-row proof check
     /// (≤ 1 ms at n = 1024) — cheapest first.
-    pub fn check_cheap(
-        &self,
-        r: &ComputeResult,
-        window: &[WindowTip],
-        lo: u64,
-        hi: u64,
-    ) -> Result<WindowTip, SyntheticError> {
+    pub fn check_cheap(&self, r: &ComputeResult, window: &[WindowTip], lo: u64, hi: u64) -> Result<WindowTip, SyntheticError> {
         let tip = self.locate_tip(r, window, lo, hi)?;
         self.check_share(r, &tip)?;
         if !self.is_cached(r, &tip.0) {
@@ -185,16 +160,12 @@ impl PocVerifier {
                 return vec![Ok(())];
             }
             // A lone result gets all the cores for its product.
-            let res =
-                cpc_poc::verify_full_parallel(r, &tip, &self.params).map_err(SyntheticError::from);
+            let res = cpc_poc::verify_full_parallel(r, &tip, &self.params).map_err(SyntheticError::from);
             if res.is_ok() {
                 self.remember(r, &tip);
             }
             return vec![res];
         }
-        items
-            .par_iter()
-            .map(|(r, tip)| self.verify_full(r, tip))
-            .collect()
+        items.par_iter().map(|(r, tip)| self.verify_full(r, tip)).collect()
     }
 }

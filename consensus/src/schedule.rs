@@ -11,10 +11,7 @@ pub struct ValidatorSet {
 impl ValidatorSet {
     /// Panics on an empty set (genesis validation refuses one).
     pub fn new(keys: Vec<PublicKey>) -> Self {
-        assert!(
-            !keys.is_empty(),
-            "a validator set needs at least one validator"
-        );
+        assert!(!keys.is_empty(), "a validator set needs at least one validator");
         ValidatorSet { keys }
     }
 
@@ -52,9 +49,6 @@ mod tests {
         assert_eq!(set.proposer(0, 0), &keys[0]);
         assert_eq!(set.proposer(5, 0), &keys[1]);
         assert_eq!(set.proposer(5, 2), &keys[3]);
-        assert_eq!(
-            set.proposer(u64::MAX, u32::MAX),
-            &keys[((u64::MAX as u128 + u32::MAX as u128) % 4) as usize]
-        );
+        assert_eq!(set.proposer(u64::MAX, u32::MAX), &keys[((u64::MAX as u128 + u32::MAX as u128) % 4) as usize]);
     }
 }

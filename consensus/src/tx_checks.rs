@@ -2,9 +2,7 @@
 //! chain parameters. Small ordered `check_*` functions, cheapest first, the signature last;
 //! one error variant per rule, each saying what was expected and what was found.
 
-use cpc_primitives::{
-    Address, ComputeResult, ComputeResultError, CryptoError, Signature, Transaction, TxType,
-};
+use cpc_primitives::{Address, ComputeResult, ComputeResultError, CryptoError, Signature, Transaction, TxType};
 use cpc_state::ChainParams;
 use serde_json::Value;
 
@@ -29,23 +27,14 @@ pub enum TxCheckError {
     TooLarge { max: usize, found: usize },
     #[error("chain_id: expected {expected:?}, found {found:?}")]
     ChainId { expected: String, found: String },
-    #[error(
-        "transaction type {0} is not supported yet (only TRANSFER and SUBMIT_RESULT; staking arrives with the economics issue)"
-    )]
+    #[error("transaction type {0} is not supported yet (only TRANSFER and SUBMIT_RESULT; staking arrives with the economics issue)")]
     Unsupported(TxType),
     #[error("from_address must be the address of pub_key: expected {expected}, found {found}")]
     FromAddress { expected: Address, found: Address },
     #[error("gas_price: expected at least the chain minimum {expected}, found {found}")]
     GasPrice { expected: u64, found: u64 },
-    #[error(
-        "{rule}gas_limit: expected at least the intrinsic gas of {tx_type}, {expected}, found {found}"
-    )]
-    GasLimit {
-        rule: &'static str,
-        tx_type: TxType,
-        expected: u64,
-        found: u64,
-    },
+    #[error("{rule}gas_limit: expected at least the intrinsic gas of {tx_type}, {expected}, found {found}")]
+    GasLimit { rule: &'static str, tx_type: TxType, expected: u64, found: u64 },
     #[error("fee must equal gas_limit x gas_price: expected {expected}, found {found}")]
     Fee { expected: u128, found: u128 },
     #[error("fee: gas_limit x gas_price overflows")]
@@ -62,25 +51,13 @@ pub enum TxCheckError {
     Payload(String),
     #[error("SUBMIT_RESULT rule 1 (well-formed ComputeResult): {0}")]
     Malformed(ComputeResultError),
-    #[error(
-        "SUBMIT_RESULT rule 1 (well-formed ComputeResult): {field} too long: at most {max} bytes, found {found}"
-    )]
-    FieldTooLong {
-        field: &'static str,
-        max: usize,
-        found: usize,
-    },
-    #[error(
-        "SUBMIT_RESULT rule 2 (worker_address == from_address): expected {expected}, found {found:?}"
-    )]
+    #[error("SUBMIT_RESULT rule 1 (well-formed ComputeResult): {field} too long: at most {max} bytes, found {found}")]
+    FieldTooLong { field: &'static str, max: usize, found: usize },
+    #[error("SUBMIT_RESULT rule 2 (worker_address == from_address): expected {expected}, found {found:?}")]
     WorkerMismatch { expected: Address, found: String },
-    #[error(
-        "SUBMIT_RESULT rule 5 (worker signature): expected 128 lowercase hex digits, found {0:?}"
-    )]
+    #[error("SUBMIT_RESULT rule 5 (worker signature): expected 128 lowercase hex digits, found {0:?}")]
     ResultSignatureFormat(String),
-    #[error(
-        "SUBMIT_RESULT rule 5 (worker signature): not a valid Ed25519 signature by pub_key over the ComputeResult: {0}"
-    )]
+    #[error("SUBMIT_RESULT rule 5 (worker signature): not a valid Ed25519 signature by pub_key over the ComputeResult: {0}")]
     ResultSignature(CryptoError),
     #[error("signature: {0}")]
     Signature(CryptoError),
@@ -93,10 +70,7 @@ impl TxCheckError {
         match self {
             TxCheckError::Malformed(_) | TxCheckError::FieldTooLong { .. } => Some(1),
             TxCheckError::WorkerMismatch { .. } => Some(2),
-            TxCheckError::GasLimit {
-                tx_type: TxType::SubmitResult,
-                ..
-            } => Some(3),
+            TxCheckError::GasLimit { tx_type: TxType::SubmitResult, .. } => Some(3),
             TxCheckError::ResultSignatureFormat(_) | TxCheckError::ResultSignature(_) => Some(5),
             _ => None,
         }
@@ -106,20 +80,14 @@ impl TxCheckError {
 pub fn check_size(tx: &Transaction) -> Result<(), TxCheckError> {
     let n = tx.canonical_json().len();
     if n > MAX_TX_BYTES {
-        return Err(TxCheckError::TooLarge {
-            max: MAX_TX_BYTES,
-            found: n,
-        });
+        return Err(TxCheckError::TooLarge { max: MAX_TX_BYTES, found: n });
     }
     Ok(())
 }
 
 pub fn check_chain_id(tx: &Transaction, p: &ChainParams) -> Result<(), TxCheckError> {
     if tx.chain_id != p.chain_id {
-        return Err(TxCheckError::ChainId {
-            expected: p.chain_id.clone(),
-            found: tx.chain_id.clone(),
-        });
+        return Err(TxCheckError::ChainId { expected: p.chain_id.clone(), found: tx.chain_id.clone() });
     }
     Ok(())
 }
@@ -134,20 +102,14 @@ pub fn check_supported(tx: &Transaction) -> Result<(), TxCheckError> {
 pub fn check_from_address(tx: &Transaction) -> Result<(), TxCheckError> {
     let expected = Address::from_public_key(&tx.pub_key);
     if tx.from_address != expected {
-        return Err(TxCheckError::FromAddress {
-            expected,
-            found: tx.from_address,
-        });
+        return Err(TxCheckError::FromAddress { expected, found: tx.from_address });
     }
     Ok(())
 }
 
 pub fn check_gas_price(tx: &Transaction, p: &ChainParams) -> Result<(), TxCheckError> {
     if tx.gas_price < p.min_gas_price {
-        return Err(TxCheckError::GasPrice {
-            expected: p.min_gas_price,
-            found: tx.gas_price,
-        });
+        return Err(TxCheckError::GasPrice { expected: p.min_gas_price, found: tx.gas_price });
     }
     Ok(())
 }
@@ -155,30 +117,16 @@ pub fn check_gas_price(tx: &Transaction, p: &ChainParams) -> Result<(), TxCheckE
 pub fn check_gas_limit(tx: &Transaction) -> Result<(), TxCheckError> {
     let expected = tx.tx_type.intrinsic_gas();
     if tx.gas_limit < expected {
-        let rule = if tx.tx_type == TxType::SubmitResult {
-            "SUBMIT_RESULT rule 3: "
-        } else {
-            ""
-        };
-        return Err(TxCheckError::GasLimit {
-            rule,
-            tx_type: tx.tx_type,
-            expected,
-            found: tx.gas_limit,
-        });
+        let rule = if tx.tx_type == TxType::SubmitResult { "SUBMIT_RESULT rule 3: " } else { "" };
+        return Err(TxCheckError::GasLimit { rule, tx_type: tx.tx_type, expected, found: tx.gas_limit });
     }
     Ok(())
 }
 
 pub fn check_fee(tx: &Transaction) -> Result<(), TxCheckError> {
-    let expected = (tx.gas_limit as u128)
-        .checked_mul(tx.gas_price as u128)
-        .ok_or(TxCheckError::FeeOverflow)?;
+    let expected = (tx.gas_limit as u128).checked_mul(tx.gas_price as u128).ok_or(TxCheckError::FeeOverflow)?;
     if tx.fee != expected {
-        return Err(TxCheckError::Fee {
-            expected,
-            found: tx.fee,
-        });
+        return Err(TxCheckError::Fee { expected, found: tx.fee });
     }
     tx.max_cost().ok_or(TxCheckError::CostOverflow)?;
     Ok(())
@@ -186,21 +134,13 @@ pub fn check_fee(tx: &Transaction) -> Result<(), TxCheckError> {
 
 pub fn check_recipient_and_amount(tx: &Transaction) -> Result<(), TxCheckError> {
     match tx.tx_type {
-        TxType::Transfer if tx.to_address.is_none() => Err(TxCheckError::ToAddressMissing {
-            tx_type: tx.tx_type,
-        }),
+        TxType::Transfer if tx.to_address.is_none() => Err(TxCheckError::ToAddressMissing { tx_type: tx.tx_type }),
         TxType::SubmitResult => {
             if let Some(a) = tx.to_address {
-                return Err(TxCheckError::ToAddressNotNull {
-                    tx_type: tx.tx_type,
-                    found: a,
-                });
+                return Err(TxCheckError::ToAddressNotNull { tx_type: tx.tx_type, found: a });
             }
             if tx.amount != 0 {
-                return Err(TxCheckError::AmountNotZero {
-                    tx_type: tx.tx_type,
-                    found: tx.amount.to_string(),
-                });
+                return Err(TxCheckError::AmountNotZero { tx_type: tx.tx_type, found: tx.amount.to_string() });
             }
             Ok(())
         }
@@ -220,13 +160,13 @@ pub fn check_transfer_payload(tx: &Transaction) -> Result<(), TxCheckError> {
                 return Err(TxCheckError::Payload(format!(
                     "memo: at most {MAX_MEMO_BYTES} bytes, found {}",
                     s.len()
-                )));
+                )))
             }
             ("memo", _) => return Err(TxCheckError::Payload("memo: expected a string".into())),
             (other, _) => {
                 return Err(TxCheckError::Payload(format!(
                     "TRANSFER payload: expected {{}} or {{\"memo\": string}}, found field {other:?}"
-                )));
+                )))
             }
         }
     }
@@ -240,53 +180,30 @@ pub fn check_compute_result(tx: &Transaction) -> Result<Option<ComputeResult>, T
     }
     let r = ComputeResult::from_payload(&tx.payload).map_err(TxCheckError::Malformed)?;
     let too_long = |field, max, v: &str| {
-        if v.len() > max {
-            Err(TxCheckError::FieldTooLong {
-                field,
-                max,
-                found: v.len(),
-            })
-        } else {
-            Ok(())
-        }
+        if v.len() > max { Err(TxCheckError::FieldTooLong { field, max, found: v.len() }) } else { Ok(()) }
     };
     too_long("task_id", MAX_TASK_ID_BYTES, &r.task_id)?;
     too_long("result_hash", MAX_RESULT_HASH_BYTES, &r.result_hash)?;
     too_long("proof", MAX_PROOF_BYTES, r.proof.as_deref().unwrap_or(""))?;
     if !cpc_poc::is_synthetic_task_id(&r.task_id) {
-        too_long(
-            "proof of an external result",
-            MAX_EXTERNAL_PROOF_BYTES,
-            r.proof.as_deref().unwrap_or(""),
-        )?;
+        too_long("proof of an external result", MAX_EXTERNAL_PROOF_BYTES, r.proof.as_deref().unwrap_or(""))?;
     }
     if r.worker_address != tx.from_address.to_string() {
-        return Err(TxCheckError::WorkerMismatch {
-            expected: tx.from_address,
-            found: r.worker_address,
-        });
+        return Err(TxCheckError::WorkerMismatch { expected: tx.from_address, found: r.worker_address });
     }
     if let Some(sig) = &r.signature {
-        let sig = Signature::from_hex(sig)
-            .map_err(|_| TxCheckError::ResultSignatureFormat(sig.clone()))?;
-        tx.pub_key
-            .verify_strict(&r.signing_bytes(), &sig)
-            .map_err(TxCheckError::ResultSignature)?;
+        let sig = Signature::from_hex(sig).map_err(|_| TxCheckError::ResultSignatureFormat(sig.clone()))?;
+        tx.pub_key.verify_strict(&r.signing_bytes(), &sig).map_err(TxCheckError::ResultSignature)?;
     }
     Ok(Some(r))
 }
 
 pub fn check_signature(tx: &Transaction) -> Result<(), TxCheckError> {
-    tx.pub_key
-        .verify_strict(&tx.signing_bytes(), &tx.signature)
-        .map_err(TxCheckError::Signature)
+    tx.pub_key.verify_strict(&tx.signing_bytes(), &tx.signature).map_err(TxCheckError::Signature)
 }
 
 /// All in-isolation checks, in order. Returns the parsed ComputeResult of a SUBMIT_RESULT.
-pub fn check_tx_in_isolation(
-    tx: &Transaction,
-    p: &ChainParams,
-) -> Result<Option<ComputeResult>, TxCheckError> {
+pub fn check_tx_in_isolation(tx: &Transaction, p: &ChainParams) -> Result<Option<ComputeResult>, TxCheckError> {
     check_size(tx)?;
     check_chain_id(tx, p)?;
     check_supported(tx)?;

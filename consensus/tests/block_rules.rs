@@ -1,6 +1,6 @@
 //! One test per block rule, in isolation and in context, plus SUBMIT_RESULT rules 4 and 6.
 mod common;
-use common::{Chain, reseal};
+use common::{reseal, Chain};
 use cpc_consensus::*;
 use cpc_primitives::*;
 
@@ -9,20 +9,13 @@ fn built_blocks_validate_and_chain() {
     let mut c = Chain::new();
     let b1 = c.advance(&[c.transfer(1, c.addr(2), 5, 0)]);
     assert_eq!(b1.transactions.len(), 1);
-    let b2 = c.advance(&[
-        c.transfer(1, c.addr(2), 5, 1),
-        c.transfer(2, c.addr(1), 5, 0),
-    ]);
+    let b2 = c.advance(&[c.transfer(1, c.addr(2), 5, 1), c.transfer(2, c.addr(1), 5, 0)]);
     assert_eq!(b2.header.height, 2);
     assert_eq!(b2.header.gas_used, 42_000);
 }
 
 fn built(c: &Chain) -> Block {
-    c.build(&[
-        c.transfer(1, c.addr(2), 5, 0),
-        c.transfer(2, c.addr(3), 5, 0),
-    ])
-    .block
+    c.build(&[c.transfer(1, c.addr(2), 5, 0), c.transfer(2, c.addr(3), 5, 0)]).block
 }
 
 #[test]
@@ -30,10 +23,7 @@ fn chain_id_of_header() {
     let c = Chain::new();
     let mut b = built(&c);
     b.header.chain_id = "other".into();
-    assert!(matches!(
-        c.import(&reseal(b, &c.keys[0])),
-        Err(BlockError::ChainId { .. })
-    ));
+    assert!(matches!(c.import(&reseal(b, &c.keys[0])), Err(BlockError::ChainId { .. })));
 }
 
 #[test]
@@ -41,13 +31,7 @@ fn header_gas_limit_is_the_chains() {
     let c = Chain::new();
     let mut b = built(&c);
     b.header.gas_limit = 1;
-    assert_eq!(
-        c.import(&reseal(b, &c.keys[0])).unwrap_err(),
-        BlockError::GasLimit {
-            expected: 50_000_000,
-            found: 1
-        }
-    );
+    assert_eq!(c.import(&reseal(b, &c.keys[0])).unwrap_err(), BlockError::GasLimit { expected: 50_000_000, found: 1 });
 }
 
 #[test]
@@ -55,10 +39,7 @@ fn too_many_transactions() {
     let mut c = Chain::new();
     let b = built(&c);
     c.params.max_txs_per_block = 1;
-    assert_eq!(
-        c.import(&b).unwrap_err(),
-        BlockError::TooManyTxs { max: 1, found: 2 }
-    );
+    assert_eq!(c.import(&b).unwrap_err(), BlockError::TooManyTxs { max: 1, found: 2 });
 }
 
 #[test]
@@ -86,10 +67,7 @@ fn same_transaction_twice_is_refused() {
     let hashes: Vec<H256> = b.transactions.iter().map(|t| t.hash()).collect();
     b.header.tx_root = tx_root(&hashes);
     let b = reseal(b, &c.keys[0]);
-    assert_eq!(
-        c.import(&b).unwrap_err(),
-        BlockError::DuplicateTx(hashes[0])
-    );
+    assert_eq!(c.import(&b).unwrap_err(), BlockError::DuplicateTx(hashes[0]));
 }
 
 #[test]
@@ -98,14 +76,7 @@ fn invalid_transaction_inside_is_refused() {
     let mut b = built(&c);
     b.transactions[1].amount += 1; // breaks its signature
     let b = reseal(b, &c.keys[0]);
-    assert!(matches!(
-        c.import(&b),
-        Err(BlockError::Tx {
-            index: 1,
-            error: TxCheckError::Signature(_),
-            ..
-        })
-    ));
+    assert!(matches!(c.import(&b), Err(BlockError::Tx { index: 1, error: TxCheckError::Signature(_), .. })));
 }
 
 #[test]
@@ -133,13 +104,7 @@ fn height_must_follow_parent() {
     let c = Chain::new();
     let mut b = built(&c);
     b.header.height = 5;
-    assert_eq!(
-        c.import(&reseal(b, &c.keys[0])).unwrap_err(),
-        BlockError::Height {
-            expected: 1,
-            found: 5
-        }
-    );
+    assert_eq!(c.import(&reseal(b, &c.keys[0])).unwrap_err(), BlockError::Height { expected: 1, found: 5 });
 }
 
 #[test]
@@ -147,10 +112,7 @@ fn prev_hash_must_be_parent() {
     let c = Chain::new();
     let mut b = built(&c);
     b.header.prev_hash = H256([7; 32]);
-    assert!(matches!(
-        c.import(&reseal(b, &c.keys[0])),
-        Err(BlockError::Parent { .. })
-    ));
+    assert!(matches!(c.import(&reseal(b, &c.keys[0])), Err(BlockError::Parent { .. })));
 }
 
 #[test]
@@ -158,10 +120,7 @@ fn timestamp_must_be_after_parent() {
     let c = Chain::new();
     let mut b = built(&c);
     b.header.timestamp = c.head.timestamp;
-    assert!(matches!(
-        c.import(&reseal(b, &c.keys[0])),
-        Err(BlockError::TimestampNotAfterParent { .. })
-    ));
+    assert!(matches!(c.import(&reseal(b, &c.keys[0])), Err(BlockError::TimestampNotAfterParent { .. })));
 }
 
 #[test]
@@ -169,10 +128,7 @@ fn timestamp_must_not_be_far_in_the_future() {
     let c = Chain::new();
     let mut b = built(&c);
     b.header.timestamp = c.head.timestamp + 10_000 + 5_001;
-    assert!(matches!(
-        c.import(&reseal(b, &c.keys[0])),
-        Err(BlockError::TimestampInFuture { .. })
-    ));
+    assert!(matches!(c.import(&reseal(b, &c.keys[0])), Err(BlockError::TimestampInFuture { .. })));
 }
 
 #[test]
@@ -185,10 +141,7 @@ fn proposer_must_be_scheduled() {
     // round 1 belongs to key 5
     let mut b1 = b.clone();
     b1.header.round = 1;
-    assert!(matches!(
-        c.import(&reseal(b1, &c.keys[0])),
-        Err(BlockError::WrongProposer { round: 1, .. })
-    ));
+    assert!(matches!(c.import(&reseal(b1, &c.keys[0])), Err(BlockError::WrongProposer { round: 1, .. })));
 }
 
 #[test]
@@ -199,10 +152,7 @@ fn transactions_must_apply() {
     let hashes: Vec<H256> = b.transactions.iter().map(|t| t.hash()).collect();
     b.header.tx_root = tx_root(&hashes);
     let b = reseal(b, &c.keys[0]);
-    assert!(matches!(
-        c.import(&b),
-        Err(BlockError::Exec { index: 0, .. })
-    ));
+    assert!(matches!(c.import(&b), Err(BlockError::Exec { index: 0, .. })));
 }
 
 #[test]
@@ -210,13 +160,7 @@ fn gas_used_must_match() {
     let c = Chain::new();
     let mut b = built(&c);
     b.header.gas_used += 1;
-    assert_eq!(
-        c.import(&reseal(b, &c.keys[0])).unwrap_err(),
-        BlockError::GasUsed {
-            expected: 42_000,
-            found: 42_001
-        }
-    );
+    assert_eq!(c.import(&reseal(b, &c.keys[0])).unwrap_err(), BlockError::GasUsed { expected: 42_000, found: 42_001 });
 }
 
 #[test]
@@ -224,10 +168,7 @@ fn state_root_must_match() {
     let c = Chain::new();
     let mut b = built(&c);
     b.header.state_root = H256([1; 32]);
-    assert!(matches!(
-        c.import(&reseal(b, &c.keys[0])),
-        Err(BlockError::StateRoot { .. })
-    ));
+    assert!(matches!(c.import(&reseal(b, &c.keys[0])), Err(BlockError::StateRoot { .. })));
 }
 
 #[test]
@@ -251,10 +192,7 @@ fn rule_4_duplicate_task_in_block_is_refused() {
     blk.transactions.push(b);
     let hashes: Vec<H256> = blk.transactions.iter().map(|t| t.hash()).collect();
     blk.header.tx_root = tx_root(&hashes);
-    assert_eq!(
-        c.import(&reseal(blk, &c.keys[0])).unwrap_err(),
-        BlockError::DuplicateTaskId("ext-1".into())
-    );
+    assert_eq!(c.import(&reseal(blk, &c.keys[0])).unwrap_err(), BlockError::DuplicateTaskId("ext-1".into()));
 }
 
 #[test]
@@ -271,16 +209,7 @@ fn rule_4_duplicate_task_already_on_chain_is_refused() {
     blk.header.tx_root = tx_root(&[again.hash()]);
     blk.header.compute_root = compute_root_of_txs(&blk.transactions).unwrap();
     let e = c.import(&reseal(blk, &c.keys[0])).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            BlockError::Exec {
-                error: cpc_state::TxError::TaskOnChain(_),
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, BlockError::Exec { error: cpc_state::TxError::TaskOnChain(_), .. }), "{e}");
 }
 
 // --- rule 6: synthetic results -------------------------------------------------------------
@@ -302,10 +231,7 @@ fn verified_synthetic_result_is_included_and_paid() {
     let b = c.advance(&[c.submit(3, &r, 0)]);
     assert_eq!(b.transactions.len(), 1);
     let share_reward = 3 * UNITS_PER_CPC; // (30 % of the 10 CPC reward) / S, S = 1 in this chain
-    assert_eq!(
-        c.state.balance(&c.addr(3)),
-        before - 80_000 * 1000 + share_reward
-    );
+    assert_eq!(c.state.balance(&c.addr(3)), before - 80_000 * 1000 + share_reward);
 }
 
 #[test]
@@ -323,41 +249,22 @@ fn external_results_are_included_but_never_paid() {
     let b = c.advance(&[c.submit(3, &r, 0)]);
     assert_eq!(b.transactions.len(), 1);
     assert_eq!(c.state.balance(&c.addr(3)), before - 80_000 * 1000);
-    assert_eq!(
-        b.header.share_target,
-        ShareTarget::MAX,
-        "no synthetic result: the target would rise, but it is at 2^64 − 1"
-    );
+    assert_eq!(b.header.share_target, ShareTarget::MAX, "no synthetic result: the target would rise, but it is at 2^64 − 1");
     assert_eq!(c.state.supply.burned, 0, "v2 burns nothing");
-    assert_eq!(
-        c.state.supply.minted,
-        7 * UNITS_PER_CPC,
-        "only the proposer's 70 % of R: no share"
-    );
+    assert_eq!(c.state.supply.minted, 7 * UNITS_PER_CPC, "only the proposer's 70 % of R: no share");
 }
 
 /// The builder leaves `r` out — as Skip::Invalid when a cheap rule (tip, share) breaks, as
 /// Skip::Forged when only the full recomputation fails (`forged`) — and a block forced to hold
 /// it is refused with `want`.
-fn expect_synthetic_refusal(
-    c: &Chain,
-    r: &ComputeResult,
-    forged: bool,
-    want: impl Fn(&SyntheticError) -> bool,
-) {
+fn expect_synthetic_refusal(c: &Chain, r: &ComputeResult, forged: bool, want: impl Fn(&SyntheticError) -> bool) {
     let tx = c.submit(3, r, c.nonce(3));
     let built = c.build(&[tx.clone()]);
-    assert!(
-        built.block.transactions.is_empty(),
-        "builder must leave it out"
-    );
+    assert!(built.block.transactions.is_empty(), "builder must leave it out");
     match &built.skipped[0].1 {
         Skip::Invalid(_) if !forged => {}
         Skip::Forged { worker, .. } if forged => assert_eq!(*worker, c.addr(3)),
-        other => panic!(
-            "expected {}, got {other:?}",
-            if forged { "Forged" } else { "Invalid" }
-        ),
+        other => panic!("expected {}, got {other:?}", if forged { "Forged" } else { "Invalid" }),
     }
     match c.import(&forced_block(c, tx)) {
         Err(BlockError::Synthetic { error, .. }) => assert!(want(&error), "{error}"),
@@ -370,12 +277,7 @@ fn rule_6_garbage_result_hash_is_refused() {
     let c = Chain::new();
     let mut r = c.solve(3, 0, 0);
     r.result_hash = "11".repeat(32);
-    expect_synthetic_refusal(&c, &r, true, |e| {
-        matches!(
-            e,
-            SyntheticError::Poc(cpc_poc::PocError::ResultHashMismatch { .. })
-        )
-    });
+    expect_synthetic_refusal(&c, &r, true, |e| matches!(e, SyntheticError::Poc(cpc_poc::PocError::ResultHashMismatch { .. })));
 }
 
 #[test]
@@ -385,9 +287,7 @@ fn rule_6_tampered_proof_is_refused() {
     let mut p = r.proof.clone().unwrap().into_bytes();
     p[10] = if p[10] == b'0' { b'1' } else { b'0' };
     r.proof = Some(String::from_utf8(p).unwrap());
-    expect_synthetic_refusal(&c, &r, true, |e| {
-        matches!(e, SyntheticError::Poc(cpc_poc::PocError::ProofNotCanonical))
-    });
+    expect_synthetic_refusal(&c, &r, true, |e| matches!(e, SyntheticError::Poc(cpc_poc::PocError::ProofNotCanonical)));
 }
 
 #[test]
@@ -398,9 +298,7 @@ fn rule_6_stale_tip_is_refused() {
         c.advance(&[]);
     }
     // height W+1 may use tips W+1-16 = 1 ..= W: genesis fell out.
-    expect_synthetic_refusal(&c, &r, false, |e| {
-        matches!(e, SyntheticError::UnknownTip { lo: 1, .. })
-    });
+    expect_synthetic_refusal(&c, &r, false, |e| matches!(e, SyntheticError::UnknownTip { lo: 1, .. }));
 }
 
 #[test]
@@ -408,9 +306,7 @@ fn rule_6_unknown_tip_is_refused() {
     let c = Chain::new();
     let p = cpc_poc::SynthParams { n: 64, k: 8 };
     let r = cpc_poc::solve(&H256([0x42; 32]), &c.addr(3).to_string(), 0, &p);
-    expect_synthetic_refusal(&c, &r, false, |e| {
-        matches!(e, SyntheticError::UnknownTip { .. })
-    });
+    expect_synthetic_refusal(&c, &r, false, |e| matches!(e, SyntheticError::UnknownTip { .. }));
 }
 
 #[test]
@@ -419,9 +315,7 @@ fn rule_6_someone_elses_task_is_refused() {
     // Worker 4's correct result, resubmitted by worker 3 under its own address.
     let mut r = c.solve(4, 0, 0);
     r.worker_address = c.addr(3).to_string();
-    expect_synthetic_refusal(&c, &r, false, |e| {
-        matches!(e, SyntheticError::UnknownTip { .. })
-    });
+    expect_synthetic_refusal(&c, &r, false, |e| matches!(e, SyntheticError::UnknownTip { .. }));
 }
 
 #[test]
@@ -437,10 +331,7 @@ fn rule_6_cap_on_synthetic_results_per_block() {
     let hashes: Vec<H256> = blk.transactions.iter().map(|t| t.hash()).collect();
     blk.header.tx_root = tx_root(&hashes);
     blk.header.compute_root = compute_root_of_txs(&blk.transactions).unwrap();
-    assert_eq!(
-        c.import(&reseal(blk, &c.keys[0])).unwrap_err(),
-        BlockError::TooManySynthetic { max: 3, found: 4 }
-    );
+    assert_eq!(c.import(&reseal(blk, &c.keys[0])).unwrap_err(), BlockError::TooManySynthetic { max: 3, found: 4 });
 }
 
 #[test]
@@ -459,17 +350,9 @@ fn blocks_above_the_size_limit_are_refused() {
     c.params.max_txs_per_block = 1_000_000; // let the size rule, not the count rule, decide
     let mut b = built(&c);
     let n = cpc_consensus::block::MAX_BLOCK_BYTES / 400 + 10;
-    b.transactions = (0..n as u64)
-        .map(|i| c.transfer(1, c.addr(2), 1, i))
-        .collect();
+    b.transactions = (0..n as u64).map(|i| c.transfer(1, c.addr(2), 1, i)).collect();
     let found = b.to_json_bytes().len();
     assert!(found > cpc_consensus::block::MAX_BLOCK_BYTES);
     let e = c.import(&reseal(b, &c.keys[0])).unwrap_err();
-    assert_eq!(
-        e,
-        BlockError::TooLarge {
-            max: cpc_consensus::block::MAX_BLOCK_BYTES,
-            found
-        }
-    );
+    assert_eq!(e, BlockError::TooLarge { max: cpc_consensus::block::MAX_BLOCK_BYTES, found });
 }

@@ -9,8 +9,8 @@
 //! takes up to M of them, oldest first, whose tip lies in its window [h − W, h − 1], and
 //! drops older ones. Deterministic: a seeded splitmix64.
 
-use cpc_consensus::{BlockError, CheckedBlock, check_share_target};
-use cpc_genesis::{Genesis, dev_keys};
+use cpc_consensus::{check_share_target, BlockError, CheckedBlock};
+use cpc_genesis::{dev_keys, Genesis};
 use cpc_primitives::*;
 use cpc_state::{BlockExecutor, ChainParams, Head, MemState};
 use std::collections::VecDeque;
@@ -83,12 +83,7 @@ impl Sim {
         state.commit(&out.changes);
         let params = g.chain_params();
         assert_eq!(
-            (
-                params.poc.shares_per_block,
-                params.poc.share_halflife,
-                params.poc.max_synthetic_results_per_block,
-                params.poc.window
-            ),
+            (params.poc.shares_per_block, params.poc.share_halflife, params.poc.max_synthetic_results_per_block, params.poc.window),
             (8, 32, 16, 16),
             "the dev chain's S, τ, M, W"
         );
@@ -96,9 +91,7 @@ impl Sim {
             genesis_supply: state.supply.total,
             state,
             head: Head::of(&block.header, block.hash()),
-            workers: (0..workers)
-                .map(|i| Address([0x70 + i as u8; 20]))
-                .collect(),
+            workers: (0..workers).map(|i| Address([0x70 + i as u8; 20])).collect(),
             proposer: dev_keys()[0].clone(),
             fifo: VecDeque::new(),
             rng: SplitMix64(seed),
@@ -160,15 +153,9 @@ impl Sim {
 
         // The header, retargeted as the builder does, checked as import does.
         let target = next_share_target(self.head.share_target, s, self.s(), self.tau());
-        let mut results: Vec<Option<ComputeResult>> = chosen
-            .iter()
-            .map(|&(w, t)| Some(self.stand_in(w, t)))
-            .collect();
+        let mut results: Vec<Option<ComputeResult>> = chosen.iter().map(|&(w, t)| Some(self.stand_in(w, t))).collect();
         results.push(None); // a transfer, say
-        let checked = CheckedBlock {
-            tx_hashes: vec![H256::ZERO; results.len()],
-            results,
-        };
+        let checked = CheckedBlock { tx_hashes: vec![H256::ZERO; results.len()], results };
         let header = Header {
             height: h,
             prev_hash: self.head.hash,
@@ -183,43 +170,25 @@ impl Sim {
             gas_limit: self.params.block_gas_limit,
             share_target: target,
         };
-        let mut block = Block {
-            header,
-            transactions: vec![],
-            proposer_pub_key: self.proposer.public_key(),
-            signature: Signature([0; 64]),
-        };
-        check_share_target(&block, &checked, &self.head, &self.params)
-            .expect("the retargeted header passes");
+        let mut block =
+            Block { header, transactions: vec![], proposer_pub_key: self.proposer.public_key(), signature: Signature([0; 64]) };
+        check_share_target(&block, &checked, &self.head, &self.params).expect("the retargeted header passes");
         if h.is_multiple_of(53) {
             // Now and then, a proposer that picks another target is refused.
-            for found in [
-                ShareTarget(target.0.wrapping_add(1)),
-                ShareTarget(target.0.wrapping_sub(1)),
-            ] {
+            for found in [ShareTarget(target.0.wrapping_add(1)), ShareTarget(target.0.wrapping_sub(1))] {
                 if found == target || found.0 == 0 {
                     continue;
                 }
                 block.header.share_target = found;
                 let e = check_share_target(&block, &checked, &self.head, &self.params).unwrap_err();
-                assert_eq!(
-                    e,
-                    BlockError::ShareTarget {
-                        expected: target,
-                        parent: self.head.share_target,
-                        synthetic: s,
-                        found
-                    }
-                );
+                assert_eq!(e, BlockError::ShareTarget { expected: target, parent: self.head.share_target, synthetic: s, found });
             }
             block.header.share_target = target;
         }
 
         // Pay, with the real executor.
         let proposer = Address::from_public_key(&self.proposer.public_key());
-        let out = BlockExecutor::new(&self.state, &self.params, h)
-            .finish(&proposer, &share_workers)
-            .unwrap();
+        let out = BlockExecutor::new(&self.state, &self.params, h).finish(&proposer, &share_workers).unwrap();
         self.state.commit(&out.changes);
         block.header.state_root = out.state_root;
         self.head = Head::of(&block.header, block.header.hash());
@@ -234,11 +203,7 @@ impl Sim {
             let sup = self.state.supply;
             assert_eq!(sup.minted, self.expected_minted, "block {h}");
             assert_eq!(sup.burned, 0, "block {h}");
-            assert_eq!(
-                sup.total,
-                self.genesis_supply + sup.minted - sup.burned,
-                "block {h}"
-            );
+            assert_eq!(sup.total, self.genesis_supply + sup.minted - sup.burned, "block {h}");
             assert_eq!(self.state.sum_of_balances(), sup.total, "block {h}");
         }
         s
@@ -278,33 +243,14 @@ fn rewards_follow_compute_and_blocks_hold_s_shares_on_average() {
     let per_share = (10 * UNITS_PER_CPC * 30 / 100) / 8;
     let paid: Vec<u128> = sim.workers.iter().map(|w| sim.state.balance(w)).collect();
     for (i, &b) in paid.iter().enumerate() {
-        assert_eq!(
-            b,
-            sim.shares_of[i] as u128 * per_share,
-            "worker {i} is paid per share"
-        );
+        assert_eq!(b, sim.shares_of[i] as u128 * per_share, "worker {i} is paid per share");
     }
     let ratio = paid[1] as f64 / paid[0] as f64;
-    eprintln!(
-        "fairness: shares {:?}, reward ratio {ratio:.3}, mean shares/block {:.3}",
-        sim.shares_of,
-        Sim::mean(&sim.included)
-    );
-    assert!(
-        (ratio - 4.0).abs() <= 1.0,
-        "reward ratio {ratio:.3} (shares {:?}), expected 4 ± 25 %",
-        sim.shares_of
-    );
+    eprintln!("fairness: shares {:?}, reward ratio {ratio:.3}, mean shares/block {:.3}", sim.shares_of, Sim::mean(&sim.included));
+    assert!((ratio - 4.0).abs() <= 1.0, "reward ratio {ratio:.3} (shares {:?}), expected 4 ± 25 %", sim.shares_of);
     let mean = Sim::mean(&sim.included);
-    assert!(
-        (mean - 8.0).abs() <= 1.0,
-        "mean shares per block {mean:.3}, expected S = 8 ± 1"
-    );
-    assert!(
-        sim.shares_of[0] > 1000,
-        "enough shares to mean something: {:?}",
-        sim.shares_of
-    );
+    assert!((mean - 8.0).abs() <= 1.0, "mean shares per block {mean:.3}, expected S = 8 ± 1");
+    assert!(sim.shares_of[0] > 1000, "enough shares to mean something: {:?}", sim.shares_of);
 }
 
 #[test]
@@ -323,11 +269,7 @@ fn the_target_recovers_after_a_1000x_compute_jump() {
     }
     let after = &sim.included[start..];
     let m = sim.m() as u64;
-    assert!(
-        after[..tau].iter().all(|&s| s == m),
-        "right after the jump blocks are full: {:?}",
-        &after[..tau]
-    );
+    assert!(after[..tau].iter().all(|&s| s == m), "right after the jump blocks are full: {:?}", &after[..tau]);
     // The first block whose trailing 2τ blocks (all after the jump) average S ± 1.
     let window = 2 * tau;
     let settled = (window..=after.len())
@@ -339,24 +281,13 @@ fn the_target_recovers_after_a_1000x_compute_jump() {
         Sim::mean(&after[after.len() - 10 * tau..]),
         (before.0 as f64 / sim.head.share_target.0 as f64).log2()
     );
-    assert!(
-        settled <= 20 * tau,
-        "settled {settled} blocks after the jump, expected ≤ 20·τ = {}",
-        20 * tau
-    );
+    assert!(settled <= 20 * tau, "settled {settled} blocks after the jump, expected ≤ 20·τ = {}", 20 * tau);
     // And it stays there.
     let tail = &after[after.len() - 10 * tau..];
-    assert!(
-        (Sim::mean(tail) - 8.0).abs() <= 1.0,
-        "last 10τ blocks: {}",
-        Sim::mean(tail)
-    );
+    assert!((Sim::mean(tail) - 8.0).abs() <= 1.0, "last 10τ blocks: {}", Sim::mean(tail));
     // The target followed the compute: about 1000× (≈ 2^10) harder.
     let drop = (before.0 as f64 / sim.head.share_target.0 as f64).log2();
-    assert!(
-        (drop - 1000f64.log2()).abs() < 1.0,
-        "log2 of the target's drop: {drop:.2}"
-    );
+    assert!((drop - 1000f64.log2()).abs() < 1.0, "log2 of the target's drop: {drop:.2}");
 }
 
 #[test]
@@ -370,20 +301,14 @@ fn an_empty_network_doubles_the_target_every_halflife_up_to_the_maximum() {
     for h in 1..=70 * tau {
         assert_eq!(sim.step(&[]), 0);
         let t = sim.head.share_target.0;
-        assert!(
-            t > last || t == u64::MAX,
-            "block {h}: rises without shares until the maximum"
-        );
+        assert!(t > last || t == u64::MAX, "block {h}: rises without shares until the maximum");
         last = t;
         if t == u64::MAX {
             reached.get_or_insert(h);
         } else if h.is_multiple_of(tau) {
             j += 1;
             let ratio = t as f64 / prev as f64;
-            assert!(
-                (ratio / 2.0 - 1.0).abs() <= 0.005,
-                "step {j}: ×{ratio:.5} in τ blocks, expected ×2 ± 0.5 %"
-            );
+            assert!((ratio / 2.0 - 1.0).abs() <= 0.005, "step {j}: ×{ratio:.5} in τ blocks, expected ×2 ± 0.5 %");
             let expected = 2f64.powi(j) * t0 as f64;
             let off = t as f64 / expected;
             assert!(
@@ -394,19 +319,9 @@ fn an_empty_network_doubles_the_target_every_halflife_up_to_the_maximum() {
         }
     }
     let reached = reached.expect("the target reaches 2^64 − 1");
-    eprintln!(
-        "empty network: {j} doublings checked, 2^64 − 1 reached at block {reached} (44τ = {})",
-        44 * tau
-    );
+    eprintln!("empty network: {j} doublings checked, 2^64 − 1 reached at block {reached} (44τ = {})", 44 * tau);
     assert!(j >= 40, "{j} doublings observed before the maximum");
     // 2^20 → 2^64 is 44 doublings: reached within 44τ blocks (give or take one τ).
-    assert!(
-        reached <= 45 * tau && reached >= 43 * tau,
-        "reached at {reached}"
-    );
-    assert_eq!(
-        sim.head.share_target,
-        ShareTarget::MAX,
-        "and it stays there"
-    );
+    assert!(reached <= 45 * tau && reached >= 43 * tau, "reached at {reached}");
+    assert_eq!(sim.head.share_target, ShareTarget::MAX, "and it stays there");
 }

@@ -4,8 +4,8 @@
 //! where it runs (a rayon thread, a blocking task).
 
 use crate::{Engine, EngineEvent};
-use cpc_mempool::{AdmissionWindow, AdmitError, prevalidate};
-use cpc_primitives::{Address, ComputeResult, H256, Transaction, TxType};
+use cpc_mempool::{prevalidate, AdmissionWindow, AdmitError};
+use cpc_primitives::{Address, ComputeResult, Transaction, TxType, H256};
 use cpc_state::StorageError;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,27 +24,17 @@ impl Engine {
         // Only a SUBMIT_RESULT may need the task window (16 index reads): skip it otherwise.
         let (tips, lo, hi) = if is_result {
             let head = self.head();
-            self.window_for(head.height + 1)
-                .map_err(|e| AdmitError::Storage(StorageError::from(e)))?
+            self.window_for(head.height + 1).map_err(|e| AdmitError::Storage(StorageError::from(e)))?
         } else {
             (Vec::new(), 0, 0)
         };
-        let w = AdmissionWindow {
-            poc: &self.poc,
-            tips: &tips,
-            lo,
-            hi,
-        };
+        let w = AdmissionWindow { poc: &self.poc, tips: &tips, lo, hi };
         let checked_at = Instant::now();
         let v = prevalidate(tx, &self.params, &w);
         if is_result {
-            self.metrics
-                .observe_verify("admission", checked_at.elapsed().as_secs_f64());
+            self.metrics.observe_verify("admission", checked_at.elapsed().as_secs_f64());
         }
-        let synthetic = v
-            .as_ref()
-            .ok()
-            .and_then(|v| Some((v.result.clone()?, v.tip?)));
+        let synthetic = v.as_ref().ok().and_then(|v| Some((v.result.clone()?, v.tip?)));
         let res = v.and_then(|v| self.mempool.lock().admit(v, &self.store));
         if is_result {
             self.metrics.record_poc_admission(&res);
@@ -67,8 +57,7 @@ impl Engine {
     pub fn verify_admitted(&self, r: &ComputeResult, tip: &H256) -> bool {
         let started = Instant::now();
         let res = self.poc.verify_full(r, tip);
-        self.metrics
-            .observe_verify("relay", started.elapsed().as_secs_f64());
+        self.metrics.observe_verify("relay", started.elapsed().as_secs_f64());
         match res {
             Ok(()) => true,
             Err(e) => {

@@ -19,11 +19,7 @@ pub enum MiningMode {
 impl MiningMode {
     /// The mode of `--dev.block-time`: 0 is instant.
     pub fn from_block_time_ms(ms: u64) -> MiningMode {
-        if ms == 0 {
-            MiningMode::Instant
-        } else {
-            MiningMode::Interval(Duration::from_millis(ms))
-        }
+        if ms == 0 { MiningMode::Instant } else { MiningMode::Interval(Duration::from_millis(ms)) }
     }
 }
 
@@ -42,11 +38,7 @@ pub async fn produce_one(engine: Arc<Engine>, round: u32) -> Result<()> {
 }
 
 /// Produces blocks in `mode` until `stop` turns true.
-pub async fn run_producer(
-    engine: Arc<Engine>,
-    mode: MiningMode,
-    mut stop: watch::Receiver<bool>,
-) -> Result<()> {
+pub async fn run_producer(engine: Arc<Engine>, mode: MiningMode, mut stop: watch::Receiver<bool>) -> Result<()> {
     match mode {
         MiningMode::Instant => loop {
             tokio::select! {

@@ -2,11 +2,8 @@
 
 use crate::{CommittedBlock, Engine, EngineEvent};
 use cpc_consensus::block::check_proposer_turn;
-use cpc_consensus::{
-    BlockError, ChainContext, CheckedBlock, check_block_in_context, check_block_in_isolation,
-    compare_chains,
-};
-use cpc_primitives::{Address, Block, H256, Header, now_millis};
+use cpc_consensus::{check_block_in_context, check_block_in_isolation, compare_chains, BlockError, ChainContext, CheckedBlock};
+use cpc_primitives::{now_millis, Address, Block, Header, H256};
 use cpc_state::{BlockOutcome, Head, StoreError};
 use std::cmp::Ordering;
 
@@ -40,15 +37,8 @@ pub enum ImportError {
     KnownInvalid(H256),
     #[error("reorg of depth {depth} refused (at most {max})")]
     TooDeep { depth: u64, max: u64 },
-    #[error(
-        "block at height {found} on {parent} is not the next block: expected height {expected} on the head {head}"
-    )]
-    NotOnHead {
-        expected: u64,
-        head: H256,
-        found: u64,
-        parent: H256,
-    },
+    #[error("block at height {found} on {parent} is not the next block: expected height {expected} on the head {head}")]
+    NotOnHead { expected: u64, head: H256, found: u64, parent: H256 },
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
 }
@@ -78,10 +68,7 @@ impl Engine {
     /// exactly what its header commits to, so the failure belongs to the header's hash —
     /// except a timestamp ahead of our clock, which time cures.
     pub(crate) fn mark_if_intrinsic(&self, hash: H256, e: &ImportError) {
-        if !matches!(
-            e,
-            ImportError::Invalid(BlockError::TimestampInFuture { .. })
-        ) {
+        if !matches!(e, ImportError::Invalid(BlockError::TimestampInFuture { .. })) {
             self.mark_invalid(hash);
         }
     }
@@ -91,11 +78,7 @@ impl Engine {
     }
 
     /// Context checks of `b` on the current head (the caller holds the commit lock).
-    pub(crate) fn validate_on_head(
-        &self,
-        b: &Block,
-        checked: &CheckedBlock,
-    ) -> Result<BlockOutcome, ImportError> {
+    pub(crate) fn validate_on_head(&self, b: &Block, checked: &CheckedBlock) -> Result<BlockOutcome, ImportError> {
         let parent = self.head();
         let (window, _, _) = self.window_for(b.header.height).map_err(storage)?;
         let ctx = ChainContext {
@@ -108,13 +91,9 @@ impl Engine {
         };
         let started = std::time::Instant::now();
         let res = check_block_in_context(b, checked, &self.store, &ctx);
-        if b.transactions
-            .iter()
-            .any(|t| t.tx_type == cpc_primitives::TxType::SubmitResult)
-        {
+        if b.transactions.iter().any(|t| t.tx_type == cpc_primitives::TxType::SubmitResult) {
             // In-context validation fully recomputes the synthetic results not verified before.
-            self.metrics
-                .observe_verify("block_import", started.elapsed().as_secs_f64());
+            self.metrics.observe_verify("block_import", started.elapsed().as_secs_f64());
         }
         Ok(res?)
     }
@@ -123,8 +102,7 @@ impl Engine {
     pub fn import_block(&self, block: Block) -> Result<Imported, ImportError> {
         let started = std::time::Instant::now();
         let res = self.import_block_timed(block);
-        self.metrics
-            .record_import(&res, started.elapsed().as_secs_f64());
+        self.metrics.record_import(&res, started.elapsed().as_secs_f64());
         res
     }
 
@@ -146,22 +124,12 @@ impl Engine {
         if self.store.has_block(&hash).map_err(storage)? {
             return Ok(Imported::Known);
         }
-        let Some(parent) = self
-            .store
-            .header(&block.header.prev_hash)
-            .map_err(storage)?
-        else {
-            return Ok(Imported::Orphan {
-                missing: block.header.prev_hash,
-            });
+        let Some(parent) = self.store.header(&block.header.prev_hash).map_err(storage)? else {
+            return Ok(Imported::Orphan { missing: block.header.prev_hash });
         };
         if block.header.height != parent.height + 1 {
             self.mark_invalid(hash);
-            return Err(BlockError::Height {
-                expected: parent.height + 1,
-                found: block.header.height,
-            }
-            .into());
+            return Err(BlockError::Height { expected: parent.height + 1, found: block.header.height }.into());
         }
         if self.is_known_invalid(&block.header.prev_hash) {
             self.mark_invalid(hash);
@@ -169,24 +137,13 @@ impl Engine {
         }
         let head = self.head();
         if block.header.prev_hash == head.hash {
-            let out = self
-                .validate_on_head(&block, &checked)
-                .inspect_err(|e| self.mark_if_intrinsic(hash, e))?;
-            self.commit_and_announce(&block, &checked.tx_hashes, &out, None)
-                .map_err(storage)?;
+            let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_if_intrinsic(hash, e))?;
+            self.commit_and_announce(&block, &checked.tx_hashes, &out, None).map_err(storage)?;
             return Ok(Imported::Extended(self.head()));
         }
-        self.store
-            .put_block_body(&block, &checked.tx_hashes)
-            .map_err(storage)?;
-        let head_header = self
-            .store
-            .header(&head.hash)
-            .map_err(storage)?
-            .ok_or_else(|| missing("head header missing".into()))?;
-        let better = compare_chains(&block.header, &head_header, |h| {
-            self.store.header(h).ok().flatten()
-        });
+        self.store.put_block_body(&block, &checked.tx_hashes).map_err(storage)?;
+        let head_header = self.store.header(&head.hash).map_err(storage)?.ok_or_else(|| missing("head header missing".into()))?;
+        let better = compare_chains(&block.header, &head_header, |h| self.store.header(h).ok().flatten());
         if better == Some(Ordering::Greater) {
             self.reorg_to(&block.header)
         } else {
@@ -202,11 +159,7 @@ impl Engine {
             branch.push(h.hash());
             h = match self.store.header(&h.prev_hash).map_err(storage)? {
                 Some(p) => p,
-                None => {
-                    return Ok(Imported::Orphan {
-                        missing: h.prev_hash,
-                    });
-                }
+                None => return Ok(Imported::Orphan { missing: h.prev_hash }),
             };
         }
         branch.reverse();
@@ -215,40 +168,25 @@ impl Engine {
         let depth = from.height - ancestor.height;
         if depth > self.max_reorg_depth {
             tracing::warn!(depth, max = self.max_reorg_depth, from = %from.hash, to = %target.hash(), "refusing a deep reorg");
-            return Err(ImportError::TooDeep {
-                depth,
-                max: self.max_reorg_depth,
-            });
+            return Err(ImportError::TooDeep { depth, max: self.max_reorg_depth });
         }
         let mut reverted = Vec::new();
         while self.head().height > ancestor.height {
-            let b = self
-                .store
-                .block(&self.head().hash)
-                .map_err(storage)?
-                .ok_or_else(|| missing("head block missing".into()))?;
+            let b = self.store.block(&self.head().hash).map_err(storage)?.ok_or_else(|| missing("head block missing".into()))?;
             self.store.revert_head().map_err(storage)?;
             reverted.push(b);
         }
         let mut applied = 0usize;
         for hash in &branch {
-            let b = self
-                .store
-                .block(hash)
-                .map_err(storage)?
-                .ok_or_else(|| missing(format!("branch block {hash} missing")))?;
+            let b = self.store.block(hash).map_err(storage)?.ok_or_else(|| missing(format!("branch block {hash} missing")))?;
             let res = check_block_in_isolation(&b, &self.params)
                 .map_err(ImportError::from)
                 .and_then(|c| self.validate_on_head(&b, &c).map(|o| (c, o)));
             match res {
                 Ok((c, out)) => {
-                    self.store
-                        .commit_block(&b, &c.tx_hashes, &out)
-                        .map_err(storage)?;
+                    self.store.commit_block(&b, &c.tx_hashes, &out).map_err(storage)?;
                     self.publish_block_event(&b, &c.tx_hashes, &out);
-                    self.metrics
-                        .block_transactions
-                        .observe(b.transactions.len() as f64);
+                    self.metrics.block_transactions.observe(b.transactions.len() as f64);
                     applied += 1;
                 }
                 Err(e) => {
@@ -263,9 +201,7 @@ impl Engine {
                     for b in reverted.iter().rev() {
                         let c = check_block_in_isolation(b, &self.params)?;
                         let out = self.validate_on_head(b, &c)?;
-                        self.store
-                            .commit_block(b, &c.tx_hashes, &out)
-                            .map_err(storage)?;
+                        self.store.commit_block(b, &c.tx_hashes, &out).map_err(storage)?;
                     }
                     return Err(e);
                 }
@@ -286,8 +222,7 @@ impl Engine {
         for b in reverted.into_iter().rev() {
             for tx in b.transactions {
                 let h = tx.hash();
-                if self.store.receipt(&h).ok().flatten().is_none() && self.admit_quietly(tx).is_ok()
-                {
+                if self.store.receipt(&h).ok().flatten().is_none() && self.admit_quietly(tx).is_ok() {
                     readmitted += 1;
                 }
             }
@@ -316,18 +251,10 @@ impl Engine {
             None => self.store.commit_block(b, tx_hashes, out)?,
         }
         self.publish_block_event(b, tx_hashes, out);
-        self.metrics
-            .block_transactions
-            .observe(b.transactions.len() as f64);
-        self.metrics
-            .shares_per_block
-            .observe(out.rewards.shares as f64);
-        let included: Vec<(H256, Address)> = b
-            .transactions
-            .iter()
-            .zip(tx_hashes)
-            .map(|(t, h)| (*h, t.from_address))
-            .collect();
+        self.metrics.block_transactions.observe(b.transactions.len() as f64);
+        self.metrics.shares_per_block.observe(out.rewards.shares as f64);
+        let included: Vec<(H256, Address)> =
+            b.transactions.iter().zip(tx_hashes).map(|(t, h)| (*h, t.from_address)).collect();
         if let Err(e) = self.mempool.lock().on_block(&included, &self.store) {
             tracing::warn!("mempool update after block {}: {e}", b.header.height);
         }
@@ -346,8 +273,6 @@ impl Engine {
             tx_hashes: tx_hashes.to_vec(),
             rewards: out.rewards.clone(),
         };
-        let _ = self
-            .events
-            .send(EngineEvent::Committed(std::sync::Arc::new(ev)));
+        let _ = self.events.send(EngineEvent::Committed(std::sync::Arc::new(ev)));
     }
 }

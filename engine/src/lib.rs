@@ -19,21 +19,21 @@ mod produce;
 mod sync;
 
 pub use admission::Admitted;
-pub use driver::{MiningMode, produce_one, run_producer};
-pub use import::{DEFAULT_MAX_REORG_DEPTH, INVALID_CACHE_CAPACITY, ImportError, Imported};
+pub use driver::{produce_one, run_producer, MiningMode};
+pub use import::{ImportError, Imported, DEFAULT_MAX_REORG_DEPTH, INVALID_CACHE_CAPACITY};
 pub use metrics::EngineMetrics;
 
-use anyhow::{Context, Result, bail};
-use cpc_consensus::{PocVerifier, ValidatorSet, WindowTip, window_heights};
+use anyhow::{bail, Context, Result};
+use cpc_consensus::{window_heights, PocVerifier, ValidatorSet, WindowTip};
 use cpc_genesis::Genesis;
 use cpc_mempool::{Mempool, MempoolConfig};
-use cpc_primitives::{Block, H256, SecretKey};
+use cpc_primitives::{Block, SecretKey, H256};
 use cpc_state::{ChainParams, Head, RewardSummary, Store, StoreError};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{broadcast, watch, Notify};
 
 /// Engine events buffered for subscribers; one that falls further behind misses events (and
 /// is told so by the broadcast channel).
@@ -95,17 +95,10 @@ pub struct Engine {
 impl Engine {
     /// Opens the chain in `datadir`, creating it from `genesis` when the database is empty,
     /// and refusing a database that holds another chain. Metrics register in `registry`.
-    pub fn open(
-        datadir: &Path,
-        genesis: Option<Genesis>,
-        cfg: EngineConfig,
-        registry: &prometheus::Registry,
-    ) -> Result<Engine> {
+    pub fn open(datadir: &Path, genesis: Option<Genesis>, cfg: EngineConfig, registry: &prometheus::Registry) -> Result<Engine> {
         let db_path = datadir.join("chaindata");
-        std::fs::create_dir_all(&db_path)
-            .with_context(|| format!("creating {}", db_path.display()))?;
-        let store = Store::open(&db_path)
-            .with_context(|| format!("opening the database in {}", db_path.display()))?;
+        std::fs::create_dir_all(&db_path).with_context(|| format!("creating {}", db_path.display()))?;
+        let store = Store::open(&db_path).with_context(|| format!("opening the database in {}", db_path.display()))?;
         let stored = store.genesis_doc()?;
         let genesis = match (stored, genesis) {
             (None, None) => bail!(
@@ -136,15 +129,11 @@ impl Engine {
                 g
             }
         };
-        let head = store
-            .head()
-            .context("initialized database without a head")?;
+        let head = store.head().context("initialized database without a head")?;
         let params = genesis.chain_params();
         let validators = ValidatorSet::new(genesis.validators.iter().map(|v| v.pub_key).collect());
         let (head_tx, _) = watch::channel(head);
-        let genesis_hash = store
-            .genesis_hash()?
-            .context("initialized database without a genesis hash")?;
+        let genesis_hash = store.genesis_hash()?.context("initialized database without a genesis hash")?;
         let metrics = EngineMetrics::register(registry);
         metrics.chain_height.set(head.height as i64);
         Ok(Engine {
@@ -161,11 +150,7 @@ impl Engine {
             commit_lock: Mutex::new(()),
             metrics,
             invalid: Mutex::new((HashSet::new(), VecDeque::new())),
-            max_reorg_depth: if cfg.max_reorg_depth == 0 {
-                DEFAULT_MAX_REORG_DEPTH
-            } else {
-                cfg.max_reorg_depth
-            },
+            max_reorg_depth: if cfg.max_reorg_depth == 0 { DEFAULT_MAX_REORG_DEPTH } else { cfg.max_reorg_depth },
             events: broadcast::channel(EVENT_BUFFER).0,
             on_produced: OnceLock::new(),
         })
@@ -258,9 +243,7 @@ impl Engine {
     /// Publishes a new head to subscribers.
     fn announce_head(&self, head: Head) {
         self.metrics.chain_height.set(head.height as i64);
-        self.metrics
-            .share_difficulty
-            .set(head.share_target.difficulty());
+        self.metrics.share_difficulty.set(head.share_target.difficulty());
         self.head_tx.send_replace(head);
     }
 
@@ -274,16 +257,8 @@ impl Engine {
     /// Refreshes the gauges that mirror the pool (called on every scrape).
     pub fn refresh_metrics(&self) {
         let st = self.mempool.lock().status();
-        self.metrics
-            .mempool_transactions
-            .with_label_values(&["pending"])
-            .set(st.pending as i64);
-        self.metrics
-            .mempool_transactions
-            .with_label_values(&["queued"])
-            .set(st.queued as i64);
-        self.metrics
-            .share_difficulty
-            .set(self.head().share_target.difficulty());
+        self.metrics.mempool_transactions.with_label_values(&["pending"]).set(st.pending as i64);
+        self.metrics.mempool_transactions.with_label_values(&["queued"]).set(st.queued as i64);
+        self.metrics.share_difficulty.set(self.head().share_target.difficulty());
     }
 }

@@ -4,33 +4,23 @@
 
 use crate::import::{ImportError, Imported};
 use cpc_mempool::AdmitError;
-use prometheus::{
-    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Block import and production times: 1 ms (an empty block from a peer) to 10 s (a block full of
 /// transfers and synthetic results on a slow machine).
-pub const IMPORT_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+pub const IMPORT_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 /// Transactions per block: empty blocks up to the default limit of 10 000
 /// (`genesis::DEFAULT_MAX_TXS_PER_BLOCK`).
-pub const TXS_BUCKETS: &[f64] = &[
-    0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0,
-];
+pub const TXS_BUCKETS: &[f64] =
+    &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0];
 /// Reorg depth in blocks, up to twice the default `--max-reorg-depth` (64).
 pub const REORG_DEPTH_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0, 32.0, 64.0, 128.0];
 /// Synthetic verification: ~100 µs (a cached result at admission) to 10 s (a sync batch of
 /// full recomputations).
-pub const VERIFY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
+pub const VERIFY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 /// Shares per block: 0 up to the default cap M = 16 (and a little above for other genesis files).
-pub const SHARES_BUCKETS: &[f64] = &[
-    0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 32.0, 64.0,
-];
+pub const SHARES_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 32.0, 64.0];
 
 /// What the engine measures.
 pub struct EngineMetrics {
@@ -56,11 +46,8 @@ fn reg<C: prometheus::core::Collector + Clone + 'static>(
     (r, names): (&Registry, &std::cell::RefCell<Vec<String>>),
     c: C,
 ) -> C {
-    names
-        .borrow_mut()
-        .extend(c.desc().iter().map(|d| d.fq_name.clone()));
-    r.register(Box::new(c.clone()))
-        .expect("metric names are unique");
+    names.borrow_mut().extend(c.desc().iter().map(|d| d.fq_name.clone()));
+    r.register(Box::new(c.clone())).expect("metric names are unique");
     c
 }
 
@@ -70,27 +57,13 @@ impl EngineMetrics {
         let names = std::cell::RefCell::new(Vec::new());
         let r = (registry, &names);
         let hist = |name: &str, help: &str, b: &[f64]| {
-            reg(
-                r,
-                Histogram::with_opts(HistogramOpts::new(name, help).buckets(b.to_vec()))
-                    .expect("valid metric"),
-            )
+            reg(r, Histogram::with_opts(HistogramOpts::new(name, help).buckets(b.to_vec())).expect("valid metric"))
         };
         let hist_vec = |name: &str, help: &str, b: &[f64], l: &[&str]| {
-            reg(
-                r,
-                HistogramVec::new(HistogramOpts::new(name, help).buckets(b.to_vec()), l)
-                    .expect("valid metric"),
-            )
+            reg(r, HistogramVec::new(HistogramOpts::new(name, help).buckets(b.to_vec()), l).expect("valid metric"))
         };
-        let counter =
-            |name: &str, help: &str| reg(r, IntCounter::new(name, help).expect("valid metric"));
-        let counter_vec = |name: &str, help: &str, l: &[&str]| {
-            reg(
-                r,
-                IntCounterVec::new(Opts::new(name, help), l).expect("valid metric"),
-            )
-        };
+        let counter = |name: &str, help: &str| reg(r, IntCounter::new(name, help).expect("valid metric"));
+        let counter_vec = |name: &str, help: &str, l: &[&str]| reg(r, IntCounterVec::new(Opts::new(name, help), l).expect("valid metric"));
         let mut m = EngineMetrics {
             chain_height: reg(r, IntGauge::new("cpcd_chain_height", "Height of the canonical head (blocks).").expect("valid metric")),
             block_import_seconds: hist_vec(
@@ -174,14 +147,8 @@ impl EngineMetrics {
     /// Records one admission attempt of a SUBMIT_RESULT transaction.
     pub fn record_poc_admission<T>(&self, res: &Result<T, AdmitError>) {
         match res {
-            Ok(_) => self
-                .poc_results
-                .with_label_values(&["accepted", "none"])
-                .inc(),
-            Err(e) => self
-                .poc_results
-                .with_label_values(&["rejected", e.reason()])
-                .inc(),
+            Ok(_) => self.poc_results.with_label_values(&["accepted", "none"]).inc(),
+            Err(e) => self.poc_results.with_label_values(&["rejected", e.reason()]).inc(),
         }
     }
 
@@ -201,14 +168,9 @@ impl EngineMetrics {
         };
         self.blocks_imported.with_label_values(&[result]).inc();
         match res {
-            Ok(Imported::Extended(_)) => self
-                .block_import_seconds
-                .with_label_values(&["peer"])
-                .observe(seconds),
+            Ok(Imported::Extended(_)) => self.block_import_seconds.with_label_values(&["peer"]).observe(seconds),
             Ok(Imported::Reorg { depth, .. }) => {
-                self.block_import_seconds
-                    .with_label_values(&["peer"])
-                    .observe(seconds);
+                self.block_import_seconds.with_label_values(&["peer"]).observe(seconds);
                 self.reorgs.inc();
                 self.reorg_depth.observe(*depth as f64);
             }
@@ -222,8 +184,6 @@ impl EngineMetrics {
     }
 
     pub fn observe_verify(&self, stage: &str, seconds: f64) {
-        self.poc_verify_seconds
-            .with_label_values(&[stage])
-            .observe(seconds);
+        self.poc_verify_seconds.with_label_values(&[stage]).observe(seconds);
     }
 }

@@ -1,9 +1,9 @@
 //! Block production: the builder over the pool's best candidates, then one commit.
 
 use crate::Engine;
-use anyhow::{Result, bail};
-use cpc_consensus::{BuildContext, Built, Skip, build_block};
-use cpc_primitives::{Block, SecretKey, now_millis};
+use anyhow::{bail, Result};
+use cpc_consensus::{build_block, BuildContext, Built, Skip};
+use cpc_primitives::{now_millis, Block, SecretKey};
 use cpc_state::Head;
 use std::time::Instant;
 
@@ -19,10 +19,7 @@ impl Engine {
         let parent = self.head();
         let height = parent.height + 1;
         let (window, _, _) = self.window_for(height)?;
-        let candidates = self
-            .mempool
-            .lock()
-            .best(self.params.max_txs_per_block + CANDIDATE_SLACK);
+        let candidates = self.mempool.lock().best(self.params.max_txs_per_block + CANDIDATE_SLACK);
         let ctx = BuildContext {
             params: &self.params,
             parent,
@@ -36,8 +33,7 @@ impl Engine {
         let built = build_block(&self.store, &ctx, &candidates)?;
         if candidates.iter().any(|c| c.result.is_some()) {
             // Building verifies the candidates' synthetic results (those not verified before).
-            self.metrics
-                .observe_verify("block_build", build_started.elapsed().as_secs_f64());
+            self.metrics.observe_verify("block_build", build_started.elapsed().as_secs_f64());
         }
         let mut forgers = Vec::new();
         {
@@ -67,9 +63,7 @@ impl Engine {
     /// (BFT: the block is committed only once decided, by [`Engine::commit_decided`]).
     /// Blocking: call from a blocking thread.
     pub fn build_proposal(&self, round: u32) -> Result<Block> {
-        let Some(signer) = &self.signer else {
-            bail!("this node has no validator key")
-        };
+        let Some(signer) = &self.signer else { bail!("this node has no validator key") };
         let _guard = self.commit_lock.lock();
         Ok(self.build_on_head(signer, round)?.block)
     }
@@ -77,9 +71,7 @@ impl Engine {
     /// Builds, commits and announces one block on the head in round `round` with this engine's
     /// validator key. Blocking: call from a blocking thread. Returns the new head.
     pub fn produce_block(&self, round: u32) -> Result<Head> {
-        let Some(signer) = &self.signer else {
-            bail!("this node has no validator key")
-        };
+        let Some(signer) = &self.signer else { bail!("this node has no validator key") };
         let _guard = self.commit_lock.lock();
         let started = Instant::now();
         let built = self.build_on_head(signer, round)?;
@@ -91,10 +83,7 @@ impl Engine {
         let head = self.head();
         let n = built.block.transactions.len();
         self.metrics.blocks_produced.inc();
-        self.metrics
-            .block_import_seconds
-            .with_label_values(&["own"])
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.block_import_seconds.with_label_values(&["own"]).observe(started.elapsed().as_secs_f64());
         tracing::info!(
             height = head.height,
             hash = %head.hash,

@@ -2,8 +2,8 @@
 //! pre-verification of a fetched range's synthetic results before its ordered import.
 
 use crate::Engine;
-use cpc_consensus::{WindowTip, is_synthetic, window_heights};
-use cpc_primitives::{Block, ComputeResult, H256, TxType};
+use cpc_consensus::{is_synthetic, window_heights, WindowTip};
+use cpc_primitives::{Block, ComputeResult, TxType, H256};
 use cpc_state::StoreError;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -11,22 +11,13 @@ use std::time::Instant;
 impl Engine {
     /// Canonical blocks `from`, `from + 1`, … (at most `count`, and at most `max_bytes` of
     /// them after the first), as their wire encoding.
-    pub fn encoded_blocks(
-        &self,
-        from: u64,
-        count: u64,
-        max_bytes: usize,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub fn encoded_blocks(&self, from: u64, count: u64, max_bytes: usize) -> Result<Vec<Vec<u8>>, StoreError> {
         let head = self.head().height;
         let mut out = Vec::new();
         let mut bytes = 0usize;
         for h in from..from.saturating_add(count).min(head + 1) {
-            let Some(hash) = self.store.hash_at(h)? else {
-                break;
-            };
-            let Some(b) = self.store.block(&hash)? else {
-                break;
-            };
+            let Some(hash) = self.store.hash_at(h)? else { break };
+            let Some(b) = self.store.block(&hash)? else { break };
             let enc = b.to_json_bytes();
             if !out.is_empty() && bytes + enc.len() > max_bytes {
                 break;
@@ -52,33 +43,19 @@ impl Engine {
     /// Recomputes every synthetic result of `blocks` (a fetched range, in order) in parallel,
     /// filling the verified cache: the ordered import then finds them verified.
     pub fn preverify_synthetic(&self, blocks: &[&Block]) {
-        let by_height: HashMap<u64, WindowTip> = blocks
-            .iter()
-            .map(|b| (b.header.height, (b.hash(), b.header.share_target)))
-            .collect();
+        let by_height: HashMap<u64, WindowTip> =
+            blocks.iter().map(|b| (b.header.height, (b.hash(), b.header.share_target))).collect();
         let mut items: Vec<(ComputeResult, H256)> = Vec::new();
         for b in blocks {
             let range = window_heights(b.header.height, self.params.poc.window);
             let (lo, hi) = (*range.start(), *range.end());
             let window: Vec<WindowTip> = range
                 .filter_map(|h| {
-                    by_height.get(&h).copied().or_else(|| {
-                        self.store
-                            .canon_at(h)
-                            .ok()
-                            .flatten()
-                            .map(|e| (e.hash, e.share_target))
-                    })
+                    by_height.get(&h).copied().or_else(|| self.store.canon_at(h).ok().flatten().map(|e| (e.hash, e.share_target)))
                 })
                 .collect();
-            for tx in b
-                .transactions
-                .iter()
-                .filter(|t| t.tx_type == TxType::SubmitResult)
-            {
-                let Ok(r) = ComputeResult::from_payload(&tx.payload) else {
-                    continue;
-                };
+            for tx in b.transactions.iter().filter(|t| t.tx_type == TxType::SubmitResult) {
+                let Ok(r) = ComputeResult::from_payload(&tx.payload) else { continue };
                 if !is_synthetic(&r) {
                     continue;
                 }
@@ -91,8 +68,7 @@ impl Engine {
             let refs: Vec<(&ComputeResult, H256)> = items.iter().map(|(r, t)| (r, *t)).collect();
             let started = Instant::now();
             let _ = self.poc.verify_many(&refs);
-            self.metrics
-                .observe_verify("sync", started.elapsed().as_secs_f64());
+            self.metrics.observe_verify("sync", started.elapsed().as_secs_f64());
         }
     }
 }

@@ -3,7 +3,7 @@
 //! cheaply: forks, reorgs and their rollback, the production driver.
 
 use cpc_engine::*;
-use cpc_genesis::{Genesis, dev_keys};
+use cpc_genesis::{dev_keys, Genesis};
 use cpc_primitives::*;
 use std::sync::Arc;
 
@@ -22,40 +22,17 @@ fn genesis() -> Genesis {
 impl Harness {
     fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = EngineConfig {
-            signer: Some(dev_keys().remove(0)),
-            ..Default::default()
-        };
-        let engine = Engine::open(
-            dir.path(),
-            Some(genesis()),
-            cfg,
-            &prometheus::Registry::new(),
-        )
-        .unwrap();
-        Harness {
-            engine: Arc::new(engine),
-            _dir: dir,
-        }
+        let cfg = EngineConfig { signer: Some(dev_keys().remove(0)), ..Default::default() };
+        let engine = Engine::open(dir.path(), Some(genesis()), cfg, &prometheus::Registry::new()).unwrap();
+        Harness { engine: Arc::new(engine), _dir: dir }
     }
 
     fn transfer(&self, from: usize, to: usize, amount: u128) -> H256 {
         let k = dev_keys();
         let addr = Address::from_public_key(&k[from].public_key());
-        let nonce = self
-            .engine
-            .mempool()
-            .pending_nonce(&addr, self.engine.store().account(&addr).unwrap().nonce);
+        let nonce = self.engine.mempool().pending_nonce(&addr, self.engine.store().account(&addr).unwrap().nonce);
         let to = Address::from_public_key(&k[to].public_key());
-        let tx = UnsignedTx::transfer(
-            &self.engine.params().chain_id,
-            addr,
-            to,
-            amount,
-            nonce,
-            1000,
-        )
-        .sign(&k[from]);
+        let tx = UnsignedTx::transfer(&self.engine.params().chain_id, addr, to, amount, nonce, 1000).sign(&k[from]);
         self.engine.admit(tx).expect("admitted").hash
     }
 
@@ -89,46 +66,24 @@ fn a_longer_branch_reorgs_and_the_abandoned_transactions_return_to_the_pool() {
     // equal length (lower hash), but it switches once, reverting both of A's blocks.
     let mut reorgs = Vec::new();
     for h in 1..=3 {
-        let blk = b
-            .engine
-            .store()
-            .block(&b.engine.store().hash_at(h).unwrap().unwrap())
-            .unwrap()
-            .unwrap();
+        let blk = b.engine.store().block(&b.engine.store().hash_at(h).unwrap().unwrap()).unwrap().unwrap();
         if let Imported::Reorg { depth, from, .. } = a.engine.import_block(blk).unwrap() {
             reorgs.push((depth, from.height));
         }
     }
-    assert_eq!(
-        reorgs,
-        vec![(2, 2)],
-        "one reorg from A's height 2 down to genesis and up B's branch"
-    );
+    assert_eq!(reorgs, vec![(2, 2)], "one reorg from A's height 2 down to genesis and up B's branch");
     // Rolled back exactly: A's state is B's, block for block.
     assert_eq!(a.engine.head(), b.engine.head());
     for i in 0..10 {
         assert_eq!(a.balance(i), b.balance(i), "account {i}");
     }
-    assert_eq!(
-        a.balance(2),
-        before - 777,
-        "the abandoned transfer is no longer applied"
-    );
-    assert!(
-        a.engine.store().receipt(&lost).unwrap().is_none(),
-        "its receipt went with its block"
-    );
+    assert_eq!(a.balance(2), before - 777, "the abandoned transfer is no longer applied");
+    assert!(a.engine.store().receipt(&lost).unwrap().is_none(), "its receipt went with its block");
     assert!(a.engine.store().receipt(&kept).unwrap().is_some());
     // ... and it waits in the pool again, to land in A's next block.
     assert!(a.engine.mempool().contains(&lost));
     let next = a.produce();
-    assert_eq!(
-        next.transactions
-            .iter()
-            .map(|t| t.hash())
-            .collect::<Vec<_>>(),
-        vec![lost]
-    );
+    assert_eq!(next.transactions.iter().map(|t| t.hash()).collect::<Vec<_>>(), vec![lost]);
 }
 
 #[test]
@@ -140,33 +95,19 @@ fn an_invalid_branch_is_refused_and_the_chain_stays_where_it_was() {
         b.produce();
     }
     for h in 1..=2 {
-        let blk = b
-            .engine
-            .store()
-            .block(&b.engine.store().hash_at(h).unwrap().unwrap())
-            .unwrap()
-            .unwrap();
+        let blk = b.engine.store().block(&b.engine.store().hash_at(h).unwrap().unwrap()).unwrap().unwrap();
         a.engine.import_block(blk).unwrap();
     }
     // B's third block, the one that would make B's branch longer, with a wrong state root
     // (re-signed, so only the root is wrong).
-    let good = b
-        .engine
-        .store()
-        .block(&b.engine.store().hash_at(3).unwrap().unwrap())
-        .unwrap()
-        .unwrap();
+    let good = b.engine.store().block(&b.engine.store().hash_at(3).unwrap().unwrap()).unwrap().unwrap();
     let mut header = good.header.clone();
     header.state_root = H256([9; 32]);
     let bad = Block::seal(header, good.transactions.clone(), &dev_keys()[0]);
     let head_before = a.engine.head();
     let err = a.engine.import_block(bad.clone()).unwrap_err();
     assert!(err.to_string().contains("state_root"), "{err}");
-    assert_eq!(
-        a.engine.head(),
-        head_before,
-        "no reorg onto an invalid branch"
-    );
+    assert_eq!(a.engine.head(), head_before, "no reorg onto an invalid branch");
     assert!(a.engine.is_known_invalid(&bad.hash()));
 }
 
@@ -176,11 +117,7 @@ async fn the_trigger_mode_produces_one_block_per_message() {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut heads = h.engine.subscribe_heads();
-    let driver = tokio::spawn(run_producer(
-        h.engine.clone(),
-        MiningMode::Trigger(rx),
-        stop,
-    ));
+    let driver = tokio::spawn(run_producer(h.engine.clone(), MiningMode::Trigger(rx), stop));
     for want in 1..=3u64 {
         tx.send(()).await.unwrap();
         heads.changed().await.unwrap();

@@ -80,9 +80,7 @@ pub enum GenesisError {
     Json(String),
     #[error("chain_id: expected 1 to {MAX_CHAIN_ID_LEN} characters of [a-z0-9-], found {0:?}")]
     ChainId(String),
-    #[error(
-        "block_gas_limit: expected at least {expected} (the largest intrinsic gas), found {found}"
-    )]
+    #[error("block_gas_limit: expected at least {expected} (the largest intrinsic gas), found {found}")]
     GasLimit { expected: u64, found: u64 },
     #[error("max_txs_per_block: expected at least 1, found 0")]
     MaxTxs,
@@ -90,9 +88,7 @@ pub enum GenesisError {
     Percent { field: &'static str, found: u8 },
     #[error("economics.halving_interval: expected at least 1, found 0")]
     Halving,
-    #[error(
-        "economics.initial_block_reward: expected at most {max} (reward x 100 must fit 128 bits), found {found}"
-    )]
+    #[error("economics.initial_block_reward: expected at most {max} (reward x 100 must fit 128 bits), found {found}")]
     BlockReward { max: u128, found: u128 },
     #[error("poc.matrix_size: expected a power of two in 2..=8192, found {0}")]
     MatrixSize(usize),
@@ -100,9 +96,7 @@ pub enum GenesisError {
     Challenges(usize),
     #[error("poc.window: expected at least 1, found 0")]
     Window,
-    #[error(
-        "poc.share_target_start: expected 0000000000000001 ..= ffffffffffffffff, found 0000000000000000"
-    )]
+    #[error("poc.share_target_start: expected 0000000000000001 ..= ffffffffffffffff, found 0000000000000000")]
     ShareTargetStart,
     #[error("poc.shares_per_block: expected at least 1, found 0")]
     SharesPerBlock,
@@ -126,8 +120,7 @@ pub enum GenesisError {
 impl Genesis {
     /// Parses and validates a genesis document.
     pub fn from_json(bytes: &[u8]) -> Result<Self, GenesisError> {
-        let g: Genesis =
-            serde_json::from_slice(bytes).map_err(|e| GenesisError::Json(e.to_string()))?;
+        let g: Genesis = serde_json::from_slice(bytes).map_err(|e| GenesisError::Json(e.to_string()))?;
         g.validate()?;
         Ok(g)
     }
@@ -146,48 +139,29 @@ impl Genesis {
     pub fn validate(&self) -> Result<(), GenesisError> {
         let id_ok = !self.chain_id.is_empty()
             && self.chain_id.len() <= MAX_CHAIN_ID_LEN
-            && self
-                .chain_id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && self.chain_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !id_ok {
             return Err(GenesisError::ChainId(self.chain_id.clone()));
         }
-        let max_intrinsic = TxType::ALL
-            .iter()
-            .map(|t| t.intrinsic_gas())
-            .max()
-            .unwrap_or(0);
+        let max_intrinsic = TxType::ALL.iter().map(|t| t.intrinsic_gas()).max().unwrap_or(0);
         if self.block_gas_limit < max_intrinsic {
-            return Err(GenesisError::GasLimit {
-                expected: max_intrinsic,
-                found: self.block_gas_limit,
-            });
+            return Err(GenesisError::GasLimit { expected: max_intrinsic, found: self.block_gas_limit });
         }
         if self.max_txs_per_block == 0 {
             return Err(GenesisError::MaxTxs);
         }
         let e = &self.economics;
         if e.proposer_reward_percent > 100 {
-            return Err(GenesisError::Percent {
-                field: "proposer_reward_percent",
-                found: e.proposer_reward_percent,
-            });
+            return Err(GenesisError::Percent { field: "proposer_reward_percent", found: e.proposer_reward_percent });
         }
         if e.proposer_fee_percent > 100 {
-            return Err(GenesisError::Percent {
-                field: "proposer_fee_percent",
-                found: e.proposer_fee_percent,
-            });
+            return Err(GenesisError::Percent { field: "proposer_fee_percent", found: e.proposer_fee_percent });
         }
         if e.halving_interval == 0 {
             return Err(GenesisError::Halving);
         }
         if e.initial_block_reward.checked_mul(100).is_none() {
-            return Err(GenesisError::BlockReward {
-                max: u128::MAX / 100,
-                found: e.initial_block_reward,
-            });
+            return Err(GenesisError::BlockReward { max: u128::MAX / 100, found: e.initial_block_reward });
         }
         let n = self.poc.matrix_size;
         if !n.is_power_of_two() || !(2..=8192).contains(&n) {
@@ -210,10 +184,7 @@ impl Genesis {
         }
         let expected = self.poc.shares_per_block.saturating_mul(2);
         if (self.poc.max_synthetic_results_per_block as u64) < expected {
-            return Err(GenesisError::SyntheticCap {
-                expected,
-                found: self.poc.max_synthetic_results_per_block,
-            });
+            return Err(GenesisError::SyntheticCap { expected, found: self.poc.max_synthetic_results_per_block });
         }
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
@@ -255,8 +226,7 @@ impl Genesis {
         let params = self.chain_params();
         let mut ex = BlockExecutor::new(&empty, &params, 0);
         for a in &self.accounts {
-            ex.allocate(&a.address, a.balance)
-                .map_err(|_| GenesisError::Overflow)?;
+            ex.allocate(&a.address, a.balance).map_err(|_| GenesisError::Overflow)?;
         }
         let outcome = ex.finish_genesis().map_err(|_| GenesisError::Overflow)?;
         let v0 = &self.validators[0];
@@ -274,12 +244,7 @@ impl Genesis {
             gas_limit: self.block_gas_limit,
             share_target: self.poc.share_target_start,
         };
-        let block = Block {
-            header,
-            transactions: vec![],
-            proposer_pub_key: v0.pub_key,
-            signature: Signature([0u8; 64]),
-        };
+        let block = Block { header, transactions: vec![], proposer_pub_key: v0.pub_key, signature: Signature([0u8; 64]) };
         Ok((block, outcome))
     }
 
@@ -302,15 +267,9 @@ impl Genesis {
             poc: PocParams::default(),
             accounts: keys
                 .iter()
-                .map(|k| GenesisAccount {
-                    address: Address::from_public_key(&k.public_key()),
-                    balance: DEV_BALANCE,
-                })
+                .map(|k| GenesisAccount { address: Address::from_public_key(&k.public_key()), balance: DEV_BALANCE })
                 .collect(),
-            validators: vec![GenesisValidator {
-                name: "dev-0".into(),
-                pub_key: keys[0].public_key(),
-            }],
+            validators: vec![GenesisValidator { name: "dev-0".into(), pub_key: keys[0].public_key() }],
         }
     }
 }
@@ -318,9 +277,7 @@ impl Genesis {
 /// The dev accounts' secret keys: `SHA-256("cpc-dev-" + decimal i)` for i = 0..9.
 /// Public knowledge: never use them outside a dev chain.
 pub fn dev_keys() -> Vec<SecretKey> {
-    (0..DEV_ACCOUNTS)
-        .map(|i| SecretKey::from_bytes(&sha256(format!("cpc-dev-{i}").as_bytes()).0))
-        .collect()
+    (0..DEV_ACCOUNTS).map(|i| SecretKey::from_bytes(&sha256(format!("cpc-dev-{i}").as_bytes()).0)).collect()
 }
 
 /// The dev treasury: the first 20 bytes of `SHA-256("cpc-dev-treasury")` (no known key).
@@ -339,33 +296,16 @@ mod tests {
         assert_eq!(keys.len(), 10);
         assert_eq!(keys[3].to_bytes(), sha256(b"cpc-dev-3").0);
         let g = Genesis::dev();
-        assert_eq!(
-            g.accounts[0].address,
-            Address::from_public_key(&keys[0].public_key())
-        );
-        assert!(
-            g.accounts
-                .iter()
-                .all(|a| a.balance == 1_000_000 * UNITS_PER_CPC)
-        );
+        assert_eq!(g.accounts[0].address, Address::from_public_key(&keys[0].public_key()));
+        assert!(g.accounts.iter().all(|a| a.balance == 1_000_000 * UNITS_PER_CPC));
         assert_eq!(g.validators[0].pub_key, keys[0].public_key());
         assert_eq!(g.chain_id, "cpc-devnet-1");
         assert_eq!((g.min_gas_price, g.block_gas_limit), (1000, 50_000_000));
         // PoC v2 dev parameters (the issue): t0 = ffffffffffffffff, S = 8, tau = 32, M = 16.
         assert_eq!(g.poc.share_target_start.to_hex(), "ffffffffffffffff");
-        assert_eq!(
-            (
-                g.poc.shares_per_block,
-                g.poc.share_halflife,
-                g.poc.max_synthetic_results_per_block
-            ),
-            (8, 32, 16)
-        );
+        assert_eq!((g.poc.shares_per_block, g.poc.share_halflife, g.poc.max_synthetic_results_per_block), (8, 32, 16));
         let (block, _) = g.build().unwrap();
-        assert_eq!(
-            block.header.share_target, g.poc.share_target_start,
-            "genesis carries t0"
-        );
+        assert_eq!(block.header.share_target, g.poc.share_target_start, "genesis carries t0");
     }
 
     #[test]
@@ -396,13 +336,7 @@ mod tests {
         assert_eq!(g.validate(), Err(GenesisError::ChainId("Bad Id".into())));
         let mut g = Genesis::dev();
         g.block_gas_limit = 79_999;
-        assert_eq!(
-            g.validate(),
-            Err(GenesisError::GasLimit {
-                expected: 80_000,
-                found: 79_999
-            })
-        );
+        assert_eq!(g.validate(), Err(GenesisError::GasLimit { expected: 80_000, found: 79_999 }));
         let mut g = Genesis::dev();
         g.poc.matrix_size = 1000;
         assert_eq!(g.validate(), Err(GenesisError::MatrixSize(1000)));
@@ -411,10 +345,7 @@ mod tests {
         assert_eq!(g.validate(), Err(GenesisError::NoValidators));
         let mut g = Genesis::dev();
         g.accounts.push(g.accounts[0].clone());
-        assert_eq!(
-            g.validate(),
-            Err(GenesisError::DuplicateAccount(g.accounts[0].address))
-        );
+        assert_eq!(g.validate(), Err(GenesisError::DuplicateAccount(g.accounts[0].address)));
         let mut g = Genesis::dev();
         g.economics.proposer_fee_percent = 101;
         assert!(matches!(g.validate(), Err(GenesisError::Percent { .. })));
@@ -429,10 +360,7 @@ mod tests {
         assert_eq!(g.validate(), Err(GenesisError::MaxTxs));
         let mut g = Genesis::dev();
         g.economics.initial_block_reward = u128::MAX / 100 + 1;
-        assert!(matches!(
-            g.validate(),
-            Err(GenesisError::BlockReward { .. })
-        ));
+        assert!(matches!(g.validate(), Err(GenesisError::BlockReward { .. })));
         let mut g = Genesis::dev();
         g.poc.share_target_start = ShareTarget(0);
         assert_eq!(g.validate(), Err(GenesisError::ShareTargetStart));
@@ -444,22 +372,10 @@ mod tests {
         assert_eq!(g.validate(), Err(GenesisError::ShareHalflife));
         let mut g = Genesis::dev();
         g.poc.max_synthetic_results_per_block = 15;
-        assert_eq!(
-            g.validate(),
-            Err(GenesisError::SyntheticCap {
-                expected: 16,
-                found: 15
-            })
-        );
+        assert_eq!(g.validate(), Err(GenesisError::SyntheticCap { expected: 16, found: 15 }));
         let mut g = Genesis::dev();
         g.validators.push(g.validators[0].clone());
-        assert!(matches!(
-            g.validate(),
-            Err(GenesisError::DuplicateValidator(_))
-        ));
-        assert!(matches!(
-            Genesis::from_json(b"{\"chain_id\": 1}"),
-            Err(GenesisError::Json(_))
-        ));
+        assert!(matches!(g.validate(), Err(GenesisError::DuplicateValidator(_))));
+        assert!(matches!(Genesis::from_json(b"{\"chain_id\": 1}"), Err(GenesisError::Json(_))));
     }
 }

@@ -6,33 +6,19 @@
 
 use cpc_genesis::Genesis;
 use cpc_primitives::*;
-use cpc_state::{AccountTree, Supply, account_leaf, state_root};
-use serde_json::{Value, json};
+use cpc_state::{account_leaf, state_root, AccountTree, Supply};
+use serde_json::{json, Value};
 
 fn produce() -> Value {
     let accounts: Vec<(Address, Account)> = (0u8..3)
         .map(|i| {
             let a = Address::from_public_key(&SecretKey::from_bytes(&[i + 1; 32]).public_key());
-            (
-                a,
-                Account {
-                    balance: (i as u128 + 1) * UNITS_PER_CPC,
-                    nonce: i as u64,
-                },
-            )
+            (a, Account { balance: (i as u128 + 1) * UNITS_PER_CPC, nonce: i as u64 })
         })
         .collect();
-    let leaves: Vec<H256> = accounts
-        .iter()
-        .map(|(a, acc)| account_leaf(a, acc))
-        .collect();
+    let leaves: Vec<H256> = accounts.iter().map(|(a, acc)| account_leaf(a, acc)).collect();
     let tree = AccountTree::from_leaves(leaves.clone());
-    let supply = Supply {
-        total: 6 * UNITS_PER_CPC + 7,
-        genesis: 6 * UNITS_PER_CPC,
-        minted: 10,
-        burned: 3,
-    };
+    let supply = Supply { total: 6 * UNITS_PER_CPC + 7, genesis: 6 * UNITS_PER_CPC, minted: 10, burned: 3 };
     let root = state_root(&tree.root(), 3, &supply);
     let g = Genesis::dev();
     let (gb, _) = g.build().unwrap();
@@ -66,10 +52,6 @@ fn notes_vectors_match_the_code() {
     if std::env::var("UPDATE_VECTORS").is_ok() {
         std::fs::write(path, &produced).unwrap();
     }
-    let stored = std::fs::read_to_string(path)
-        .expect("docs/vectors/notes-v2.json (UPDATE_VECTORS=1 to create)");
-    assert_eq!(
-        stored, produced,
-        "the code no longer produces docs/vectors/notes-v2.json: a consensus change?"
-    );
+    let stored = std::fs::read_to_string(path).expect("docs/vectors/notes-v2.json (UPDATE_VECTORS=1 to create)");
+    assert_eq!(stored, produced, "the code no longer produces docs/vectors/notes-v2.json: a consensus change?");
 }

@@ -106,15 +106,7 @@ fn main() {
     println!();
     println!(
         "{:>6} {:>7} {:>11} {:>9} {:>13} {:>9} {:>9} {:>8} {:>10}",
-        "batch",
-        "iters",
-        "tasks/s",
-        "TOPS",
-        "kernel t/s",
-        "k. TOPS",
-        "% peak",
-        "ms/batch",
-        "shares/s"
+        "batch", "iters", "tasks/s", "TOPS", "kernel t/s", "k. TOPS", "% peak", "ms/batch", "shares/s"
     );
     // Difficulty 16 (target 2^60 − 1): one task in 16 is a share on average.
     let share_target = (1u64 << 60) - 1;
@@ -136,10 +128,7 @@ fn main() {
                 .expect("solve");
             assert_eq!(sols.len(), batch);
             // The miner's share check: one hash of (seed, root) per task.
-            shares += sols
-                .iter()
-                .filter(|s| cpc_poc::share_value(&s.seed, &s.root()) <= share_target)
-                .count() as u64;
+            shares += sols.iter().filter(|s| cpc_poc::share_value(&s.seed, &s.root()) <= share_target).count() as u64;
             nonce += batch as u64;
             let timing = solver.last_timing().expect("timing");
             kernel_s += timing.kernels_ms / 1e3;

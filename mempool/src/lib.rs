@@ -9,11 +9,8 @@
 //! order; across senders the next ready transaction with the highest gas price goes first
 //! (earlier arrival breaks ties). Future nonces wait, bounded per sender.
 
-use cpc_consensus::{
-    Candidate, PocVerifier, SyntheticError, TxCheckError, WindowTip, check_tx_in_isolation,
-    is_synthetic,
-};
-use cpc_primitives::{Address, ComputeResult, H256, Transaction};
+use cpc_consensus::{check_tx_in_isolation, is_synthetic, Candidate, PocVerifier, SyntheticError, TxCheckError, WindowTip};
+use cpc_primitives::{Address, ComputeResult, Transaction, H256};
 use cpc_state::{ChainParams, StateView, StorageError};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -65,34 +62,18 @@ pub enum AdmitError {
     NonceTooLow { expected: u64, found: u64 },
     #[error("nonce too far ahead: expected at most {max} (account nonce + {gap}), found {found}")]
     NonceTooHigh { max: u64, gap: u64, found: u64 },
-    #[error(
-        "insufficient balance: balance {balance}, needed {needed} (amount + fee of this and the sender's earlier pending transactions)"
-    )]
+    #[error("insufficient balance: balance {balance}, needed {needed} (amount + fee of this and the sender's earlier pending transactions)")]
     InsufficientBalance { balance: u128, needed: u128 },
-    #[error(
-        "replacement underpriced: a transaction with nonce {nonce} pays gas price {existing}; a replacement must pay more, found {found}"
-    )]
-    ReplacementUnderpriced {
-        nonce: u64,
-        existing: u64,
-        found: u64,
-    },
+    #[error("replacement underpriced: a transaction with nonce {nonce} pays gas price {existing}; a replacement must pay more, found {found}")]
+    ReplacementUnderpriced { nonce: u64, existing: u64, found: u64 },
     #[error("SUBMIT_RESULT rule 4 (unique task_id): task {0:?} is already on the chain")]
     TaskOnChain(String),
-    #[error(
-        "SUBMIT_RESULT rule 4 (unique task_id): task {task_id:?} is already pending in transaction {tx}"
-    )]
+    #[error("SUBMIT_RESULT rule 4 (unique task_id): task {task_id:?} is already pending in transaction {tx}")]
     TaskPending { task_id: String, tx: H256 },
     #[error("sender queue full: at most {0} pending transactions per sender")]
     SenderFull(usize),
-    #[error(
-        "mempool full ({max} transactions) and gas price {found} does not beat the cheapest pending {cheapest}"
-    )]
-    PoolFull {
-        max: usize,
-        cheapest: u64,
-        found: u64,
-    },
+    #[error("mempool full ({max} transactions) and gas price {found} does not beat the cheapest pending {cheapest}")]
+    PoolFull { max: usize, cheapest: u64, found: u64 },
     #[error(
         "mempool full ({max} bytes): a {size}-byte transaction at gas price {found} does not beat enough \
          cheaper pending ones to make room"
@@ -128,9 +109,7 @@ impl AdmitError {
             AdmitError::NonceTooLow { .. } | AdmitError::NonceTooHigh { .. } => "nonce",
             AdmitError::InsufficientBalance { .. } => "balance",
             AdmitError::ReplacementUnderpriced { .. } => "underpriced",
-            AdmitError::SenderFull(_)
-            | AdmitError::PoolFull { .. }
-            | AdmitError::PoolBytesFull { .. } => "pool full",
+            AdmitError::SenderFull(_) | AdmitError::PoolFull { .. } | AdmitError::PoolBytesFull { .. } => "pool full",
             AdmitError::Storage(_) => "storage",
         }
     }
@@ -159,24 +138,14 @@ pub struct AdmissionWindow<'a> {
 
 /// In-isolation checks and, for a synthetic result, tip lookup and the k-row proof check.
 /// Needs no lock; call it before [`Mempool::admit`].
-pub fn prevalidate(
-    tx: Transaction,
-    p: &ChainParams,
-    w: &AdmissionWindow,
-) -> Result<ValidTx, AdmitError> {
+pub fn prevalidate(tx: Transaction, p: &ChainParams, w: &AdmissionWindow) -> Result<ValidTx, AdmitError> {
     let result = check_tx_in_isolation(&tx, p)?;
     let mut tip = None;
     if let Some(r) = result.as_ref().filter(|r| is_synthetic(r)) {
         tip = Some(w.poc.check_cheap(r, w.tips, w.lo, w.hi)?.0);
     }
     let size = tx.canonical_json().len();
-    Ok(ValidTx {
-        hash: tx.hash(),
-        tx: Arc::new(tx),
-        result: result.map(Arc::new),
-        size,
-        tip,
-    })
+    Ok(ValidTx { hash: tx.hash(), tx: Arc::new(tx), result: result.map(Arc::new), size, tip })
 }
 
 #[derive(Clone, Debug)]
@@ -255,15 +224,9 @@ impl Mempool {
     /// synthetic results and refuse new ones for `forger_cooldown_blocks`. Returns the hashes
     /// dropped. Its other transactions (transfers) stay: only its results are suspect.
     pub fn punish_forger(&mut self, worker: &Address) -> Vec<H256> {
-        self.forgers
-            .insert(*worker, self.blocks + self.cfg.forger_cooldown_blocks);
+        self.forgers.insert(*worker, self.blocks + self.cfg.forger_cooldown_blocks);
         let dropped: Vec<H256> = match self.senders.get(worker) {
-            Some(s) => s
-                .txs
-                .values()
-                .filter(|e| e.v.result.as_deref().is_some_and(is_synthetic))
-                .map(|e| e.v.hash)
-                .collect(),
+            Some(s) => s.txs.values().filter(|e| e.v.result.as_deref().is_some_and(is_synthetic)).map(|e| e.v.hash).collect(),
             None => vec![],
         };
         for h in &dropped {
@@ -290,11 +253,7 @@ impl Mempool {
     }
 
     /// Admits a prevalidated transaction against committed state and the pool.
-    pub fn admit<V: StateView + ?Sized>(
-        &mut self,
-        v: ValidTx,
-        view: &V,
-    ) -> Result<H256, AdmitError> {
+    pub fn admit<V: StateView + ?Sized>(&mut self, v: ValidTx, view: &V) -> Result<H256, AdmitError> {
         if self.by_hash.contains_key(&v.hash) {
             return Err(AdmitError::AlreadyKnown(v.hash));
         }
@@ -304,57 +263,32 @@ impl Mempool {
             && let Some(&until) = self.forgers.get(&sender_addr)
             && until > self.blocks
         {
-            return Err(AdmitError::ForgerCooldown {
-                worker: sender_addr,
-                blocks: until - self.blocks,
-            });
+            return Err(AdmitError::ForgerCooldown { worker: sender_addr, blocks: until - self.blocks });
         }
-        let account = view
-            .account_entry(&sender_addr)?
-            .map(|e| e.account)
-            .unwrap_or_default();
+        let account = view.account_entry(&sender_addr)?.map(|e| e.account).unwrap_or_default();
         if tx.nonce < account.nonce {
-            return Err(AdmitError::NonceTooLow {
-                expected: account.nonce,
-                found: tx.nonce,
-            });
+            return Err(AdmitError::NonceTooLow { expected: account.nonce, found: tx.nonce });
         }
         let max = account.nonce.saturating_add(self.cfg.max_nonce_gap);
         if tx.nonce > max {
-            return Err(AdmitError::NonceTooHigh {
-                max,
-                gap: self.cfg.max_nonce_gap,
-                found: tx.nonce,
-            });
+            return Err(AdmitError::NonceTooHigh { max, gap: self.cfg.max_nonce_gap, found: tx.nonce });
         }
         let sender = self.senders.get(&sender_addr);
         let replaced = sender.and_then(|s| s.txs.get(&tx.nonce));
         if let Some(old) = replaced {
             if tx.gas_price <= old.price() {
-                return Err(AdmitError::ReplacementUnderpriced {
-                    nonce: tx.nonce,
-                    existing: old.price(),
-                    found: tx.gas_price,
-                });
+                return Err(AdmitError::ReplacementUnderpriced { nonce: tx.nonce, existing: old.price(), found: tx.gas_price });
             }
         } else if sender.map_or(0, |s| s.txs.len()) >= self.cfg.max_per_sender {
             return Err(AdmitError::SenderFull(self.cfg.max_per_sender));
         }
         // Balance covers this and every earlier pending transaction of the sender.
         let earlier: u128 = sender
-            .map(|s| {
-                s.txs
-                    .range(account.nonce..tx.nonce)
-                    .map(|(_, e)| e.cost())
-                    .fold(0u128, |a, c| a.saturating_add(c))
-            })
+            .map(|s| s.txs.range(account.nonce..tx.nonce).map(|(_, e)| e.cost()).fold(0u128, |a, c| a.saturating_add(c)))
             .unwrap_or(0);
         let needed = earlier.saturating_add(tx.max_cost().unwrap_or(u128::MAX));
         if account.balance < needed {
-            return Err(AdmitError::InsufficientBalance {
-                balance: account.balance,
-                needed,
-            });
+            return Err(AdmitError::InsufficientBalance { balance: account.balance, needed });
         }
         if let Some(r) = &v.result {
             if view.task_known(&r.task_id)? {
@@ -363,10 +297,7 @@ impl Mempool {
             if let Some(other) = self.tasks.get(&r.task_id) {
                 let same_slot = replaced.is_some_and(|e| e.v.hash == *other);
                 if !same_slot {
-                    return Err(AdmitError::TaskPending {
-                        task_id: r.task_id.clone(),
-                        tx: *other,
-                    });
+                    return Err(AdmitError::TaskPending { task_id: r.task_id.clone(), tx: *other });
                 }
             }
         }
@@ -382,11 +313,7 @@ impl Mempool {
         if replaced_hash.is_none() && self.by_hash.len() >= self.cfg.max_txs {
             let &(cheapest, _, victim) = self.by_price.first().expect("pool is full, so not empty");
             if tx.gas_price <= cheapest {
-                return Err(AdmitError::PoolFull {
-                    max: self.cfg.max_txs,
-                    cheapest,
-                    found: tx.gas_price,
-                });
+                return Err(AdmitError::PoolFull { max: self.cfg.max_txs, cheapest, found: tx.gas_price });
             }
             victims.push(victim);
         }
@@ -406,11 +333,7 @@ impl Mempool {
                 victims.push(h);
             }
             if freed < over {
-                return Err(AdmitError::PoolBytesFull {
-                    max: self.cfg.max_bytes,
-                    size: v.size,
-                    found: tx.gas_price,
-                });
+                return Err(AdmitError::PoolBytesFull { max: self.cfg.max_bytes, size: v.size, found: tx.gas_price });
             }
         }
         for h in victims {
@@ -425,8 +348,7 @@ impl Mempool {
         if let Some(r) = &entry.v.result {
             self.tasks.insert(r.task_id.clone(), hash);
         }
-        self.by_price
-            .insert((entry.price(), Reverse(entry.seq), hash));
+        self.by_price.insert((entry.price(), Reverse(entry.seq), hash));
         self.by_hash.insert(hash, (sender_addr, tx.nonce));
         self.bytes += entry.v.size;
         let s = self.senders.entry(sender_addr).or_default();
@@ -437,9 +359,7 @@ impl Mempool {
 
     /// Removes one transaction (by hash). Returns whether it was there.
     pub fn remove(&mut self, hash: &H256) -> bool {
-        let Some((addr, nonce)) = self.by_hash.remove(hash) else {
-            return false;
-        };
+        let Some((addr, nonce)) = self.by_hash.remove(hash) else { return false };
         if let Some(s) = self.senders.get_mut(&addr) {
             if let Some(e) = s.txs.remove(&nonce) {
                 self.bytes -= e.v.size;
@@ -459,9 +379,7 @@ impl Mempool {
 
     /// The next nonce of `addr` counting its ready pending transactions.
     pub fn pending_nonce(&self, addr: &Address, account_nonce: u64) -> u64 {
-        let Some(s) = self.senders.get(addr) else {
-            return account_nonce;
-        };
+        let Some(s) = self.senders.get(addr) else { return account_nonce };
         let mut n = account_nonce;
         while s.txs.contains_key(&n) {
             n += 1;
@@ -484,11 +402,7 @@ impl Mempool {
             }
             let s = &self.senders[&addr];
             let e = &s.txs[&nonce];
-            out.push(Candidate {
-                hash: e.v.hash,
-                tx: e.v.tx.clone(),
-                result: e.v.result.clone(),
-            });
+            out.push(Candidate { hash: e.v.hash, tx: e.v.tx.clone(), result: e.v.result.clone() });
             if let Some(next) = s.txs.get(&(nonce + 1)) {
                 heap.push((next.price(), Reverse(next.seq), addr, nonce + 1));
             }
@@ -498,11 +412,7 @@ impl Mempool {
 
     /// After a block commits: drops its transactions, moves each touched sender's base to its
     /// new account nonce and drops what that made stale.
-    pub fn on_block<V: StateView + ?Sized>(
-        &mut self,
-        included: &[(H256, Address)],
-        view: &V,
-    ) -> Result<(), StorageError> {
+    pub fn on_block<V: StateView + ?Sized>(&mut self, included: &[(H256, Address)], view: &V) -> Result<(), StorageError> {
         self.blocks += 1;
         let now = self.blocks;
         self.forgers.retain(|_, until| *until > now);
@@ -532,11 +442,7 @@ impl Mempool {
     /// Empties the pool, returning every transaction in arrival order (to re-admit them
     /// against a new state after a reorg).
     pub fn take_all(&mut self) -> Vec<ValidTx> {
-        let mut all: Vec<Entry> = self
-            .senders
-            .drain()
-            .flat_map(|(_, s)| s.txs.into_values())
-            .collect();
+        let mut all: Vec<Entry> = self.senders.drain().flat_map(|(_, s)| s.txs.into_values()).collect();
         all.sort_by_key(|e| e.seq);
         self.by_hash.clear();
         self.tasks.clear();
@@ -567,12 +473,7 @@ impl Mempool {
         let mut v: Vec<_> = self
             .senders
             .iter()
-            .map(|(a, s)| {
-                (
-                    *a,
-                    s.txs.iter().map(|(n, e)| (*n, e.v.tx.clone())).collect(),
-                )
-            })
+            .map(|(a, s)| (*a, s.txs.iter().map(|(n, e)| (*n, e.v.tx.clone())).collect()))
             .collect();
         v.sort_by_key(|(a, _)| *a);
         v

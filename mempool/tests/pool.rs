@@ -1,6 +1,6 @@
 //! Admission rules (one test each), ordering, replacement, limits and eviction.
 use cpc_consensus::{PocVerifier, SyntheticError, TxCheckError, WindowTip};
-use cpc_genesis::{Genesis, dev_keys};
+use cpc_genesis::{dev_keys, Genesis};
 use cpc_mempool::*;
 use cpc_primitives::*;
 use cpc_state::{ChainParams, MemState};
@@ -28,42 +28,23 @@ impl T {
         st.commit(&out.changes);
         let p = g.chain_params();
         let tips = vec![(b.hash(), b.header.share_target)];
-        T {
-            st,
-            poc: PocVerifier::new(&p.poc),
-            p,
-            keys: dev_keys(),
-            tip: b.hash(),
-            tips,
-        }
+        T { st, poc: PocVerifier::new(&p.poc), p, keys: dev_keys(), tip: b.hash(), tips }
     }
     fn addr(&self, i: usize) -> Address {
         Address::from_public_key(&self.keys[i].public_key())
     }
     fn tx(&self, from: usize, amount: u128, nonce: u64, price: u64) -> Transaction {
-        UnsignedTx::transfer(
-            &self.p.chain_id,
-            self.addr(from),
-            self.addr(9),
-            amount,
-            nonce,
-            price,
-        )
-        .sign(&self.keys[from])
+        UnsignedTx::transfer(&self.p.chain_id, self.addr(from), self.addr(9), amount, nonce, price).sign(&self.keys[from])
     }
     fn result_tx(&self, from: usize, r: &ComputeResult, nonce: u64) -> Transaction {
         self.result_tx_at(from, r, nonce, 1000)
     }
     fn result_tx_at(&self, from: usize, r: &ComputeResult, nonce: u64, price: u64) -> Transaction {
-        UnsignedTx::submit_result(&self.p.chain_id, self.addr(from), r, nonce, price)
-            .sign(&self.keys[from])
+        UnsignedTx::submit_result(&self.p.chain_id, self.addr(from), r, nonce, price).sign(&self.keys[from])
     }
     /// An honest synthetic result of worker `i` on the genesis tip.
     fn solve(&self, i: usize, nonce: u64) -> ComputeResult {
-        let p = cpc_poc::SynthParams {
-            n: self.p.poc.matrix_size,
-            k: self.p.poc.challenges,
-        };
+        let p = cpc_poc::SynthParams { n: self.p.poc.matrix_size, k: self.p.poc.challenges };
         cpc_poc::solve(&self.tip, &self.addr(i).to_string(), nonce, &p)
     }
     /// An external (non-synthetic) result of worker `i` with a `proof_len`-byte proof.
@@ -78,12 +59,7 @@ impl T {
         }
     }
     fn add(&self, pool: &mut Mempool, tx: Transaction) -> Result<H256, AdmitError> {
-        let w = AdmissionWindow {
-            poc: &self.poc,
-            tips: &self.tips,
-            lo: 0,
-            hi: 0,
-        };
+        let w = AdmissionWindow { poc: &self.poc, tips: &self.tips, lo: 0, hi: 0 };
         let v = prevalidate(tx, &self.p, &w)?;
         pool.admit(v, &self.st)
     }
@@ -120,31 +96,15 @@ fn nonce_below_account_is_refused() {
     let a = t.addr(1);
     t.st.accounts.get_mut(&a).unwrap().account.nonce = 3;
     let mut m = pool();
-    assert_eq!(
-        t.add(&mut m, t.tx(1, 1, 2, 1000)).unwrap_err(),
-        AdmitError::NonceTooLow {
-            expected: 3,
-            found: 2
-        }
-    );
+    assert_eq!(t.add(&mut m, t.tx(1, 1, 2, 1000)).unwrap_err(), AdmitError::NonceTooLow { expected: 3, found: 2 });
 }
 
 #[test]
 fn nonce_too_far_ahead_is_refused() {
     let t = T::new();
-    let mut m = Mempool::new(MempoolConfig {
-        max_nonce_gap: 4,
-        ..Default::default()
-    });
+    let mut m = Mempool::new(MempoolConfig { max_nonce_gap: 4, ..Default::default() });
     assert!(t.add(&mut m, t.tx(1, 1, 4, 1000)).is_ok());
-    assert_eq!(
-        t.add(&mut m, t.tx(1, 1, 5, 1000)).unwrap_err(),
-        AdmitError::NonceTooHigh {
-            max: 4,
-            gap: 4,
-            found: 5
-        }
-    );
+    assert_eq!(t.add(&mut m, t.tx(1, 1, 5, 1000)).unwrap_err(), AdmitError::NonceTooHigh { max: 4, gap: 4, found: 5 });
 }
 
 #[test]
@@ -154,22 +114,10 @@ fn balance_must_cover_amount_and_fee_including_earlier_pending() {
     let bal = t.st.balance(&t.addr(1));
     let fee = 21_000_000u128;
     let e = t.add(&mut m, t.tx(1, bal, 0, 1000)).unwrap_err();
-    assert_eq!(
-        e,
-        AdmitError::InsufficientBalance {
-            balance: bal,
-            needed: bal + fee
-        }
-    );
+    assert_eq!(e, AdmitError::InsufficientBalance { balance: bal, needed: bal + fee });
     t.add(&mut m, t.tx(1, bal / 2, 0, 1000)).unwrap();
     let e = t.add(&mut m, t.tx(1, bal / 2, 1, 1000)).unwrap_err();
-    assert_eq!(
-        e,
-        AdmitError::InsufficientBalance {
-            balance: bal,
-            needed: bal / 2 * 2 + 2 * fee
-        }
-    );
+    assert_eq!(e, AdmitError::InsufficientBalance { balance: bal, needed: bal / 2 * 2 + 2 * fee });
 }
 
 #[test]
@@ -179,11 +127,7 @@ fn same_nonce_replacement_only_at_higher_price() {
     let h1 = t.add(&mut m, t.tx(1, 1, 0, 2000)).unwrap();
     assert_eq!(
         t.add(&mut m, t.tx(1, 2, 0, 2000)).unwrap_err(),
-        AdmitError::ReplacementUnderpriced {
-            nonce: 0,
-            existing: 2000,
-            found: 2000
-        }
+        AdmitError::ReplacementUnderpriced { nonce: 0, existing: 2000, found: 2000 }
     );
     let h2 = t.add(&mut m, t.tx(1, 2, 0, 2001)).unwrap();
     assert!(!m.contains(&h1) && m.contains(&h2));
@@ -193,34 +137,21 @@ fn same_nonce_replacement_only_at_higher_price() {
 #[test]
 fn sender_queue_is_bounded() {
     let t = T::new();
-    let mut m = Mempool::new(MempoolConfig {
-        max_per_sender: 2,
-        ..Default::default()
-    });
+    let mut m = Mempool::new(MempoolConfig { max_per_sender: 2, ..Default::default() });
     t.add(&mut m, t.tx(1, 1, 0, 1000)).unwrap();
     t.add(&mut m, t.tx(1, 1, 5, 1000)).unwrap();
-    assert_eq!(
-        t.add(&mut m, t.tx(1, 1, 1, 1000)).unwrap_err(),
-        AdmitError::SenderFull(2)
-    );
+    assert_eq!(t.add(&mut m, t.tx(1, 1, 1, 1000)).unwrap_err(), AdmitError::SenderFull(2));
 }
 
 #[test]
 fn full_pool_evicts_the_cheapest_or_refuses() {
     let t = T::new();
-    let mut m = Mempool::new(MempoolConfig {
-        max_txs: 2,
-        ..Default::default()
-    });
+    let mut m = Mempool::new(MempoolConfig { max_txs: 2, ..Default::default() });
     let cheap = t.add(&mut m, t.tx(1, 1, 0, 1000)).unwrap();
     t.add(&mut m, t.tx(2, 1, 0, 3000)).unwrap();
     assert_eq!(
         t.add(&mut m, t.tx(3, 1, 0, 1000)).unwrap_err(),
-        AdmitError::PoolFull {
-            max: 2,
-            cheapest: 1000,
-            found: 1000
-        }
+        AdmitError::PoolFull { max: 2, cheapest: 1000, found: 1000 }
     );
     t.add(&mut m, t.tx(3, 1, 0, 2000)).unwrap();
     assert!(!m.contains(&cheap));
@@ -244,17 +175,11 @@ fn rule_4_task_pending_or_on_chain_is_refused() {
     r2.worker_address = t.addr(2).to_string();
     assert_eq!(
         t.add(&mut m, t.result_tx(2, &r2, 0)).unwrap_err(),
-        AdmitError::TaskPending {
-            task_id: "ext".into(),
-            tx: h
-        }
+        AdmitError::TaskPending { task_id: "ext".into(), tx: h }
     );
     t.st.tasks.insert("ext".into());
     let mut m2 = pool();
-    assert_eq!(
-        t.add(&mut m2, t.result_tx(2, &r2, 0)).unwrap_err(),
-        AdmitError::TaskOnChain("ext".into())
-    );
+    assert_eq!(t.add(&mut m2, t.result_tx(2, &r2, 0)).unwrap_err(), AdmitError::TaskOnChain("ext".into()));
 }
 
 #[test]
@@ -270,10 +195,7 @@ fn rule_6_cheap_check_at_admission() {
     assert!(e.to_string().contains("SUBMIT_RESULT rule 6"), "{e}");
     let other_tip = cpc_poc::solve(&H256([3; 32]), &t.addr(1).to_string(), 2, &p);
     let e = t.add(&mut m, t.result_tx(1, &other_tip, 1)).unwrap_err();
-    assert!(matches!(
-        e,
-        AdmitError::Synthetic(cpc_consensus::SyntheticError::UnknownTip { .. })
-    ));
+    assert!(matches!(e, AdmitError::Synthetic(cpc_consensus::SyntheticError::UnknownTip { .. })));
 }
 
 #[test]
@@ -285,27 +207,9 @@ fn best_orders_by_price_across_senders_and_nonce_within() {
     t.add(&mut m, t.tx(2, 1, 0, 5000)).unwrap();
     t.add(&mut m, t.tx(3, 1, 0, 5000)).unwrap(); // same price, later arrival
     t.add(&mut m, t.tx(4, 1, 3, 9999)).unwrap(); // gap: never ready
-    let order: Vec<(Address, u64)> = m
-        .best(100)
-        .iter()
-        .map(|c| (c.tx.from_address, c.tx.nonce))
-        .collect();
-    assert_eq!(
-        order,
-        vec![
-            (t.addr(2), 0),
-            (t.addr(3), 0),
-            (t.addr(1), 0),
-            (t.addr(1), 1)
-        ]
-    );
-    assert_eq!(
-        m.status(),
-        PoolStatus {
-            pending: 4,
-            queued: 1
-        }
-    );
+    let order: Vec<(Address, u64)> = m.best(100).iter().map(|c| (c.tx.from_address, c.tx.nonce)).collect();
+    assert_eq!(order, vec![(t.addr(2), 0), (t.addr(3), 0), (t.addr(1), 0), (t.addr(1), 1)]);
+    assert_eq!(m.status(), PoolStatus { pending: 4, queued: 1 });
     assert_eq!(m.pending_nonce(&t.addr(1), 0), 2);
     assert_eq!(m.best(2).len(), 2);
 }
@@ -345,10 +249,7 @@ fn size(tx: &Transaction) -> usize {
 
 /// Bytes of everything the pool holds, counted from its content (not from `bytes()`).
 fn held_bytes(m: &Mempool) -> usize {
-    m.content()
-        .iter()
-        .flat_map(|(_, txs)| txs.iter().map(|(_, tx)| size(tx)))
-        .sum()
+    m.content().iter().flat_map(|(_, txs)| txs.iter().map(|(_, tx)| size(tx))).sum()
 }
 
 #[test]
@@ -356,10 +257,7 @@ fn byte_bound_refuses_without_evicting_when_nothing_cheaper_makes_room() {
     let t = T::new();
     let (cheap, dear) = (t.tx(1, 1, 0, 1000), t.tx(2, 1, 0, 3000));
     let max = size(&cheap) + size(&dear);
-    let mut m = Mempool::new(MempoolConfig {
-        max_bytes: max,
-        ..Default::default()
-    });
+    let mut m = Mempool::new(MempoolConfig { max_bytes: max, ..Default::default() });
     let hc = t.add(&mut m, cheap.clone()).unwrap();
     let hd = t.add(&mut m, dear).unwrap();
     assert_eq!(m.bytes(), max);
@@ -372,27 +270,13 @@ fn byte_bound_refuses_without_evicting_when_nothing_cheaper_makes_room() {
 
     // The same price as the cheapest: nothing strictly cheaper to evict.
     let same = t.tx(3, 1, 0, 1000);
-    assert_eq!(
-        t.add(&mut m, same.clone()).unwrap_err(),
-        AdmitError::PoolBytesFull {
-            max,
-            size: size(&same),
-            found: 1000
-        }
-    );
+    assert_eq!(t.add(&mut m, same.clone()).unwrap_err(), AdmitError::PoolBytesFull { max, size: size(&same), found: 1000 });
     unchanged(&m);
     // Above the cheapest, but bigger than all cheaper entries together (the 3000 one is not
     // cheaper): refused, and the cheaper one is not evicted for nothing.
     let big = t.result_tx_at(4, &t.external(4, "ext-big", 4096), 0, 2000);
     assert!(size(&big) > size(&cheap));
-    assert_eq!(
-        t.add(&mut m, big.clone()).unwrap_err(),
-        AdmitError::PoolBytesFull {
-            max,
-            size: size(&big),
-            found: 2000
-        }
-    );
+    assert_eq!(t.add(&mut m, big.clone()).unwrap_err(), AdmitError::PoolBytesFull { max, size: size(&big), found: 2000 });
     unchanged(&m);
     // A transfer that fits in the cheapest's room at a higher price takes it.
     let better = t.tx(3, 1, 0, 2000);
@@ -406,40 +290,20 @@ fn byte_bound_refuses_without_evicting_when_nothing_cheaper_makes_room() {
 #[test]
 fn byte_bound_evicts_the_cheapest_first_and_only_as_many_as_needed() {
     let t = T::new();
-    let txs = [
-        t.tx(1, 1, 0, 1000),
-        t.tx(2, 1, 0, 1100),
-        t.tx(3, 1, 0, 1200),
-        t.tx(5, 1, 0, 5000),
-    ];
+    let txs = [t.tx(1, 1, 0, 1000), t.tx(2, 1, 0, 1100), t.tx(3, 1, 0, 1200), t.tx(5, 1, 0, 5000)];
     let max: usize = txs.iter().map(size).sum();
-    let mut m = Mempool::new(MempoolConfig {
-        max_bytes: max,
-        ..Default::default()
-    });
-    let h: Vec<H256> = txs
-        .iter()
-        .map(|tx| t.add(&mut m, tx.clone()).unwrap())
-        .collect();
+    let mut m = Mempool::new(MempoolConfig { max_bytes: max, ..Default::default() });
+    let h: Vec<H256> = txs.iter().map(|tx| t.add(&mut m, tx.clone()).unwrap()).collect();
     // A result whose size needs the room of the two cheapest, but not of three.
     let (s0, s1) = (size(&txs[0]), size(&txs[1]));
     let base = size(&t.result_tx_at(4, &t.external(4, "ext-fit", 1), 0, 4000));
     let target = s0 + s1 - 5;
-    assert!(
-        base < target && target > s0,
-        "the test's sizes: base {base}, target {target}"
-    );
+    assert!(base < target && target > s0, "the test's sizes: base {base}, target {target}");
     let fit = t.result_tx_at(4, &t.external(4, "ext-fit", 1 + target - base), 0, 4000);
     assert_eq!(size(&fit), target);
     let hf = t.add(&mut m, fit).unwrap();
-    assert!(
-        !m.contains(&h[0]) && !m.contains(&h[1]),
-        "the two cheapest went"
-    );
-    assert!(
-        m.contains(&h[2]) && m.contains(&h[3]) && m.contains(&hf),
-        "the 1200 one was not needed"
-    );
+    assert!(!m.contains(&h[0]) && !m.contains(&h[1]), "the two cheapest went");
+    assert!(m.contains(&h[2]) && m.contains(&h[3]) && m.contains(&hf), "the 1200 one was not needed");
     assert_eq!(m.bytes(), held_bytes(&m));
     assert!(m.bytes() <= max);
 }
@@ -449,24 +313,14 @@ fn byte_bound_refusal_loses_nothing_when_the_count_bound_binds_too() {
     let t = T::new();
     let (cheap, dear) = (t.tx(1, 1, 0, 1000), t.tx(2, 1, 0, 3000));
     let max = size(&cheap) + size(&dear);
-    let mut m = Mempool::new(MempoolConfig {
-        max_txs: 2,
-        max_bytes: max,
-        ..Default::default()
-    });
+    let mut m = Mempool::new(MempoolConfig { max_txs: 2, max_bytes: max, ..Default::default() });
     let hc = t.add(&mut m, cheap).unwrap();
     let hd = t.add(&mut m, dear).unwrap();
     // Beats the cheapest on price (the count bound alone would evict it), but even without it
     // there are not enough bytes: refused, and the cheapest must still be there.
     let big = t.result_tx_at(4, &t.external(4, "ext-big", 4096), 0, 2000);
-    assert!(matches!(
-        t.add(&mut m, big).unwrap_err(),
-        AdmitError::PoolBytesFull { .. }
-    ));
-    assert!(
-        m.contains(&hc) && m.contains(&hd),
-        "a refused transaction evicted nothing"
-    );
+    assert!(matches!(t.add(&mut m, big).unwrap_err(), AdmitError::PoolBytesFull { .. }));
+    assert!(m.contains(&hc) && m.contains(&hd), "a refused transaction evicted nothing");
     assert_eq!((m.len(), m.bytes()), (2, max));
     // Where both bounds are met by evicting the cheapest, it goes.
     let h = t.add(&mut m, t.tx(3, 1, 0, 2000)).unwrap();
@@ -480,8 +334,7 @@ fn bytes_follow_every_way_in_and_out() {
     let mut m = pool();
     let a = t.add(&mut m, t.tx(1, 1, 0, 1000)).unwrap();
     t.add(&mut m, t.tx(1, 1, 1, 1000)).unwrap();
-    t.add(&mut m, t.result_tx(2, &t.external(2, "ext-1", 300), 0))
-        .unwrap();
+    t.add(&mut m, t.result_tx(2, &t.external(2, "ext-1", 300), 0)).unwrap();
     t.add(&mut m, t.result_tx(3, &t.solve(3, 0), 0)).unwrap();
     assert_eq!(m.bytes(), held_bytes(&m));
     // Replacement by a bigger transaction (longer amount).
@@ -504,27 +357,13 @@ fn bytes_follow_every_way_in_and_out() {
 #[test]
 fn punish_forger_drops_only_that_workers_synthetic_results_and_cools_down() {
     let t = T::new();
-    let mut m = Mempool::new(MempoolConfig {
-        forger_cooldown_blocks: 3,
-        ..Default::default()
-    });
+    let mut m = Mempool::new(MempoolConfig { forger_cooldown_blocks: 3, ..Default::default() });
     let (forger, other) = (1usize, 2usize);
-    let r0 = t
-        .add(&mut m, t.result_tx(forger, &t.solve(forger, 0), 0))
-        .unwrap();
-    let r1 = t
-        .add(&mut m, t.result_tx(forger, &t.solve(forger, 1), 1))
-        .unwrap();
-    let ext = t
-        .add(
-            &mut m,
-            t.result_tx(forger, &t.external(forger, "ext-f", 0), 2),
-        )
-        .unwrap();
+    let r0 = t.add(&mut m, t.result_tx(forger, &t.solve(forger, 0), 0)).unwrap();
+    let r1 = t.add(&mut m, t.result_tx(forger, &t.solve(forger, 1), 1)).unwrap();
+    let ext = t.add(&mut m, t.result_tx(forger, &t.external(forger, "ext-f", 0), 2)).unwrap();
     let transfer = t.add(&mut m, t.tx(forger, 1, 3, 1000)).unwrap();
-    let others = t
-        .add(&mut m, t.result_tx(other, &t.solve(other, 0), 0))
-        .unwrap();
+    let others = t.add(&mut m, t.result_tx(other, &t.solve(other, 0), 0)).unwrap();
 
     let mut dropped = m.punish_forger(&t.addr(forger));
     dropped.sort();
@@ -532,41 +371,25 @@ fn punish_forger_drops_only_that_workers_synthetic_results_and_cools_down() {
     want.sort();
     assert_eq!(dropped, want, "exactly the forger's synthetic results");
     assert!(!m.contains(&r0) && !m.contains(&r1));
-    assert!(
-        m.contains(&ext) && m.contains(&transfer),
-        "its other transactions stay"
-    );
+    assert!(m.contains(&ext) && m.contains(&transfer), "its other transactions stay");
     assert!(m.contains(&others), "another worker's results stay");
     assert_eq!(m.len(), 3);
 
     // Cooldown: its synthetic results are refused for 3 blocks, counting down.
     let again = t.result_tx(forger, &t.solve(forger, 5), 0);
     let worker = t.addr(forger);
-    assert_eq!(
-        t.add(&mut m, again.clone()).unwrap_err(),
-        AdmitError::ForgerCooldown { worker, blocks: 3 }
-    );
+    assert_eq!(t.add(&mut m, again.clone()).unwrap_err(), AdmitError::ForgerCooldown { worker, blocks: 3 });
     // Meanwhile a transfer of the forger and another worker's result are admitted.
-    let other_again = t
-        .add(&mut m, t.result_tx(other, &t.solve(other, 1), 1))
-        .unwrap();
+    let other_again = t.add(&mut m, t.result_tx(other, &t.solve(other, 1), 1)).unwrap();
     assert!(m.contains(&other_again));
     let t0 = t.add(&mut m, t.tx(forger, 1, 0, 1000)).unwrap();
     m.remove(&t0); // (frees nonce 0 for the result below)
     for left in [2u64, 1] {
         m.on_block(&[], &t.st).unwrap();
-        assert_eq!(
-            t.add(&mut m, again.clone()).unwrap_err(),
-            AdmitError::ForgerCooldown {
-                worker,
-                blocks: left
-            }
-        );
+        assert_eq!(t.add(&mut m, again.clone()).unwrap_err(), AdmitError::ForgerCooldown { worker, blocks: left });
     }
     m.on_block(&[], &t.st).unwrap();
-    let h = t
-        .add(&mut m, again)
-        .expect("the cooldown is over after 3 blocks");
+    let h = t.add(&mut m, again).expect("the cooldown is over after 3 blocks");
     assert!(m.contains(&h));
 }
 
@@ -578,16 +401,7 @@ fn rule_6_a_result_that_is_not_a_share_is_refused_at_admission() {
     let r = t.solve(1, 0);
     assert!(cpc_poc::result_share_value(&r, &t.tip).unwrap() > 1);
     let e = t.add(&mut m, t.result_tx(1, &r, 0)).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            AdmitError::Synthetic(SyntheticError::NotAShare {
-                target: ShareTarget(1),
-                ..
-            })
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, AdmitError::Synthetic(SyntheticError::NotAShare { target: ShareTarget(1), .. })), "{e}");
     assert!(m.is_empty());
     // The same result is admitted where the tip's target admits it.
     let t = T::new();
@@ -598,19 +412,10 @@ fn rule_6_a_result_that_is_not_a_share_is_refused_at_admission() {
 fn external_proof_above_4_kib_is_refused_at_admission() {
     let t = T::new();
     let mut m = pool();
-    assert!(
-        t.add(&mut m, t.result_tx(1, &t.external(1, "ext-4k", 4096), 0))
-            .is_ok()
-    );
-    let e = t
-        .add(&mut m, t.result_tx(2, &t.external(2, "ext-4k1", 4097), 0))
-        .unwrap_err();
+    assert!(t.add(&mut m, t.result_tx(1, &t.external(1, "ext-4k", 4096), 0)).is_ok());
+    let e = t.add(&mut m, t.result_tx(2, &t.external(2, "ext-4k1", 4097), 0)).unwrap_err();
     assert_eq!(
         e,
-        AdmitError::Invalid(TxCheckError::FieldTooLong {
-            field: "proof of an external result",
-            max: 4096,
-            found: 4097
-        })
+        AdmitError::Invalid(TxCheckError::FieldTooLong { field: "proof of an external result", max: 4096, found: 4097 })
     );
 }

@@ -15,15 +15,15 @@ pub mod sensor;
 
 pub use metrics::MinerMetrics;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{bail, Context, Result};
 use cpc_gpu::GpuSolver;
 use cpc_poc::SynthParams;
-use cpc_primitives::{Address, ComputeResult, H256, SecretKey, ShareTarget, UnsignedTx};
+use cpc_primitives::{Address, ComputeResult, SecretKey, ShareTarget, UnsignedTx, H256};
 use cpc_state::Head;
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -59,11 +59,7 @@ pub fn parse_gpus(spec: &str) -> Result<Vec<usize>> {
         return Ok(devs.iter().map(|d| d.ordinal).collect());
     }
     spec.split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<usize>()
-                .with_context(|| format!("--gpu: expected 0, 0,1 or all, found {spec:?}"))
-        })
+        .map(|s| s.trim().parse::<usize>().with_context(|| format!("--gpu: expected 0, 0,1 or all, found {spec:?}")))
         .collect()
 }
 
@@ -117,56 +113,33 @@ struct Job {
 pub type OnPanic = Arc<dyn Fn(&str, String) + Send + Sync>;
 
 /// Runs `body` on a named OS thread; a panic in it is reported through `on_panic`.
-fn spawn_thread<F>(
-    on_panic: &OnPanic,
-    name: String,
-    body: F,
-) -> std::io::Result<std::thread::JoinHandle<()>>
+fn spawn_thread<F>(on_panic: &OnPanic, name: String, body: F) -> std::io::Result<std::thread::JoinHandle<()>>
 where
     F: FnOnce() + Send + 'static,
 {
     let on_panic = on_panic.clone();
-    std::thread::Builder::new()
-        .name(name.clone())
-        .spawn(move || {
-            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(no message)".into());
-                on_panic(&name, msg);
-            }
-        })
+    std::thread::Builder::new().name(name.clone()).spawn(move || {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            on_panic(&name, msg);
+        }
+    })
 }
 
 /// Where signed results go.
 pub trait ResultSink: Send + Sync + 'static {
     /// Wraps the (worker-signed) result in a SUBMIT_RESULT signed by `key` and submits it.
     /// Errors carry a short reason label (for counters) and the full message.
-    fn submit(
-        &self,
-        key: &SecretKey,
-        r: &ComputeResult,
-    ) -> std::result::Result<H256, (String, String)>;
+    fn submit(&self, key: &SecretKey, r: &ComputeResult) -> std::result::Result<H256, (String, String)>;
 }
 
 /// The SUBMIT_RESULT transaction for `r` from `key`'s account.
-pub fn result_tx(
-    key: &SecretKey,
-    r: &ComputeResult,
-    chain_id: &str,
-    nonce: u64,
-    gas_price: u64,
-) -> cpc_primitives::Transaction {
-    UnsignedTx::submit_result(
-        chain_id,
-        Address::from_public_key(&key.public_key()),
-        r,
-        nonce,
-        gas_price,
-    )
-    .sign(key)
+pub fn result_tx(key: &SecretKey, r: &ComputeResult, chain_id: &str, nonce: u64, gas_price: u64) -> cpc_primitives::Transaction {
+    UnsignedTx::submit_result(chain_id, Address::from_public_key(&key.public_key()), r, nonce, gas_price).sign(key)
 }
 
 struct Shared {
@@ -258,13 +231,7 @@ impl Shared {
             }
             if job.generation != 0 && job.submitted < self.max_shares_per_tip {
                 let first = self.next_nonce.fetch_add(want, Ordering::Relaxed);
-                return Some(Claim {
-                    generation: job.generation,
-                    tip: job.tip,
-                    target: job.target,
-                    first,
-                    count: want,
-                });
+                return Some(Claim { generation: job.generation, tip: job.tip, target: job.target, first, count: want });
             }
             // No tip yet, or this tip's cap is reached (more shares could not be paid): idle.
             self.changed.wait(&mut job);
@@ -341,13 +308,7 @@ impl Miner {
             key,
             worker: worker.clone(),
             params,
-            job: Mutex::new(Job {
-                generation: 0,
-                tip: H256::ZERO,
-                height: 0,
-                target: ShareTarget::MAX,
-                submitted: 0,
-            }),
+            job: Mutex::new(Job { generation: 0, tip: H256::ZERO, height: 0, target: ShareTarget::MAX, submitted: 0 }),
             changed: Condvar::new(),
             next_nonce: AtomicU64::new(0),
             max_shares_per_tip: cfg.max_shares_per_tip.max(1),
@@ -359,41 +320,25 @@ impl Miner {
         let mut threads = Vec::new();
         let mut solvers = Vec::new();
         for &ordinal in &cfg.gpus {
-            let solver = GpuSolver::start(ordinal, params)
-                .map_err(|e| anyhow::anyhow!("--gpu {ordinal}: {e}"))?;
-            solver.self_test().map_err(|e| {
-                anyhow::anyhow!("--gpu {ordinal}: self-test against the CPU failed: {e}")
-            })?;
+            let solver = GpuSolver::start(ordinal, params).map_err(|e| anyhow::anyhow!("--gpu {ordinal}: {e}"))?;
+            solver.self_test().map_err(|e| anyhow::anyhow!("--gpu {ordinal}: self-test against the CPU failed: {e}"))?;
             tracing::info!(device = %solver.device(), batch = solver.max_batch(), "GPU miner ready");
             let solver = Arc::new(solver);
             solvers.push(solver.clone());
             let dev = shared.add_device(format!("gpu{ordinal}"));
             let sh = shared.clone();
-            let guard = cfg
-                .gpu_temp_limit
-                .map(|limit| TempGuard::new(limit, crate::sensor::NvmlSensor::open(ordinal)));
-            threads.push(spawn_thread(
-                &on_panic,
-                format!("miner-gpu{ordinal}"),
-                move || gpu_loop(sh, solver, dev, guard),
-            )?);
+            let guard = cfg.gpu_temp_limit.map(|limit| TempGuard::new(limit, crate::sensor::NvmlSensor::open(ordinal)));
+            threads.push(spawn_thread(&on_panic, format!("miner-gpu{ordinal}"), move || gpu_loop(sh, solver, dev, guard))?);
         }
         for i in 0..cfg.cpu_threads {
             let dev = shared.add_device(format!("cpu{i}"));
             let sh = shared.clone();
-            threads.push(spawn_thread(
-                &on_panic,
-                format!("miner-cpu{i}"),
-                move || cpu_loop(sh, dev),
-            )?);
+            threads.push(spawn_thread(&on_panic, format!("miner-cpu{i}"), move || cpu_loop(sh, dev))?);
         }
         // Tip follower: a new head cancels work in flight and opens the next tip's nonces.
         let sh = shared.clone();
         threads.push(spawn_thread(&on_panic, "miner-tips".into(), move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             let mut last_report = Instant::now();
             let mut last_rate = Instant::now();
             let mut last_tasks: Vec<u64> = Vec::new();
@@ -412,9 +357,7 @@ impl Miner {
             };
             announce(*heads.borrow_and_update());
             loop {
-                let changed = rt.block_on(async {
-                    tokio::time::timeout(Duration::from_millis(500), heads.changed()).await
-                });
+                let changed = rt.block_on(async { tokio::time::timeout(Duration::from_millis(500), heads.changed()).await });
                 if sh.stop.load(Ordering::Relaxed) {
                     break;
                 }
@@ -515,12 +458,7 @@ fn cpu_loop(sh: Arc<Shared>, dev: Arc<DeviceStats>) {
     }
 }
 
-fn gpu_loop(
-    sh: Arc<Shared>,
-    solver: Arc<GpuSolver>,
-    dev: Arc<DeviceStats>,
-    mut guard: Option<TempGuard>,
-) {
+fn gpu_loop(sh: Arc<Shared>, solver: Arc<GpuSolver>, dev: Arc<DeviceStats>, mut guard: Option<TempGuard>) {
     // Whole launches: the GPU's throughput comes from its full batch.
     let batch = (solver.max_batch() as u64).max(1);
     loop {
@@ -530,9 +468,7 @@ fn gpu_loop(
         let Some(c) = sh.claim(batch) else { return };
         let nonces: Vec<u64> = (c.first..c.first + c.count).collect();
         let solver_gen = solver.generation();
-        let res = solver
-            .submit_batch(c.tip, sh.worker.clone(), nonces, solver_gen)
-            .and_then(|p| p.wait());
+        let res = solver.submit_batch(c.tip, sh.worker.clone(), nonces, solver_gen).and_then(|p| p.wait());
         let solutions = match res {
             Ok(s) => s,
             Err(cpc_gpu::GpuError::Cancelled { .. }) => {
@@ -541,17 +477,12 @@ fn gpu_loop(
             }
             Err(e) => {
                 tracing::error!(device = %dev.name, "GPU batch failed: {e}");
-                *sh.stats
-                    .rejected
-                    .lock()
-                    .entry("gpu error".into())
-                    .or_default() += c.count;
+                *sh.stats.rejected.lock().entry("gpu error".into()).or_default() += c.count;
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
-        dev.tasks
-            .fetch_add(solutions.len() as u64, Ordering::Relaxed);
+        dev.tasks.fetch_add(solutions.len() as u64, Ordering::Relaxed);
         for s in solutions {
             let r = s.compute_result();
             if !is_share(&r, &c.tip, c.target) {
@@ -565,11 +496,7 @@ fn gpu_loop(
             // Catch faulty cards: no share leaves the miner that the CPU has not recomputed.
             if let Err(e) = cpc_poc::verify_full(&r, &c.tip, &sh.params) {
                 tracing::error!(device = %dev.name, nonce = r.nonce, "GPU share failed the CPU re-check: {e}");
-                *sh.stats
-                    .rejected
-                    .lock()
-                    .entry("gpu result wrong".into())
-                    .or_default() += 1;
+                *sh.stats.rejected.lock().entry("gpu result wrong".into()).or_default() += 1;
                 continue;
             }
             sh.submit_share(&dev, c.generation, r);
@@ -606,21 +533,12 @@ pub struct TempGuard {
 
 impl TempGuard {
     pub fn new(limit: u32, sensor: Box<dyn TempSensor>) -> TempGuard {
-        TempGuard {
-            limit,
-            sensor,
-            last_poll: None,
-            poll: TEMP_POLL,
-        }
+        TempGuard { limit, sensor, last_poll: None, poll: TEMP_POLL }
     }
 
     /// Whether the device may run at `celsius` given whether it is paused now.
     pub fn may_run(limit: u32, paused: bool, celsius: u32) -> bool {
-        if paused {
-            celsius + TEMP_HYSTERESIS_C <= limit
-        } else {
-            celsius < limit
-        }
+        if paused { celsius + TEMP_HYSTERESIS_C <= limit } else { celsius < limit }
     }
 
     /// Reads the sensor (at most every poll interval) and, while the card is at or above the
@@ -630,9 +548,7 @@ impl TempGuard {
             return;
         }
         self.last_poll = Some(Instant::now());
-        let Some(c) = self.sensor.celsius() else {
-            return;
-        };
+        let Some(c) = self.sensor.celsius() else { return };
         if Self::may_run(self.limit, false, c) {
             return;
         }
@@ -675,30 +591,17 @@ mod tests {
     fn a_panic_on_a_miner_thread_is_reported_by_name() {
         let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
         let s2 = seen.clone();
-        let on_panic: OnPanic =
-            Arc::new(move |t: &str, m: String| s2.lock().push((t.to_string(), m)));
-        spawn_thread(&on_panic, "miner-cpu0".into(), || panic!("bad card"))
-            .unwrap()
-            .join()
-            .unwrap();
-        assert_eq!(
-            *seen.lock(),
-            vec![("miner-cpu0".to_string(), "bad card".to_string())]
-        );
+        let on_panic: OnPanic = Arc::new(move |t: &str, m: String| s2.lock().push((t.to_string(), m)));
+        spawn_thread(&on_panic, "miner-cpu0".into(), || panic!("bad card")).unwrap().join().unwrap();
+        assert_eq!(*seen.lock(), vec![("miner-cpu0".to_string(), "bad card".to_string())]);
     }
 
     #[test]
     fn temperature_limit_has_hysteresis() {
         assert!(TempGuard::may_run(80, false, 79));
         assert!(!TempGuard::may_run(80, false, 80), "at the limit: pause");
-        assert!(
-            !TempGuard::may_run(80, true, 76),
-            "paused: not yet 5 °C below"
-        );
-        assert!(
-            TempGuard::may_run(80, true, 75),
-            "paused: resumes at limit − 5"
-        );
+        assert!(!TempGuard::may_run(80, true, 76), "paused: not yet 5 °C below");
+        assert!(TempGuard::may_run(80, true, 75), "paused: resumes at limit − 5");
     }
 
     #[test]
@@ -710,10 +613,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         g.wait_while_hot(&dev, &stop);
         // 85 paused it; 84 and 78 kept it paused; 75 let it go: every reading was consumed.
-        assert!(
-            g.sensor.celsius().is_none(),
-            "it waited for the reading at limit − 5"
-        );
+        assert!(g.sensor.celsius().is_none(), "it waited for the reading at limit − 5");
         assert_eq!(*dev.throttled.lock(), None, "no longer marked throttled");
     }
 
@@ -724,13 +624,7 @@ mod tests {
         let p = SynthParams { n: 8, k: 2 };
         let r = cpc_poc::solve(&tip, &worker, 1, &p);
         let v = cpc_poc::result_share_value(&r, &tip).unwrap();
-        assert!(
-            is_share(&r, &tip, ShareTarget(v)),
-            "value == target is a share"
-        );
-        assert!(
-            v == 0 || !is_share(&r, &tip, ShareTarget(v - 1)),
-            "value > target is not"
-        );
+        assert!(is_share(&r, &tip, ShareTarget(v)), "value == target is a share");
+        assert!(v == 0 || !is_share(&r, &tip, ShareTarget(v - 1)), "value > target is not");
     }
 }

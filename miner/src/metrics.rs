@@ -40,9 +40,7 @@ impl Reg<'_> {
         for d in c.desc() {
             self.names.push(d.fq_name.clone());
         }
-        self.registry
-            .register(Box::new(c.clone()))
-            .expect("metric names are distinct");
+        self.registry.register(Box::new(c.clone())).expect("metric names are distinct");
         c
     }
     fn int_gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -67,20 +65,14 @@ fn raise_to(c: &IntCounter, total: u64) {
 /// A miner's rejection reason as a label: short names stay, anything longer or odd (a message
 /// with a hash in it) becomes "other", so labels stay bounded.
 fn bounded_reason(reason: &str) -> &str {
-    let short = reason.len() <= 32
-        && reason
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b" _-".contains(&b));
+    let short = reason.len() <= 32 && reason.bytes().all(|b| b.is_ascii_alphanumeric() || b" _-".contains(&b));
     if short { reason } else { "other" }
 }
 
 impl MinerMetrics {
     /// Creates the series and registers them in `registry`.
     pub fn register(registry: &Registry) -> MinerMetrics {
-        let mut r = Reg {
-            registry,
-            names: Vec::new(),
-        };
+        let mut r = Reg { registry, names: Vec::new() };
         MinerMetrics {
             miner_tasks: r.counter_vec(
                 "cpcd_miner_tasks_total",
@@ -164,52 +156,20 @@ impl MinerMetrics {
     /// Exports the miner's counters and rates.
     pub fn export(&self, s: &cpc_rpc::MinerStatus) {
         for d in &s.devices {
-            raise_to(
-                &self.miner_tasks.with_label_values(&[d.name.as_str()]),
-                d.tasks,
-            );
-            self.miner_tasks_per_second
-                .with_label_values(&[d.name.as_str()])
-                .set(d.tasks_per_sec);
-            self.miner_gmac_per_second
-                .with_label_values(&[d.name.as_str()])
-                .set(d.gmac_per_sec);
-            raise_to(
-                &self.miner_shares.with_label_values(&[d.name.as_str()]),
-                d.shares_found,
-            );
-            raise_to(
-                &self.miner_device_results.with_label_values(&[
-                    d.name.as_str(),
-                    "accepted",
-                    "none",
-                ]),
-                d.shares_accepted,
-            );
+            raise_to(&self.miner_tasks.with_label_values(&[d.name.as_str()]), d.tasks);
+            self.miner_tasks_per_second.with_label_values(&[d.name.as_str()]).set(d.tasks_per_sec);
+            self.miner_gmac_per_second.with_label_values(&[d.name.as_str()]).set(d.gmac_per_sec);
+            raise_to(&self.miner_shares.with_label_values(&[d.name.as_str()]), d.shares_found);
+            raise_to(&self.miner_device_results.with_label_values(&[d.name.as_str(), "accepted", "none"]), d.shares_accepted);
             for (reason, n) in &d.shares_rejected {
                 let r = bounded_reason(reason);
-                raise_to(
-                    &self
-                        .miner_device_results
-                        .with_label_values(&[d.name.as_str(), "rejected", r]),
-                    *n,
-                );
+                raise_to(&self.miner_device_results.with_label_values(&[d.name.as_str(), "rejected", r]), *n);
             }
-            self.miner_expected_shares_per_second
-                .with_label_values(&[d.name.as_str()])
-                .set(d.expected_shares_per_sec);
-            self.miner_throttled
-                .with_label_values(&[d.name.as_str()])
-                .set(d.throttled_at_celsius.is_some() as i64);
+            self.miner_expected_shares_per_second.with_label_values(&[d.name.as_str()]).set(d.expected_shares_per_sec);
+            self.miner_throttled.with_label_values(&[d.name.as_str()]).set(d.throttled_at_celsius.is_some() as i64);
         }
-        raise_to(
-            &self.miner_results.with_label_values(&["accepted", "none"]),
-            s.results_accepted,
-        );
-        raise_to(
-            &self.miner_results.with_label_values(&["cancelled", "none"]),
-            s.cancelled,
-        );
+        raise_to(&self.miner_results.with_label_values(&["accepted", "none"]), s.results_accepted);
+        raise_to(&self.miner_results.with_label_values(&["cancelled", "none"]), s.cancelled);
         // The miner's reasons are short names ("nonce", "SUBMIT_RESULT rule 6", "gpu error"); anything
         // longer or odd (a message with a hash in it) is summed under "other" to keep labels bounded.
         let mut rejected: std::collections::BTreeMap<&str, u64> = Default::default();
@@ -217,10 +177,7 @@ impl MinerMetrics {
             *rejected.entry(bounded_reason(reason)).or_default() += n;
         }
         for (reason, n) in rejected {
-            raise_to(
-                &self.miner_results.with_label_values(&["rejected", reason]),
-                n,
-            );
+            raise_to(&self.miner_results.with_label_values(&["rejected", reason]), n);
         }
     }
 }
@@ -228,93 +185,62 @@ impl MinerMetrics {
 /// Reads GPU sensors through NVML every [`GPU_POLL_INTERVAL`] for the CUDA devices the miner
 /// uses (labels `device="gpuN"`, as the miner's), until `stop`. Without NVML (no NVIDIA driver)
 /// it logs once and exports nothing.
-pub fn spawn_gpu_poller(
-    metrics: Arc<MinerMetrics>,
-    ordinals: Vec<usize>,
-    stop: watch::Receiver<bool>,
-) {
+pub fn spawn_gpu_poller(metrics: Arc<MinerMetrics>, ordinals: Vec<usize>, stop: watch::Receiver<bool>) {
     if ordinals.is_empty() {
         return;
     }
-    let spawned = std::thread::Builder::new()
-        .name("gpu-sensors".into())
-        .spawn(move || {
-            use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
-            let nvml = match nvml_wrapper::Nvml::init() {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::info!("GPU sensors unavailable (NVML: {e}); no cpcd_gpu_* metrics");
-                    return;
-                }
-            };
-            let nvml_names: Vec<String> = (0..nvml.device_count().unwrap_or(0))
-                .map(|i| {
-                    nvml.device_by_index(i)
-                        .and_then(|d| d.name())
-                        .unwrap_or_default()
-                })
-                .collect();
-            let cuda_names: Vec<(usize, String)> = cpc_gpu::list_devices()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|d| (d.ordinal, d.name))
-                .collect();
-            let mut devices = Vec::new();
-            for &o in &ordinals {
-                match crate::sensor::nvml_index_for(o, &cuda_names, &nvml_names)
-                    .map(|i| nvml.device_by_index(i))
-                {
-                    Some(Ok(d)) => devices.push((format!("gpu{o}"), d)),
-                    _ => tracing::info!("GPU sensors: no NVML device matches CUDA device {o}"),
-                }
-            }
-            if devices.is_empty() {
+    let spawned = std::thread::Builder::new().name("gpu-sensors".into()).spawn(move || {
+        use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
+        let nvml = match nvml_wrapper::Nvml::init() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::info!("GPU sensors unavailable (NVML: {e}); no cpcd_gpu_* metrics");
                 return;
             }
-            tracing::info!(
-                devices = devices.len(),
-                "GPU sensors: reading NVML every {}s",
-                GPU_POLL_INTERVAL.as_secs()
-            );
-            loop {
-                for (label, d) in &devices {
-                    let l = [label.as_str()];
-                    if let Ok(t) = d.temperature(TemperatureSensor::Gpu) {
-                        metrics.gpu_temperature.with_label_values(&l).set(t as f64);
-                    }
-                    if let Ok(mw) = d.power_usage() {
-                        metrics
-                            .gpu_power
-                            .with_label_values(&l)
-                            .set(mw as f64 / 1000.0);
-                    }
-                    if let Ok(m) = d.memory_info() {
-                        metrics
-                            .gpu_memory_used
-                            .with_label_values(&l)
-                            .set(m.used as f64);
-                        metrics
-                            .gpu_memory_total
-                            .with_label_values(&l)
-                            .set(m.total as f64);
-                    }
-                    if let Ok(u) = d.utilization_rates() {
-                        metrics
-                            .gpu_utilization
-                            .with_label_values(&l)
-                            .set(u.gpu as f64 / 100.0);
-                    }
+        };
+        let nvml_names: Vec<String> = (0..nvml.device_count().unwrap_or(0))
+            .map(|i| nvml.device_by_index(i).and_then(|d| d.name()).unwrap_or_default())
+            .collect();
+        let cuda_names: Vec<(usize, String)> =
+            cpc_gpu::list_devices().unwrap_or_default().into_iter().map(|d| (d.ordinal, d.name)).collect();
+        let mut devices = Vec::new();
+        for &o in &ordinals {
+            match crate::sensor::nvml_index_for(o, &cuda_names, &nvml_names).map(|i| nvml.device_by_index(i)) {
+                Some(Ok(d)) => devices.push((format!("gpu{o}"), d)),
+                _ => tracing::info!("GPU sensors: no NVML device matches CUDA device {o}"),
+            }
+        }
+        if devices.is_empty() {
+            return;
+        }
+        tracing::info!(devices = devices.len(), "GPU sensors: reading NVML every {}s", GPU_POLL_INTERVAL.as_secs());
+        loop {
+            for (label, d) in &devices {
+                let l = [label.as_str()];
+                if let Ok(t) = d.temperature(TemperatureSensor::Gpu) {
+                    metrics.gpu_temperature.with_label_values(&l).set(t as f64);
                 }
-                // Sleep in short steps so that shutdown is not held up.
-                let until = std::time::Instant::now() + GPU_POLL_INTERVAL;
-                while std::time::Instant::now() < until {
-                    if *stop.borrow() || stop.has_changed().is_err() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
+                if let Ok(mw) = d.power_usage() {
+                    metrics.gpu_power.with_label_values(&l).set(mw as f64 / 1000.0);
+                }
+                if let Ok(m) = d.memory_info() {
+                    metrics.gpu_memory_used.with_label_values(&l).set(m.used as f64);
+                    metrics.gpu_memory_total.with_label_values(&l).set(m.total as f64);
+                }
+                if let Ok(u) = d.utilization_rates() {
+                    metrics.gpu_utilization.with_label_values(&l).set(u.gpu as f64 / 100.0);
                 }
             }
-        });
+            // Sleep in short steps so that shutdown is not held up.
+            let until = std::time::Instant::now() + GPU_POLL_INTERVAL;
+            while std::time::Instant::now() < until {
+                if *stop.borrow() || stop.has_changed().is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    });
     if let Err(e) = spawned {
         tracing::warn!("GPU sensors: cannot start the polling thread: {e}");
     }
@@ -347,14 +273,8 @@ mod tests {
             results_accepted: 7,
             results_rejected: [
                 ("nonce".to_string(), 2),
-                (
-                    format!("transaction {} is already known", "ab".repeat(32)),
-                    1,
-                ),
-                (
-                    "transaction x is already known: long enough to be cut".to_string(),
-                    3,
-                ),
+                (format!("transaction {} is already known", "ab".repeat(32)), 1),
+                ("transaction x is already known: long enough to be cut".to_string(), 3),
             ]
             .into_iter()
             .collect(),
@@ -365,54 +285,15 @@ mod tests {
         s.results_accepted = 9;
         m.export(&s);
         assert_eq!(m.miner_tasks.with_label_values(&["cpu0"]).get(), 15);
-        assert_eq!(
-            m.miner_tasks_per_second.with_label_values(&["cpu0"]).get(),
-            2.5
-        );
-        assert_eq!(
-            m.miner_results
-                .with_label_values(&["accepted", "none"])
-                .get(),
-            9
-        );
-        assert_eq!(
-            m.miner_results
-                .with_label_values(&["rejected", "nonce"])
-                .get(),
-            2
-        );
-        assert_eq!(
-            m.miner_results
-                .with_label_values(&["rejected", "other"])
-                .get(),
-            4,
-            "long reasons are summed"
-        );
-        assert_eq!(
-            m.miner_results
-                .with_label_values(&["cancelled", "none"])
-                .get(),
-            1
-        );
+        assert_eq!(m.miner_tasks_per_second.with_label_values(&["cpu0"]).get(), 2.5);
+        assert_eq!(m.miner_results.with_label_values(&["accepted", "none"]).get(), 9);
+        assert_eq!(m.miner_results.with_label_values(&["rejected", "nonce"]).get(), 2);
+        assert_eq!(m.miner_results.with_label_values(&["rejected", "other"]).get(), 4, "long reasons are summed");
+        assert_eq!(m.miner_results.with_label_values(&["cancelled", "none"]).get(), 1);
         assert_eq!(m.miner_shares.with_label_values(&["cpu0"]).get(), 6);
-        assert_eq!(
-            m.miner_device_results
-                .with_label_values(&["cpu0", "accepted", "none"])
-                .get(),
-            5
-        );
-        assert_eq!(
-            m.miner_device_results
-                .with_label_values(&["cpu0", "rejected", "not a share"])
-                .get(),
-            1
-        );
-        assert_eq!(
-            m.miner_expected_shares_per_second
-                .with_label_values(&["cpu0"])
-                .get(),
-            1.25
-        );
+        assert_eq!(m.miner_device_results.with_label_values(&["cpu0", "accepted", "none"]).get(), 5);
+        assert_eq!(m.miner_device_results.with_label_values(&["cpu0", "rejected", "not a share"]).get(), 1);
+        assert_eq!(m.miner_expected_shares_per_second.with_label_values(&["cpu0"]).get(), 1.25);
         assert_eq!(m.miner_throttled.with_label_values(&["cpu0"]).get(), 1);
     }
 }

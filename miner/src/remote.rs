@@ -4,10 +4,10 @@
 //! `poc_submitResult`; the key never leaves the process. Several nodes may be given: the first
 //! that answers is used, the next on loss, and an earlier one again once it is back.
 
-use crate::{Miner, MinerConfig, ResultSink, result_tx};
-use anyhow::{Context, Result, bail};
+use crate::{result_tx, Miner, MinerConfig, ResultSink};
+use anyhow::{bail, Context, Result};
 use cpc_poc::SynthParams;
-use cpc_primitives::{Address, ComputeResult, H256, Header, SecretKey};
+use cpc_primitives::{Address, ComputeResult, Header, SecretKey, H256};
 use cpc_rpc::{SubmitView, WorkView};
 use cpc_state::Head;
 use jsonrpsee::core::client::{ClientT, Subscription, SubscriptionClientT};
@@ -57,11 +57,7 @@ fn reason_of(e: &jsonrpsee::core::client::Error) -> String {
 }
 
 impl ResultSink for RemoteSink {
-    fn submit(
-        &self,
-        key: &SecretKey,
-        r: &ComputeResult,
-    ) -> std::result::Result<H256, (String, String)> {
+    fn submit(&self, key: &SecretKey, r: &ComputeResult) -> std::result::Result<H256, (String, String)> {
         let Some(client) = self.client.lock().clone() else {
             return Err(("disconnected".into(), "not connected to the node".into()));
         };
@@ -72,22 +68,15 @@ impl ResultSink for RemoteSink {
             None => {
                 let n = self
                     .rt
-                    .block_on(client.request::<u64, _>(
-                        "cpc_getTransactionCount",
-                        rpc_params![from.to_string()],
-                    ))
+                    .block_on(client.request::<u64, _>("cpc_getTransactionCount", rpc_params![from.to_string()]))
                     .map_err(|e| ("rpc".to_string(), e.to_string()))?;
                 *next = Some(n);
                 n
             }
         };
         let tx = result_tx(key, r, &self.chain_id, nonce, self.gas_price);
-        let body: Value =
-            serde_json::from_slice(&tx.canonical_json()).expect("canonical JSON parses");
-        match self
-            .rt
-            .block_on(client.request::<SubmitView, _>("poc_submitResult", rpc_params![body]))
-        {
+        let body: Value = serde_json::from_slice(&tx.canonical_json()).expect("canonical JSON parses");
+        match self.rt.block_on(client.request::<SubmitView, _>("poc_submitResult", rpc_params![body])) {
             Ok(v) => {
                 *next = Some(nonce + 1);
                 Ok(v.tx_hash)
@@ -113,11 +102,7 @@ fn head_of(v: &Value) -> Option<Head> {
 pub const FAILBACK_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn connect(url: &str) -> Result<WsClient> {
-    WsClientBuilder::default()
-        .request_timeout(REQUEST_TIMEOUT)
-        .build(url)
-        .await
-        .with_context(|| format!("connecting to {url}"))
+    WsClientBuilder::default().request_timeout(REQUEST_TIMEOUT).build(url).await.with_context(|| format!("connecting to {url}"))
 }
 
 /// Connects to `url` and checks it serves `chain_id`; returns the client and its current work.
@@ -127,20 +112,12 @@ async fn open_node(url: &str, chain_id: &str, worker: &Address) -> Result<(WsCli
     if id != chain_id {
         bail!("{url} serves chain {id:?}, not {chain_id:?}: skipped");
     }
-    let work: WorkView = c
-        .request("poc_getWork", rpc_params![worker.to_string()])
-        .await?;
+    let work: WorkView = c.request("poc_getWork", rpc_params![worker.to_string()]).await?;
     Ok((c, work))
 }
 
 fn head_of_work(w: &WorkView) -> Head {
-    Head {
-        height: w.height,
-        hash: w.tip,
-        state_root: H256::ZERO,
-        timestamp: 0,
-        share_target: w.share_target,
-    }
+    Head { height: w.height, hash: w.tip, state_root: H256::ZERO, timestamp: 0, share_target: w.share_target }
 }
 
 /// Mines for the nodes at `urls` with `key` until `stop` resolves (or a miner thread panics).
@@ -163,18 +140,11 @@ pub async fn mine_remote(
             Err(e) => tracing::warn!("{e:#}"),
         }
     }
-    let Some((mut index, c)) = first else {
-        bail!("no --node answered: {}", urls.join(", "))
-    };
+    let Some((mut index, c)) = first else { bail!("no --node answered: {}", urls.join(", ")) };
     let chain_id: String = c.request("cpc_chainId", rpc_params![]).await?;
     let gas_price: u64 = c.request("cpc_gasPrice", rpc_params![]).await?;
-    let work: WorkView = c
-        .request("poc_getWork", rpc_params![addr.to_string()])
-        .await?;
-    let params = SynthParams {
-        n: work.n,
-        k: work.k,
-    };
+    let work: WorkView = c.request("poc_getWork", rpc_params![addr.to_string()]).await?;
+    let params = SynthParams { n: work.n, k: work.k };
     let (head_tx, head_rx) = watch::channel(head_of_work(&work));
     let mut client = Arc::new(c);
     let slot = Arc::new(Mutex::new(Some(client.clone())));
@@ -188,9 +158,7 @@ pub async fn mine_remote(
     let cfg = MinerConfig {
         cpu_threads: spec.cpu_threads,
         gpus: spec.gpus,
-        max_shares_per_tip: spec
-            .results_per_tip
-            .unwrap_or(work.max_synthetic_results_per_block as u64),
+        max_shares_per_tip: spec.results_per_tip.unwrap_or(work.max_synthetic_results_per_block as u64),
         gpu_temp_limit: spec.gpu_temp_limit,
     };
     // The miner's threads report a panic here; the worker then stops with an error.
@@ -200,21 +168,16 @@ pub async fn mine_remote(
         let (failed, failure) = (failed.clone(), failure.clone());
         Arc::new(move |task: &str, msg: String| {
             tracing::error!(task, "miner thread panicked: {msg}");
-            failure
-                .lock()
-                .get_or_insert(format!("miner thread {task:?} panicked: {msg}"));
+            failure.lock().get_or_insert(format!("miner thread {task:?} panicked: {msg}"));
             failed.notify_one();
         })
     };
-    let miner = tokio::task::block_in_place(|| {
-        Miner::start(sink.clone(), key, cfg, params, head_rx, on_panic)
-    })?;
+    let miner = tokio::task::block_in_place(|| Miner::start(sink.clone(), key, cfg, params, head_rx, on_panic))?;
     tracing::info!(node = %urls[index], %chain_id, worker = %addr, n = params.n, "worker connected");
 
     loop {
-        let sub: Result<Subscription<Value>, _> = client
-            .subscribe("cpc_subscribe", rpc_params!["newHeads"], "cpc_unsubscribe")
-            .await;
+        let sub: Result<Subscription<Value>, _> =
+            client.subscribe("cpc_subscribe", rpc_params!["newHeads"], "cpc_unsubscribe").await;
         let mut failback = tokio::time::interval(FAILBACK_INTERVAL);
         failback.tick().await; // the first tick fires at once
         let mut switch_to = None;

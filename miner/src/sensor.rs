@@ -14,32 +14,19 @@ impl NvmlSensor {
         let nvml = match nvml_wrapper::Nvml::init() {
             Ok(n) => n,
             Err(e) => {
-                tracing::warn!(
-                    "--gpu.temp-limit: NVML unavailable ({e}); gpu{ordinal} cannot be throttled"
-                );
+                tracing::warn!("--gpu.temp-limit: NVML unavailable ({e}); gpu{ordinal} cannot be throttled");
                 return Box::new(NvmlSensor { nvml: None });
             }
         };
         let nvml_names: Vec<String> = (0..nvml.device_count().unwrap_or(0))
-            .map(|i| {
-                nvml.device_by_index(i)
-                    .and_then(|d| d.name())
-                    .unwrap_or_default()
-            })
+            .map(|i| nvml.device_by_index(i).and_then(|d| d.name()).unwrap_or_default())
             .collect();
-        let cuda_names: Vec<(usize, String)> = cpc_gpu::list_devices()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|d| (d.ordinal, d.name))
-            .collect();
+        let cuda_names: Vec<(usize, String)> =
+            cpc_gpu::list_devices().unwrap_or_default().into_iter().map(|d| (d.ordinal, d.name)).collect();
         match nvml_index_for(ordinal, &cuda_names, &nvml_names) {
-            Some(i) => Box::new(NvmlSensor {
-                nvml: Some((nvml, i)),
-            }),
+            Some(i) => Box::new(NvmlSensor { nvml: Some((nvml, i)) }),
             None => {
-                tracing::warn!(
-                    "--gpu.temp-limit: no NVML device matches CUDA device {ordinal}; it cannot be throttled"
-                );
+                tracing::warn!("--gpu.temp-limit: no NVML device matches CUDA device {ordinal}; it cannot be throttled");
                 Box::new(NvmlSensor { nvml: None })
             }
         }
@@ -50,10 +37,7 @@ impl TempSensor for NvmlSensor {
     fn celsius(&mut self) -> Option<u32> {
         use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
         let (nvml, i) = self.nvml.as_ref()?;
-        nvml.device_by_index(*i)
-            .ok()?
-            .temperature(TemperatureSensor::Gpu)
-            .ok()
+        nvml.device_by_index(*i).ok()?.temperature(TemperatureSensor::Gpu).ok()
     }
 }
 
@@ -62,22 +46,10 @@ impl TempSensor for NvmlSensor {
 /// model is the n-th NVML device of that model. (With `CUDA_VISIBLE_DEVICES` the CUDA list is
 /// a subset and this guess can be wrong: the sensors are then those of another card of the
 /// same model.)
-pub fn nvml_index_for(
-    ordinal: usize,
-    cuda_names: &[(usize, String)],
-    nvml_names: &[String],
-) -> Option<u32> {
+pub fn nvml_index_for(ordinal: usize, cuda_names: &[(usize, String)], nvml_names: &[String]) -> Option<u32> {
     let name = &cuda_names.iter().find(|(o, _)| *o == ordinal)?.1;
-    let rank = cuda_names
-        .iter()
-        .filter(|(o, n)| n == name && *o < ordinal)
-        .count();
-    nvml_names
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| *n == name)
-        .nth(rank)
-        .map(|(i, _)| i as u32)
+    let rank = cuda_names.iter().filter(|(o, n)| n == name && *o < ordinal).count();
+    nvml_names.iter().enumerate().filter(|(_, n)| *n == name).nth(rank).map(|(i, _)| i as u32)
 }
 
 #[cfg(test)]

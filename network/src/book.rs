@@ -33,12 +33,8 @@ impl PeerBook {
     }
     /// Peers whose head is above `height`, highest first.
     pub fn ahead_of(&self, height: u64) -> Vec<(PeerId, u64)> {
-        let mut v: Vec<(PeerId, u64)> = self
-            .heads()
-            .iter()
-            .filter(|(_, s)| s.head_height > height)
-            .map(|(p, s)| (*p, s.head_height))
-            .collect();
+        let mut v: Vec<(PeerId, u64)> =
+            self.heads().iter().filter(|(_, s)| s.head_height > height).map(|(p, s)| (*p, s.head_height)).collect();
         v.sort_by_key(|(_, h)| std::cmp::Reverse(*h));
         v
     }
@@ -55,20 +51,11 @@ mod tests {
     fn heads_only_rise_and_the_best_peers_come_first() {
         let book = PeerBook::default();
         let (a, b) = (PeerId::random(), PeerId::random());
-        let st = |h| Status {
-            chain_id: "c".into(),
-            genesis_hash: H256::ZERO,
-            head_height: h,
-            head_hash: H256::ZERO,
-        };
+        let st = |h| Status { chain_id: "c".into(), genesis_hash: H256::ZERO, head_height: h, head_hash: H256::ZERO };
         book.set(a, st(5));
         book.set(b, st(9));
         book.raise(&a, 3, H256([1; 32]));
-        assert_eq!(
-            book.ahead_of(0),
-            vec![(b, 9), (a, 5)],
-            "a lower block does not lower a head"
-        );
+        assert_eq!(book.ahead_of(0), vec![(b, 9), (a, 5)], "a lower block does not lower a head");
         book.raise(&a, 12, H256([1; 32]));
         assert_eq!(book.best_height(), Some(12));
         assert_eq!(book.ahead_of(9), vec![(a, 12)]);

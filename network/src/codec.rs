@@ -29,8 +29,7 @@ pub enum CodecError {
 impl CodecError {
     /// The `CodecError` inside an `io::Error` built by this codec, if it is one.
     pub fn from_io(e: &io::Error) -> Option<&CodecError> {
-        e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<CodecError>())
+        e.get_ref().and_then(|inner| inner.downcast_ref::<CodecError>())
     }
 
     fn into_io(self) -> io::Error {
@@ -68,11 +67,7 @@ where
 }
 
 fn undecodable(what: &'static str, e: io::Error) -> io::Error {
-    CodecError::Undecodable {
-        what,
-        reason: e.to_string(),
-    }
-    .into_io()
+    CodecError::Undecodable { what, reason: e.to_string() }.into_io()
 }
 
 impl request_response::Codec for SyncCodec {
@@ -102,24 +97,14 @@ impl request_response::Codec for SyncCodec {
             .map_err(|e| undecodable("sync response", e))
     }
 
-    async fn write_request<T>(
-        &mut self,
-        p: &StreamProtocol,
-        io: &mut T,
-        req: SyncRequest,
-    ) -> io::Result<()>
+    async fn write_request<T>(&mut self, p: &StreamProtocol, io: &mut T, req: SyncRequest) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
         self.inner.write_request(p, io, req).await
     }
 
-    async fn write_response<T>(
-        &mut self,
-        p: &StreamProtocol,
-        io: &mut T,
-        resp: SyncResponse,
-    ) -> io::Result<()>
+    async fn write_response<T>(&mut self, p: &StreamProtocol, io: &mut T, resp: SyncResponse) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
@@ -198,9 +183,7 @@ pub(crate) mod bytes_serde {
             seq.end()
         }
 
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Vec<Vec<u8>>, D::Error> {
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
             let v: Vec<ByteBuf> = Vec::deserialize(d)?;
             Ok(v.into_iter().map(|b| b.0).collect())
         }
@@ -210,19 +193,14 @@ pub(crate) mod bytes_serde {
     pub(crate) mod opt_bytes {
         use super::*;
 
-        pub(crate) fn serialize<S: Serializer>(
-            v: &Option<Vec<u8>>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
             match v {
                 Some(b) => s.serialize_some(&Bytes(b)),
                 None => s.serialize_none(),
             }
         }
 
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<Vec<u8>>, D::Error> {
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
             let v: Option<ByteBuf> = Option::deserialize(d)?;
             Ok(v.map(|b| b.0))
         }
@@ -232,7 +210,7 @@ pub(crate) mod bytes_serde {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MAX_BLOCKS_PER_REQUEST, MAX_RESPONSE_PAYLOAD_BYTES, Status};
+    use crate::{MAX_RESPONSE_PAYLOAD_BYTES, MAX_BLOCKS_PER_REQUEST, Status};
     use cpc_primitives::H256;
     use libp2p::futures::executor::block_on;
     use libp2p::request_response::Codec;
@@ -253,10 +231,7 @@ mod tests {
         for req in [
             SyncRequest::Status,
             SyncRequest::Blocks { from: 7, count: 3 },
-            SyncRequest::Hashes {
-                from: u64::MAX,
-                count: u32::MAX,
-            },
+            SyncRequest::Hashes { from: u64::MAX, count: u32::MAX },
             SyncRequest::BlockByHash(H256([9; 32])),
         ] {
             let mut buf = Vec::new();
@@ -299,53 +274,32 @@ mod tests {
         let per = MAX_RESPONSE_PAYLOAD_BYTES / MAX_BLOCKS_PER_REQUEST as usize;
         let blocks = vec![vec![b'x'; per]; MAX_BLOCKS_PER_REQUEST as usize];
         let n = encode_response(SyncResponse::Blocks(blocks)).len();
-        assert!(
-            n <= MAX_RESPONSE_BYTES,
-            "encoded {n} bytes, limit {MAX_RESPONSE_BYTES}"
-        );
-        let one = encode_response(SyncResponse::Blocks(vec![vec![
-            b'x';
-            MAX_RESPONSE_PAYLOAD_BYTES
-        ]]));
+        assert!(n <= MAX_RESPONSE_BYTES, "encoded {n} bytes, limit {MAX_RESPONSE_BYTES}");
+        let one = encode_response(SyncResponse::Blocks(vec![vec![b'x'; MAX_RESPONSE_PAYLOAD_BYTES]]));
         assert!(one.len() <= MAX_RESPONSE_BYTES);
     }
 
     #[test]
     fn oversize_response_is_reported_as_too_large() {
         let buf = encode_response(SyncResponse::Blocks(vec![vec![1; MAX_RESPONSE_BYTES]]));
-        let err = block_on(SyncCodec::default().read_response(&proto(), &mut buf.as_slice()))
-            .unwrap_err();
+        let err = block_on(SyncCodec::default().read_response(&proto(), &mut buf.as_slice())).unwrap_err();
         assert_eq!(
             CodecError::from_io(&err),
-            Some(&CodecError::TooLarge {
-                what: "sync response",
-                limit: MAX_RESPONSE_BYTES
-            })
+            Some(&CodecError::TooLarge { what: "sync response", limit: MAX_RESPONSE_BYTES })
         );
     }
 
     #[test]
     fn oversize_request_is_reported_as_too_large() {
         let buf = vec![0u8; MAX_REQUEST_BYTES + 1];
-        let err =
-            block_on(SyncCodec::default().read_request(&proto(), &mut buf.as_slice())).unwrap_err();
-        assert!(
-            matches!(CodecError::from_io(&err), Some(CodecError::TooLarge { .. })),
-            "{err}"
-        );
+        let err = block_on(SyncCodec::default().read_request(&proto(), &mut buf.as_slice())).unwrap_err();
+        assert!(matches!(CodecError::from_io(&err), Some(CodecError::TooLarge { .. })), "{err}");
     }
 
     #[test]
     fn garbage_request_is_reported_as_undecodable() {
         let buf = b"\xff\x00garbage".to_vec();
-        let err =
-            block_on(SyncCodec::default().read_request(&proto(), &mut buf.as_slice())).unwrap_err();
-        assert!(
-            matches!(
-                CodecError::from_io(&err),
-                Some(CodecError::Undecodable { .. })
-            ),
-            "{err}"
-        );
+        let err = block_on(SyncCodec::default().read_request(&proto(), &mut buf.as_slice())).unwrap_err();
+        assert!(matches!(CodecError::from_io(&err), Some(CodecError::Undecodable { .. })), "{err}");
     }
 }

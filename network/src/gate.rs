@@ -16,9 +16,7 @@ use std::task::{Context, Poll};
 /// Why the gate refused a connection (shown in dial / listen errors).
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
-    #[error(
-        "the node is isolated (set_isolated / set_partition): no connections until it is lifted"
-    )]
+    #[error("the node is isolated (set_isolated / set_partition): no connections until it is lifted")]
     Isolated,
     #[error("partitioned: peer {0} is outside this node's side of the partition")]
     OutsidePartition(PeerId),
@@ -36,11 +34,7 @@ pub struct Gate {
 
 impl Gate {
     pub fn new(max_peers: usize) -> Self {
-        Gate {
-            max_peers,
-            allowed: None,
-            connections: HashMap::new(),
-        }
+        Gate { max_peers, allowed: None, connections: HashMap::new() }
     }
 
     /// Restricts connections to `allowed` (`Some(empty)` isolates), or lifts it (`None`).
@@ -164,12 +158,7 @@ impl NetworkBehaviour for Gate {
         }
     }
 
-    fn on_connection_handler_event(
-        &mut self,
-        _: PeerId,
-        _: ConnectionId,
-        event: THandlerOutEvent<Self>,
-    ) {
+    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
         match event {}
     }
 

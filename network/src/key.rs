@@ -29,10 +29,7 @@ pub fn load_or_create_node_key(dir: &Path) -> io::Result<Keypair> {
     match fs::read_to_string(&path) {
         Ok(text) => parse_key(&path, &text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => create_key(dir, &path),
-        Err(e) => Err(io::Error::new(
-            e.kind(),
-            format!("reading {}: {e}", path.display()),
-        )),
+        Err(e) => Err(io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))),
     }
 }
 
@@ -48,10 +45,7 @@ pub fn peer_id_from_key_file(dir: &Path) -> io::Result<PeerId> {
 fn parse_key(path: &Path, text: &str) -> io::Result<Keypair> {
     let hex_digits = text.strip_suffix('\n').unwrap_or(text);
     let invalid = |what: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {what}", path.display()),
-        )
+        io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", path.display()))
     };
     if hex_digits.len() != 2 * SECRET_LEN {
         return Err(invalid(format!(
@@ -60,13 +54,8 @@ fn parse_key(path: &Path, text: &str) -> io::Result<Keypair> {
             hex_digits.len()
         )));
     }
-    if let Some(c) = hex_digits
-        .chars()
-        .find(|c| !matches!(c, '0'..='9' | 'a'..='f'))
-    {
-        return Err(invalid(format!(
-            "expected lowercase hex digits (0-9, a-f), found {c:?}"
-        )));
+    if let Some(c) = hex_digits.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
+        return Err(invalid(format!("expected lowercase hex digits (0-9, a-f), found {c:?}")));
     }
     let mut secret = [0u8; SECRET_LEN];
     for (i, byte) in secret.iter_mut().enumerate() {
@@ -82,12 +71,7 @@ fn create_key(dir: &Path, path: &Path) -> io::Result<Keypair> {
     fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", dir.display())))?;
     let kp = ed25519::Keypair::generate();
-    let hex: String = kp
-        .secret()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = kp.secret().as_ref().iter().map(|b| format!("{b:02x}")).collect();
 
     let mut opts = fs::OpenOptions::new();
     // create_new: never overwrite a key another process wrote in between.
@@ -105,10 +89,7 @@ fn create_key(dir: &Path, path: &Path) -> io::Result<Keypair> {
             return parse_key(path, &text);
         }
         Err(e) => {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("creating {}: {e}", path.display()),
-            ));
+            return Err(io::Error::new(e.kind(), format!("creating {}: {e}", path.display())));
         }
     };
     file.write_all(hex.as_bytes())?;

@@ -31,11 +31,11 @@ mod key;
 mod peers;
 mod service;
 
-pub use book::PeerBook;
 pub use key::{NODE_KEY_FILE, load_or_create_node_key, node_key_path, peer_id_from_key_file};
 pub use libp2p::gossipsub::MessageId;
-pub use libp2p::{Multiaddr, PeerId};
+pub use book::PeerBook;
 pub use service::message_id_of;
+pub use libp2p::{Multiaddr, PeerId};
 
 use cpc_primitives::H256;
 use serde::{Deserialize, Serialize};
@@ -173,10 +173,7 @@ pub const IDENTIFY_PROTOCOL: &str = "/cpc/id/1";
 /// Agent string advertised in identify.
 pub const AGENT_VERSION: &str = concat!("cpcd/", env!("CARGO_PKG_VERSION"));
 
-const _: () = assert!(
-    MAX_RESPONSE_PAYLOAD_BYTES >= MAX_GOSSIP_BYTES,
-    "a gossipable block must be syncable"
-);
+const _: () = assert!(MAX_RESPONSE_PAYLOAD_BYTES >= MAX_GOSSIP_BYTES, "a gossipable block must be syncable");
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -234,41 +231,23 @@ pub enum NetEvent {
     PeerConnected(PeerId),
     /// A peer announced with PeerConnected has gone (last connection closed).
     PeerDisconnected(PeerId),
-    GossipBlock {
-        id: MessageId,
-        from: PeerId,
-        data: Vec<u8>,
-    },
-    GossipTx {
-        id: MessageId,
-        from: PeerId,
-        data: Vec<u8>,
-    },
+    GossipBlock { id: MessageId, from: PeerId, data: Vec<u8> },
+    GossipTx { id: MessageId, from: PeerId, data: Vec<u8> },
     /// An inbound sync request: the node answers through `reply` within SYNC_REQUEST_TIMEOUT
     /// (dropping it, or not answering in time, sends an `Error` response). Request bounds are
     /// already checked: `count` is 1..=MAX_BLOCKS_PER_REQUEST (Blocks) or
     /// 1..=MAX_HASHES_PER_REQUEST (Hashes).
-    Request {
-        peer: PeerId,
-        req: SyncRequest,
-        reply: oneshot::Sender<SyncResponse>,
-    },
+    Request { peer: PeerId, req: SyncRequest, reply: oneshot::Sender<SyncResponse> },
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum SyncRequest {
     Status,
     /// Canonical blocks with heights from..from+count (1 ≤ count ≤ MAX_BLOCKS_PER_REQUEST).
-    Blocks {
-        from: u64,
-        count: u32,
-    },
+    Blocks { from: u64, count: u32 },
     /// Canonical block hashes at heights from..from+count (1 ≤ count ≤ MAX_HASHES_PER_REQUEST),
     /// for finding a common ancestor.
-    Hashes {
-        from: u64,
-        count: u32,
-    },
+    Hashes { from: u64, count: u32 },
     BlockByHash(H256),
 }
 
@@ -361,25 +340,10 @@ pub(crate) enum Topic {
 
 /// What the handle asks of the network task.
 pub(crate) enum Command {
-    Publish {
-        topic: Topic,
-        data: Vec<u8>,
-    },
-    Report {
-        id: MessageId,
-        from: PeerId,
-        verdict: Verdict,
-    },
-    Request {
-        peer: PeerId,
-        req: SyncRequest,
-        reply: oneshot::Sender<Result<SyncResponse, NetError>>,
-    },
-    Penalize {
-        peer: PeerId,
-        severity: Severity,
-        reason: String,
-    },
+    Publish { topic: Topic, data: Vec<u8> },
+    Report { id: MessageId, from: PeerId, verdict: Verdict },
+    Request { peer: PeerId, req: SyncRequest, reply: oneshot::Sender<Result<SyncResponse, NetError>> },
+    Penalize { peer: PeerId, severity: Severity, reason: String },
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Connected(oneshot::Sender<Vec<PeerId>>),
     SetPartition(Option<Vec<PeerId>>),
@@ -404,27 +368,18 @@ impl NetworkHandle {
 
     /// The actual bound addresses (port resolved), each with `/p2p/<local peer id>`.
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {
-        self.listen_addrs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.listen_addrs.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Gossips a block on `/cpc/<chain_id>/blocks/1` (dropped with a warning above
     /// MAX_GOSSIP_BYTES or when no peer is subscribed).
     pub fn publish_block(&self, data: Vec<u8>) {
-        self.send(Command::Publish {
-            topic: Topic::Blocks,
-            data,
-        });
+        self.send(Command::Publish { topic: Topic::Blocks, data });
     }
 
     /// Gossips a transaction on `/cpc/<chain_id>/txs/1` (dropped above MAX_GOSSIP_TX_BYTES).
     pub fn publish_tx(&self, data: Vec<u8>) {
-        self.send(Command::Publish {
-            topic: Topic::Txs,
-            data,
-        });
+        self.send(Command::Publish { topic: Topic::Txs, data });
     }
 
     /// Verdict on a gossiped message previously delivered as `NetEvent::Gossip*`: Accept
@@ -435,8 +390,7 @@ impl NetworkHandle {
 
     /// One request-response exchange with SYNC_REQUEST_TIMEOUT.
     pub async fn request(&self, peer: PeerId, req: SyncRequest) -> Result<SyncResponse, NetError> {
-        self.request_with_timeout(peer, req, SYNC_REQUEST_TIMEOUT)
-            .await
+        self.request_with_timeout(peer, req, SYNC_REQUEST_TIMEOUT).await
     }
 
     /// [`request`](Self::request) with a shorter deadline of the caller's choice (the network's
@@ -450,31 +404,18 @@ impl NetworkHandle {
     ) -> Result<SyncResponse, NetError> {
         req.check_bounds().map_err(NetError::InvalidRequest)?;
         let (tx, rx) = oneshot::channel();
-        self.cmd
-            .send(Command::Request {
-                peer,
-                req,
-                reply: tx,
-            })
-            .map_err(|_| NetError::Shutdown)?;
+        self.cmd.send(Command::Request { peer, req, reply: tx }).map_err(|_| NetError::Shutdown)?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(NetError::Shutdown),
-            Err(_) => Err(NetError::Timeout {
-                peer,
-                after: timeout,
-            }),
+            Err(_) => Err(NetError::Timeout { peer, after: timeout }),
         }
     }
 
     /// Lowers a peer's score (MINOR_PENALTY / MAJOR_PENALTY; Fatal bans at once). At
     /// BAN_THRESHOLD the peer is disconnected and banned for BAN_DURATION.
     pub fn penalize(&self, peer: PeerId, severity: Severity, reason: String) {
-        self.send(Command::Penalize {
-            peer,
-            severity,
-            reason,
-        });
+        self.send(Command::Penalize { peer, severity, reason });
     }
 
     /// Announced (connected and verified) peers: id, remote address, score, direction.
@@ -523,8 +464,6 @@ impl NetworkHandle {
 
 /// Starts the swarm on its own tokio task. Returns once listening (so `listen_addrs()` is
 /// known). The task runs until every `NetworkHandle` clone is dropped.
-pub async fn start(
-    cfg: NetworkConfig,
-) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), NetError> {
+pub async fn start(cfg: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), NetError> {
     service::start(cfg).await
 }

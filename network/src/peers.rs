@@ -96,12 +96,8 @@ impl PeerBook {
 
     /// Removes and returns the peers whose ban has ended by `now`; they start again at score 0.
     pub fn expire_bans(&mut self, now: Instant) -> Vec<PeerId> {
-        let done: Vec<PeerId> = self
-            .bans
-            .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(p, _)| *p)
-            .collect();
+        let done: Vec<PeerId> =
+            self.bans.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
         for p in &done {
             self.bans.remove(p);
             self.scores.remove(p);
@@ -146,17 +142,9 @@ impl PeerBook {
     }
 
     fn count(&mut self, peer: PeerId, now: Instant, kind: Kind) -> Rate {
-        let w = self.windows.entry(peer).or_insert(Window {
-            start: now,
-            gossip: 0,
-            requests: 0,
-        });
+        let w = self.windows.entry(peer).or_insert(Window { start: now, gossip: 0, requests: 0 });
         if now.duration_since(w.start) >= RATE_WINDOW {
-            *w = Window {
-                start: now,
-                gossip: 0,
-                requests: 0,
-            };
+            *w = Window { start: now, gossip: 0, requests: 0 };
         }
         let (n, limit) = match kind {
             Kind::Gossip => (&mut w.gossip, MAX_GOSSIP_PER_PEER_PER_SEC),
@@ -166,9 +154,7 @@ impl PeerBook {
         if *n <= limit {
             Rate::Ok
         } else {
-            Rate::Exceeded {
-                first: *n == limit + 1,
-            }
+            Rate::Exceeded { first: *n == limit + 1 }
         }
     }
 }
@@ -188,35 +174,20 @@ mod tests {
         let mut b = PeerBook::default();
         let p = peer();
         let t0 = Instant::now();
-        assert_eq!(
-            b.penalize(p, Severity::Minor, t0),
-            PenaltyOutcome::Lowered {
-                score: MINOR_PENALTY
-            }
-        );
+        assert_eq!(b.penalize(p, Severity::Minor, t0), PenaltyOutcome::Lowered { score: MINOR_PENALTY });
         assert_eq!(
             b.penalize(p, Severity::Major, t0),
-            PenaltyOutcome::Lowered {
-                score: MINOR_PENALTY + MAJOR_PENALTY
-            }
+            PenaltyOutcome::Lowered { score: MINOR_PENALTY + MAJOR_PENALTY }
         );
         // -60 - 50 crosses -100: ban, score clamped at the threshold.
-        assert_eq!(
-            b.penalize(p, Severity::Major, t0),
-            PenaltyOutcome::Ban {
-                score: BAN_THRESHOLD
-            }
-        );
+        assert_eq!(b.penalize(p, Severity::Major, t0), PenaltyOutcome::Ban { score: BAN_THRESHOLD });
     }
 
     #[test]
     fn fatal_bans_at_once() {
         let mut b = PeerBook::default();
         let p = peer();
-        assert!(matches!(
-            b.penalize(p, Severity::Fatal, Instant::now()),
-            PenaltyOutcome::Ban { .. }
-        ));
+        assert!(matches!(b.penalize(p, Severity::Fatal, Instant::now()), PenaltyOutcome::Ban { .. }));
     }
 
     #[test]
@@ -226,14 +197,8 @@ mod tests {
         let t0 = Instant::now();
         b.ban(p, t0);
         assert!(b.is_banned(&p));
-        assert_eq!(
-            b.penalize(p, Severity::Minor, t0),
-            PenaltyOutcome::AlreadyBanned
-        );
-        assert!(
-            b.expire_bans(t0 + BAN_DURATION - Duration::from_millis(1))
-                .is_empty()
-        );
+        assert_eq!(b.penalize(p, Severity::Minor, t0), PenaltyOutcome::AlreadyBanned);
+        assert!(b.expire_bans(t0 + BAN_DURATION - Duration::from_millis(1)).is_empty());
         assert_eq!(b.expire_bans(t0 + BAN_DURATION), vec![p]);
         assert!(!b.is_banned(&p));
         assert_eq!(b.score(&p), 0);
@@ -263,23 +228,13 @@ mod tests {
         let mut b = PeerBook::default();
         let p = peer();
         let t0 = Instant::now();
-        assert_eq!(
-            b.penalize(p, Severity::Major, t0),
-            PenaltyOutcome::Lowered {
-                score: MAJOR_PENALTY
-            }
-        );
+        assert_eq!(b.penalize(p, Severity::Major, t0), PenaltyOutcome::Lowered { score: MAJOR_PENALTY });
         for ms in [50, 1_000, 5_000, 9_999] {
             b.recover_scores(t0 + Duration::from_millis(ms));
         }
         assert_eq!(b.score(&p), MAJOR_PENALTY, "no recovery within the grace");
         let t1 = t0 + SCORE_RECOVERY_GRACE - Duration::from_millis(1);
-        assert_eq!(
-            b.penalize(p, Severity::Major, t1),
-            PenaltyOutcome::Ban {
-                score: BAN_THRESHOLD
-            }
-        );
+        assert_eq!(b.penalize(p, Severity::Major, t1), PenaltyOutcome::Ban { score: BAN_THRESHOLD });
     }
 
     /// The grace counts from the latest penalty, and a peer that waits it out recovers.
@@ -292,11 +247,7 @@ mod tests {
         let t1 = t0 + Duration::from_secs(5);
         b.penalize(p, Severity::Minor, t1);
         b.recover_scores(t0 + SCORE_RECOVERY_GRACE);
-        assert_eq!(
-            b.score(&p),
-            2 * MINOR_PENALTY,
-            "5 s after the latest penalty: still waiting"
-        );
+        assert_eq!(b.score(&p), 2 * MINOR_PENALTY, "5 s after the latest penalty: still waiting");
         b.recover_scores(t1 + SCORE_RECOVERY_GRACE);
         assert_eq!(b.score(&p), 2 * MINOR_PENALTY + SCORE_RECOVERY_PER_TICK);
     }

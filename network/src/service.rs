@@ -50,10 +50,7 @@ struct PendingRequest {
     reply: oneshot::Sender<Result<SyncResponse, NetError>>,
 }
 
-type Responder = (
-    request_response::ResponseChannel<SyncResponse>,
-    SyncResponse,
-);
+type Responder = (request_response::ResponseChannel<SyncResponse>, SyncResponse);
 
 struct Service {
     swarm: Swarm<Behaviour>,
@@ -83,10 +80,8 @@ struct Service {
 }
 
 fn protocol(s: String, chain_id: &str) -> Result<StreamProtocol, NetError> {
-    StreamProtocol::try_from_owned(s).map_err(|e| NetError::InvalidChainId {
-        chain_id: chain_id.to_string(),
-        reason: e.to_string(),
-    })
+    StreamProtocol::try_from_owned(s)
+        .map_err(|e| NetError::InvalidChainId { chain_id: chain_id.to_string(), reason: e.to_string() })
 }
 
 /// Splits a trailing `/p2p/<id>` off an address.
@@ -124,23 +119,16 @@ fn probe_port(addr: &Multiaddr) -> Result<(), NetError> {
         Some(Protocol::Ip6(ip)) => ip.into(),
         _ => return Ok(()), // libp2p reports unsupported addresses itself
     };
-    let Some(Protocol::Tcp(port)) = it.next() else {
-        return Ok(());
-    };
+    let Some(Protocol::Tcp(port)) = it.next() else { return Ok(()) };
     if port == 0 {
         return Ok(());
     }
     std::net::TcpListener::bind((ip, port))
         .map(drop)
-        .map_err(|e| NetError::Listen {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| NetError::Listen { addr: addr.clone(), reason: e.to_string() })
 }
 
-pub(crate) async fn start(
-    cfg: NetworkConfig,
-) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), NetError> {
+pub(crate) async fn start(cfg: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), NetError> {
     let local_peer_id = cfg.keypair.public().to_peer_id();
     let chain = &cfg.chain_id;
     let kad_protocol = protocol(format!("/cpc/{chain}/kad/1"), chain)?;
@@ -155,21 +143,14 @@ pub(crate) async fn start(
         .history_length(GOSSIP_VERDICT_WINDOW_HEARTBEATS)
         .message_id_fn(|m: &gossipsub::Message| message_id_of(&m.data))
         .max_transmit_size(MAX_GOSSIP_BYTES + GOSSIP_FRAME_OVERHEAD)
-        .max_transmit_size_for_topic(
-            MAX_GOSSIP_TX_BYTES + GOSSIP_FRAME_OVERHEAD,
-            txs_topic.hash(),
-        )
+        .max_transmit_size_for_topic(MAX_GOSSIP_TX_BYTES + GOSSIP_FRAME_OVERHEAD, txs_topic.hash())
         .build()
         .map_err(|e| NetError::Setup(format!("gossipsub config: {e}")))?;
-    let mut gossip = gossipsub::Behaviour::new(
-        gossipsub::MessageAuthenticity::Signed(cfg.keypair.clone()),
-        gossip_config,
-    )
-    .map_err(|e| NetError::Setup(format!("gossipsub: {e}")))?;
+    let mut gossip =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(cfg.keypair.clone()), gossip_config)
+            .map_err(|e| NetError::Setup(format!("gossipsub: {e}")))?;
     for t in [&blocks_topic, &txs_topic] {
-        gossip
-            .subscribe(t)
-            .map_err(|e| NetError::Setup(format!("subscribing to {t}: {e}")))?;
+        gossip.subscribe(t).map_err(|e| NetError::Setup(format!("subscribing to {t}: {e}")))?;
     }
 
     let mut kad_config = kad::Config::new(kad_protocol.clone());
@@ -178,11 +159,7 @@ pub(crate) async fn start(
     // Kademlia serves only for peer discovery: remote PUT_VALUE / ADD_PROVIDER are not stored
     // (they would be free storage for anyone).
     kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
-    let mut kad = kad::Behaviour::with_config(
-        local_peer_id,
-        kad::store::MemoryStore::new(local_peer_id),
-        kad_config,
-    );
+    let mut kad = kad::Behaviour::with_config(local_peer_id, kad::store::MemoryStore::new(local_peer_id), kad_config);
     // Server mode from the start: without a confirmed external address kad would stay a client
     // and peers would not put us in their routing tables.
     kad.set_mode(Some(kad::Mode::Server));
@@ -209,11 +186,7 @@ pub(crate) async fn start(
 
     let swarm = libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| NetError::Setup(format!("tcp/noise/yamux transport: {e}")))?
         .with_behaviour(move |_| behaviour)
         .map_err(|e| NetError::Setup(format!("behaviour: {e}")))?
@@ -274,12 +247,7 @@ pub(crate) async fn start(
     svc.bootstrap();
 
     tokio::spawn(svc.run(cmd_rx, respond_rx));
-    let handle = NetworkHandle {
-        cmd: cmd_tx,
-        local_peer_id,
-        listen_addrs,
-        peer_count,
-    };
+    let handle = NetworkHandle { cmd: cmd_tx, local_peer_id, listen_addrs, peer_count };
     Ok((handle, events_rx))
 }
 
@@ -292,39 +260,23 @@ impl Service {
                 addr: a,
                 reason: "expected /ip4/<ip>/tcp/<port> or /ip6/<ip>/tcp/<port>".into(),
             },
-            libp2p::TransportError::Other(e) => NetError::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            },
+            libp2p::TransportError::Other(e) => NetError::Listen { addr: addr.clone(), reason: e.to_string() },
         })?;
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
             let ev = tokio::time::timeout_at(deadline, self.swarm.select_next_some())
                 .await
-                .map_err(|_| NetError::ListenTimeout {
-                    addr: addr.clone(),
-                    waited: START_TIMEOUT,
-                })?;
+                .map_err(|_| NetError::ListenTimeout { addr: addr.clone(), waited: START_TIMEOUT })?;
             match ev {
-                SwarmEvent::ListenerClosed {
-                    listener_id,
-                    reason,
-                    ..
-                } if listener_id == id => {
+                SwarmEvent::ListenerClosed { listener_id, reason, .. } if listener_id == id => {
                     let reason = match reason {
                         Ok(()) => "listener closed".to_string(),
                         Err(e) => e.to_string(),
                     };
-                    return Err(NetError::Listen {
-                        addr: addr.clone(),
-                        reason,
-                    });
+                    return Err(NetError::Listen { addr: addr.clone(), reason });
                 }
                 SwarmEvent::ListenerError { listener_id, error } if listener_id == id => {
-                    return Err(NetError::Listen {
-                        addr: addr.clone(),
-                        reason: error.to_string(),
-                    });
+                    return Err(NetError::Listen { addr: addr.clone(), reason: error.to_string() });
                 }
                 ev @ SwarmEvent::NewListenAddr { .. } => {
                     self.on_swarm_event(ev);
@@ -342,8 +294,7 @@ impl Service {
     ) {
         let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
         let start = tokio::time::Instant::now();
-        let mut redial =
-            tokio::time::interval_at(start + BOOTNODE_REDIAL_INTERVAL, BOOTNODE_REDIAL_INTERVAL);
+        let mut redial = tokio::time::interval_at(start + BOOTNODE_REDIAL_INTERVAL, BOOTNODE_REDIAL_INTERVAL);
         for t in [&mut maintenance, &mut redial] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
@@ -390,15 +341,9 @@ impl Service {
             }
             return;
         }
-        let droppable = matches!(
-            ev,
-            NetEvent::GossipBlock { .. } | NetEvent::GossipTx { .. } | NetEvent::Request { .. }
-        );
+        let droppable = matches!(ev, NetEvent::GossipBlock { .. } | NetEvent::GossipTx { .. } | NetEvent::Request { .. });
         if droppable && self.queue.len() >= MAX_QUEUED_EVENTS {
-            tracing::warn!(
-                queued = self.queue.len(),
-                "node is not keeping up with network events; dropping one"
-            );
+            tracing::warn!(queued = self.queue.len(), "node is not keeping up with network events; dropping one");
             return self.drop_event(ev);
         }
         self.queue.push_back(ev);
@@ -408,18 +353,13 @@ impl Service {
     /// not forwarded); a request's reply sender is dropped, which answers Error.
     fn drop_event(&mut self, ev: NetEvent) {
         if let NetEvent::GossipBlock { id, from, .. } | NetEvent::GossipTx { id, from, .. } = ev {
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .report_message_validation_result(&id, &from, MessageAcceptance::Ignore);
+            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &from, MessageAcceptance::Ignore);
         }
     }
 
     fn node_gone(&mut self) {
         if !self.node_gone {
-            tracing::info!(
-                "the node dropped its network event receiver; events are discarded from now on"
-            );
+            tracing::info!("the node dropped its network event receiver; events are discarded from now on");
         }
         self.node_gone = true;
         while let Some(ev) = self.queue.pop_front() {
@@ -437,11 +377,7 @@ impl Service {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
-                peer,
-                connection,
-                result: Err(e),
-            })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(e) })) => {
                 tracing::debug!(%peer, error = %e, "ping failed; closing the connection");
                 self.swarm.close_connection(connection);
             }
@@ -456,17 +392,9 @@ impl Service {
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 let full = address.with(Protocol::P2p(self.local_peer_id));
-                self.listen_addrs
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .retain(|a| *a != full);
+                self.listen_addrs.write().unwrap_or_else(|e| e.into_inner()).retain(|a| *a != full);
             }
-            SwarmEvent::ConnectionEstablished {
-                peer_id,
-                endpoint,
-                num_established,
-                ..
-            } => {
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
                 tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connection established");
                 if !endpoint.is_listener() {
                     let (_, addr) = split_peer_id(endpoint.get_remote_address());
@@ -486,12 +414,7 @@ impl Service {
                     );
                 }
             }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established,
-                cause,
-                ..
-            } => {
+            SwarmEvent::ConnectionClosed { peer_id, num_established, cause, .. } => {
                 tracing::debug!(peer = %peer_id, ?cause, "connection closed");
                 if num_established == 0 {
                     self.book.forget_rates(&peer_id);
@@ -507,11 +430,7 @@ impl Service {
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, %error, "dial failed");
             }
-            SwarmEvent::IncomingConnectionError {
-                send_back_addr,
-                error,
-                ..
-            } => {
+            SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
                 tracing::debug!(from = %send_back_addr, %error, "inbound connection failed");
             }
             _ => {}
@@ -519,9 +438,7 @@ impl Service {
     }
 
     fn on_identify(&mut self, e: identify::Event) {
-        let identify::Event::Received { peer_id, info, .. } = e else {
-            return;
-        };
+        let identify::Event::Received { peer_id, info, .. } = e else { return };
         if info.protocol_version != self.identify_version {
             let reason = format!(
                 "identify protocol version: expected {:?} (chain {:?}, genesis {}), found {:?}",
@@ -529,9 +446,7 @@ impl Service {
             );
             return self.ban(peer_id, &reason);
         }
-        let Some(state) = self.peers.get_mut(&peer_id) else {
-            return;
-        };
+        let Some(state) = self.peers.get_mut(&peer_id) else { return };
         state.identified = true;
         let seen_at = state.addr.clone();
         let addrs: Vec<Multiaddr> = info
@@ -543,10 +458,7 @@ impl Service {
             .collect();
         if info.protocols.contains(&self.kad_protocol) {
             for a in &addrs {
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .add_address(&peer_id, a.clone());
+                self.swarm.behaviour_mut().kad.add_address(&peer_id, a.clone());
             }
         }
         self.remember(peer_id, addrs);
@@ -554,9 +466,7 @@ impl Service {
     }
 
     fn maybe_announce(&mut self, peer: PeerId) {
-        let Some(state) = self.peers.get_mut(&peer) else {
-            return;
-        };
+        let Some(state) = self.peers.get_mut(&peer) else { return };
         if state.identified && state.subscribed && !state.announced {
             state.announced = true;
             self.peer_count.fetch_add(1, Ordering::Relaxed);
@@ -564,27 +474,21 @@ impl Service {
             self.emit(NetEvent::PeerConnected(peer));
             // The network changed: look around again soon.
             self.bootstrap_pause = KAD_BOOTSTRAP_MIN_INTERVAL;
-            self.next_bootstrap = self
-                .next_bootstrap
-                .min(Instant::now() + KAD_BOOTSTRAP_MIN_INTERVAL);
+            self.next_bootstrap = self.next_bootstrap.min(Instant::now() + KAD_BOOTSTRAP_MIN_INTERVAL);
         }
     }
 
     fn on_gossip(&mut self, e: gossipsub::Event) {
         match e {
-            gossipsub::Event::Subscribed { peer_id, topic }
-                if topic == self.blocks_topic.hash() =>
-            {
+            gossipsub::Event::Subscribed { peer_id, topic } if topic == self.blocks_topic.hash() => {
                 if let Some(s) = self.peers.get_mut(&peer_id) {
                     s.subscribed = true;
                 }
                 self.maybe_announce(peer_id);
             }
-            gossipsub::Event::Message {
-                propagation_source: from,
-                message_id: id,
-                message,
-            } => self.on_gossip_message(from, id, message.topic, message.data),
+            gossipsub::Event::Message { propagation_source: from, message_id: id, message } => {
+                self.on_gossip_message(from, id, message.topic, message.data)
+            }
             gossipsub::Event::GossipsubNotSupported { peer_id } => {
                 tracing::debug!(peer = %peer_id, "peer does not support gossipsub");
             }
@@ -603,17 +507,13 @@ impl Service {
         };
         if data.len() > limit {
             self.report(id, from, MessageAcceptance::Reject);
-            let reason = format!(
-                "{topic:?} gossip of {} bytes: expected at most {limit}",
-                data.len()
-            );
+            let reason = format!("{topic:?} gossip of {} bytes: expected at most {limit}", data.len());
             return self.penalize(from, GOSSIP_REJECT_SEVERITY, &reason);
         }
         if let Rate::Exceeded { first } = self.book.count_gossip(from, Instant::now()) {
             self.report(id, from, MessageAcceptance::Ignore);
             if first {
-                let reason =
-                    format!("more than {MAX_GOSSIP_PER_PEER_PER_SEC} gossip messages per second");
+                let reason = format!("more than {MAX_GOSSIP_PER_PEER_PER_SEC} gossip messages per second");
                 self.penalize(from, Severity::Minor, &reason);
             }
             return;
@@ -625,57 +525,27 @@ impl Service {
     }
 
     fn report(&mut self, id: MessageId, from: PeerId, acceptance: MessageAcceptance) {
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(&id, &from, acceptance);
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &from, acceptance);
     }
 
     fn on_sync(&mut self, e: request_response::Event<SyncRequest, SyncResponse>) {
         use request_response::{Event, Message};
         match e {
-            Event::Message {
-                peer,
-                message:
-                    Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => self.on_inbound_request(peer, request, channel),
-            Event::Message {
-                peer,
-                message:
-                    Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                let Some(p) = self.pending.remove(&request_id) else {
-                    return;
-                };
+            Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                self.on_inbound_request(peer, request, channel)
+            }
+            Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
+                let Some(p) = self.pending.remove(&request_id) else { return };
                 let result = match (&response, p.is_status) {
-                    (SyncResponse::Status(s), true) => {
-                        self.check_status(peer, s).map(|()| response)
-                    }
+                    (SyncResponse::Status(s), true) => self.check_status(peer, s).map(|()| response),
                     _ => Ok(response),
                 };
                 let _ = p.reply.send(result);
             }
-            Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                let Some(p) = self.pending.remove(&request_id) else {
-                    return;
-                };
+            Event::OutboundFailure { peer, request_id, error, .. } => {
+                let Some(p) = self.pending.remove(&request_id) else { return };
                 let err = match error {
-                    OutboundFailure::Timeout => NetError::Timeout {
-                        peer,
-                        after: SYNC_REQUEST_TIMEOUT,
-                    },
+                    OutboundFailure::Timeout => NetError::Timeout { peer, after: SYNC_REQUEST_TIMEOUT },
                     OutboundFailure::ConnectionClosed => NetError::ConnectionClosed(peer),
                     OutboundFailure::DialFailure => NetError::NotConnected(peer),
                     OutboundFailure::UnsupportedProtocols => NetError::UnsupportedProtocol {
@@ -684,25 +554,14 @@ impl Service {
                     },
                     OutboundFailure::Io(e) => match CodecError::from_io(&e).cloned() {
                         Some(CodecError::TooLarge { limit, .. }) => {
-                            self.penalize(
-                                peer,
-                                Severity::Minor,
-                                &format!("sync response over {limit} bytes"),
-                            );
+                            self.penalize(peer, Severity::Minor, &format!("sync response over {limit} bytes"));
                             NetError::ResponseTooLarge { peer, limit }
                         }
                         Some(CodecError::Undecodable { reason, .. }) => {
-                            self.penalize(
-                                peer,
-                                Severity::Minor,
-                                &format!("undecodable sync response: {reason}"),
-                            );
+                            self.penalize(peer, Severity::Minor, &format!("undecodable sync response: {reason}"));
                             NetError::UndecodableResponse { peer, reason }
                         }
-                        None => NetError::RequestFailed {
-                            peer,
-                            reason: e.to_string(),
-                        },
+                        None => NetError::RequestFailed { peer, reason: e.to_string() },
                     },
                 };
                 let _ = p.reply.send(Err(err));
@@ -728,27 +587,17 @@ impl Service {
         channel: request_response::ResponseChannel<SyncResponse>,
     ) {
         let refuse = |svc: &mut Self, channel, msg: String| {
-            let _ = svc
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_response(channel, SyncResponse::Error(msg));
+            let _ = svc.swarm.behaviour_mut().sync.send_response(channel, SyncResponse::Error(msg));
         };
         if let Rate::Exceeded { first } = self.book.count_request(peer, Instant::now()) {
-            let msg = format!(
-                "rate limit: more than {MAX_REQUESTS_PER_PEER_PER_SEC} sync requests per second"
-            );
+            let msg = format!("rate limit: more than {MAX_REQUESTS_PER_PEER_PER_SEC} sync requests per second");
             if first {
                 self.penalize(peer, Severity::Minor, &msg);
             }
             return refuse(self, channel, msg);
         }
         if let Err(msg) = req.check_bounds() {
-            self.penalize(
-                peer,
-                Severity::Minor,
-                &format!("out-of-bounds sync request: {msg}"),
-            );
+            self.penalize(peer, Severity::Minor, &format!("out-of-bounds sync request: {msg}"));
             return refuse(self, channel, msg);
         }
         let (tx, rx) = oneshot::channel();
@@ -756,20 +605,12 @@ impl Service {
         tokio::spawn(async move {
             let resp = match tokio::time::timeout(SYNC_REQUEST_TIMEOUT, rx).await {
                 Ok(Ok(resp)) => resp,
-                Ok(Err(_)) => {
-                    SyncResponse::Error("the node dropped the request without answering".into())
-                }
-                Err(_) => SyncResponse::Error(format!(
-                    "the node did not answer within {SYNC_REQUEST_TIMEOUT:?}"
-                )),
+                Ok(Err(_)) => SyncResponse::Error("the node dropped the request without answering".into()),
+                Err(_) => SyncResponse::Error(format!("the node did not answer within {SYNC_REQUEST_TIMEOUT:?}")),
             };
             let _ = responses.send((channel, resp));
         });
-        self.emit(NetEvent::Request {
-            peer,
-            req,
-            reply: tx,
-        });
+        self.emit(NetEvent::Request { peer, req, reply: tx });
     }
 
     /// A `Status` answer must be on our chain and genesis; otherwise the peer is banned.
@@ -790,14 +631,11 @@ impl Service {
 
     fn on_kad(&mut self, e: kad::Event) {
         match e {
-            kad::Event::RoutingUpdated {
-                peer, addresses, ..
-            } if self.should_dial(&peer) => {
+            kad::Event::RoutingUpdated { peer, addresses, .. } if self.should_dial(&peer) => {
                 self.dial(Some(peer), addresses.into_vec());
             }
             kad::Event::OutboundQueryProgressed {
-                result: kad::QueryResult::GetClosestPeers(Ok(ok)),
-                ..
+                result: kad::QueryResult::GetClosestPeers(Ok(ok)), ..
             } => {
                 for p in ok.peers {
                     if self.should_dial(&p.peer_id) {
@@ -824,11 +662,7 @@ impl Service {
                 };
                 self.report(id, from, acceptance);
                 if verdict == Verdict::Reject {
-                    self.penalize(
-                        from,
-                        GOSSIP_REJECT_SEVERITY,
-                        "gossip message rejected by the node",
-                    );
+                    self.penalize(from, GOSSIP_REJECT_SEVERITY, "gossip message rejected by the node");
                 }
             }
             Command::Request { peer, req, reply } => {
@@ -840,11 +674,7 @@ impl Service {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
                 self.pending.insert(id, PendingRequest { is_status, reply });
             }
-            Command::Penalize {
-                peer,
-                severity,
-                reason,
-            } => self.penalize(peer, severity, &reason),
+            Command::Penalize { peer, severity, reason } => self.penalize(peer, severity, &reason),
             Command::Peers(reply) => {
                 let list = self
                     .peers
@@ -872,12 +702,7 @@ impl Service {
             Topic::Txs => (self.txs_topic.clone(), MAX_GOSSIP_TX_BYTES),
         };
         if data.len() > limit {
-            tracing::warn!(
-                ?topic,
-                bytes = data.len(),
-                limit,
-                "not publishing: payload over the gossip limit"
-            );
+            tracing::warn!(?topic, bytes = data.len(), limit, "not publishing: payload over the gossip limit");
             return;
         }
         match self.swarm.behaviour_mut().gossipsub.publish(t, data) {
@@ -973,31 +798,21 @@ impl Service {
     }
 
     fn set_partition(&mut self, allowed: Option<Vec<PeerId>>) {
-        let allowed: Option<std::collections::HashSet<PeerId>> =
-            allowed.map(|v| v.into_iter().collect());
+        let allowed: Option<std::collections::HashSet<PeerId>> = allowed.map(|v| v.into_iter().collect());
         let was = self.swarm.behaviour().gate.is_partitioned();
         let on = allowed.is_some();
         self.swarm.behaviour_mut().gate.set_partition(allowed);
         if on {
             let gate = &self.swarm.behaviour().gate;
-            let cut: Vec<PeerId> = self
-                .swarm
-                .connected_peers()
-                .filter(|p| !gate.permits(p))
-                .copied()
-                .collect();
-            tracing::warn!(
-                peers = cut.len(),
-                "partitioned: disconnecting peers outside the allowed set and refusing them"
-            );
+            let cut: Vec<PeerId> = self.swarm.connected_peers().filter(|p| !gate.permits(p)).copied().collect();
+            tracing::warn!(peers = cut.len(), "partitioned: disconnecting peers outside the allowed set and refusing them");
             for p in cut {
                 let _ = self.swarm.disconnect_peer_id(p);
             }
         } else if was {
             tracing::warn!("isolation lifted: redialing bootnodes and known peers");
             // Dial failures while isolated may have pruned kad's addresses; put them back.
-            let known: Vec<(PeerId, Vec<Multiaddr>)> =
-                self.known.iter().map(|(p, a)| (*p, a.clone())).collect();
+            let known: Vec<(PeerId, Vec<Multiaddr>)> = self.known.iter().map(|(p, a)| (*p, a.clone())).collect();
             for (p, addrs) in &known {
                 for a in addrs {
                     self.swarm.behaviour_mut().kad.add_address(p, a.clone());
@@ -1080,10 +895,7 @@ mod tests {
     fn split_peer_id_takes_only_a_trailing_p2p() {
         let id = PeerId::random();
         let a: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/p2p/{id}").parse().unwrap();
-        assert_eq!(
-            split_peer_id(&a),
-            (Some(id), "/ip4/127.0.0.1/tcp/1".parse().unwrap())
-        );
+        assert_eq!(split_peer_id(&a), (Some(id), "/ip4/127.0.0.1/tcp/1".parse().unwrap()));
         let b: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
         assert_eq!(split_peer_id(&b), (None, b.clone()));
     }
@@ -1104,9 +916,6 @@ mod tests {
     fn message_id_is_the_payload_hash() {
         assert_eq!(message_id_of(b"abc"), message_id_of(b"abc"));
         assert_ne!(message_id_of(b"abc"), message_id_of(b"abd"));
-        assert_eq!(
-            message_id_of(b"abc").0,
-            cpc_primitives::sha256(b"abc").0.to_vec()
-        );
+        assert_eq!(message_id_of(b"abc").0, cpc_primitives::sha256(b"abc").0.to_vec());
     }
 }

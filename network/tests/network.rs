@@ -24,55 +24,27 @@ async fn gossip_is_forwarded_only_after_accept_and_reject_penalises_the_sender()
     let a = node(&[], 1).await;
     let mut b = node(&[&a], 2).await;
     let mut c = node(&[&b], 1).await;
-    assert!(
-        linked(&a, &b).await && linked(&b, &c).await,
-        "line A-B-C did not form"
-    );
+    assert!(linked(&a, &b).await && linked(&b, &c).await, "line A-B-C did not form");
     assert!(!a.has_peer(c.id()).await);
 
     // Accept: B gets it from A; C gets it only after B accepts.
     a.net.publish_block(b"block-1".to_vec());
-    let (id, from, data) = b
-        .expect(WAIT, gossip_block)
-        .await
-        .expect("B receives A's block");
+    let (id, from, data) = b.expect(WAIT, gossip_block).await.expect("B receives A's block");
     assert_eq!((from, data.as_slice()), (a.id(), &b"block-1"[..]));
     assert_eq!(id, message_id_of(b"block-1"));
-    assert!(
-        c.expect(QUIET, gossip_block).await.is_none(),
-        "C got the block before B accepted it"
-    );
+    assert!(c.expect(QUIET, gossip_block).await.is_none(), "C got the block before B accepted it");
     b.net.report_gossip(id, from, Verdict::Accept);
-    let (_, from_c, data_c) = c
-        .expect(WAIT, gossip_block)
-        .await
-        .expect("C receives the block after Accept");
+    let (_, from_c, data_c) = c.expect(WAIT, gossip_block).await.expect("C receives the block after Accept");
     assert_eq!((from_c, data_c.as_slice()), (b.id(), &b"block-1"[..]));
 
     // Reject: C never gets it and A's score at B drops by the reject penalty.
     a.net.publish_block(b"block-2".to_vec());
-    let (id, from, _) = b
-        .expect(WAIT, gossip_block)
-        .await
-        .expect("B receives the second block");
+    let (id, from, _) = b.expect(WAIT, gossip_block).await.expect("B receives the second block");
     b.net.report_gossip(id, from, Verdict::Reject);
-    assert!(
-        c.expect(QUIET + QUIET, gossip_block).await.is_none(),
-        "C got a rejected block"
-    );
-    let score = b
-        .net
-        .peers()
-        .await
-        .into_iter()
-        .find(|p| p.peer_id == a.id())
-        .expect("A still a peer")
-        .score;
+    assert!(c.expect(QUIET + QUIET, gossip_block).await.is_none(), "C got a rejected block");
+    let score = b.net.peers().await.into_iter().find(|p| p.peer_id == a.id()).expect("A still a peer").score;
     // MAJOR_PENALTY, give or take the recovery (1 point a second) during the wait.
-    assert!(
-        (MAJOR_PENALTY..=MAJOR_PENALTY + 10).contains(&score),
-        "A's score at B: {score}"
-    );
+    assert!((MAJOR_PENALTY..=MAJOR_PENALTY + 10).contains(&score), "A's score at B: {score}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,25 +53,12 @@ async fn the_same_payload_from_two_publishers_is_one_message() {
     let a = node(&[], 10).await;
     let b = node(&[&a], 10).await;
     let mut c = node(&[&a], 10).await;
-    assert!(
-        eventually(WAIT, || async {
-            a.net.peer_count() == 2 && b.net.peer_count() == 2 && c.net.peer_count() == 2
-        })
-        .await
-    );
+    assert!(eventually(WAIT, || async { a.net.peer_count() == 2 && b.net.peer_count() == 2 && c.net.peer_count() == 2 }).await);
     a.net.publish_tx(b"tx-1".to_vec());
     b.net.publish_tx(b"tx-1".to_vec());
-    let first = c
-        .expect(WAIT, |ev| {
-            matches!(ev, NetEvent::GossipTx { .. }).then_some(())
-        })
-        .await;
+    let first = c.expect(WAIT, |ev| matches!(ev, NetEvent::GossipTx { .. }).then_some(())).await;
     assert!(first.is_some(), "C receives the tx");
-    let second = c
-        .expect(QUIET, |ev| {
-            matches!(ev, NetEvent::GossipTx { .. }).then_some(())
-        })
-        .await;
+    let second = c.expect(QUIET, |ev| matches!(ev, NetEvent::GossipTx { .. }).then_some(())).await;
     assert!(second.is_none(), "the same tx was delivered twice");
 }
 
@@ -113,75 +72,37 @@ async fn request_response_round_trip() {
     serve(events, |req| {
         Some(match req {
             SyncRequest::Status => SyncResponse::Status(status(GENESIS, 5)),
-            SyncRequest::Blocks { from, count } => SyncResponse::Blocks(
-                (from..from + count as u64)
-                    .map(|h| format!("{{\"h\":{h}}}").into_bytes())
-                    .collect(),
-            ),
-            SyncRequest::Hashes { from, count } => SyncResponse::Hashes(
-                (from..from + count as u64)
-                    .map(|h| H256([h as u8; 32]))
-                    .collect(),
-            ),
-            SyncRequest::BlockByHash(h) => {
-                SyncResponse::Block((h == H256([1; 32])).then(|| b"one".to_vec()))
+            SyncRequest::Blocks { from, count } => {
+                SyncResponse::Blocks((from..from + count as u64).map(|h| format!("{{\"h\":{h}}}").into_bytes()).collect())
             }
+            SyncRequest::Hashes { from, count } => {
+                SyncResponse::Hashes((from..from + count as u64).map(|h| H256([h as u8; 32])).collect())
+            }
+            SyncRequest::BlockByHash(h) => SyncResponse::Block((h == H256([1; 32])).then(|| b"one".to_vec())),
         })
     });
     let b = b_net.local_peer_id();
 
+    assert_eq!(a.net.request(b, SyncRequest::Status).await.unwrap(), SyncResponse::Status(status(GENESIS, 5)));
     assert_eq!(
-        a.net.request(b, SyncRequest::Status).await.unwrap(),
-        SyncResponse::Status(status(GENESIS, 5))
-    );
-    assert_eq!(
-        a.net
-            .request(b, SyncRequest::Blocks { from: 3, count: 2 })
-            .await
-            .unwrap(),
+        a.net.request(b, SyncRequest::Blocks { from: 3, count: 2 }).await.unwrap(),
         SyncResponse::Blocks(vec![b"{\"h\":3}".to_vec(), b"{\"h\":4}".to_vec()])
     );
     assert_eq!(
-        a.net
-            .request(b, SyncRequest::Hashes { from: 1, count: 2 })
-            .await
-            .unwrap(),
+        a.net.request(b, SyncRequest::Hashes { from: 1, count: 2 }).await.unwrap(),
         SyncResponse::Hashes(vec![H256([1; 32]), H256([2; 32])])
     );
     assert_eq!(
-        a.net
-            .request(b, SyncRequest::BlockByHash(H256([1; 32])))
-            .await
-            .unwrap(),
+        a.net.request(b, SyncRequest::BlockByHash(H256([1; 32]))).await.unwrap(),
         SyncResponse::Block(Some(b"one".to_vec()))
     );
-    assert_eq!(
-        a.net
-            .request(b, SyncRequest::BlockByHash(H256([2; 32])))
-            .await
-            .unwrap(),
-        SyncResponse::Block(None)
-    );
+    assert_eq!(a.net.request(b, SyncRequest::BlockByHash(H256([2; 32]))).await.unwrap(), SyncResponse::Block(None));
 
     // Out-of-bounds requests fail locally, before anything is sent.
-    let err = a
-        .net
-        .request(
-            b,
-            SyncRequest::Blocks {
-                from: 0,
-                count: MAX_BLOCKS_PER_REQUEST + 1,
-            },
-        )
-        .await
-        .unwrap_err();
+    let err = a.net.request(b, SyncRequest::Blocks { from: 0, count: MAX_BLOCKS_PER_REQUEST + 1 }).await.unwrap_err();
     assert!(matches!(err, NetError::InvalidRequest(_)), "{err}");
     // A peer we are not connected to.
-    let err = a
-        .net
-        .request(PeerId::random(), SyncRequest::Status)
-        .await
-        .unwrap_err();
+    let err = a.net.request(PeerId::random(), SyncRequest::Status).await.unwrap_err();
     assert!(matches!(err, NetError::NotConnected(_)), "{err}");
 }
 
@@ -197,11 +118,7 @@ async fn a_dropped_reply_is_an_error_response() {
         async move { net.request(b_id, SyncRequest::Status).await }
     });
     // B receives the request and drops the reply sender.
-    b.expect(WAIT, |ev| {
-        matches!(ev, NetEvent::Request { .. }).then_some(())
-    })
-    .await
-    .expect("B gets the request");
+    b.expect(WAIT, |ev| matches!(ev, NetEvent::Request { .. }).then_some(())).await.expect("B gets the request");
     let resp = req.await.unwrap().unwrap();
     assert!(matches!(resp, SyncResponse::Error(_)), "{resp:?}");
 }
@@ -215,17 +132,10 @@ async fn request_times_out_when_the_peer_never_answers() {
     let b_id = b.id();
     let _server = serve(b.events, |_| None); // holds every reply
     let t0 = Instant::now();
-    let err = a
-        .net
-        .request_with_timeout(b_id, SyncRequest::Status, Duration::from_secs(1))
-        .await
-        .unwrap_err();
+    let err = a.net.request_with_timeout(b_id, SyncRequest::Status, Duration::from_secs(1)).await.unwrap_err();
     assert!(matches!(err, NetError::Timeout { .. }), "{err}");
     let took = t0.elapsed();
-    assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(3),
-        "took {took:?}"
-    );
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(3), "took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,32 +145,11 @@ async fn oversize_response_is_rejected() {
     let b = node(&[&a], 10).await;
     assert!(linked(&a, &b).await);
     let b_id = b.id();
-    let _server = serve(b.events, |_| {
-        Some(SyncResponse::Blocks(vec![vec![b'x'; MAX_RESPONSE_BYTES]]))
-    });
-    let err = a
-        .net
-        .request(b_id, SyncRequest::Blocks { from: 1, count: 1 })
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            NetError::ResponseTooLarge {
-                limit: MAX_RESPONSE_BYTES,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let _server = serve(b.events, |_| Some(SyncResponse::Blocks(vec![vec![b'x'; MAX_RESPONSE_BYTES]])));
+    let err = a.net.request(b_id, SyncRequest::Blocks { from: 1, count: 1 }).await.unwrap_err();
+    assert!(matches!(err, NetError::ResponseTooLarge { limit: MAX_RESPONSE_BYTES, .. }), "{err}");
     // The sender of an oversize answer is penalised.
-    let score = a
-        .net
-        .peers()
-        .await
-        .into_iter()
-        .find(|p| p.peer_id == b_id)
-        .map(|p| p.score);
+    let score = a.net.peers().await.into_iter().find(|p| p.peer_id == b_id).map(|p| p.score);
     assert!(score.is_some_and(|s| s < 0), "B's score at A: {score:?}");
 }
 
@@ -284,23 +173,8 @@ async fn a_status_from_another_genesis_bans_the_peer() {
         .unwrap();
     let _ = reply.send(SyncResponse::Status(status(H256([8; 32]), 1)));
     let err = req.await.unwrap().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            NetError::WrongChain {
-                found_genesis: H256([8, ..]),
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        b.expect(WAIT, |ev| {
-            matches!(ev, NetEvent::PeerDisconnected(p) if p == a.id()).then_some(())
-        })
-        .await
-        .is_some()
-    );
+    assert!(matches!(err, NetError::WrongChain { found_genesis: H256([8, ..]), .. }), "{err}");
+    assert!(b.expect(WAIT, |ev| matches!(ev, NetEvent::PeerDisconnected(p) if p == a.id()).then_some(())).await.is_some());
     assert!(eventually(WAIT, || async { a.net.peer_count() == 0 }).await);
 }
 
@@ -329,16 +203,8 @@ async fn request_floods_are_refused_and_penalised() {
             }
         }
     }
-    assert!(
-        refused >= 150 - MAX_REQUESTS_PER_PEER_PER_SEC as usize - 30,
-        "only {refused} of 150 refused"
-    );
-    let score = b_net
-        .peers()
-        .await
-        .into_iter()
-        .find(|p| p.peer_id == a_id)
-        .map(|p| p.score);
+    assert!(refused >= 150 - MAX_REQUESTS_PER_PEER_PER_SEC as usize - 30, "only {refused} of 150 refused");
+    let score = b_net.peers().await.into_iter().find(|p| p.peer_id == a_id).map(|p| p.score);
     assert!(score.is_some_and(|s| s < 0), "A's score at B: {score:?}");
 }
 
@@ -351,10 +217,7 @@ async fn four_nodes_that_know_only_node_0_find_each_other() {
     let n3 = node(&[&n0], 10).await;
     let all = [&n0, &n1, &n2, &n3];
     let t0 = Instant::now();
-    let full = eventually(Duration::from_secs(10), || async {
-        all.iter().all(|n| n.net.peer_count() == 3)
-    })
-    .await;
+    let full = eventually(Duration::from_secs(10), || async { all.iter().all(|n| n.net.peer_count() == 3) }).await;
     let counts: Vec<usize> = all.iter().map(|n| n.net.peer_count()).collect();
     assert!(full, "peer counts after {:?}: {counts:?}", t0.elapsed());
     for n in all {
@@ -375,10 +238,7 @@ async fn max_peers_is_enforced() {
     let n3 = node(&[&hub], 10).await;
     tokio::time::sleep(QUIET).await;
     assert_eq!(hub.net.peer_count(), 2);
-    assert!(
-        !hub.net.connected_peer_ids().await.contains(&n3.id()),
-        "hub accepted a third peer"
-    );
+    assert!(!hub.net.connected_peer_ids().await.contains(&n3.id()), "hub accepted a third peer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,30 +252,14 @@ async fn a_peer_on_another_genesis_is_disconnected() {
     let other_id = other.id();
     assert!(
         eventually(WAIT, || async {
-            !a.net.connected_peer_ids().await.contains(&other_id)
-                && other.net.connected_peer_ids().await.is_empty()
+            !a.net.connected_peer_ids().await.contains(&other_id) && other.net.connected_peer_ids().await.is_empty()
         })
         .await,
         "wrong-genesis peer still connected"
     );
     assert!(!a.has_peer(other_id).await);
-    assert!(
-        a.expect(Duration::ZERO, |ev| {
-            matches!(ev, NetEvent::PeerConnected(p) if p == other_id).then_some(())
-        })
-        .await
-        .is_none()
-    );
-    assert!(
-        other
-            .expect(Duration::ZERO, |ev| matches!(
-                ev,
-                NetEvent::PeerConnected(_)
-            )
-            .then_some(()))
-            .await
-            .is_none()
-    );
+    assert!(a.expect(Duration::ZERO, |ev| matches!(ev, NetEvent::PeerConnected(p) if p == other_id).then_some(())).await.is_none());
+    assert!(other.expect(Duration::ZERO, |ev| matches!(ev, NetEvent::PeerConnected(_)).then_some(())).await.is_none());
     // And it stays out: its redials are refused (banned).
     other.net.set_isolated(true);
     other.net.set_isolated(false);
@@ -431,48 +275,22 @@ async fn fatal_penalty_disconnects_and_bans() {
     assert!(linked(&a, &b).await);
     let (a_id, b_id) = (a.id(), b.id());
     a.net.penalize(b_id, Severity::Fatal, "test".into());
-    assert!(
-        b.expect(WAIT, |ev| {
-            matches!(ev, NetEvent::PeerDisconnected(p) if p == a_id).then_some(())
-        })
-        .await
-        .is_some()
-    );
+    assert!(b.expect(WAIT, |ev| matches!(ev, NetEvent::PeerDisconnected(p) if p == a_id).then_some(())).await.is_some());
     assert!(eventually(WAIT, || async { a.net.peer_count() == 0 }).await);
     // B redials its bootnode A at once (lifting isolation redials bootnodes): refused.
     b.net.set_isolated(true);
     b.net.set_isolated(false);
     tokio::time::sleep(QUIET).await;
-    assert!(
-        !a.net.connected_peer_ids().await.contains(&b_id),
-        "banned peer reconnected"
-    );
+    assert!(!a.net.connected_peer_ids().await.contains(&b_id), "banned peer reconnected");
     assert!(b.net.connected_peer_ids().await.is_empty());
-    assert!(
-        b.expect(Duration::ZERO, |ev| matches!(
-            ev,
-            NetEvent::PeerConnected(_)
-        )
-        .then_some(()))
-            .await
-            .is_none()
-    );
+    assert!(b.expect(Duration::ZERO, |ev| matches!(ev, NetEvent::PeerConnected(_)).then_some(())).await.is_none());
     // Minor penalties alone do not disconnect.
     let c = node(&[&a], 10).await;
     assert!(linked(&a, &c).await);
     a.net.penalize(c.id(), Severity::Minor, "test".into());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let score = a
-        .net
-        .peers()
-        .await
-        .into_iter()
-        .find(|p| p.peer_id == c.id())
-        .map(|p| p.score);
-    assert!(
-        score.is_some_and(|s| (MINOR_PENALTY..0).contains(&s)),
-        "C's score: {score:?}"
-    );
+    let score = a.net.peers().await.into_iter().find(|p| p.peer_id == c.id()).map(|p| p.score);
+    assert!(score.is_some_and(|s| (MINOR_PENALTY..0).contains(&s)), "C's score: {score:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -484,38 +302,20 @@ async fn isolation_disconnects_refuses_and_reconnects() {
     let (a_id, b_id) = (a.id(), b.id());
 
     b.net.set_isolated(true);
-    assert!(
-        b.expect(WAIT, |ev| {
-            matches!(ev, NetEvent::PeerDisconnected(p) if p == a_id).then_some(())
-        })
-        .await
-        .is_some()
-    );
+    assert!(b.expect(WAIT, |ev| matches!(ev, NetEvent::PeerDisconnected(p) if p == a_id).then_some(())).await.is_some());
     assert!(eventually(WAIT, || async { a.net.peer_count() == 0 }).await);
     // While isolated, B refuses inbound connections...
     let c = node(&[&b], 10).await;
     tokio::time::sleep(QUIET).await;
-    assert!(
-        b.net.connected_peer_ids().await.is_empty(),
-        "isolated node accepted a connection"
-    );
+    assert!(b.net.connected_peer_ids().await.is_empty(), "isolated node accepted a connection");
     assert!(c.net.connected_peer_ids().await.is_empty());
     // ...and does not redial its bootnode (a redial is due every BOOTNODE_REDIAL_INTERVAL;
     // isolation also stops kad, so nothing reaches A).
     assert!(!a.net.connected_peer_ids().await.contains(&b_id));
 
     b.net.set_isolated(false);
-    assert!(
-        linked(&a, &b).await,
-        "B did not reconnect after isolation was lifted"
-    );
-    assert!(
-        b.expect(WAIT, |ev| {
-            matches!(ev, NetEvent::PeerConnected(p) if p == a_id).then_some(())
-        })
-        .await
-        .is_some()
-    );
+    assert!(linked(&a, &b).await, "B did not reconnect after isolation was lifted");
+    assert!(b.expect(WAIT, |ev| matches!(ev, NetEvent::PeerConnected(p) if p == a_id).then_some(())).await.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -527,28 +327,14 @@ async fn partition_keeps_only_the_allowed_side() {
     assert!(linked(&a, &b).await && linked(&a, &c).await && linked(&b, &c).await);
     // A keeps B, drops C; C's attempts to reach A are refused while the partition lasts.
     a.net.set_partition(Some(vec![b.id()]));
-    assert!(
-        eventually(WAIT, || async {
-            !a.net.connected_peer_ids().await.contains(&c.id())
-        })
-        .await
-    );
+    assert!(eventually(WAIT, || async { !a.net.connected_peer_ids().await.contains(&c.id()) }).await);
     tokio::time::sleep(QUIET).await;
     let a_peers = a.net.connected_peer_ids().await;
-    assert!(
-        a_peers.contains(&b.id()),
-        "the allowed peer stays connected"
-    );
-    assert!(
-        !a_peers.contains(&c.id()),
-        "a peer outside the partition got back in"
-    );
+    assert!(a_peers.contains(&b.id()), "the allowed peer stays connected");
+    assert!(!a_peers.contains(&c.id()), "a peer outside the partition got back in");
     assert!(b.has_peer(c.id()).await, "the partition is A's alone");
     a.net.set_partition(None);
-    assert!(
-        linked(&a, &c).await,
-        "A and C reconnect once the partition is lifted"
-    );
+    assert!(linked(&a, &c).await, "A and C reconnect once the partition is lifted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,38 +382,20 @@ mod raw {
         type Protocol = StreamProtocol;
         type Request = Vec<u8>;
         type Response = Vec<u8>;
-        async fn read_request<T: AsyncRead + Unpin + Send>(
-            &mut self,
-            _: &StreamProtocol,
-            io: &mut T,
-        ) -> io::Result<Vec<u8>> {
+        async fn read_request<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>> {
             let mut v = Vec::new();
             io.read_to_end(&mut v).await?;
             Ok(v)
         }
-        async fn read_response<T: AsyncRead + Unpin + Send>(
-            &mut self,
-            _: &StreamProtocol,
-            io: &mut T,
-        ) -> io::Result<Vec<u8>> {
+        async fn read_response<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>> {
             let mut v = Vec::new();
             io.read_to_end(&mut v).await?;
             Ok(v)
         }
-        async fn write_request<T: AsyncWrite + Unpin + Send>(
-            &mut self,
-            _: &StreamProtocol,
-            io: &mut T,
-            r: Vec<u8>,
-        ) -> io::Result<()> {
+        async fn write_request<T: AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T, r: Vec<u8>) -> io::Result<()> {
             io.write_all(&r).await
         }
-        async fn write_response<T: AsyncWrite + Unpin + Send>(
-            &mut self,
-            _: &StreamProtocol,
-            io: &mut T,
-            r: Vec<u8>,
-        ) -> io::Result<()> {
+        async fn write_response<T: AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T, r: Vec<u8>) -> io::Result<()> {
             io.write_all(&r).await
         }
     }
@@ -638,11 +406,7 @@ mod raw {
         let proto = StreamProtocol::try_from_owned(format!("/cpc/{chain}/sync/1")).unwrap();
         libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
+            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
             .unwrap()
             .with_behaviour(|_| {
                 request_response::Behaviour::with_codec(
@@ -652,9 +416,7 @@ mod raw {
                 )
             })
             .unwrap()
-            .with_swarm_config(|c| {
-                c.with_idle_connection_timeout(std::time::Duration::from_secs(60))
-            })
+            .with_swarm_config(|c| c.with_idle_connection_timeout(std::time::Duration::from_secs(60)))
             .build()
     }
 }
@@ -680,25 +442,18 @@ async fn undecodable_requests_are_penalised_until_the_sender_is_banned() {
     // -BAN_THRESHOLD / -MINOR_PENALTY garbage requests reach the ban threshold.
     let needed = (BAN_THRESHOLD / MINOR_PENALTY) as usize;
     for _ in 0..needed {
-        raw.behaviour_mut()
-            .send_request(&a.id(), b"\xff\xfenot cbor".to_vec());
+        raw.behaviour_mut().send_request(&a.id(), b"\xff\xfenot cbor".to_vec());
     }
     // Well before HANDSHAKE_TIMEOUT would close the (never identified) connection anyway.
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            if let SwarmEvent::ConnectionClosed {
-                num_established: 0, ..
-            } = raw.select_next_some().await
-            {
+            if let SwarmEvent::ConnectionClosed { num_established: 0, .. } = raw.select_next_some().await {
                 break;
             }
         }
     })
     .await;
-    assert!(
-        closed.is_ok(),
-        "A did not disconnect a peer sending garbage"
-    );
+    assert!(closed.is_ok(), "A did not disconnect a peer sending garbage");
     // Banned: a redial is refused.
     raw.dial(a.addr()).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -708,8 +463,5 @@ async fn undecodable_requests_are_penalised_until_the_sender_is_banned() {
         }
     });
     let _ = drain.await;
-    assert!(
-        !a.net.connected_peer_ids().await.contains(&raw_id),
-        "banned peer reconnected"
-    );
+    assert!(!a.net.connected_peer_ids().await.contains(&raw_id), "banned peer reconnected");
 }

@@ -19,29 +19,14 @@ fn created_with_mode_0600_and_reused() {
         assert_eq!(mode, 0o600, "expected mode 0600, found {mode:o}");
     }
     let text = fs::read_to_string(&path).unwrap();
-    assert_eq!(
-        text.trim_end().len(),
-        64,
-        "expected 64 hex digits, found {text:?}"
-    );
-    assert!(
-        text.trim_end()
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-    );
+    assert_eq!(text.trim_end().len(), 64, "expected 64 hex digits, found {text:?}");
+    assert!(text.trim_end().chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
 
     // A restart reads the same key back.
     let k2 = load_or_create_node_key(&dir).unwrap();
     assert_eq!(k1.public().to_peer_id(), k2.public().to_peer_id());
-    assert_eq!(
-        fs::read_to_string(&path).unwrap(),
-        text,
-        "the key file was rewritten"
-    );
-    assert_eq!(
-        peer_id_from_key_file(&dir).unwrap(),
-        k1.public().to_peer_id()
-    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), text, "the key file was rewritten");
+    assert_eq!(peer_id_from_key_file(&dir).unwrap(), k1.public().to_peer_id());
 
     // Another directory, another identity.
     let other = load_or_create_node_key(&tmp.path().join("other")).unwrap();
@@ -53,10 +38,7 @@ fn node_id_needs_an_existing_key() {
     let tmp = tempfile::tempdir().unwrap();
     let err = peer_id_from_key_file(tmp.path()).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
-    assert!(
-        !tmp.path().join(NODE_KEY_FILE).exists(),
-        "node-id must not create a key"
-    );
+    assert!(!tmp.path().join(NODE_KEY_FILE).exists(), "node-id must not create a key");
 }
 
 #[test]
@@ -81,9 +63,6 @@ fn a_known_secret_gives_a_known_peer_id() {
     let hex = "01".repeat(32);
     fs::write(tmp.path().join(NODE_KEY_FILE), format!("{hex}\n")).unwrap();
     let kp = load_or_create_node_key(tmp.path()).unwrap();
-    let expected = libp2p::identity::Keypair::ed25519_from_bytes([1u8; 32])
-        .unwrap()
-        .public()
-        .to_peer_id();
+    let expected = libp2p::identity::Keypair::ed25519_from_bytes([1u8; 32]).unwrap().public().to_peer_id();
     assert_eq!(kp.public().to_peer_id(), expected);
 }

@@ -1,7 +1,7 @@
 //! `--config cpcd.toml`: every run flag can be set in a TOML file; flags on the command line
 //! win. Keys are the flag names: `http.port = 8545` or, equivalently, `[http]` / `port = 8545`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Name of the settings file looked up in the data directory.
@@ -11,11 +11,7 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) 
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 flatten(&key, v, out);
             }
         }
@@ -25,10 +21,8 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) 
 
 /// Reads a settings file into `(flag name, value)` pairs.
 pub fn read_settings(path: &Path) -> Result<Vec<(String, toml::Value)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let v: toml::Value =
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut out = Vec::new();
     flatten("", &v, &mut out);
     Ok(out)
@@ -62,9 +56,7 @@ pub fn merge_config_args(args: Vec<String>, known: &[String]) -> Result<Vec<Stri
     }
     let path: Option<PathBuf> = match flag_value(&args, "config") {
         Some(p) => Some(PathBuf::from(p)),
-        None => flag_value(&args, "datadir")
-            .map(|d| Path::new(d).join(CONFIG_FILE))
-            .filter(|p| p.exists()),
+        None => flag_value(&args, "datadir").map(|d| Path::new(d).join(CONFIG_FILE)).filter(|p| p.exists()),
     };
     let Some(path) = path else { return Ok(args) };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -87,22 +79,13 @@ pub fn merge_config_args(args: Vec<String>, known: &[String]) -> Result<Vec<Stri
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Array(items) => items
                 .iter()
-                .map(|i| {
-                    i.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| i.to_string())
-                })
+                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
                 .collect::<Vec<_>>()
                 .join(","),
-            other => bail!(
-                "{}: setting {key:?} has an unsupported value {other}",
-                path.display()
-            ),
+            other => bail!("{}: setting {key:?} has an unsupported value {other}", path.display()),
         };
         // Relative paths in a config file are relative to the file.
-        let text = if matches!(key.as_str(), "datadir" | "keystore" | "password-file")
-            && Path::new(&text).is_relative()
-        {
+        let text = if matches!(key.as_str(), "datadir" | "keystore" | "password-file") && Path::new(&text).is_relative() {
             base.join(&text).display().to_string()
         } else {
             text
@@ -148,11 +131,7 @@ pub fn dump(cmd: &clap::Command, matches: &clap::ArgMatches) -> String {
 }
 
 fn quote_key(k: &str) -> String {
-    if k.contains('.') {
-        format!("\"{k}\"")
-    } else {
-        k.to_string()
-    }
+    if k.contains('.') { format!("\"{k}\"") } else { k.to_string() }
 }
 
 fn toml_value(v: &str, force_string: bool) -> String {
@@ -183,18 +162,7 @@ mod tests {
     use super::*;
 
     fn known() -> Vec<String> {
-        [
-            "dev",
-            "datadir",
-            "http.port",
-            "bootnodes",
-            "mine",
-            "password-file",
-            "config",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        ["dev", "datadir", "http.port", "bootnodes", "mine", "password-file", "config"].iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
@@ -202,26 +170,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("c.toml");
         std::fs::write(&cfg, "dev = true\nmine = false\nbootnodes = [\"/a\", \"/b\"]\npassword-file = \"pw\"\n[http]\nport = 9000\n").unwrap();
-        let args: Vec<String> = [
-            "cpcd",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--http.port",
-            "1",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let args: Vec<String> = ["cpcd", "--config", cfg.to_str().unwrap(), "--http.port", "1"].iter().map(|s| s.to_string()).collect();
         let out = merge_config_args(args, &known()).unwrap();
         assert!(out.contains(&"--dev".to_string()));
         assert!(!out.contains(&"--mine".to_string()));
         let pos = out.iter().position(|a| a == "--bootnodes").unwrap();
         assert_eq!(out[pos + 1], "/a,/b");
-        assert_eq!(
-            out.iter().filter(|a| *a == "--http.port").count(),
-            1,
-            "the flag wins: {out:?}"
-        );
+        assert_eq!(out.iter().filter(|a| *a == "--http.port").count(), 1, "the flag wins: {out:?}");
         let pw = out.iter().position(|a| a == "--password-file").unwrap();
         assert_eq!(out[pw + 1], dir.path().join("pw").display().to_string());
     }
@@ -231,10 +186,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("c.toml");
         std::fs::write(&cfg, "htp.port = 1\n").unwrap();
-        let args: Vec<String> = ["cpcd", "--config", cfg.to_str().unwrap()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = ["cpcd", "--config", cfg.to_str().unwrap()].iter().map(|s| s.to_string()).collect();
         let e = merge_config_args(args, &known()).unwrap_err().to_string();
         assert!(e.contains("unknown setting \"htp.port\""), "{e}");
     }
@@ -243,19 +195,9 @@ mod tests {
     fn datadir_config_is_found_and_subcommands_untouched() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(CONFIG_FILE), "dev = true\n").unwrap();
-        let args: Vec<String> = ["cpcd", "--datadir", dir.path().to_str().unwrap()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert!(
-            merge_config_args(args, &known())
-                .unwrap()
-                .contains(&"--dev".to_string())
-        );
-        let sub: Vec<String> = ["cpcd", "init", "--datadir", "x"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = ["cpcd", "--datadir", dir.path().to_str().unwrap()].iter().map(|s| s.to_string()).collect();
+        assert!(merge_config_args(args, &known()).unwrap().contains(&"--dev".to_string()));
+        let sub: Vec<String> = ["cpcd", "init", "--datadir", "x"].iter().map(|s| s.to_string()).collect();
         assert_eq!(merge_config_args(sub.clone(), &known()).unwrap(), sub);
     }
 }

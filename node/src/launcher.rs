@@ -2,14 +2,14 @@
 //! network, metrics, JSON-RPC, the miner, the producer — starts every long-running service
 //! through the supervisor, and stops them in reverse when a signal or a failure comes.
 
-use crate::commands::{DEFAULT_P2P_PORT, RunArgs};
+use crate::commands::{RunArgs, DEFAULT_P2P_PORT};
 use crate::node::Node;
 use crate::services::rpc::Api;
 use crate::supervisor::Supervisor;
-use anyhow::{Context, Result, bail};
+use anyhow::{bail, Context, Result};
 use cpc_engine::{Engine, EngineConfig, MiningMode};
-use cpc_genesis::{Genesis, dev_keys};
-use cpc_primitives::{Address, SecretKey, format_cpc};
+use cpc_genesis::{dev_keys, Genesis};
+use cpc_primitives::{format_cpc, Address, SecretKey};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,20 +18,13 @@ use std::time::Duration;
 fn print_dev_accounts(g: &Genesis) {
     let keys = dev_keys();
     println!();
-    println!(
-        "cpcd dev chain {:?} — these keys are public: never use them elsewhere",
-        g.chain_id
-    );
+    println!("cpcd dev chain {:?} — these keys are public: never use them elsewhere", g.chain_id);
     println!();
     println!("Available accounts");
     println!("==================");
     for (i, (k, a)) in keys.iter().zip(&g.accounts).enumerate() {
         let role = if i == 0 { "  (dev validator)" } else { "" };
-        println!(
-            "({i}) {} ({}){role}",
-            Address::from_public_key(&k.public_key()),
-            format_cpc(a.balance)
-        );
+        println!("({i}) {} ({}){role}", Address::from_public_key(&k.public_key()), format_cpc(a.balance));
     }
     println!();
     println!("Private keys (SHA-256(\"cpc-dev-\" + i))");
@@ -45,16 +38,9 @@ fn print_dev_accounts(g: &Genesis) {
 /// Unlocks `address` from the keystore (`what` names the role in messages).
 fn unlock(args: &RunArgs, datadir: &Path, address: &str, what: &str) -> Result<SecretKey> {
     let addr: Address = address.parse().with_context(|| format!("--{what}"))?;
-    let dir = args
-        .keystore
-        .clone()
-        .unwrap_or_else(|| cpc_wallet::keystore::default_dir(datadir));
-    let password = cpc_wallet::keystore::read_password(
-        args.password_file.as_deref(),
-        &format!("Password for {what} {addr}: "),
-    )?;
-    cpc_wallet::keystore::unlock(&dir, &addr, &password)
-        .with_context(|| format!("unlocking the {what} key {addr}"))
+    let dir = args.keystore.clone().unwrap_or_else(|| cpc_wallet::keystore::default_dir(datadir));
+    let password = cpc_wallet::keystore::read_password(args.password_file.as_deref(), &format!("Password for {what} {addr}: "))?;
+    cpc_wallet::keystore::unlock(&dir, &addr, &password).with_context(|| format!("unlocking the {what} key {addr}"))
 }
 
 fn listen_multiaddr(ip: IpAddr, port: u16) -> cpc_network::Multiaddr {
@@ -94,11 +80,7 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
     // Metrics and health first, so that its address is logged before JSON-RPC's.
     start_metrics(&args, &node, &mut sup).await?;
     let (api, servers) = start_rpc(&args, &node).await?;
-    let miner = if args.mining.mine {
-        Some(start_miner(&args, &datadir, &node, &sup)?)
-    } else {
-        None
-    };
+    let miner = if args.mining.mine { Some(start_miner(&args, &datadir, &node, &sup)?) } else { None };
     start_producer(&args, &datadir, &node, &mut sup);
 
     let failure = tokio::select! {
@@ -126,10 +108,7 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
             drop(e);
             tracing::info!("database closed");
         }
-        Err(e) => tracing::warn!(
-            references = Arc::strong_count(&e),
-            "database still referenced at exit (flushed)"
-        ),
+        Err(e) => tracing::warn!(references = Arc::strong_count(&e), "database still referenced at exit (flushed)"),
     }
     match failure.or_else(|| sup.failure()) {
         None => {
@@ -137,21 +116,14 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
             Ok(())
         }
         Some(f) => {
-            tracing::info!(
-                height,
-                "stopped after a failure; committed blocks are flushed"
-            );
+            tracing::info!(height, "stopped after a failure; committed blocks are flushed");
             Err(anyhow::anyhow!("{f}"))
         }
     }
 }
 
 /// The chain owner, first: every service is built around it.
-fn open_engine(
-    args: &RunArgs,
-    datadir: &Path,
-    metrics: &crate::services::metrics::Metrics,
-) -> Result<Arc<Engine>> {
+fn open_engine(args: &RunArgs, datadir: &Path, metrics: &crate::services::metrics::Metrics) -> Result<Arc<Engine>> {
     let signer = match (&args.validator, args.dev) {
         (Some(v), _) => Some(unlock(args, datadir, v, "validator")?),
         (None, true) => Some(dev_keys().remove(0)),
@@ -160,18 +132,12 @@ fn open_engine(
     let genesis = if args.dev { Some(Genesis::dev()) } else { None };
     let cfg = EngineConfig {
         signer: signer.clone(),
-        pool: cpc_mempool::MempoolConfig {
-            max_bytes: args.txpool_max_bytes,
-            ..Default::default()
-        },
+        pool: cpc_mempool::MempoolConfig { max_bytes: args.txpool_max_bytes, ..Default::default() },
         max_reorg_depth: args.max_reorg_depth,
     };
-    let engine =
-        tokio::task::block_in_place(|| Engine::open(datadir, genesis, cfg, metrics.registry()))?;
+    let engine = tokio::task::block_in_place(|| Engine::open(datadir, genesis, cfg, metrics.registry()))?;
     // A forger's cooldown lasts one task window (its forged work would be stale by then).
-    engine
-        .mempool()
-        .set_forger_cooldown(engine.params().poc.window);
+    engine.mempool().set_forger_cooldown(engine.params().poc.window);
     if let Some(k) = &signer
         && !engine.validators().keys().contains(&k.public_key())
     {
@@ -190,36 +156,22 @@ fn open_engine(
 }
 
 /// The peer-to-peer network and its glue (gossip verdicts, sync, serving peers).
-async fn start_p2p(
-    args: &RunArgs,
-    datadir: &Path,
-    node: &Arc<Node>,
-    sup: &mut Supervisor,
-) -> Result<()> {
+async fn start_p2p(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Supervisor) -> Result<()> {
     let engine = &node.engine;
     let keypair = cpc_network::load_or_create_node_key(datadir).context("node key")?;
     let mut bootnodes = Vec::new();
     for b in args.p2p.bootnodes.iter().filter(|b| !b.trim().is_empty()) {
-        bootnodes.push(
-            b.trim()
-                .parse()
-                .with_context(|| format!("--bootnodes: {b:?} is not a multiaddr"))?,
-        );
+        bootnodes.push(b.trim().parse().with_context(|| format!("--bootnodes: {b:?} is not a multiaddr"))?);
     }
     let cfg = cpc_network::NetworkConfig {
         chain_id: engine.params().chain_id.clone(),
         genesis_hash: engine.genesis_hash(),
-        listen: listen_multiaddr(
-            args.p2p.p2p_addr,
-            args.p2p.p2p_port.unwrap_or(DEFAULT_P2P_PORT),
-        ),
+        listen: listen_multiaddr(args.p2p.p2p_addr, args.p2p.p2p_port.unwrap_or(DEFAULT_P2P_PORT)),
         bootnodes,
         max_peers: args.p2p.max_peers,
         keypair,
     };
-    let (handle, events) = cpc_network::start(cfg)
-        .await
-        .context("starting the P2P network")?;
+    let (handle, events) = cpc_network::start(cfg).await.context("starting the P2P network")?;
     for a in handle.listen_addrs() {
         tracing::info!("P2P listening on {a}");
     }
@@ -227,24 +179,15 @@ async fn start_p2p(
     // Every block this node produces goes out by gossip.
     let gossip = handle.clone();
     engine.on_produced(move |b| gossip.publish_block(b.to_json_bytes()));
-    sup.spawn_critical(
-        "p2p",
-        crate::services::p2p::run(node.clone(), handle, events, sup.stop_signal()),
-    );
+    sup.spawn_critical("p2p", crate::services::p2p::run(node.clone(), handle, events, sup.stop_signal()));
     Ok(())
 }
 
 /// Prometheus metrics and health checks (docs/OPERATIONS.md, "Metrics"), with `--metrics`.
 async fn start_metrics(args: &RunArgs, node: &Arc<Node>, sup: &mut Supervisor) -> Result<()> {
-    node.metrics.rpc.set_methods(
-        cpc_rpc::module(Arc::new(Api(node.clone())), &cpc_rpc::Namespace::ALL).method_names(),
-    );
-    let Some(addr) = args.metrics else {
-        return Ok(());
-    };
-    let (bound, listener) = crate::services::metrics::bind(addr)
-        .await
-        .with_context(|| format!("binding --metrics on {addr}"))?;
+    node.metrics.rpc.set_methods(cpc_rpc::module(Arc::new(Api(node.clone())), &cpc_rpc::Namespace::ALL).method_names());
+    let Some(addr) = args.metrics else { return Ok(()) };
+    let (bound, listener) = crate::services::metrics::bind(addr).await.with_context(|| format!("binding --metrics on {addr}"))?;
     tracing::info!("metrics listening on http://{bound}");
     let (n, stop, dev) = (node.clone(), sup.stop_signal(), args.dev);
     sup.spawn_critical("metrics", async move {
@@ -255,15 +198,11 @@ async fn start_metrics(args: &RunArgs, node: &Arc<Node>, sup: &mut Supervisor) -
 }
 
 /// The JSON-RPC server, and the WebSocket one with `--ws`.
-async fn start_rpc(
-    args: &RunArgs,
-    node: &Arc<Node>,
-) -> Result<(Arc<Api>, Vec<jsonrpsee::server::ServerHandle>)> {
+async fn start_rpc(args: &RunArgs, node: &Arc<Node>) -> Result<(Arc<Api>, Vec<jsonrpsee::server::ServerHandle>)> {
     let api = Arc::new(Api(node.clone()));
     let rpc_cfg = |apis: &str, flag: &str| -> Result<cpc_rpc::RpcConfig> {
         Ok(cpc_rpc::RpcConfig {
-            apis: cpc_rpc::Namespace::parse_list(apis)
-                .map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?,
+            apis: cpc_rpc::Namespace::parse_list(apis).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?,
             cors: args.rpc.http_corsdomain.clone(),
             max_request_bytes: args.rpc.rpc_max_request_bytes,
             max_batch: args.rpc.rpc_max_batch,
@@ -272,21 +211,16 @@ async fn start_rpc(
         })
     };
     let addr = SocketAddr::new(args.rpc.http_addr, args.rpc.http_port);
-    let (bound, http) =
-        cpc_rpc::start_http(addr, api.clone(), &rpc_cfg(&args.rpc.http_api, "http.api")?)
-            .await
-            .with_context(|| format!("binding JSON-RPC on {addr}"))?;
+    let (bound, http) = cpc_rpc::start_http(addr, api.clone(), &rpc_cfg(&args.rpc.http_api, "http.api")?)
+        .await
+        .with_context(|| format!("binding JSON-RPC on {addr}"))?;
     tracing::info!("JSON-RPC listening on http://{bound}");
     let mut servers = vec![http];
     if args.rpc.ws || args.rpc.ws_port.is_some() {
-        let addr = SocketAddr::new(
-            args.rpc.ws_addr,
-            args.rpc.ws_port.unwrap_or(crate::commands::DEFAULT_WS_PORT),
-        );
-        let (bound, h) =
-            cpc_rpc::start_ws(addr, api.clone(), &rpc_cfg(&args.rpc.ws_api, "ws.api")?)
-                .await
-                .with_context(|| format!("binding the WebSocket API on {addr}"))?;
+        let addr = SocketAddr::new(args.rpc.ws_addr, args.rpc.ws_port.unwrap_or(crate::commands::DEFAULT_WS_PORT));
+        let (bound, h) = cpc_rpc::start_ws(addr, api.clone(), &rpc_cfg(&args.rpc.ws_api, "ws.api")?)
+            .await
+            .with_context(|| format!("binding the WebSocket API on {addr}"))?;
         tracing::info!("WebSocket listening on ws://{bound}");
         servers.push(h);
     }
@@ -294,12 +228,7 @@ async fn start_rpc(
 }
 
 /// The in-process miner (`--mine`), its metrics and, with GPUs and `--metrics`, the sensors.
-fn start_miner(
-    args: &RunArgs,
-    datadir: &Path,
-    node: &Arc<Node>,
-    sup: &Supervisor,
-) -> Result<cpc_miner::Miner> {
+fn start_miner(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &Supervisor) -> Result<cpc_miner::Miner> {
     let engine = &node.engine;
     let key = match (&args.mining.miner, args.dev) {
         (Some(m), _) => unlock(args, datadir, m, "miner")?,
@@ -310,43 +239,27 @@ fn start_miner(
         Some(spec) => cpc_miner::parse_gpus(spec)?,
         None => vec![],
     };
-    let cpu_threads = args
-        .mining
-        .devices
-        .cpu_threads
-        .unwrap_or(if gpus.is_empty() {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        } else {
-            0
-        });
+    let cpu_threads = args.mining.devices.cpu_threads.unwrap_or(if gpus.is_empty() {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    } else {
+        0
+    });
     if cpu_threads == 0 && gpus.is_empty() {
         bail!("--mine with --cpu-threads 0 and no --gpu: nothing would mine");
     }
     let cfg = cpc_miner::MinerConfig {
         cpu_threads,
         gpus: gpus.clone(),
-        max_shares_per_tip: args
-            .mining
-            .devices
-            .results_per_tip
-            .unwrap_or(engine.params().poc.max_synthetic_results_per_block as u64),
+        max_shares_per_tip: args.mining.devices.results_per_tip.unwrap_or(engine.params().poc.max_synthetic_results_per_block as u64),
         gpu_temp_limit: args.mining.devices.gpu_temp_limit,
     };
-    let params = cpc_poc::SynthParams {
-        n: engine.params().poc.matrix_size,
-        k: engine.params().poc.challenges,
-    };
+    let params = cpc_poc::SynthParams { n: engine.params().poc.matrix_size, k: engine.params().poc.challenges };
     let sink = Arc::new(crate::node::LocalSink(Arc::downgrade(node)));
     let failures = sup.failures();
-    let on_panic: cpc_miner::OnPanic =
-        Arc::new(move |task: &str, msg: String| failures.fail(task, format!("panicked: {msg}")));
+    let on_panic: cpc_miner::OnPanic = Arc::new(move |task: &str, msg: String| failures.fail(task, format!("panicked: {msg}")));
     let mm = Arc::new(cpc_miner::MinerMetrics::register(node.metrics.registry()));
     let _ = node.metrics.miner.set(mm.clone());
-    let m = tokio::task::block_in_place(|| {
-        cpc_miner::Miner::start(sink, key, cfg, params, engine.subscribe_heads(), on_panic)
-    })?;
+    let m = tokio::task::block_in_place(|| cpc_miner::Miner::start(sink, key, cfg, params, engine.subscribe_heads(), on_panic))?;
     let _ = node.miner.set(m.handle());
     if args.metrics.is_some() && !gpus.is_empty() {
         cpc_miner::metrics::spawn_gpu_poller(mm, gpus, sup.stop_signal());
@@ -361,46 +274,26 @@ fn start_producer(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Su
     sup.spawn_critical("rpc-events", node.clone().forward_events(sup.stop_signal()));
     match (engine.signer(), args.dev) {
         (Some(k), false) if node.bft_mode() => {
+            let listen = match args.p2p.p2p_addr {
+                IpAddr::V4(a) => format!("/ip4/{a}/tcp/{}", args.bft.port.unwrap_or_default()),
+                IpAddr::V6(a) => format!("/ip6/{a}/tcp/{}", args.bft.port.unwrap_or_default()),
+            };
             let cfg = cpc_bft::service::BftConfig {
-                moniker: cpc_primitives::ValconsAddress::from_public_key(&k.public_key())
-                    .to_string(),
+                moniker: cpc_primitives::ValconsAddress::from_public_key(&k.public_key()).to_string(),
                 key: Arc::new(k.clone()),
-                listen: format!(
-                    "{}/tcp/{}",
-                    match args.p2p.p2p_addr {
-                        IpAddr::V4(a) => format!("/ip4/{a}"),
-                        IpAddr::V6(a) => format!("/ip6/{a}"),
-                    },
-                    args.bft.port.unwrap_or_default()
-                ),
-                peers: args
-                    .bft
-                    .peers
-                    .iter()
-                    .filter(|p| !p.trim().is_empty())
-                    .map(|p| p.trim().to_string())
-                    .collect(),
+                listen,
+                peers: args.bft.peers.iter().filter(|p| !p.trim().is_empty()).map(|p| p.trim().to_string()).collect(),
                 wal_dir: datadir.join("bft"),
                 propose_timeout: Duration::from_millis(args.bft.propose_timeout_ms),
             };
-            sup.spawn_critical(
-                "bft",
-                crate::services::bft::run(engine.clone(), cfg, sup.stop_signal()),
-            );
+            sup.spawn_critical("bft", crate::services::bft::run(engine.clone(), cfg, sup.stop_signal()));
         }
         (Some(_), true) => {
             let mode = MiningMode::from_block_time_ms(args.dev_block_time_ms);
-            sup.spawn_critical(
-                "producer",
-                cpc_engine::run_producer(engine.clone(), mode, sup.stop_signal()),
-            );
+            sup.spawn_critical("producer", cpc_engine::run_producer(engine.clone(), mode, sup.stop_signal()));
         }
         (Some(k), false) => {
-            let proposer = crate::services::proposer::propose_in_rounds(
-                node.clone(),
-                k.public_key(),
-                sup.stop_signal(),
-            );
+            let proposer = crate::services::proposer::propose_in_rounds(node.clone(), k.public_key(), sup.stop_signal());
             sup.spawn_critical("proposer", proposer);
         }
         (None, _) => tracing::info!("no validator key: running as a full node"),
@@ -410,3 +303,4 @@ fn start_producer(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Su
 /// How long each task may take to stop at shutdown before it is aborted: covers a block
 /// build or import in flight (hundreds of ms) with room to spare.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+

@@ -15,10 +15,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
-    let known: Vec<String> = Cli::command()
-        .get_arguments()
-        .filter_map(|a| a.get_long().map(str::to_string))
-        .collect();
+    let known: Vec<String> = Cli::command().get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect();
     let args = match config::merge_config_args(std::env::args().collect(), &known) {
         Ok(a) => a,
         Err(e) => {

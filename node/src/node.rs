@@ -4,7 +4,7 @@
 
 use cpc_engine::{Admitted, Engine, EngineEvent};
 use cpc_mempool::AdmitError;
-use cpc_primitives::{H256, Transaction};
+use cpc_primitives::{Transaction, H256};
 use cpc_state::Head;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -102,10 +102,7 @@ impl Node {
     }
 
     /// Turns the engine's events into the RPC's until the engine's channel closes or `stop`.
-    pub async fn forward_events(
-        self: Arc<Self>,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
+    pub async fn forward_events(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
         let mut rx = self.engine.events();
         loop {
             let ev = tokio::select! {
@@ -118,25 +115,15 @@ impl Node {
                 }
                 Ok(EngineEvent::Committed(c)) => {
                     if self.events.receiver_count() > 0 {
-                        let _ = self.events.send(cpc_rpc::ChainEvent::Block(Arc::new(
-                            crate::services::rpc::block_event(&c, || {
-                                self.engine
-                                    .window_for(c.block.header.height)
-                                    .map(|w| w.0)
-                                    .unwrap_or_default()
-                            }),
-                        )));
+                        let _ = self.events.send(cpc_rpc::ChainEvent::Block(Arc::new(crate::services::rpc::block_event(&c, || {
+                            self.engine.window_for(c.block.header.height).map(|w| w.0).unwrap_or_default()
+                        }))));
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(
-                        missed = n,
-                        "RPC event fan-out fell behind the engine; subscribers missed events"
-                    );
+                    tracing::warn!(missed = n, "RPC event fan-out fell behind the engine; subscribers missed events");
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                    anyhow::bail!("the engine's event stream closed")
-                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => anyhow::bail!("the engine's event stream closed"),
             }
         }
     }
@@ -148,30 +135,14 @@ impl Node {
 pub struct LocalSink(pub std::sync::Weak<Node>);
 
 impl cpc_miner::ResultSink for LocalSink {
-    fn submit(
-        &self,
-        key: &cpc_primitives::SecretKey,
-        r: &cpc_primitives::ComputeResult,
-    ) -> Result<H256, (String, String)> {
+    fn submit(&self, key: &cpc_primitives::SecretKey, r: &cpc_primitives::ComputeResult) -> Result<H256, (String, String)> {
         let Some(node) = self.0.upgrade() else {
             return Err(("stopped".into(), "the node is shutting down".into()));
         };
         let from = cpc_primitives::Address::from_public_key(&key.public_key());
-        let committed = node
-            .engine
-            .store()
-            .account(&from)
-            .map(|a| a.nonce)
-            .unwrap_or(0);
+        let committed = node.engine.store().account(&from).map(|a| a.nonce).unwrap_or(0);
         let nonce = node.engine.mempool().pending_nonce(&from, committed);
-        let tx = cpc_miner::result_tx(
-            key,
-            r,
-            &node.engine.params().chain_id,
-            nonce,
-            node.engine.params().min_gas_price,
-        );
-        node.submit(tx)
-            .map_err(|e| (e.reason().to_string(), e.to_string()))
+        let tx = cpc_miner::result_tx(key, r, &node.engine.params().chain_id, nonce, node.engine.params().min_gas_price);
+        node.submit(tx).map_err(|e| (e.reason().to_string(), e.to_string()))
     }
 }

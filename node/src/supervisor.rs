@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 /// Why the node is stopping on its own.
@@ -45,10 +45,7 @@ impl FailureHandle {
         tracing::error!(task, "critical task failed: {reason}");
         let mut first = self.0.first.lock();
         if first.is_none() {
-            *first = Some(Failure {
-                task: task.to_string(),
-                reason,
-            });
+            *first = Some(Failure { task: task.to_string(), reason });
         }
         drop(first);
         self.0.notify.notify_one();
@@ -91,11 +88,7 @@ impl Default for Supervisor {
 
 impl Supervisor {
     pub fn new() -> Supervisor {
-        Supervisor {
-            failures: FailureHandle::default(),
-            stop_tx: watch::channel(false).0,
-            tasks: Vec::new(),
-        }
+        Supervisor { failures: FailureHandle::default(), stop_tx: watch::channel(false).0, tasks: Vec::new() }
     }
 
     /// Becomes `true` when the node starts shutting down: every task watches it.
@@ -114,9 +107,7 @@ impl Supervisor {
     {
         let fault = injected_fault(name);
         let inner = tokio::spawn(async move {
-            let Some((after, kind)) = fault else {
-                return fut.await;
-            };
+            let Some((after, kind)) = fault else { return fut.await };
             // The task runs as usual until the injected fault strikes.
             tokio::select! {
                 r = fut => r,
@@ -137,10 +128,7 @@ impl Supervisor {
                     }
                 }
                 Ok(Err(e)) => failures.fail(name, format!("failed: {e:#}")),
-                Err(e) if e.is_panic() => failures.fail(
-                    name,
-                    format!("panicked: {}", panic_message(&*e.into_panic())),
-                ),
+                Err(e) if e.is_panic() => failures.fail(name, format!("panicked: {}", panic_message(&*e.into_panic()))),
                 Err(_) => {} // cancelled at shutdown
             }
         });
@@ -188,10 +176,7 @@ fn injected_fault(name: &str) -> Option<(Duration, Fault)> {
         "error" => Fault::Error,
         _ => return None,
     };
-    let after = std::env::var("CPCD_TEST_FAULT_AFTER_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1500);
+    let after = std::env::var("CPCD_TEST_FAULT_AFTER_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1500);
     Some((Duration::from_millis(after), kind))
 }
 
@@ -204,9 +189,7 @@ mod tests {
         let mut s = Supervisor::new();
         s.spawn_critical("quiet", async { futures_pending().await });
         s.spawn_critical("boom", async { panic!("kaboom") });
-        let f = tokio::time::timeout(Duration::from_secs(5), s.failed())
-            .await
-            .expect("a failure");
+        let f = tokio::time::timeout(Duration::from_secs(5), s.failed()).await.expect("a failure");
         assert_eq!(f.task, "boom");
         assert!(f.reason.contains("panicked: kaboom"), "{f}");
         s.shutdown(Duration::from_millis(100)).await;
@@ -216,19 +199,12 @@ mod tests {
     async fn an_error_or_an_early_end_is_a_failure_but_shutdown_is_not() {
         let mut s = Supervisor::new();
         s.spawn_critical("err", async { anyhow::bail!("disk full") });
-        let f = tokio::time::timeout(Duration::from_secs(5), s.failed())
-            .await
-            .unwrap();
-        assert_eq!(
-            (f.task.as_str(), f.reason.as_str()),
-            ("err", "failed: disk full")
-        );
+        let f = tokio::time::timeout(Duration::from_secs(5), s.failed()).await.unwrap();
+        assert_eq!((f.task.as_str(), f.reason.as_str()), ("err", "failed: disk full"));
 
         let mut s = Supervisor::new();
         s.spawn_critical("early", async { Ok(()) });
-        let f = tokio::time::timeout(Duration::from_secs(5), s.failed())
-            .await
-            .unwrap();
+        let f = tokio::time::timeout(Duration::from_secs(5), s.failed()).await.unwrap();
         assert!(f.reason.contains("ended before the node stopped"), "{f}");
 
         let mut s = Supervisor::new();
@@ -240,6 +216,7 @@ mod tests {
         s.shutdown(Duration::from_secs(5)).await;
         assert_eq!(s.failure(), None, "a task ending at shutdown is no failure");
     }
+
 
     async fn futures_pending() -> anyhow::Result<()> {
         std::future::pending::<()>().await;

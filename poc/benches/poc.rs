@@ -131,9 +131,7 @@ fn main() {
     let r = solve(&tip, worker, 1, &p);
     // One share check is well under a microsecond: time 1 000 of them.
     bench("poc/share_value_x1000", 20, || {
-        (0..1000u64)
-            .map(|i| share_value(&s, &cpc_primitives::H256([i as u8; 32])))
-            .fold(0u64, |a, v| a ^ v)
+        (0..1000u64).map(|i| share_value(&s, &cpc_primitives::H256([i as u8; 32]))).fold(0u64, |a, v| a ^ v)
     });
     bench("poc/check_proof_n1024_k8", 50, || {
         check_proof(&r, &tip, &p).unwrap()
@@ -151,10 +149,7 @@ fn main() {
 /// per core), shares/s found, and shares/s expected from the difficulty.
 fn mine_at_fixed_target(tip: &cpc_primitives::H256, worker: &str, p: &SynthParams, threads: usize) {
     let name = "poc/mine_at_target_difficulty_16";
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
         return;
     }
@@ -181,10 +176,7 @@ fn mine_at_fixed_target(tip: &cpc_primitives::H256, worker: &str, p: &SynthParam
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("miner thread"))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        handles.into_iter().map(|h| h.join().expect("miner thread")).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     });
     let secs = started.elapsed().as_secs_f64();
     let tps = tasks as f64 / secs;

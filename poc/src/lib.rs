@@ -178,13 +178,9 @@ pub fn share_value(seed: &[u8; 32], root: &H256) -> u64 {
 /// malformed `result_hash`.
 pub fn result_share_value(result: &ComputeResult, tip: &H256) -> Result<u64, PocError> {
     let nonce = result.nonce.ok_or(PocError::NonceMissing)?;
-    let root = H256::from_hex(&result.result_hash).map_err(|e| {
-        PocError::ResultHashFormat(format!("{} ({e})", shorten(&result.result_hash)))
-    })?;
-    Ok(share_value(
-        &seed(tip, &result.worker_address, nonce),
-        &root,
-    ))
+    let root = H256::from_hex(&result.result_hash)
+        .map_err(|e| PocError::ResultHashFormat(format!("{} ({e})", shorten(&result.result_hash))))?;
+    Ok(share_value(&seed(tip, &result.worker_address, nonce), &root))
 }
 
 /// The task id of (tip, worker, nonce).

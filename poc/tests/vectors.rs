@@ -183,16 +183,8 @@ fn share_value() {
         let s = seed(&case.tip, &case.worker, case.nonce);
         let root = H256::from_hex(&expected.result_hash).unwrap();
         let v = cpc_poc::share_value(&s, &root);
-        assert_eq!(
-            v,
-            case.v["share_value"].as_u64().unwrap(),
-            "share value, n = {}",
-            case.params.n
-        );
-        assert_eq!(
-            format!("{v:016x}"),
-            case.v["share_value_hex"].as_str().unwrap()
-        );
+        assert_eq!(v, case.v["share_value"].as_u64().unwrap(), "share value, n = {}", case.params.n);
+        assert_eq!(format!("{v:016x}"), case.v["share_value_hex"].as_str().unwrap());
         assert_eq!(result_share_value(&expected, &case.tip).unwrap(), v);
     }
 }

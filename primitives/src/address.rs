@@ -2,7 +2,7 @@
 
 use crate::crypto::PublicKey;
 use crate::hash::sha256;
-use bech32::{Bech32, Hrp, primitives::decode::CheckedHrpstring};
+use bech32::{primitives::decode::CheckedHrpstring, Bech32, Hrp};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
@@ -26,10 +26,7 @@ pub enum AddressError {
     #[error("address {found:?} is not valid bech32 (BIP-173): {reason}")]
     Bech32 { found: String, reason: String },
     #[error("expected address prefix {expected:?}, found {found:?}")]
-    Hrp {
-        expected: &'static str,
-        found: String,
-    },
+    Hrp { expected: &'static str, found: String },
     #[error("expected a 20-byte address, found {0} bytes")]
     Length(usize),
     #[error("address {0:?} must be written in lowercase")]
@@ -53,15 +50,10 @@ fn decode(hrp: &'static str, s: &str) -> Result<[u8; 20], AddressError> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(AddressError::NotLowercase(s.to_string()));
     }
-    let checked = CheckedHrpstring::new::<Bech32>(s).map_err(|e| AddressError::Bech32 {
-        found: s.to_string(),
-        reason: e.to_string(),
-    })?;
+    let checked = CheckedHrpstring::new::<Bech32>(s)
+        .map_err(|e| AddressError::Bech32 { found: s.to_string(), reason: e.to_string() })?;
     if checked.hrp().as_str() != hrp {
-        return Err(AddressError::Hrp {
-            expected: hrp,
-            found: checked.hrp().to_string(),
-        });
+        return Err(AddressError::Hrp { expected: hrp, found: checked.hrp().to_string() });
     }
     let data: Vec<u8> = checked.byte_iter().collect();
     if data.len() != 20 {
@@ -136,28 +128,16 @@ mod tests {
             AddressError::NotLowercase(s.to_uppercase())
         );
         let v = a.to_valcons().to_string();
-        assert!(matches!(
-            v.parse::<Address>(),
-            Err(AddressError::Hrp {
-                expected: "cpc",
-                ..
-            })
-        ));
+        assert!(matches!(v.parse::<Address>(), Err(AddressError::Hrp { expected: "cpc", .. })));
         let mut bad = s.clone();
         let last = bad.pop().unwrap();
         bad.push(if last == 'q' { 'p' } else { 'q' });
-        assert!(matches!(
-            bad.parse::<Address>(),
-            Err(AddressError::Bech32 { .. })
-        ));
+        assert!(matches!(bad.parse::<Address>(), Err(AddressError::Bech32 { .. })));
     }
 
     #[test]
     fn bech32m_is_refused() {
         let m = bech32::encode::<bech32::Bech32m>(Hrp::parse_unchecked("cpc"), &[1u8; 20]).unwrap();
-        assert!(matches!(
-            m.parse::<Address>(),
-            Err(AddressError::Bech32 { .. })
-        ));
+        assert!(matches!(m.parse::<Address>(), Err(AddressError::Bech32 { .. })));
     }
 }

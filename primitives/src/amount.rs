@@ -23,8 +23,7 @@ pub fn parse_amount(s: &str) -> Result<u128, AmountError> {
     if s.len() > 1 && s.starts_with('0') {
         return Err(AmountError::LeadingZero(s.to_string()));
     }
-    s.parse::<u128>()
-        .map_err(|_| AmountError::Overflow(s.to_string()))
+    s.parse::<u128>().map_err(|_| AmountError::Overflow(s.to_string()))
 }
 
 /// Formats base units as CPC with up to 18 decimals, e.g. `1.5 CPC`.
@@ -62,22 +61,13 @@ mod tests {
         assert_eq!(parse_amount("0"), Ok(0));
         assert_eq!(parse_amount("1000000000000000000"), Ok(UNITS_PER_CPC));
         assert_eq!(parse_amount(&u128::MAX.to_string()), Ok(u128::MAX));
-        assert_eq!(
-            parse_amount("01"),
-            Err(AmountError::LeadingZero("01".into()))
-        );
+        assert_eq!(parse_amount("01"), Err(AmountError::LeadingZero("01".into())));
         assert_eq!(parse_amount("-1"), Err(AmountError::NotDigits("-1".into())));
         assert_eq!(parse_amount("+1"), Err(AmountError::NotDigits("+1".into())));
         assert_eq!(parse_amount(""), Err(AmountError::NotDigits("".into())));
-        assert_eq!(
-            parse_amount("1.5"),
-            Err(AmountError::NotDigits("1.5".into()))
-        );
+        assert_eq!(parse_amount("1.5"), Err(AmountError::NotDigits("1.5".into())));
         let too_big = "340282366920938463463374607431768211456"; // u128::MAX + 1
-        assert_eq!(
-            parse_amount(too_big),
-            Err(AmountError::Overflow(too_big.into()))
-        );
+        assert_eq!(parse_amount(too_big), Err(AmountError::Overflow(too_big.into())));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::address::ValconsAddress;
 use crate::cjson::write_json_string;
 use crate::crypto::{PublicKey, SecretKey, Signature};
-use crate::hash::{H256, sha256};
+use crate::hash::{sha256, H256};
 use crate::merkle::merkle_root_m;
 use crate::share::ShareTarget;
 use crate::tx::{ComputeResult, Transaction, TxType};
@@ -34,9 +34,7 @@ impl<'de> Deserialize<'de> for ComputeRoot {
         if s.is_empty() {
             return Ok(ComputeRoot(None));
         }
-        H256::from_hex(&s)
-            .map(|h| ComputeRoot(Some(h)))
-            .map_err(serde::de::Error::custom)
+        H256::from_hex(&s).map(|h| ComputeRoot(Some(h))).map_err(serde::de::Error::custom)
     }
 }
 
@@ -114,12 +112,7 @@ impl Block {
     /// Signs `header` with `sk` and assembles the block.
     pub fn seal(header: Header, transactions: Vec<Transaction>, sk: &SecretKey) -> Block {
         let signature = sk.sign(&header.signing_bytes());
-        Block {
-            header,
-            transactions,
-            proposer_pub_key: sk.public_key(),
-            signature,
-        }
+        Block { header, transactions, proposer_pub_key: sk.public_key(), signature }
     }
 
     pub fn hash(&self) -> H256 {
@@ -143,18 +136,14 @@ pub fn tx_root(tx_hashes: &[H256]) -> H256 {
 }
 
 /// `compute_root` over ComputeResults in block order.
-pub fn compute_root_of_results<'a>(
-    results: impl IntoIterator<Item = &'a ComputeResult>,
-) -> ComputeRoot {
+pub fn compute_root_of_results<'a>(results: impl IntoIterator<Item = &'a ComputeResult>) -> ComputeRoot {
     let leaves: Vec<H256> = results.into_iter().map(|r| r.leaf_hash()).collect();
     ComputeRoot(merkle_root_m(&leaves))
 }
 
 /// `compute_root` of a block's transactions. Errors if a SUBMIT_RESULT payload is not a
 /// well-formed ComputeResult (such a block is invalid anyway).
-pub fn compute_root_of_txs(
-    txs: &[Transaction],
-) -> Result<ComputeRoot, crate::tx::ComputeResultError> {
+pub fn compute_root_of_txs(txs: &[Transaction]) -> Result<ComputeRoot, crate::tx::ComputeResultError> {
     let mut results = Vec::new();
     for tx in txs.iter().filter(|t| t.tx_type == TxType::SubmitResult) {
         results.push(ComputeResult::from_payload(&tx.payload)?);

@@ -53,10 +53,7 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalJson
 }
 
 /// Appends `CJ` of a JSON object (keys sorted by code point).
-pub fn write_canonical_object(
-    map: &serde_json::Map<String, Value>,
-    out: &mut Vec<u8>,
-) -> Result<(), CanonicalJsonError> {
+pub fn write_canonical_object(map: &serde_json::Map<String, Value>, out: &mut Vec<u8>) -> Result<(), CanonicalJsonError> {
     let mut keys: Vec<&String> = map.keys().collect();
     // UTF-8 byte order is code point order.
     keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
@@ -128,9 +125,7 @@ mod tests {
     #[test]
     fn strings_are_escaped_minimally() {
         assert_eq!(
-            cj(json!(
-                "q\"b\\ n\n r\r t\t b\u{8} f\u{c} one\u{1} del\u{7f} é \u{2028}"
-            )),
+            cj(json!("q\"b\\ n\n r\r t\t b\u{8} f\u{c} one\u{1} del\u{7f} é \u{2028}")),
             "\"q\\\"b\\\\ n\\n r\\r t\\t b\\b f\\f one\\u0001 del\u{7f} é \u{2028}\""
         );
     }

@@ -1,6 +1,6 @@
 //! Ed25519 (RFC 8032) keys and strict verification.
 
-use crate::hash::{HexError, decode_hex_exact};
+use crate::hash::{decode_hex_exact, HexError};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -45,8 +45,7 @@ impl PublicKey {
             return Err(CryptoError::WeakKey);
         }
         let s = ed25519_dalek::Signature::from_bytes(&sig.0);
-        vk.verify_strict(msg, &s)
-            .map_err(|_| CryptoError::BadSignature)
+        vk.verify_strict(msg, &s).map_err(|_| CryptoError::BadSignature)
     }
 }
 
@@ -67,9 +66,7 @@ pub struct SecretKey {
 
 impl SecretKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        SecretKey {
-            inner: SigningKey::from_bytes(bytes),
-        }
+        SecretKey { inner: SigningKey::from_bytes(bytes) }
     }
     pub fn from_hex(s: &str) -> Result<Self, HexError> {
         decode_hex_exact::<32>(s).map(|b| Self::from_bytes(&b))
@@ -96,11 +93,7 @@ impl SecretKey {
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "SecretKey(<hidden>, public {})",
-            self.public_key().to_hex()
-        )
+        write!(f, "SecretKey(<hidden>, public {})", self.public_key().to_hex())
     }
 }
 
@@ -148,10 +141,7 @@ mod tests {
         let sk = SecretKey::from_bytes(&[7u8; 32]);
         let sig = sk.sign(b"msg");
         assert_eq!(sk.public_key().verify_strict(b"msg", &sig), Ok(()));
-        assert_eq!(
-            sk.public_key().verify_strict(b"msh", &sig),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(sk.public_key().verify_strict(b"msh", &sig), Err(CryptoError::BadSignature));
     }
 
     #[test]
@@ -160,10 +150,7 @@ mod tests {
         let mut id = [0u8; 32];
         id[0] = 1;
         let sig = Signature([0u8; 64]);
-        assert_eq!(
-            PublicKey(id).verify_strict(b"", &sig),
-            Err(CryptoError::WeakKey)
-        );
+        assert_eq!(PublicKey(id).verify_strict(b"", &sig), Err(CryptoError::WeakKey));
     }
 
     #[test]
@@ -173,10 +160,7 @@ mod tests {
         y[0] = 0xee;
         y[31] = 0x7f;
         let sig = Signature([0u8; 64]);
-        assert_eq!(
-            PublicKey(y).verify_strict(b"", &sig),
-            Err(CryptoError::NonCanonicalKey)
-        );
+        assert_eq!(PublicKey(y).verify_strict(b"", &sig), Err(CryptoError::NonCanonicalKey));
     }
 
     #[test]
@@ -194,10 +178,7 @@ mod tests {
             sig.0[32 + i] = v as u8;
             carry = v >> 8;
         }
-        assert_eq!(
-            sk.public_key().verify_strict(b"m", &sig),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(sk.public_key().verify_strict(b"m", &sig), Err(CryptoError::BadSignature));
     }
 
     #[test]

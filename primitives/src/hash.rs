@@ -71,10 +71,7 @@ pub enum HexError {
 /// Decodes lowercase hex of exactly `N` bytes (PROTOCOL.md: hex is lowercase, no `0x`).
 pub fn decode_hex_exact<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     if s.len() != 2 * N {
-        return Err(HexError::Length {
-            expected: 2 * N,
-            found: s.len(),
-        });
+        return Err(HexError::Length { expected: 2 * N, found: s.len() });
     }
     let v = decode_hex(s)?;
     let mut out = [0u8; N];
@@ -88,10 +85,7 @@ pub fn decode_hex(s: &str) -> Result<Vec<u8>, HexError> {
         return Err(HexError::Digit(c));
     }
     if !s.len().is_multiple_of(2) {
-        return Err(HexError::Length {
-            expected: s.len() + 1,
-            found: s.len(),
-        });
+        return Err(HexError::Length { expected: s.len() + 1, found: s.len() });
     }
     Ok(hex::decode(s).expect("checked digits and length"))
 }
@@ -129,21 +123,9 @@ mod tests {
         assert_eq!(H256::from_hex(&h.to_hex()).unwrap(), h);
         assert_eq!(
             H256::from_hex(&h.to_hex().to_uppercase()).unwrap_err(),
-            HexError::Digit(
-                h.to_hex()
-                    .to_uppercase()
-                    .chars()
-                    .find(|c| c.is_ascii_uppercase())
-                    .unwrap()
-            )
+            HexError::Digit(h.to_hex().to_uppercase().chars().find(|c| c.is_ascii_uppercase()).unwrap())
         );
-        assert_eq!(
-            H256::from_hex("ab").unwrap_err(),
-            HexError::Length {
-                expected: 64,
-                found: 2
-            }
-        );
+        assert_eq!(H256::from_hex("ab").unwrap_err(), HexError::Length { expected: 64, found: 2 });
         assert!(decode_hex("0x00").is_err());
         assert!(decode_hex("abc").is_err());
     }

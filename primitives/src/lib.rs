@@ -16,13 +16,11 @@ pub mod tx;
 pub mod types;
 
 pub use address::{Address, AddressError, ValconsAddress};
-pub use amount::{UNITS_PER_CPC, format_cpc, parse_amount};
-pub use block::{
-    Block, ComputeRoot, Header, compute_root_of_results, compute_root_of_txs, tx_root,
-};
+pub use amount::{format_cpc, parse_amount, UNITS_PER_CPC};
+pub use block::{compute_root_of_results, compute_root_of_txs, tx_root, Block, ComputeRoot, Header};
+pub use share::{next_share_target, ShareTarget, MAX_SHARE_TARGET};
 pub use crypto::{CryptoError, PublicKey, SecretKey, Signature};
-pub use hash::{H256, sha256, sha256_concat};
-pub use share::{MAX_SHARE_TARGET, ShareTarget, next_share_target};
+pub use hash::{sha256, sha256_concat, H256};
 pub use tx::{ComputeResult, ComputeResultError, Payload, Transaction, TxType, UnsignedTx};
 pub use types::{Account, Receipt, TxStatus};
 

@@ -1,7 +1,7 @@
 //! Merkle rule M (PROTOCOL.md): while more than one node remains, hash adjacent pairs
 //! `H(left ‖ right)`; an odd last node is paired with itself. One leaf is its own root.
 
-use crate::hash::{H256, sha256_concat};
+use crate::hash::{sha256_concat, H256};
 
 /// The root of `leaves` under rule M, or `None` for no leaves (callers pick the empty value:
 /// 64 zeros for `tx_root`, `""` for `compute_root`).

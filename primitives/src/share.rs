@@ -23,17 +23,11 @@ impl ShareTarget {
 
     /// Parses exactly 16 lowercase hex digits.
     pub fn from_hex(s: &str) -> Result<ShareTarget, String> {
-        let ok = s.len() == 16
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !ok {
-            return Err(format!(
-                "share_target: expected 16 lowercase hex digits, found {s:?}"
-            ));
+            return Err(format!("share_target: expected 16 lowercase hex digits, found {s:?}"));
         }
-        u64::from_str_radix(s, 16)
-            .map(ShareTarget)
-            .map_err(|e| format!("share_target {s:?}: {e}"))
+        u64::from_str_radix(s, 16).map(ShareTarget).map_err(|e| format!("share_target {s:?}: {e}"))
     }
 
     /// Expected tasks per share: `2⁶⁴ / (target + 1)`.
@@ -76,26 +70,15 @@ impl<'de> Deserialize<'de> for ShareTarget {
 /// ```
 ///
 /// `//` is floor division (toward −∞). Panics if `S` or `τ` is 0 (genesis refuses both).
-pub fn next_share_target(
-    parent: ShareTarget,
-    synthetic: u64,
-    shares_per_block: u64,
-    halflife: u64,
-) -> ShareTarget {
-    assert!(
-        shares_per_block >= 1 && halflife >= 1,
-        "shares_per_block and share_halflife are at least 1"
-    );
+pub fn next_share_target(parent: ShareTarget, synthetic: u64, shares_per_block: u64, halflife: u64) -> ShareTarget {
+    assert!(shares_per_block >= 1 && halflife >= 1, "shares_per_block and share_halflife are at least 1");
     let s_big = shares_per_block as i128;
     let num = (s_big - synthetic as i128) * 65536;
     let den = s_big * halflife as i128; // ≤ 2¹²⁸ / 2: both factors are u64
     let e = num.div_euclid(den);
     let k = e.div_euclid(65536);
     let f = e.rem_euclid(65536) as u128; // 0 ≤ f < 65536
-    let poly = 195_766_423_245_049u128 * f
-        + 971_821_376u128 * f * f
-        + 5127u128 * f * f * f
-        + (1u128 << 47);
+    let poly = 195_766_423_245_049u128 * f + 971_821_376u128 * f * f + 5127u128 * f * f * f + (1u128 << 47);
     let m = 65536u128 + (poly >> 48); // < 2¹⁷
     let x = parent.0 as u128 * m; // < 2⁸¹
     let x = if k >= 0 {
@@ -119,10 +102,7 @@ mod tests {
         let t = ShareTarget(0x00ab_cdef_0123_4567);
         assert_eq!(t.to_hex(), "00abcdef01234567");
         assert_eq!(ShareTarget::from_hex("00abcdef01234567"), Ok(t));
-        assert!(
-            ShareTarget::from_hex("00ABCDEF01234567").is_err(),
-            "uppercase"
-        );
+        assert!(ShareTarget::from_hex("00ABCDEF01234567").is_err(), "uppercase");
         assert!(ShareTarget::from_hex("abcdef01234567").is_err(), "short");
         assert!(ShareTarget::from_hex("0x0bcdef01234567").is_err(), "prefix");
         assert_eq!(serde_json::to_string(&t).unwrap(), "\"00abcdef01234567\"");
@@ -137,26 +117,12 @@ mod tests {
 
     #[test]
     fn the_target_stays_in_range() {
-        assert_eq!(
-            next_share_target(ShareTarget(1), 16, 8, 32),
-            ShareTarget(1),
-            "never 0"
-        );
-        assert_eq!(
-            next_share_target(ShareTarget::MAX, 0, 8, 32),
-            ShareTarget::MAX,
-            "never above 2^64-1"
-        );
+        assert_eq!(next_share_target(ShareTarget(1), 16, 8, 32), ShareTarget(1), "never 0");
+        assert_eq!(next_share_target(ShareTarget::MAX, 0, 8, 32), ShareTarget::MAX, "never above 2^64-1");
         // An absurd count (far above any M) drives the shift past 128 bits: still 1, no panic.
-        assert_eq!(
-            next_share_target(ShareTarget::MAX, u64::MAX, 1, 1),
-            ShareTarget(1)
-        );
+        assert_eq!(next_share_target(ShareTarget::MAX, u64::MAX, 1, 1), ShareTarget(1));
         // τ = 1 and no shares: k = 1, the target doubles.
-        assert_eq!(
-            next_share_target(ShareTarget(1000), 0, 8, 1),
-            ShareTarget(2000)
-        );
+        assert_eq!(next_share_target(ShareTarget(1000), 0, 8, 1), ShareTarget(2000));
     }
 
     #[test]

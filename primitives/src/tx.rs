@@ -4,7 +4,7 @@ use crate::address::Address;
 use crate::amount::dec_u128;
 use crate::cjson::{write_canonical, write_canonical_object, write_json_string};
 use crate::crypto::{PublicKey, SecretKey, Signature};
-use crate::hash::{H256, sha256};
+use crate::hash::{sha256, H256};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -90,9 +90,9 @@ impl Payload {
     pub fn from_map(map: Map<String, Value>) -> Result<Self, String> {
         fn check(v: &Value) -> Result<(), String> {
             match v {
-                Value::Number(n) if n.as_u64().is_none() && n.as_i64().is_none() => Err(format!(
-                    "payload: canonical JSON allows integers only, found the number {n}"
-                )),
+                Value::Number(n) if n.as_u64().is_none() && n.as_i64().is_none() => {
+                    Err(format!("payload: canonical JSON allows integers only, found the number {n}"))
+                }
                 Value::Array(a) => a.iter().try_for_each(check),
                 Value::Object(o) => o.values().try_for_each(check),
                 _ => Ok(()),
@@ -164,14 +164,7 @@ pub struct UnsignedTx {
 
 impl UnsignedTx {
     /// A TRANSFER at its intrinsic gas limit (fee = 21 000 × `gas_price`).
-    pub fn transfer(
-        chain_id: &str,
-        from: Address,
-        to: Address,
-        amount: u128,
-        nonce: u64,
-        gas_price: u64,
-    ) -> Self {
+    pub fn transfer(chain_id: &str, from: Address, to: Address, amount: u128, nonce: u64, gas_price: u64) -> Self {
         let gas_limit = TxType::Transfer.intrinsic_gas();
         UnsignedTx {
             chain_id: chain_id.to_string(),
@@ -188,13 +181,7 @@ impl UnsignedTx {
     }
 
     /// A SUBMIT_RESULT carrying `result` at its intrinsic gas limit (fee = 80 000 × `gas_price`).
-    pub fn submit_result(
-        chain_id: &str,
-        from: Address,
-        result: &ComputeResult,
-        nonce: u64,
-        gas_price: u64,
-    ) -> Self {
+    pub fn submit_result(chain_id: &str, from: Address, result: &ComputeResult, nonce: u64, gas_price: u64) -> Self {
         let gas_limit = TxType::SubmitResult.intrinsic_gas();
         UnsignedTx {
             chain_id: chain_id.to_string(),
@@ -251,8 +238,7 @@ impl Transaction {
         out.extend_from_slice(b",\"nonce\":");
         out.extend_from_slice(self.nonce.to_string().as_bytes());
         out.extend_from_slice(b",\"payload\":");
-        write_canonical_object(&self.payload.0, out)
-            .expect("Payload holds no floats by construction");
+        write_canonical_object(&self.payload.0, out).expect("Payload holds no floats by construction");
         out.extend_from_slice(b",\"pub_key\":\"");
         out.extend_from_slice(self.pub_key.to_hex().as_bytes());
         if with_signature {
@@ -318,18 +304,12 @@ pub struct ComputeResult {
 /// A payload that is not a well-formed ComputeResult (SUBMIT_RESULT rule 1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ComputeResultError {
-    #[error(
-        "ComputeResult has unknown field {0:?} (allowed: task_id, worker_address, result_hash, proof, nonce, signature)"
-    )]
+    #[error("ComputeResult has unknown field {0:?} (allowed: task_id, worker_address, result_hash, proof, nonce, signature)")]
     UnknownField(String),
     #[error("ComputeResult is missing required field {0:?}")]
     MissingField(&'static str),
     #[error("ComputeResult field {field:?}: expected {expected}, found {found}")]
-    WrongType {
-        field: &'static str,
-        expected: &'static str,
-        found: String,
-    },
+    WrongType { field: &'static str, expected: &'static str, found: String },
 }
 
 fn json_kind(v: &Value) -> String {
@@ -344,14 +324,8 @@ fn json_kind(v: &Value) -> String {
 }
 
 impl ComputeResult {
-    pub const FIELDS: [&'static str; 6] = [
-        "task_id",
-        "worker_address",
-        "result_hash",
-        "proof",
-        "nonce",
-        "signature",
-    ];
+    pub const FIELDS: [&'static str; 6] =
+        ["task_id", "worker_address", "result_hash", "proof", "nonce", "signature"];
 
     /// Parses a payload strictly: unknown fields, wrong types and missing required fields are
     /// errors; `proof`, `nonce` and `signature` may be null or absent (the model's defaults).
@@ -364,22 +338,14 @@ impl ComputeResult {
             match m.get(f) {
                 None => Err(ComputeResultError::MissingField(f)),
                 Some(Value::String(s)) => Ok(s.clone()),
-                Some(v) => Err(ComputeResultError::WrongType {
-                    field: f,
-                    expected: "a string",
-                    found: json_kind(v),
-                }),
+                Some(v) => Err(ComputeResultError::WrongType { field: f, expected: "a string", found: json_kind(v) }),
             }
         };
         let opt_str = |f: &'static str| -> Result<Option<String>, ComputeResultError> {
             match m.get(f) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(v) => Err(ComputeResultError::WrongType {
-                    field: f,
-                    expected: "a string or null",
-                    found: json_kind(v),
-                }),
+                Some(v) => Err(ComputeResultError::WrongType { field: f, expected: "a string or null", found: json_kind(v) }),
             }
         };
         let nonce = match m.get("nonce") {
@@ -390,7 +356,7 @@ impl ComputeResult {
                     field: "nonce",
                     expected: "an unsigned 64-bit integer or null",
                     found: json_kind(v),
-                });
+                })
             }
         };
         Ok(ComputeResult {
@@ -407,26 +373,11 @@ impl ComputeResult {
     pub fn to_payload(&self) -> Payload {
         let mut m = Map::new();
         m.insert("task_id".into(), Value::String(self.task_id.clone()));
-        m.insert(
-            "worker_address".into(),
-            Value::String(self.worker_address.clone()),
-        );
-        m.insert(
-            "result_hash".into(),
-            Value::String(self.result_hash.clone()),
-        );
-        m.insert(
-            "proof".into(),
-            self.proof.clone().map_or(Value::Null, Value::String),
-        );
-        m.insert(
-            "nonce".into(),
-            self.nonce.map_or(Value::Null, |n| Value::Number(n.into())),
-        );
-        m.insert(
-            "signature".into(),
-            self.signature.clone().map_or(Value::Null, Value::String),
-        );
+        m.insert("worker_address".into(), Value::String(self.worker_address.clone()));
+        m.insert("result_hash".into(), Value::String(self.result_hash.clone()));
+        m.insert("proof".into(), self.proof.clone().map_or(Value::Null, Value::String));
+        m.insert("nonce".into(), self.nonce.map_or(Value::Null, |n| Value::Number(n.into())));
+        m.insert("signature".into(), self.signature.clone().map_or(Value::Null, Value::String));
         Payload(m)
     }
 
@@ -514,27 +465,19 @@ mod tests {
         let tx = sample();
         let mut v: Value = serde_json::from_slice(&tx.canonical_json()).unwrap();
         v["extra"] = json!(1);
-        let e = serde_json::from_value::<Transaction>(v.clone())
-            .unwrap_err()
-            .to_string();
+        let e = serde_json::from_value::<Transaction>(v.clone()).unwrap_err().to_string();
         assert!(e.contains("unknown field `extra`"), "{e}");
         v.as_object_mut().unwrap().remove("extra");
         v.as_object_mut().unwrap().remove("to_address");
-        let e = serde_json::from_value::<Transaction>(v.clone())
-            .unwrap_err()
-            .to_string();
+        let e = serde_json::from_value::<Transaction>(v.clone()).unwrap_err().to_string();
         assert!(e.contains("missing field `to_address`"), "{e}");
         v["to_address"] = Value::Null;
         v["amount"] = json!("007");
-        let e = serde_json::from_value::<Transaction>(v.clone())
-            .unwrap_err()
-            .to_string();
+        let e = serde_json::from_value::<Transaction>(v.clone()).unwrap_err().to_string();
         assert!(e.contains("leading zeros"), "{e}");
         v["amount"] = json!("7");
         v["payload"] = json!({"x": 1.5});
-        let e = serde_json::from_value::<Transaction>(v.clone())
-            .unwrap_err()
-            .to_string();
+        let e = serde_json::from_value::<Transaction>(v.clone()).unwrap_err().to_string();
         assert!(e.contains("integers only"), "{e}");
         v["payload"] = json!({});
         v["tx_type"] = json!("MINT");
@@ -549,38 +492,15 @@ mod tests {
         assert_eq!((r.proof, r.nonce, r.signature), (None, None, None));
 
         let cases = [
-            (
-                json!({"task_id": "t", "worker_address": "w", "result_hash": "h", "x": 1}),
-                ComputeResultError::UnknownField("x".into()),
-            ),
-            (
-                json!({"task_id": "t", "worker_address": "w"}),
-                ComputeResultError::MissingField("result_hash"),
-            ),
-            (
-                json!({"task_id": 5, "worker_address": "w", "result_hash": "h"}),
-                ComputeResultError::WrongType {
-                    field: "task_id",
-                    expected: "a string",
-                    found: "the number 5".into(),
-                },
-            ),
-            (
-                json!({"task_id": "t", "worker_address": "w", "result_hash": "h", "nonce": -1}),
-                ComputeResultError::WrongType {
-                    field: "nonce",
-                    expected: "an unsigned 64-bit integer or null",
-                    found: "the number -1".into(),
-                },
-            ),
-            (
-                json!({"task_id": "t", "worker_address": "w", "result_hash": "h", "proof": 1}),
-                ComputeResultError::WrongType {
-                    field: "proof",
-                    expected: "a string or null",
-                    found: "the number 1".into(),
-                },
-            ),
+            (json!({"task_id": "t", "worker_address": "w", "result_hash": "h", "x": 1}),
+             ComputeResultError::UnknownField("x".into())),
+            (json!({"task_id": "t", "worker_address": "w"}), ComputeResultError::MissingField("result_hash")),
+            (json!({"task_id": 5, "worker_address": "w", "result_hash": "h"}),
+             ComputeResultError::WrongType { field: "task_id", expected: "a string", found: "the number 5".into() }),
+            (json!({"task_id": "t", "worker_address": "w", "result_hash": "h", "nonce": -1}),
+             ComputeResultError::WrongType { field: "nonce", expected: "an unsigned 64-bit integer or null", found: "the number -1".into() }),
+            (json!({"task_id": "t", "worker_address": "w", "result_hash": "h", "proof": 1}),
+             ComputeResultError::WrongType { field: "proof", expected: "a string or null", found: "the number 1".into() }),
         ];
         for (v, want) in cases {
             let p = Payload::from_map(v.as_object().unwrap().clone()).unwrap();
@@ -605,10 +525,6 @@ mod tests {
         );
         r.sign(&sk);
         let sig = Signature::from_hex(r.signature.as_ref().unwrap()).unwrap();
-        assert!(
-            sk.public_key()
-                .verify_strict(&r.signing_bytes(), &sig)
-                .is_ok()
-        );
+        assert!(sk.public_key().verify_strict(&r.signing_bytes(), &sig).is_ok());
     }
 }

@@ -10,22 +10,14 @@ fn vectors() -> Value {
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("field {k} missing in {v}"))
+    v[k].as_str().unwrap_or_else(|| panic!("field {k} missing in {v}"))
 }
 
 #[test]
 fn copy_matches_shared_vectors_when_present() {
-    let shared = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/vectors/protocol-v2.json"
-    );
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/protocol-v2.json");
     if let Ok(text) = std::fs::read_to_string(shared) {
-        assert_eq!(
-            text,
-            include_str!("data/protocol-v2.json"),
-            "tests/data copy is stale"
-        );
+        assert_eq!(text, include_str!("data/protocol-v2.json"), "tests/data copy is stale");
     }
 }
 
@@ -40,15 +32,9 @@ fn keys() {
         assert_eq!(pk.to_hex(), s(k, "public_key"));
         let addr = Address::from_public_key(&pk);
         assert_eq!(addr.to_string(), s(k, "address"));
-        assert_eq!(
-            ValconsAddress::from_public_key(&pk).to_string(),
-            s(k, "validator_address")
-        );
+        assert_eq!(ValconsAddress::from_public_key(&pk).to_string(), s(k, "validator_address"));
         assert_eq!(s(k, "address").parse::<Address>().unwrap(), addr);
-        assert_eq!(
-            s(k, "validator_address").parse::<ValconsAddress>().unwrap(),
-            addr.to_valcons()
-        );
+        assert_eq!(s(k, "validator_address").parse::<ValconsAddress>().unwrap(), addr.to_valcons());
     }
 }
 
@@ -61,15 +47,10 @@ fn transactions() {
         let tx: Transaction = serde_json::from_value(t["tx"].clone()).unwrap();
         assert_eq!(hex::encode(tx.signing_bytes()), s(t, "signing_bytes_hex"));
         assert_eq!(tx.hash().to_hex(), s(t, "hash"));
-        tx.pub_key
-            .verify_strict(&tx.signing_bytes(), &tx.signature)
-            .unwrap();
+        tx.pub_key.verify_strict(&tx.signing_bytes(), &tx.signature).unwrap();
         assert_eq!(Address::from_public_key(&tx.pub_key), tx.from_address);
         // Canonical JSON of the stored form round-trips to the same transaction.
-        assert_eq!(
-            Transaction::from_json_slice(&tx.canonical_json()).unwrap(),
-            tx
-        );
+        assert_eq!(Transaction::from_json_slice(&tx.canonical_json()).unwrap(), tx);
         if tx.tx_type == TxType::SubmitResult {
             ComputeResult::from_payload(&tx.payload).unwrap();
         }
@@ -91,20 +72,12 @@ fn compute_roots() {
                 ComputeResult::from_payload(&p).unwrap()
             })
             .collect();
-        let leaf_json: Vec<&str> = c["leaf_json"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap())
-            .collect();
+        let leaf_json: Vec<&str> = c["leaf_json"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
         assert_eq!(results.len(), leaf_json.len());
         for (r, l) in results.iter().zip(&leaf_json) {
             assert_eq!(String::from_utf8(r.leaf_json()).unwrap(), *l);
         }
-        assert_eq!(
-            compute_root_of_results(&results).to_text(),
-            s(c, "compute_root")
-        );
+        assert_eq!(compute_root_of_results(&results).to_text(), s(c, "compute_root"));
     }
 }
 
@@ -118,10 +91,7 @@ fn compute_root_of_signed_txs_matches() {
         .iter()
         .find(|c| c["results"].as_array().unwrap().len() == 3)
         .unwrap();
-    assert_eq!(
-        s(three, "compute_root"),
-        s(&v["blocks"][0]["header"], "compute_root")
-    );
+    assert_eq!(s(three, "compute_root"), s(&v["blocks"][0]["header"], "compute_root"));
 }
 
 #[test]
@@ -137,17 +107,10 @@ fn blocks() {
         .collect();
     for b in blocks {
         let header: Header = serde_json::from_value(b["header"].clone()).unwrap();
-        assert_eq!(
-            hex::encode(header.signing_bytes()),
-            s(b, "signing_bytes_hex")
-        );
+        assert_eq!(hex::encode(header.signing_bytes()), s(b, "signing_bytes_hex"));
         assert_eq!(header.hash().to_hex(), s(b, "hash"));
-        let hashes: Vec<H256> = b["tx_hashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| H256::from_hex(h.as_str().unwrap()).unwrap())
-            .collect();
+        let hashes: Vec<H256> =
+            b["tx_hashes"].as_array().unwrap().iter().map(|h| H256::from_hex(h.as_str().unwrap()).unwrap()).collect();
         assert_eq!(tx_root(&hashes), header.tx_root);
         // The proposer is one of the vector keys; Ed25519 is deterministic, so we reproduce
         // the signature exactly.
@@ -157,9 +120,7 @@ fn blocks() {
             .expect("proposer key among the vector keys");
         assert_eq!(sk.sign(&header.signing_bytes()).to_hex(), s(b, "signature"));
         let sig = Signature::from_hex(s(b, "signature")).unwrap();
-        sk.public_key()
-            .verify_strict(&header.signing_bytes(), &sig)
-            .unwrap();
+        sk.public_key().verify_strict(&header.signing_bytes(), &sig).unwrap();
     }
 }
 
@@ -175,23 +136,14 @@ fn share_targets() {
     assert!(!cases.is_empty());
     for c in cases {
         let start = ShareTarget::from_hex(s(c, "start")).unwrap();
-        let (sp, tau) = (
-            c["shares_per_block"].as_u64().unwrap(),
-            c["halflife_blocks"].as_u64().unwrap(),
-        );
+        let (sp, tau) = (c["shares_per_block"].as_u64().unwrap(), c["halflife_blocks"].as_u64().unwrap());
         let counts = c["synthetic_results_per_block"].as_array().unwrap();
         let targets = c["targets"].as_array().unwrap();
         assert_eq!(counts.len(), targets.len());
         let mut t = start;
         for (i, (n, want)) in counts.iter().zip(targets).enumerate() {
             t = next_share_target(t, n.as_u64().unwrap(), sp, tau);
-            assert_eq!(
-                t.to_hex(),
-                want.as_str().unwrap(),
-                "case start {} S {sp} tau {tau}, block {}",
-                start,
-                i + 1
-            );
+            assert_eq!(t.to_hex(), want.as_str().unwrap(), "case start {} S {sp} tau {tau}, block {}", start, i + 1);
         }
     }
 }
@@ -202,11 +154,7 @@ fn v2_headers_carry_share_target_in_the_signed_bytes() {
     let mut header: Header = serde_json::from_value(v["blocks"][0]["header"].clone()).unwrap();
     let hash = header.hash();
     header.share_target = ShareTarget(header.share_target.0 ^ 1);
-    assert_ne!(
-        header.hash(),
-        hash,
-        "share_target is covered by the block hash"
-    );
+    assert_ne!(header.hash(), hash, "share_target is covered by the block hash");
     assert!(header.signing_bytes().starts_with(b"CPC-BLOCK-V2:"));
     // A v1 header (no share_target) no longer decodes: unknown or missing fields are errors.
     let mut v1 = v["blocks"][0]["header"].clone();

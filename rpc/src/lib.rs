@@ -5,24 +5,20 @@
 pub mod metrics;
 pub mod types;
 
-use cpc_primitives::{Address, H256, Receipt};
+use cpc_primitives::{Address, Receipt, H256};
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
-use jsonrpsee::server::middleware::rpc::{
-    Batch, MethodResponse, Notification, Request, RpcServiceBuilder, RpcServiceT,
-};
-use jsonrpsee::server::{
-    BatchRequestConfig, PendingSubscriptionSink, Server, ServerConfig, ServerHandle,
-};
+use jsonrpsee::server::middleware::rpc::{Batch, MethodResponse, Notification, Request, RpcServiceBuilder, RpcServiceT};
+use jsonrpsee::server::{BatchRequestConfig, PendingSubscriptionSink, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{RpcModule, SubscriptionMessage};
-pub use metrics::RpcMetrics;
 use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::broadcast;
+pub use metrics::RpcMetrics;
 pub use types::*;
 
 /// Largest request body by default: a batch of ~20 000 transfers.
@@ -58,10 +54,7 @@ pub enum ApiError {
     /// A transaction the pool refused: `reason` is a short, bounded label of the rule (sent as
     /// the error's `data: {"reason": …}` so that clients never parse the message).
     #[error("{message}")]
-    TxRejected {
-        reason: &'static str,
-        message: String,
-    },
+    TxRejected { reason: &'static str, message: String },
     #[error("{0}")]
     InvalidParams(String),
     #[error("internal error: {0}")]
@@ -76,11 +69,9 @@ impl From<ApiError> for ErrorObjectOwned {
             ApiError::Internal(_) => codes::INTERNAL,
         };
         match &e {
-            ApiError::TxRejected { reason, message } => ErrorObjectOwned::owned(
-                code,
-                message.clone(),
-                Some(serde_json::json!({ "reason": reason })),
-            ),
+            ApiError::TxRejected { reason, message } => {
+                ErrorObjectOwned::owned(code, message.clone(), Some(serde_json::json!({ "reason": reason })))
+            }
             _ => ErrorObjectOwned::owned(code, e.to_string(), None::<()>),
         }
     }
@@ -125,9 +116,7 @@ pub trait ChainApi: Send + Sync + 'static {
 }
 
 fn parse_address(s: &str) -> RpcResult<Address> {
-    s.parse().map_err(|e: cpc_primitives::AddressError| {
-        ApiError::InvalidParams(format!("address: {e}")).into()
-    })
+    s.parse().map_err(|e: cpc_primitives::AddressError| ApiError::InvalidParams(format!("address: {e}")).into())
 }
 
 fn parse_hash(s: &str) -> RpcResult<H256> {
@@ -142,11 +131,7 @@ pub trait Cpc {
     #[method(name = "blockNumber")]
     fn block_number(&self) -> RpcResult<u64>;
     #[method(name = "getBlockByNumber")]
-    fn get_block_by_number(
-        &self,
-        block: BlockId,
-        full: Option<bool>,
-    ) -> RpcResult<Option<BlockView>>;
+    fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>>;
     #[method(name = "getBlockByHash")]
     fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>>;
     #[method(name = "getBalance")]
@@ -234,9 +219,7 @@ pub struct CpcRpc<A: ChainApi> {
 
 impl<A: ChainApi> Clone for CpcRpc<A> {
     fn clone(&self) -> Self {
-        CpcRpc {
-            api: self.api.clone(),
-        }
+        CpcRpc { api: self.api.clone() }
     }
 }
 
@@ -278,7 +261,7 @@ fn sub_kind(kind: &str, filter: Option<&Value>) -> Result<SubKind, String> {
         other => {
             return Err(format!(
                 "unknown subscription {other:?}: expected newHeads, newPendingTransactions, computeResults or logs"
-            ));
+            ))
         }
     })
 }
@@ -290,11 +273,9 @@ fn payloads(kind: &SubKind, ev: &ChainEvent) -> Vec<Value> {
             vec![serde_json::json!({"hash": b.hash, "header": b.header, "tx_count": b.txs.len()})]
         }
         (SubKind::PendingTxs, ChainEvent::PendingTx(h)) => vec![serde_json::json!(h)],
-        (SubKind::ComputeResults, ChainEvent::Block(b)) => b
-            .compute
-            .iter()
-            .map(|c| serde_json::to_value(c).expect("serializes"))
-            .collect(),
+        (SubKind::ComputeResults, ChainEvent::Block(b)) => {
+            b.compute.iter().map(|c| serde_json::to_value(c).expect("serializes")).collect()
+        }
         (SubKind::Logs(a), ChainEvent::Block(b)) => b
             .txs
             .iter()
@@ -313,26 +294,14 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn block_number(&self) -> RpcResult<u64> {
         Ok(self.api.head_height())
     }
-    fn get_block_by_number(
-        &self,
-        block: BlockId,
-        full: Option<bool>,
-    ) -> RpcResult<Option<BlockView>> {
-        Ok(self
-            .api
-            .block_by_height(self.height_of(block), full.unwrap_or(false))?)
+    fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>> {
+        Ok(self.api.block_by_height(self.height_of(block), full.unwrap_or(false))?)
     }
     fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
-        Ok(self
-            .api
-            .block_by_hash(&parse_hash(&hash)?, full.unwrap_or(false))?)
+        Ok(self.api.block_by_hash(&parse_hash(&hash)?, full.unwrap_or(false))?)
     }
     fn get_balance(&self, address: String) -> RpcResult<String> {
-        Ok(self
-            .api
-            .account(&parse_address(&address)?)?
-            .balance
-            .to_string())
+        Ok(self.api.account(&parse_address(&address)?)?.balance.to_string())
     }
     fn get_account(&self, address: String) -> RpcResult<AccountView> {
         Ok(self.api.account(&parse_address(&address)?)?)
@@ -364,12 +333,7 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
             None => Value::Bool(false),
         })
     }
-    async fn subscribe(
-        &self,
-        pending: PendingSubscriptionSink,
-        kind: String,
-        filter: Option<Value>,
-    ) -> SubscriptionResult {
+    async fn subscribe(&self, pending: PendingSubscriptionSink, kind: String, filter: Option<Value>) -> SubscriptionResult {
         let kind = match sub_kind(&kind, filter.as_ref()) {
             Ok(k) => k,
             Err(msg) => {
@@ -471,22 +435,10 @@ pub enum Namespace {
 }
 
 impl Namespace {
-    pub const ALL: [Namespace; 6] = [
-        Namespace::Cpc,
-        Namespace::Net,
-        Namespace::Txpool,
-        Namespace::Poc,
-        Namespace::Miner,
-        Namespace::Admin,
-    ];
+    pub const ALL: [Namespace; 6] =
+        [Namespace::Cpc, Namespace::Net, Namespace::Txpool, Namespace::Poc, Namespace::Miner, Namespace::Admin];
     /// Served unless `--http.api` says otherwise (admin is opt-in).
-    pub const DEFAULT: [Namespace; 5] = [
-        Namespace::Cpc,
-        Namespace::Net,
-        Namespace::Txpool,
-        Namespace::Poc,
-        Namespace::Miner,
-    ];
+    pub const DEFAULT: [Namespace; 5] = [Namespace::Cpc, Namespace::Net, Namespace::Txpool, Namespace::Poc, Namespace::Miner];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -613,20 +565,12 @@ where
         }
     }
 
-    fn notification<'a>(
-        &self,
-        n: Notification<'a>,
-    ) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
         self.service.notification(n)
     }
 }
 
-async fn start<A: ChainApi>(
-    addr: SocketAddr,
-    api: Arc<A>,
-    cfg: &RpcConfig,
-    ws: bool,
-) -> std::io::Result<(SocketAddr, ServerHandle)> {
+async fn start<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig, ws: bool) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let mut sc = ServerConfig::builder()
         .max_request_body_size(cfg.max_request_bytes)
         .max_response_body_size(MAX_RESPONSE_BODY_BYTES)
@@ -657,10 +601,7 @@ async fn start<A: ChainApi>(
         )
     };
     let observer = cfg.observer.clone();
-    let rpc_mw = RpcServiceBuilder::new().layer_fn(move |service| Observe {
-        service,
-        observer: observer.clone(),
-    });
+    let rpc_mw = RpcServiceBuilder::new().layer_fn(move |service| Observe { service, observer: observer.clone() });
     let http_mw = tower::ServiceBuilder::new().option_layer(cors);
     let server = Server::builder()
         .set_config(sc.build())
@@ -674,20 +615,12 @@ async fn start<A: ChainApi>(
 }
 
 /// Starts the HTTP JSON-RPC server; returns its bound address.
-pub async fn start_http<A: ChainApi>(
-    addr: SocketAddr,
-    api: Arc<A>,
-    cfg: &RpcConfig,
-) -> std::io::Result<(SocketAddr, ServerHandle)> {
+pub async fn start_http<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig) -> std::io::Result<(SocketAddr, ServerHandle)> {
     start(addr, api, cfg, false).await
 }
 
 /// Starts the WebSocket server (same methods, plus subscriptions); returns its bound address.
-pub async fn start_ws<A: ChainApi>(
-    addr: SocketAddr,
-    api: Arc<A>,
-    cfg: &RpcConfig,
-) -> std::io::Result<(SocketAddr, ServerHandle)> {
+pub async fn start_ws<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig) -> std::io::Result<(SocketAddr, ServerHandle)> {
     start(addr, api, cfg, true).await
 }
 
@@ -697,30 +630,16 @@ mod tests {
 
     #[test]
     fn namespaces_parse() {
-        assert_eq!(
-            Namespace::parse_list("cpc, admin").unwrap(),
-            vec![Namespace::Cpc, Namespace::Admin]
-        );
-        assert!(
-            Namespace::parse_list("cpc,eth")
-                .unwrap_err()
-                .contains("\"eth\"")
-        );
+        assert_eq!(Namespace::parse_list("cpc, admin").unwrap(), vec![Namespace::Cpc, Namespace::Admin]);
+        assert!(Namespace::parse_list("cpc,eth").unwrap_err().contains("\"eth\""));
     }
 
     #[test]
     fn subscription_kinds() {
         assert_eq!(sub_kind("newHeads", None), Ok(SubKind::NewHeads));
         assert!(sub_kind("logs", None).is_err());
-        assert!(
-            sub_kind("blocks", None)
-                .unwrap_err()
-                .contains("unknown subscription")
-        );
+        assert!(sub_kind("blocks", None).unwrap_err().contains("unknown subscription"));
         let a = Address([1; 20]);
-        assert_eq!(
-            sub_kind("logs", Some(&serde_json::json!({"address": a.to_string()}))),
-            Ok(SubKind::Logs(a))
-        );
+        assert_eq!(sub_kind("logs", Some(&serde_json::json!({"address": a.to_string()}))), Ok(SubKind::Logs(a)));
     }
 }

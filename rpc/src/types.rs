@@ -1,8 +1,6 @@
 //! JSON shapes of the API (documented in docs/RPC.md and docs/PROTOCOL-NOTES.md).
 
-use cpc_primitives::{
-    Address, Block, ComputeResult, H256, Header, PublicKey, ShareTarget, Signature, Transaction,
-};
+use cpc_primitives::{Address, Block, ComputeResult, Header, PublicKey, ShareTarget, Signature, Transaction, H256};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A block: `hash`, `header` (PROTOCOL.md fields), `transactions` (objects or hashes),
@@ -40,13 +38,7 @@ impl BlockView {
                 }
             })
             .collect();
-        BlockView {
-            hash,
-            header: b.header,
-            transactions,
-            proposer_pub_key: b.proposer_pub_key,
-            signature: b.signature,
-        }
+        BlockView { hash, header: b.header, transactions, proposer_pub_key: b.proposer_pub_key, signature: b.signature }
     }
 }
 
@@ -64,22 +56,10 @@ pub struct TxView {
 
 impl TxView {
     pub fn included(tx: Transaction, block_height: u64, block_hash: H256, index: u32) -> Self {
-        TxView {
-            hash: tx.hash(),
-            tx,
-            block_height: Some(block_height),
-            block_hash: Some(block_hash),
-            index: Some(index),
-        }
+        TxView { hash: tx.hash(), tx, block_height: Some(block_height), block_hash: Some(block_hash), index: Some(index) }
     }
     pub fn pending(tx: Transaction) -> Self {
-        TxView {
-            hash: tx.hash(),
-            tx,
-            block_height: None,
-            block_hash: None,
-            index: None,
-        }
+        TxView { hash: tx.hash(), tx, block_height: None, block_hash: None, index: None }
     }
 }
 

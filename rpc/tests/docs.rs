@@ -1,6 +1,6 @@
 //! docs/RPC.md documents exactly the methods the server registers.
 
-use cpc_primitives::{Address, H256, Receipt};
+use cpc_primitives::{Address, Receipt, H256};
 use cpc_rpc::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -89,29 +89,18 @@ impl ChainApi for Stub {
 
 #[test]
 fn rpc_md_lists_every_method_and_nothing_else() {
-    let served: BTreeSet<String> = module(Arc::new(Stub), &Namespace::ALL)
-        .method_names()
-        .map(str::to_string)
-        .collect();
+    let served: BTreeSet<String> =
+        module(Arc::new(Stub), &Namespace::ALL).method_names().map(str::to_string).collect();
     let doc = include_str!("../../docs/RPC.md");
-    let documented: BTreeSet<String> = doc
-        .lines()
-        .filter_map(|l| l.strip_prefix("### "))
-        .map(|s| s.trim().to_string())
-        .collect();
+    let documented: BTreeSet<String> =
+        doc.lines().filter_map(|l| l.strip_prefix("### ")).map(|s| s.trim().to_string()).collect();
     let missing: Vec<_> = served.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&served).collect();
-    assert!(
-        missing.is_empty(),
-        "served but not in docs/RPC.md: {missing:?}"
-    );
+    assert!(missing.is_empty(), "served but not in docs/RPC.md: {missing:?}");
     assert!(extra.is_empty(), "in docs/RPC.md but not served: {extra:?}");
     // Every method has a curl (or WebSocket) example.
     for section in doc.split("\n### ").skip(1) {
         let name = section.lines().next().unwrap();
-        assert!(
-            section.contains("rpc ") || section.contains("\"method\""),
-            "{name} has no example"
-        );
+        assert!(section.contains("rpc ") || section.contains("\"method\""), "{name} has no example");
     }
 }

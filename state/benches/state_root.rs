@@ -6,8 +6,8 @@
 //! `cargo bench -p cpc-state --bench state_root`
 
 use cpc_primitives::*;
-use cpc_state::tree::NodeReader;
 use cpc_state::*;
+use cpc_state::tree::NodeReader;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -55,10 +55,7 @@ fn main() {
                 let mut changes = BTreeMap::new();
                 for j in 0..touched {
                     let slot = (j * 7919 + round * 104_729) % n;
-                    changes.insert(
-                        slot,
-                        sha256(&[&slot.to_le_bytes()[..], &round.to_le_bytes()].concat()),
-                    );
+                    changes.insert(slot, sha256(&[&slot.to_le_bytes()[..], &round.to_le_bytes()].concat()));
                 }
                 let t = Instant::now();
                 let diff = tree::compute_update(&st.tree, n, n, changes);
@@ -66,9 +63,7 @@ fn main() {
                 std::hint::black_box(diff.root);
             }
             per_block = median(samples);
-            println!(
-                "state/tree_update   accounts={n:>9}  touched={touched:>5}  median {per_block:8.3} ms"
-            );
+            println!("state/tree_update   accounts={n:>9}  touched={touched:>5}  median {per_block:8.3} ms");
         }
         if n == 1_000_000 {
             let leaves: Vec<H256> = (0..n as usize).map(|i| st.tree.node(0, i as u64)).collect();

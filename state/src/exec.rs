@@ -5,11 +5,9 @@
 //! is written until [`BlockExecutor::finish`] returns the [`StateChanges`] for the store.
 
 use crate::params::ChainParams;
-use crate::tree::{TreeDiff, account_leaf, compute_update};
+use crate::tree::{account_leaf, compute_update, TreeDiff};
 use crate::view::{AccountEntry, StateView, StorageError, Supply};
-use cpc_primitives::{
-    Account, Address, ComputeResult, H256, Transaction, TxStatus, TxType, sha256_concat,
-};
+use cpc_primitives::{sha256_concat, Account, Address, ComputeResult, Transaction, TxStatus, TxType, H256};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -37,9 +35,7 @@ pub enum TxError {
     Unsupported(TxType),
     #[error("nonce: expected {expected}, found {found}")]
     Nonce { expected: u64, found: u64 },
-    #[error(
-        "insufficient balance for the fee: balance {balance}, fee (gas_limit x gas_price) {fee}"
-    )]
+    #[error("insufficient balance for the fee: balance {balance}, fee (gas_limit x gas_price) {fee}")]
     FeeBalance { balance: u128, fee: u128 },
     #[error("block gas limit: block has used {used} of {limit}, transaction needs {needed}")]
     BlockGas { used: u64, limit: u64, needed: u64 },
@@ -177,11 +173,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
     pub fn account(&self, addr: &Address) -> Result<Account, StorageError> {
         Ok(match self.touched.get(addr) {
             Some(t) => t.entry.account,
-            None => self
-                .view
-                .account_entry(addr)?
-                .map(|e| e.account)
-                .unwrap_or_default(),
+            None => self.view.account_entry(addr)?.map(|e| e.account).unwrap_or_default(),
         })
     }
 
@@ -193,10 +185,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
                 None => {
                     let slot = self.next_slot;
                     self.next_slot += 1;
-                    AccountEntry {
-                        account: Account::default(),
-                        slot,
-                    }
+                    AccountEntry { account: Account::default(), slot }
                 }
             };
             self.touched.insert(*addr, Touched { entry, original });
@@ -207,25 +196,12 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
 
     /// Adds `amount` to `addr` (creating the account; a zero credit to an unknown account
     /// creates nothing).
-    fn credit(
-        &mut self,
-        addr: &Address,
-        amount: u128,
-        what: &'static str,
-    ) -> Result<(), ApplyError> {
-        if amount == 0
-            && !self.touched.contains_key(addr)
-            && self.view.account_entry(addr)?.is_none()
-        {
+    fn credit(&mut self, addr: &Address, amount: u128, what: &'static str) -> Result<(), ApplyError> {
+        if amount == 0 && !self.touched.contains_key(addr) && self.view.account_entry(addr)?.is_none() {
             return Ok(());
         }
         let t = self.load(addr)?;
-        t.entry.account.balance = t
-            .entry
-            .account
-            .balance
-            .checked_add(amount)
-            .ok_or(ApplyError::Overflow(what))?;
+        t.entry.account.balance = t.entry.account.balance.checked_add(amount).ok_or(ApplyError::Overflow(what))?;
         Ok(())
     }
 
@@ -245,37 +221,21 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             return Err(TxError::BlockFull(self.params.max_txs_per_block));
         }
         let gas = tx.tx_type.intrinsic_gas();
-        let new_gas = self
-            .gas_used
-            .checked_add(gas)
-            .ok_or(TxError::Overflow("block gas"))?;
+        let new_gas = self.gas_used.checked_add(gas).ok_or(TxError::Overflow("block gas"))?;
         if new_gas > self.params.block_gas_limit {
-            return Err(TxError::BlockGas {
-                used: self.gas_used,
-                limit: self.params.block_gas_limit,
-                needed: gas,
-            });
+            return Err(TxError::BlockGas { used: self.gas_used, limit: self.params.block_gas_limit, needed: gas });
         }
         let sender = self.account(&tx.from_address)?;
         if tx.nonce != sender.nonce {
-            return Err(TxError::Nonce {
-                expected: sender.nonce,
-                found: tx.nonce,
-            });
+            return Err(TxError::Nonce { expected: sender.nonce, found: tx.nonce });
         }
         if sender.balance < tx.fee {
-            return Err(TxError::FeeBalance {
-                balance: sender.balance,
-                fee: tx.fee,
-            });
+            return Err(TxError::FeeBalance { balance: sender.balance, fee: tx.fee });
         }
-        let fee_paid = (gas as u128)
-            .checked_mul(tx.gas_price as u128)
-            .ok_or(TxError::Overflow("gas x price"))?;
+        let fee_paid = (gas as u128).checked_mul(tx.gas_price as u128).ok_or(TxError::Overflow("gas x price"))?;
         let mut task = None;
         if tx.tx_type == TxType::SubmitResult {
-            let r = ComputeResult::from_payload(&tx.payload)
-                .map_err(|e| TxError::Payload(e.to_string()))?;
+            let r = ComputeResult::from_payload(&tx.payload).map_err(|e| TxError::Payload(e.to_string()))?;
             if self.block_tasks.contains(&r.task_id) {
                 return Err(TxError::TaskInBlock(r.task_id));
             }
@@ -284,14 +244,8 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             }
             task = Some(r.task_id);
         }
-        let fees = self
-            .fees
-            .checked_add(fee_paid)
-            .ok_or(TxError::Overflow("block fees"))?;
-        let next_nonce = sender
-            .nonce
-            .checked_add(1)
-            .ok_or(TxError::Overflow("sender nonce"))?;
+        let fees = self.fees.checked_add(fee_paid).ok_or(TxError::Overflow("block fees"))?;
+        let next_nonce = sender.nonce.checked_add(1).ok_or(TxError::Overflow("sender nonce"))?;
 
         // All checks passed: from here on the transaction is included.
         let s = self.load(&tx.from_address)?;
@@ -300,9 +254,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         let mut status = TxStatus::Success;
         let mut error = None;
         if tx.tx_type == TxType::Transfer {
-            let to = tx
-                .to_address
-                .expect("in-isolation check: TRANSFER has a recipient");
+            let to = tx.to_address.expect("in-isolation check: TRANSFER has a recipient");
             if s.entry.account.balance < tx.amount {
                 status = TxStatus::Failed;
                 error = Some(format!(
@@ -311,11 +263,10 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
                 ));
             } else {
                 s.entry.account.balance -= tx.amount;
-                self.credit(&to, tx.amount, "recipient balance")
-                    .map_err(|e| match e {
-                        ApplyError::Overflow(w) => TxError::Overflow(w),
-                        ApplyError::Storage(s) => TxError::Storage(s),
-                    })?;
+                self.credit(&to, tx.amount, "recipient balance").map_err(|e| match e {
+                    ApplyError::Overflow(w) => TxError::Overflow(w),
+                    ApplyError::Storage(s) => TxError::Storage(s),
+                })?;
             }
         }
         if let Some(t) = task {
@@ -324,13 +275,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         }
         self.gas_used = new_gas;
         self.fees = fees;
-        self.outcomes.push(TxOutcome {
-            tx_hash,
-            status,
-            gas_used: gas,
-            fee_paid,
-            error,
-        });
+        self.outcomes.push(TxOutcome { tx_hash, status, gas_used: gas, fee_paid, error });
         Ok(self.outcomes.last().expect("pushed"))
     }
 
@@ -339,11 +284,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
     /// account; `share_workers` the worker of each synthetic result in block order (consensus
     /// has checked that every one is a verified share). Nothing is burned: a block without
     /// shares mints only the proposer's part (PROTOCOL.md, Shares).
-    pub fn finish(
-        mut self,
-        proposer: &Address,
-        share_workers: &[Address],
-    ) -> Result<BlockOutcome, ApplyError> {
+    pub fn finish(mut self, proposer: &Address, share_workers: &[Address]) -> Result<BlockOutcome, ApplyError> {
         let econ = &self.params.economics;
         let prev_supply = self.view.supply();
         let reward = econ.block_reward(self.height);
@@ -361,29 +302,18 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             .checked_mul(share_workers.len() as u128)
             .ok_or(ApplyError::Overflow("share rewards"))?;
         self.credit(proposer, proposer_reward, "proposer reward")?;
-        let proposer_fees = self
-            .fees
-            .checked_mul(econ.proposer_fee_percent as u128)
-            .ok_or(ApplyError::Overflow("proposer fees"))?
-            / 100;
+        let proposer_fees =
+            self.fees.checked_mul(econ.proposer_fee_percent as u128).ok_or(ApplyError::Overflow("proposer fees"))? / 100;
         let treasury_fees = self.fees - proposer_fees;
         self.credit(proposer, proposer_fees, "proposer fees")?;
         let treasury = econ.treasury_address;
         self.credit(&treasury, treasury_fees, "treasury fees")?;
 
-        let minted = proposer_reward
-            .checked_add(shares_minted)
-            .ok_or(ApplyError::Overflow("minted"))?;
+        let minted = proposer_reward.checked_add(shares_minted).ok_or(ApplyError::Overflow("minted"))?;
         let supply = Supply {
-            total: prev_supply
-                .total
-                .checked_add(minted)
-                .ok_or(ApplyError::Overflow("total supply"))?,
+            total: prev_supply.total.checked_add(minted).ok_or(ApplyError::Overflow("total supply"))?,
             genesis: prev_supply.genesis,
-            minted: prev_supply
-                .minted
-                .checked_add(minted)
-                .ok_or(ApplyError::Overflow("minted"))?,
+            minted: prev_supply.minted.checked_add(minted).ok_or(ApplyError::Overflow("minted"))?,
             burned: prev_supply.burned,
         };
         let rewards = RewardSummary {
@@ -404,25 +334,13 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
     pub fn finish_genesis(self) -> Result<BlockOutcome, ApplyError> {
         let mut total = 0u128;
         for t in self.touched.values() {
-            total = total
-                .checked_add(t.entry.account.balance)
-                .ok_or(ApplyError::Overflow("genesis supply"))?;
+            total = total.checked_add(t.entry.account.balance).ok_or(ApplyError::Overflow("genesis supply"))?;
         }
-        let supply = Supply {
-            total,
-            genesis: total,
-            minted: 0,
-            burned: 0,
-        };
+        let supply = Supply { total, genesis: total, minted: 0, burned: 0 };
         Ok(self.into_outcome(Supply::default(), supply, RewardSummary::default()))
     }
 
-    fn into_outcome(
-        self,
-        prev_supply: Supply,
-        supply: Supply,
-        rewards: RewardSummary,
-    ) -> BlockOutcome {
+    fn into_outcome(self, prev_supply: Supply, supply: Supply, rewards: RewardSummary) -> BlockOutcome {
         let prev_count = self.view.account_count();
         let mut leaf_changes = BTreeMap::new();
         let mut accounts = Vec::with_capacity(self.order.len());

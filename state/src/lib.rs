@@ -10,11 +10,8 @@ pub mod store;
 pub mod tree;
 pub mod view;
 
-pub use exec::{
-    ApplyError, BlockExecutor, BlockOutcome, RewardSummary, StateChanges, TxError, TxOutcome,
-    state_root,
-};
+pub use exec::{state_root, ApplyError, BlockExecutor, BlockOutcome, RewardSummary, StateChanges, TxError, TxOutcome};
 pub use params::{ChainParams, Economics, PocParams};
 pub use store::{CanonEntry, Head, Store, StoreError, StoredBlock, WorkerStats};
-pub use tree::{AccountTree, account_leaf};
+pub use tree::{account_leaf, AccountTree};
 pub use view::{AccountEntry, MemState, StateView, StorageError, Supply};

@@ -39,11 +39,7 @@ impl Economics {
             return 0;
         }
         let halvings = (height - 1) / self.halving_interval;
-        if halvings >= 128 {
-            0
-        } else {
-            self.initial_block_reward >> halvings
-        }
+        if halvings >= 128 { 0 } else { self.initial_block_reward >> halvings }
     }
 
     /// What one share in block `height` mints for its worker (PROTOCOL.md, Shares):
@@ -133,16 +129,12 @@ mod tests {
     fn share_reward_vectors() {
         // ../shared/vectors/protocol-v2.json, "share_rewards" (copied into primitives' tests).
         let v: serde_json::Value =
-            serde_json::from_str(include_str!("../../primitives/tests/data/protocol-v2.json"))
-                .unwrap();
+            serde_json::from_str(include_str!("../../primitives/tests/data/protocol-v2.json")).unwrap();
         let e = Economics::with_treasury(Address([0; 20]));
         let cases = v["share_rewards"].as_array().unwrap();
         assert!(!cases.is_empty());
         for c in cases {
-            let (h, s) = (
-                c["height"].as_u64().unwrap(),
-                c["shares_per_block"].as_u64().unwrap(),
-            );
+            let (h, s) = (c["height"].as_u64().unwrap(), c["shares_per_block"].as_u64().unwrap());
             let want: u128 = c["share_reward"].as_str().unwrap().parse().unwrap();
             assert_eq!(e.share_reward(h, s), want, "height {h}, S {s}");
         }

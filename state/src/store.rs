@@ -6,19 +6,14 @@
 //! node uses anything: the head block and its canonical index agree, and the state root
 //! rebuilt from every stored account equals the head header's `state_root`.
 
-use crate::exec::{BlockOutcome, RewardSummary, StateChanges, state_root};
-use crate::tree::{AccountTree, NodeReader, account_leaf, compute_update};
-use crate::view::{AccountEntry, StateView, StorageError, Supply};
-use cpc_primitives::{
-    Account, Address, Block, H256, Header, PublicKey, Receipt, ShareTarget, Signature, Transaction,
-};
-use parking_lot::RwLock;
-use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Options, WriteBatch,
-    WriteOptions,
-};
-use serde::{Deserialize, Serialize};
+use crate::exec::{state_root, BlockOutcome, RewardSummary, StateChanges};
+use crate::tree::{account_leaf, compute_update, AccountTree, NodeReader};
 use std::collections::BTreeMap;
+use crate::view::{AccountEntry, StateView, StorageError, Supply};
+use cpc_primitives::{Account, Address, Block, Header, PublicKey, Receipt, ShareTarget, Signature, Transaction, H256};
+use parking_lot::RwLock;
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Bumped whenever the on-disk layout changes; a mismatch refuses to open.
@@ -52,18 +47,8 @@ const CF_UNDO: &str = "undo";
 const CF_REWARDS: &str = "rewards";
 /// Per worker address: shares, rewards and the height of the last share (`poc_getWorker`).
 const CF_WORKERS: &str = "workers";
-const ALL_CFS: [&str; 10] = [
-    CF_META,
-    CF_BLOCKS,
-    CF_CANONICAL,
-    CF_TXS,
-    CF_RECEIPTS,
-    CF_ACCOUNTS,
-    CF_TASKS,
-    CF_UNDO,
-    CF_REWARDS,
-    CF_WORKERS,
-];
+const ALL_CFS: [&str; 10] =
+    [CF_META, CF_BLOCKS, CF_CANONICAL, CF_TXS, CF_RECEIPTS, CF_ACCOUNTS, CF_TASKS, CF_UNDO, CF_REWARDS, CF_WORKERS];
 
 const KEY_SCHEMA: &[u8] = b"schema";
 const KEY_HEAD: &[u8] = b"head";
@@ -100,11 +85,7 @@ pub enum StoreError {
     #[error("consistency check failed: {0}")]
     Inconsistent(String),
     #[error("block {height} does not extend the head: expected parent {expected}, found {found}")]
-    NotOnHead {
-        height: u64,
-        expected: String,
-        found: String,
-    },
+    NotOnHead { height: u64, expected: String, found: String },
     #[error("the database already holds a chain (genesis {0})")]
     AlreadyInitialized(H256),
 }
@@ -200,10 +181,7 @@ fn encode_account(e: &AccountEntry) -> [u8; 32] {
 
 fn decode_account(b: &[u8]) -> Result<AccountEntry, StoreError> {
     if b.len() != 32 {
-        return Err(StoreError::Corrupt {
-            cf: CF_ACCOUNTS,
-            reason: format!("expected 32 bytes, found {}", b.len()),
-        });
+        return Err(StoreError::Corrupt { cf: CF_ACCOUNTS, reason: format!("expected 32 bytes, found {}", b.len()) });
     }
     Ok(AccountEntry {
         account: Account {
@@ -226,10 +204,7 @@ fn encode_head(h: &Head) -> Vec<u8> {
 
 fn decode_head(b: &[u8]) -> Result<Head, StoreError> {
     if b.len() != 88 {
-        return Err(StoreError::Corrupt {
-            cf: CF_META,
-            reason: format!("head: expected 88 bytes, found {}", b.len()),
-        });
+        return Err(StoreError::Corrupt { cf: CF_META, reason: format!("head: expected 88 bytes, found {}", b.len()) });
     }
     Ok(Head {
         height: u64::from_be_bytes(b[..8].try_into().unwrap()),
@@ -252,10 +227,7 @@ fn encode_canon(e: &CanonEntry) -> [u8; 52] {
 
 fn decode_canon(b: &[u8]) -> Result<CanonEntry, StoreError> {
     if b.len() != 52 {
-        return Err(StoreError::Corrupt {
-            cf: CF_CANONICAL,
-            reason: format!("expected 52 bytes, found {}", b.len()),
-        });
+        return Err(StoreError::Corrupt { cf: CF_CANONICAL, reason: format!("expected 52 bytes, found {}", b.len()) });
     }
     Ok(CanonEntry {
         hash: H256(b[..32].try_into().unwrap()),
@@ -270,17 +242,11 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 fn unjson<T: for<'de> Deserialize<'de>>(cf: &'static str, b: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt {
-        cf,
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt { cf, reason: e.to_string() })
 }
 
 fn hash_key(b: &[u8], cf: &'static str) -> Result<H256, StoreError> {
-    b.try_into().map(H256).map_err(|_| StoreError::Corrupt {
-        cf,
-        reason: format!("expected a 32-byte hash, found {} bytes", b.len()),
-    })
+    b.try_into().map(H256).map_err(|_| StoreError::Corrupt { cf, reason: format!("expected a 32-byte hash, found {} bytes", b.len()) })
 }
 
 impl Store {
@@ -300,17 +266,12 @@ impl Store {
         db_opts.set_max_open_files(MAX_OPEN_FILES);
         db_opts.set_keep_log_file_num(KEEP_LOG_FILES);
         Self::refuse_older_layout(path)?;
-        let cfs = ALL_CFS
-            .iter()
-            .map(|n| ColumnFamilyDescriptor::new(*n, cf_opts.clone()));
+        let cfs = ALL_CFS.iter().map(|n| ColumnFamilyDescriptor::new(*n, cf_opts.clone()));
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let store = Store {
             db,
             tree: RwLock::new(AccountTree::default()),
-            mem: RwLock::new(Mem {
-                head: None,
-                supply: Supply::default(),
-            }),
+            mem: RwLock::new(Mem { head: None, supply: Supply::default() }),
         };
         store.load_and_check()?;
         Ok(store)
@@ -320,9 +281,7 @@ impl Store {
     /// schema version read-only (creating nothing, so the older cpcd can still open it) and
     /// refuse it with [`StoreError::Schema`], which says what to do.
     fn refuse_older_layout(path: &Path) -> Result<(), StoreError> {
-        let Ok(existing) = DB::list_cf(&Options::default(), path) else {
-            return Ok(());
-        }; // no database yet
+        let Ok(existing) = DB::list_cf(&Options::default(), path) else { return Ok(()) }; // no database yet
         if ALL_CFS.iter().all(|cf| existing.iter().any(|e| e == cf)) {
             return Ok(());
         }
@@ -331,24 +290,17 @@ impl Store {
             true => {
                 let meta = db.cf_handle(CF_META).expect("listed above");
                 match db.get_cf(meta, KEY_SCHEMA)? {
-                    Some(v) if v.len() == 4 => {
-                        u32::from_le_bytes(v.as_slice().try_into().expect("4 bytes"))
-                    }
+                    Some(v) if v.len() == 4 => u32::from_le_bytes(v.as_slice().try_into().expect("4 bytes")),
                     _ => 0,
                 }
             }
             false => 0,
         };
-        Err(StoreError::Schema {
-            expected: SCHEMA_VERSION,
-            found,
-        })
+        Err(StoreError::Schema { expected: SCHEMA_VERSION, found })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("all column families are opened")
+        self.db.cf_handle(name).expect("all column families are opened")
     }
 
     fn load_and_check(&self) -> Result<(), StoreError> {
@@ -362,17 +314,12 @@ impl Store {
                 self.db.write_opt(b, &wo)?;
             }
             Some(v) => {
-                let found = u32::from_le_bytes(v.as_slice().try_into().map_err(|_| {
-                    StoreError::Corrupt {
-                        cf: CF_META,
-                        reason: "schema version".into(),
-                    }
+                let found = u32::from_le_bytes(v.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+                    cf: CF_META,
+                    reason: "schema version".into(),
                 })?);
                 if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema {
-                        expected: SCHEMA_VERSION,
-                        found,
-                    });
+                    return Err(StoreError::Schema { expected: SCHEMA_VERSION, found });
                 }
             }
         }
@@ -382,16 +329,12 @@ impl Store {
         let head = decode_head(&head_bytes)?;
         let supply: Supply = match self.db.get_cf(meta, KEY_SUPPLY)? {
             Some(b) => unjson(CF_META, &b)?,
-            None => {
-                return Err(StoreError::Inconsistent(
-                    "head is set but supply is missing".into(),
-                ));
-            }
+            None => return Err(StoreError::Inconsistent("head is set but supply is missing".into())),
         };
         // The head block and its canonical index agree.
-        let stored = self.stored_block(&head.hash)?.ok_or_else(|| {
-            StoreError::Inconsistent(format!("head block {} is missing", head.hash))
-        })?;
+        let stored = self
+            .stored_block(&head.hash)?
+            .ok_or_else(|| StoreError::Inconsistent(format!("head block {} is missing", head.hash)))?;
         if stored.header.height != head.height || stored.header.state_root != head.state_root {
             return Err(StoreError::Inconsistent(format!(
                 "head pointer says height {} root {}, the block says height {} root {}",
@@ -408,27 +351,20 @@ impl Store {
         // Rebuild the account tree from every stored account and compare roots.
         let mut leaves: Vec<(u64, H256)> = Vec::new();
         let mut sum: u128 = 0;
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_ACCOUNTS), rocksdb::IteratorMode::Start)
-        {
+        for item in self.db.iterator_cf(self.cf(CF_ACCOUNTS), rocksdb::IteratorMode::Start) {
             let (k, v) = item?;
             let addr = Address(k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
                 cf: CF_ACCOUNTS,
                 reason: format!("expected a 20-byte key, found {} bytes", k.len()),
             })?);
             let e = decode_account(&v)?;
-            sum = sum
-                .checked_add(e.account.balance)
-                .ok_or_else(|| StoreError::Inconsistent("balance sum overflows".into()))?;
+            sum = sum.checked_add(e.account.balance).ok_or_else(|| StoreError::Inconsistent("balance sum overflows".into()))?;
             leaves.push((e.slot, account_leaf(&addr, &e.account)));
         }
         leaves.sort_unstable_by_key(|(s, _)| *s);
         for (i, (slot, _)) in leaves.iter().enumerate() {
             if *slot != i as u64 {
-                return Err(StoreError::Inconsistent(format!(
-                    "account slots: expected slot {i}, found {slot}"
-                )));
+                return Err(StoreError::Inconsistent(format!("account slots: expected slot {i}, found {slot}")));
             }
         }
         if sum != supply.total {
@@ -447,10 +383,7 @@ impl Store {
             )));
         }
         *self.tree.write() = tree;
-        *self.mem.write() = Mem {
-            head: Some(head),
-            supply,
-        };
+        *self.mem.write() = Mem { head: Some(head), supply };
         Ok(())
     }
 
@@ -461,10 +394,7 @@ impl Store {
 
     /// Genesis block hash, `None` before genesis.
     pub fn genesis_hash(&self) -> Result<Option<H256>, StoreError> {
-        self.db
-            .get_cf(self.cf(CF_META), KEY_GENESIS)?
-            .map(|b| hash_key(&b, CF_META))
-            .transpose()
+        self.db.get_cf(self.cf(CF_META), KEY_GENESIS)?.map(|b| hash_key(&b, CF_META)).transpose()
     }
 
     /// The genesis document the chain was created from (opaque bytes to this crate).
@@ -473,12 +403,7 @@ impl Store {
     }
 
     /// Commits the genesis block (height 0) with its allocation and the genesis document.
-    pub fn commit_genesis(
-        &self,
-        block: &Block,
-        outcome: &BlockOutcome,
-        genesis_doc: &[u8],
-    ) -> Result<(), StoreError> {
+    pub fn commit_genesis(&self, block: &Block, outcome: &BlockOutcome, genesis_doc: &[u8]) -> Result<(), StoreError> {
         if let Some(g) = self.genesis_hash()? {
             return Err(StoreError::AlreadyInitialized(g));
         }
@@ -489,12 +414,7 @@ impl Store {
     }
 
     /// Commits a block on top of the head: one synced atomic write.
-    pub fn commit_block(
-        &self,
-        block: &Block,
-        tx_hashes: &[H256],
-        outcome: &BlockOutcome,
-    ) -> Result<(), StoreError> {
+    pub fn commit_block(&self, block: &Block, tx_hashes: &[H256], outcome: &BlockOutcome) -> Result<(), StoreError> {
         self.commit_on_head(WriteBatch::default(), block, tx_hashes, outcome)
     }
 
@@ -513,34 +433,22 @@ impl Store {
         self.commit_on_head(batch, block, tx_hashes, outcome)
     }
 
-    fn commit_on_head(
-        &self,
-        batch: WriteBatch,
-        block: &Block,
-        tx_hashes: &[H256],
-        outcome: &BlockOutcome,
-    ) -> Result<(), StoreError> {
-        let head = self
-            .head()
-            .ok_or_else(|| StoreError::Inconsistent("no genesis".into()))?;
-        if block.header.prev_hash != head.hash || block.header.height != head.height + 1 {
-            return Err(StoreError::NotOnHead {
-                height: block.header.height,
-                expected: format!("{} at height {}", head.hash, head.height),
-                found: format!(
-                    "{} at height {}",
-                    block.header.prev_hash,
-                    block.header.height.wrapping_sub(1)
-                ),
-            });
-        }
-        self.commit_with(batch, block, tx_hashes, outcome)
-    }
-
     /// The commit certificate stored with the canonical block at `height`, if it was decided by
     /// BFT consensus.
     pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(CF_META), cert_key(height))?)
+    }
+
+    fn commit_on_head(&self, batch: WriteBatch, block: &Block, tx_hashes: &[H256], outcome: &BlockOutcome) -> Result<(), StoreError> {
+        let head = self.head().ok_or_else(|| StoreError::Inconsistent("no genesis".into()))?;
+        if block.header.prev_hash != head.hash || block.header.height != head.height + 1 {
+            return Err(StoreError::NotOnHead {
+                height: block.header.height,
+                expected: format!("{} at height {}", head.hash, head.height),
+                found: format!("{} at height {}", block.header.prev_hash, block.header.height.wrapping_sub(1)),
+            });
+        }
+        self.commit_with(batch, block, tx_hashes, outcome)
     }
 
     fn commit_with(
@@ -566,11 +474,7 @@ impl Store {
             timestamp: h.timestamp,
             shares: outcome.rewards.shares.try_into().unwrap_or(u32::MAX),
         };
-        batch.put_cf(
-            self.cf(CF_CANONICAL),
-            h.height.to_be_bytes(),
-            encode_canon(&canon),
-        );
+        batch.put_cf(self.cf(CF_CANONICAL), h.height.to_be_bytes(), encode_canon(&canon));
         let (txs_cf, rc_cf) = (self.cf(CF_TXS), self.cf(CF_RECEIPTS));
         for (i, (tx, out)) in block.transactions.iter().zip(&outcome.outcomes).enumerate() {
             batch.put_cf(txs_cf, out.tx_hash.0, tx.canonical_json());
@@ -614,10 +518,7 @@ impl Store {
             prev_supply: ch.prev_supply,
             accounts: ch.undo.clone(),
             task_ids: ch.task_ids.iter().map(|(t, _)| t.clone()).collect(),
-            workers: workers
-                .iter()
-                .map(|(w, (before, _))| (*w, *before))
-                .collect(),
+            workers: workers.iter().map(|(w, (before, _))| (*w, *before)).collect(),
         };
         batch.put_cf(self.cf(CF_UNDO), hash.0, json(&undo));
         batch.put_cf(self.cf(CF_REWARDS), hash.0, json(&outcome.rewards));
@@ -631,10 +532,7 @@ impl Store {
         let mut tree = self.tree.write();
         self.db.write_opt(batch, &wo)?;
         tree.apply(&ch.tree);
-        *self.mem.write() = Mem {
-            head: Some(head),
-            supply: ch.supply,
-        };
+        *self.mem.write() = Mem { head: Some(head), supply: ch.supply };
         Ok(())
     }
 
@@ -666,32 +564,20 @@ impl Store {
     /// supply, task ids, receipts and the canonical index go back to the parent. The block
     /// itself stays stored, so it can be re-applied. Returns the new head.
     pub fn revert_head(&self) -> Result<Head, StoreError> {
-        let head = self
-            .head()
-            .ok_or_else(|| StoreError::Inconsistent("no head to revert".into()))?;
+        let head = self.head().ok_or_else(|| StoreError::Inconsistent("no head to revert".into()))?;
         if head.height == 0 {
-            return Err(StoreError::Inconsistent(
-                "cannot revert the genesis block".into(),
-            ));
+            return Err(StoreError::Inconsistent("cannot revert the genesis block".into()));
         }
         let undo: UndoRecord = match self.db.get_cf(self.cf(CF_UNDO), head.hash.0)? {
             Some(b) => unjson(CF_UNDO, &b)?,
-            None => {
-                return Err(StoreError::Inconsistent(format!(
-                    "undo record of head {} is missing",
-                    head.hash
-                )));
-            }
+            None => return Err(StoreError::Inconsistent(format!("undo record of head {} is missing", head.hash))),
         };
-        let sb = self.stored_block(&head.hash)?.ok_or_else(|| {
-            StoreError::Inconsistent(format!("head block {} is missing", head.hash))
-        })?;
-        let parent = self.header(&sb.header.prev_hash)?.ok_or_else(|| {
-            StoreError::Inconsistent(format!(
-                "parent {} of the head is missing",
-                sb.header.prev_hash
-            ))
-        })?;
+        let sb = self
+            .stored_block(&head.hash)?
+            .ok_or_else(|| StoreError::Inconsistent(format!("head block {} is missing", head.hash)))?;
+        let parent = self
+            .header(&sb.header.prev_hash)?
+            .ok_or_else(|| StoreError::Inconsistent(format!("parent {} of the head is missing", sb.header.prev_hash)))?;
         let mut batch = WriteBatch::default();
         let acc_cf = self.cf(CF_ACCOUNTS);
         let mut leaf_changes = BTreeMap::new();
@@ -734,10 +620,7 @@ impl Store {
         wo.set_sync(true);
         self.db.write_opt(batch, &wo)?;
         tree.apply(&diff);
-        *self.mem.write() = Mem {
-            head: Some(new_head),
-            supply: undo.prev_supply,
-        };
+        *self.mem.write() = Mem { head: Some(new_head), supply: undo.prev_supply };
         Ok(new_head)
     }
 
@@ -748,25 +631,16 @@ impl Store {
 
     /// The canonical index entry at `height`: hash, share target, timestamp, share count.
     pub fn canon_at(&self, height: u64) -> Result<Option<CanonEntry>, StoreError> {
-        self.db
-            .get_pinned_cf(self.cf(CF_CANONICAL), height.to_be_bytes())?
-            .map(|b| decode_canon(&b))
-            .transpose()
+        self.db.get_pinned_cf(self.cf(CF_CANONICAL), height.to_be_bytes())?.map(|b| decode_canon(&b)).transpose()
     }
 
     /// A worker's shares, rewards and last share height on the canonical chain.
     pub fn worker_stats(&self, worker: &Address) -> Result<Option<WorkerStats>, StoreError> {
-        self.db
-            .get_pinned_cf(self.cf(CF_WORKERS), worker.0)?
-            .map(|b| unjson(CF_WORKERS, &b))
-            .transpose()
+        self.db.get_pinned_cf(self.cf(CF_WORKERS), worker.0)?.map(|b| unjson(CF_WORKERS, &b)).transpose()
     }
 
     pub fn stored_block(&self, hash: &H256) -> Result<Option<StoredBlock>, StoreError> {
-        self.db
-            .get_cf(self.cf(CF_BLOCKS), hash.0)?
-            .map(|b| unjson(CF_BLOCKS, &b))
-            .transpose()
+        self.db.get_cf(self.cf(CF_BLOCKS), hash.0)?.map(|b| unjson(CF_BLOCKS, &b)).transpose()
     }
 
     pub fn header(&self, hash: &H256) -> Result<Option<Header>, StoreError> {
@@ -775,47 +649,27 @@ impl Store {
 
     /// The full block with its transactions.
     pub fn block(&self, hash: &H256) -> Result<Option<Block>, StoreError> {
-        let Some(sb) = self.stored_block(hash)? else {
-            return Ok(None);
-        };
+        let Some(sb) = self.stored_block(hash)? else { return Ok(None) };
         let mut transactions = Vec::with_capacity(sb.tx_hashes.len());
         for h in &sb.tx_hashes {
-            transactions.push(self.tx(h)?.ok_or_else(|| {
-                StoreError::Inconsistent(format!("block {hash} lists tx {h}, which is missing"))
-            })?);
+            transactions.push(self.tx(h)?.ok_or_else(|| StoreError::Inconsistent(format!("block {hash} lists tx {h}, which is missing")))?);
         }
-        Ok(Some(Block {
-            header: sb.header,
-            transactions,
-            proposer_pub_key: sb.proposer_pub_key,
-            signature: sb.signature,
-        }))
+        Ok(Some(Block { header: sb.header, transactions, proposer_pub_key: sb.proposer_pub_key, signature: sb.signature }))
     }
 
     pub fn tx(&self, hash: &H256) -> Result<Option<Transaction>, StoreError> {
         self.db
             .get_pinned_cf(self.cf(CF_TXS), hash.0)?
-            .map(|b| {
-                Transaction::from_json_slice(&b).map_err(|e| StoreError::Corrupt {
-                    cf: CF_TXS,
-                    reason: e.to_string(),
-                })
-            })
+            .map(|b| Transaction::from_json_slice(&b).map_err(|e| StoreError::Corrupt { cf: CF_TXS, reason: e.to_string() }))
             .transpose()
     }
 
     pub fn receipt(&self, hash: &H256) -> Result<Option<Receipt>, StoreError> {
-        self.db
-            .get_pinned_cf(self.cf(CF_RECEIPTS), hash.0)?
-            .map(|b| unjson(CF_RECEIPTS, &b))
-            .transpose()
+        self.db.get_pinned_cf(self.cf(CF_RECEIPTS), hash.0)?.map(|b| unjson(CF_RECEIPTS, &b)).transpose()
     }
 
     pub fn rewards(&self, block_hash: &H256) -> Result<Option<RewardSummary>, StoreError> {
-        self.db
-            .get_cf(self.cf(CF_REWARDS), block_hash.0)?
-            .map(|b| unjson(CF_REWARDS, &b))
-            .transpose()
+        self.db.get_cf(self.cf(CF_REWARDS), block_hash.0)?.map(|b| unjson(CF_REWARDS, &b)).transpose()
     }
 
     /// The committed account (zero balance, nonce 0 for an unknown address).
@@ -824,10 +678,7 @@ impl Store {
     }
 
     fn entry(&self, addr: &Address) -> Result<Option<AccountEntry>, StoreError> {
-        self.db
-            .get_pinned_cf(self.cf(CF_ACCOUNTS), addr.0)?
-            .map(|b| decode_account(&b))
-            .transpose()
+        self.db.get_pinned_cf(self.cf(CF_ACCOUNTS), addr.0)?.map(|b| decode_account(&b)).transpose()
     }
 
     /// Flushes memtables to SST files (used at shutdown; committed blocks are already durable
@@ -857,10 +708,6 @@ impl StateView for Store {
         self.mem.read().supply
     }
     fn task_known(&self, task_id: &str) -> Result<bool, StorageError> {
-        Ok(self
-            .db
-            .get_pinned_cf(self.cf(CF_TASKS), task_id.as_bytes())
-            .map_err(StoreError::from)?
-            .is_some())
+        Ok(self.db.get_pinned_cf(self.cf(CF_TASKS), task_id.as_bytes()).map_err(StoreError::from)?.is_some())
     }
 }

@@ -6,17 +6,12 @@
 //! promoted unchanged to the next level. A block that touches `t` accounts recomputes at most
 //! `t · ⌈log2 N⌉` nodes: the cost grows with the accounts touched, not with all accounts.
 
-use cpc_primitives::{Account, Address, H256, sha256_concat};
+use cpc_primitives::{sha256_concat, Account, Address, H256};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Leaf hash of an account.
 pub fn account_leaf(addr: &Address, acc: &Account) -> H256 {
-    sha256_concat(&[
-        &[0u8],
-        &addr.0,
-        &acc.balance.to_le_bytes(),
-        &acc.nonce.to_le_bytes(),
-    ])
+    sha256_concat(&[&[0u8], &addr.0, &acc.balance.to_le_bytes(), &acc.nonce.to_le_bytes()])
 }
 
 fn parent(left: &H256, right: Option<&H256>) -> H256 {
@@ -59,18 +54,11 @@ pub fn compute_update<R: NodeReader + ?Sized>(
     leaf_changes: BTreeMap<u64, H256>,
 ) -> TreeDiff {
     if new_len == 0 {
-        return TreeDiff {
-            new_len: 0,
-            nodes: vec![],
-            root: H256::ZERO,
-        };
+        return TreeDiff { new_len: 0, nodes: vec![], root: H256::ZERO };
     }
     let lens = level_lengths(new_len);
     let mut nodes: Vec<BTreeMap<u64, H256>> = vec![BTreeMap::new(); lens.len()];
-    nodes[0] = leaf_changes
-        .into_iter()
-        .filter(|(i, _)| *i < new_len)
-        .collect();
+    nodes[0] = leaf_changes.into_iter().filter(|(i, _)| *i < new_len).collect();
     let mut dirty: BTreeSet<u64> = nodes[0].keys().copied().collect();
     if new_len != old_len {
         // The right edge changes shape (a node gains or loses its sibling).
@@ -81,12 +69,7 @@ pub fn compute_update<R: NodeReader + ?Sized>(
         let parents: BTreeSet<u64> = dirty.iter().map(|i| i / 2).collect();
         let mut computed = Vec::with_capacity(parents.len());
         for &p in &parents {
-            let get = |i: u64| {
-                nodes[level]
-                    .get(&i)
-                    .copied()
-                    .unwrap_or_else(|| reader.node(level, i))
-            };
+            let get = |i: u64| nodes[level].get(&i).copied().unwrap_or_else(|| reader.node(level, i));
             let left = get(2 * p);
             let right = (2 * p + 1 < len).then(|| get(2 * p + 1));
             computed.push((p, parent(&left, right.as_ref())));
@@ -95,15 +78,8 @@ pub fn compute_update<R: NodeReader + ?Sized>(
         dirty = parents;
     }
     let top = lens.len() - 1;
-    let root = nodes[top]
-        .get(&0)
-        .copied()
-        .unwrap_or_else(|| reader.node(top, 0));
-    TreeDiff {
-        new_len,
-        nodes,
-        root,
-    }
+    let root = nodes[top].get(&0).copied().unwrap_or_else(|| reader.node(top, 0));
+    TreeDiff { new_len, nodes, root }
 }
 
 /// The whole tree in memory (32 bytes × ~2N).
@@ -147,11 +123,7 @@ impl AccountTree {
 
     /// Applies a diff computed against this tree.
     pub fn apply(&mut self, diff: &TreeDiff) {
-        let lens = if diff.new_len == 0 {
-            vec![]
-        } else {
-            level_lengths(diff.new_len)
-        };
+        let lens = if diff.new_len == 0 { vec![] } else { level_lengths(diff.new_len) };
         self.levels.truncate(lens.len());
         while self.levels.len() < lens.len() {
             self.levels.push(Vec::new());
@@ -174,9 +146,7 @@ mod tests {
     use cpc_primitives::sha256;
 
     fn leaves(n: u64, salt: u8) -> Vec<H256> {
-        (0..n)
-            .map(|i| sha256(&[&i.to_le_bytes()[..], &[salt]].concat()))
-            .collect()
+        (0..n).map(|i| sha256(&[&i.to_le_bytes()[..], &[salt]].concat())).collect()
     }
 
     #[test]
@@ -197,11 +167,7 @@ mod tests {
                 }
                 let diff = compute_update(&tree, old_len, new_len, changes);
                 tree.apply(&diff);
-                assert_eq!(
-                    tree,
-                    AccountTree::from_leaves(target),
-                    "{old_len} -> {new_len}"
-                );
+                assert_eq!(tree, AccountTree::from_leaves(target), "{old_len} -> {new_len}");
             }
         }
     }

@@ -57,19 +57,10 @@ fn wrong_nonce_is_refused() {
     let st = genesis(1);
     assert_eq!(
         run(&st, &[transfer(0, addr(1), 1, 1, 1000)]).unwrap_err(),
-        TxError::Nonce {
-            expected: 0,
-            found: 1
-        }
+        TxError::Nonce { expected: 0, found: 1 }
     );
     let a = transfer(0, addr(1), 1, 0, 1000);
-    assert_eq!(
-        run(&st, &[a.clone(), a]).unwrap_err(),
-        TxError::Nonce {
-            expected: 1,
-            found: 0
-        }
-    );
+    assert_eq!(run(&st, &[a.clone(), a]).unwrap_err(), TxError::Nonce { expected: 1, found: 0 });
 }
 
 #[test]
@@ -77,13 +68,7 @@ fn sender_must_cover_the_max_fee() {
     let st = genesis(1);
     // key 5 has no account at all
     let err = run(&st, &[transfer(5, addr(1), 0, 0, 1000)]).unwrap_err();
-    assert_eq!(
-        err,
-        TxError::FeeBalance {
-            balance: 0,
-            fee: 21_000_000
-        }
-    );
+    assert_eq!(err, TxError::FeeBalance { balance: 0, fee: 21_000_000 });
 }
 
 #[test]
@@ -92,13 +77,7 @@ fn amount_beyond_balance_fails_but_pays_the_fee() {
     let tx = transfer(0, addr(1), 1000 * UNITS_PER_CPC, 0, 1000);
     let out = run(&st, &[tx]).unwrap();
     assert_eq!(out.outcomes[0].status, TxStatus::Failed);
-    assert!(
-        out.outcomes[0]
-            .error
-            .as_ref()
-            .unwrap()
-            .contains("insufficient balance for amount")
-    );
+    assert!(out.outcomes[0].error.as_ref().unwrap().contains("insufficient balance for amount"));
     st.commit(&out.changes);
     assert_eq!(st.balance(&addr(0)), 1000 * UNITS_PER_CPC - 21_000_000);
     assert_eq!(st.balance(&addr(1)), 0);
@@ -110,10 +89,7 @@ fn unsupported_types_are_refused() {
     let st = genesis(1);
     let mut tx = transfer(0, addr(1), 1, 0, 1000);
     tx.tx_type = TxType::Stake;
-    assert_eq!(
-        run(&st, &[tx]).unwrap_err(),
-        TxError::Unsupported(TxType::Stake)
-    );
+    assert_eq!(run(&st, &[tx]).unwrap_err(), TxError::Unsupported(TxType::Stake));
 }
 
 #[test]
@@ -127,14 +103,7 @@ fn block_gas_limit_is_enforced() {
         ex.execute(&tx, tx.hash()).unwrap();
     }
     let tx = transfer(0, addr(1), 1, 2, 1000);
-    assert_eq!(
-        ex.execute(&tx, tx.hash()).unwrap_err(),
-        TxError::BlockGas {
-            used: 42_000,
-            limit: 42_000,
-            needed: 21_000
-        }
-    );
+    assert_eq!(ex.execute(&tx, tx.hash()).unwrap_err(), TxError::BlockGas { used: 42_000, limit: 42_000, needed: 21_000 });
 }
 
 #[test]
@@ -154,17 +123,11 @@ fn duplicate_task_id_in_block_and_on_chain_is_refused() {
     let mut st = genesis(2);
     let a = submit(0, "task-1", 0);
     let b = submit(1, "task-1", 0);
-    assert_eq!(
-        run(&st, &[a.clone(), b.clone()]).unwrap_err(),
-        TxError::TaskInBlock("task-1".into())
-    );
+    assert_eq!(run(&st, &[a.clone(), b.clone()]).unwrap_err(), TxError::TaskInBlock("task-1".into()));
     let out = run(&st, &[a]).unwrap();
     assert_eq!(out.changes.task_ids.len(), 1);
     st.commit(&out.changes);
-    assert_eq!(
-        run(&st, &[b]).unwrap_err(),
-        TxError::TaskOnChain("task-1".into())
-    );
+    assert_eq!(run(&st, &[b]).unwrap_err(), TxError::TaskOnChain("task-1".into()));
 }
 
 #[test]
@@ -194,11 +157,7 @@ fn rewards_and_fees_are_split_and_nothing_is_burned_without_shares() {
     // (R·30 // 100) // S with R = 10 CPC and S = 8: 3/8 CPC per share.
     assert_eq!(r.share_reward, 3 * UNITS_PER_CPC / 8);
     assert_eq!((r.shares, r.worker_payments.len()), (0, 0));
-    assert_eq!(
-        r.minted,
-        7 * UNITS_PER_CPC,
-        "no shares: only the proposer's part is minted"
-    );
+    assert_eq!(r.minted, 7 * UNITS_PER_CPC, "no shares: only the proposer's part is minted");
     assert_eq!((r.proposer_fees, r.treasury_fees), (fee * 9 / 10, fee / 10));
     st.commit(&out.changes);
     assert_eq!(st.balance(&PROPOSER), 7 * UNITS_PER_CPC + fee * 9 / 10);
@@ -216,26 +175,14 @@ fn each_share_mints_the_share_reward_for_its_worker() {
     let genesis_total = st.supply.total;
     let per_share = 3 * UNITS_PER_CPC / 8; // (10 CPC · 30 // 100) // S, S = 8
     // More shares than S (up to M = 2S may be in a block): each is paid in full, no pool split.
-    let workers: Vec<Address> = [3u8, 4, 3]
-        .iter()
-        .chain([5u8; 10].iter())
-        .map(|&i| addr(i))
-        .collect();
+    let workers: Vec<Address> = [3u8, 4, 3].iter().chain([5u8; 10].iter()).map(|&i| addr(i)).collect();
     assert!(workers.len() as u64 > p.poc.shares_per_block);
-    let out = BlockExecutor::new(&st, &p, 1)
-        .finish(&PROPOSER, &workers)
-        .unwrap();
+    let out = BlockExecutor::new(&st, &p, 1).finish(&PROPOSER, &workers).unwrap();
     let r = &out.rewards;
     assert_eq!(r.share_reward, per_share);
     assert_eq!(r.shares, 13);
-    let expected_payments: Vec<(Address, String)> = workers
-        .iter()
-        .map(|w| (*w, per_share.to_string()))
-        .collect();
-    assert_eq!(
-        r.worker_payments, expected_payments,
-        "one payment per share, in block order"
-    );
+    let expected_payments: Vec<(Address, String)> = workers.iter().map(|w| (*w, per_share.to_string())).collect();
+    assert_eq!(r.worker_payments, expected_payments, "one payment per share, in block order");
     assert_eq!(r.minted, 7 * UNITS_PER_CPC + 13 * per_share);
     st.commit(&out.changes);
     assert_eq!(st.balance(&addr(3)), 2 * per_share);
@@ -254,15 +201,10 @@ fn share_reward_follows_s_and_the_halving() {
     p.poc.shares_per_block = 3;
     let st = genesis(0);
     // Height 1 000 001 is the first block of the second halving interval: R = 5 CPC.
-    let out = BlockExecutor::new(&st, &p, 1_000_001)
-        .finish(&PROPOSER, &[addr(1)])
-        .unwrap();
+    let out = BlockExecutor::new(&st, &p, 1_000_001).finish(&PROPOSER, &[addr(1)]).unwrap();
     assert_eq!(out.rewards.block_reward, 5 * UNITS_PER_CPC);
     assert_eq!(out.rewards.share_reward, (5 * UNITS_PER_CPC * 30 / 100) / 3);
-    assert_eq!(
-        out.rewards.minted,
-        5 * UNITS_PER_CPC * 70 / 100 + (5 * UNITS_PER_CPC * 30 / 100) / 3
-    );
+    assert_eq!(out.rewards.minted, 5 * UNITS_PER_CPC * 70 / 100 + (5 * UNITS_PER_CPC * 30 / 100) / 3);
 }
 
 #[test]
@@ -272,18 +214,12 @@ fn state_root_changes_with_any_balance_and_is_incremental() {
     let root1 = out.state_root;
     st.commit(&out.changes);
     // The incrementally maintained tree equals a full rebuild.
-    let mut leaves: Vec<(u64, H256)> = st
-        .accounts
-        .iter()
-        .map(|(a, e)| (e.slot, account_leaf(a, &e.account)))
-        .collect();
+    let mut leaves: Vec<(u64, H256)> =
+        st.accounts.iter().map(|(a, e)| (e.slot, account_leaf(a, &e.account))).collect();
     leaves.sort_by_key(|l| l.0);
     let rebuilt = AccountTree::from_leaves(leaves.into_iter().map(|l| l.1).collect());
     assert_eq!(rebuilt, st.tree);
-    assert_eq!(
-        state_root(&rebuilt.root(), st.tree.len(), &st.supply),
-        root1
-    );
+    assert_eq!(state_root(&rebuilt.root(), st.tree.len(), &st.supply), root1);
     let out2 = run(&st, &[transfer(0, addr(1), 2, 1, 1000)]).unwrap();
     assert_ne!(out2.state_root, root1);
 }

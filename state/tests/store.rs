@@ -43,11 +43,7 @@ fn next_block(store: &Store, txs: Vec<Transaction>) -> (Block, Vec<H256>, BlockO
 /// The next block on the head, paying one share to each of `share_workers` (the store does not
 /// check shares: consensus does). Its share_target is the parent's halved, so the canonical
 /// index has something to carry.
-fn next_block_paying(
-    store: &Store,
-    txs: Vec<Transaction>,
-    share_workers: &[Address],
-) -> (Block, Vec<H256>, BlockOutcome) {
+fn next_block_paying(store: &Store, txs: Vec<Transaction>, share_workers: &[Address]) -> (Block, Vec<H256>, BlockOutcome) {
     let p = params();
     let head = store.head().unwrap();
     let mut ex = BlockExecutor::new(store, &p, head.height + 1);
@@ -82,13 +78,7 @@ fn commit_then_reopen_resumes_at_the_same_head_and_state() {
         let store = Store::open(dir.path()).unwrap();
         init(&store);
         for n in 0..3 {
-            let (b, h, o) = next_block(
-                &store,
-                vec![
-                    transfer(1, addr(2), 7, n, 1000),
-                    submit(2, &format!("t{n}"), n),
-                ],
-            );
+            let (b, h, o) = next_block(&store, vec![transfer(1, addr(2), 7, n, 1000), submit(2, &format!("t{n}"), n)]);
             store.commit_block(&b, &h, &o).unwrap();
         }
         (store.head().unwrap(), store.account(&addr(2)).unwrap())
@@ -100,10 +90,7 @@ fn commit_then_reopen_resumes_at_the_same_head_and_state() {
     let b = store.block(&head.hash).unwrap().unwrap();
     assert_eq!(b.transactions.len(), 2);
     let r = store.receipt(&b.transactions[0].hash()).unwrap().unwrap();
-    assert_eq!(
-        (r.block_height, r.block_hash, r.status),
-        (3, head.hash, TxStatus::Success)
-    );
+    assert_eq!((r.block_height, r.block_hash, r.status), (3, head.hash, TxStatus::Success));
     assert!(store.task_known("t2").unwrap());
     assert!(!store.task_known("t9").unwrap());
     assert_eq!(store.hash_at(3).unwrap(), Some(head.hash));
@@ -120,10 +107,7 @@ fn a_block_not_on_the_head_is_refused() {
     init(&store);
     let (mut b, h, o) = next_block(&store, vec![]);
     b.header.prev_hash = H256([9; 32]);
-    assert!(matches!(
-        store.commit_block(&b, &h, &o),
-        Err(StoreError::NotOnHead { .. })
-    ));
+    assert!(matches!(store.commit_block(&b, &h, &o), Err(StoreError::NotOnHead { .. })));
     assert_eq!(store.head().unwrap().height, 0);
 }
 
@@ -134,10 +118,7 @@ fn genesis_twice_is_refused() {
     let g = init(&store);
     let p = params();
     let out = BlockExecutor::new(&store, &p, 0).finish_genesis().unwrap();
-    assert!(matches!(
-        store.commit_genesis(&g, &out, b"{}"),
-        Err(StoreError::AlreadyInitialized(_))
-    ));
+    assert!(matches!(store.commit_genesis(&g, &out, b"{}"), Err(StoreError::AlreadyInitialized(_))));
 }
 
 #[test]
@@ -149,18 +130,7 @@ fn a_tampered_account_fails_the_startup_check() {
     }
     {
         // Change one balance behind the store's back.
-        let cfs = [
-            "meta",
-            "blocks",
-            "canonical",
-            "txs",
-            "receipts",
-            "accounts",
-            "tasks",
-            "undo",
-            "rewards",
-            "workers",
-        ];
+        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards", "workers"];
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
         let cf = db.cf_handle("accounts").unwrap();
         let mut v = db.get_cf(cf, addr(1).0).unwrap().unwrap();
@@ -179,41 +149,22 @@ fn revert_head_restores_the_parent_state_exactly_and_blocks_can_be_reapplied() {
     let (b1, h1, o1) = next_block(&store, vec![transfer(1, addr(2), 7, 0, 1000)]);
     store.commit_block(&b1, &h1, &o1).unwrap();
     let head1 = store.head().unwrap();
-    let bal1 = (
-        store.account(&addr(1)).unwrap(),
-        store.account(&addr(2)).unwrap(),
-    );
+    let bal1 = (store.account(&addr(1)).unwrap(), store.account(&addr(2)).unwrap());
     // Block 2 creates a new account and records a task id.
     let fresh = Address([0x55; 20]);
-    let (b2, h2, o2) = next_block(
-        &store,
-        vec![transfer(1, fresh, 9, 1, 1000), submit(2, "t-undo", 0)],
-    );
+    let (b2, h2, o2) = next_block(&store, vec![transfer(1, fresh, 9, 1, 1000), submit(2, "t-undo", 0)]);
     store.commit_block(&b2, &h2, &o2).unwrap();
     assert!(store.task_known("t-undo").unwrap());
     assert_eq!(store.account(&fresh).unwrap().balance, 9);
 
     let back = store.revert_head().unwrap();
     assert_eq!(back, head1);
-    assert_eq!(
-        (
-            store.account(&addr(1)).unwrap(),
-            store.account(&addr(2)).unwrap()
-        ),
-        bal1
-    );
-    assert_eq!(
-        store.account(&fresh).unwrap(),
-        Account::default(),
-        "created account is gone"
-    );
+    assert_eq!((store.account(&addr(1)).unwrap(), store.account(&addr(2)).unwrap()), bal1);
+    assert_eq!(store.account(&fresh).unwrap(), Account::default(), "created account is gone");
     assert!(!store.task_known("t-undo").unwrap());
     assert_eq!(store.receipt(&h2[0]).unwrap(), None);
     assert_eq!(store.hash_at(2).unwrap(), None);
-    assert!(
-        store.has_block(&b2.hash()).unwrap(),
-        "the block stays stored"
-    );
+    assert!(store.has_block(&b2.hash()).unwrap(), "the block stays stored");
     drop(store);
     // The reverted state passes the startup check (state root rebuilt from accounts).
     let store = Store::open(dir.path()).unwrap();
@@ -230,10 +181,7 @@ fn genesis_cannot_be_reverted() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     init(&store);
-    assert!(matches!(
-        store.revert_head(),
-        Err(StoreError::Inconsistent(_))
-    ));
+    assert!(matches!(store.revert_head(), Err(StoreError::Inconsistent(_))));
 }
 
 #[test]
@@ -242,33 +190,16 @@ fn the_canonical_index_carries_hash_target_time_and_shares() {
     let store = Store::open(dir.path()).unwrap();
     let g = init(&store);
     let g0 = store.canon_at(0).unwrap().unwrap();
-    assert_eq!(
-        g0,
-        CanonEntry {
-            hash: g.hash(),
-            share_target: ShareTarget::MAX,
-            timestamp: 1,
-            shares: 0
-        }
-    );
+    assert_eq!(g0, CanonEntry { hash: g.hash(), share_target: ShareTarget::MAX, timestamp: 1, shares: 0 });
     let (b, h, o) = next_block_paying(&store, vec![], &[addr(1), addr(2), addr(1)]);
     store.commit_block(&b, &h, &o).unwrap();
     let e = store.canon_at(1).unwrap().unwrap();
     assert_eq!(
         e,
-        CanonEntry {
-            hash: b.hash(),
-            share_target: b.header.share_target,
-            timestamp: b.header.timestamp,
-            shares: 3
-        }
+        CanonEntry { hash: b.hash(), share_target: b.header.share_target, timestamp: b.header.timestamp, shares: 3 }
     );
     assert_eq!(e.share_target, ShareTarget(u64::MAX / 2));
-    assert_eq!(
-        store.head().unwrap().share_target,
-        b.header.share_target,
-        "the head carries the target too"
-    );
+    assert_eq!(store.head().unwrap().share_target, b.header.share_target, "the head carries the target too");
     assert_eq!(store.hash_at(1).unwrap(), Some(b.hash()));
     assert_eq!(store.canon_at(2).unwrap(), None);
     drop(store);
@@ -282,9 +213,7 @@ fn the_worker_index_follows_commits_and_reverts() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     init(&store);
-    let per_share = params()
-        .economics
-        .share_reward(1, params().poc.shares_per_block);
+    let per_share = params().economics.share_reward(1, params().poc.shares_per_block);
     assert_eq!(per_share, 3 * UNITS_PER_CPC / 8);
     let (w1, w2, idle) = (addr(1), Address([0x42; 20]), addr(2));
     assert_eq!(store.worker_stats(&w1).unwrap(), None);
@@ -293,35 +222,19 @@ fn the_worker_index_follows_commits_and_reverts() {
     let (b1, h1, o1) = next_block_paying(&store, vec![], &[w1, w2, w1]);
     store.commit_block(&b1, &h1, &o1).unwrap();
     let after1 = (
-        WorkerStats {
-            shares: 2,
-            rewards: 2 * per_share,
-            last_share_height: 1,
-        },
-        WorkerStats {
-            shares: 1,
-            rewards: per_share,
-            last_share_height: 1,
-        },
+        WorkerStats { shares: 2, rewards: 2 * per_share, last_share_height: 1 },
+        WorkerStats { shares: 1, rewards: per_share, last_share_height: 1 },
     );
     assert_eq!(store.worker_stats(&w1).unwrap(), Some(after1.0));
     assert_eq!(store.worker_stats(&w2).unwrap(), Some(after1.1));
-    assert_eq!(
-        store.worker_stats(&idle).unwrap(),
-        None,
-        "no share, no entry"
-    );
+    assert_eq!(store.worker_stats(&idle).unwrap(), None, "no share, no entry");
 
     // Block 2: w1 one more share; w2 none (its entry stays as it was).
     let (b2, h2, o2) = next_block_paying(&store, vec![], &[w1]);
     store.commit_block(&b2, &h2, &o2).unwrap();
     assert_eq!(
         store.worker_stats(&w1).unwrap(),
-        Some(WorkerStats {
-            shares: 3,
-            rewards: 3 * per_share,
-            last_share_height: 2
-        })
+        Some(WorkerStats { shares: 3, rewards: 3 * per_share, last_share_height: 2 })
     );
     assert_eq!(store.worker_stats(&w2).unwrap(), Some(after1.1));
     // The index agrees with the balances the shares paid (w2 had no account before).
@@ -337,11 +250,7 @@ fn the_worker_index_follows_commits_and_reverts() {
     assert_eq!(store.worker_stats(&w2).unwrap(), None);
     drop(store);
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(
-        store.worker_stats(&w1).unwrap(),
-        None,
-        "the revert was written, not just cached"
-    );
+    assert_eq!(store.worker_stats(&w1).unwrap(), None, "the revert was written, not just cached");
     // Re-applying block 1 rebuilds the same entries.
     let (b1again, h, o) = next_block_paying(&store, vec![], &[w1, w2, w1]);
     assert_eq!(b1again.hash(), b1.hash());
@@ -353,17 +262,7 @@ fn the_worker_index_follows_commits_and_reverts() {
 #[test]
 fn a_v1_datadir_is_refused_and_left_as_it_was() {
     // The v1 (schema 1) layout: nine column families, no "workers".
-    const V1_CFS: [&str; 9] = [
-        "meta",
-        "blocks",
-        "canonical",
-        "txs",
-        "receipts",
-        "accounts",
-        "tasks",
-        "undo",
-        "rewards",
-    ];
+    const V1_CFS: [&str; 9] = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards"];
     let dir = tempfile::tempdir().unwrap();
     {
         let mut opts = rocksdb::Options::default();
@@ -372,42 +271,19 @@ fn a_v1_datadir_is_refused_and_left_as_it_was() {
         let db = rocksdb::DB::open_cf(&opts, dir.path(), V1_CFS).unwrap();
         let meta = db.cf_handle("meta").unwrap();
         db.put_cf(meta, b"schema", 1u32.to_le_bytes()).unwrap();
-        db.put_cf(
-            db.cf_handle("canonical").unwrap(),
-            0u64.to_be_bytes(),
-            [7u8; 32],
-        )
-        .unwrap();
+        db.put_cf(db.cf_handle("canonical").unwrap(), 0u64.to_be_bytes(), [7u8; 32]).unwrap();
     }
     let sorted = |mut v: Vec<String>| {
         v.sort();
         v
     };
     let before = sorted(rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap());
-    assert_eq!(
-        before.len(),
-        V1_CFS.len() + 1,
-        "the nine plus rocksdb's default: {before:?}"
-    );
+    assert_eq!(before.len(), V1_CFS.len() + 1, "the nine plus rocksdb's default: {before:?}");
 
-    let err = Store::open(dir.path())
-        .err()
-        .expect("a v1 datadir must be refused");
-    assert!(
-        matches!(
-            err,
-            StoreError::Schema {
-                expected: 2,
-                found: 1
-            }
-        ),
-        "{err:?}"
-    );
+    let err = Store::open(dir.path()).err().expect("a v1 datadir must be refused");
+    assert!(matches!(err, StoreError::Schema { expected: 2, found: 1 }), "{err:?}");
     let msg = err.to_string();
-    assert!(
-        msg.contains("older cpcd"),
-        "the message says what happened: {msg}"
-    );
+    assert!(msg.contains("older cpcd"), "the message says what happened: {msg}");
     assert!(msg.contains("datadir"), "and what to do: {msg}");
 
     // Nothing was created or written: the old layout opens as before, with its data.
@@ -415,21 +291,11 @@ fn a_v1_datadir_is_refused_and_left_as_it_was() {
     assert_eq!(after, before);
     let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), V1_CFS).unwrap();
     let meta = db.cf_handle("meta").unwrap();
-    assert_eq!(
-        db.get_cf(meta, b"schema").unwrap(),
-        Some(1u32.to_le_bytes().to_vec())
-    );
-    assert_eq!(
-        db.get_cf(db.cf_handle("canonical").unwrap(), 0u64.to_be_bytes())
-            .unwrap(),
-        Some(vec![7u8; 32])
-    );
+    assert_eq!(db.get_cf(meta, b"schema").unwrap(), Some(1u32.to_le_bytes().to_vec()));
+    assert_eq!(db.get_cf(db.cf_handle("canonical").unwrap(), 0u64.to_be_bytes()).unwrap(), Some(vec![7u8; 32]));
     drop(db);
     // Refused again on a second try (the first refusal changed nothing).
-    assert!(matches!(
-        Store::open(dir.path()),
-        Err(StoreError::Schema { found: 1, .. })
-    ));
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::Schema { found: 1, .. })));
 }
 
 #[test]
@@ -440,32 +306,11 @@ fn a_newer_schema_is_refused() {
         init(&store);
     }
     {
-        let cfs = [
-            "meta",
-            "blocks",
-            "canonical",
-            "txs",
-            "receipts",
-            "accounts",
-            "tasks",
-            "undo",
-            "rewards",
-            "workers",
-        ];
+        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards", "workers"];
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
-        db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 3u32.to_le_bytes())
-            .unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 3u32.to_le_bytes()).unwrap();
     }
     let err = Store::open(dir.path()).err().expect("must refuse");
-    assert!(
-        matches!(
-            err,
-            StoreError::Schema {
-                expected: 2,
-                found: 3
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Schema { expected: 2, found: 3 }), "{err:?}");
     assert!(err.to_string().contains("newer cpcd"), "{err}");
 }

@@ -8,27 +8,14 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Transfer {
-        from: u8,
-        to: u8,
-        amount: u128,
-        gas_price: u64,
-    },
-    Submit {
-        from: u8,
-    },
+    Transfer { from: u8, to: u8, amount: u128, gas_price: u64 },
+    Submit { from: u8 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0u8..6, 0u8..8, 0u128..2_000 * UNITS_PER_CPC, 1000u64..5000).prop_map(
-            |(from, to, amount, gas_price)| Op::Transfer {
-                from,
-                to,
-                amount,
-                gas_price
-            }
-        ),
+        (0u8..6, 0u8..8, 0u128..2_000 * UNITS_PER_CPC, 1000u64..5000)
+            .prop_map(|(from, to, amount, gas_price)| Op::Transfer { from, to, amount, gas_price }),
         (0u8..6).prop_map(|from| Op::Submit { from }),
     ]
 }

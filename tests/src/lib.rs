@@ -1,7 +1,7 @@
 //! Helpers for the integration tests: start real `cpcd` processes on free ports with a
 //! temporary datadir, talk to them over HTTP JSON-RPC, and sign transactions.
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{anyhow, bail, Context, Result};
 use cpc_genesis::dev_keys;
 use cpc_primitives::*;
 use jsonrpsee::core::client::{ClientT, Error as ClientError};
@@ -31,14 +31,9 @@ pub fn cpcd_path() -> PathBuf {
         if p.is_file() {
             return p;
         }
-        dir = d
-            .parent()
-            .filter(|_| d.file_name().is_some_and(|n| n == "deps"));
+        dir = d.parent().filter(|_| d.file_name().is_some_and(|n| n == "deps"));
     }
-    panic!(
-        "cpcd not found next to {}: build it first (cargo build --release --bin cpcd)",
-        exe.display()
-    )
+    panic!("cpcd not found next to {}: build it first (cargo build --release --bin cpcd)", exe.display())
 }
 
 /// A running `cpcd` process, killed on drop.
@@ -61,22 +56,13 @@ impl NodeProc {
                 (Some(t), p)
             }
         };
-        let mut args: Vec<String> = vec![
-            "--dev".into(),
-            "--http.port".into(),
-            "0".into(),
-            "--datadir".into(),
-        ];
+        let mut args: Vec<String> = vec!["--dev".into(), "--http.port".into(), "0".into(), "--datadir".into()];
         args.push(dir.display().to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::spawn(&args, dir, tmp)
     }
 
-    pub fn spawn(
-        args: &[String],
-        datadir: PathBuf,
-        tmp: Option<tempfile::TempDir>,
-    ) -> Result<NodeProc> {
+    pub fn spawn(args: &[String], datadir: PathBuf, tmp: Option<tempfile::TempDir>) -> Result<NodeProc> {
         Self::spawn_with_env(args, &[], datadir, tmp)
     }
 
@@ -101,11 +87,7 @@ impl NodeProc {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
                 if let Some(i) = line.find("JSON-RPC listening on http://") {
-                    let _ = tx.send(
-                        line[i + "JSON-RPC listening on ".len()..]
-                            .trim()
-                            .to_string(),
-                    );
+                    let _ = tx.send(line[i + "JSON-RPC listening on ".len()..].trim().to_string());
                 }
                 log2.lock().unwrap().push(line);
             }
@@ -117,13 +99,7 @@ impl NodeProc {
                 bail!("cpcd did not start: {}", log.lock().unwrap().join("\n"));
             }
         };
-        Ok(NodeProc {
-            child,
-            rpc_url: url,
-            datadir,
-            log,
-            _tmp: tmp,
-        })
+        Ok(NodeProc { child, rpc_url: url, datadir, log, _tmp: tmp })
     }
 
     /// Starts `cpcd --datadir <dir> <extra…>` (settings from `<dir>/cpcd.toml`).
@@ -140,18 +116,13 @@ impl NodeProc {
     }
 
     pub fn client(&self) -> HttpClient {
-        HttpClientBuilder::default()
-            .request_timeout(Duration::from_secs(60))
-            .build(&self.rpc_url)
-            .unwrap()
+        HttpClientBuilder::default().request_timeout(Duration::from_secs(60)).build(&self.rpc_url).unwrap()
     }
 
     /// SIGTERM, then wait for a clean exit; returns the exit status code and the log.
     pub fn stop(mut self) -> Result<(i32, String)> {
         let pid = self.child.id() as i32;
-        let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()?;
+        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
         if !status.success() {
             bail!("kill -TERM failed");
         }
@@ -177,16 +148,8 @@ impl NodeProc {
 
 /// The head height a node reported in its `stopped cleanly height=N` log line.
 pub fn stopped_height(log: &str) -> u64 {
-    let line = log
-        .lines()
-        .find(|l| l.contains("stopped cleanly"))
-        .expect("clean-stop line in the log");
-    line.split("height=")
-        .nth(1)
-        .expect("height field")
-        .trim()
-        .parse()
-        .expect("a height")
+    let line = log.lines().find(|l| l.contains("stopped cleanly")).expect("clean-stop line in the log");
+    line.split("height=").nth(1).expect("height field").trim().parse().expect("a height")
 }
 
 impl Drop for NodeProc {
@@ -214,13 +177,7 @@ pub fn transfer(sk: &SecretKey, to: Address, amount: u128, nonce: u64) -> Transa
 /// Chain id of networks made by `testnet_init`.
 pub const TESTNET_CHAIN_ID: &str = "cpc-localnet-1";
 
-pub fn transfer_on(
-    chain_id: &str,
-    sk: &SecretKey,
-    to: Address,
-    amount: u128,
-    nonce: u64,
-) -> Transaction {
+pub fn transfer_on(chain_id: &str, sk: &SecretKey, to: Address, amount: u128, nonce: u64) -> Transaction {
     UnsignedTx::transfer(chain_id, addr_of(sk), to, amount, nonce, 1000).sign(sk)
 }
 
@@ -259,10 +216,7 @@ pub fn tx_json(tx: &Transaction) -> Value {
 
 /// `cpc_sendTransaction`; Err carries (code, message).
 pub async fn send(c: &HttpClient, tx: &Transaction) -> std::result::Result<String, (i32, String)> {
-    match c
-        .request::<String, _>("cpc_sendTransaction", rpc_params![tx_json(tx)])
-        .await
-    {
+    match c.request::<String, _>("cpc_sendTransaction", rpc_params![tx_json(tx)]).await {
         Ok(h) => Ok(h),
         Err(ClientError::Call(e)) => Err((e.code(), e.message().to_string())),
         Err(e) => Err((0, e.to_string())),
@@ -274,9 +228,7 @@ pub async fn call(c: &HttpClient, method: &str, params: Vec<Value>) -> Result<Va
     for v in params {
         p.insert(v).unwrap();
     }
-    c.request::<Value, _>(method, p)
-        .await
-        .map_err(|e| anyhow!("{method}: {e}"))
+    c.request::<Value, _>(method, p).await.map_err(|e| anyhow!("{method}: {e}"))
 }
 
 /// Polls for a receipt until it appears.
@@ -296,16 +248,11 @@ pub async fn wait_receipt(c: &HttpClient, hash: &str, timeout: Duration) -> Resu
 
 pub async fn balance(c: &HttpClient, a: &Address) -> Result<u128> {
     let v = call(c, "cpc_getBalance", vec![a.to_string().into()]).await?;
-    Ok(v.as_str()
-        .ok_or_else(|| anyhow!("balance not a string: {v}"))?
-        .parse()?)
+    Ok(v.as_str().ok_or_else(|| anyhow!("balance not a string: {v}"))?.parse()?)
 }
 
 pub async fn block_number(c: &HttpClient) -> Result<u64> {
-    call(c, "cpc_blockNumber", vec![])
-        .await?
-        .as_u64()
-        .ok_or_else(|| anyhow!("not a number"))
+    call(c, "cpc_blockNumber", vec![]).await?.as_u64().ok_or_else(|| anyhow!("not a number"))
 }
 
 /// A raw HTTP POST returning the status code and the body text.
@@ -323,26 +270,15 @@ pub fn raw_post_status(url: &str, body: &str) -> Result<(u16, String)> {
     let mut resp = Vec::new();
     let _ = s.read_to_end(&mut resp);
     let resp = String::from_utf8_lossy(&resp).to_string();
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("no status line in {resp:?}"))?;
-    Ok((
-        status,
-        resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
-    ))
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| anyhow!("no status line in {resp:?}"))?;
+    Ok((status, resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string()))
 }
 
 /// The WebSocket URL a node logged (`--ws.port 0`).
 pub fn ws_url(node: &NodeProc) -> Result<String> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if let Some(line) = node
-            .logs()
-            .lines()
-            .find(|l| l.contains("WebSocket listening on ws://"))
-        {
+        if let Some(line) = node.logs().lines().find(|l| l.contains("WebSocket listening on ws://")) {
             let i = line.find("ws://").unwrap();
             return Ok(line[i..].trim().to_string());
         }
@@ -365,27 +301,16 @@ pub fn raw_post(url: &str, body: &str) -> Result<Value> {
     )?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
-    let body = resp
-        .split("\r\n\r\n")
-        .nth(1)
-        .ok_or_else(|| anyhow!("no body in {resp}"))?;
+    let body = resp.split("\r\n\r\n").nth(1).ok_or_else(|| anyhow!("no body in {resp}"))?;
     serde_json::from_str(body).with_context(|| format!("response body {body:?}"))
 }
 
 /// A base port such that `base..base+n` are free for TCP on 127.0.0.1 right now.
 pub fn free_port_range(n: u16) -> u16 {
     use std::net::TcpListener;
-    let seed = std::process::id() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
+    let seed = std::process::id() as u64 ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     for attempt in 0..200u64 {
-        let base = 20_000
-            + ((seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(attempt * 7919))
-                % 30_000) as u16;
+        let base = 20_000 + ((seed.wrapping_mul(6364136223846793005).wrapping_add(attempt * 7919)) % 30_000) as u16;
         let ok = (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if ok {
             return base;
@@ -395,65 +320,27 @@ pub fn free_port_range(n: u16) -> u16 {
 }
 
 /// `cpcd testnet init` into `out`; returns the node directories.
-pub fn testnet_init(
-    out: &Path,
-    validators: usize,
-    nodes: usize,
-    block_time: &str,
-) -> Result<Vec<PathBuf>> {
+pub fn testnet_init(out: &Path, validators: usize, nodes: usize, block_time: &str) -> Result<Vec<PathBuf>> {
     testnet_init_with(out, validators, nodes, block_time, &[])
 }
 
 /// `cpcd testnet init` whose validators decide blocks with BFT consensus.
 pub fn testnet_init_bft(out: &Path, validators: usize, nodes: usize) -> Result<Vec<PathBuf>> {
     let bft = free_port_range(validators as u16);
-    testnet_init_with(
-        out,
-        validators,
-        nodes,
-        "300ms",
-        &["--bft-base-port", &bft.to_string()],
-    )
+    testnet_init_with(out, validators, nodes, "300ms", &["--bft-base-port", &bft.to_string()])
 }
 
-fn testnet_init_with(
-    out: &Path,
-    validators: usize,
-    nodes: usize,
-    block_time: &str,
-    extra: &[&str],
-) -> Result<Vec<PathBuf>> {
+fn testnet_init_with(out: &Path, validators: usize, nodes: usize, block_time: &str, extra: &[&str]) -> Result<Vec<PathBuf>> {
     let p2p = free_port_range(nodes as u16);
     let http = free_port_range(nodes as u16);
     let o = Command::new(cpcd_path())
-        .args([
-            "testnet",
-            "init",
-            "--validators",
-            &validators.to_string(),
-            "--nodes",
-            &nodes.to_string(),
-        ])
-        .args([
-            "--out",
-            out.to_str().unwrap(),
-            "--block-time",
-            block_time,
-            "--fund-dev-accounts",
-        ])
-        .args([
-            "--p2p-base-port",
-            &p2p.to_string(),
-            "--http-base-port",
-            &http.to_string(),
-        ])
+        .args(["testnet", "init", "--validators", &validators.to_string(), "--nodes", &nodes.to_string()])
+        .args(["--out", out.to_str().unwrap(), "--block-time", block_time, "--fund-dev-accounts"])
+        .args(["--p2p-base-port", &p2p.to_string(), "--http-base-port", &http.to_string()])
         .args(extra)
         .output()?;
     if !o.status.success() {
-        bail!(
-            "testnet init failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        bail!("testnet init failed: {}", String::from_utf8_lossy(&o.stderr));
     }
     Ok((0..nodes).map(|i| out.join(format!("node{i}"))).collect())
 }
@@ -482,12 +369,7 @@ pub async fn wait_height(c: &HttpClient, min: u64, timeout: Duration) -> Result<
 /// A forged synthetic result: the true product with one entry changed in a row that the
 /// forged root does not challenge. It passes the k-row proof check (admission) and fails full
 /// recomputation — what a worker grinding share values without doing the work would send.
-pub fn forge_result(
-    tip: &H256,
-    worker: &str,
-    nonce: u64,
-    p: &cpc_poc::SynthParams,
-) -> ComputeResult {
+pub fn forge_result(tip: &H256, worker: &str, nonce: u64, p: &cpc_poc::SynthParams) -> ComputeResult {
     let seed = cpc_poc::seed(tip, worker, nonce);
     let (a, b) = cpc_poc::generate_matrices(&seed, p.n);
     let c = cpc_poc::matmul(&a, &b, p.n);

@@ -14,15 +14,9 @@
 //! tick without producing (node/src/run.rs), so the head stays at genesis and every crafted
 //! block is built on it.
 
-use cpc_consensus::{
-    BlockError, BuildContext, Candidate, ChainContext, PocVerifier, ValidatorSet, build_block,
-    validate_block,
-};
+use cpc_consensus::{build_block, validate_block, BlockError, BuildContext, Candidate, ChainContext, PocVerifier, ValidatorSet};
 use cpc_genesis::Genesis;
-use cpc_network::{
-    MAJOR_PENALTY, Multiaddr, NetEvent, NetworkConfig, NetworkHandle, PeerId, Status, SyncRequest,
-    SyncResponse,
-};
+use cpc_network::{Multiaddr, NetEvent, NetworkConfig, NetworkHandle, PeerId, Status, SyncRequest, SyncResponse, MAJOR_PENALTY};
 use cpc_primitives::*;
 use cpc_state::{ChainParams, Head, MemState};
 use cpcd_tests::*;
@@ -60,10 +54,7 @@ where
             return t;
         }
         if Instant::now() > deadline {
-            panic!(
-                "timed out after {within:?} waiting for {what}\n--- node log (tail) ---\n{}",
-                log_tail(node, 60)
-            );
+            panic!("timed out after {within:?} waiting for {what}\n--- node log (tail) ---\n{}", log_tail(node, 60));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -76,35 +67,18 @@ fn log_tail(node: &NodeProc, n: usize) -> String {
 
 /// Node log lines that contain every one of `needles`.
 fn log_lines(node: &NodeProc, needles: &[&str]) -> Vec<String> {
-    node.log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .cloned()
-        .collect()
+    node.log.lock().unwrap().iter().filter(|l| needles.iter().all(|n| l.contains(n))).cloned().collect()
 }
 
 /// The node's view of `peer` (`net_peers`): Some(score) while connected.
 async fn score_at_node(c: &HttpClient, peer: &PeerId) -> Option<i64> {
-    let peers = call(c, "net_peers", vec![])
-        .await
-        .expect("net_peers answers");
+    let peers = call(c, "net_peers", vec![]).await.expect("net_peers answers");
     let id = peer.to_string();
-    peers
-        .as_array()
-        .expect("net_peers is an array")
-        .iter()
-        .find(|p| p["peer_id"] == id.as_str())
-        .map(|p| p["score"].as_i64().unwrap())
+    peers.as_array().expect("net_peers is an array").iter().find(|p| p["peer_id"] == id.as_str()).map(|p| p["score"].as_i64().unwrap())
 }
 
 async fn peer_count(c: &HttpClient) -> u64 {
-    call(c, "net_peerCount", vec![])
-        .await
-        .expect("net_peerCount answers")
-        .as_u64()
-        .unwrap()
+    call(c, "net_peerCount", vec![]).await.expect("net_peerCount answers").as_u64().unwrap()
 }
 
 // -------------------------------------------------------------------------------------------
@@ -155,16 +129,11 @@ impl DevChain {
             .map(|t| Candidate {
                 hash: t.hash(),
                 tx: Arc::new(t.clone()),
-                result: (t.tx_type == TxType::SubmitResult)
-                    .then(|| Arc::new(ComputeResult::from_payload(&t.payload).unwrap())),
+                result: (t.tx_type == TxType::SubmitResult).then(|| Arc::new(ComputeResult::from_payload(&t.payload).unwrap())),
             })
             .collect();
         let built = build_block(&self.state, &ctx, &candidates).expect("builder");
-        assert!(
-            built.skipped.is_empty(),
-            "builder skipped {:?}",
-            built.skipped
-        );
+        assert!(built.skipped.is_empty(), "builder skipped {:?}", built.skipped);
         assert_eq!(built.block.transactions.len(), txs.len());
         built.block
     }
@@ -242,9 +211,7 @@ impl Scripted {
             max_peers: 4,
             keypair: cpc_network::load_or_create_node_key(key_dir).expect("node key"),
         };
-        let (net, mut events) = cpc_network::start(cfg)
-            .await
-            .expect("scripted peer's network starts");
+        let (net, mut events) = cpc_network::start(cfg).await.expect("scripted peer's network starts");
         let (tx, links) = mpsc::unbounded_channel();
         let pump = tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
@@ -257,11 +224,7 @@ impl Scripted {
                     }
                     // An honest status (we are at genesis too), so the node neither syncs from
                     // us nor penalises us for a wrong answer: the only offences are the blocks.
-                    NetEvent::Request {
-                        req: SyncRequest::Status,
-                        reply,
-                        ..
-                    } => {
+                    NetEvent::Request { req: SyncRequest::Status, reply, .. } => {
                         let _ = reply.send(SyncResponse::Status(Status {
                             chain_id: CHAIN_ID.into(),
                             genesis_hash,
@@ -283,20 +246,13 @@ impl Scripted {
 
     /// Waits for `want` (connected or disconnected) about `peer` on this side.
     async fn wait_link(&mut self, node: &NodeProc, want: bool, peer: PeerId) {
-        let what = format!(
-            "the scripted peer {} to see the node {}",
-            self.id(),
-            if want { "connect" } else { "disconnect" }
-        );
+        let what = format!("the scripted peer {} to see the node {}", self.id(), if want { "connect" } else { "disconnect" });
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             match tokio::time::timeout_at(deadline, self.links.recv()).await {
                 Ok(Some((up, p))) if up == want && p == peer => return,
                 Ok(Some(_)) => {}
-                Ok(None) | Err(_) => panic!(
-                    "timed out after {WAIT:?} waiting for {what}\n--- node log (tail) ---\n{}",
-                    log_tail(node, 60)
-                ),
+                Ok(None) | Err(_) => panic!("timed out after {WAIT:?} waiting for {what}\n--- node log (tail) ---\n{}", log_tail(node, 60)),
             }
         }
     }
@@ -304,24 +260,11 @@ impl Scripted {
 
 /// A scripted peer with the identity in `key_dir`, connected: both sides have announced each
 /// other, and the node lists it at score 0.
-async fn join(
-    node: &NodeProc,
-    c: &HttpClient,
-    node_id: PeerId,
-    node_addr: &Multiaddr,
-    genesis_hash: H256,
-    key_dir: &Path,
-) -> Scripted {
+async fn join(node: &NodeProc, c: &HttpClient, node_id: PeerId, node_addr: &Multiaddr, genesis_hash: H256, key_dir: &Path) -> Scripted {
     let mut peer = Scripted::start(key_dir, node_addr, genesis_hash).await;
     let pid = peer.id();
     peer.wait_link(node, true, node_id).await;
-    let score = wait_for(
-        node,
-        &format!("the node to list peer {pid}"),
-        WAIT,
-        || async { score_at_node(c, &pid).await },
-    )
-    .await;
+    let score = wait_for(node, &format!("the node to list peer {pid}"), WAIT, || async { score_at_node(c, &pid).await }).await;
     assert_eq!(score, 0, "a new peer starts at score 0");
     peer
 }
@@ -375,20 +318,9 @@ async fn start_target() -> Target {
     let c = node.client();
     let genesis_hash = Genesis::dev().hash().unwrap();
     let info = call(&c, "admin_nodeInfo", vec![]).await.unwrap();
-    assert_eq!(
-        info["genesis_hash"],
-        genesis_hash.to_hex(),
-        "the node runs the dev genesis"
-    );
-    assert_eq!(
-        info["head_height"], 0,
-        "the node is still at genesis: {info}"
-    );
-    let node_id: PeerId = info["peer_id"]
-        .as_str()
-        .expect("P2P is on")
-        .parse()
-        .unwrap();
+    assert_eq!(info["genesis_hash"], genesis_hash.to_hex(), "the node runs the dev genesis");
+    assert_eq!(info["head_height"], 0, "the node is still at genesis: {info}");
+    let node_id: PeerId = info["peer_id"].as_str().expect("P2P is on").parse().unwrap();
     let node_addr: Multiaddr = info["listen_addrs"]
         .as_array()
         .unwrap()
@@ -398,21 +330,9 @@ async fn start_target() -> Target {
         .unwrap_or_else(|| panic!("no loopback listen address in {info}"))
         .parse()
         .unwrap();
-    let latest = call(
-        &c,
-        "cpc_getBlockByNumber",
-        vec!["latest".into(), false.into()],
-    )
-    .await
-    .unwrap();
+    let latest = call(&c, "cpc_getBlockByNumber", vec!["latest".into(), false.into()]).await.unwrap();
     assert_eq!(latest["hash"], genesis_hash.to_hex());
-    Target {
-        node,
-        c,
-        node_id,
-        node_addr,
-        genesis_hash,
-    }
+    Target { node, c, node_id, node_addr, genesis_hash }
 }
 
 /// Polls the node's RPC in the background for as long as it runs: every call must answer,
@@ -453,13 +373,7 @@ impl Watcher {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
     let started = Instant::now();
-    let Target {
-        mut node,
-        c,
-        node_id,
-        node_addr,
-        genesis_hash,
-    } = start_target().await;
+    let Target { mut node, c, node_id, node_addr, genesis_hash } = start_target().await;
     let chain = Arc::new(DevChain::new());
     assert_eq!(chain.head.hash, genesis_hash);
     let watcher = Watcher::start(node.client());
@@ -477,31 +391,15 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
     let wrong_proposer = move |k: u64| {
         let b = ch.build(1, &[ch.external_result_tx()], 10 * k);
         assert_eq!(b.header.proposer_address, addr_of(&ch.keys[1]).to_valcons());
-        assert!(
-            matches!(
-                ch.validate(&b),
-                Err(BlockError::WrongProposer {
-                    height: 1,
-                    round: 0,
-                    ..
-                })
-            ),
-            "{:?}",
-            ch.validate(&b)
-        );
+        assert!(matches!(ch.validate(&b), Err(BlockError::WrongProposer { height: 1, round: 0, .. })), "{:?}", ch.validate(&b));
         (b.to_json_bytes(), Some(b.hash()))
     };
     let ch = chain.clone();
     let bad_compute_root = move |k: u64| {
         let mut b = ch.good(10 * k);
-        b.header.compute_root =
-            ComputeRoot(Some(sha256(format!("not the compute root {k}").as_bytes())));
+        b.header.compute_root = ComputeRoot(Some(sha256(format!("not the compute root {k}").as_bytes())));
         let b = reseal(b, &ch.keys[0]);
-        assert!(
-            matches!(ch.validate(&b), Err(BlockError::ComputeRoot { .. })),
-            "{:?}",
-            ch.validate(&b)
-        );
+        assert!(matches!(ch.validate(&b), Err(BlockError::ComputeRoot { .. })), "{:?}", ch.validate(&b));
         (b.to_json_bytes(), Some(b.hash()))
     };
     let ch = chain.clone();
@@ -509,11 +407,7 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
         let mut b = ch.good(10 * k);
         b.header.state_root = sha256(format!("not the state root {k}").as_bytes());
         let b = reseal(b, &ch.keys[0]);
-        assert!(
-            matches!(ch.validate(&b), Err(BlockError::StateRoot { .. })),
-            "{:?}",
-            ch.validate(&b)
-        );
+        assert!(matches!(ch.validate(&b), Err(BlockError::StateRoot { .. })), "{:?}", ch.validate(&b));
         (b.to_json_bytes(), Some(b.hash()))
     };
     let garbage = |k: u64| {
@@ -525,18 +419,12 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
         Offence {
             name: "bad proposer signature",
             make: Box::new(bad_signature),
-            refusal: &[&[
-                "invalid block from peer",
-                "proposer signature does not verify",
-            ]],
+            refusal: &[&["invalid block from peer", "proposer signature does not verify"]],
         },
         Offence {
             name: "proposer not in the schedule",
             make: Box::new(wrong_proposer),
-            refusal: &[&[
-                "invalid block from peer",
-                "wrong proposer for height 1 round 0",
-            ]],
+            refusal: &[&["invalid block from peer", "wrong proposer for height 1 round 0"]],
         },
         Offence {
             name: "bad compute_root",
@@ -554,10 +442,7 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
         Offence {
             name: "garbage bytes",
             make: Box::new(garbage),
-            refusal: &[
-                &["peer penalised", "undecodable block"],
-                &["peer penalised", "gossip message rejected by the node"],
-            ],
+            refusal: &[&["peer penalised", "undecodable block"], &["peer penalised", "gossip message rejected by the node"]],
         },
     ];
 
@@ -574,37 +459,22 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
         let mut strikes = 0;
         while strikes < MAX_STRIKES {
             let (bytes, hash) = (off.make)(strikes);
-            let refusals = || {
-                off.refusal
-                    .iter()
-                    .map(|words| log_lines(&node, &[*words, &[id.as_str()]].concat()).len())
-                    .sum::<usize>()
-            };
+            let refusals = || off.refusal.iter().map(|words| log_lines(&node, &[*words, &[id.as_str()]].concat()).len()).sum::<usize>();
             let before = refusals();
             peer.net.publish_block(bytes);
             strikes += 1;
             sent_hashes.extend(hash);
-            let what = format!(
-                "[{}] strike {strikes}: the node's refusal of peer {id} in its log (one of {:?})",
-                off.name, off.refusal
-            );
+            let what = format!("[{}] strike {strikes}: the node's refusal of peer {id} in its log (one of {:?})", off.name, off.refusal);
             wait_for(&node, &what, WAIT, || async {
                 let head = block_number(&c).await.expect("cpc_blockNumber answers");
-                assert_eq!(
-                    head, 0,
-                    "[{}] strike {strikes}: the node imported the bad block",
-                    off.name
-                );
+                assert_eq!(head, 0, "[{}] strike {strikes}: the node imported the bad block", off.name);
                 (refusals() > before).then_some(())
             })
             .await;
             // The penalty lands right after the refusal is logged: the peer is scored down by
             // at least MAJOR_PENALTY per bad block, or already gone.
             let want = (MAJOR_PENALTY as i64) * strikes as i64 + RECOVERY_SLACK;
-            let what = format!(
-                "[{}] strike {strikes}: peer {id}'s score at the node to drop to {want} or below, or the peer to be gone",
-                off.name
-            );
+            let what = format!("[{}] strike {strikes}: peer {id}'s score at the node to drop to {want} or below, or the peer to be gone", off.name);
             let score = wait_for(&node, &what, WAIT, || async {
                 match score_at_node(&c, &pid).await {
                     None => Some(None),
@@ -621,65 +491,29 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
 
         // Disconnected and banned: both sides see it, the node logs the ban.
         peer.wait_link(&node, false, node_id).await;
-        wait_for(
-            &node,
-            &format!("[{}] the node to log the ban of {id}", off.name),
-            WAIT,
-            || async { (!log_lines(&node, &["banning peer", &id]).is_empty()).then_some(()) },
-        )
+        wait_for(&node, &format!("[{}] the node to log the ban of {id}", off.name), WAIT, || async {
+            (!log_lines(&node, &["banning peer", &id]).is_empty()).then_some(())
+        })
         .await;
-        wait_for(
-            &node,
-            &format!("[{}] net_peerCount back to 0", off.name),
-            WAIT,
-            || async { (peer_count(&c).await == 0).then_some(()) },
-        )
+        wait_for(&node, &format!("[{}] net_peerCount back to 0", off.name), WAIT, || async {
+            (peer_count(&c).await == 0).then_some(())
+        })
         .await;
-        assert_eq!(
-            score_at_node(&c, &pid).await,
-            None,
-            "[{}] a banned peer is not listed",
-            off.name
-        );
+        assert_eq!(score_at_node(&c, &pid).await, None, "[{}] a banned peer is not listed", off.name);
 
         // Nothing was imported; the node answers as before.
-        assert_eq!(
-            block_number(&c).await.unwrap(),
-            0,
-            "[{}] the node's head moved",
-            off.name
-        );
+        assert_eq!(block_number(&c).await.unwrap(), 0, "[{}] the node's head moved", off.name);
         for h in &sent_hashes {
-            let b = call(
-                &c,
-                "cpc_getBlockByHash",
-                vec![h.to_hex().into(), false.into()],
-            )
-            .await
-            .unwrap();
-            assert!(
-                b.is_null(),
-                "[{}] the node stored the bad block {h}: {b}",
-                off.name
-            );
+            let b = call(&c, "cpc_getBlockByHash", vec![h.to_hex().into(), false.into()]).await.unwrap();
+            assert!(b.is_null(), "[{}] the node stored the bad block {h}: {b}", off.name);
         }
         assert_eq!(
-            call(
-                &c,
-                "cpc_getBlockByNumber",
-                vec!["latest".into(), false.into()]
-            )
-            .await
-            .unwrap()["hash"],
+            call(&c, "cpc_getBlockByNumber", vec!["latest".into(), false.into()]).await.unwrap()["hash"],
             genesis_hash.to_hex(),
             "[{}]",
             off.name
         );
-        assert!(
-            node.child.try_wait().unwrap().is_none(),
-            "[{}] the node exited",
-            off.name
-        );
+        assert!(node.child.try_wait().unwrap().is_none(), "[{}] the node exited", off.name);
 
         // The same identity coming back is refused: the node denies the connection (logged by
         // the network) and never announces it, while it stays open to others (the next case's
@@ -688,18 +522,9 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
         let denied_before = log_lines(&node, &["inbound connection failed"]).len();
         let mut again = Scripted::start(key_dir.path(), &node_addr, genesis_hash).await;
         assert_eq!(again.id(), pid, "same key, same peer id");
-        wait_for(
-            &node,
-            &format!(
-                "[{}] the node to refuse the banned peer's new connection",
-                off.name
-            ),
-            WAIT,
-            || async {
-                (log_lines(&node, &["inbound connection failed"]).len() > denied_before)
-                    .then_some(())
-            },
-        )
+        wait_for(&node, &format!("[{}] the node to refuse the banned peer's new connection", off.name), WAIT, || async {
+            (log_lines(&node, &["inbound connection failed"]).len() > denied_before).then_some(())
+        })
         .await;
         let quiet = tokio::time::timeout(Duration::from_millis(500), again.links.recv()).await;
         assert!(
@@ -707,12 +532,7 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
             "[{}] the banned peer got connected again: {quiet:?}",
             off.name
         );
-        assert_eq!(
-            score_at_node(&c, &pid).await,
-            None,
-            "[{}] the banned peer is listed again",
-            off.name
-        );
+        assert_eq!(score_at_node(&c, &pid).await, None, "[{}] the banned peer is listed again", off.name);
         drop(again);
 
         report.push(format!(
@@ -731,36 +551,20 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
     let hid = honest.id();
     let good = chain.good(0);
     honest.net.publish_block(good.to_json_bytes());
-    wait_for(
-        &node,
-        "the node to import the honest peer's correct block",
-        WAIT,
-        || async { (block_number(&c).await.unwrap() == 1).then_some(()) },
-    )
+    wait_for(&node, "the node to import the honest peer's correct block", WAIT, || async {
+        (block_number(&c).await.unwrap() == 1).then_some(())
+    })
     .await;
-    let b = call(&c, "cpc_getBlockByNumber", vec![1.into(), true.into()])
-        .await
-        .unwrap();
-    assert_eq!(
-        b["hash"],
-        good.hash().to_hex(),
-        "height 1 is the honest peer's block"
-    );
+    let b = call(&c, "cpc_getBlockByNumber", vec![1.into(), true.into()]).await.unwrap();
+    assert_eq!(b["hash"], good.hash().to_hex(), "height 1 is the honest peer's block");
     assert_eq!(b["header"]["state_root"], good.header.state_root.to_hex());
-    assert_eq!(
-        score_at_node(&c, &hid).await,
-        Some(0),
-        "an honest peer is not penalised"
-    );
+    assert_eq!(score_at_node(&c, &hid).await, Some(0), "an honest peer is not penalised");
     assert!(node.child.try_wait().unwrap().is_none(), "the node exited");
 
     for line in &report {
         eprintln!("{line}");
     }
-    eprintln!(
-        "bad_peers: total {:?}, {rpc_calls} RPC calls answered while under attack",
-        started.elapsed()
-    );
+    eprintln!("bad_peers: total {:?}, {rpc_calls} RPC calls answered while under attack", started.elapsed());
     let (code, _) = node.stop().unwrap();
     assert_eq!(code, 0, "clean shutdown after the abuse");
 }
@@ -772,13 +576,7 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
 /// that belong to the header (in-context failures of a block whose body passed in isolation).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mangled_copy_does_not_poison_the_valid_block() {
-    let Target {
-        node,
-        c,
-        node_id,
-        node_addr,
-        genesis_hash,
-    } = start_target().await;
+    let Target { node, c, node_id, node_addr, genesis_hash } = start_target().await;
     let chain = DevChain::new();
     let good = chain.good(0);
 
@@ -786,25 +584,15 @@ async fn a_mangled_copy_does_not_poison_the_valid_block() {
     let mut mangled = good.clone();
     mangled.transactions.clear();
     assert_eq!(mangled.hash(), good.hash());
-    assert!(
-        matches!(chain.validate(&mangled), Err(BlockError::TxRoot { .. })),
-        "{:?}",
-        chain.validate(&mangled)
-    );
+    assert!(matches!(chain.validate(&mangled), Err(BlockError::TxRoot { .. })), "{:?}", chain.validate(&mangled));
 
     let key_dir = tempfile::tempdir().unwrap();
     let attacker = join(&node, &c, node_id, &node_addr, genesis_hash, key_dir.path()).await;
     let aid = attacker.id().to_string();
     attacker.net.publish_block(mangled.to_json_bytes());
-    wait_for(
-        &node,
-        "the node to refuse the mangled copy",
-        WAIT,
-        || async {
-            (!log_lines(&node, &["invalid block from peer", "tx_root", &aid]).is_empty())
-                .then_some(())
-        },
-    )
+    wait_for(&node, "the node to refuse the mangled copy", WAIT, || async {
+        (!log_lines(&node, &["invalid block from peer", "tx_root", &aid]).is_empty()).then_some(())
+    })
     .await;
     drop(attacker);
 
@@ -812,19 +600,12 @@ async fn a_mangled_copy_does_not_poison_the_valid_block() {
     let honest = join(&node, &c, node_id, &node_addr, genesis_hash, key_dir.path()).await;
     let hid = honest.id();
     honest.net.publish_block(good.to_json_bytes());
-    wait_for(
-        &node,
-        "the node to import the valid block after refusing its mangled copy",
-        WAIT,
-        || async { (block_number(&c).await.unwrap() == 1).then_some(()) },
-    )
+    wait_for(&node, "the node to import the valid block after refusing its mangled copy", WAIT, || async {
+        (block_number(&c).await.unwrap() == 1).then_some(())
+    })
     .await;
     assert_eq!(hash_at(&c, 1).await.unwrap(), Some(good.hash().to_hex()));
-    assert_eq!(
-        score_at_node(&c, &hid).await,
-        Some(0),
-        "the honest relay was penalised"
-    );
+    assert_eq!(score_at_node(&c, &hid).await, Some(0), "the honest relay was penalised");
 }
 
 /// Results by gossip (PoC v2): a peer that relays forged work — a result that passes the k-row
@@ -834,19 +615,11 @@ async fn a_mangled_copy_does_not_poison_the_valid_block() {
 /// loses nothing and gets it into the pool.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_peer_relaying_forged_results_is_penalised_and_unknown_tips_are_not() {
-    let Target {
-        node,
-        c,
-        node_id,
-        node_addr,
-        genesis_hash,
-    } = start_target().await;
+    let Target { node, c, node_id, node_addr, genesis_hash } = start_target().await;
     let p = cpc_poc::SynthParams { n: 1024, k: 8 };
     let k = keys();
     let result_tx = |sk: &SecretKey, r: &ComputeResult| {
-        UnsignedTx::submit_result(CHAIN_ID, addr_of(sk), r, 0, 1000)
-            .sign(sk)
-            .canonical_json()
+        UnsignedTx::submit_result(CHAIN_ID, addr_of(sk), r, 0, 1000).sign(sk).canonical_json()
     };
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let forger = join(&node, &c, node_id, &node_addr, genesis_hash, dirs[0].path()).await;
@@ -861,60 +634,29 @@ async fn a_peer_relaying_forged_results_is_penalised_and_unknown_tips_are_not() 
     }
     // An honest share on the node's tip (genesis): accepted.
     let good = cpc_poc::solve(&genesis_hash, &addr_of(&k[7]).to_string(), 0, &p);
-    let good_hash = UnsignedTx::submit_result(CHAIN_ID, addr_of(&k[7]), &good, 0, 1000)
-        .sign(&k[7])
-        .hash();
+    let good_hash = UnsignedTx::submit_result(CHAIN_ID, addr_of(&k[7]), &good, 0, 1000).sign(&k[7]).hash();
     honest.net.publish_tx(result_tx(&k[7], &good));
     // Forged results from two workers (a forger's own later results are refused anyway).
     for sk in &k[1..3] {
         let r = forge_result(&genesis_hash, &addr_of(sk).to_string(), 0, &p);
-        assert!(
-            cpc_poc::check_proof(&r, &genesis_hash, &p).is_ok()
-                && cpc_poc::verify_full(&r, &genesis_hash, &p).is_err()
-        );
+        assert!(cpc_poc::check_proof(&r, &genesis_hash, &p).is_ok() && cpc_poc::verify_full(&r, &genesis_hash, &p).is_err());
         forger.net.publish_tx(result_tx(sk, &r));
     }
-    let score = wait_for(
-        &node,
-        "the forger to be scored down or dropped",
-        WAIT,
-        || async {
-            match score_at_node(&c, &fid).await {
-                Some(s) if s < 0 => Some(Some(s)),
-                None => Some(None),
-                _ => None,
-            }
-        },
-    )
+    let score = wait_for(&node, "the forger to be scored down or dropped", WAIT, || async {
+        match score_at_node(&c, &fid).await {
+            Some(s) if s < 0 => Some(Some(s)),
+            None => Some(None),
+            _ => None,
+        }
+    })
     .await;
-    assert!(
-        score.is_none_or(|s| s <= MAJOR_PENALTY as i64),
-        "a Reject per forged result: {score:?}"
-    );
+    assert!(score.is_none_or(|s| s <= MAJOR_PENALTY as i64), "a Reject per forged result: {score:?}");
     wait_for(&node, "the honest share in the pool", WAIT, || async {
-        let tx = call(
-            &c,
-            "cpc_getTransactionByHash",
-            vec![good_hash.to_hex().into()],
-        )
-        .await
-        .unwrap();
+        let tx = call(&c, "cpc_getTransactionByHash", vec![good_hash.to_hex().into()]).await.unwrap();
         (!tx.is_null()).then_some(())
     })
     .await;
-    assert!(
-        !log_lines(&node, &["failed full recomputation"]).is_empty(),
-        "the node recomputed and refused:\n{}",
-        log_tail(&node, 40)
-    );
-    assert_eq!(
-        score_at_node(&c, &tid).await,
-        Some(0),
-        "results for an unknown tip are timing, not an offence"
-    );
-    assert_eq!(
-        score_at_node(&c, &hid).await,
-        Some(0),
-        "the honest relay was penalised"
-    );
+    assert!(!log_lines(&node, &["failed full recomputation"]).is_empty(), "the node recomputed and refused:\n{}", log_tail(&node, 40));
+    assert_eq!(score_at_node(&c, &tid).await, Some(0), "results for an unknown tip are timing, not an offence");
+    assert_eq!(score_at_node(&c, &hid).await, Some(0), "the honest relay was penalised");
 }

@@ -3,8 +3,8 @@
 
 use cpcd_tests::*;
 use serde_json::Value;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -18,9 +18,7 @@ async fn sigterm_under_load_loses_no_committed_block() {
     for s in 1..5usize {
         let (url, stop) = (url.clone(), stop.clone());
         load.push(tokio::spawn(async move {
-            let c = jsonrpsee::http_client::HttpClientBuilder::default()
-                .build(&url)
-                .unwrap();
+            let c = jsonrpsee::http_client::HttpClientBuilder::default().build(&url).unwrap();
             let k = keys();
             let mut sent = Vec::new();
             let mut nonce = 0u64;
@@ -42,11 +40,7 @@ async fn sigterm_under_load_loses_no_committed_block() {
     let h_before = block_number(&c).await.unwrap();
     let mut before = Vec::new();
     for h in 1..=h_before {
-        before.push(
-            call(&c, "cpc_getBlockByNumber", vec![h.into(), false.into()])
-                .await
-                .unwrap(),
-        );
+        before.push(call(&c, "cpc_getBlockByNumber", vec![h.into(), false.into()]).await.unwrap());
     }
     let (code, log) = node.stop().unwrap();
     stop.store(true, Ordering::Relaxed);
@@ -55,45 +49,24 @@ async fn sigterm_under_load_loses_no_committed_block() {
         sent.extend(t.await.unwrap());
     }
     assert_eq!(code, 0, "clean exit under load: {log}");
-    assert!(
-        log.contains("database closed"),
-        "no service keeps the database open at exit: {log}"
-    );
-    assert!(
-        sent.len() > 100,
-        "the load was real: {} transactions",
-        sent.len()
-    );
+    assert!(log.contains("database closed"), "no service keeps the database open at exit: {log}");
+    assert!(sent.len() > 100, "the load was real: {} transactions", sent.len());
     let final_height = stopped_height(&log);
     assert!(final_height >= h_before);
 
     let node = NodeProc::start_dev(Some(dir.path()), &["--dev.block-time", "1h"]).unwrap();
     let c = node.client();
-    assert_eq!(
-        block_number(&c).await.unwrap(),
-        final_height,
-        "restarts at the head it stopped at"
-    );
+    assert_eq!(block_number(&c).await.unwrap(), final_height, "restarts at the head it stopped at");
     for (i, b) in before.iter().enumerate() {
-        let again: Value = call(
-            &c,
-            "cpc_getBlockByNumber",
-            vec![(i as u64 + 1).into(), false.into()],
-        )
-        .await
-        .unwrap();
+        let again: Value = call(&c, "cpc_getBlockByNumber", vec![(i as u64 + 1).into(), false.into()]).await.unwrap();
         assert_eq!(&again, b, "block {} changed or vanished", i + 1);
     }
     // Every transaction in a committed block has its receipt.
     let mut committed = 0;
     for h in 1..=final_height {
-        let b = call(&c, "cpc_getBlockByNumber", vec![h.into(), false.into()])
-            .await
-            .unwrap();
+        let b = call(&c, "cpc_getBlockByNumber", vec![h.into(), false.into()]).await.unwrap();
         for t in b["transactions"].as_array().unwrap() {
-            let r = call(&c, "cpc_getTransactionReceipt", vec![t.clone()])
-                .await
-                .unwrap();
+            let r = call(&c, "cpc_getTransactionReceipt", vec![t.clone()]).await.unwrap();
             assert_eq!(r["block_height"], h);
             committed += 1;
         }
@@ -106,31 +79,15 @@ async fn sigterm_under_load_loses_no_committed_block() {
 /// node reported committed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_critical_task_stops_the_node_cleanly() {
-    for (fault, said) in [
-        ("producer:panic", "critical task \"producer\" panicked"),
-        ("metrics:error", "critical task \"metrics\" failed"),
-    ] {
+    for (fault, said) in [("producer:panic", "critical task \"producer\" panicked"), ("metrics:error", "critical task \"metrics\" failed")] {
         let dir = tempfile::tempdir().unwrap();
-        let args: Vec<String> = [
-            "--dev",
-            "--http.port",
-            "0",
-            "--dev.block-time",
-            "100ms",
-            "--metrics",
-            "127.0.0.1:0",
-            "--datadir",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([dir.path().display().to_string()])
-        .collect();
-        let env = [
-            ("CPCD_TEST_FAULT", fault),
-            ("CPCD_TEST_FAULT_AFTER_MS", "2000"),
-        ];
-        let mut node =
-            NodeProc::spawn_with_env(&args, &env, dir.path().to_path_buf(), None).unwrap();
+        let args: Vec<String> = ["--dev", "--http.port", "0", "--dev.block-time", "100ms", "--metrics", "127.0.0.1:0", "--datadir"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([dir.path().display().to_string()])
+            .collect();
+        let env = [("CPCD_TEST_FAULT", fault), ("CPCD_TEST_FAULT_AFTER_MS", "2000")];
+        let mut node = NodeProc::spawn_with_env(&args, &env, dir.path().to_path_buf(), None).unwrap();
         let c = node.client();
         let mut seen = 0u64;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -141,34 +98,17 @@ async fn a_failing_critical_task_stops_the_node_cleanly() {
             if let Ok(h) = block_number(&c).await {
                 seen = seen.max(h);
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{fault}: the node kept running:\n{}",
-                node.logs()
-            );
+            assert!(std::time::Instant::now() < deadline, "{fault}: the node kept running:\n{}", node.logs());
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         std::thread::sleep(Duration::from_millis(200)); // the log reader drains the pipe
         let log = node.logs();
-        assert_ne!(
-            status.code(),
-            Some(0),
-            "{fault}: exit code must say it failed:\n{log}"
-        );
+        assert_ne!(status.code(), Some(0), "{fault}: exit code must say it failed:\n{log}");
         assert!(log.contains(said), "{fault}: the failure is named:\n{log}");
-        assert!(
-            log.contains("database closed"),
-            "{fault}: the database is closed on the way out:\n{log}"
-        );
-        assert!(
-            seen >= 5,
-            "{fault}: the node was producing before the fault ({seen} blocks)"
-        );
+        assert!(log.contains("database closed"), "{fault}: the database is closed on the way out:\n{log}");
+        assert!(seen >= 5, "{fault}: the node was producing before the fault ({seen} blocks)");
         let again = NodeProc::start_dev(Some(dir.path()), &["--dev.block-time", "1h"]).unwrap();
         let c = again.client();
-        assert!(
-            block_number(&c).await.unwrap() >= seen,
-            "{fault}: every block it reported is still there"
-        );
+        assert!(block_number(&c).await.unwrap() >= seen, "{fault}: every block it reported is still there");
     }
 }

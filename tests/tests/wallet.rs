@@ -24,29 +24,16 @@ struct Out {
 
 impl Out {
     fn ok(self) -> Out {
-        assert_eq!(
-            self.code, 0,
-            "expected success; stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "expected success; stdout: {}\nstderr: {}", self.stdout, self.stderr);
         self
     }
     fn fails_with(self, want: &str) -> Out {
-        assert_ne!(
-            self.code, 0,
-            "expected a failure; stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        assert!(
-            self.stderr.contains(want),
-            "stderr should contain {want:?}: {}",
-            self.stderr
-        );
+        assert_ne!(self.code, 0, "expected a failure; stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(self.stderr.contains(want), "stderr should contain {want:?}: {}", self.stderr);
         self
     }
     fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -56,22 +43,13 @@ fn cpcd(seen: &mut Vec<String>, args: &[&str], stdin: Option<&str>) -> Out {
         .args(args)
         .env("CPCD_INSECURE_TEST_KDF", "1")
         .env_remove("CPCD_NODE")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawning cpcd");
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     }
     let o = child.wait_with_output().unwrap();
     let out = Out {
@@ -79,12 +57,7 @@ fn cpcd(seen: &mut Vec<String>, args: &[&str], stdin: Option<&str>) -> Out {
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     };
-    seen.push(format!(
-        "$ cpcd {}\n{}{}",
-        args.join(" "),
-        out.stdout,
-        out.stderr
-    ));
+    seen.push(format!("$ cpcd {}\n{}{}", args.join(" "), out.stdout, out.stderr));
     out
 }
 
@@ -122,26 +95,8 @@ impl Wallet {
     fn import(&self, seen: &mut Vec<String>, sk: &SecretKey) {
         let sf = self.root.join("secret");
         write_private(&sf, &format!("{}\n", sk.to_hex()));
-        let out = cpcd(
-            seen,
-            &[
-                "key",
-                "import",
-                "--keystore",
-                &self.ks,
-                "--password-file",
-                &self.pw,
-                "--secret-file",
-                sf.to_str().unwrap(),
-            ],
-            None,
-        )
-        .ok();
-        assert!(
-            out.stdout.contains(&addr_of(sk).to_string()),
-            "{}",
-            out.stdout
-        );
+        let out = cpcd(seen, &["key", "import", "--keystore", &self.ks, "--password-file", &self.pw, "--secret-file", sf.to_str().unwrap()], None).ok();
+        assert!(out.stdout.contains(&addr_of(sk).to_string()), "{}", out.stdout);
         std::fs::remove_file(sf).unwrap();
     }
 }
@@ -163,10 +118,7 @@ fn keystore_round_trip_permissions_and_secrecy() {
     assert_eq!(mode(&file), 0o600, "key file mode");
     assert_eq!(mode(Path::new(ks)), 0o700, "keystore directory mode");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(
-        !text.contains(&secret),
-        "the key file holds the secret in clear"
-    );
+    assert!(!text.contains(&secret), "the key file holds the secret in clear");
     let kf: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(kf["version"], 1);
     assert_eq!(kf["kdf"]["name"], "argon2id");
@@ -174,27 +126,12 @@ fn keystore_round_trip_permissions_and_secrecy() {
     assert_eq!(kf["address"], addr.to_string());
 
     // the same key again is refused; import from stdin works
-    cpcd(
-        &mut seen,
-        &["key", "import", "--keystore", ks, "--password-file", pw],
-        Some(&secret),
-    )
-    .fails_with("already exists");
-    let out = cpcd(
-        &mut seen,
-        &["key", "import", "--keystore", ks, "--password-file", pw],
-        Some(&format!("{}\n", sk2.to_hex())),
-    )
-    .ok();
+    cpcd(&mut seen, &["key", "import", "--keystore", ks, "--password-file", pw], Some(&secret)).fails_with("already exists");
+    let out = cpcd(&mut seen, &["key", "import", "--keystore", ks, "--password-file", pw], Some(&format!("{}\n", sk2.to_hex()))).ok();
     assert!(out.stdout.contains(&addr2.to_string()));
     // a malformed secret is refused without being echoed
     let almost = &secret[..63];
-    let out = cpcd(
-        &mut seen,
-        &["key", "import", "--keystore", ks, "--password-file", pw],
-        Some(almost),
-    )
-    .fails_with("64 hex digits");
+    let out = cpcd(&mut seen, &["key", "import", "--keystore", ks, "--password-file", pw], Some(almost)).fails_with("64 hex digits");
     assert!(!out.stderr.contains(almost));
 
     // list / show
@@ -202,61 +139,19 @@ fn keystore_round_trip_permissions_and_secrecy() {
     let mut want = vec![addr.to_string(), addr2.to_string()];
     want.sort();
     assert_eq!(out.stdout.lines().collect::<Vec<_>>(), want);
-    let listed = cpcd(
-        &mut seen,
-        &["key", "list", "--keystore", ks, "--json"],
-        None,
-    )
-    .ok()
-    .json();
+    let listed = cpcd(&mut seen, &["key", "list", "--keystore", ks, "--json"], None).ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 2);
-    let out = cpcd(
-        &mut seen,
-        &["key", "show", &addr.to_string(), "--keystore", ks],
-        None,
-    )
-    .ok();
-    assert!(
-        out.stdout.contains(&addr.to_string()) && out.stdout.contains(&sk.public_key().to_hex()),
-        "{}",
-        out.stdout
-    );
-    let shown = cpcd(
-        &mut seen,
-        &["key", "show", &addr.to_string(), "--keystore", ks, "--json"],
-        None,
-    )
-    .ok()
-    .json();
+    let out = cpcd(&mut seen, &["key", "show", &addr.to_string(), "--keystore", ks], None).ok();
+    assert!(out.stdout.contains(&addr.to_string()) && out.stdout.contains(&sk.public_key().to_hex()), "{}", out.stdout);
+    let shown = cpcd(&mut seen, &["key", "show", &addr.to_string(), "--keystore", ks, "--json"], None).ok().json();
     assert_eq!(shown["public_key"], sk.public_key().to_hex());
 
     // export: needs the explicit flag, then the right password
-    cpcd(
-        &mut seen,
-        &[
-            "key",
-            "export",
-            &addr.to_string(),
-            "--keystore",
-            ks,
-            "--password-file",
-            pw,
-        ],
-        None,
-    )
-    .fails_with("--i-understand-this-prints-the-secret");
+    cpcd(&mut seen, &["key", "export", &addr.to_string(), "--keystore", ks, "--password-file", pw], None)
+        .fails_with("--i-understand-this-prints-the-secret");
     let export = cpcd(
         &mut seen,
-        &[
-            "key",
-            "export",
-            &addr.to_string(),
-            "--keystore",
-            ks,
-            "--password-file",
-            pw,
-            "--i-understand-this-prints-the-secret",
-        ],
+        &["key", "export", &addr.to_string(), "--keystore", ks, "--password-file", pw, "--i-understand-this-prints-the-secret"],
         None,
     )
     .ok();
@@ -265,48 +160,20 @@ fn keystore_round_trip_permissions_and_secrecy() {
     write_private(&bad_pw, "correct horse battery stapler\n");
     cpcd(
         &mut seen,
-        &[
-            "key",
-            "export",
-            &addr.to_string(),
-            "--keystore",
-            ks,
-            "--password-file",
-            bad_pw.to_str().unwrap(),
-            "--i-understand-this-prints-the-secret",
-        ],
+        &["key", "export", &addr.to_string(), "--keystore", ks, "--password-file", bad_pw.to_str().unwrap(), "--i-understand-this-prints-the-secret"],
         None,
     )
     .fails_with("wrong password or corrupted key file");
     // an unknown address
     let stranger = addr_of(&k[7]).to_string();
-    cpcd(
-        &mut seen,
-        &["key", "show", &stranger, "--keystore", ks],
-        None,
-    )
-    .fails_with("no key for");
+    cpcd(&mut seen, &["key", "show", &stranger, "--keystore", ks], None).fails_with("no key for");
 
     // a key file readable by group is refused (like ssh), by every command that reads it
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    cpcd(&mut seen, &["key", "show", &addr.to_string(), "--keystore", ks], None).fails_with("too open");
     cpcd(
         &mut seen,
-        &["key", "show", &addr.to_string(), "--keystore", ks],
-        None,
-    )
-    .fails_with("too open");
-    cpcd(
-        &mut seen,
-        &[
-            "key",
-            "export",
-            &addr.to_string(),
-            "--keystore",
-            ks,
-            "--password-file",
-            pw,
-            "--i-understand-this-prints-the-secret",
-        ],
+        &["key", "export", &addr.to_string(), "--keystore", ks, "--password-file", pw, "--i-understand-this-prints-the-secret"],
         None,
     )
     .fails_with("too open");
@@ -315,119 +182,46 @@ fn keystore_round_trip_permissions_and_secrecy() {
 
     // new, in <datadir>/keystore
     let datadir = w.root.join("data");
-    let created = cpcd(
-        &mut seen,
-        &[
-            "key",
-            "new",
-            "--datadir",
-            datadir.to_str().unwrap(),
-            "--password-file",
-            pw,
-            "--json",
-        ],
-        None,
-    )
-    .ok()
-    .json();
+    let created = cpcd(&mut seen, &["key", "new", "--datadir", datadir.to_str().unwrap(), "--password-file", pw, "--json"], None).ok().json();
     let new_addr = created["address"].as_str().unwrap().to_string();
     let new_file = datadir.join("keystore").join(format!("{new_addr}.json"));
     assert_eq!(created["file"], new_file.display().to_string());
     assert_eq!(mode(&new_file), 0o600);
     assert_eq!(mode(&datadir.join("keystore")), 0o700);
-    let out = cpcd(
-        &mut seen,
-        &["key", "list", "--datadir", datadir.to_str().unwrap()],
-        None,
-    )
-    .ok();
+    let out = cpcd(&mut seen, &["key", "list", "--datadir", datadir.to_str().unwrap()], None).ok();
     assert_eq!(out.stdout.trim(), new_addr);
     // --keystore and --datadir together are ambiguous
-    assert_ne!(
-        cpcd(
-            &mut seen,
-            &["key", "list", "--datadir", "x", "--keystore", "y"],
-            None
-        )
-        .code,
-        0
-    );
+    assert_ne!(cpcd(&mut seen, &["key", "list", "--datadir", "x", "--keystore", "y"], None).code, 0);
     // an empty password is refused
     let empty_pw = w.root.join("empty-password");
     write_private(&empty_pw, "\n");
-    cpcd(
-        &mut seen,
-        &[
-            "key",
-            "new",
-            "--keystore",
-            ks,
-            "--password-file",
-            empty_pw.to_str().unwrap(),
-        ],
-        None,
-    )
-    .fails_with("empty password");
+    cpcd(&mut seen, &["key", "new", "--keystore", ks, "--password-file", empty_pw.to_str().unwrap()], None).fails_with("empty password");
 
     // delete: needs --yes
-    cpcd(
-        &mut seen,
-        &["key", "delete", &addr2.to_string(), "--keystore", ks],
-        None,
-    )
-    .fails_with("--yes");
-    cpcd(
-        &mut seen,
-        &[
-            "key",
-            "delete",
-            &addr2.to_string(),
-            "--keystore",
-            ks,
-            "--yes",
-        ],
-        None,
-    )
-    .ok();
+    cpcd(&mut seen, &["key", "delete", &addr2.to_string(), "--keystore", ks], None).fails_with("--yes");
+    cpcd(&mut seen, &["key", "delete", &addr2.to_string(), "--keystore", ks, "--yes"], None).ok();
     let out = cpcd(&mut seen, &["key", "list", "--keystore", ks], None).ok();
     assert_eq!(out.stdout.trim(), addr.to_string());
 
     // help texts
-    for args in [
-        &["key", "--help"][..],
-        &["key", "export", "--help"],
-        &["key", "import", "--help"],
-        &["tx", "transfer", "--help"],
-    ] {
+    for args in [&["key", "--help"][..], &["key", "export", "--help"], &["key", "import", "--help"], &["tx", "transfer", "--help"]] {
         cpcd(&mut seen, args, None).ok();
     }
 
     // The secret appeared nowhere but in export's stdout.
-    let export_record = seen
-        .iter()
-        .position(|s| s.contains(&secret) && s.contains("--i-understand"))
-        .unwrap();
+    let export_record = seen.iter().position(|s| s.contains(&secret) && s.contains("--i-understand")).unwrap();
     for (i, s) in seen.iter().enumerate() {
         if i == export_record {
             continue;
         }
         for secret in [sk.to_hex(), sk2.to_hex()] {
-            assert!(
-                !s.contains(&secret) && !s.contains(&secret.to_uppercase()),
-                "the secret leaked in:\n{s}"
-            );
+            assert!(!s.contains(&secret) && !s.contains(&secret.to_uppercase()), "the secret leaked in:\n{s}");
         }
     }
 }
 
 fn query_balance(seen: &mut Vec<String>, node: &str, a: &Address) -> u128 {
-    let v = cpcd(
-        seen,
-        &["query", "balance", &a.to_string(), "--node", node, "--json"],
-        None,
-    )
-    .ok()
-    .json();
+    let v = cpcd(seen, &["query", "balance", &a.to_string(), "--node", node, "--json"], None).ok().json();
     v.as_str().unwrap().parse().unwrap()
 }
 
@@ -442,17 +236,7 @@ fn wallet_transfer_end_to_end() {
     w.import(&mut seen, &k[1]);
     let (f, t) = (from.to_string(), to.to_string());
     let wallet_args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "--node",
-            &url,
-            "--keystore",
-            &w.ks,
-            "--password-file",
-            &w.pw,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut v: Vec<String> = ["--node", &url, "--keystore", &w.ks, "--password-file", &w.pw].iter().map(|s| s.to_string()).collect();
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
@@ -462,16 +246,8 @@ fn wallet_transfer_end_to_end() {
     };
 
     // 1.5 CPC at the default gas price, --wait --json
-    let (b_from, b_to) = (
-        query_balance(&mut seen, &url, &from),
-        query_balance(&mut seen, &url, &to),
-    );
-    let mut args: Vec<String> = [
-        "tx", "transfer", "--from", &f, "--to", &t, "--amount", "1.5cpc", "--wait", "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let (b_from, b_to) = (query_balance(&mut seen, &url, &from), query_balance(&mut seen, &url, &to));
+    let mut args: Vec<String> = ["tx", "transfer", "--from", &f, "--to", &t, "--amount", "1.5cpc", "--wait", "--json"].iter().map(|s| s.to_string()).collect();
     args.extend(wallet_args(&[]));
     let v = run(&mut seen, args).ok().json();
     let hash = v["hash"].as_str().unwrap().to_string();
@@ -482,168 +258,53 @@ fn wallet_transfer_end_to_end() {
     assert_eq!(v["tx"]["gas_limit"], 21_000);
     let tx: Transaction = serde_json::from_value(v["tx"].clone()).unwrap();
     assert_eq!(tx.hash().to_hex(), hash);
-    tx.pub_key
-        .verify_strict(&tx.signing_bytes(), &tx.signature)
-        .unwrap();
-    assert_eq!(
-        query_balance(&mut seen, &url, &from),
-        b_from - 3 * UNITS_PER_CPC / 2 - 21_000 * 1000
-    );
-    assert_eq!(
-        query_balance(&mut seen, &url, &to),
-        b_to + 3 * UNITS_PER_CPC / 2
-    );
+    tx.pub_key.verify_strict(&tx.signing_bytes(), &tx.signature).unwrap();
+    assert_eq!(query_balance(&mut seen, &url, &from), b_from - 3 * UNITS_PER_CPC / 2 - 21_000 * 1000);
+    assert_eq!(query_balance(&mut seen, &url, &to), b_to + 3 * UNITS_PER_CPC / 2);
 
     // base units, another gas price, a memo, human output
-    let (b_from, b_to) = (
-        query_balance(&mut seen, &url, &from),
-        query_balance(&mut seen, &url, &to),
-    );
-    let mut args: Vec<String> = [
-        "tx",
-        "transfer",
-        "--from",
-        &f,
-        "--to",
-        &t,
-        "--amount",
-        "2500",
-        "--gas-price",
-        "2000",
-        "--memo",
-        "hello wallet",
-        "--wait",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let (b_from, b_to) = (query_balance(&mut seen, &url, &from), query_balance(&mut seen, &url, &to));
+    let mut args: Vec<String> = ["tx", "transfer", "--from", &f, "--to", &t, "--amount", "2500", "--gas-price", "2000", "--memo", "hello wallet", "--wait"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     args.extend(wallet_args(&[]));
     let out = run(&mut seen, args).ok();
     let hash2 = out.stdout.lines().next().unwrap().trim().to_string();
-    assert!(
-        H256::from_hex(&hash2).is_ok(),
-        "first line is the hash: {}",
-        out.stdout
-    );
+    assert!(H256::from_hex(&hash2).is_ok(), "first line is the hash: {}", out.stdout);
     assert!(out.stdout.contains("success"), "{}", out.stdout);
-    assert_eq!(
-        query_balance(&mut seen, &url, &from),
-        b_from - 2500 - 21_000 * 2000
-    );
+    assert_eq!(query_balance(&mut seen, &url, &from), b_from - 2500 - 21_000 * 2000);
     assert_eq!(query_balance(&mut seen, &url, &to), b_to + 2500);
-    let txv = cpcd(
-        &mut seen,
-        &["query", "tx", &hash2, "--node", &url, "--json"],
-        None,
-    )
-    .ok()
-    .json();
+    let txv = cpcd(&mut seen, &["query", "tx", &hash2, "--node", &url, "--json"], None).ok().json();
     assert_eq!(txv["payload"]["memo"], "hello wallet");
     assert_eq!(txv["gas_price"], 2000);
     assert_eq!(txv["nonce"], 1);
     let out = cpcd(&mut seen, &["query", "tx", &hash2, "--node", &url], None).ok();
     assert!(out.stdout.contains("TRANSFER") && out.stdout.contains(&f));
-    let r = cpcd(
-        &mut seen,
-        &["query", "receipt", &hash2, "--node", &url, "--json"],
-        None,
-    )
-    .ok()
-    .json();
+    let r = cpcd(&mut seen, &["query", "receipt", &hash2, "--node", &url, "--json"], None).ok().json();
     assert_eq!(r["fee_paid"], (21_000u128 * 2000).to_string());
-    let out = cpcd(
-        &mut seen,
-        &["query", "receipt", &hash2, "--node", &url],
-        None,
-    )
-    .ok();
-    assert!(
-        out.stdout.contains("success") && out.stdout.contains(&format_cpc(21_000 * 2000)),
-        "{}",
-        out.stdout
-    );
+    let out = cpcd(&mut seen, &["query", "receipt", &hash2, "--node", &url], None).ok();
+    assert!(out.stdout.contains("success") && out.stdout.contains(&format_cpc(21_000 * 2000)), "{}", out.stdout);
 
     // account, balance text, blocks by height / hash / latest
-    let acc = cpcd(
-        &mut seen,
-        &["query", "account", &f, "--node", &url, "--json"],
-        None,
-    )
-    .ok()
-    .json();
-    assert_eq!(
-        (acc["nonce"].as_u64(), acc["pending_nonce"].as_u64()),
-        (Some(2), Some(2))
-    );
+    let acc = cpcd(&mut seen, &["query", "account", &f, "--node", &url, "--json"], None).ok().json();
+    assert_eq!((acc["nonce"].as_u64(), acc["pending_nonce"].as_u64()), (Some(2), Some(2)));
     let out = cpcd(&mut seen, &["query", "balance", &t, "--node", &url], None).ok();
-    assert!(
-        out.stdout.contains(&format_cpc(b_to + 2500)),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains(&format_cpc(b_to + 2500)), "{}", out.stdout);
     let height = r["block_height"].as_u64().unwrap();
-    let blk = cpcd(
-        &mut seen,
-        &[
-            "query",
-            "block",
-            &height.to_string(),
-            "--full",
-            "--node",
-            &url,
-            "--json",
-        ],
-        None,
-    )
-    .ok()
-    .json();
+    let blk = cpcd(&mut seen, &["query", "block", &height.to_string(), "--full", "--node", &url, "--json"], None).ok().json();
     assert_eq!(blk["hash"], r["block_hash"]);
-    assert!(
-        blk["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["hash"] == hash2.as_str())
-    );
-    let by_hash = cpcd(
-        &mut seen,
-        &[
-            "query",
-            "block",
-            r["block_hash"].as_str().unwrap(),
-            "--node",
-            &url,
-            "--json",
-        ],
-        None,
-    )
-    .ok()
-    .json();
+    assert!(blk["transactions"].as_array().unwrap().iter().any(|t| t["hash"] == hash2.as_str()));
+    let by_hash = cpcd(&mut seen, &["query", "block", r["block_hash"].as_str().unwrap(), "--node", &url, "--json"], None).ok().json();
     assert_eq!(by_hash["header"]["height"], height);
-    let latest = cpcd(
-        &mut seen,
-        &["query", "block", "latest", "--node", &url, "--json"],
-        None,
-    )
-    .ok()
-    .json();
+    let latest = cpcd(&mut seen, &["query", "block", "latest", "--node", &url, "--json"], None).ok().json();
     assert!(latest["header"]["height"].as_u64().unwrap() >= height);
-    let out = cpcd(
-        &mut seen,
-        &["query", "block", &height.to_string(), "--node", &url],
-        None,
-    )
-    .ok();
+    let out = cpcd(&mut seen, &["query", "block", &height.to_string(), "--node", &url], None).ok();
     assert!(out.stdout.contains(&hash2), "{}", out.stdout);
 
     // errors: each clear and non-zero
     let tx_args = |amount: &str, extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "tx", "transfer", "--from", &f, "--to", &t, "--amount", amount,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut v: Vec<String> = ["tx", "transfer", "--from", &f, "--to", &t, "--amount", amount].iter().map(|s| s.to_string()).collect();
         v.extend(wallet_args(extra));
         v
     };
@@ -652,71 +313,27 @@ fn wallet_transfer_end_to_end() {
     run(&mut seen, tx_args("-1cpc", &[])).fails_with("negative");
     run(&mut seen, tx_args("lots", &[])).fails_with("expected an amount");
     run(&mut seen, tx_args("1000000000cpc", &[])).fails_with("insufficient balance");
-    let out = run(&mut seen, tx_args("1cpc", &["--gas-price", "1"]))
-        .fails_with("the node rejected the transaction");
-    assert!(
-        out.stderr.contains("gas_price") && out.stderr.contains("1000"),
-        "the node's rule is shown: {}",
-        out.stderr
-    );
+    let out = run(&mut seen, tx_args("1cpc", &["--gas-price", "1"])).fails_with("the node rejected the transaction");
+    assert!(out.stderr.contains("gas_price") && out.stderr.contains("1000"), "the node's rule is shown: {}", out.stderr);
     let bad_pw = w.root.join("bad");
     write_private(&bad_pw, "nope\n");
-    let args: Vec<String> = [
-        "tx",
-        "transfer",
-        "--from",
-        &f,
-        "--to",
-        &t,
-        "--amount",
-        "1cpc",
-        "--node",
-        &url,
-        "--keystore",
-        &w.ks,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(["--password-file".to_string(), bad_pw.display().to_string()])
-    .collect();
+    let args: Vec<String> = ["tx", "transfer", "--from", &f, "--to", &t, "--amount", "1cpc", "--node", &url, "--keystore", &w.ks]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--password-file".to_string(), bad_pw.display().to_string()])
+        .collect();
     run(&mut seen, args).fails_with("wrong password or corrupted key file");
-    let mut args: Vec<String> = [
-        "tx", "transfer", "--from", &t, "--to", &f, "--amount", "1cpc",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args: Vec<String> = ["tx", "transfer", "--from", &t, "--to", &f, "--amount", "1cpc"].iter().map(|s| s.to_string()).collect();
     args.extend(wallet_args(&[]));
     run(&mut seen, args).fails_with("no key for");
-    cpcd(
-        &mut seen,
-        &["query", "balance", &f, "--node", "http://127.0.0.1:1"],
-        None,
-    )
-    .fails_with("cannot reach the node");
-    cpcd(
-        &mut seen,
-        &["query", "receipt", &"ab".repeat(32), "--node", &url],
-        None,
-    )
-    .fails_with("not found");
-    cpcd(
-        &mut seen,
-        &["query", "block", "999999", "--node", &url],
-        None,
-    )
-    .fails_with("not found");
+    cpcd(&mut seen, &["query", "balance", &f, "--node", "http://127.0.0.1:1"], None).fails_with("cannot reach the node");
+    cpcd(&mut seen, &["query", "receipt", &"ab".repeat(32), "--node", &url], None).fails_with("not found");
+    cpcd(&mut seen, &["query", "block", "999999", "--node", &url], None).fails_with("not found");
     // nothing moved through the failed attempts
-    assert_eq!(
-        query_balance(&mut seen, &url, &from),
-        b_from - 2500 - 21_000 * 2000
-    );
+    assert_eq!(query_balance(&mut seen, &url, &from), b_from - 2500 - 21_000 * 2000);
 
     let secret = k[1].to_hex();
-    assert!(
-        seen.iter().all(|s| !s.contains(&secret)),
-        "the secret leaked"
-    );
+    assert!(seen.iter().all(|s| !s.contains(&secret)), "the secret leaked");
     drop(node);
 }
 
@@ -732,70 +349,25 @@ fn submit_result_from_poc_solve() {
     let other = addr_of(&k[4]);
     w.import(&mut seen, &k[3]);
 
-    let tip = cpcd(
-        &mut seen,
-        &["query", "block", "latest", "--node", &url, "--json"],
-        None,
-    )
-    .ok()
-    .json();
+    let tip = cpcd(&mut seen, &["query", "block", "latest", "--node", &url, "--json"], None).ok().json();
     let tip_hash = tip["hash"].as_str().unwrap().to_string();
     let solve = |seen: &mut Vec<String>, nonce: u64| {
-        cpcd(
-            seen,
-            &[
-                "poc",
-                "solve",
-                "--tip",
-                &tip_hash,
-                "--worker",
-                &me.to_string(),
-                "--nonce",
-                &nonce.to_string(),
-            ],
-            None,
-        )
-        .ok()
-        .stdout
+        cpcd(seen, &["poc", "solve", "--tip", &tip_hash, "--worker", &me.to_string(), "--nonce", &nonce.to_string()], None).ok().stdout
     };
     let result = solve(&mut seen, 0);
     let file = w.root.join("result.json");
     std::fs::write(&file, &result).unwrap();
-    let common = [
-        "--node",
-        url.as_str(),
-        "--keystore",
-        w.ks.as_str(),
-        "--password-file",
-        w.pw.as_str(),
-    ];
+    let common = ["--node", url.as_str(), "--keystore", w.ks.as_str(), "--password-file", w.pw.as_str()];
 
     // another sender than the worker is refused before anything is sent
     let other_s = other.to_string();
-    let mut args = vec![
-        "tx",
-        "submit-result",
-        "--from",
-        &other_s,
-        "--file",
-        file.to_str().unwrap(),
-    ];
+    let mut args = vec!["tx", "submit-result", "--from", &other_s, "--file", file.to_str().unwrap()];
     args.extend(common);
     cpcd(&mut seen, &args, None).fails_with("worker_address");
 
     // from the file, signed by the worker, waited for
     let me_s = me.to_string();
-    let mut args = vec![
-        "tx",
-        "submit-result",
-        "--from",
-        &me_s,
-        "--file",
-        file.to_str().unwrap(),
-        "--sign-result",
-        "--wait",
-        "--json",
-    ];
+    let mut args = vec!["tx", "submit-result", "--from", &me_s, "--file", file.to_str().unwrap(), "--sign-result", "--wait", "--json"];
     args.extend(common);
     let v = cpcd(&mut seen, &args, None).ok().json();
     assert_eq!(v["receipt"]["status"], "success");
@@ -805,26 +377,8 @@ fn submit_result_from_poc_solve() {
     let height = v["receipt"]["block_height"].as_u64().unwrap();
     let hash = v["hash"].as_str().unwrap();
 
-    let res = cpcd(
-        &mut seen,
-        &[
-            "query",
-            "results",
-            &height.to_string(),
-            "--node",
-            &url,
-            "--json",
-        ],
-        None,
-    )
-    .ok()
-    .json();
-    let entry = res["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["tx_hash"] == hash)
-        .expect("the result is in its block");
+    let res = cpcd(&mut seen, &["query", "results", &height.to_string(), "--node", &url, "--json"], None).ok().json();
+    let entry = res["results"].as_array().unwrap().iter().find(|r| r["tx_hash"] == hash).expect("the result is in its block");
     assert_eq!(entry["synthetic"], true);
     assert_eq!(entry["result"]["worker_address"], me_s);
     let solved: Value = serde_json::from_str(result.trim()).unwrap();
@@ -832,19 +386,9 @@ fn submit_result_from_poc_solve() {
     // --sign-result: the worker signature verifies
     let r: ComputeResult = serde_json::from_value(entry["result"].clone()).unwrap();
     let sig = Signature::from_hex(r.signature.as_deref().expect("signed")).unwrap();
-    k[3].public_key()
-        .verify_strict(&r.signing_bytes(), &sig)
-        .unwrap();
-    assert!(
-        entry["reward"].is_string(),
-        "a verified synthetic result is paid"
-    );
-    let out = cpcd(
-        &mut seen,
-        &["query", "results", &height.to_string(), "--node", &url],
-        None,
-    )
-    .ok();
+    k[3].public_key().verify_strict(&r.signing_bytes(), &sig).unwrap();
+    assert!(entry["reward"].is_string(), "a verified synthetic result is paid");
+    let out = cpcd(&mut seen, &["query", "results", &height.to_string(), "--node", &url], None).ok();
     assert!(out.stdout.contains("synthetic  true"), "{}", out.stdout);
 
     // from stdin, unsigned
@@ -858,9 +402,6 @@ fn submit_result_from_poc_solve() {
     cpcd(&mut seen, &args, Some("{\"task_id\": 1}")).fails_with("ComputeResult");
 
     let secret = k[3].to_hex();
-    assert!(
-        seen.iter().all(|s| !s.contains(&secret)),
-        "the secret leaked"
-    );
+    assert!(seen.iter().all(|s| !s.contains(&secret)), "the secret leaked");
     drop(node);
 }

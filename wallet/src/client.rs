@@ -4,7 +4,7 @@
 //! JSON-RPC code (for `cpc_sendTransaction`: "the node rejected the transaction: …"), an
 //! unreachable node says so, a slow one says how long it was given.
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use jsonrpsee::core::client::{ClientT, Error as ClientError};
 use jsonrpsee::core::params::ArrayParams;
@@ -42,10 +42,7 @@ impl Rpc {
             .request_timeout(REQUEST_TIMEOUT)
             .build(url)
             .map_err(|e| anyhow!("--node {url}: {e}"))?;
-        Ok(Rpc {
-            client,
-            url: url.to_string(),
-        })
+        Ok(Rpc { client, url: url.to_string() })
     }
 
     /// Calls `method` with positional `params` and decodes the result as `T`.
@@ -54,37 +51,21 @@ impl Rpc {
         for v in params {
             p.insert(v).expect("a JSON value serializes");
         }
-        self.client
-            .request::<T, _>(method, p)
-            .await
-            .map_err(|e| match e {
-                ClientError::Call(e) if method == "cpc_sendTransaction" => {
-                    anyhow!(
-                        "the node rejected the transaction: {} (JSON-RPC error {})",
-                        e.message(),
-                        e.code()
-                    )
-                }
-                ClientError::Call(e) => {
-                    anyhow!("{method}: {} (JSON-RPC error {})", e.message(), e.code())
-                }
-                ClientError::Transport(e) => anyhow!("cannot reach the node at {}: {e}", self.url),
-                ClientError::RequestTimeout => {
-                    anyhow!(
-                        "{method}: no answer from {} within {} s",
-                        self.url,
-                        REQUEST_TIMEOUT.as_secs()
-                    )
-                }
-                e => anyhow!("{method} at {}: {e}", self.url),
-            })
+        self.client.request::<T, _>(method, p).await.map_err(|e| match e {
+            ClientError::Call(e) if method == "cpc_sendTransaction" => {
+                anyhow!("the node rejected the transaction: {} (JSON-RPC error {})", e.message(), e.code())
+            }
+            ClientError::Call(e) => anyhow!("{method}: {} (JSON-RPC error {})", e.message(), e.code()),
+            ClientError::Transport(e) => anyhow!("cannot reach the node at {}: {e}", self.url),
+            ClientError::RequestTimeout => {
+                anyhow!("{method}: no answer from {} within {} s", self.url, REQUEST_TIMEOUT.as_secs())
+            }
+            e => anyhow!("{method} at {}: {e}", self.url),
+        })
     }
 }
 
 /// The single-threaded runtime a wallet command runs on.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }

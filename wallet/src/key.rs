@@ -2,10 +2,10 @@
 //! (docs/KEYSTORE.md), and the keystore flags `cpcd tx` shares.
 
 use crate::keystore::{
-    DEFAULT_KDF, KeyFile, KeystoreError, create, default_dir, key_path, list, load,
-    parse_secret_hex, read_new_password, read_password, scan, unlock,
+    create, default_dir, key_path, list, load, parse_secret_hex, read_new_password, read_password, scan, unlock,
+    KeyFile, KeystoreError, DEFAULT_KDF,
 };
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use cpc_primitives::{Address, SecretKey};
 use serde_json::Value;
@@ -126,17 +126,12 @@ pub fn run(args: KeyArgs) -> Result<()> {
             let sk = SecretKey::generate();
             let path = create(&dir, &sk, &pw)?;
             print_created(&sk, &path, json);
-            eprintln!(
-                "Keep a backup of the key file and the password: without both the key is lost."
-            );
+            eprintln!("Keep a backup of the key file and the password: without both the key is lost.");
             Ok(())
         }
         KeyCmd::List { json } => {
             if json {
-                let v: Vec<Value> = scan(&dir)?
-                    .iter()
-                    .map(|(a, p, kf)| key_json(a, kf, p))
-                    .collect();
+                let v: Vec<Value> = scan(&dir)?.iter().map(|(a, p, kf)| key_json(a, kf, p)).collect();
                 println!("{}", Value::Array(v));
             } else {
                 let keys = list(&dir)?;
@@ -170,39 +165,26 @@ pub fn run(args: KeyArgs) -> Result<()> {
                 );
                 println!("cipher           {}", kf.cipher.name);
             }
-            if kf.cost().m_cost_kib < DEFAULT_KDF.m_cost_kib
-                || kf.cost().t_cost < DEFAULT_KDF.t_cost
-            {
-                eprintln!(
-                    "warning: this key file uses KDF parameters weaker than the defaults ({} KiB, t = {}, p = {})",
-                    DEFAULT_KDF.m_cost_kib, DEFAULT_KDF.t_cost, DEFAULT_KDF.p_cost
-                );
+            if kf.cost().m_cost_kib < DEFAULT_KDF.m_cost_kib || kf.cost().t_cost < DEFAULT_KDF.t_cost {
+                eprintln!("warning: this key file uses KDF parameters weaker than the defaults ({} KiB, t = {}, p = {})", DEFAULT_KDF.m_cost_kib, DEFAULT_KDF.t_cost, DEFAULT_KDF.p_cost);
             }
             Ok(())
         }
         KeyCmd::Import { secret_file, json } => {
             let text = Zeroizing::new(match &secret_file {
-                Some(p) => fs::read_to_string(p)
-                    .with_context(|| format!("reading secret file {}", p.display()))?,
-                None if std::io::stdin().is_terminal() => {
-                    rpassword::prompt_password("Secret key (64 hex digits, hidden): ")
-                        .map_err(|e| anyhow!("reading the secret key: {e}"))?
-                }
+                Some(p) => fs::read_to_string(p).with_context(|| format!("reading secret file {}", p.display()))?,
+                None if std::io::stdin().is_terminal() => rpassword::prompt_password("Secret key (64 hex digits, hidden): ")
+                    .map_err(|e| anyhow!("reading the secret key: {e}"))?,
                 None => {
                     let mut s = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut s)
-                        .context("reading the secret key from stdin")?;
+                    std::io::stdin().read_to_string(&mut s).context("reading the secret key from stdin")?;
                     s
                 }
             });
             let sk = parse_secret_hex(&text)?;
             let address = Address::from_public_key(&sk.public_key());
             if key_path(&dir, &address).exists() {
-                bail!(
-                    "a key for {address} already exists in keystore {}",
-                    dir.display()
-                );
+                bail!("a key for {address} already exists in keystore {}", dir.display());
             }
             let pw = read_new_password(pw_file)?;
             let path = create(&dir, &sk, &pw)?;
@@ -217,10 +199,7 @@ pub fn run(args: KeyArgs) -> Result<()> {
                 );
             }
             let _ = load(&dir, &address)?; // fail on a missing key before asking the password
-            let pw = Zeroizing::new(read_password(
-                pw_file,
-                &format!("Password for {address}: "),
-            )?);
+            let pw = Zeroizing::new(read_password(pw_file, &format!("Password for {address}: "))?);
             let sk = unlock(&dir, &address, &pw)?;
             let secret = Zeroizing::new(sk.to_hex());
             println!("{}", *secret);
@@ -229,10 +208,7 @@ pub fn run(args: KeyArgs) -> Result<()> {
         KeyCmd::Delete { address, yes } => {
             let (path, _) = load(&dir, &address)?;
             if !yes {
-                bail!(
-                    "deleting {} cannot be undone (export or back up the key first): pass --yes to confirm",
-                    path.display()
-                );
+                bail!("deleting {} cannot be undone (export or back up the key first): pass --yes to confirm", path.display());
             }
             fs::remove_file(&path).with_context(|| format!("deleting {}", path.display()))?;
             println!("deleted {}", path.display());

@@ -14,7 +14,7 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use cpc_primitives::{Address, PublicKey, SecretKey, cjson};
+use cpc_primitives::{cjson, Address, PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -66,24 +66,12 @@ pub struct KdfCost {
 
 /// Production parameters: RFC 9106 §4's second recommended option (64 MiB, 3 passes,
 /// 4 lanes; ~0.1–0.3 s on one modern core, computed in parallel lanes where cores allow).
-pub const DEFAULT_KDF: KdfCost = KdfCost {
-    m_cost_kib: 64 * 1024,
-    t_cost: 3,
-    p_cost: 4,
-};
+pub const DEFAULT_KDF: KdfCost = KdfCost { m_cost_kib: 64 * 1024, t_cost: 3, p_cost: 4 };
 /// Test parameters (`CPCD_INSECURE_TEST_KDF=1`, unit tests): 256 KiB, 1 pass, 1 lane.
-pub const INSECURE_TEST_KDF: KdfCost = KdfCost {
-    m_cost_kib: 256,
-    t_cost: 1,
-    p_cost: 1,
-};
+pub const INSECURE_TEST_KDF: KdfCost = KdfCost { m_cost_kib: 256, t_cost: 1, p_cost: 1 };
 /// Reading refuses parameters beyond these (a corrupted or hostile file must not make an
 /// unlock allocate terabytes or run for hours).
-const MAX_KDF: KdfCost = KdfCost {
-    m_cost_kib: 4 * 1024 * 1024,
-    t_cost: 64,
-    p_cost: 64,
-};
+const MAX_KDF: KdfCost = KdfCost { m_cost_kib: 4 * 1024 * 1024, t_cost: 64, p_cost: 64 };
 
 /// A key file, exactly (unknown fields are refused).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -118,11 +106,7 @@ pub(crate) struct CipherSection {
 }
 impl KeyFile {
     pub(crate) fn cost(&self) -> KdfCost {
-        KdfCost {
-            m_cost_kib: self.kdf.m_cost_kib,
-            t_cost: self.kdf.t_cost,
-            p_cost: self.kdf.p_cost,
-        }
+        KdfCost { m_cost_kib: self.kdf.m_cost_kib, t_cost: self.kdf.t_cost, p_cost: self.kdf.p_cost }
     }
 
     /// `"CPC-KEYSTORE-V1:" ‖ CJ(file without "ciphertext")`.
@@ -139,16 +123,10 @@ impl KeyFile {
     fn check_shape(&self, path: &Path) -> Result<()> {
         let path_buf = || path.to_path_buf();
         if self.format != FORMAT {
-            return Err(KeystoreError::NotAKeyFile {
-                path: path_buf(),
-                found: Some(self.format.clone()),
-            });
+            return Err(KeystoreError::NotAKeyFile { path: path_buf(), found: Some(self.format.clone()) });
         }
         if self.version != VERSION {
-            return Err(KeystoreError::UnsupportedVersion {
-                path: path_buf(),
-                found: self.version.into(),
-            });
+            return Err(KeystoreError::UnsupportedVersion { path: path_buf(), found: self.version.into() });
         }
         if self.kdf.name != KDF_NAME || self.kdf.version != ARGON2_VERSION {
             return Err(KeystoreError::UnsupportedKdf {
@@ -165,16 +143,10 @@ impl KeyFile {
             || c.t_cost > MAX_KDF.t_cost
             || c.p_cost > MAX_KDF.p_cost
         {
-            return Err(KeystoreError::KdfCostOutOfRange {
-                path: path_buf(),
-                cost: c,
-            });
+            return Err(KeystoreError::KdfCostOutOfRange { path: path_buf(), cost: c });
         }
         if self.cipher.name != CIPHER_NAME {
-            return Err(KeystoreError::UnsupportedCipher {
-                path: path_buf(),
-                name: self.cipher.name.clone(),
-            });
+            return Err(KeystoreError::UnsupportedCipher { path: path_buf(), name: self.cipher.name.clone() });
         }
         hex_exact(&self.kdf.salt, SALT_LEN, "kdf.salt", path)?;
         hex_exact(&self.cipher.nonce, NONCE_LEN, "cipher.nonce", path)?;
@@ -218,8 +190,7 @@ fn derive_key(password: &str, salt: &[u8], cost: KdfCost) -> Result<Zeroizing<[u
         .map_err(KeystoreError::KdfParams)?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = Zeroizing::new([0u8; 32]);
-    a.hash_password_into(password.as_bytes(), salt, &mut key[..])
-        .map_err(KeystoreError::Kdf)?;
+    a.hash_password_into(password.as_bytes(), salt, &mut key[..]).map_err(KeystoreError::Kdf)?;
     Ok(key)
 }
 
@@ -240,10 +211,7 @@ fn encrypt(sk: &SecretKey, password: &str, cost: KdfCost) -> Result<KeyFile> {
             p_cost: cost.p_cost,
             salt: hex::encode(salt),
         },
-        cipher: CipherSection {
-            name: CIPHER_NAME.into(),
-            nonce: hex::encode(nonce),
-        },
+        cipher: CipherSection { name: CIPHER_NAME.into(), nonce: hex::encode(nonce) },
         ciphertext: String::new(),
     };
     let key = derive_key(password, &salt, cost)?;
@@ -251,13 +219,7 @@ fn encrypt(sk: &SecretKey, password: &str, cost: KdfCost) -> Result<KeyFile> {
     let seed = Zeroizing::new(sk.to_bytes());
     let cipher = XChaCha20Poly1305::new_from_slice(&key[..]).expect("32-byte key");
     let ct = cipher
-        .encrypt(
-            &XNonce::from(nonce),
-            Payload {
-                msg: &seed[..],
-                aad: &aad,
-            },
-        )
+        .encrypt(&XNonce::from(nonce), Payload { msg: &seed[..], aad: &aad })
         .map_err(|_| KeystoreError::Encryption)?;
     kf.ciphertext = hex::encode(ct);
     Ok(kf)
@@ -267,45 +229,32 @@ fn encrypt(sk: &SecretKey, password: &str, cost: KdfCost) -> Result<KeyFile> {
 /// wrong password and a modified file are indistinguishable.
 fn decrypt(kf: &KeyFile, password: &str, path: &Path) -> Result<SecretKey> {
     let salt = hex_exact(&kf.kdf.salt, SALT_LEN, "kdf.salt", path)?;
-    let nonce: [u8; NONCE_LEN] = hex_exact(&kf.cipher.nonce, NONCE_LEN, "cipher.nonce", path)?
-        .try_into()
-        .expect("length");
+    let nonce: [u8; NONCE_LEN] =
+        hex_exact(&kf.cipher.nonce, NONCE_LEN, "cipher.nonce", path)?.try_into().expect("length");
     let ct = hex_exact(&kf.ciphertext, SECRET_LEN + TAG_LEN, "ciphertext", path)?;
     let key = derive_key(password, &salt, kf.cost())?;
     let cipher = XChaCha20Poly1305::new_from_slice(&key[..]).expect("32-byte key");
     let plain = Zeroizing::new(
         cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: &ct,
-                    aad: &kf.associated_data(),
-                },
-            )
-            .map_err(|_| KeystoreError::WrongPassword {
-                path: path.to_path_buf(),
-            })?,
+            .decrypt(&XNonce::from(nonce), Payload { msg: &ct, aad: &kf.associated_data() })
+            .map_err(|_| KeystoreError::WrongPassword { path: path.to_path_buf() })?,
     );
-    let seed: Zeroizing<[u8; SECRET_LEN]> = Zeroizing::new(plain.as_slice().try_into().map_err(
-        |_| KeystoreError::BadSeedLength {
-            path: path.to_path_buf(),
-            found: plain.len(),
-        },
-    )?);
+    let seed: Zeroizing<[u8; SECRET_LEN]> = Zeroizing::new(
+        plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeystoreError::BadSeedLength { path: path.to_path_buf(), found: plain.len() })?,
+    );
     let sk = SecretKey::from_bytes(&seed);
     if sk.public_key() != kf.public_key {
-        return Err(KeystoreError::DecryptedKeyMismatch {
-            path: path.to_path_buf(),
-        });
+        return Err(KeystoreError::DecryptedKeyMismatch { path: path.to_path_buf() });
     }
     Ok(sk)
 }
 
 fn kdf_cost_for_new_keys() -> KdfCost {
     if std::env::var(INSECURE_TEST_KDF_ENV).is_ok_and(|v| v == "1") {
-        eprintln!(
-            "warning: {INSECURE_TEST_KDF_ENV}=1: writing the key with insecure test KDF parameters"
-        );
+        eprintln!("warning: {INSECURE_TEST_KDF_ENV}=1: writing the key with insecure test KDF parameters");
         INSECURE_TEST_KDF
     } else {
         DEFAULT_KDF
@@ -328,18 +277,11 @@ pub fn key_path(dir: &Path, address: &Address) -> PathBuf {
 pub(crate) fn load(dir: &Path, address: &Address) -> Result<(PathBuf, KeyFile)> {
     let path = key_path(dir, address);
     if !path.exists() {
-        return Err(KeystoreError::KeyNotFound {
-            address: *address,
-            dir: dir.to_path_buf(),
-        });
+        return Err(KeystoreError::KeyNotFound { address: *address, dir: dir.to_path_buf() });
     }
     let kf = read_key_file(&path)?;
     if kf.address != *address {
-        return Err(KeystoreError::WrongAddress {
-            path,
-            expected: *address,
-            found: kf.address,
-        });
+        return Err(KeystoreError::WrongAddress { path, expected: *address, found: kf.address });
     }
     Ok((path, kf))
 }
@@ -349,11 +291,7 @@ fn create_with(dir: &Path, sk: &SecretKey, password: &str, cost: KdfCost) -> Res
     ensure_dir(dir)?;
     let path = key_path(dir, &address);
     if path.exists() {
-        return Err(KeystoreError::KeyExists {
-            address,
-            dir: dir.to_path_buf(),
-            path,
-        });
+        return Err(KeystoreError::KeyExists { address, dir: dir.to_path_buf(), path });
     }
     let kf = encrypt(sk, password, cost)?;
     let mut text = serde_json::to_vec_pretty(&kf).expect("a key file serializes");
@@ -389,21 +327,13 @@ pub(crate) fn scan(dir: &Path) -> Result<Vec<(Address, PathBuf, KeyFile)>> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
-    let read_err = |source| KeystoreError::Io {
-        action: "reading keystore directory",
-        path: dir.to_path_buf(),
-        source,
-    };
+    let read_err = |source| KeystoreError::Io { action: "reading keystore directory", path: dir.to_path_buf(), source };
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(read_err)? {
         let entry = entry.map_err(read_err)?;
         let name = entry.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-            continue;
-        };
-        let Ok(address) = stem.parse::<Address>() else {
-            continue;
-        };
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+        let Ok(address) = stem.parse::<Address>() else { continue };
         let (path, kf) = load(dir, &address)?;
         out.push((address, path, kf));
     }
@@ -416,18 +346,15 @@ pub(crate) fn scan(dir: &Path) -> Result<Vec<(Address, PathBuf, KeyFile)>> {
 pub fn read_password(password_file: Option<&Path>, prompt: &str) -> Result<String> {
     match password_file {
         Some(p) => {
-            let text =
-                Zeroizing::new(fs::read_to_string(p).map_err(|source| KeystoreError::Io {
-                    action: "reading password file",
-                    path: p.to_path_buf(),
-                    source,
-                })?);
+            let text = Zeroizing::new(fs::read_to_string(p).map_err(|source| KeystoreError::Io {
+                action: "reading password file",
+                path: p.to_path_buf(),
+                source,
+            })?);
             let line = text.split('\n').next().unwrap_or("");
             Ok(line.strip_suffix('\r').unwrap_or(line).to_string())
         }
-        None => {
-            rpassword::prompt_password(prompt).map_err(|error| KeystoreError::NoTerminal { error })
-        }
+        None => rpassword::prompt_password(prompt).map_err(|error| KeystoreError::NoTerminal { error }),
     }
 }
 
@@ -452,10 +379,7 @@ pub fn parse_secret_hex(text: &str) -> Result<SecretKey> {
     let t = text.trim();
     let t = t.strip_prefix("0x").unwrap_or(t);
     let non_hex = !t.bytes().all(|b| b.is_ascii_hexdigit());
-    let bad = || KeystoreError::BadSecretHex {
-        found_chars: t.chars().count(),
-        non_hex,
-    };
+    let bad = || KeystoreError::BadSecretHex { found_chars: t.chars().count(), non_hex };
     if t.len() != 2 * SECRET_LEN || non_hex {
         return Err(bad());
     }

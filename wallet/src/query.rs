@@ -3,8 +3,8 @@
 //! transaction or receipt the node does not have is an error (`… not found`).
 
 use crate::amount::show_amount;
-use crate::client::{NodeArgs, Rpc, runtime};
-use anyhow::{Result, anyhow, bail};
+use crate::client::{runtime, NodeArgs, Rpc};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use cpc_primitives::{Address, H256};
 use serde_json::Value;
@@ -73,55 +73,31 @@ async fn query(args: QueryArgs) -> Result<()> {
     let json_out = args.node.json;
     let (value, print): (Value, fn(&Value)) = match args.cmd {
         QueryCmd::Balance { address } => {
-            let v: Value = rpc
-                .call("cpc_getBalance", vec![address.to_string().into()])
-                .await?;
+            let v: Value = rpc.call("cpc_getBalance", vec![address.to_string().into()]).await?;
             (v, print_balance)
         }
-        QueryCmd::Account { address } => (
-            rpc.call("cpc_getAccount", vec![address.to_string().into()])
-                .await?,
-            print_account,
-        ),
+        QueryCmd::Account { address } => {
+            (rpc.call("cpc_getAccount", vec![address.to_string().into()]).await?, print_account)
+        }
         QueryCmd::Block { block, full } => {
             let hex = block.strip_prefix("0x").unwrap_or(&block);
             let v: Value = if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                rpc.call(
-                    "cpc_getBlockByHash",
-                    vec![hex.to_ascii_lowercase().into(), full.into()],
-                )
-                .await?
+                rpc.call("cpc_getBlockByHash", vec![hex.to_ascii_lowercase().into(), full.into()]).await?
             } else {
-                rpc.call(
-                    "cpc_getBlockByNumber",
-                    vec![block_number_param(&block)?, full.into()],
-                )
-                .await?
+                rpc.call("cpc_getBlockByNumber", vec![block_number_param(&block)?, full.into()]).await?
             };
             (found(v, &format!("block {block}"))?, print_block)
         }
         QueryCmd::Tx { hash } => {
-            let v = rpc
-                .call("cpc_getTransactionByHash", vec![hash.to_hex().into()])
-                .await?;
+            let v = rpc.call("cpc_getTransactionByHash", vec![hash.to_hex().into()]).await?;
             (found(v, &format!("transaction {hash}"))?, print_tx)
         }
         QueryCmd::Receipt { hash } => {
-            let v = rpc
-                .call("cpc_getTransactionReceipt", vec![hash.to_hex().into()])
-                .await?;
-            (
-                found(
-                    v,
-                    &format!("receipt of {hash} (pending or unknown transaction)"),
-                )?,
-                print_receipt,
-            )
+            let v = rpc.call("cpc_getTransactionReceipt", vec![hash.to_hex().into()]).await?;
+            (found(v, &format!("receipt of {hash} (pending or unknown transaction)"))?, print_receipt)
         }
         QueryCmd::Results { block } => {
-            let v = rpc
-                .call("cpc_getComputeResults", vec![block_number_param(&block)?])
-                .await?;
+            let v = rpc.call("cpc_getComputeResults", vec![block_number_param(&block)?]).await?;
             (found(v, &format!("block {block}"))?, print_results)
         }
     };
@@ -168,32 +144,17 @@ fn print_block(v: &Value) {
     println!("parent         {}", s(&h["prev_hash"]));
     println!("timestamp      {} (unix ms)", s(&h["timestamp"]));
     println!("chain id       {}", s(&h["chain_id"]));
-    println!(
-        "proposer       {} (round {})",
-        s(&h["proposer_address"]),
-        s(&h["round"])
-    );
+    println!("proposer       {} (round {})", s(&h["proposer_address"]), s(&h["round"]));
     println!("state root     {}", s(&h["state_root"]));
     println!("tx root        {}", s(&h["tx_root"]));
     let cr = s(&h["compute_root"]);
-    println!(
-        "compute root   {}",
-        if cr.is_empty() { "(none)".into() } else { cr }
-    );
-    println!(
-        "gas            {} used of {}",
-        s(&h["gas_used"]),
-        s(&h["gas_limit"])
-    );
+    println!("compute root   {}", if cr.is_empty() { "(none)".into() } else { cr });
+    println!("gas            {} used of {}", s(&h["gas_used"]), s(&h["gas_limit"]));
     let txs = v["transactions"].as_array().cloned().unwrap_or_default();
     println!("transactions   {}", txs.len());
     for t in &txs {
         if t.is_object() {
-            let to = if t["to_address"].is_null() {
-                String::new()
-            } else {
-                format!(" → {}", s(&t["to_address"]))
-            };
+            let to = if t["to_address"].is_null() { String::new() } else { format!(" → {}", s(&t["to_address"])) };
             println!(
                 "  {} {} {}{} {} (fee {})",
                 s(&t["hash"]),
@@ -215,36 +176,21 @@ fn print_tx(v: &Value) {
     println!("from           {}", s(&v["from_address"]));
     println!("to             {}", s(&v["to_address"]));
     println!("amount         {}", amount_of(&v["amount"]));
-    println!(
-        "fee            {} (gas limit {} × gas price {})",
-        amount_of(&v["fee"]),
-        s(&v["gas_limit"]),
-        s(&v["gas_price"])
-    );
+    println!("fee            {} (gas limit {} × gas price {})", amount_of(&v["fee"]), s(&v["gas_limit"]), s(&v["gas_price"]));
     println!("nonce          {}", s(&v["nonce"]));
     println!("chain id       {}", s(&v["chain_id"]));
     println!("payload        {}", v["payload"]);
     if v["block_height"].is_null() {
         println!("status         pending");
     } else {
-        println!(
-            "block          {} ({}), index {}",
-            s(&v["block_height"]),
-            s(&v["block_hash"]),
-            s(&v["index"])
-        );
+        println!("block          {} ({}), index {}", s(&v["block_height"]), s(&v["block_hash"]), s(&v["index"]));
     }
 }
 
 pub(crate) fn print_receipt(v: &Value) {
     println!("tx hash        {}", s(&v["tx_hash"]));
     println!("status         {}", s(&v["status"]));
-    println!(
-        "block          {} ({}), index {}",
-        s(&v["block_height"]),
-        s(&v["block_hash"]),
-        s(&v["index"])
-    );
+    println!("block          {} ({}), index {}", s(&v["block_height"]), s(&v["block_hash"]), s(&v["index"]));
     println!("from           {}", s(&v["from_address"]));
     println!("gas used       {}", s(&v["gas_used"]));
     println!("fee paid       {}", amount_of(&v["fee_paid"]));
@@ -254,22 +200,11 @@ pub(crate) fn print_receipt(v: &Value) {
 }
 
 fn print_results(v: &Value) {
-    println!(
-        "block          {} ({})",
-        s(&v["height"]),
-        s(&v["block_hash"])
-    );
+    println!("block          {} ({})", s(&v["height"]), s(&v["block_hash"]));
     let cr = s(&v["compute_root"]);
-    println!(
-        "compute root   {}",
-        if cr.is_empty() { "(none)".into() } else { cr }
-    );
+    println!("compute root   {}", if cr.is_empty() { "(none)".into() } else { cr });
     println!("share target   {}", s(&v["share_target"]));
-    println!(
-        "shares         {}, {} each",
-        s(&v["shares"]),
-        amount_of(&v["share_reward"])
-    );
+    println!("shares         {}, {} each", s(&v["shares"]), amount_of(&v["share_reward"]));
     let rs = v["results"].as_array().cloned().unwrap_or_default();
     println!("results        {}", rs.len());
     for r in &rs {
@@ -281,14 +216,7 @@ fn print_results(v: &Value) {
         if !r["share_value"].is_null() {
             println!("    share      {}", s(&r["share_value"]));
         }
-        println!(
-            "    reward     {}",
-            if r["reward"].is_null() {
-                "none".into()
-            } else {
-                amount_of(&r["reward"])
-            }
-        );
+        println!("    reward     {}", if r["reward"].is_null() { "none".into() } else { amount_of(&r["reward"]) });
     }
 }
 

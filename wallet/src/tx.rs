@@ -6,16 +6,14 @@
 //! non-zero with the reason on stderr; the node's rejection messages name the rule.
 
 use crate::amount::parse_amount_arg;
-use crate::client::{NodeArgs, Rpc, runtime};
+use crate::client::{runtime, NodeArgs, Rpc};
 use crate::key::KeystoreArgs;
 use crate::keystore;
 use crate::query::print_receipt;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use cpc_primitives::{
-    Address, ComputeResult, H256, Payload, Transaction, TxType, UnsignedTx, format_cpc,
-};
-use serde_json::{Map, Value, json};
+use cpc_primitives::{format_cpc, Address, ComputeResult, Payload, Transaction, TxType, UnsignedTx, H256};
+use serde_json::{json, Map, Value};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -94,6 +92,7 @@ pub enum TxCmd {
     },
 }
 
+
 /// Runs `cpcd tx …`.
 pub fn run(args: TxArgs) -> Result<()> {
     runtime()?.block_on(tx(args))
@@ -121,11 +120,7 @@ impl Sender<'_> {
         // Cheap checks before the password prompt: the node answers, the key exists.
         let chain_id: String = self.rpc.call("cpc_chainId", vec![]).await?;
         if !keystore::key_path(&dir, &self.from).exists() {
-            bail!(
-                "no key for {} in keystore {} (import it with `cpcd key import`)",
-                self.from,
-                dir.display()
-            );
+            bail!("no key for {} in keystore {} (import it with `cpcd key import`)", self.from, dir.display());
         }
         let password = Zeroizing::new(keystore::read_password(
             self.store.password_file.as_deref(),
@@ -135,23 +130,10 @@ impl Sender<'_> {
         let payload = payload(&sk)?;
         let gas_limit = tx_type.intrinsic_gas();
         let fee = gas_limit as u128 * gas_price as u128;
-        let nonce: u64 = self
-            .rpc
-            .call(
-                "cpc_getTransactionCount",
-                vec![self.from.to_string().into()],
-            )
-            .await?;
-        let balance: String = self
-            .rpc
-            .call("cpc_getBalance", vec![self.from.to_string().into()])
-            .await?;
-        let balance: u128 = balance
-            .parse()
-            .map_err(|_| anyhow!("cpc_getBalance: not a decimal amount: {balance:?}"))?;
-        let cost = amount
-            .checked_add(fee)
-            .ok_or_else(|| anyhow!("amount + fee overflows"))?;
+        let nonce: u64 = self.rpc.call("cpc_getTransactionCount", vec![self.from.to_string().into()]).await?;
+        let balance: String = self.rpc.call("cpc_getBalance", vec![self.from.to_string().into()]).await?;
+        let balance: u128 = balance.parse().map_err(|_| anyhow!("cpc_getBalance: not a decimal amount: {balance:?}"))?;
+        let cost = amount.checked_add(fee).ok_or_else(|| anyhow!("amount + fee overflows"))?;
         if balance < cost {
             bail!(
                 "insufficient balance: {} has {}, the transaction needs amount + fee = {} + {} = {}",
@@ -175,14 +157,10 @@ impl Sender<'_> {
             payload,
         }
         .sign(&sk);
-        let body: Value =
-            serde_json::from_slice(&tx.canonical_json()).expect("canonical JSON parses");
+        let body: Value = serde_json::from_slice(&tx.canonical_json()).expect("canonical JSON parses");
         let hash: String = self.rpc.call("cpc_sendTransaction", vec![body]).await?;
         if hash != tx.hash().to_hex() {
-            bail!(
-                "the node answered hash {hash}, but the transaction's hash is {}",
-                tx.hash()
-            );
+            bail!("the node answered hash {hash}, but the transaction's hash is {}", tx.hash());
         }
         Ok(tx)
     }
@@ -191,9 +169,7 @@ impl Sender<'_> {
 async fn wait_receipt(rpc: &Rpc, hash: &H256, timeout_ms: u64) -> Result<Value> {
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     loop {
-        let r: Value = rpc
-            .call("cpc_getTransactionReceipt", vec![hash.to_hex().into()])
-            .await?;
+        let r: Value = rpc.call("cpc_getTransactionReceipt", vec![hash.to_hex().into()]).await?;
         if !r.is_null() {
             return Ok(r);
         }
@@ -214,11 +190,7 @@ async fn report(rpc: &Rpc, tx: &Transaction, wait: &WaitArgs, json_out: bool) ->
     if !json_out {
         println!("{hash}");
     }
-    let receipt = if wait.wait {
-        Some(wait_receipt(rpc, &hash, wait.timeout).await?)
-    } else {
-        None
-    };
+    let receipt = if wait.wait { Some(wait_receipt(rpc, &hash, wait.timeout).await?) } else { None };
     if json_out {
         let mut out = json!({"hash": hash.to_hex(), "tx": serde_json::from_slice::<Value>(&tx.canonical_json())?});
         if let Some(r) = &receipt {
@@ -228,19 +200,12 @@ async fn report(rpc: &Rpc, tx: &Transaction, wait: &WaitArgs, json_out: bool) ->
     } else if let Some(r) = &receipt {
         print_receipt(r);
     } else {
-        eprintln!(
-            "sent (nonce {}, fee {}); `cpcd query receipt {hash}` once it is in a block",
-            tx.nonce,
-            format_cpc(tx.fee)
-        );
+        eprintln!("sent (nonce {}, fee {}); `cpcd query receipt {hash}` once it is in a block", tx.nonce, format_cpc(tx.fee));
     }
     if let Some(r) = receipt
         && r["status"] != "success"
     {
-        bail!(
-            "transaction {hash} was included but failed: {}",
-            r["error"].as_str().unwrap_or("(no reason given)")
-        );
+        bail!("transaction {hash} was included but failed: {}", r["error"].as_str().unwrap_or("(no reason given)"));
     }
     Ok(())
 }
@@ -248,37 +213,23 @@ async fn report(rpc: &Rpc, tx: &Transaction, wait: &WaitArgs, json_out: bool) ->
 fn read_result(file: Option<&PathBuf>) -> Result<ComputeResult> {
     let text = match file {
         Some(p) => {
-            let len = std::fs::metadata(p)
-                .with_context(|| format!("--file {}", p.display()))?
-                .len();
+            let len = std::fs::metadata(p).with_context(|| format!("--file {}", p.display()))?.len();
             if len > MAX_RESULT_BYTES {
-                bail!(
-                    "--file {}: {len} bytes is too large for a ComputeResult",
-                    p.display()
-                );
+                bail!("--file {}: {len} bytes is too large for a ComputeResult", p.display());
             }
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
         }
         None => {
             if std::io::stdin().is_terminal() {
-                bail!(
-                    "give the ComputeResult with --file FILE or on stdin (e.g. `cpcd poc solve … | cpcd tx submit-result …`)"
-                );
+                bail!("give the ComputeResult with --file FILE or on stdin (e.g. `cpcd poc solve … | cpcd tx submit-result …`)");
             }
             let mut s = String::new();
-            std::io::stdin()
-                .take(MAX_RESULT_BYTES + 1)
-                .read_to_string(&mut s)
-                .context("reading stdin")?;
+            std::io::stdin().take(MAX_RESULT_BYTES + 1).read_to_string(&mut s).context("reading stdin")?;
             s
         }
     };
-    let v: Value = serde_json::from_str(text.trim())
-        .map_err(|e| anyhow!("the ComputeResult is not JSON: {e}"))?;
-    let map = v
-        .as_object()
-        .ok_or_else(|| anyhow!("the ComputeResult must be a JSON object"))?
-        .clone();
+    let v: Value = serde_json::from_str(text.trim()).map_err(|e| anyhow!("the ComputeResult is not JSON: {e}"))?;
+    let map = v.as_object().ok_or_else(|| anyhow!("the ComputeResult must be a JSON object"))?.clone();
     let p = Payload::from_map(map).map_err(|e| anyhow!("the ComputeResult: {e}"))?;
     ComputeResult::from_payload(&p).map_err(|e| anyhow!("{e}"))
 }
@@ -286,14 +237,7 @@ fn read_result(file: Option<&PathBuf>) -> Result<ComputeResult> {
 async fn tx(args: TxArgs) -> Result<()> {
     let rpc = Rpc::new(&args.node.node)?;
     match args.cmd {
-        TxCmd::Transfer {
-            from,
-            to,
-            amount,
-            gas_price,
-            memo,
-            wait,
-        } => {
+        TxCmd::Transfer { from, to, amount, gas_price, memo, wait } => {
             let payload = match memo {
                 None => Payload::empty(),
                 Some(m) => {
@@ -305,42 +249,22 @@ async fn tx(args: TxArgs) -> Result<()> {
                     Payload::from_map(map).expect("a string payload")
                 }
             };
-            let s = Sender {
-                rpc: &rpc,
-                store: &args.store,
-                from,
-            };
-            let tx = s
-                .sign_and_send(TxType::Transfer, Some(to), amount, gas_price, |_| {
-                    Ok(payload)
-                })
-                .await?;
+            let s = Sender { rpc: &rpc, store: &args.store, from };
+            let tx = s.sign_and_send(TxType::Transfer, Some(to), amount, gas_price, |_| Ok(payload)).await?;
             report(&rpc, &tx, &wait, args.node.json).await
         }
-        TxCmd::SubmitResult {
-            from,
-            file,
-            sign_result,
-            gas_price,
-            wait,
-        } => {
+        TxCmd::SubmitResult { from, file, sign_result, gas_price, wait } => {
             let mut result = read_result(file.as_ref())?;
-            let worker: Address = result.worker_address.parse().map_err(|e| {
-                anyhow!(
-                    "the result's worker_address {:?}: {e}",
-                    result.worker_address
-                )
-            })?;
+            let worker: Address = result
+                .worker_address
+                .parse()
+                .map_err(|e| anyhow!("the result's worker_address {:?}: {e}", result.worker_address))?;
             if worker != from {
                 bail!(
                     "the result's worker_address is {worker} but --from is {from}: a SUBMIT_RESULT must be sent by the result's worker"
                 );
             }
-            let s = Sender {
-                rpc: &rpc,
-                store: &args.store,
-                from,
-            };
+            let s = Sender { rpc: &rpc, store: &args.store, from };
             let tx = s
                 .sign_and_send(TxType::SubmitResult, None, 0, gas_price, |sk| {
                     if sign_result {

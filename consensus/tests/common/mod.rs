@@ -1,6 +1,6 @@
 #![allow(dead_code)]
 use cpc_consensus::*;
-use cpc_genesis::{Genesis, dev_keys};
+use cpc_genesis::{dev_keys, Genesis};
 use cpc_primitives::*;
 use cpc_state::*;
 use std::sync::Arc;
@@ -57,9 +57,7 @@ impl Chain {
 
     /// The task window (hash, share target) of a block at `height`.
     pub fn window(&self, height: u64) -> Vec<WindowTip> {
-        window_heights(height, self.params.poc.window)
-            .map(|h| (self.hashes[h as usize], self.targets[h as usize]))
-            .collect()
+        window_heights(height, self.params.poc.window).map(|h| (self.hashes[h as usize], self.targets[h as usize])).collect()
     }
 
     pub fn candidates(txs: &[Transaction]) -> Vec<Candidate> {
@@ -125,41 +123,15 @@ impl Chain {
     }
 
     pub fn nonce(&self, i: usize) -> u64 {
-        self.state
-            .accounts
-            .get(&self.addr(i))
-            .map_or(0, |e| e.account.nonce)
+        self.state.accounts.get(&self.addr(i)).map_or(0, |e| e.account.nonce)
     }
 
     pub fn transfer(&self, from: usize, to: Address, amount: u128, nonce: u64) -> Transaction {
-        UnsignedTx::transfer(
-            &self.params.chain_id,
-            self.addr(from),
-            to,
-            amount,
-            nonce,
-            1000,
-        )
-        .sign(&self.keys[from])
+        UnsignedTx::transfer(&self.params.chain_id, self.addr(from), to, amount, nonce, 1000).sign(&self.keys[from])
     }
 
-    pub fn transfer_at(
-        &self,
-        from: usize,
-        to: Address,
-        amount: u128,
-        nonce: u64,
-        gas_price: u64,
-    ) -> Transaction {
-        UnsignedTx::transfer(
-            &self.params.chain_id,
-            self.addr(from),
-            to,
-            amount,
-            nonce,
-            gas_price,
-        )
-        .sign(&self.keys[from])
+    pub fn transfer_at(&self, from: usize, to: Address, amount: u128, nonce: u64, gas_price: u64) -> Transaction {
+        UnsignedTx::transfer(&self.params.chain_id, self.addr(from), to, amount, nonce, gas_price).sign(&self.keys[from])
     }
 
     pub fn unsigned(
@@ -190,39 +162,23 @@ impl Chain {
         self.submit_at(from, r, nonce, 1000)
     }
 
-    pub fn submit_at(
-        &self,
-        from: usize,
-        r: &ComputeResult,
-        nonce: u64,
-        gas_price: u64,
-    ) -> Transaction {
-        UnsignedTx::submit_result(&self.params.chain_id, self.addr(from), r, nonce, gas_price)
-            .sign(&self.keys[from])
+    pub fn submit_at(&self, from: usize, r: &ComputeResult, nonce: u64, gas_price: u64) -> Transaction {
+        UnsignedTx::submit_result(&self.params.chain_id, self.addr(from), r, nonce, gas_price).sign(&self.keys[from])
     }
 
     /// A correct synthetic result of worker `i` for the tip at `height`.
     pub fn solve(&self, i: usize, height: u64, nonce: u64) -> ComputeResult {
-        cpc_poc::solve(
-            &self.hashes[height as usize],
-            &self.addr(i).to_string(),
-            nonce,
-            &self.synth(),
-        )
+        cpc_poc::solve(&self.hashes[height as usize], &self.addr(i).to_string(), nonce, &self.synth())
     }
 
     pub fn synth(&self) -> cpc_poc::SynthParams {
-        cpc_poc::SynthParams {
-            n: self.params.poc.matrix_size,
-            k: self.params.poc.challenges,
-        }
+        cpc_poc::SynthParams { n: self.params.poc.matrix_size, k: self.params.poc.challenges }
     }
 
     /// Whether `r` (for the tip at `height`) is a share under that tip's target, computed from
     /// the share value directly (not through the verifier under test).
     pub fn is_share(&self, r: &ComputeResult, height: u64) -> bool {
-        cpc_poc::result_share_value(r, &self.hashes[height as usize]).unwrap()
-            <= self.targets[height as usize].0
+        cpc_poc::result_share_value(r, &self.hashes[height as usize]).unwrap() <= self.targets[height as usize].0
     }
 }
 

@@ -58,11 +58,7 @@ impl Node {
 
     /// The next event for which `f` returns Some, within `within`; events `f` declines are
     /// dropped (a dropped Request is answered Error by the network).
-    pub async fn expect<T>(
-        &mut self,
-        within: Duration,
-        mut f: impl FnMut(NetEvent) -> Option<T>,
-    ) -> Option<T> {
+    pub async fn expect<T>(&mut self, within: Duration, mut f: impl FnMut(NetEvent) -> Option<T>) -> Option<T> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
@@ -102,10 +98,7 @@ where
 
 /// Waits until `a` and `b` have announced each other.
 pub async fn linked(a: &Node, b: &Node) -> bool {
-    eventually(WAIT, || async {
-        a.has_peer(b.id()).await && b.has_peer(a.id()).await
-    })
-    .await
+    eventually(WAIT, || async { a.has_peer(b.id()).await && b.has_peer(a.id()).await }).await
 }
 
 /// Answers the node's inbound sync requests with `answer`; `None` means hold the reply
@@ -130,10 +123,5 @@ pub fn serve(
 }
 
 pub fn status(genesis: H256, height: u64) -> Status {
-    Status {
-        chain_id: CHAIN.into(),
-        genesis_hash: genesis,
-        head_height: height,
-        head_hash: H256([height as u8; 32]),
-    }
+    Status { chain_id: CHAIN.into(), genesis_hash: genesis, head_height: height, head_hash: H256([height as u8; 32]) }
 }

@@ -14,11 +14,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "cpcd",
-    version,
-    about = "cpc full node with embedded Proof-of-Compute validation and mining"
-)]
+#[command(name = "cpcd", version, about = "cpc full node with embedded Proof-of-Compute validation and mining")]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -63,8 +59,9 @@ pub enum Cmd {
     Query(cpc_wallet::query::QueryArgs),
 }
 
+
 pub use poc::PocCmd;
-pub use run::{DEFAULT_P2P_PORT, DEFAULT_WS_PORT, RunArgs};
+pub use run::{RunArgs, DEFAULT_P2P_PORT, DEFAULT_WS_PORT};
 pub use testnet::TestnetCmd;
 
 #[derive(Subcommand, Debug)]

@@ -14,3 +14,4 @@ pub fn node_id(datadir: &Path) -> Result<()> {
     println!("/ip4/127.0.0.1/tcp/{port}/p2p/{id}");
     Ok(())
 }
+

@@ -1,20 +1,15 @@
 //! `cpcd poc solve|verify`.
 
-use clap::Subcommand;
 use cpc_poc::SynthParams;
-use cpc_primitives::{ComputeResult, H256, Payload, ShareTarget};
+use cpc_primitives::{ComputeResult, Payload, ShareTarget, H256};
 use std::io::Read;
 use std::process::ExitCode;
+use clap::Subcommand;
+
 
 pub fn run(cmd: PocCmd) -> ExitCode {
     match cmd {
-        PocCmd::Solve {
-            tip,
-            worker,
-            nonce,
-            size,
-            k,
-        } => {
+        PocCmd::Solve { tip, worker, nonce, size, k } => {
             let (tip, params) = match parse(&tip, size, k) {
                 Ok(x) => x,
                 Err(e) => return fail(&e),
@@ -24,18 +19,10 @@ pub fn run(cmd: PocCmd) -> ExitCode {
             }
             let r = cpc_poc::solve(&tip, &worker, nonce, &params);
             let v = serde_json::Value::Object(r.to_payload().as_map().clone());
-            println!(
-                "{}",
-                String::from_utf8(cpc_primitives::cjson::to_canonical_bytes(&v).unwrap()).unwrap()
-            );
+            println!("{}", String::from_utf8(cpc_primitives::cjson::to_canonical_bytes(&v).unwrap()).unwrap());
             ExitCode::SUCCESS
         }
-        PocCmd::Verify {
-            tip,
-            target,
-            size,
-            k,
-        } => {
+        PocCmd::Verify { tip, target, size, k } => {
             let (tip, params) = match parse(&tip, size, k) {
                 Ok(x) => x,
                 Err(e) => return fail(&e),
@@ -79,10 +66,7 @@ pub fn run(cmd: PocCmd) -> ExitCode {
                         (None, Ok(v)) => format!(", share value {v:016x}"),
                         _ => String::new(),
                     };
-                    println!(
-                        "valid: task {} by {} (result_hash {}){share}",
-                        r.task_id, r.worker_address, r.result_hash
-                    );
+                    println!("valid: task {} by {} (result_hash {}){share}", r.task_id, r.worker_address, r.result_hash);
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -102,8 +86,7 @@ fn parse(tip: &str, n: usize, k: usize) -> Result<(H256, SynthParams), String> {
 }
 
 fn parse_result(input: &str) -> Result<ComputeResult, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(input.trim()).map_err(|e| format!("not JSON: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(input.trim()).map_err(|e| format!("not JSON: {e}"))?;
     let map = v.as_object().ok_or("expected a JSON object")?.clone();
     let p = Payload::from_map(map)?;
     ComputeResult::from_payload(&p).map_err(|e| e.to_string())

@@ -7,13 +7,11 @@ use cpc_wallet::parse_duration_ms;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+
 pub fn init_logging(filter: &str, format: &str) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log.filter")?;
     use std::io::IsTerminal;
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     if format == "json" {
         b.json().init();
     } else {
@@ -24,21 +22,20 @@ pub fn init_logging(filter: &str, format: &str) -> Result<()> {
 
 pub fn run(args: RunArgs) -> Result<()> {
     init_logging(&args.log_filter, &args.log_format)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("cpcd-rt")
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("cpcd-rt").build()?;
     rt.block_on(crate::launcher::run_async(args))
 }
 
 pub async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
+    use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
 }
+
+
 
 /// Running the node (the default command).
 #[derive(Args, Debug, Clone)]
@@ -94,6 +91,7 @@ pub struct RunArgs {
     pub mining: MiningFlags,
     #[command(flatten)]
     pub bft: BftFlags,
+
 }
 
 /// BFT consensus (Malachite): a validator given `--bft.port` decides blocks with the other

@@ -1,13 +1,14 @@
 //! `cpcd testnet init`: a shared genesis and, per node, a datadir with its keys and a
 //! `cpcd.toml`, so that `cpcd --datadir DIR/nodeI` starts node I.
 
-use anyhow::{Context, Result, bail};
-use clap::Subcommand;
 use cpc_engine::{Engine, EngineConfig};
+use anyhow::{bail, Context, Result};
 use cpc_genesis::{Genesis, GenesisAccount, GenesisValidator};
-use cpc_primitives::{Address, SecretKey, UNITS_PER_CPC, now_millis, sha256};
-use cpc_wallet::parse_duration_ms;
+use cpc_primitives::{now_millis, sha256, Address, SecretKey, UNITS_PER_CPC};
 use std::path::PathBuf;
+use clap::Subcommand;
+use cpc_wallet::parse_duration_ms;
+
 
 /// Initial balance of each validator account in a local testnet.
 pub const TESTNET_VALIDATOR_BALANCE: u128 = 1_000_000 * UNITS_PER_CPC;
@@ -46,36 +47,20 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
         bail!("--validators: expected at least 1, found 0");
     }
     if spec.nodes < spec.validators {
-        bail!(
-            "--nodes: expected at least the {} validators, found {}",
-            spec.validators,
-            spec.nodes
-        );
+        bail!("--nodes: expected at least the {} validators, found {}", spec.validators, spec.nodes);
     }
     let bft = spec.bft_base_port.unwrap_or(1);
-    for (name, base) in [
-        ("--p2p-base-port", spec.p2p_base_port),
-        ("--http-base-port", spec.http_base_port),
-        ("--bft-base-port", bft),
-    ] {
+    for (name, base) in [("--p2p-base-port", spec.p2p_base_port), ("--http-base-port", spec.http_base_port), ("--bft-base-port", bft)] {
         if base as usize + spec.nodes > u16::MAX as usize || base == 0 {
-            bail!(
-                "{name} {base}: {} nodes do not fit below port 65535",
-                spec.nodes
-            );
+            bail!("{name} {base}: {} nodes do not fit below port 65535", spec.nodes);
         }
     }
     let genesis_path = spec.out.join("genesis.json");
     if genesis_path.exists() {
-        bail!(
-            "{} exists: refusing to overwrite a testnet",
-            genesis_path.display()
-        );
+        bail!("{} exists: refusing to overwrite a testnet", genesis_path.display());
     }
     std::fs::create_dir_all(&spec.out)?;
-    let keys: Vec<SecretKey> = (0..spec.validators)
-        .map(|_| SecretKey::generate())
-        .collect();
+    let keys: Vec<SecretKey> = (0..spec.validators).map(|_| SecretKey::generate()).collect();
     let mut g = Genesis::dev();
     g.chain_id = spec.chain_id.clone();
     g.genesis_time = now_millis();
@@ -87,10 +72,7 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
     g.economics.treasury_address = Address(t.0[..20].try_into().expect("20 bytes"));
     g.accounts = keys
         .iter()
-        .map(|k| GenesisAccount {
-            address: Address::from_public_key(&k.public_key()),
-            balance: TESTNET_VALIDATOR_BALANCE,
-        })
+        .map(|k| GenesisAccount { address: Address::from_public_key(&k.public_key()), balance: TESTNET_VALIDATOR_BALANCE })
         .collect();
     if spec.fund_dev_accounts {
         g.accounts.extend(Genesis::dev().accounts);
@@ -98,10 +80,7 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
     g.validators = keys
         .iter()
         .enumerate()
-        .map(|(i, k)| GenesisValidator {
-            name: format!("node{i}"),
-            pub_key: k.public_key(),
-        })
+        .map(|(i, k)| GenesisValidator { name: format!("node{i}"), pub_key: k.public_key() })
         .collect();
     g.validate()?;
     std::fs::write(&genesis_path, g.to_pretty_json() + "\n")?;
@@ -113,33 +92,17 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
         std::fs::create_dir_all(&dir)?;
         let key = cpc_network::load_or_create_node_key(&dir).context("node key")?;
         let id = cpc_network::PeerId::from(key.public());
-        peers.push(format!(
-            "/ip4/127.0.0.1/tcp/{}/p2p/{id}",
-            spec.p2p_base_port as usize + i
-        ));
+        peers.push(format!("/ip4/127.0.0.1/tcp/{}/p2p/{id}", spec.p2p_base_port as usize + i));
         if let Some(sk) = keys.get(i) {
             let password = SecretKey::generate().to_hex();
-            write_private(
-                &dir.join("password.txt"),
-                format!("{password}\n").as_bytes(),
-            )?;
+            write_private(&dir.join("password.txt"), format!("{password}\n").as_bytes())?;
             cpc_wallet::keystore::create(&cpc_wallet::keystore::default_dir(&dir), sk, &password)?;
         }
-        Engine::open(
-            &dir,
-            Some(g.clone()),
-            EngineConfig::default(),
-            &prometheus::Registry::new(),
-        )?;
+        Engine::open(&dir, Some(g.clone()), EngineConfig::default(), &prometheus::Registry::new())?;
     }
     for i in 0..spec.nodes {
         let dir = spec.out.join(format!("node{i}"));
-        let others: Vec<&String> = peers
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, p)| p)
-            .collect();
+        let others: Vec<&String> = peers.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p).collect();
         let mut toml = format!(
             "# node{i} of testnet {chain:?}: cpcd --datadir {dir}\n\
              datadir = \".\"\n\
@@ -152,11 +115,7 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
             dir = dir.display(),
             p2p = spec.p2p_base_port as usize + i,
             http = spec.http_base_port as usize + i,
-            boot = others
-                .iter()
-                .map(|p| format!("\"{p}\""))
-                .collect::<Vec<_>>()
-                .join(", "),
+            boot = others.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", "),
         );
         if let Some(sk) = keys.get(i) {
             toml.push_str(&format!(
@@ -168,19 +127,11 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
                     .filter(|&j| j != i)
                     .map(|j| format!("\"/ip4/127.0.0.1/tcp/{}\"", base as usize + j))
                     .collect();
-                toml.push_str(&format!(
-                    "bft.port = {}\nbft.peers = [{}]\n",
-                    base as usize + i,
-                    peers.join(", ")
-                ));
+                toml.push_str(&format!("bft.port = {}\nbft.peers = [{}]\n", base as usize + i, peers.join(", ")));
             }
         }
         std::fs::write(dir.join(crate::config::CONFIG_FILE), toml)?;
-        let role = if i < spec.validators {
-            "validator"
-        } else {
-            "full node"
-        };
+        let role = if i < spec.validators { "validator" } else { "full node" };
         println!(
             "node{i}: {role:9}  datadir {}  p2p {}  rpc http://127.0.0.1:{}",
             dir.display(),
@@ -188,17 +139,8 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
             spec.http_base_port as usize + i
         );
     }
-    println!(
-        "genesis: {}  (chain {:?}, {} validators)",
-        genesis_path.display(),
-        spec.chain_id,
-        spec.validators
-    );
-    println!(
-        "start node I with: cpcd --datadir {}/nodeI   (or scripts/testnet.sh start {})",
-        spec.out.display(),
-        spec.out.display()
-    );
+    println!("genesis: {}  (chain {:?}, {} validators)", genesis_path.display(), spec.chain_id, spec.validators);
+    println!("start node I with: cpcd --datadir {}/nodeI   (or scripts/testnet.sh start {})", spec.out.display(), spec.out.display());
     Ok(())
 }
 

@@ -19,7 +19,10 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus::core::Collector;
-use prometheus::{Encoder, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +50,7 @@ pub struct Metrics {
     pub rpc: Arc<cpc_rpc::RpcMetrics>,
 }
 
+
 /// Registers metrics and remembers their names.
 struct Reg {
     registry: Registry,
@@ -58,9 +62,7 @@ impl Reg {
         for d in c.desc() {
             self.names.push(d.fq_name.clone());
         }
-        self.registry
-            .register(Box::new(c.clone()))
-            .expect("metric names are distinct");
+        self.registry.register(Box::new(c.clone())).expect("metric names are distinct");
         c
     }
     fn int_gauge(&mut self, name: &str, help: &str) -> IntGauge {
@@ -71,6 +73,7 @@ impl Reg {
     }
 }
 
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -79,13 +82,10 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut r = Reg {
-            registry: Registry::new(),
-            names: Vec::new(),
-        };
+        let mut r = Reg { registry: Registry::new(), names: Vec::new() };
         let rpc = Arc::new(cpc_rpc::RpcMetrics::register(&r.registry));
         r.names.extend(rpc.names());
-
+        
         Metrics {
             rpc,
             info: r.int_gauge_vec(
@@ -94,10 +94,7 @@ impl Metrics {
                 &["version", "chain_id"],
             ),
             peers: r.int_gauge("cpcd_peers", "Connected P2P peers (count)."),
-            syncing: r.int_gauge(
-                "cpcd_syncing",
-                "1 while catching up with a peer at least 2 blocks ahead, else 0.",
-            ),
+            syncing: r.int_gauge("cpcd_syncing", "1 while catching up with a peer at least 2 blocks ahead, else 0."),
             peer_best_height: r.int_gauge(
                 "cpcd_peer_best_height",
                 "Highest head height reported by a connected peer (blocks; 0 without peers).",
@@ -119,32 +116,32 @@ impl Metrics {
         &self.registry
     }
 
+
+
+
+
     /// Refreshes the gauges that mirror the node's state (called on every scrape).
     pub fn refresh(&self, node: &Node) {
-        self.info
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                node.engine.params().chain_id.as_str(),
-            ])
-            .set(1);
+        self.info.with_label_values(&[env!("CARGO_PKG_VERSION"), node.engine.params().chain_id.as_str()]).set(1);
         node.engine.refresh_metrics();
-        self.peers
-            .set(node.net.get().map_or(0, |n| n.peer_count()) as i64);
+        self.peers.set(node.net.get().map_or(0, |n| n.peer_count()) as i64);
         self.syncing.set(node.is_syncing() as i64);
         if let (Some(m), Some(mm)) = (node.miner.get(), self.miner.get()) {
             mm.export(&m.status());
         }
     }
 
+
     /// The Prometheus text exposition of every series.
     pub fn encode(&self) -> String {
         let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("encoding to memory");
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("encoding to memory");
         String::from_utf8(buf).expect("the text format is UTF-8")
     }
 }
+
+
+
 
 /// `/ready`: whether this node should receive traffic. `Err` says why not.
 pub fn readiness(dev: bool, syncing: bool, peers: usize) -> Result<(), &'static str> {
@@ -177,10 +174,8 @@ fn respond(node: &Node, dev: bool, method: &Method, path: &str) -> Response<Full
         "/metrics" => {
             node.metrics.refresh(node);
             let mut r = text(StatusCode::OK, node.metrics.encode());
-            r.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static(prometheus::TEXT_FORMAT),
-            );
+            r.headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(prometheus::TEXT_FORMAT));
             r
         }
         "/health" => text(StatusCode::OK, "ok\n"),
@@ -188,10 +183,7 @@ fn respond(node: &Node, dev: bool, method: &Method, path: &str) -> Response<Full
             let peers = node.net.get().map_or(0, |n| n.peer_count());
             match readiness(dev, node.is_syncing(), peers) {
                 Ok(()) => text(StatusCode::OK, "ready\n"),
-                Err(why) => text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("not ready: {why}\n"),
-                ),
+                Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
             }
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -205,12 +197,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::net::
 }
 
 /// Serves `/metrics`, `/health` and `/ready` on `listener` until `stop`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    node: Arc<Node>,
-    dev: bool,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: tokio::net::TcpListener, node: Arc<Node>, dev: bool, mut stop: watch::Receiver<bool>) {
     use hyper::server::conn::http1;
     use hyper_util::rt::{TokioIo, TokioTimer};
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -227,9 +214,7 @@ pub async fn serve(
             },
             _ = stop.changed() => return,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
         let node = node.clone();
         tokio::spawn(async move {
             let _slot = slot;
@@ -246,6 +231,8 @@ pub async fn serve(
     }
 }
 
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,13 +243,7 @@ mod tests {
         let m = Metrics::new();
         let e = cpc_engine::EngineMetrics::register(m.registry());
         let miner = cpc_miner::MinerMetrics::register(m.registry());
-        let names = m
-            .names()
-            .iter()
-            .cloned()
-            .chain(e.names())
-            .chain(miner.names().iter().cloned())
-            .collect();
+        let names = m.names().iter().cloned().chain(e.names()).chain(miner.names().iter().cloned()).collect();
         (m, e, names)
     }
 
@@ -279,14 +260,8 @@ mod tests {
         }
         let text = m.encode();
         assert!(text.contains("# TYPE cpcd_chain_height gauge"), "{text}");
-        assert!(
-            text.contains("cpcd_mempool_transactions{state=\"queued\"} 0"),
-            "{text}"
-        );
-        assert!(
-            text.contains("cpcd_block_import_seconds_bucket{source=\"own\",le=\"0.001\"} 0"),
-            "{text}"
-        );
+        assert!(text.contains("cpcd_mempool_transactions{state=\"queued\"} 0"), "{text}");
+        assert!(text.contains("cpcd_block_import_seconds_bucket{source=\"own\",le=\"0.001\"} 0"), "{text}");
     }
 
     #[test]
@@ -298,41 +273,22 @@ mod tests {
         assert_eq!(readiness(true, true, 0), Ok(()));
     }
 
+
     #[test]
     fn admission_reasons_are_short_and_bounded() {
         let (_n, m, _) = with_engine();
         m.record_poc_admission::<()>(&Ok(()));
-        m.record_poc_admission::<()>(&Err(AdmitError::NonceTooLow {
-            expected: 5,
-            found: 1,
-        }));
+        m.record_poc_admission::<()>(&Err(AdmitError::NonceTooLow { expected: 5, found: 1 }));
         m.record_poc_admission::<()>(&Err(AdmitError::TaskOnChain("t".into())));
-        m.record_poc_admission::<()>(&Err(AdmitError::AlreadyKnown(cpc_primitives::H256(
-            [1; 32],
-        ))));
-        assert_eq!(
-            m.poc_results.with_label_values(&["accepted", "none"]).get(),
-            1
-        );
-        assert_eq!(
-            m.poc_results
-                .with_label_values(&["rejected", "nonce"])
-                .get(),
-            1
-        );
-        assert_eq!(
-            m.poc_results
-                .with_label_values(&["rejected", "rule 4"])
-                .get(),
-            1
-        );
-        assert_eq!(
-            m.poc_results
-                .with_label_values(&["rejected", "known"])
-                .get(),
-            1
-        );
+        m.record_poc_admission::<()>(&Err(AdmitError::AlreadyKnown(cpc_primitives::H256([1; 32]))));
+        assert_eq!(m.poc_results.with_label_values(&["accepted", "none"]).get(), 1);
+        assert_eq!(m.poc_results.with_label_values(&["rejected", "nonce"]).get(), 1);
+        assert_eq!(m.poc_results.with_label_values(&["rejected", "rule 4"]).get(), 1);
+        assert_eq!(m.poc_results.with_label_values(&["rejected", "known"]).get(), 1);
     }
+
+
+
 
     /// Every `cpcd_…` name in `$expr` of the Grafana dashboard.
     fn dashboard_metric_names(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
@@ -341,12 +297,8 @@ mod tests {
                 let b = s.as_bytes();
                 let mut i = 0;
                 while let Some(j) = s[i..].find("cpcd_").map(|j| i + j) {
-                    let boundary =
-                        j == 0 || !(b[j - 1].is_ascii_alphanumeric() || b[j - 1] == b'_');
-                    let end = j + s[j..]
-                        .bytes()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
-                        .count();
+                    let boundary = j == 0 || !(b[j - 1].is_ascii_alphanumeric() || b[j - 1] == b'_');
+                    let end = j + s[j..].bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
                     if boundary {
                         out.insert(s[j..end].to_string());
                     }
@@ -361,22 +313,17 @@ mod tests {
 
     #[test]
     fn grafana_dashboard_queries_only_registered_series() {
-        let json: serde_json::Value =
-            serde_json::from_str(include_str!("../../../contrib/grafana/cpcd.json"))
-                .expect("contrib/grafana/cpcd.json parses");
+        let json: serde_json::Value = serde_json::from_str(include_str!("../../../contrib/grafana/cpcd.json"))
+            .expect("contrib/grafana/cpcd.json parses");
         assert_eq!(json["__inputs"][0]["name"], "DS_PROMETHEUS");
         let panels = json["panels"].as_array().expect("panels");
         assert!(panels.len() >= 12);
         let mut used = std::collections::BTreeSet::new();
         dashboard_metric_names(&json, &mut used);
         let (_m, _e, names) = with_engine();
-        let registered: std::collections::HashSet<&str> =
-            names.iter().map(String::as_str).collect();
+        let registered: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
         for name in &used {
-            let base = ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|s| name.strip_suffix(s))
-                .unwrap_or(name);
+            let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
             assert!(
                 registered.contains(name.as_str()) || registered.contains(base),
                 "the dashboard queries {name}, which metrics.rs does not register"
@@ -385,9 +332,7 @@ mod tests {
         // And every series is on the dashboard.
         for name in &registered {
             let on = used.iter().any(|u| {
-                u == name
-                    || u.strip_prefix(*name)
-                        .is_some_and(|s| ["_bucket", "_sum", "_count"].contains(&s))
+                u == name || u.strip_prefix(*name).is_some_and(|s| ["_bucket", "_sum", "_count"].contains(&s))
             });
             assert!(on, "{name} is not on the dashboard");
         }

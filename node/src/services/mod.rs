@@ -2,8 +2,8 @@
 //! the P2P glue (gossip verdicts, sync, serving peers), the JSON-RPC backend, the metrics and
 //! health server, and the round-based proposer.
 
-pub mod bft;
 pub mod metrics;
+pub mod bft;
 pub mod p2p;
 pub mod proposer;
 pub mod rpc;

@@ -15,9 +15,7 @@ pub const MIN_ROUND_TIMEOUT_MS: u64 = 1000;
 /// Length of round `r`'s window after its start: `base × (r + 1)` with
 /// `base = max(2 × block time, MIN_ROUND_TIMEOUT_MS)` (docs/CONSENSUS.md).
 pub fn round_timeout_ms(block_time_ms: u64, r: u64) -> u64 {
-    (2 * block_time_ms)
-        .max(MIN_ROUND_TIMEOUT_MS)
-        .saturating_mul(r + 1)
+    (2 * block_time_ms).max(MIN_ROUND_TIMEOUT_MS).saturating_mul(r + 1)
 }
 
 /// When round `r` of the height after a parent with `parent_ts` starts: one block time after
@@ -25,18 +23,12 @@ pub fn round_timeout_ms(block_time_ms: u64, r: u64) -> u64 {
 pub fn round_start_ms(parent_ts: u64, block_time_ms: u64, r: u64) -> u64 {
     let base = round_timeout_ms(block_time_ms, 0);
     // Σ_{i<r} base·(i+1) = base·r(r+1)/2
-    parent_ts
-        .saturating_add(block_time_ms)
-        .saturating_add(base.saturating_mul(r * (r + 1) / 2))
+    parent_ts.saturating_add(block_time_ms).saturating_add(base.saturating_mul(r * (r + 1) / 2))
 }
 
 /// Multi-validator block production: propose in our rounds when no block for the height
 /// has arrived (docs/CONSENSUS.md, "Rounds").
-pub async fn propose_in_rounds(
-    node: Arc<Node>,
-    me: cpc_primitives::PublicKey,
-    mut stop: watch::Receiver<bool>,
-) -> Result<()> {
+pub async fn propose_in_rounds(node: Arc<Node>, me: cpc_primitives::PublicKey, mut stop: watch::Receiver<bool>) -> Result<()> {
     let bt = node.engine.params().block_time_ms;
     let mut heads = node.engine.subscribe_heads();
     loop {
@@ -61,8 +53,7 @@ pub async fn propose_in_rounds(
         if node.head().hash != head.hash {
             continue;
         }
-        let lonely = node.engine.validators().len() > 1
-            && node.net.get().is_none_or(|n| n.peer_count() == 0);
+        let lonely = node.engine.validators().len() > 1 && node.net.get().is_none_or(|n| n.peer_count() == 0);
         if node.is_syncing() || lonely {
             // Behind a peer, or alone in a multi-validator network: proposing would only fork.
             tokio::select! {

@@ -8,7 +8,7 @@
 //! With `--spawn` it starts its own `cpcd --dev` (the binary next to this one) on a free
 //! port with a temporary datadir.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{bail, Context, Result};
 use cpc_primitives::*;
 use cpcd_tests::*;
 use jsonrpsee::core::client::{BatchResponse, ClientT};
@@ -28,14 +28,7 @@ struct Opts {
 }
 
 fn parse_opts() -> Result<Opts> {
-    let mut o = Opts {
-        rpc: None,
-        block_time: "0".into(),
-        accounts: 200,
-        txs: 60_000,
-        batch: 500,
-        concurrency: 4,
-    };
+    let mut o = Opts { rpc: None, block_time: "0".into(), accounts: 200, txs: 60_000, batch: 500, concurrency: 4 };
     let mut spawn = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -49,9 +42,7 @@ fn parse_opts() -> Result<Opts> {
             "--batch" => o.batch = val()?.parse()?,
             "--concurrency" => o.concurrency = val()?.parse()?,
             "-h" | "--help" => {
-                println!(
-                    "cpc-loadgen [--rpc URL | --spawn] [--block-time 0] [--accounts N] [--txs N] [--batch N] [--concurrency N]"
-                );
+                println!("cpc-loadgen [--rpc URL | --spawn] [--block-time 0] [--accounts N] [--txs N] [--batch N] [--concurrency N]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -92,6 +83,7 @@ async fn send_batch(c: &HttpClient, txs: &[Value]) -> Result<(usize, usize, Opti
     Ok((ok, bad, first))
 }
 
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let o = parse_opts()?;
@@ -99,15 +91,7 @@ async fn main() -> Result<()> {
     let url = match &o.rpc {
         Some(u) => u.clone(),
         None => {
-            let n = NodeProc::start_dev(
-                None,
-                &[
-                    "--dev.block-time",
-                    &o.block_time,
-                    "--log.filter",
-                    "warn,cpcd::launcher=info",
-                ],
-            )?;
+            let n = NodeProc::start_dev(None, &["--dev.block-time", &o.block_time, "--log.filter", "warn,cpcd::launcher=info"])?;
             let u = n.rpc_url.clone();
             _node = n;
             u
@@ -115,36 +99,22 @@ async fn main() -> Result<()> {
     };
     let c = client(&url);
     let per_sender = o.txs.div_ceil(o.accounts);
-    println!(
-        "cpc-loadgen: {} transfers from {} accounts ({} each) to {url}",
-        o.txs, o.accounts, per_sender
-    );
+    println!("cpc-loadgen: {} transfers from {} accounts ({} each) to {url}", o.txs, o.accounts, per_sender);
 
     // 1. Fund fresh sender accounts from the dev accounts.
     let dev = keys();
-    let senders: Vec<SecretKey> = (0..o.accounts)
-        .map(|i| SecretKey::from_bytes(&sha256(format!("cpc-loadgen-{i}").as_bytes()).0))
-        .collect();
+    let senders: Vec<SecretKey> =
+        (0..o.accounts).map(|i| SecretKey::from_bytes(&sha256(format!("cpc-loadgen-{i}").as_bytes()).0)).collect();
     let fund = (per_sender as u128 + 1) * (21_000 * 1000 + 1000);
     let mut dev_nonce = Vec::new();
     for k in &dev[1..] {
-        let v = call(
-            &c,
-            "cpc_getTransactionCount",
-            vec![addr_of(k).to_string().into()],
-        )
-        .await?;
+        let v = call(&c, "cpc_getTransactionCount", vec![addr_of(k).to_string().into()]).await?;
         dev_nonce.push(v.as_u64().unwrap_or(0));
     }
     let mut funding = Vec::new();
     for (i, s) in senders.iter().enumerate() {
         let d = i % (dev.len() - 1);
-        funding.push(tx_json(&transfer(
-            &dev[d + 1],
-            addr_of(s),
-            fund,
-            dev_nonce[d],
-        )));
+        funding.push(tx_json(&transfer(&dev[d + 1], addr_of(s), fund, dev_nonce[d])));
         dev_nonce[d] += 1;
     }
     for chunk in funding.chunks(o.batch) {
@@ -155,9 +125,7 @@ async fn main() -> Result<()> {
     }
     // Wait until every funding transfer is in.
     for t in &funding {
-        let h = serde_json::from_value::<Transaction>(t.clone())?
-            .hash()
-            .to_hex();
+        let h = serde_json::from_value::<Transaction>(t.clone())?.hash().to_hex();
         wait_receipt(&c, &h, Duration::from_secs(120)).await?;
     }
 
@@ -174,18 +142,11 @@ async fn main() -> Result<()> {
             all.push((tx.hash().to_hex(), tx_json(&tx)));
         }
     }
-    println!(
-        "signed {} transfers in {:.2} s",
-        all.len(),
-        sign_start.elapsed().as_secs_f64()
-    );
+    println!("signed {} transfers in {:.2} s", all.len(), sign_start.elapsed().as_secs_f64());
 
     // 3. Submit in concurrent batches.
     let start_height = block_number(&c).await?;
-    let batches: Vec<Vec<Value>> = all
-        .chunks(o.batch)
-        .map(|ch| ch.iter().map(|(_, v)| v.clone()).collect())
-        .collect();
+    let batches: Vec<Vec<Value>> = all.chunks(o.batch).map(|ch| ch.iter().map(|(_, v)| v.clone()).collect()).collect();
     let batches = Arc::new(tokio::sync::Mutex::new(batches.into_iter()));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -239,14 +200,9 @@ async fn main() -> Result<()> {
     println!(
         "submitted {} txs: accepted {accepted}, rejected {rejected}{}",
         all.len(),
-        first_err
-            .map(|e| format!(" (first: {e})"))
-            .unwrap_or_default()
+        first_err.map(|e| format!(" (first: {e})")).unwrap_or_default()
     );
-    println!(
-        "accepted/s:  {:.0}  ({accepted} in {submit_s:.2} s)",
-        accepted as f64 / submit_s
-    );
+    println!("accepted/s:  {:.0}  ({accepted} in {submit_s:.2} s)", accepted as f64 / submit_s);
     println!(
         "committed/s: {:.0}  ({committed} txs in blocks {}..={} in {commit_s:.2} s, {:.0} txs/block)",
         committed as f64 / commit_s,
@@ -264,10 +220,7 @@ async fn main() -> Result<()> {
 async fn all_committed(c: &HttpClient, all: &[(String, Value)]) -> Result<bool> {
     // The last few hundred submitted are the last to commit; checking them is enough.
     for (h, _) in all.iter().rev().take(200) {
-        if call(c, "cpc_getTransactionReceipt", vec![h.clone().into()])
-            .await?
-            .is_null()
-        {
+        if call(c, "cpc_getTransactionReceipt", vec![h.clone().into()]).await?.is_null() {
             return Ok(false);
         }
     }

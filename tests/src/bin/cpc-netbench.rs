@@ -19,11 +19,9 @@
 //!
 //! Uses the `cpcd` next to this binary (or `CPCD_BIN`).
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
-use cpc_consensus::{
-    BuildContext, Candidate, PocVerifier, build_block, check_tx_in_isolation, window_heights,
-};
-use cpc_genesis::{Genesis, dev_keys};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use cpc_consensus::{build_block, check_tx_in_isolation, window_heights, BuildContext, Candidate, PocVerifier};
+use cpc_genesis::{dev_keys, Genesis};
 use cpc_primitives::*;
 use cpc_state::Store;
 use cpcd_tests::*;
@@ -68,12 +66,7 @@ struct GossipOpts {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rt = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-    };
+    let rt = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
     match args.first().map(String::as_str) {
         Some("sync") => {
             let o = parse_sync(&args[1..])?;
@@ -92,12 +85,7 @@ fn main() -> Result<()> {
 }
 
 fn parse_sync(args: &[String]) -> Result<SyncOpts> {
-    let mut o = SyncOpts {
-        blocks: 10_000,
-        txs_per_block: 20,
-        results_per_block: 1,
-        keep: false,
-    };
+    let mut o = SyncOpts { blocks: 10_000, txs_per_block: 20, results_per_block: 1, keep: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().with_context(|| format!("{a} needs a value"));
@@ -114,12 +102,7 @@ fn parse_sync(args: &[String]) -> Result<SyncOpts> {
 }
 
 fn parse_gossip(args: &[String]) -> Result<GossipOpts> {
-    let mut o = GossipOpts {
-        validators: 4,
-        blocks: 60,
-        block_time: "500ms".into(),
-        poll: false,
-    };
+    let mut o = GossipOpts { validators: 4, blocks: 60, block_time: "500ms".into(), poll: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().with_context(|| format!("{a} needs a value"));
@@ -137,21 +120,14 @@ fn parse_gossip(args: &[String]) -> Result<GossipOpts> {
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
-    ensure!(
-        o.validators >= 2,
-        "--validators: expected at least 2 (latency to the other nodes)"
-    );
+    ensure!(o.validators >= 2, "--validators: expected at least 2 (latency to the other nodes)");
     ensure!(o.blocks >= 1, "--blocks: expected at least 1");
     Ok(o)
 }
 
 /// Wall clock in unix milliseconds (fractional), the clock the proposers stamp headers with.
 fn wall_ms() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-        * 1000.0
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0
 }
 
 /// "500ms", "1s", "1.5s" → milliseconds.
@@ -168,18 +144,12 @@ fn parse_ms(s: &str) -> Result<u64> {
 
 /// Warnings and errors in a node's log (first few shown).
 fn report_log_problems(name: &str, log: &str) {
-    let bad: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
-        .collect();
+    let bad: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
     if bad.is_empty() {
         println!("{name}: no warnings or errors in the log");
         return;
     }
-    println!(
-        "{name}: {} warning/error lines in the log, first ones:",
-        bad.len()
-    );
+    println!("{name}: {} warning/error lines in the log, first ones:", bad.len());
     for l in bad.iter().take(8) {
         println!("  {l}");
     }
@@ -197,15 +167,7 @@ struct TxGen {
 }
 
 impl TxGen {
-    fn sign(
-        &mut self,
-        from: usize,
-        tx_type: TxType,
-        to: Option<Address>,
-        amount: u128,
-        gas_limit: u64,
-        payload: Payload,
-    ) -> Transaction {
+    fn sign(&mut self, from: usize, tx_type: TxType, to: Option<Address>, amount: u128, gas_limit: u64, payload: Payload) -> Transaction {
         let tx = UnsignedTx {
             chain_id: self.chain_id.clone(),
             tx_type,
@@ -231,29 +193,14 @@ impl TxGen {
             // The task nonce only has to make (tip, worker, nonce) unique.
             let r = cpc_poc::solve(tip, &self.addrs[w].to_string(), j as u64, &self.synth);
             let tx = self.sign(w, TxType::SubmitResult, None, 0, RESULT_GAS, r.to_payload());
-            out.push(Candidate {
-                hash: tx.hash(),
-                tx: Arc::new(tx),
-                result: Some(Arc::new(r)),
-            });
+            out.push(Candidate { hash: tx.hash(), tx: Arc::new(tx), result: Some(Arc::new(r)) });
         }
         for j in 0..o.txs_per_block {
             let from = (height as usize * o.txs_per_block + j) % n;
             let to = self.addrs[(from + 1 + j % (n - 1)) % n];
             let amount = 1 + (height as u128 % 1000);
-            let tx = self.sign(
-                from,
-                TxType::Transfer,
-                Some(to),
-                amount,
-                21_000,
-                Payload::empty(),
-            );
-            out.push(Candidate {
-                hash: tx.hash(),
-                tx: Arc::new(tx),
-                result: None,
-            });
+            let tx = self.sign(from, TxType::Transfer, Some(to), amount, 21_000, Payload::empty());
+            out.push(Candidate { hash: tx.hash(), tx: Arc::new(tx), result: None });
         }
         out
     }
@@ -273,16 +220,10 @@ fn build_chain(o: &SyncOpts, g: &Genesis, datadir: &Path) -> Result<(u64, f64)> 
     let keys = dev_keys();
     let mut txgen = TxGen {
         chain_id: params.chain_id.clone(),
-        addrs: keys
-            .iter()
-            .map(|k| Address::from_public_key(&k.public_key()))
-            .collect(),
+        addrs: keys.iter().map(|k| Address::from_public_key(&k.public_key())).collect(),
         nonces: vec![0; keys.len()],
         keys: keys.clone(),
-        synth: cpc_poc::SynthParams {
-            n: params.poc.matrix_size,
-            k: params.poc.challenges,
-        },
+        synth: cpc_poc::SynthParams { n: params.poc.matrix_size, k: params.poc.challenges },
     };
     let mut hashes = vec![gblock.hash()];
     let mut total_txs = 0u64;
@@ -297,8 +238,7 @@ fn build_chain(o: &SyncOpts, g: &Genesis, datadir: &Path) -> Result<(u64, f64)> 
         if height == 1 {
             // The builder trusts its candidates: check the first block's in isolation once.
             for c in &cands {
-                check_tx_in_isolation(&c.tx, &params)
-                    .map_err(|e| anyhow!("generated transaction is invalid: {e}"))?;
+                check_tx_in_isolation(&c.tx, &params).map_err(|e| anyhow!("generated transaction is invalid: {e}"))?;
             }
         }
         let ctx = BuildContext {
@@ -309,11 +249,7 @@ fn build_chain(o: &SyncOpts, g: &Genesis, datadir: &Path) -> Result<(u64, f64)> 
             proposer: &keys[0],
             window: window_heights(height, params.poc.window)
                 .map(|h| {
-                    let e = store
-                        .canon_at(h)
-                        .ok()
-                        .flatten()
-                        .expect("a canonical block in the window");
+                    let e = store.canon_at(h).ok().flatten().expect("a canonical block in the window");
                     debug_assert_eq!(e.hash, hashes[h as usize]);
                     (e.hash, e.share_target)
                 })
@@ -339,11 +275,7 @@ fn build_chain(o: &SyncOpts, g: &Genesis, datadir: &Path) -> Result<(u64, f64)> 
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
             let s = started.elapsed().as_secs_f64();
-            eprintln!(
-                "  built {height}/{} blocks in {s:.1} s ({:.0} blocks/s)",
-                o.blocks,
-                height as f64 / s
-            );
+            eprintln!("  built {height}/{} blocks in {s:.1} s ({:.0} blocks/s)", o.blocks, height as f64 / s);
         }
     }
     let secs = started.elapsed().as_secs_f64();
@@ -396,16 +328,10 @@ struct ImportMetrics {
 fn node_b_busy(b: &NodeProc) -> Result<ImportMetrics> {
     use std::io::{Read, Write};
     let line = wait_log_line(b, "metrics listening on http://", Duration::from_secs(1))?;
-    let hostport = line[line.find("http://").unwrap() + 7..]
-        .trim()
-        .trim_end_matches('/')
-        .to_string();
+    let hostport = line[line.find("http://").unwrap() + 7..].trim().trim_end_matches('/').to_string();
     let mut s = std::net::TcpStream::connect(&hostport)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")?;
     let mut text = String::new();
     s.read_to_string(&mut text)?;
     let get = |series: &str| -> f64 {
@@ -432,13 +358,8 @@ async fn sync(o: SyncOpts) -> Result<()> {
         g.poc.max_synthetic_results_per_block
     );
     let per_block_gas = o.txs_per_block as u64 * 21_000 + o.results_per_block as u64 * RESULT_GAS;
-    ensure!(
-        per_block_gas <= g.block_gas_limit,
-        "{per_block_gas} gas per block exceeds the block gas limit"
-    );
-    let tmp = tempfile::Builder::new()
-        .prefix("cpc-netbench-sync-")
-        .tempdir()?;
+    ensure!(per_block_gas <= g.block_gas_limit, "{per_block_gas} gas per block exceeds the block gas limit");
+    let tmp = tempfile::Builder::new().prefix("cpc-netbench-sync-").tempdir()?;
     let root = tmp.path().to_path_buf();
     let gpath = root.join("genesis.json");
     std::fs::write(&gpath, g.to_pretty_json() + "\n")?;
@@ -459,21 +380,10 @@ async fn sync(o: SyncOpts) -> Result<()> {
         let (o2, g2, d) = (&o, &g, dir_a.clone());
         tokio::task::block_in_place(|| build_chain(o2, g2, &d))?
     };
-    println!(
-        "built {} blocks with {txs} transactions in {build_s:.1} s ({:.0} blocks/s)",
-        o.blocks,
-        o.blocks as f64 / build_s
-    );
+    println!("built {} blocks with {txs} transactions in {build_s:.1} s ({:.0} blocks/s)", o.blocks, o.blocks as f64 / build_s);
 
     // 2. Node A serves it.
-    let p2p_args = [
-        "--p2p.port",
-        "0",
-        "--p2p.addr",
-        "127.0.0.1",
-        "--http.port",
-        "0",
-    ];
+    let p2p_args = ["--p2p.port", "0", "--p2p.addr", "127.0.0.1", "--http.port", "0"];
     let mut args_a: Vec<String> = vec!["--datadir".into(), dir_a.display().to_string()];
     args_a.extend(p2p_args.iter().map(|s| s.to_string()));
     let t_a = Instant::now();
@@ -481,39 +391,18 @@ async fn sync(o: SyncOpts) -> Result<()> {
     let ca = a.client();
     let a_open_s = t_a.elapsed().as_secs_f64();
     let line = wait_log_line(&a, "P2P listening on ", Duration::from_secs(10))?;
-    let addr_a = line[line.find("/ip4/").context("P2P address")?..]
-        .trim()
-        .to_string();
+    let addr_a = line[line.find("/ip4/").context("P2P address")?..].trim().to_string();
     let top = block_number(&ca).await?;
-    ensure!(
-        top == o.blocks,
-        "node A reports height {top}, expected {}",
-        o.blocks
-    );
+    ensure!(top == o.blocks, "node A reports height {top}, expected {}", o.blocks);
     let top_a = block_json(&ca, top).await?;
     println!("node A: height {top} served at {addr_a} (started in {a_open_s:.2} s)");
 
     // 3. Node B from the same genesis, bootstrapped from A.
     let init = Command::new(cpcd_path())
-        .args([
-            "init",
-            "--genesis",
-            gpath.to_str().unwrap(),
-            "--datadir",
-            dir_b.to_str().unwrap(),
-        ])
+        .args(["init", "--genesis", gpath.to_str().unwrap(), "--datadir", dir_b.to_str().unwrap()])
         .output()?;
-    ensure!(
-        init.status.success(),
-        "cpcd init failed: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let mut args_b: Vec<String> = vec![
-        "--datadir".into(),
-        dir_b.display().to_string(),
-        "--bootnodes".into(),
-        addr_a.clone(),
-    ];
+    ensure!(init.status.success(), "cpcd init failed: {}", String::from_utf8_lossy(&init.stderr));
+    let mut args_b: Vec<String> = vec!["--datadir".into(), dir_b.display().to_string(), "--bootnodes".into(), addr_a.clone()];
     args_b.extend(["--metrics".to_string(), "127.0.0.1:0".to_string()]);
     args_b.extend(p2p_args.iter().map(|s| s.to_string()));
     let t0 = Instant::now();
@@ -532,10 +421,7 @@ async fn sync(o: SyncOpts) -> Result<()> {
         }
         if last_print.elapsed() >= Duration::from_secs(10) {
             last_print = Instant::now();
-            eprintln!(
-                "  node B at height {h} of {top} after {:.1} s",
-                t0.elapsed().as_secs_f64()
-            );
+            eprintln!("  node B at height {h} of {top} after {:.1} s", t0.elapsed().as_secs_f64());
         }
         tokio::time::sleep(SYNC_POLL).await;
     }
@@ -543,12 +429,7 @@ async fn sync(o: SyncOpts) -> Result<()> {
 
     // 4. Same top block and state; a few heights on the way too.
     let top_b = block_json(&cb, top).await?;
-    ensure!(
-        top_b["hash"] == top_a["hash"],
-        "top hash: A {} B {}",
-        top_a["hash"],
-        top_b["hash"]
-    );
+    ensure!(top_b["hash"] == top_a["hash"], "top hash: A {} B {}", top_a["hash"], top_b["hash"]);
     ensure!(
         top_b["header"]["state_root"] == top_a["header"]["state_root"],
         "top state root: A {} B {}",
@@ -556,15 +437,9 @@ async fn sync(o: SyncOpts) -> Result<()> {
         top_b["header"]["state_root"]
     );
     for h in [1, top / 3, top / 2, top - 1] {
-        ensure!(
-            hash_at(&ca, h).await? == hash_at(&cb, h).await?,
-            "block hash at {h} differs"
-        );
+        ensure!(hash_at(&ca, h).await? == hash_at(&cb, h).await?, "block hash at {h} differs");
     }
-    println!(
-        "node B: top block {} and state root {} match node A",
-        top_b["hash"], top_b["header"]["state_root"]
-    );
+    println!("node B: top block {} and state root {} match node A", top_b["hash"], top_b["header"]["state_root"]);
     let synced = wait_log_line(&b, "synced: following the tip", Duration::from_secs(5)).ok();
     let own = synced.as_deref().and_then(|l| {
         let blocks: u64 = log_field(l, "blocks")?.parse().ok()?;
@@ -577,9 +452,7 @@ async fn sync(o: SyncOpts) -> Result<()> {
             n as f64 / s,
             txs as f64 * n as f64 / o.blocks as f64 / s
         ),
-        None => {
-            println!("node B logged no \"synced: following the tip\" line with blocks= and secs=")
-        }
+        None => println!("node B logged no \"synced: following the tip\" line with blocks= and secs="),
     }
     println!(
         "sync: {} blocks, {txs} txs in {secs:.1} s: {:.0} blocks/s, {:.0} tx/s (build {build_s:.1} s; timed from starting B's process to B's head = A's head)",
@@ -625,9 +498,7 @@ async fn watch_ws(mut sub: Subscription<Value>, stop_at: u64) -> Result<Seen> {
             .map_err(|_| anyhow!("no new head for 60 s"))?
             .ok_or_else(|| anyhow!("subscription closed"))??;
         let t = wall_ms();
-        let h = v["header"]["height"]
-            .as_u64()
-            .context("newHeads without header.height")?;
+        let h = v["header"]["height"].as_u64().context("newHeads without header.height")?;
         seen.push((h, v["hash"].as_str().unwrap_or_default().to_string(), t));
         if h >= stop_at {
             return Ok(seen);
@@ -683,9 +554,7 @@ fn summary(label: &str, mut v: Vec<f64>) -> String {
 
 async fn gossip(o: GossipOpts) -> Result<()> {
     let bt = parse_ms(&o.block_time).context("--block-time")?;
-    let tmp = tempfile::Builder::new()
-        .prefix("cpc-netbench-gossip-")
-        .tempdir()?;
+    let tmp = tempfile::Builder::new().prefix("cpc-netbench-gossip-").tempdir()?;
     let dirs = testnet_init(tmp.path(), o.validators, o.validators, &o.block_time)?;
     let ws = ["--ws.port", "0"];
     let mut nodes = Vec::new();
@@ -697,10 +566,7 @@ async fn gossip(o: GossipOpts) -> Result<()> {
     let mut by_valcons = HashMap::new();
     for (i, c) in clients.iter().enumerate() {
         let info = call(c, "admin_nodeInfo", vec![]).await?;
-        let a: Address = info["validator"]
-            .as_str()
-            .context("admin_nodeInfo without a validator")?
-            .parse()?;
+        let a: Address = info["validator"].as_str().context("admin_nodeInfo without a validator")?.parse()?;
         by_valcons.insert(a.to_valcons().to_string(), i);
     }
     for c in &clients {
@@ -722,11 +588,7 @@ async fn gossip(o: GossipOpts) -> Result<()> {
         bt,
         start + 1,
         stop_at,
-        if o.poll {
-            "polling cpc_blockNumber every 5 ms per node"
-        } else {
-            "newHeads WebSocket notifications"
-        }
+        if o.poll { "polling cpc_blockNumber every 5 ms per node" } else { "newHeads WebSocket notifications" }
     );
     let mut tasks = Vec::new();
     for n in &nodes {
@@ -734,9 +596,7 @@ async fn gossip(o: GossipOpts) -> Result<()> {
             tasks.push(tokio::spawn(watch_poll(n.client(), start, stop_at)));
         } else {
             let client = WsClientBuilder::default().build(ws_url(n)?).await?;
-            let sub: Subscription<Value> = client
-                .subscribe("cpc_subscribe", rpc_params!["newHeads"], "cpc_unsubscribe")
-                .await?;
+            let sub: Subscription<Value> = client.subscribe("cpc_subscribe", rpc_params!["newHeads"], "cpc_unsubscribe").await?;
             tasks.push(tokio::spawn(async move {
                 let _keep = client;
                 watch_ws(sub, stop_at).await
@@ -751,10 +611,7 @@ async fn gossip(o: GossipOpts) -> Result<()> {
     // Canonical blocks from node 0 (all nodes agree at the end: checked on the top block).
     let top_hash = hash_at(&clients[0], stop_at).await?;
     for (i, c) in clients.iter().enumerate() {
-        ensure!(
-            hash_at(c, stop_at).await? == top_hash,
-            "node {i} disagrees at height {stop_at}"
-        );
+        ensure!(hash_at(c, stop_at).await? == top_hash, "node {i} disagrees at height {stop_at}");
     }
     let mut from_header = Vec::new();
     let mut from_proposer = Vec::new();
@@ -764,22 +621,13 @@ async fn gossip(o: GossipOpts) -> Result<()> {
     for h in start + 1..=stop_at {
         let b = block_json(&clients[0], h).await?;
         let hash = b["hash"].as_str().unwrap_or_default().to_string();
-        let ts = b["header"]["timestamp"]
-            .as_u64()
-            .context("header.timestamp")? as f64;
-        let prop = b["header"]["proposer_address"]
-            .as_str()
-            .context("proposer_address")?;
-        let &p = by_valcons
-            .get(prop)
-            .with_context(|| format!("proposer {prop} is none of the nodes"))?;
+        let ts = b["header"]["timestamp"].as_u64().context("header.timestamp")? as f64;
+        let prop = b["header"]["proposer_address"].as_str().context("proposer_address")?;
+        let &p = by_valcons.get(prop).with_context(|| format!("proposer {prop} is none of the nodes"))?;
         rounds += (b["header"]["round"].as_u64().unwrap_or(0) > 0) as usize;
         // First time each node committed this block (by hash with ws; by height with poll).
         let first = |i: usize| {
-            seen[i]
-                .iter()
-                .find(|(sh, shash, _)| *sh == h && (o.poll || *shash == hash))
-                .map(|(_, _, t)| *t)
+            seen[i].iter().find(|(sh, shash, _)| *sh == h && (o.poll || *shash == hash)).map(|(_, _, t)| *t)
         };
         let t_prop = first(p);
         if let Some(tp) = t_prop {
@@ -802,25 +650,12 @@ async fn gossip(o: GossipOpts) -> Result<()> {
         o.blocks, rounds, missing
     );
     println!("{}", summary("gossip", from_header));
-    println!(
-        "{}",
-        summary("gossip from the proposer's own commit", from_proposer)
-    );
-    println!(
-        "{}",
-        summary(
-            "proposer's own build + commit (header timestamp → its own notification)",
-            proposer_own
-        )
-    );
+    println!("{}", summary("gossip from the proposer's own commit", from_proposer));
+    println!("{}", summary("proposer's own build + commit (header timestamp → its own notification)", proposer_own));
     println!(
         "method: latency = (time this process saw node i's {} for the block) − (block header timestamp, \
          stamped by the proposer just before building); the proposer itself is excluded",
-        if o.poll {
-            "cpc_blockNumber poll (5 ms interval) first showing the height"
-        } else {
-            "newHeads notification"
-        }
+        if o.poll { "cpc_blockNumber poll (5 ms interval) first showing the height" } else { "newHeads notification" }
     );
     for (i, n) in nodes.into_iter().enumerate() {
         let (_, log) = n.stop()?;

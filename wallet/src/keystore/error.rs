@@ -5,10 +5,7 @@
 //! and is not repeated in its `Display`; print with anyhow's `{:#}` (as `cpcd` does) for
 //! "reading key file …: No such file or directory (os error 2)".
 
-use super::{
-    ARGON2_VERSION, CIPHER_NAME, FORMAT, KDF_NAME, KdfCost, MAX_KDF, MAX_KEY_FILE_BYTES,
-    SECRET_LEN, VERSION,
-};
+use super::{KdfCost, ARGON2_VERSION, CIPHER_NAME, FORMAT, KDF_NAME, MAX_KDF, MAX_KEY_FILE_BYTES, SECRET_LEN, VERSION};
 use cpc_primitives::{Address, PublicKey};
 use std::path::PathBuf;
 
@@ -21,11 +18,7 @@ pub enum KeystoreError {
     KeyNotFound { address: Address, dir: PathBuf },
     /// `create`: the keystore already holds a key for this address.
     #[error("a key for {address} already exists in keystore {}: {}", .dir.display(), .path.display())]
-    KeyExists {
-        address: Address,
-        dir: PathBuf,
-        path: PathBuf,
-    },
+    KeyExists { address: Address, dir: PathBuf, path: PathBuf },
     /// A new file's name is taken (it is never replaced).
     #[error("{} already exists: refusing to overwrite it", .path.display())]
     FileExists { path: PathBuf },
@@ -69,10 +62,7 @@ pub enum KeystoreError {
     },
     /// `format` is missing or is not `"cpc-keystore"`.
     #[error("key file {}: not a cpc key file ({})", .path.display(), describe_format(.found))]
-    NotAKeyFile {
-        path: PathBuf,
-        found: Option<String>,
-    },
+    NotAKeyFile { path: PathBuf, found: Option<String> },
     /// A `version` this code does not read (checked before any other field).
     #[error("key file {}: unsupported version {found} (this cpcd reads version {v})", .path.display(), v = VERSION)]
     UnsupportedVersion { path: PathBuf, found: u64 },
@@ -91,11 +81,7 @@ pub enum KeystoreError {
         "key file {}: unsupported KDF {name:?} version {version} (expected {n:?} version {v})",
         .path.display(), n = KDF_NAME, v = ARGON2_VERSION
     )]
-    UnsupportedKdf {
-        path: PathBuf,
-        name: String,
-        version: u32,
-    },
+    UnsupportedKdf { path: PathBuf, name: String, version: u32 },
     /// KDF costs outside what reading allows (refused before running the KDF).
     #[error(
         "key file {}: KDF parameters out of range (m_cost_kib {}, t_cost {}, p_cost {}; allowed: 8·p_cost ≤ m_cost_kib ≤ {}, 1 ≤ t_cost ≤ {}, 1 ≤ p_cost ≤ {})",
@@ -110,28 +96,13 @@ pub enum KeystoreError {
         "key file {}: {field}: expected {expected_digits} lowercase hex digits, found {found_chars} characters{}",
         .path.display(), if *.non_hex { " including non-lowercase-hex ones" } else { "" }
     )]
-    BadHex {
-        path: PathBuf,
-        field: &'static str,
-        expected_digits: usize,
-        found_chars: usize,
-        non_hex: bool,
-    },
+    BadHex { path: PathBuf, field: &'static str, expected_digits: usize, found_chars: usize, non_hex: bool },
     /// `address` is not derived from `public_key`.
     #[error("key file {}: address {address} is not the address of public_key {public_key} (that is {derived})", .path.display())]
-    AddressNotOfPublicKey {
-        path: PathBuf,
-        address: Address,
-        public_key: PublicKey,
-        derived: Address,
-    },
+    AddressNotOfPublicKey { path: PathBuf, address: Address, public_key: PublicKey, derived: Address },
     /// The file named `<expected>.json` holds another address's key.
     #[error("key file {} holds the key of {found}, not {expected}", .path.display())]
-    WrongAddress {
-        path: PathBuf,
-        expected: Address,
-        found: Address,
-    },
+    WrongAddress { path: PathBuf, expected: Address, found: Address },
 
     // --- decryption ------------------------------------------------------------------------
     /// The Poly1305 tag failed: a wrong password and a modified file cannot be told apart.

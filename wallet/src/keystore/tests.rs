@@ -18,47 +18,22 @@ fn round_trip_with_test_parameters() {
     assert_eq!(path, key_path(&dir, &a));
     assert_eq!(unlock(&dir, &a, "pw").unwrap().to_bytes(), k.to_bytes());
     let e = unlock(&dir, &a, "pw2").unwrap_err();
-    assert!(
-        matches!(&e, KeystoreError::WrongPassword { path: p } if *p == path),
-        "{e}"
-    );
-    assert_eq!(
-        e.to_string(),
-        format!("wrong password or corrupted key file {}", path.display())
-    );
+    assert!(matches!(&e, KeystoreError::WrongPassword { path: p } if *p == path), "{e}");
+    assert_eq!(e.to_string(), format!("wrong password or corrupted key file {}", path.display()));
     assert_eq!(list(&dir).unwrap(), vec![a]);
     let e = create_with(&dir, &k, "pw", INSECURE_TEST_KDF).unwrap_err();
-    assert!(
-        matches!(e, KeystoreError::KeyExists { address, .. } if address == a),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::KeyExists { address, .. } if address == a), "{e}");
     assert!(e.to_string().contains("already exists"), "{e}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
         let e = unlock(&dir, &a, "pw").unwrap_err();
-        assert!(
-            matches!(e, KeystoreError::PermissionsTooOpen { mode: 0o640, .. }),
-            "{e}"
-        );
-        assert!(
-            e.to_string().contains("permissions 0640 for key file")
-                && e.to_string().contains("too open"),
-            "{e}"
-        );
-        assert!(matches!(
-            list(&dir),
-            Err(KeystoreError::PermissionsTooOpen { .. })
-        ));
+        assert!(matches!(e, KeystoreError::PermissionsTooOpen { mode: 0o640, .. }), "{e}");
+        assert!(e.to_string().contains("permissions 0640 for key file") && e.to_string().contains("too open"), "{e}");
+        assert!(matches!(list(&dir), Err(KeystoreError::PermissionsTooOpen { .. })));
     }
 }
 
@@ -70,10 +45,7 @@ fn default_parameters_round_trip() {
     let path = create_with(d.path(), &k, "correct horse", DEFAULT_KDF).unwrap();
     let kf = read_key_file(&path).unwrap();
     assert_eq!(kf.cost(), DEFAULT_KDF);
-    assert_eq!(
-        unlock(d.path(), &a, "correct horse").unwrap().public_key(),
-        k.public_key()
-    );
+    assert_eq!(unlock(d.path(), &a, "correct horse").unwrap().public_key(), k.public_key());
 }
 
 #[test]
@@ -122,25 +94,15 @@ fn every_field_is_authenticated() {
     fs::remove_file(&path).unwrap();
     write_new_file(&path, v.to_string().as_bytes()).unwrap();
     let e = unlock(d.path(), &a, "pw").unwrap_err();
-    assert!(
-        matches!(e, KeystoreError::UnsupportedVersion { found: 2, .. }),
-        "{e}"
-    );
-    assert!(
-        e.to_string()
-            .contains("unsupported version 2 (this cpcd reads version 1)"),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::UnsupportedVersion { found: 2, .. }), "{e}");
+    assert!(e.to_string().contains("unsupported version 2 (this cpcd reads version 1)"), "{e}");
     // Absurd KDF costs are refused without running them.
     let mut v = orig.clone();
     v["kdf"]["m_cost_kib"] = u32::MAX.into();
     fs::remove_file(&path).unwrap();
     write_new_file(&path, v.to_string().as_bytes()).unwrap();
     let e = unlock(d.path(), &a, "pw").unwrap_err();
-    assert!(
-        matches!(e, KeystoreError::KdfCostOutOfRange { cost, .. } if cost.m_cost_kib == u32::MAX),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::KdfCostOutOfRange { cost, .. } if cost.m_cost_kib == u32::MAX), "{e}");
     assert!(e.to_string().contains("out of range"), "{e}");
 }
 
@@ -153,54 +115,22 @@ fn associated_data_is_documented_canonical_json() {
         kf.address, kf.cipher.nonce, kf.kdf.salt, kf.public_key
     );
     assert_eq!(aad, want);
-    assert!(
-        !serde_json::to_string(&kf)
-            .unwrap()
-            .contains(&sk(5).to_hex())
-    );
+    assert!(!serde_json::to_string(&kf).unwrap().contains(&sk(5).to_hex()));
 }
 
 #[test]
 fn secret_hex_parsing_never_echoes_input() {
     let k = sk(6);
-    assert_eq!(
-        parse_secret_hex(&format!("  {}\n", k.to_hex()))
-            .unwrap()
-            .to_bytes(),
-        k.to_bytes()
-    );
-    assert_eq!(
-        parse_secret_hex(&format!("0x{}", k.to_hex().to_uppercase()))
-            .unwrap()
-            .to_bytes(),
-        k.to_bytes()
-    );
+    assert_eq!(parse_secret_hex(&format!("  {}\n", k.to_hex())).unwrap().to_bytes(), k.to_bytes());
+    assert_eq!(parse_secret_hex(&format!("0x{}", k.to_hex().to_uppercase())).unwrap().to_bytes(), k.to_bytes());
     let almost = &k.to_hex()[..63];
     let e = parse_secret_hex(almost).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            KeystoreError::BadSecretHex {
-                found_chars: 63,
-                non_hex: false
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::BadSecretHex { found_chars: 63, non_hex: false }), "{e}");
     let e = e.to_string();
     assert!(e.contains("64 hex digits") && !e.contains(almost), "{e}");
     let bad = format!("{}zz", &k.to_hex()[..62]);
     let e = parse_secret_hex(&bad).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            KeystoreError::BadSecretHex {
-                found_chars: 64,
-                non_hex: true
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::BadSecretHex { found_chars: 64, non_hex: true }), "{e}");
     let e = e.to_string();
     assert!(e.contains("non-hex") && !e.contains(&bad[..10]), "{e}");
 }
@@ -243,27 +173,13 @@ fn every_file_refusal_has_its_variant() {
     let mut v = orig.clone();
     v["format"] = "other".into();
     let e = unlock_err(&v);
-    assert!(
-        matches!(&e, KeystoreError::NotAKeyFile { found: Some(f), .. } if f == "other"),
-        "{e}"
-    );
-    assert!(
-        e.to_string()
-            .contains("(format \"other\", expected \"cpc-keystore\")"),
-        "{e}"
-    );
+    assert!(matches!(&e, KeystoreError::NotAKeyFile { found: Some(f), .. } if f == "other"), "{e}");
+    assert!(e.to_string().contains("(format \"other\", expected \"cpc-keystore\")"), "{e}");
     let mut v = orig.clone();
     v.as_object_mut().unwrap().remove("format");
     let e = unlock_err(&v);
-    assert!(
-        matches!(e, KeystoreError::NotAKeyFile { found: None, .. }),
-        "{e}"
-    );
-    assert!(
-        e.to_string()
-            .contains("not a cpc key file (no \"format\": \"cpc-keystore\")"),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::NotAKeyFile { found: None, .. }), "{e}");
+    assert!(e.to_string().contains("not a cpc key file (no \"format\": \"cpc-keystore\")"), "{e}");
 
     let mut v = orig.clone();
     v["version"] = "1".into();
@@ -274,71 +190,34 @@ fn every_file_refusal_has_its_variant() {
     let e = unlock_err(&v);
     assert!(matches!(e, KeystoreError::BadFields { .. }), "{e}");
     let chain = format!("{:#}", anyhow::Error::from(e));
-    assert!(
-        chain.starts_with(&format!(
-            "key file {}: unknown field `extra`",
-            path.display()
-        )),
-        "{chain}"
-    );
+    assert!(chain.starts_with(&format!("key file {}: unknown field `extra`", path.display())), "{chain}");
 
     let mut v = orig.clone();
     v["kdf"]["name"] = "scrypt".into();
     let e = unlock_err(&v);
-    assert!(
-        matches!(&e, KeystoreError::UnsupportedKdf { name, version: 19, .. } if name == "scrypt"),
-        "{e}"
-    );
-    assert!(
-        e.to_string().contains("expected \"argon2id\" version 19"),
-        "{e}"
-    );
+    assert!(matches!(&e, KeystoreError::UnsupportedKdf { name, version: 19, .. } if name == "scrypt"), "{e}");
+    assert!(e.to_string().contains("expected \"argon2id\" version 19"), "{e}");
 
     let mut v = orig.clone();
     v["cipher"]["name"] = "aes-256-gcm".into();
     let e = unlock_err(&v);
-    assert!(
-        matches!(&e, KeystoreError::UnsupportedCipher { name, .. } if name == "aes-256-gcm"),
-        "{e}"
-    );
+    assert!(matches!(&e, KeystoreError::UnsupportedCipher { name, .. } if name == "aes-256-gcm"), "{e}");
 
     let mut v = orig.clone();
     v["kdf"]["salt"] = v["kdf"]["salt"].as_str().unwrap().to_uppercase().into();
     let e = unlock_err(&v);
     assert!(
-        matches!(
-            e,
-            KeystoreError::BadHex {
-                field: "kdf.salt",
-                expected_digits: 64,
-                found_chars: 64,
-                non_hex: true,
-                ..
-            }
-        ),
+        matches!(e, KeystoreError::BadHex { field: "kdf.salt", expected_digits: 64, found_chars: 64, non_hex: true, .. }),
         "{e}"
     );
     let mut v = orig.clone();
     v["cipher"]["nonce"] = "00".into();
     let e = unlock_err(&v);
     assert!(
-        matches!(
-            e,
-            KeystoreError::BadHex {
-                field: "cipher.nonce",
-                expected_digits: 48,
-                found_chars: 2,
-                non_hex: false,
-                ..
-            }
-        ),
+        matches!(e, KeystoreError::BadHex { field: "cipher.nonce", expected_digits: 48, found_chars: 2, non_hex: false, .. }),
         "{e}"
     );
-    assert!(
-        e.to_string()
-            .contains("cipher.nonce: expected 48 lowercase hex digits, found 2 characters"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("cipher.nonce: expected 48 lowercase hex digits, found 2 characters"), "{e}");
 
     rewrite(&path, b"{not json");
     let e = unlock(d.path(), &a, "pw").unwrap_err();
@@ -347,10 +226,7 @@ fn every_file_refusal_has_its_variant() {
 
     rewrite(&path, &vec![b' '; MAX_KEY_FILE_BYTES as usize + 1]);
     let e = unlock(d.path(), &a, "pw").unwrap_err();
-    assert!(
-        matches!(e, KeystoreError::FileTooLarge { size, .. } if size == MAX_KEY_FILE_BYTES + 1),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::FileTooLarge { size, .. } if size == MAX_KEY_FILE_BYTES + 1), "{e}");
 
     fs::remove_file(&path).unwrap();
     fs::create_dir(&path).unwrap();
@@ -364,46 +240,19 @@ fn missing_and_misplaced_keys() {
     let (_, a, path) = fixture(d.path());
     let stranger = Address::from_public_key(&sk(8).public_key());
     let e = unlock(d.path(), &stranger, "pw").unwrap_err();
-    assert!(
-        matches!(e, KeystoreError::KeyNotFound { address, .. } if address == stranger),
-        "{e}"
-    );
-    assert!(
-        e.to_string().starts_with(&format!(
-            "no key for {stranger} in keystore {}",
-            d.path().display()
-        )),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::KeyNotFound { address, .. } if address == stranger), "{e}");
+    assert!(e.to_string().starts_with(&format!("no key for {stranger} in keystore {}", d.path().display())), "{e}");
 
     // A valid key file under another address's name.
     fs::hard_link(&path, key_path(d.path(), &stranger)).unwrap();
     let e = unlock(d.path(), &stranger, "pw").unwrap_err();
-    assert!(
-        matches!(e, KeystoreError::WrongAddress { expected, found, .. } if expected == stranger && found == a),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::WrongAddress { expected, found, .. } if expected == stranger && found == a), "{e}");
 
     // I/O errors name the path, and anyhow's `{:#}` adds the OS reason as before.
     let e = read_key_file(&d.path().join("absent.json")).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            KeystoreError::Io {
-                action: "key file",
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::Io { action: "key file", .. }), "{e}");
     let chain = format!("{:#}", anyhow::Error::from(e));
-    assert!(
-        chain.starts_with(&format!(
-            "key file {}: ",
-            d.path().join("absent.json").display()
-        )),
-        "{chain}"
-    );
+    assert!(chain.starts_with(&format!("key file {}: ", d.path().join("absent.json").display())), "{chain}");
 
     // A keystore path that is a file.
     let e = create_with(&path, &sk(9), "pw", INSECURE_TEST_KDF).unwrap_err();
@@ -418,21 +267,9 @@ fn new_passwords() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("pw");
     fs::write(&p, "\n").unwrap();
-    assert!(matches!(
-        read_new_password(Some(&p)),
-        Err(KeystoreError::EmptyPassword)
-    ));
+    assert!(matches!(read_new_password(Some(&p)), Err(KeystoreError::EmptyPassword)));
     fs::write(&p, "good one\n").unwrap();
     assert_eq!(*read_new_password(Some(&p)).unwrap(), "good one");
     let e = read_password(Some(&d.path().join("absent")), "").unwrap_err();
-    assert!(
-        matches!(
-            e,
-            KeystoreError::Io {
-                action: "reading password file",
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, KeystoreError::Io { action: "reading password file", .. }), "{e}");
 }

@@ -9,9 +9,7 @@ mod sync;
 use crate::node::Node;
 use cpc_engine::{ImportError, Imported};
 use cpc_mempool::AdmitError;
-use cpc_network::{
-    NetEvent, NetworkHandle, PeerBook, PeerId, Severity, Status, SyncRequest, SyncResponse, Verdict,
-};
+use cpc_network::{NetEvent, NetworkHandle, PeerBook, PeerId, Severity, Status, SyncRequest, SyncResponse, Verdict};
 use cpc_primitives::{Block, Transaction};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,20 +51,15 @@ fn serve(node: &Node, req: SyncRequest) -> SyncResponse {
     let res = (|| -> anyhow::Result<SyncResponse> {
         Ok(match req {
             SyncRequest::Status => SyncResponse::Status(status_of(node)),
-            SyncRequest::Blocks { from, count } => {
-                SyncResponse::Blocks(node.engine.encoded_blocks(
-                    from,
-                    count.min(MAX_BLOCKS_PER_REQUEST) as u64,
-                    MAX_SYNC_RESPONSE_BYTES,
-                )?)
+            SyncRequest::Blocks { from, count } => SyncResponse::Blocks(node.engine.encoded_blocks(
+                from,
+                count.min(MAX_BLOCKS_PER_REQUEST) as u64,
+                MAX_SYNC_RESPONSE_BYTES,
+            )?),
+            SyncRequest::Hashes { from, count } => {
+                SyncResponse::Hashes(node.engine.canonical_hashes(from, count.min(MAX_HASHES_PER_REQUEST) as u64)?)
             }
-            SyncRequest::Hashes { from, count } => SyncResponse::Hashes(
-                node.engine
-                    .canonical_hashes(from, count.min(MAX_HASHES_PER_REQUEST) as u64)?,
-            ),
-            SyncRequest::BlockByHash(h) => {
-                SyncResponse::Block(node.engine.store().block(&h)?.map(|b| b.to_json_bytes()))
-            }
+            SyncRequest::BlockByHash(h) => SyncResponse::Block(node.engine.store().block(&h)?.map(|b| b.to_json_bytes())),
         })
     })();
     res.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
@@ -80,12 +73,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let book = Arc::new(PeerBook::default());
-    let mut sync_task = tokio::spawn(sync::sync_loop(
-        node.clone(),
-        net.clone(),
-        book.clone(),
-        stop.clone(),
-    ));
+    let mut sync_task = tokio::spawn(sync::sync_loop(node.clone(), net.clone(), book.clone(), stop.clone()));
     let mut heads = node.engine.subscribe_heads();
     loop {
         let ev = tokio::select! {
@@ -133,11 +121,7 @@ pub async fn run(
                     net.report_gossip(id, from, verdict);
                 });
             }
-            NetEvent::Request {
-                peer: _,
-                req,
-                reply,
-            } => {
+            NetEvent::Request { peer: _, req, reply } => {
                 let node = node.clone();
                 tokio::spawn(async move {
                     if let Ok(resp) = tokio::task::spawn_blocking(move || serve(&node, req)).await {
@@ -154,23 +138,13 @@ pub async fn run(
 pub(crate) async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook, p: PeerId) {
     match net.request(p, SyncRequest::Status).await {
         Ok(SyncResponse::Status(s)) => {
-            if s.chain_id != node.engine.params().chain_id
-                || s.genesis_hash != node.engine.genesis_hash()
-            {
-                net.penalize(
-                    p,
-                    Severity::Fatal,
-                    format!("another chain: {} / genesis {}", s.chain_id, s.genesis_hash),
-                );
+            if s.chain_id != node.engine.params().chain_id || s.genesis_hash != node.engine.genesis_hash() {
+                net.penalize(p, Severity::Fatal, format!("another chain: {} / genesis {}", s.chain_id, s.genesis_hash));
                 return;
             }
             book.set(p, s);
         }
-        Ok(other) => net.penalize(
-            p,
-            Severity::Major,
-            format!("answered Status with {other:?}"),
-        ),
+        Ok(other) => net.penalize(p, Severity::Major, format!("answered Status with {other:?}")),
         Err(e) => tracing::debug!(peer = %p, "status request failed: {e}"),
     }
 }
@@ -180,9 +154,7 @@ pub(crate) async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook
 /// still on its way, or the result's tip just left the window) is ignored — never a penalty,
 /// that is the network's timing — and parked to be tried again on the next heads.
 fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> Verdict {
-    let Ok(tx) = Transaction::from_json_slice(data) else {
-        return Verdict::Reject;
-    };
+    let Ok(tx) = Transaction::from_json_slice(data) else { return Verdict::Reject };
     // Only a result can wait for its tip: keep a copy of those alone (transfers are the hot path).
     let parked = (tx.tx_type == cpc_primitives::TxType::SubmitResult).then(|| tx.clone());
     match node.engine.admit(tx) {
@@ -225,13 +197,11 @@ fn retry_parked(node: &Arc<Node>) {
         let bytes = tx.canonical_json();
         match node.engine.admit(tx.clone()) {
             Ok(a) => {
-                let ok = a
-                    .synthetic
-                    .as_ref()
-                    .is_none_or(|(r, tip)| node.engine.verify_admitted(r, tip));
-                if ok && let Some(net) = node.net.get() {
-                    net.publish_tx(bytes);
-                }
+                let ok = a.synthetic.as_ref().is_none_or(|(r, tip)| node.engine.verify_admitted(r, tip));
+                if ok
+                    && let Some(net) = node.net.get() {
+                        net.publish_tx(bytes);
+                    }
             }
             Err(AdmitError::Synthetic(e)) if e.is_unknown_tip() => still.push((at, tx)),
             Err(_) => {}
@@ -245,12 +215,7 @@ fn retry_parked(node: &Arc<Node>) {
     }
 }
 
-async fn on_gossip_block(
-    node: &Arc<Node>,
-    book: &PeerBook,
-    from: PeerId,
-    data: Vec<u8>,
-) -> Verdict {
+async fn on_gossip_block(node: &Arc<Node>, book: &PeerBook, from: PeerId, data: Vec<u8>) -> Verdict {
     if node.bft_mode() {
         // Under BFT consensus a block is final only with its certificate: gossiped blocks
         // without one are not imported (nor relayed).
@@ -292,3 +257,5 @@ async fn on_gossip_block(
         Err(_) => Verdict::Ignore,
     }
 }
+
+

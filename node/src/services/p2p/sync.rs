@@ -2,10 +2,7 @@
 //! those ahead in parallel, their synthetic results pre-verified on all cores, then imported in
 //! order; a range that does not attach means a fork, resolved from the common ancestor.
 
-use super::{
-    MAX_BLOCKS_PER_REQUEST, PROGRESS_LOG, STATUS_REFRESH, SYNC_LAG, SYNC_PARALLEL_REQUESTS,
-    SYNC_TICK, ask_status,
-};
+use super::{ask_status, MAX_BLOCKS_PER_REQUEST, PROGRESS_LOG, STATUS_REFRESH, SYNC_LAG, SYNC_PARALLEL_REQUESTS, SYNC_TICK};
 use crate::node::{Node, SyncProgress};
 use cpc_engine::{ImportError, Imported};
 use cpc_network::{NetworkHandle, PeerBook, PeerId, Severity, SyncRequest, SyncResponse};
@@ -14,12 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-pub async fn sync_loop(
-    node: Arc<Node>,
-    net: NetworkHandle,
-    book: Arc<PeerBook>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn sync_loop(node: Arc<Node>, net: NetworkHandle, book: Arc<PeerBook>, mut stop: watch::Receiver<bool>) {
     if node.bft_mode() {
         // Under BFT consensus blocks arrive only with their certificates (Malachite's value
         // sync): never by this longest-chain sync.
@@ -54,11 +46,7 @@ pub async fn sync_loop(
         }
         if best >= head.height + SYNC_LAG {
             let mut s = node.sync.lock();
-            let p = s.get_or_insert(SyncProgress {
-                starting_block: head.height,
-                current_block: head.height,
-                highest_block: best,
-            });
+            let p = s.get_or_insert(SyncProgress { starting_block: head.height, current_block: head.height, highest_block: best });
             p.current_block = head.height;
             p.highest_block = best;
             started.get_or_insert((Instant::now(), head.height));
@@ -77,12 +65,7 @@ pub async fn sync_loop(
             if let Some((t, h0)) = started {
                 let h = node.head().height;
                 let rate = (h - h0) as f64 / t.elapsed().as_secs_f64().max(1e-3);
-                tracing::info!(
-                    height = h,
-                    target = book.best_height().unwrap_or(0),
-                    blocks_per_s = format!("{rate:.0}"),
-                    "syncing"
-                );
+                tracing::info!(height = h, target = book.best_height().unwrap_or(0), blocks_per_s = format!("{rate:.0}"), "syncing");
             }
         }
     }
@@ -91,17 +74,11 @@ pub async fn sync_loop(
 /// Leaves the syncing state (if in it) and logs the catch-up.
 fn finish_sync(node: &Node, started: &mut Option<(Instant, u64)>) {
     if node.sync.lock().take().is_some()
-        && let Some((t, h0)) = started.take()
-    {
-        let h = node.head().height;
-        let secs = t.elapsed().as_secs_f64();
-        tracing::info!(
-            height = h,
-            blocks = h - h0,
-            secs,
-            "synced: following the tip"
-        );
-    }
+        && let Some((t, h0)) = started.take() {
+            let h = node.head().height;
+            let secs = t.elapsed().as_secs_f64();
+            tracing::info!(height = h, blocks = h - h0, secs, "synced: following the tip");
+        }
 }
 
 /// Fetches the next ranges from the peers ahead of us and imports them in order.
@@ -121,13 +98,7 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
         let net = net.clone();
         let peer = *peer;
         let start = from;
-        reqs.push(tokio::spawn(async move {
-            (
-                peer,
-                net.request(peer, SyncRequest::Blocks { from: start, count })
-                    .await,
-            )
-        }));
+        reqs.push(tokio::spawn(async move { (peer, net.request(peer, SyncRequest::Blocks { from: start, count }).await) }));
         from += count as u64;
     }
     let mut batches = Vec::new();
@@ -140,11 +111,7 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
                     match Block::from_json_slice(&b) {
                         Ok(b) => blocks.push(b),
                         Err(_) => {
-                            net.penalize(
-                                peer,
-                                Severity::Major,
-                                "undecodable block in sync response".into(),
-                            );
+                            net.penalize(peer, Severity::Major, "undecodable block in sync response".into());
                             blocks.clear();
                             break;
                         }
@@ -152,11 +119,7 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
                 }
                 batches.push((peer, blocks));
             }
-            Ok(other) => net.penalize(
-                peer,
-                Severity::Minor,
-                format!("answered Blocks with {other:?}"),
-            ),
+            Ok(other) => net.penalize(peer, Severity::Minor, format!("answered Blocks with {other:?}")),
             Err(e) => tracing::debug!(peer = %peer, "block request failed: {e}"),
         }
     }
@@ -198,11 +161,7 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
             Ok(Err((height, Some(e)))) => {
                 tracing::warn!(peer = %peer, height, "sync: bad block from peer: {e}");
                 if matches!(e, ImportError::Invalid(_) | ImportError::KnownInvalid(_)) {
-                    net.penalize(
-                        peer,
-                        Severity::Major,
-                        format!("invalid block at {height}: {e}"),
-                    );
+                    net.penalize(peer, Severity::Major, format!("invalid block at {height}: {e}"));
                 }
                 return;
             }
@@ -239,25 +198,12 @@ async fn resolve_fork(node: &Arc<Node>, net: &NetworkHandle, peer: PeerId) {
     tracing::info!(peer = %peer, common, our_head = head.height, "fork found; fetching the peer's branch");
     let mut next = common + 1;
     loop {
-        let res = net
-            .request(
-                peer,
-                SyncRequest::Blocks {
-                    from: next,
-                    count: MAX_BLOCKS_PER_REQUEST,
-                },
-            )
-            .await;
-        let Ok(SyncResponse::Blocks(raw)) = res else {
-            return;
-        };
+        let res = net.request(peer, SyncRequest::Blocks { from: next, count: MAX_BLOCKS_PER_REQUEST }).await;
+        let Ok(SyncResponse::Blocks(raw)) = res else { return };
         if raw.is_empty() {
             return;
         }
-        let blocks: Vec<Block> = raw
-            .iter()
-            .filter_map(|b| Block::from_json_slice(b).ok())
-            .collect();
+        let blocks: Vec<Block> = raw.iter().filter_map(|b| Block::from_json_slice(b).ok()).collect();
         let n = blocks.len() as u64;
         let node2 = node.clone();
         let ok = tokio::task::spawn_blocking(move || {

@@ -3,11 +3,10 @@
 use crate::node::Node;
 use cpc_consensus::is_synthetic;
 use cpc_mempool::AdmitError;
-use cpc_primitives::{Address, ComputeResult, H256, Receipt, Transaction, TxType};
+use cpc_primitives::{Address, ComputeResult, Receipt, Transaction, TxType, H256};
 use cpc_rpc::{
-    AccountView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultsView, MinerStatus,
-    NetworkStatsView, NodeInfo, PeerView, SubmitView, SyncStatus, TxView, TxpoolStatus, WorkView,
-    WorkerView,
+    AccountView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultsView, MinerStatus, NetworkStatsView,
+    NodeInfo, PeerView, SubmitView, SyncStatus, TxView, TxpoolStatus, WorkView, WorkerView,
 };
 
 /// Blocks `poc_networkStats` averages over.
@@ -28,25 +27,13 @@ fn internal<E: std::fmt::Display>(e: E) -> ApiError {
 impl Api {
     fn block(&self, hash: &H256, full: bool) -> Result<Option<BlockView>, ApiError> {
         if full {
-            return Ok(self
-                .0
-                .engine
-                .store()
-                .block(hash)
-                .map_err(internal)?
-                .map(|b| BlockView::new(b, true)));
+            return Ok(self.0.engine.store().block(hash).map_err(internal)?.map(|b| BlockView::new(b, true)));
         }
-        let Some(sb) = self.0.engine.store().stored_block(hash).map_err(internal)? else {
-            return Ok(None);
-        };
+        let Some(sb) = self.0.engine.store().stored_block(hash).map_err(internal)? else { return Ok(None) };
         Ok(Some(BlockView {
             hash: *hash,
             header: sb.header,
-            transactions: sb
-                .tx_hashes
-                .into_iter()
-                .map(cpc_rpc::TxOrHash::Hash)
-                .collect(),
+            transactions: sb.tx_hashes.into_iter().map(cpc_rpc::TxOrHash::Hash).collect(),
             proposer_pub_key: sb.proposer_pub_key,
             signature: sb.signature,
         }))
@@ -76,49 +63,25 @@ impl ChainApi for Api {
     fn account(&self, addr: &Address) -> Result<AccountView, ApiError> {
         let acc = self.0.engine.store().account(addr).map_err(internal)?;
         let pending_nonce = self.0.engine.mempool().pending_nonce(addr, acc.nonce);
-        Ok(AccountView {
-            address: *addr,
-            balance: acc.balance,
-            nonce: acc.nonce,
-            pending_nonce,
-        })
+        Ok(AccountView { address: *addr, balance: acc.balance, nonce: acc.nonce, pending_nonce })
     }
 
     fn send_transaction(&self, tx: Value) -> Result<H256, ApiError> {
-        let tx: Transaction = serde_json::from_value(tx)
-            .map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
+        let tx: Transaction =
+            serde_json::from_value(tx).map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
         self.0.submit(tx).map_err(|e| match e {
             AdmitError::Storage(s) => ApiError::Internal(s.to_string()),
-            other => ApiError::TxRejected {
-                reason: other.reason(),
-                message: other.to_string(),
-            },
+            other => ApiError::TxRejected { reason: other.reason(), message: other.to_string() },
         })
     }
 
     fn transaction(&self, hash: &H256) -> Result<Option<TxView>, ApiError> {
         // Stored transactions without a receipt belong to blocks off the canonical chain.
         if let Some(r) = self.0.engine.store().receipt(hash).map_err(internal)? {
-            let tx = self
-                .0
-                .engine
-                .store()
-                .tx(hash)
-                .map_err(internal)?
-                .ok_or_else(|| internal("transaction body missing"))?;
-            return Ok(Some(TxView::included(
-                tx,
-                r.block_height,
-                r.block_hash,
-                r.index,
-            )));
+            let tx = self.0.engine.store().tx(hash).map_err(internal)?.ok_or_else(|| internal("transaction body missing"))?;
+            return Ok(Some(TxView::included(tx, r.block_height, r.block_hash, r.index)));
         }
-        Ok(self
-            .0
-            .engine
-            .mempool()
-            .get(hash)
-            .map(|tx| TxView::pending((*tx).clone())))
+        Ok(self.0.engine.mempool().get(hash).map(|tx| TxView::pending((*tx).clone())))
     }
 
     fn receipt(&self, hash: &H256) -> Result<Option<Receipt>, ApiError> {
@@ -126,23 +89,9 @@ impl ChainApi for Api {
     }
 
     fn compute_results(&self, height: u64) -> Result<Option<ComputeResultsView>, ApiError> {
-        let Some(hash) = self.0.engine.store().hash_at(height).map_err(internal)? else {
-            return Ok(None);
-        };
-        let block = self
-            .0
-            .engine
-            .store()
-            .block(&hash)
-            .map_err(internal)?
-            .ok_or_else(|| internal("block missing"))?;
-        let rewards = self
-            .0
-            .engine
-            .store()
-            .rewards(&hash)
-            .map_err(internal)?
-            .unwrap_or_default();
+        let Some(hash) = self.0.engine.store().hash_at(height).map_err(internal)? else { return Ok(None) };
+        let block = self.0.engine.store().block(&hash).map_err(internal)?.ok_or_else(|| internal("block missing"))?;
+        let rewards = self.0.engine.store().rewards(&hash).map_err(internal)?.unwrap_or_default();
         let (tips, _, _) = self.0.engine.window_for(height).map_err(internal)?;
         Ok(Some(compute_results_view(&block, hash, &rewards, &tips)?))
     }
@@ -160,9 +109,7 @@ impl ChainApi for Api {
     }
 
     async fn peers(&self) -> Vec<PeerView> {
-        let Some(net) = self.0.net.get() else {
-            return vec![];
-        };
+        let Some(net) = self.0.net.get() else { return vec![] };
         net.peers()
             .await
             .into_iter()
@@ -184,41 +131,24 @@ impl ChainApi for Api {
             head_height: head.height,
             head_hash: head.hash,
             peer_id: net.map(|n| n.local_peer_id().to_string()),
-            listen_addrs: net
-                .map(|n| n.listen_addrs().iter().map(|a| a.to_string()).collect())
-                .unwrap_or_default(),
-            validator: self
-                .0
-                .engine
-                .signer()
-                .map(|k| Address::from_public_key(&k.public_key()).to_string()),
+            listen_addrs: net.map(|n| n.listen_addrs().iter().map(|a| a.to_string()).collect()).unwrap_or_default(),
+            validator: self.0.engine.signer().map(|k| Address::from_public_key(&k.public_key()).to_string()),
         }
     }
 
     fn set_isolated(&self, isolated: bool) -> Result<(), ApiError> {
-        let net = self
-            .0
-            .net
-            .get()
-            .ok_or_else(|| ApiError::Rejected("the P2P network is off".into()))?;
+        let net = self.0.net.get().ok_or_else(|| ApiError::Rejected("the P2P network is off".into()))?;
         net.set_isolated(isolated);
         Ok(())
     }
 
     fn set_partition(&self, peers: Option<Vec<String>>) -> Result<(), ApiError> {
-        let net = self
-            .0
-            .net
-            .get()
-            .ok_or_else(|| ApiError::Rejected("the P2P network is off".into()))?;
+        let net = self.0.net.get().ok_or_else(|| ApiError::Rejected("the P2P network is off".into()))?;
         let peers = match peers {
             None => None,
             Some(list) => Some(
                 list.iter()
-                    .map(|p| {
-                        p.parse()
-                            .map_err(|_| ApiError::InvalidParams(format!("not a peer id: {p:?}")))
-                    })
+                    .map(|p| p.parse().map_err(|_| ApiError::InvalidParams(format!("not a peer id: {p:?}"))))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
@@ -227,22 +157,20 @@ impl ChainApi for Api {
     }
 
     fn estimate_gas(&self, tx: Value) -> Result<u64, ApiError> {
-        let t = tx.get("tx_type").cloned().ok_or_else(|| {
-            ApiError::InvalidParams("estimateGas: expected an object with \"tx_type\"".into())
-        })?;
-        let tx_type: TxType = serde_json::from_value(t)
-            .map_err(|e| ApiError::InvalidParams(format!("estimateGas: tx_type: {e}")))?;
+        let t = tx
+            .get("tx_type")
+            .cloned()
+            .ok_or_else(|| ApiError::InvalidParams("estimateGas: expected an object with \"tx_type\"".into()))?;
+        let tx_type: TxType =
+            serde_json::from_value(t).map_err(|e| ApiError::InvalidParams(format!("estimateGas: tx_type: {e}")))?;
         if !matches!(tx_type, TxType::Transfer | TxType::SubmitResult) {
-            return Err(ApiError::Rejected(format!(
-                "transaction type {tx_type} is not supported yet"
-            )));
+            return Err(ApiError::Rejected(format!("transaction type {tx_type} is not supported yet")));
         }
         // A complete transaction is checked as admission would, short of state.
         if tx.get("signature").is_some() {
-            let full: cpc_primitives::Transaction = serde_json::from_value(tx)
-                .map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
-            cpc_consensus::check_tx_in_isolation(&full, self.0.engine.params())
-                .map_err(|e| ApiError::Rejected(e.to_string()))?;
+            let full: cpc_primitives::Transaction =
+                serde_json::from_value(tx).map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
+            cpc_consensus::check_tx_in_isolation(&full, self.0.engine.params()).map_err(|e| ApiError::Rejected(e.to_string()))?;
         }
         Ok(tx_type.intrinsic_gas())
     }
@@ -251,8 +179,7 @@ impl ChainApi for Api {
         // The chain minimum while blocks have room; when more transfers wait than one block
         // holds, one more than the price of the last one that fits.
         let min = self.0.engine.params().min_gas_price;
-        let capacity =
-            (self.0.engine.params().block_gas_limit / TxType::Transfer.intrinsic_gas()) as usize;
+        let capacity = (self.0.engine.params().block_gas_limit / TxType::Transfer.intrinsic_gas()) as usize;
         let best = self.0.engine.mempool().best(capacity + 1);
         if best.len() <= capacity {
             return min;
@@ -262,10 +189,7 @@ impl ChainApi for Api {
 
     fn txpool_status(&self) -> TxpoolStatus {
         let s = self.0.engine.mempool().status();
-        TxpoolStatus {
-            pending: s.pending,
-            queued: s.queued,
-        }
+        TxpoolStatus { pending: s.pending, queued: s.queued }
     }
 
     fn txpool_content(&self) -> Value {
@@ -273,13 +197,7 @@ impl ChainApi for Api {
         let mut pending = serde_json::Map::new();
         let mut queued = serde_json::Map::new();
         for (addr, txs) in content {
-            let mut next = self
-                .0
-                .engine
-                .store()
-                .account(&addr)
-                .map(|a| a.nonce)
-                .unwrap_or(0);
+            let mut next = self.0.engine.store().account(&addr).map(|a| a.nonce).unwrap_or(0);
             let (mut p, mut q) = (serde_json::Map::new(), serde_json::Map::new());
             for (nonce, tx) in txs {
                 let v = serde_json::to_value(TxView::pending((*tx).clone())).expect("serializes");
@@ -315,10 +233,7 @@ impl ChainApi for Api {
             .flat_map(|(_, txs)| txs)
             .filter(|(_, tx)| tx.tx_type == TxType::SubmitResult)
             .filter_map(|(_, tx)| ComputeResult::from_payload(&tx.payload).ok())
-            .filter_map(|r| {
-                r.nonce
-                    .filter(|n| cpc_poc::task_id(&head.hash, &w, *n) == r.task_id)
-            })
+            .filter_map(|r| r.nonce.filter(|n| cpc_poc::task_id(&head.hash, &w, *n) == r.task_id))
             .collect();
         taken.sort_unstable();
         let p = &self.0.engine.params().poc;
@@ -347,13 +262,7 @@ impl ChainApi for Api {
         let mut prev: Option<cpc_state::CanonEntry> = None;
         let (mut start_ts, mut last_ts) = (0, 0);
         for h in first..=head.height {
-            let e = self
-                .0
-                .engine
-                .store()
-                .canon_at(h)
-                .map_err(internal)?
-                .ok_or_else(|| internal("canonical index gap"))?;
+            let e = self.0.engine.store().canon_at(h).map_err(internal)?.ok_or_else(|| internal("canonical index gap"))?;
             shares += e.shares as u64;
             match prev {
                 None => start_ts = e.timestamp,
@@ -362,34 +271,18 @@ impl ChainApi for Api {
             last_ts = e.timestamp;
             prev = Some(e);
         }
-        let blocks = if head.height == 0 {
-            0
-        } else {
-            head.height + 1 - first
-        };
+        let blocks = if head.height == 0 { 0 } else { head.height + 1 - first };
         let intervals = blocks.saturating_sub(1);
         let elapsed_s = last_ts.saturating_sub(start_ts) as f64 / 1000.0;
-        let tasks_per_second = if elapsed_s > 0.0 {
-            tasks / elapsed_s
-        } else {
-            0.0
-        };
+        let tasks_per_second = if elapsed_s > 0.0 { tasks / elapsed_s } else { 0.0 };
         Ok(NetworkStatsView {
             height: head.height,
             share_target: head.share_target,
             difficulty: head.share_target.difficulty(),
             blocks,
-            mean_shares_per_block: if blocks == 0 {
-                0.0
-            } else {
-                shares as f64 / blocks as f64
-            },
+            mean_shares_per_block: if blocks == 0 { 0.0 } else { shares as f64 / blocks as f64 },
             shares_per_block_target: self.0.engine.params().poc.shares_per_block,
-            mean_block_time_s: if intervals == 0 {
-                0.0
-            } else {
-                elapsed_s / intervals as f64
-            },
+            mean_block_time_s: if intervals == 0 { 0.0 } else { elapsed_s / intervals as f64 },
             tasks_per_second,
             int8_tops: tasks_per_second * 2.0 * (n as f64).powi(3) / 1e12,
             n,
@@ -397,12 +290,7 @@ impl ChainApi for Api {
     }
 
     fn worker(&self, worker: &Address) -> Result<WorkerView, ApiError> {
-        let st = self
-            .0
-            .engine
-            .store()
-            .worker_stats(worker)
-            .map_err(internal)?;
+        let st = self.0.engine.store().worker_stats(worker).map_err(internal)?;
         Ok(WorkerView {
             address: *worker,
             shares: st.map_or(0, |s| s.shares),
@@ -412,44 +300,28 @@ impl ChainApi for Api {
     }
 
     fn submit_result(&self, tx: Value) -> Result<SubmitView, ApiError> {
-        let t: cpc_primitives::Transaction = serde_json::from_value(tx)
-            .map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
+        let t: cpc_primitives::Transaction =
+            serde_json::from_value(tx).map_err(|e| ApiError::InvalidParams(format!("malformed transaction: {e}")))?;
         if t.tx_type != TxType::SubmitResult {
-            return Err(ApiError::InvalidParams(format!(
-                "poc_submitResult: expected a SUBMIT_RESULT, found {}",
-                t.tx_type
-            )));
+            return Err(ApiError::InvalidParams(format!("poc_submitResult: expected a SUBMIT_RESULT, found {}", t.tx_type)));
         }
-        let r = ComputeResult::from_payload(&t.payload)
-            .map_err(|e| ApiError::Rejected(format!("SUBMIT_RESULT rule 1: {e}")))?;
+        let r = ComputeResult::from_payload(&t.payload).map_err(|e| ApiError::Rejected(format!("SUBMIT_RESULT rule 1: {e}")))?;
         let tx_hash = self.0.submit(t).map_err(|e| match e {
             AdmitError::Storage(s) => ApiError::Internal(s.to_string()),
-            other => ApiError::TxRejected {
-                reason: other.reason(),
-                message: other.to_string(),
-            },
+            other => ApiError::TxRejected { reason: other.reason(), message: other.to_string() },
         })?;
         let synthetic = is_synthetic(&r);
         let (mut tip, mut tip_height) = (None, None);
         if synthetic {
             let head = self.0.head();
             if let Ok((tips, lo, _)) = self.0.engine.window_for(head.height + 1)
-                && let Some(n) = r.nonce
-            {
-                let hashes: Vec<H256> = tips.iter().map(|t| t.0).collect();
-                tip = cpc_poc::find_tip(&r.task_id, &r.worker_address, n, &hashes);
-                tip_height = tip
-                    .and_then(|t| hashes.iter().position(|h| *h == t))
-                    .map(|i| lo + i as u64);
-            }
+                && let Some(n) = r.nonce {
+                    let hashes: Vec<H256> = tips.iter().map(|t| t.0).collect();
+                    tip = cpc_poc::find_tip(&r.task_id, &r.worker_address, n, &hashes);
+                    tip_height = tip.and_then(|t| hashes.iter().position(|h| *h == t)).map(|i| lo + i as u64);
+                }
         }
-        Ok(SubmitView {
-            tx_hash,
-            task_id: r.task_id,
-            synthetic,
-            tip,
-            tip_height,
-        })
+        Ok(SubmitView { tx_hash, task_id: r.task_id, synthetic, tip, tip_height })
     }
 
     fn miner_status(&self) -> MinerStatus {
