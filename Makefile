@@ -32,5 +32,6 @@ bench: build
 clippy:
 	$(CARGO) clippy --$(PROFILE) --workspace --all-targets
 
+## Only cpc-bft is rustfmt-formatted; the rest of the tree is not (docs/DEVELOPING.md).
 fmt:
-	$(CARGO) fmt --all
+	$(CARGO) fmt -p cpc-bft

@@ -61,14 +61,7 @@ pub fn verify_certificate(
         if !seen.insert(s.address) {
             return Err(CertificateError::DuplicateSigner(s.address));
         }
-        let vote = Vote {
-            vote_type: VoteType::Precommit,
-            height: Height(height),
-            round: cert.round,
-            value: NilOrVal::Val(block),
-            validator: s.address,
-            extension: None,
-        };
+        let vote = Vote::new(VoteType::Precommit, Height(height), cert.round, NilOrVal::Val(block), s.address);
         v.public_key
             .primitive()
             .verify_strict(

@@ -337,6 +337,11 @@ pub struct Vote {
 }
 
 impl Vote {
+    /// A vote without extension (cpcd disables them).
+    pub fn new(vote_type: VoteType, height: Height, round: Round, value: NilOrVal<BlockId>, validator: ValAddr) -> Self {
+        Vote { vote_type, height, round, value, validator, extension: None }
+    }
+
     /// `"CPC-VOTE-V1:" ‖ type (1 = prevote, 2 = precommit) ‖ height u64 ‖ round i64 ‖
     /// (0 | 1 ‖ block hash) ‖ validator (20 bytes)`, integers big-endian.
     pub fn signing_bytes(&self) -> Vec<u8> {
@@ -590,38 +595,12 @@ impl mc::Context for CpcContext {
         }
     }
 
-    fn new_prevote(
-        &self,
-        height: Height,
-        round: Round,
-        value: NilOrVal<BlockId>,
-        address: ValAddr,
-    ) -> Vote {
-        Vote {
-            vote_type: VoteType::Prevote,
-            height,
-            round,
-            value,
-            validator: address,
-            extension: None,
-        }
+    fn new_prevote(&self, height: Height, round: Round, value: NilOrVal<BlockId>, address: ValAddr) -> Vote {
+        Vote::new(VoteType::Prevote, height, round, value, address)
     }
 
-    fn new_precommit(
-        &self,
-        height: Height,
-        round: Round,
-        value: NilOrVal<BlockId>,
-        address: ValAddr,
-    ) -> Vote {
-        Vote {
-            vote_type: VoteType::Precommit,
-            height,
-            round,
-            value,
-            validator: address,
-            extension: None,
-        }
+    fn new_precommit(&self, height: Height, round: Round, value: NilOrVal<BlockId>, address: ValAddr) -> Vote {
+        Vote::new(VoteType::Precommit, height, round, value, address)
     }
 }
 
