@@ -81,6 +81,10 @@ impl From<ApiError> for ErrorObjectOwned {
 pub trait ChainApi: Send + Sync + 'static {
     fn chain_id(&self) -> String;
     fn head_height(&self) -> u64;
+    /// The last block that can never be reverted, when the chain has finality (BFT).
+    fn finalized_height(&self) -> Option<u64> {
+        None
+    }
     fn block_by_height(&self, height: u64, full: bool) -> Result<Option<BlockView>, ApiError>;
     fn block_by_hash(&self, hash: &H256, full: bool) -> Result<Option<BlockView>, ApiError>;
     fn account(&self, addr: &Address) -> Result<AccountView, ApiError>;
@@ -228,12 +232,19 @@ impl<A: ChainApi> CpcRpc<A> {
         CpcRpc { api }
     }
 
-    fn height_of(&self, b: BlockId) -> u64 {
-        match b {
+    fn height_of(&self, b: BlockId) -> Result<u64, ApiError> {
+        Ok(match b {
             BlockId::Number(n) => n,
             BlockId::Latest => self.api.head_height(),
             BlockId::Earliest => 0,
-        }
+            BlockId::Finalized => self.api.finalized_height().ok_or_else(|| {
+                ApiError::InvalidParams(
+                    "block \"finalized\": this node has no finality (PoA rounds: any block can still be reverted); \
+                     start validators with --bft.port"
+                        .into(),
+                )
+            })?,
+        })
     }
 }
 
@@ -295,7 +306,7 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
         Ok(self.api.head_height())
     }
     fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>> {
-        Ok(self.api.block_by_height(self.height_of(block), full.unwrap_or(false))?)
+        Ok(self.api.block_by_height(self.height_of(block)?, full.unwrap_or(false))?)
     }
     fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
         Ok(self.api.block_by_hash(&parse_hash(&hash)?, full.unwrap_or(false))?)
@@ -325,7 +336,7 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
         Ok(self.api.receipt(&parse_hash(&hash)?)?)
     }
     fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
-        Ok(self.api.compute_results(self.height_of(block))?)
+        Ok(self.api.compute_results(self.height_of(block)?)?)
     }
     fn syncing(&self) -> RpcResult<Value> {
         Ok(match self.api.syncing() {

@@ -1,6 +1,6 @@
 //! JSON shapes of the API (documented in docs/RPC.md and docs/PROTOCOL-NOTES.md).
 
-use cpc_primitives::{Address, Block, ComputeResult, Header, PublicKey, ShareTarget, Signature, Transaction, H256};
+use cpc_primitives::{Address, Block, ComputeResult, Header, PublicKey, ShareTarget, Signature, Transaction, ValconsAddress, H256};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A block: `hash`, `header` (PROTOCOL.md fields), `transactions` (objects or hashes),
@@ -11,6 +11,27 @@ pub struct BlockView {
     pub header: Header,
     pub transactions: Vec<TxOrHash>,
     pub proposer_pub_key: PublicKey,
+    pub signature: Signature,
+    /// The commit certificate that made the block final (BFT consensus only): precommits of
+    /// more than 2/3 of the validators for this block at `round`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateView>,
+}
+
+/// A block's commit certificate.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CertificateView {
+    pub height: u64,
+    /// The consensus round the block was decided in.
+    pub round: i64,
+    pub block_hash: H256,
+    pub signatures: Vec<CommitSignatureView>,
+}
+
+/// One validator's precommit signature (`CPC-VOTE-V1:` bytes, docs/CONSENSUS.md).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CommitSignatureView {
+    pub validator: ValconsAddress,
     pub signature: Signature,
 }
 
@@ -38,7 +59,7 @@ impl BlockView {
                 }
             })
             .collect();
-        BlockView { hash, header: b.header, transactions, proposer_pub_key: b.proposer_pub_key, signature: b.signature }
+        BlockView { hash, header: b.header, transactions, proposer_pub_key: b.proposer_pub_key, signature: b.signature, certificate: None }
     }
 }
 
@@ -109,6 +130,8 @@ pub enum BlockId {
     Number(u64),
     Latest,
     Earliest,
+    /// The last block that can never be reverted (BFT consensus: the last committed).
+    Finalized,
 }
 
 impl<'de> Deserialize<'de> for BlockId {
@@ -123,8 +146,9 @@ impl<'de> Deserialize<'de> for BlockId {
             Raw::N(n) => Ok(BlockId::Number(n)),
             Raw::S(s) if s == "latest" => Ok(BlockId::Latest),
             Raw::S(s) if s == "earliest" => Ok(BlockId::Earliest),
+            Raw::S(s) if s == "finalized" => Ok(BlockId::Finalized),
             Raw::S(s) => Err(serde::de::Error::custom(format!(
-                "block: expected a height (integer), \"latest\" or \"earliest\", found {s:?}"
+                "block: expected a height (integer), \"latest\", \"earliest\" or \"finalized\", found {s:?}"
             ))),
         }
     }
@@ -136,6 +160,7 @@ impl Serialize for BlockId {
             BlockId::Number(n) => s.serialize_u64(*n),
             BlockId::Latest => s.serialize_str("latest"),
             BlockId::Earliest => s.serialize_str("earliest"),
+            BlockId::Finalized => s.serialize_str("finalized"),
         }
     }
 }

@@ -48,6 +48,22 @@ async fn four_bft_validators_commit_survive_one_kill_halt_at_two_and_resume() {
         }
     }
 
+    // Over RPC: "finalized" is the last committed block, and every block carries its
+    // certificate (signed by at least 3 of the 4 genesis validators).
+    let g = cpc_genesis::Genesis::from_json(&std::fs::read(dir.path().join("genesis.json")).unwrap()).unwrap();
+    let members: Vec<String> = g.validators.iter().map(|v| v.consensus_address().to_string()).collect();
+    let fin = call(&clients[0], "cpc_getBlockByNumber", vec!["finalized".into(), false.into()]).await.unwrap();
+    let fin_h = fin["header"]["height"].as_u64().unwrap();
+    assert!(fin_h >= 50, "{fin}");
+    for h in [1, 10, fin_h] {
+        let b = call(&clients[1], "cpc_getBlockByNumber", vec![h.into(), false.into()]).await.unwrap();
+        let c = &b["certificate"];
+        assert_eq!(c["height"].as_u64(), Some(h), "{b}");
+        assert_eq!(c["block_hash"], b["hash"], "{b}");
+        let signers: Vec<&str> = c["signatures"].as_array().unwrap().iter().map(|s| s["validator"].as_str().unwrap()).collect();
+        assert!(signers.len() >= 3 && signers.iter().all(|s| members.iter().any(|m| m == s)), "{c}");
+    }
+
     // 2. One validator killed: the three others go on.
     nodes[3].take().unwrap().kill9();
     let h = *heights(&[&clients[0], &clients[1], &clients[2]])
@@ -132,4 +148,15 @@ async fn four_bft_validators_commit_survive_one_kill_halt_at_two_and_resume() {
         stores.iter().all(|s| root(s) == r0),
         "state roots differ at height {common}"
     );
+}
+
+#[tokio::test]
+async fn a_poa_node_has_no_finalized_block_and_no_certificates() {
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "200ms"]).unwrap();
+    let c = node.client();
+    wait_height(&c, 2, LONG).await.unwrap();
+    let err = call(&c, "cpc_getBlockByNumber", vec!["finalized".into(), false.into()]).await.unwrap_err();
+    assert!(format!("{err:#}").contains("no finality"), "{err:#}");
+    let b = call(&c, "cpc_getBlockByNumber", vec!["latest".into(), false.into()]).await.unwrap();
+    assert!(b.get("certificate").is_none(), "a PoA block with a certificate: {b}");
 }

@@ -26,16 +26,41 @@ fn internal<E: std::fmt::Display>(e: E) -> ApiError {
 
 impl Api {
     fn block(&self, hash: &H256, full: bool) -> Result<Option<BlockView>, ApiError> {
-        if full {
-            return Ok(self.0.engine.store().block(hash).map_err(internal)?.map(|b| BlockView::new(b, true)));
+        let view = if full {
+            self.0.engine.store().block(hash).map_err(internal)?.map(|b| BlockView::new(b, true))
+        } else {
+            self.0.engine.store().stored_block(hash).map_err(internal)?.map(|sb| BlockView {
+                hash: *hash,
+                header: sb.header,
+                transactions: sb.tx_hashes.into_iter().map(cpc_rpc::TxOrHash::Hash).collect(),
+                proposer_pub_key: sb.proposer_pub_key,
+                signature: sb.signature,
+                certificate: None,
+            })
+        };
+        let Some(mut view) = view else { return Ok(None) };
+        view.certificate = self.certificate(view.header.height, hash)?;
+        Ok(Some(view))
+    }
+
+    /// The commit certificate of the canonical block `hash` at `height`, if BFT decided it.
+    fn certificate(&self, height: u64, hash: &H256) -> Result<Option<cpc_rpc::CertificateView>, ApiError> {
+        let store = self.0.engine.store();
+        if store.hash_at(height).map_err(internal)? != Some(*hash) {
+            return Ok(None);
         }
-        let Some(sb) = self.0.engine.store().stored_block(hash).map_err(internal)? else { return Ok(None) };
-        Ok(Some(BlockView {
-            hash: *hash,
-            header: sb.header,
-            transactions: sb.tx_hashes.into_iter().map(cpc_rpc::TxOrHash::Hash).collect(),
-            proposer_pub_key: sb.proposer_pub_key,
-            signature: sb.signature,
+        let Some(bytes) = self.0.engine.certificate(height).map_err(internal)? else { return Ok(None) };
+        let c = cpc_bft::certificate::decode_certificate(&bytes)
+            .map_err(|e| internal(format!("stored certificate of height {height}: {e}")))?;
+        Ok(Some(cpc_rpc::CertificateView {
+            height,
+            round: c.round.as_i64(),
+            block_hash: H256(c.value_id.0),
+            signatures: c
+                .commit_signatures
+                .iter()
+                .map(|s| cpc_rpc::CommitSignatureView { validator: s.address.valcons(), signature: cpc_primitives::Signature(s.signature.0) })
+                .collect(),
         }))
     }
 }
@@ -47,6 +72,11 @@ impl ChainApi for Api {
 
     fn head_height(&self) -> u64 {
         self.0.head().height
+    }
+
+    fn finalized_height(&self) -> Option<u64> {
+        // Under BFT every committed block has its certificate: the head is final.
+        self.0.bft_mode().then(|| self.0.head().height)
     }
 
     fn block_by_height(&self, height: u64, full: bool) -> Result<Option<BlockView>, ApiError> {
