@@ -69,7 +69,12 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
     let metrics = Arc::new(crate::services::metrics::Metrics::new());
     let engine = open_engine(&args, &datadir, &metrics)?;
     let node = Arc::new(Node::new(engine.clone(), metrics));
-    let bft = args.bft.port.is_some() && !args.dev;
+    // BFT needs a validator key here: a node without one keeps following by the longest-chain
+    // sync until full nodes follow by certificates (issue 12).
+    let bft = args.bft.port.is_some() && !args.dev && engine.signer().is_some();
+    if args.bft.port.is_some() && !bft {
+        tracing::warn!("--bft.port ignored: BFT consensus runs only on a validator (--validator) outside --dev");
+    }
     node.bft.store(bft, std::sync::atomic::Ordering::Relaxed);
     // Every long-running task starts through the supervisor: a panic or an error in one stops
     // the node cleanly (below) instead of leaving it running without that service.

@@ -91,7 +91,6 @@ pub struct RunArgs {
     pub mining: MiningFlags,
     #[command(flatten)]
     pub bft: BftFlags,
-
 }
 
 /// BFT consensus (Malachite): a validator given `--bft.port` decides blocks with the other
