@@ -55,6 +55,12 @@ pub trait Application: Send + 'static {
         round: u32,
         bytes: &[u8],
     ) -> std::result::Result<BlockId, String>;
+    /// The id a block's bytes would have if valid (its hash), for a block that `validate`
+    /// refused: consensus may still decide it, and this node then commits it if it checks now.
+    /// None: the bytes do not decode as a block.
+    fn block_id(&self, _bytes: &[u8]) -> Option<BlockId> {
+        None
+    }
     /// Commits the decided block with its certificate (durably, before returning).
     fn commit(
         &mut self,
@@ -255,7 +261,10 @@ fn check<A: Application>(
         Ok(id) => (id, Validity::Valid),
         Err(why) => {
             warn!(%height, round, %proposer, "proposal refused: {why}");
-            (BlockId(cpc_primitives::sha256(&bytes).0), Validity::Invalid)
+            let id = app
+                .block_id(&bytes)
+                .unwrap_or(BlockId(cpc_primitives::sha256(&bytes).0));
+            (id, Validity::Invalid)
         }
     };
     let round = Round::new(round);
@@ -476,12 +485,13 @@ pub async fn run<A: Application>(
                 certificate, reply, ..
             } => {
                 let h = certificate.height.0;
+                // Any held block with the decided id, even one this node refused when it was
+                // proposed (a timestamp ahead of our clock then): `commit` checks it again in
+                // full, and a block that still fails stops the node with the reason instead of
+                // leaving it one height behind the network forever.
                 let block = undecided
                     .get(&h)
-                    .and_then(|us| {
-                        us.iter()
-                            .find(|u| u.id == certificate.value_id && u.validity.is_valid())
-                    })
+                    .and_then(|us| us.iter().find(|u| u.id == certificate.value_id))
                     .map(|u| u.bytes.clone());
                 match block {
                     Some(bytes) if h == app.committed_height() + 1 => {

@@ -61,7 +61,13 @@ pub fn verify_certificate(
         if !seen.insert(s.address) {
             return Err(CertificateError::DuplicateSigner(s.address));
         }
-        let vote = Vote::new(VoteType::Precommit, Height(height), cert.round, NilOrVal::Val(block), s.address);
+        let vote = Vote::new(
+            VoteType::Precommit,
+            Height(height),
+            cert.round,
+            NilOrVal::Val(block),
+            s.address,
+        );
         v.public_key
             .primitive()
             .verify_strict(

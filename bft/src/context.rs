@@ -338,8 +338,21 @@ pub struct Vote {
 
 impl Vote {
     /// A vote without extension (cpcd disables them).
-    pub fn new(vote_type: VoteType, height: Height, round: Round, value: NilOrVal<BlockId>, validator: ValAddr) -> Self {
-        Vote { vote_type, height, round, value, validator, extension: None }
+    pub fn new(
+        vote_type: VoteType,
+        height: Height,
+        round: Round,
+        value: NilOrVal<BlockId>,
+        validator: ValAddr,
+    ) -> Self {
+        Vote {
+            vote_type,
+            height,
+            round,
+            value,
+            validator,
+            extension: None,
+        }
     }
 
     /// `"CPC-VOTE-V1:" ‖ type (1 = prevote, 2 = precommit) ‖ height u64 ‖ round i64 ‖
@@ -595,11 +608,23 @@ impl mc::Context for CpcContext {
         }
     }
 
-    fn new_prevote(&self, height: Height, round: Round, value: NilOrVal<BlockId>, address: ValAddr) -> Vote {
+    fn new_prevote(
+        &self,
+        height: Height,
+        round: Round,
+        value: NilOrVal<BlockId>,
+        address: ValAddr,
+    ) -> Vote {
         Vote::new(VoteType::Prevote, height, round, value, address)
     }
 
-    fn new_precommit(&self, height: Height, round: Round, value: NilOrVal<BlockId>, address: ValAddr) -> Vote {
+    fn new_precommit(
+        &self,
+        height: Height,
+        round: Round,
+        value: NilOrVal<BlockId>,
+        address: ValAddr,
+    ) -> Vote {
         Vote::new(VoteType::Precommit, height, round, value, address)
     }
 }

@@ -114,6 +114,10 @@ impl Application for EngineHost {
         Ok(BlockId(hash.0))
     }
 
+    fn block_id(&self, bytes: &[u8]) -> Option<BlockId> {
+        decode_block(bytes).ok().map(|b| BlockId(b.hash().0))
+    }
+
     fn commit(
         &mut self,
         height: u64,
