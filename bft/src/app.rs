@@ -78,16 +78,18 @@ pub trait Application: Send + 'static {
     );
 }
 
-/// A proposal this node has seen complete (built or received), kept until its height is
-/// committed.
+/// A proposal this node has seen complete (built, received or synced), as consensus was told
+/// of it, with the block's bytes; kept until its height is committed.
 #[derive(Clone)]
 struct Undecided {
-    round: Round,
-    valid_round: Round,
-    proposer: ValAddr,
-    id: BlockId,
+    value: ProposedValue<CpcContext>,
     bytes: Bytes,
-    validity: Validity,
+}
+
+impl Undecided {
+    fn id(&self) -> BlockId {
+        self.value.value.0
+    }
 }
 
 #[derive(Default)]
@@ -210,14 +212,15 @@ fn params(app: &impl Application, height: u64, propose: Duration) -> HeightParam
     )
 }
 
+/// The stream of one proposal: its id is `(height, round)`, unique per publisher.
 fn stream_parts(
     height: Height,
     round: Round,
     pol_round: Round,
     proposer: ValAddr,
     bytes: &[u8],
-    id: StreamId,
 ) -> Vec<StreamMessage<ProposalPart>> {
+    let id = stream_id(height, round);
     let mut out = vec![ProposalPart::Init {
         height,
         round: round.as_i64(),
@@ -238,6 +241,19 @@ fn stream_parts(
         .collect();
     msgs.push(StreamMessage::new(id, n, StreamContent::Fin));
     msgs
+}
+
+async fn publish(
+    channels: &Channels<CpcContext>,
+    parts: Vec<StreamMessage<ProposalPart>>,
+) -> Result<()> {
+    for m in parts {
+        channels
+            .network
+            .send(NetworkMsg::PublishProposalPart(m))
+            .await?;
+    }
+    Ok(())
 }
 
 fn stream_id(height: Height, round: Round) -> StreamId {
@@ -267,26 +283,25 @@ fn check<A: Application>(
             (id, Validity::Invalid)
         }
     };
-    let round = Round::new(round);
-    let seen = undecided.entry(height.0).or_default();
-    if !seen.iter().any(|u| u.id == id && u.round == round) {
-        seen.push(Undecided {
-            round,
-            valid_round: pol_round,
-            proposer,
-            id,
-            bytes: Bytes::from(bytes),
-            validity,
-        });
-    }
-    ProposedValue {
+    let value = ProposedValue {
         height,
-        round,
+        round: Round::new(round),
         valid_round: pol_round,
         proposer,
         value: BlockValue(id),
         validity,
+    };
+    let seen = undecided.entry(height.0).or_default();
+    if !seen
+        .iter()
+        .any(|u| u.id() == id && u.value.round == value.round)
+    {
+        seen.push(Undecided {
+            value: value.clone(),
+            bytes: Bytes::from(bytes),
+        });
     }
+    value
 }
 
 /// Runs the application side until consensus closes its channel.
@@ -324,15 +339,8 @@ pub async fn run<A: Application>(
                     .get(&height.0)
                     .into_iter()
                     .flatten()
-                    .filter(|u| u.round == round)
-                    .map(|u| ProposedValue {
-                        height,
-                        round: u.round,
-                        valid_round: u.valid_round,
-                        proposer: u.proposer,
-                        value: BlockValue(u.id),
-                        validity: u.validity,
-                    })
+                    .filter(|u| u.value.round == round)
+                    .map(|u| u.value.clone())
                     .collect();
                 let _ = reply_value.send(seen);
             }
@@ -347,28 +355,25 @@ pub async fn run<A: Application>(
                     .ok_or_else(|| eyre!("GetValue for a nil round"))?;
                 let (id, bytes) = app.build(height.0, r)?;
                 let me = app.validator_set(height.0).proposer(height, round).address;
-                undecided.entry(height.0).or_default().push(Undecided {
+                let value = ProposedValue {
+                    height,
                     round,
                     valid_round: Round::Nil,
                     proposer: me,
-                    id,
-                    bytes: Bytes::from(bytes.clone()),
+                    value: BlockValue(id),
                     validity: Validity::Valid,
+                };
+                let bytes = Bytes::from(bytes);
+                undecided.entry(height.0).or_default().push(Undecided {
+                    value,
+                    bytes: bytes.clone(),
                 });
                 let _ = reply.send(LocallyProposedValue::new(height, round, BlockValue(id)));
-                for m in stream_parts(
-                    height,
-                    round,
-                    Round::Nil,
-                    me,
-                    &bytes,
-                    stream_id(height, round),
-                ) {
-                    channels
-                        .network
-                        .send(NetworkMsg::PublishProposalPart(m))
-                        .await?;
-                }
+                publish(
+                    &channels,
+                    stream_parts(height, round, Round::Nil, me, &bytes),
+                )
+                .await?;
             }
             AppMsg::RestreamProposal {
                 height,
@@ -379,28 +384,20 @@ pub async fn run<A: Application>(
             } => {
                 let found = undecided
                     .get(&height.0)
-                    .and_then(|us| us.iter().find(|u| u.id == value_id))
+                    .and_then(|us| us.iter().find(|u| u.id() == value_id))
                     .cloned();
                 match found {
                     Some(u) => {
                         let r = if valid_round.is_defined() {
                             round
                         } else {
-                            u.round
+                            u.value.round
                         };
-                        for m in stream_parts(
-                            height,
-                            r,
-                            valid_round,
-                            address,
-                            &u.bytes,
-                            stream_id(height, r),
-                        ) {
-                            channels
-                                .network
-                                .send(NetworkMsg::PublishProposalPart(m))
-                                .await?;
-                        }
+                        publish(
+                            &channels,
+                            stream_parts(height, r, valid_round, address, &u.bytes),
+                        )
+                        .await?;
                     }
                     None => {
                         warn!(%height, %value_id, "asked to restream a proposal this node does not have")
@@ -491,7 +488,7 @@ pub async fn run<A: Application>(
                 // leaving it one height behind the network forever.
                 let block = undecided
                     .get(&h)
-                    .and_then(|us| us.iter().find(|u| u.id == certificate.value_id))
+                    .and_then(|us| us.iter().find(|u| u.id() == certificate.value_id))
                     .map(|u| u.bytes.clone());
                 match block {
                     Some(bytes) if h == app.committed_height() + 1 => {
@@ -563,22 +560,19 @@ pub async fn run<A: Application>(
                 };
                 let outcome = match app.validate(height.0, r, &value_bytes) {
                     Ok(id) => {
-                        undecided.entry(height.0).or_default().push(Undecided {
-                            round,
-                            valid_round: Round::Nil,
-                            proposer,
-                            id,
-                            bytes: value_bytes,
-                            validity: Validity::Valid,
-                        });
-                        SyncedValueOutcome::Verdict(ProposedValue {
+                        let value = ProposedValue {
                             height,
                             round,
                             valid_round: Round::Nil,
                             proposer,
                             value: BlockValue(id),
                             validity: Validity::Valid,
-                        })
+                        };
+                        undecided.entry(height.0).or_default().push(Undecided {
+                            value: value.clone(),
+                            bytes: value_bytes,
+                        });
+                        SyncedValueOutcome::Verdict(value)
                     }
                     Err(why) => {
                         warn!(%height, "synced block refused: {why}");
@@ -611,7 +605,6 @@ mod tests {
             Round::Nil,
             ValAddr([4; 20]),
             &bytes,
-            stream_id(Height(3), Round::new(1)),
         );
         (msgs, bytes)
     }

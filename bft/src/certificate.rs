@@ -117,14 +117,13 @@ mod tests {
 
     fn sign(k: &SecretKey, height: u64, round: u32, block: BlockId) -> CommitSignature<CpcContext> {
         let address = ValAddr::from_public_key(&k.public_key());
-        let vote = Vote {
-            vote_type: VoteType::Precommit,
-            height: Height(height),
-            round: Round::new(round),
-            value: NilOrVal::Val(block),
-            validator: address,
-            extension: None,
-        };
+        let vote = Vote::new(
+            VoteType::Precommit,
+            Height(height),
+            Round::new(round),
+            NilOrVal::Val(block),
+            address,
+        );
         CommitSignature::new(address, Sig(k.sign(&vote.signing_bytes()).0))
     }
 

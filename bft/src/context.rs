@@ -315,6 +315,14 @@ fn put_round(out: &mut Vec<u8>, round: Round) {
     out.extend_from_slice(&round.as_i64().to_be_bytes());
 }
 
+/// A vote type on the wire and in signing bytes: 1 prevote, 2 precommit.
+fn vote_type_code(t: VoteType) -> u8 {
+    match t {
+        VoteType::Prevote => 1,
+        VoteType::Precommit => 2,
+    }
+}
+
 fn put_nil_or_val(out: &mut Vec<u8>, v: &NilOrVal<BlockId>) {
     match v {
         NilOrVal::Nil => out.push(0),
@@ -360,10 +368,7 @@ impl Vote {
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(VOTE_DOMAIN.len() + 1 + 8 + 8 + 33 + 20);
         out.extend_from_slice(VOTE_DOMAIN);
-        out.push(match self.vote_type {
-            VoteType::Prevote => 1,
-            VoteType::Precommit => 2,
-        });
+        out.push(vote_type_code(self.vote_type));
         out.extend_from_slice(&self.height.0.to_be_bytes());
         put_round(&mut out, self.round);
         put_nil_or_val(&mut out, &self.value);
@@ -409,11 +414,7 @@ impl mc::Vote<CpcContext> for Vote {
 // one is refused at decoding, so nothing unsigned-by-us rides along.
 impl BorshSerialize for Vote {
     fn serialize<W: borsh::io::Write>(&self, w: &mut W) -> borsh::io::Result<()> {
-        let t: u8 = match self.vote_type {
-            VoteType::Prevote => 1,
-            VoteType::Precommit => 2,
-        };
-        t.serialize(w)?;
+        vote_type_code(self.vote_type).serialize(w)?;
         self.height.serialize(w)?;
         self.round.as_i64().serialize(w)?;
         match &self.value {
@@ -459,14 +460,7 @@ impl BorshDeserialize for Vote {
             _ => return Err(bad("vote value: expected tag 0 (nil) or 1 (block)")),
         };
         let validator = ValAddr::deserialize_reader(r)?;
-        Ok(Vote {
-            vote_type,
-            height,
-            round,
-            value,
-            validator,
-            extension: None,
-        })
+        Ok(Vote::new(vote_type, height, round, value, validator))
     }
 }
 
