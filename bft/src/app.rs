@@ -84,6 +84,8 @@ pub trait Application: Send + 'static {
 struct Undecided {
     value: ProposedValue<CpcContext>,
     bytes: Bytes,
+    /// When this node held it complete (the start of its commit latency).
+    at: std::time::Instant,
 }
 
 impl Undecided {
@@ -299,9 +301,65 @@ fn check<A: Application>(
         seen.push(Undecided {
             value: value.clone(),
             bytes: Bytes::from(bytes),
+            at: std::time::Instant::now(),
         });
     }
     value
+}
+
+/// A test-only Byzantine validator (`cpcd --bft.test-equivocate`): whenever it proposes, it
+/// also signs and publishes a second proposal and a prevote for another block at the same
+/// height and round — the double proposal and double vote that honest validators must report
+/// as evidence without ever deciding two blocks.
+pub struct Equivocator {
+    pub key: std::sync::Arc<cpc_primitives::SecretKey>,
+    pub address: ValAddr,
+    pub network: malachitebft_engine::network::NetworkRef<CpcContext>,
+}
+
+impl Equivocator {
+    fn equivocate(&self, height: Height, round: Round, real: BlockId) {
+        use malachitebft_app::types::core::{NilOrVal, SignedProposal, SignedVote, VoteType};
+        use malachitebft_core_consensus::SignedConsensusMsg;
+        use malachitebft_engine::network::Msg;
+        let other = BlockId(cpc_primitives::sha256(&[&real.0[..], b"equivocation"].concat()).0);
+        let p = crate::context::Proposal {
+            height,
+            round,
+            value: BlockValue(other),
+            pol_round: Round::Nil,
+            proposer: self.address,
+        };
+        let sp = SignedProposal::new(
+            p.clone(),
+            crate::context::Sig(self.key.sign(&p.signing_bytes()).0),
+        );
+        let v = crate::context::Vote::new(
+            VoteType::Prevote,
+            height,
+            round,
+            NilOrVal::Val(other),
+            self.address,
+        );
+        let sv = SignedVote::new(
+            v.clone(),
+            crate::context::Sig(self.key.sign(&v.signing_bytes()).0),
+        );
+        warn!(%height, %round, %other, "test-equivocate: publishing a second proposal and prevote");
+        let _ = self
+            .network
+            .cast(Msg::PublishConsensusMsg(SignedConsensusMsg::Proposal(sp)));
+        let _ = self
+            .network
+            .cast(Msg::PublishConsensusMsg(SignedConsensusMsg::Vote(sv)));
+    }
+}
+
+/// What the loop reports besides the application: metrics, and the test-only equivocator.
+#[derive(Default)]
+pub struct Extras {
+    pub metrics: Option<crate::metrics::BftMetrics>,
+    pub equivocator: Option<Equivocator>,
 }
 
 /// Runs the application side until consensus closes its channel.
@@ -309,7 +367,9 @@ pub async fn run<A: Application>(
     mut app: A,
     mut channels: Channels<CpcContext>,
     propose_timeout: Duration,
+    extras: Extras,
 ) -> Result<()> {
+    let metrics = extras.metrics;
     let mut undecided: BTreeMap<u64, Vec<Undecided>> = BTreeMap::new();
     let mut streams = Streams::default();
     let mut early: BTreeMap<u64, Vec<(u32, Round, ValAddr, Vec<u8>)>> = BTreeMap::new();
@@ -329,6 +389,10 @@ pub async fn run<A: Application>(
                 reply_value,
             } => {
                 debug!(%height, %round, %proposer, ?role, early = early.len(), "round started");
+                if let Some(m) = &metrics {
+                    m.height.set(height.0 as i64);
+                    m.round.set(round.as_i64());
+                }
                 early = early.split_off(&height.0);
                 if let Some(parts) = early.remove(&height.0) {
                     for (r, pol_round, by, bytes) in parts {
@@ -367,8 +431,12 @@ pub async fn run<A: Application>(
                 undecided.entry(height.0).or_default().push(Undecided {
                     value,
                     bytes: bytes.clone(),
+                    at: std::time::Instant::now(),
                 });
                 let _ = reply.send(LocallyProposedValue::new(height, round, BlockValue(id)));
+                if let Some(e) = &extras.equivocator {
+                    e.equivocate(height, round, id);
+                }
                 publish(
                     &channels,
                     stream_parts(height, round, Round::Nil, me, &bytes),
@@ -489,11 +557,23 @@ pub async fn run<A: Application>(
                 let block = undecided
                     .get(&h)
                     .and_then(|us| us.iter().find(|u| u.id() == certificate.value_id))
-                    .map(|u| u.bytes.clone());
+                    .map(|u| (u.bytes.clone(), u.at));
                 match block {
-                    Some(bytes) if h == app.committed_height() + 1 => {
+                    Some((bytes, at)) if h == app.committed_height() + 1 => {
                         app.commit(h, &bytes, &certificate)?;
                         info!(height = h, round = %certificate.round, signers = certificate.commit_signatures.len(), "committed");
+                        if let Some(m) = &metrics {
+                            m.commit_latency.observe(at.elapsed().as_secs_f64());
+                            let rounds = certificate.round.as_u32().unwrap_or(0);
+                            m.rounds_per_height.observe(rounds as f64 + 1.0);
+                            let set = app.validator_set(h);
+                            for r in 0..rounds {
+                                let who = set.proposer(Height(h), Round::new(r)).address;
+                                m.missed_proposals
+                                    .with_label_values(&[&who.to_string()])
+                                    .inc();
+                            }
+                        }
                         undecided = undecided.split_off(&(h + 1));
                     }
                     Some(_) => warn!(
@@ -571,6 +651,7 @@ pub async fn run<A: Application>(
                         undecided.entry(height.0).or_default().push(Undecided {
                             value: value.clone(),
                             bytes: value_bytes,
+                            at: std::time::Instant::now(),
                         });
                         SyncedValueOutcome::Verdict(value)
                     }

@@ -3,9 +3,12 @@
 //! ⅔ of the voting power. A syncing node runs this on every block it is served, before any
 //! expensive check of the block's content.
 
-use malachitebft_app::types::core::{CommitCertificate, NilOrVal, Round, VoteType, VotingPower};
+use cpc_consensus::Certificate;
+use malachitebft_app::types::core::{
+    CommitCertificate, CommitSignature, NilOrVal, Round, VoteType, VotingPower,
+};
 
-use crate::context::{BlockId, CpcContext, Height, ValAddr, ValidatorSet, Vote};
+use crate::context::{BlockId, CpcContext, Height, Sig, ValAddr, ValidatorSet, Vote};
 
 /// Why a certificate was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +25,8 @@ pub enum CertificateError {
     DuplicateSigner(ValAddr),
     #[error("commit certificate: the precommit signature of {0} does not verify")]
     BadSignature(ValAddr),
+    #[error("commit certificate: expected at most {max} signatures, found {0}", max = cpc_consensus::finality::MAX_CERTIFICATE_SIGNATURES)]
+    TooManySignatures(usize),
     #[error("commit certificate: expected more than 2/3 of {total} voting power, found {found}")]
     NoQuorum {
         total: VotingPower,
@@ -87,14 +92,53 @@ pub fn verify_certificate(
     Ok(power)
 }
 
-/// The certificate's bytes as stored beside its block and served with it (borsh).
-pub fn encode_certificate(cert: &CommitCertificate<CpcContext>) -> Vec<u8> {
-    borsh::to_vec(cert).expect("borsh encoding of a certificate into a Vec cannot fail")
+/// The certificate as stored beside its block and served with it: cpc-consensus's
+/// [`Certificate`] encoding (signers in address order), which the engine verifies without
+/// Malachite. Fails on a round that does not fit (`Nil` or negative: Malachite decides only
+/// in a defined round) or more signatures than the encoding holds.
+pub fn encode_certificate(
+    cert: &CommitCertificate<CpcContext>,
+) -> Result<Vec<u8>, CertificateError> {
+    let round = cert.round.as_u32().ok_or(CertificateError::NilRound)?;
+    if cert.commit_signatures.len() > cpc_consensus::finality::MAX_CERTIFICATE_SIGNATURES {
+        return Err(CertificateError::TooManySignatures(
+            cert.commit_signatures.len(),
+        ));
+    }
+    let sigs = cert
+        .commit_signatures
+        .iter()
+        .map(|s| {
+            (
+                s.address.valcons(),
+                cpc_primitives::Signature(s.signature.0),
+            )
+        })
+        .collect();
+    Ok(Certificate::new(
+        cert.height.0,
+        round,
+        cpc_primitives::H256(cert.value_id.0),
+        sigs,
+    )
+    .encode())
 }
 
-/// A stored or served certificate, strictly decoded.
-pub fn decode_certificate(bytes: &[u8]) -> Result<CommitCertificate<CpcContext>, borsh::io::Error> {
-    borsh::from_slice(bytes)
+/// A stored or served certificate, strictly decoded, as Malachite's type (for value sync).
+pub fn decode_certificate(
+    bytes: &[u8],
+) -> Result<CommitCertificate<CpcContext>, cpc_consensus::CertificateError> {
+    let c = Certificate::decode(bytes)?;
+    Ok(CommitCertificate {
+        height: Height(c.height),
+        round: Round::new(c.round),
+        value_id: BlockId(c.block.0),
+        commit_signatures: c
+            .signatures
+            .into_iter()
+            .map(|(a, s)| CommitSignature::new(ValAddr(a.0), Sig(s.0)))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -145,8 +189,24 @@ mod tests {
         let b = BlockId([7; 32]);
         let three = cert(keys[..3].iter().map(|k| sign(k, 5, 1, b)).collect(), b);
         assert_eq!(verify_certificate(&three, 5, b, &set), Ok(3));
-        let bytes = encode_certificate(&three);
-        assert_eq!(decode_certificate(&bytes).unwrap(), three);
+        // Stored in consensus's encoding, signers in address order: the engine verifies the
+        // same bytes against the chain's validator set.
+        let bytes = encode_certificate(&three).unwrap();
+        let mut sorted = three.clone();
+        sorted.commit_signatures.sort_by_key(|s| s.address);
+        assert_eq!(decode_certificate(&bytes).unwrap(), sorted);
+        let chain_set =
+            cpc_consensus::ValidatorSet::new(keys.iter().map(|k| k.public_key()).collect());
+        assert_eq!(
+            cpc_consensus::finality::verify_certificate_bytes(
+                &bytes,
+                5,
+                &cpc_primitives::H256(b.0),
+                &chain_set
+            )
+            .map(|c| c.signatures.len()),
+            Ok(3)
+        );
         let two = cert(keys[..2].iter().map(|k| sign(k, 5, 1, b)).collect(), b);
         assert_eq!(
             verify_certificate(&two, 5, b, &set),
@@ -211,7 +271,7 @@ mod tests {
             Err(CertificateError::Block { .. })
         ));
         assert!(
-            decode_certificate(&[encode_certificate(&all), vec![0]].concat()).is_err(),
+            decode_certificate(&[encode_certificate(&all).unwrap(), vec![0]].concat()).is_err(),
             "trailing bytes"
         );
     }

@@ -131,7 +131,8 @@ impl Application for EngineHost {
                 block.header.height
             ));
         }
-        let cert = encode_certificate(cert);
+        let cert =
+            encode_certificate(cert).map_err(|e| eyre!("certificate of height {height}: {e}"))?;
         self.blocking(|e| e.commit_decided(&block, &cert))
             .map_err(|e| eyre!("committing height {height}: {e}"))?;
         Ok(())
@@ -146,7 +147,13 @@ impl Application for EngineHost {
     }
 
     fn evidence(&mut self, height: u64, evidence: &MisbehaviorEvidence<CpcContext>) {
-        // Kept in RocksDB and served by `cpc_getEvidence` in a later step (issue 12, item 4).
-        tracing::warn!(height, ?evidence, "misbehaviour proved by consensus");
+        for e in crate::evidence::convert(evidence) {
+            match self.blocking(|engine| engine.report_evidence(&e)) {
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(height, "misbehaviour reported by consensus not kept: {err}")
+                }
+            }
+        }
     }
 }

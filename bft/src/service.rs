@@ -9,9 +9,10 @@ use cpc_primitives::SecretKey;
 use eyre::{Result, WrapErr, eyre};
 use malachitebft_app::types::Keypair;
 use malachitebft_app_channel::app::config::NodeConfig;
+use malachitebft_app_channel::app::metrics::SharedRegistry;
 use malachitebft_app_channel::{
-    ConsensusContext, ConsensusRequest, EngineHandle, NetworkContext, NetworkIdentity,
-    RequestContext, Signer, SyncContext, WalContext, start_engine,
+    ConsensusContext, ConsensusRequest, EngineBuilder, EngineHandle, NetworkIdentity,
+    RequestContext, Signer, SyncContext, WalContext,
 };
 use malachitebft_codec::Codec;
 use malachitebft_config::{ConsensusConfig, P2pConfig, ValuePayload, ValueSyncConfig};
@@ -19,7 +20,7 @@ use malachitebft_engine::consensus::state_dump::StateDump;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::app::{Application, run};
+use crate::app::{Application, Equivocator, Extras, run};
 use crate::codec::BorshCodec;
 use crate::context::{CpcContext, ValAddr};
 use crate::signing::{Ed25519Signer, Ed25519Verifier};
@@ -39,6 +40,10 @@ pub struct BftConfig {
     pub wal_dir: PathBuf,
     /// The propose timeout of round 0; it must cover building and checking the heaviest block.
     pub propose_timeout: Duration,
+    /// Where the consensus metrics register (the node's registry), if anywhere.
+    pub registry: Option<prometheus::Registry>,
+    /// Test only: behave as a Byzantine validator that equivocates whenever it proposes.
+    pub equivocate: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -74,13 +79,63 @@ pub struct BftHandle {
     pub address: ValAddr,
 }
 
-impl BftHandle {
+/// Asks a running consensus what it is doing (for `cpc_consensusState`); cheap to clone.
+#[derive(Clone)]
+pub struct ConsensusProbe(mpsc::Sender<ConsensusRequest<CpcContext>>);
+
+impl ConsensusProbe {
     /// Consensus's own view: height, round, step and the votes it holds.
-    pub async fn state(&self) -> Option<StateDump<CpcContext>> {
-        ConsensusRequest::dump_state(&self.requests)
-            .await
-            .ok()
-            .flatten()
+    pub async fn dump(&self) -> Option<StateDump<CpcContext>> {
+        ConsensusRequest::dump_state(&self.0).await.ok().flatten()
+    }
+
+    /// The view `cpc_consensusState` returns: height, round, step, proposer, the locked and
+    /// valid blocks, and every vote seen at this height by round (docs/RPC.md).
+    pub async fn state(&self) -> Option<serde_json::Value> {
+        self.dump().await.map(|d| state_view(&d))
+    }
+}
+
+fn state_view(d: &StateDump<CpcContext>) -> serde_json::Value {
+    use malachitebft_app::types::core::{NilOrVal, VoteType};
+    use serde_json::json;
+    let c = &d.consensus;
+    let round_value = |v: Option<(&crate::BlockValue, malachitebft_app::types::core::Round)>| {
+        v.map(|(val, r)| json!({"round": r.as_i64(), "block": cpc_primitives::H256(val.0.0)}))
+    };
+    let mut rounds = Vec::new();
+    for (round, per) in &d.vote_keeper.votes {
+        let (mut prevotes, mut precommits) = (Vec::new(), Vec::new());
+        for v in per.received_votes() {
+            let block = match &v.message.value {
+                NilOrVal::Nil => serde_json::Value::Null,
+                NilOrVal::Val(id) => json!(cpc_primitives::H256(id.0)),
+            };
+            let entry = json!({"validator": v.message.validator.to_string(), "block": block});
+            match v.message.vote_type {
+                VoteType::Prevote => prevotes.push(entry),
+                VoteType::Precommit => precommits.push(entry),
+            }
+        }
+        rounds
+            .push(json!({"round": round.as_i64(), "prevotes": prevotes, "precommits": precommits}));
+    }
+    json!({
+        "height": c.height.0,
+        "round": c.round.as_i64(),
+        "step": format!("{:?}", c.step).to_lowercase(),
+        "proposer": d.proposer.map(|p| p.to_string()),
+        "validator": d.address.to_string(),
+        "validators": d.validator_set.validators().len(),
+        "locked": round_value(c.locked.as_ref().map(|l| (&l.value, l.round))),
+        "valid": round_value(c.valid.as_ref().map(|l| (&l.value, l.round))),
+        "votes": rounds,
+    })
+}
+
+impl BftHandle {
+    pub fn probe(&self) -> ConsensusProbe {
+        ConsensusProbe(self.requests.clone())
     }
 
     /// Stops the engine and the application loop, and waits until the engine's actors are
@@ -152,21 +207,48 @@ pub async fn start<A: Application>(cfg: BftConfig, app: A) -> Result<BftHandle> 
 
     std::fs::create_dir_all(&cfg.wal_dir)
         .wrap_err_with(|| format!("WAL directory {}", cfg.wal_dir.display()))?;
-    let (channels, engine) = start_engine(
-        CpcContext,
-        config,
-        WalContext::new(cfg.wal_dir.join("consensus.wal"), BorshCodec),
-        NetworkContext::new(identity, BorshCodec),
-        ConsensusContext::new_validator(address, Box::new(Ed25519Verifier), Box::new(signer)),
-        SyncContext::new(BorshCodec),
-        RequestContext::new(64),
+    // The network actor is spawned here (as `start_engine` would) so that the test-only
+    // equivocator can publish on it.
+    let registry = SharedRegistry::global().with_moniker(&cfg.moniker);
+    let (network, tx_network) = malachitebft_app_channel::spawn::spawn_network_actor(
+        identity,
+        &config.consensus,
+        &config.value_sync,
+        &registry,
+        BorshCodec,
     )
     .await?;
+    let (channels, engine) = EngineBuilder::new(CpcContext, config)
+        .with_default_wal(WalContext::new(
+            cfg.wal_dir.join("consensus.wal"),
+            BorshCodec,
+        ))
+        .with_custom_network(network.clone(), tx_network)
+        .with_default_sync(SyncContext::new(BorshCodec))
+        .with_default_consensus(ConsensusContext::new_validator(
+            address,
+            Box::new(Ed25519Verifier),
+            Box::new(signer),
+        ))
+        .with_default_request(RequestContext::new(64))
+        .build()
+        .await?;
     let requests = channels.requests.clone();
     let propose = cfg.propose_timeout;
+    let extras = Extras {
+        metrics: cfg
+            .registry
+            .as_ref()
+            .map(crate::metrics::BftMetrics::register),
+        equivocator: cfg.equivocate.then(|| Equivocator {
+            key: cfg.key.clone(),
+            address,
+            network,
+        }),
+    };
     let span = tracing::info_span!("bft", node = %cfg.moniker);
     let app = tokio::spawn(tracing::Instrument::instrument(
-        run(app, channels, propose),
+        run(app, channels, propose, extras),
         span,
     ));
     Ok(BftHandle {

@@ -202,6 +202,8 @@ impl Net {
                 .collect(),
             wal_dir: self.dir.path().join(format!("v{i}")),
             propose_timeout: Duration::from_millis(1500),
+            registry: None,
+            equivocate: false,
         };
         let app = ToyApp {
             key: self.keys[i].clone(),

@@ -77,6 +77,8 @@ async fn four_engines_commit_transfers_and_shares_with_certificates() {
                 .collect(),
             wal_dir: dir.path().join(format!("n{i}/bft")),
             propose_timeout: Duration::from_secs(2),
+            registry: None,
+            equivocate: false,
         };
         nodes.push(start(bft, EngineHost::new(e).unwrap()).await.unwrap());
     }

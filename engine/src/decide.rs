@@ -48,7 +48,8 @@ impl Engine {
         let _guard = self.commit_lock.lock();
         self.require_next(block)?;
         let out = self.validate_on_head(block, &checked)?;
-        self.commit_and_announce(block, &checked.tx_hashes, &out, Some(certificate))?;
+        self.commit_and_announce(block, &checked.tx_hashes, &out, certificate)?;
+        self.decided(block, certificate);
         self.metrics
             .block_import_seconds
             .with_label_values(&["decided"])
@@ -56,8 +57,43 @@ impl Engine {
         Ok(self.head())
     }
 
-    /// The commit certificate stored with the canonical block at `height` (BFT only).
+    /// The commit certificate stored with the committed block at `height` (none for genesis).
     pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.store.certificate(height)
     }
+}
+
+impl Engine {
+    /// Keeps evidence of an equivocation after checking it against the validator set (from
+    /// consensus or from a peer). Ok(true) when it is new: the caller gossips it.
+    pub fn record_evidence(&self, e: &cpc_consensus::Evidence) -> Result<bool, EvidenceRecordError> {
+        e.verify(&self.validators)?;
+        let new = self.store.put_evidence(e.height(), &e.id(), &e.to_json_bytes())?;
+        if new {
+            self.metrics.evidence.inc();
+            tracing::warn!(validator = %e.validator(), height = e.height(), id = %e.id(), "evidence of equivocation kept");
+        }
+        Ok(new)
+    }
+
+    /// Kept evidence from `from_height` on, in height order, at most `limit` pieces.
+    pub fn evidence(&self, from_height: u64, limit: usize) -> Result<Vec<cpc_consensus::Evidence>, StoreError> {
+        self.store
+            .evidence(from_height, limit)?
+            .into_iter()
+            .map(|(h, b)| {
+                cpc_consensus::Evidence::from_json_slice(&b)
+                    .map_err(|e| StoreError::Inconsistent(format!("stored evidence at height {h}: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// Why evidence was not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceRecordError {
+    #[error("{0}")]
+    Invalid(#[from] cpc_consensus::EvidenceError),
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
 }

@@ -1,31 +1,29 @@
-//! Block import: validation, fork choice and reorgs (docs/CONSENSUS.md).
+//! Block import by commit certificate (docs/CONSENSUS.md, "Following the chain"): a block
+//! from a peer is committed only with a certificate of more than ⅔ of the validators, checked
+//! first and cheaply; then its proposer signature and body; only then the expensive checks in
+//! context (PoC recomputation, execution). Committed blocks are final: there is no fork
+//! choice and nothing is ever reverted.
 
 use crate::{CommittedBlock, Engine, EngineEvent};
 use cpc_consensus::block::check_proposer_turn;
-use cpc_consensus::{check_block_in_context, check_block_in_isolation, compare_chains, BlockError, ChainContext, CheckedBlock};
-use cpc_primitives::{now_millis, Address, Block, Header, H256};
+use cpc_consensus::finality::verify_certificate_bytes;
+use cpc_consensus::{check_block_in_context, check_block_in_isolation, BlockError, CertificateError, ChainContext, CheckedBlock};
+use cpc_primitives::{now_millis, Address, Block, H256};
 use cpc_state::{BlockOutcome, Head, StoreError};
-use std::cmp::Ordering;
 
-/// Deepest reorg applied by default; deeper ones are refused and logged (a longer-range fork
-/// needs an operator: it means a partition longer than ~a minute at 1 s blocks).
-pub const DEFAULT_MAX_REORG_DEPTH: u64 = 64;
 /// Invalid block hashes remembered, so a peer re-sending one costs a lookup.
 pub const INVALID_CACHE_CAPACITY: usize = 4096;
 
-/// What importing a block did.
+/// What importing a certified block did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Imported {
-    /// Already stored.
+    /// Already committed.
     Known,
-    /// It extended the canonical head.
+    /// It extended the head.
     Extended(Head),
-    /// It made a better branch canonical.
-    Reorg { from: Head, to: Head, depth: u64 },
-    /// Stored on a branch that is not (yet) better than the canonical chain.
-    Side,
-    /// Its parent is unknown: fetch it first.
-    Orphan { missing: H256 },
+    /// Its certificate verified but it is beyond the next height: the blocks from
+    /// `head + 1` are needed first.
+    Ahead { next: u64 },
 }
 
 /// Why a block was not imported.
@@ -35,10 +33,14 @@ pub enum ImportError {
     Invalid(#[from] BlockError),
     #[error("block {0} is known to be invalid")]
     KnownInvalid(H256),
-    #[error("reorg of depth {depth} refused (at most {max})")]
-    TooDeep { depth: u64, max: u64 },
+    #[error("{0}")]
+    Certificate(#[from] CertificateError),
     #[error("block at height {found} on {parent} is not the next block: expected height {expected} on the head {head}")]
     NotOnHead { expected: u64, head: H256, found: u64, parent: H256 },
+    /// A verifying certificate for another block at a committed height: more than ⅓ of the
+    /// validators signed two blocks. Never imported (finality is not undone), logged loudly.
+    #[error("a certified block {theirs} at height {height} conflicts with the committed block {ours}: more than 1/3 of the validators equivocated")]
+    Conflict { height: u64, ours: H256, theirs: H256 },
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
 }
@@ -98,158 +100,70 @@ impl Engine {
         Ok(res?)
     }
 
-    /// Imports a block from a peer (or a sync batch). Blocking: call off the async runtime.
-    pub fn import_block(&self, block: Block) -> Result<Imported, ImportError> {
+    /// Imports a block with its commit certificate from a peer (or a sync batch). Blocking:
+    /// call off the async runtime.
+    pub fn import_block(&self, block: Block, certificate: &[u8]) -> Result<Imported, ImportError> {
         let started = std::time::Instant::now();
-        let res = self.import_block_timed(block);
+        let res = self.import_block_timed(block, certificate);
         self.metrics.record_import(&res, started.elapsed().as_secs_f64());
         res
     }
 
-    fn import_block_timed(&self, block: Block) -> Result<Imported, ImportError> {
+    fn import_block_timed(&self, block: Block, certificate: &[u8]) -> Result<Imported, ImportError> {
         let hash = block.hash();
+        let height = block.header.height;
         if self.is_known_invalid(&hash) {
             return Err(ImportError::KnownInvalid(hash));
         }
-        if self.store.has_block(&hash).map_err(storage)? {
-            return Ok(Imported::Known);
+        if height == 0 {
+            return Err(BlockError::Height { expected: self.head().height + 1, found: 0 }.into());
         }
-        // Everything that needs only the block, before taking the lock. A failure here is not
-        // remembered: the hash covers only the header, and a peer can pair a valid header with
-        // a mangled body (or signature) — remembering would let it poison the real block.
+        // First and cheap: more than ⅔ of the validators precommitted this hash at this
+        // height. A failure is not remembered: a peer can pair a real block with a bad
+        // certificate, and remembering would let it poison the block.
+        verify_certificate_bytes(certificate, height, &hash, &self.validators)?;
+        let head = self.head();
+        if height <= head.height {
+            let ours = self.store.hash_at(height).map_err(storage)?.ok_or_else(|| missing(format!("canonical block {height} missing")))?;
+            if ours == hash {
+                return Ok(Imported::Known);
+            }
+            tracing::error!(height, %ours, theirs = %hash, "certified conflicting block: more than 1/3 of the validators equivocated");
+            return Err(ImportError::Conflict { height, ours, theirs: hash });
+        }
+        if height > head.height + 1 {
+            return Ok(Imported::Ahead { next: head.height + 1 });
+        }
+        // The proposer's signature and the body against the header, before anything costly.
         let checked = check_block_in_isolation(&block, &self.params)
             .and_then(|c| check_proposer_turn(&block, &self.validators).map(|_| c))?;
-
         let _guard = self.commit_lock.lock();
-        if self.store.has_block(&hash).map_err(storage)? {
+        let head = self.head();
+        if head.hash == hash {
             return Ok(Imported::Known);
         }
-        let Some(parent) = self.store.header(&block.header.prev_hash).map_err(storage)? else {
-            return Ok(Imported::Orphan { missing: block.header.prev_hash });
-        };
-        if block.header.height != parent.height + 1 {
-            self.mark_invalid(hash);
-            return Err(BlockError::Height { expected: parent.height + 1, found: block.header.height }.into());
+        if height != head.height + 1 {
+            return Ok(if height <= head.height { Imported::Known } else { Imported::Ahead { next: head.height + 1 } });
         }
-        if self.is_known_invalid(&block.header.prev_hash) {
-            self.mark_invalid(hash);
-            return Err(ImportError::KnownInvalid(block.header.prev_hash));
+        if block.header.prev_hash != head.hash {
+            tracing::error!(height, parent = %block.header.prev_hash, head = %head.hash, "certified block on another parent: more than 1/3 of the validators equivocated");
+            return Err(ImportError::Conflict { height: head.height, ours: head.hash, theirs: block.header.prev_hash });
         }
-        let head = self.head();
-        if block.header.prev_hash == head.hash {
-            let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_if_intrinsic(hash, e))?;
-            self.commit_and_announce(&block, &checked.tx_hashes, &out, None).map_err(storage)?;
-            return Ok(Imported::Extended(self.head()));
-        }
-        self.store.put_block_body(&block, &checked.tx_hashes).map_err(storage)?;
-        let head_header = self.store.header(&head.hash).map_err(storage)?.ok_or_else(|| missing("head header missing".into()))?;
-        let better = compare_chains(&block.header, &head_header, |h| self.store.header(h).ok().flatten());
-        if better == Some(Ordering::Greater) {
-            self.reorg_to(&block.header)
-        } else {
-            Ok(Imported::Side)
-        }
+        let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_if_intrinsic(hash, e))?;
+        self.commit_and_announce(&block, &checked.tx_hashes, &out, certificate).map_err(storage)?;
+        Ok(Imported::Extended(self.head()))
     }
 
-    /// Makes the stored branch ending at `target` canonical (the caller holds the commit lock).
-    fn reorg_to(&self, target: &Header) -> Result<Imported, ImportError> {
-        let mut branch = Vec::new();
-        let mut h = target.clone();
-        while self.store.hash_at(h.height).map_err(storage)? != Some(h.hash()) {
-            branch.push(h.hash());
-            h = match self.store.header(&h.prev_hash).map_err(storage)? {
-                Some(p) => p,
-                None => return Ok(Imported::Orphan { missing: h.prev_hash }),
-            };
-        }
-        branch.reverse();
-        let ancestor = h;
-        let from = self.head();
-        let depth = from.height - ancestor.height;
-        if depth > self.max_reorg_depth {
-            tracing::warn!(depth, max = self.max_reorg_depth, from = %from.hash, to = %target.hash(), "refusing a deep reorg");
-            return Err(ImportError::TooDeep { depth, max: self.max_reorg_depth });
-        }
-        let mut reverted = Vec::new();
-        while self.head().height > ancestor.height {
-            let b = self.store.block(&self.head().hash).map_err(storage)?.ok_or_else(|| missing("head block missing".into()))?;
-            self.store.revert_head().map_err(storage)?;
-            reverted.push(b);
-        }
-        let mut applied = 0usize;
-        for hash in &branch {
-            let b = self.store.block(hash).map_err(storage)?.ok_or_else(|| missing(format!("branch block {hash} missing")))?;
-            let res = check_block_in_isolation(&b, &self.params)
-                .map_err(ImportError::from)
-                .and_then(|c| self.validate_on_head(&b, &c).map(|o| (c, o)));
-            match res {
-                Ok((c, out)) => {
-                    self.store.commit_block(&b, &c.tx_hashes, &out).map_err(storage)?;
-                    self.publish_block_event(&b, &c.tx_hashes, &out);
-                    self.metrics.block_transactions.observe(b.transactions.len() as f64);
-                    applied += 1;
-                }
-                Err(e) => {
-                    // The branch is bad from here on: roll back to the chain we had.
-                    tracing::warn!(block = %hash, "reorg aborted, branch invalid: {e}");
-                    for bad in &branch[applied..] {
-                        self.mark_invalid(*bad);
-                    }
-                    for _ in 0..applied {
-                        self.store.revert_head().map_err(storage)?;
-                    }
-                    for b in reverted.iter().rev() {
-                        let c = check_block_in_isolation(b, &self.params)?;
-                        let out = self.validate_on_head(b, &c)?;
-                        self.store.commit_block(b, &c.tx_hashes, &out).map_err(storage)?;
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let to = self.head();
-        tracing::info!(depth, from_height = from.height, from = %from.hash, to_height = to.height, to = %to.hash, "reorg");
-        self.recheck_pool_after_reorg(reverted);
-        self.announce_head(to);
-        Ok(Imported::Reorg { from, to, depth })
-    }
-
-    /// After a reorg: transactions of the abandoned blocks that the new chain does not hold
-    /// go back to the pool, and every pooled transaction is re-checked against the new state.
-    fn recheck_pool_after_reorg(&self, reverted: Vec<Block>) {
-        let pooled = self.mempool.lock().take_all();
-        let mut readmitted = 0usize;
-        for b in reverted.into_iter().rev() {
-            for tx in b.transactions {
-                let h = tx.hash();
-                if self.store.receipt(&h).ok().flatten().is_none() && self.admit_quietly(tx).is_ok() {
-                    readmitted += 1;
-                }
-            }
-        }
-        let mut dropped = 0usize;
-        for v in pooled {
-            if self.mempool.lock().admit(v, &self.store).is_err() {
-                dropped += 1;
-            }
-        }
-        tracing::info!(readmitted, dropped, "mempool re-checked after reorg");
-    }
-
-    /// Commits a validated block on the head (with its commit certificate when consensus
-    /// decided it), updates the pool, and announces the new head. The caller holds the commit
-    /// lock.
+    /// Commits a validated block on the head with its commit certificate (one synced write),
+    /// updates the pool, and announces the new head. The caller holds the commit lock.
     pub(crate) fn commit_and_announce(
         &self,
         b: &Block,
         tx_hashes: &[H256],
         out: &BlockOutcome,
-        certificate: Option<&[u8]>,
+        certificate: &[u8],
     ) -> Result<(), StoreError> {
-        match certificate {
-            Some(c) => self.store.commit_certified_block(b, tx_hashes, out, c)?,
-            None => self.store.commit_block(b, tx_hashes, out)?,
-        }
+        self.store.commit_certified_block(b, tx_hashes, out, certificate)?;
         self.publish_block_event(b, tx_hashes, out);
         self.metrics.block_transactions.observe(b.transactions.len() as f64);
         self.metrics.shares_per_block.observe(out.rewards.shares as f64);

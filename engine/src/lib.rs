@@ -1,6 +1,6 @@
 //! cpc-engine: the owner of the chain state. It opens the store, admits transactions into the
-//! pool, imports blocks (validation, fork choice, reorgs), produces blocks behind a
-//! [`MiningMode`] driver, and tells the world through a head watch and an event stream.
+//! pool, commits blocks decided by consensus (BFT), imports certified blocks from peers,
+//! produces the blocks of a single-validator chain behind a [`MiningMode`] driver, and tells the world through a head watch and an event stream.
 //!
 //! It knows nothing of RPC, gossip, GPUs or the command line: the node binary builds those
 //! services around an `Arc<Engine>` and talks to it only through the methods below and
@@ -19,8 +19,9 @@ mod produce;
 mod sync;
 
 pub use admission::Admitted;
+pub use decide::EvidenceRecordError;
 pub use driver::{produce_one, run_producer, MiningMode};
-pub use import::{ImportError, Imported, DEFAULT_MAX_REORG_DEPTH, INVALID_CACHE_CAPACITY};
+pub use import::{ImportError, Imported, INVALID_CACHE_CAPACITY};
 pub use metrics::EngineMetrics;
 
 use anyhow::{bail, Context, Result};
@@ -45,8 +46,6 @@ pub struct EngineConfig {
     /// The key this node proposes with (the dev validator under `--dev`).
     pub signer: Option<SecretKey>,
     pub pool: MempoolConfig,
-    /// Deepest reorg applied (0: the default, [`DEFAULT_MAX_REORG_DEPTH`]).
-    pub max_reorg_depth: u64,
 }
 
 /// A block that just became canonical, with what executing it produced.
@@ -61,13 +60,14 @@ pub struct CommittedBlock {
 /// What happened in the engine.
 #[derive(Clone, Debug)]
 pub enum EngineEvent {
-    /// A block became canonical (own, imported, or part of a reorg's new branch).
+    /// A block was committed (final: decided, produced alone, or imported with its certificate).
     Committed(Arc<CommittedBlock>),
     /// A transaction entered the pool.
     Pending(H256),
 }
 
-type ProducedHook = Box<dyn Fn(&Block) + Send + Sync>;
+type DecidedHook = Box<dyn Fn(&Block, &[u8]) + Send + Sync>;
+type EvidenceHook = Box<dyn Fn(&cpc_consensus::Evidence) + Send + Sync>;
 
 /// The chain owner.
 pub struct Engine {
@@ -86,10 +86,12 @@ pub struct Engine {
     metrics: EngineMetrics,
     /// Blocks known to be invalid (FIFO-bounded).
     invalid: Mutex<(HashSet<H256>, VecDeque<H256>)>,
-    max_reorg_depth: u64,
     events: broadcast::Sender<EngineEvent>,
-    /// Called with every block this engine produced (the node gossips it).
-    on_produced: OnceLock<ProducedHook>,
+    /// Called with every block this node decided (produced alone or decided by consensus) and
+    /// its certificate: the node gossips them to full nodes.
+    on_decided: OnceLock<DecidedHook>,
+    /// Called with evidence this node's consensus found (the node gossips it).
+    on_evidence: OnceLock<EvidenceHook>,
 }
 
 impl Engine {
@@ -150,9 +152,9 @@ impl Engine {
             commit_lock: Mutex::new(()),
             metrics,
             invalid: Mutex::new((HashSet::new(), VecDeque::new())),
-            max_reorg_depth: if cfg.max_reorg_depth == 0 { DEFAULT_MAX_REORG_DEPTH } else { cfg.max_reorg_depth },
             events: broadcast::channel(EVENT_BUFFER).0,
-            on_produced: OnceLock::new(),
+            on_decided: OnceLock::new(),
+            on_evidence: OnceLock::new(),
         })
     }
 
@@ -170,9 +172,31 @@ impl Engine {
         self.events.subscribe()
     }
 
-    /// Registers what to do with each block this engine produces (gossip it). Once.
-    pub fn on_produced(&self, hook: impl Fn(&Block) + Send + Sync + 'static) {
-        let _ = self.on_produced.set(Box::new(hook));
+    /// Registers what to do with each block this node decided, with its commit certificate
+    /// (gossip it). Once.
+    pub fn on_decided(&self, hook: impl Fn(&Block, &[u8]) + Send + Sync + 'static) {
+        let _ = self.on_decided.set(Box::new(hook));
+    }
+
+    /// Registers what to do with evidence this node's consensus found (gossip it). Once.
+    pub fn on_evidence(&self, hook: impl Fn(&cpc_consensus::Evidence) + Send + Sync + 'static) {
+        let _ = self.on_evidence.set(Box::new(hook));
+    }
+
+    /// Keeps evidence that this node's consensus found and, when new, hands it to the
+    /// evidence hook. Returns whether it was new.
+    pub fn report_evidence(&self, e: &cpc_consensus::Evidence) -> Result<bool, EvidenceRecordError> {
+        let new = self.record_evidence(e)?;
+        if new && let Some(hook) = self.on_evidence.get() {
+            hook(e);
+        }
+        Ok(new)
+    }
+
+    fn decided(&self, b: &Block, certificate: &[u8]) {
+        if let Some(hook) = self.on_decided.get() {
+            hook(b, certificate);
+        }
     }
 
     /// Read access to the chain database (blocks, receipts, accounts, indexes).
@@ -221,10 +245,6 @@ impl Engine {
     /// Woken when a transaction enters the pool.
     pub fn tx_arrived(&self) -> &Notify {
         &self.tx_arrived
-    }
-
-    pub fn max_reorg_depth(&self) -> u64 {
-        self.max_reorg_depth
     }
 
     /// Canonical tips (hash, share target) a block at `height` may take synthetic tasks from.

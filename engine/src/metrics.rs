@@ -13,8 +13,6 @@ pub const IMPORT_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 /// (`genesis::DEFAULT_MAX_TXS_PER_BLOCK`).
 pub const TXS_BUCKETS: &[f64] =
     &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0];
-/// Reorg depth in blocks, up to twice the default `--max-reorg-depth` (64).
-pub const REORG_DEPTH_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0, 32.0, 64.0, 128.0];
 /// Synthetic verification: ~100 µs (a cached result at admission) to 10 s (a sync batch of
 /// full recomputations).
 pub const VERIFY_BUCKETS: &[f64] =
@@ -28,9 +26,8 @@ pub struct EngineMetrics {
     pub block_import_seconds: HistogramVec,
     pub block_transactions: Histogram,
     pub blocks_produced: IntCounter,
+    pub evidence: IntCounter,
     pub blocks_imported: IntCounterVec,
-    pub reorgs: IntCounter,
-    pub reorg_depth: Histogram,
     pub mempool_transactions: IntGaugeVec,
     pub poc_results: IntCounterVec,
     pub poc_verify_seconds: HistogramVec,
@@ -69,7 +66,8 @@ impl EngineMetrics {
             block_import_seconds: hist_vec(
                 "cpcd_block_import_seconds",
                 "Time to make a block canonical, in seconds: source=\"peer\" validates and commits a block from the \
-                 network (reorgs included); source=\"own\" builds, signs and commits a block this validator produced.",
+                 network with its certificate; source=\"own\" builds, signs and commits a block this validator produced \
+                 alone; source=\"decided\" commits a block BFT consensus decided.",
                 IMPORT_BUCKETS,
                 &["source"],
             ),
@@ -79,14 +77,16 @@ impl EngineMetrics {
                 TXS_BUCKETS,
             ),
             blocks_produced: counter("cpcd_blocks_produced_total", "Blocks this validator produced (count)."),
+            evidence: counter(
+                "cpcd_evidence_total",
+                "Pieces of equivocation evidence kept: double votes and double proposals, from consensus or peers (count).",
+            ),
             blocks_imported: counter_vec(
                 "cpcd_blocks_imported_total",
-                "Blocks received from peers (gossip and sync) by outcome: extended, reorg, side, known, orphan, \
-                 invalid, too_deep, error (count).",
+                "Blocks received from peers (gossip and sync) with their certificates by outcome: extended, known, \
+                 ahead, invalid, bad_certificate, conflict, not_on_head, error (count).",
                 &["result"],
             ),
-            reorgs: counter("cpcd_reorgs_total", "Reorgs applied: switches to a better branch (count)."),
-            reorg_depth: hist("cpcd_reorg_depth", "Depth of applied reorgs: canonical blocks reverted (blocks).", REORG_DEPTH_BUCKETS),
             mempool_transactions: reg(
                 r,
                 IntGaugeVec::new(
@@ -101,8 +101,7 @@ impl EngineMetrics {
             ),
             poc_results: counter_vec(
                 "cpcd_poc_results_total",
-                "SUBMIT_RESULT transactions offered to the pool (RPC, own miner, gossip, re-admission after a \
-                 reorg) by result (accepted or rejected) and reason (none when accepted; the failed rule such as \
+                "SUBMIT_RESULT transactions offered to the pool (RPC, own miner, gossip) by result (accepted or rejected) and reason (none when accepted; the failed rule such as \
                  \"rule 6\", \"not a share\", \"unknown tip\", or nonce, balance, pool full, known, ...) (count).",
                 &["result", "reason"],
             ),
@@ -153,28 +152,21 @@ impl EngineMetrics {
     }
 
     /// Records a block import from a peer: its outcome, and for blocks that became canonical
-    /// the time it took; reorgs and their depth.
+    /// the time it took.
     pub fn record_import(&self, res: &Result<Imported, ImportError>, seconds: f64) {
         let result = match res {
             Ok(Imported::Extended(_)) => "extended",
-            Ok(Imported::Reorg { .. }) => "reorg",
-            Ok(Imported::Side) => "side",
             Ok(Imported::Known) => "known",
-            Ok(Imported::Orphan { .. }) => "orphan",
+            Ok(Imported::Ahead { .. }) => "ahead",
             Err(ImportError::Invalid(_)) | Err(ImportError::KnownInvalid(_)) => "invalid",
-            Err(ImportError::TooDeep { .. }) => "too_deep",
+            Err(ImportError::Certificate(_)) => "bad_certificate",
+            Err(ImportError::Conflict { .. }) => "conflict",
             Err(ImportError::NotOnHead { .. }) => "not_on_head",
             Err(ImportError::Storage(_)) => "error",
         };
         self.blocks_imported.with_label_values(&[result]).inc();
-        match res {
-            Ok(Imported::Extended(_)) => self.block_import_seconds.with_label_values(&["peer"]).observe(seconds),
-            Ok(Imported::Reorg { depth, .. }) => {
-                self.block_import_seconds.with_label_values(&["peer"]).observe(seconds);
-                self.reorgs.inc();
-                self.reorg_depth.observe(*depth as f64);
-            }
-            _ => {}
+        if let Ok(Imported::Extended(_)) = res {
+            self.block_import_seconds.with_label_values(&["peer"]).observe(seconds);
         }
     }
 

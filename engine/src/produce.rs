@@ -2,7 +2,7 @@
 
 use crate::Engine;
 use anyhow::{bail, Result};
-use cpc_consensus::{build_block, BuildContext, Built, Skip};
+use cpc_consensus::{build_block, BuildContext, Built, Certificate, Skip};
 use cpc_primitives::{now_millis, Block, SecretKey};
 use cpc_state::Head;
 use std::time::Instant;
@@ -69,17 +69,26 @@ impl Engine {
     }
 
     /// Builds, commits and announces one block on the head in round `round` with this engine's
-    /// validator key. Blocking: call from a blocking thread. Returns the new head.
+    /// validator key, on a chain of one validator: its own precommit is the whole quorum, so the
+    /// block is final with the certificate it signs alone. A chain of several validators decides
+    /// its blocks by consensus ([`Engine::build_proposal`], [`Engine::commit_decided`]) and is
+    /// refused here. Blocking: call from a blocking thread. Returns the new head.
     pub fn produce_block(&self, round: u32) -> Result<Head> {
         let Some(signer) = &self.signer else { bail!("this node has no validator key") };
+        if self.validators.len() != 1 {
+            bail!(
+                "producing alone needs a chain of one validator, found {}: their blocks are decided by BFT consensus",
+                self.validators.len()
+            );
+        }
         let _guard = self.commit_lock.lock();
         let started = Instant::now();
         let built = self.build_on_head(signer, round)?;
         let built_at = started.elapsed();
-        self.commit_and_announce(&built.block, &built.tx_hashes, &built.outcome, None)?;
-        if let Some(hook) = self.on_produced.get() {
-            hook(&built.block);
-        }
+        let b = &built.block;
+        let certificate = Certificate::sign_alone(signer, b.header.height, round, b.hash()).encode();
+        self.commit_and_announce(b, &built.tx_hashes, &built.outcome, &certificate)?;
+        self.decided(b, &certificate);
         let head = self.head();
         let n = built.block.transactions.len();
         self.metrics.blocks_produced.inc();

@@ -1,4 +1,4 @@
-//! What sync needs from the chain: ranges of canonical blocks for peers, and the parallel
+//! What sync needs from the chain: ranges of committed blocks with their certificates for peers, and the parallel
 //! pre-verification of a fetched range's synthetic results before its ordered import.
 
 use crate::Engine;
@@ -9,33 +9,25 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 impl Engine {
-    /// Canonical blocks `from`, `from + 1`, … (at most `count`, and at most `max_bytes` of
-    /// them after the first), as their wire encoding.
+    /// Committed blocks `from`, `from + 1`, … (at most `count`, and at most `max_bytes` of
+    /// them after the first), each with its commit certificate in the wire encoding
+    /// ([`Block::encode_certified`]). Genesis has no certificate: a range starts at 1 or later.
     pub fn encoded_blocks(&self, from: u64, count: u64, max_bytes: usize) -> Result<Vec<Vec<u8>>, StoreError> {
         let head = self.head().height;
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        for h in from..from.saturating_add(count).min(head + 1) {
+        for h in from.max(1)..from.saturating_add(count).min(head + 1) {
             let Some(hash) = self.store.hash_at(h)? else { break };
             let Some(b) = self.store.block(&hash)? else { break };
-            let enc = b.to_json_bytes();
+            let Some(cert) = self.store.certificate(h)? else {
+                return Err(StoreError::Inconsistent(format!("committed block {h} has no certificate")));
+            };
+            let enc = Block::encode_certified(&b.to_json_bytes(), &cert);
             if !out.is_empty() && bytes + enc.len() > max_bytes {
                 break;
             }
             bytes += enc.len();
             out.push(enc);
-        }
-        Ok(out)
-    }
-
-    /// Canonical hashes from height `from` on, at most `count`.
-    pub fn canonical_hashes(&self, from: u64, count: u64) -> Result<Vec<H256>, StoreError> {
-        let mut out = Vec::new();
-        for h in from..from.saturating_add(count) {
-            match self.store.hash_at(h)? {
-                Some(x) => out.push(x),
-                None => break,
-            }
         }
         Ok(out)
     }

@@ -1,6 +1,6 @@
 //! The in-process harness (lighthouse's `BeaconChainHarness`, in small): real engines on
 //! temporary RocksDB stores, driven block by block — for what starting processes cannot reach
-//! cheaply: forks, reorgs and their rollback, the production driver.
+//! cheaply: certificates and conflicting blocks, the production driver.
 
 use cpc_engine::*;
 use cpc_genesis::{dev_keys, Genesis};
@@ -47,68 +47,106 @@ impl Harness {
     }
 }
 
-#[test]
-fn a_longer_branch_reorgs_and_the_abandoned_transactions_return_to_the_pool() {
-    let (a, b) = (Harness::new(), Harness::new());
-    assert_eq!(a.engine.head().hash, b.engine.head().hash, "same genesis");
-    // A: two blocks, the second with a transfer 1 -> 2 that B never sees.
-    a.produce();
-    let lost = a.transfer(1, 2, 777);
-    let a2 = a.produce();
-    assert_eq!(a2.transactions.len(), 1);
-    let before = a.balance(2);
-    // B: three blocks of its own (one transfer 3 -> 4).
-    b.produce();
-    let kept = b.transfer(3, 4, 5);
-    b.produce();
-    b.produce();
-    // A learns B's chain block by block. Which import switches depends on the tie-break at
-    // equal length (lower hash), but it switches once, reverting both of A's blocks.
-    let mut reorgs = Vec::new();
-    for h in 1..=3 {
-        let blk = b.engine.store().block(&b.engine.store().hash_at(h).unwrap().unwrap()).unwrap().unwrap();
-        if let Imported::Reorg { depth, from, .. } = a.engine.import_block(blk).unwrap() {
-            reorgs.push((depth, from.height));
-        }
-    }
-    assert_eq!(reorgs, vec![(2, 2)], "one reorg from A's height 2 down to genesis and up B's branch");
-    // Rolled back exactly: A's state is B's, block for block.
-    assert_eq!(a.engine.head(), b.engine.head());
-    for i in 0..10 {
-        assert_eq!(a.balance(i), b.balance(i), "account {i}");
-    }
-    assert_eq!(a.balance(2), before - 777, "the abandoned transfer is no longer applied");
-    assert!(a.engine.store().receipt(&lost).unwrap().is_none(), "its receipt went with its block");
-    assert!(a.engine.store().receipt(&kept).unwrap().is_some());
-    // ... and it waits in the pool again, to land in A's next block.
-    assert!(a.engine.mempool().contains(&lost));
-    let next = a.produce();
-    assert_eq!(next.transactions.iter().map(|t| t.hash()).collect::<Vec<_>>(), vec![lost]);
+/// Block `h` of `x`'s chain with its stored certificate.
+fn certified(x: &Harness, h: u64) -> (Block, Vec<u8>) {
+    let hash = x.engine.store().hash_at(h).unwrap().unwrap();
+    (x.engine.store().block(&hash).unwrap().unwrap(), x.engine.certificate(h).unwrap().expect("every committed block has a certificate"))
 }
 
 #[test]
-fn an_invalid_branch_is_refused_and_the_chain_stays_where_it_was() {
+fn a_block_imports_only_with_a_certificate_of_its_validators() {
+    let (a, b) = (Harness::new(), Harness::new());
+    a.transfer(1, 2, 5);
+    a.produce();
+    let (blk, cert) = certified(&a, 1);
+    // The dev validator's own precommit is the quorum of a one-validator chain, checked here
+    // independently of the engine.
+    let set = cpc_consensus::ValidatorSet::new(vec![dev_keys()[0].public_key()]);
+    assert_eq!(cpc_consensus::finality::verify_certificate_bytes(&cert, 1, &blk.hash(), &set).map(|c| c.signatures.len()), Ok(1));
+    let head = b.engine.head();
+    let outsider = SecretKey::from_bytes(&[77; 32]);
+    let forged = [
+        ("no certificate", Vec::new()),
+        ("truncated", cert[..cert.len() - 1].to_vec()),
+        ("signed by a non-validator", cpc_consensus::Certificate::sign_alone(&outsider, 1, 0, blk.hash()).encode()),
+        ("for another height", cpc_consensus::Certificate::sign_alone(&dev_keys()[0], 2, 0, blk.hash()).encode()),
+        ("for another block", cpc_consensus::Certificate::sign_alone(&dev_keys()[0], 1, 0, H256([1; 32])).encode()),
+    ];
+    for (what, c) in forged {
+        let err = b.engine.import_block(blk.clone(), &c).expect_err(what);
+        assert!(matches!(err, ImportError::Certificate(_)), "{what}: {err}");
+        assert_eq!(b.engine.head(), head, "{what}: nothing imported");
+        assert!(!b.engine.is_known_invalid(&blk.hash()), "{what}: a bad certificate does not poison the block");
+    }
+    assert!(matches!(b.engine.import_block(blk.clone(), &cert).unwrap(), Imported::Extended(h) if h.hash == blk.hash()));
+    assert_eq!(b.engine.certificate(1).unwrap(), Some(cert.clone()), "stored beside the block");
+    assert_eq!(b.engine.import_block(blk, &cert).unwrap(), Imported::Known);
+    assert_eq!(b.balance(2), a.balance(2));
+}
+
+#[test]
+fn a_certified_block_beyond_the_head_waits_for_the_blocks_before_it() {
     let (a, b) = (Harness::new(), Harness::new());
     a.produce();
     a.produce();
-    for _ in 0..3 {
-        b.produce();
-    }
-    for h in 1..=2 {
-        let blk = b.engine.store().block(&b.engine.store().hash_at(h).unwrap().unwrap()).unwrap().unwrap();
-        a.engine.import_block(blk).unwrap();
-    }
-    // B's third block, the one that would make B's branch longer, with a wrong state root
-    // (re-signed, so only the root is wrong).
-    let good = b.engine.store().block(&b.engine.store().hash_at(3).unwrap().unwrap()).unwrap().unwrap();
+    let (b2, c2) = certified(&a, 2);
+    assert_eq!(b.engine.import_block(b2.clone(), &c2).unwrap(), Imported::Ahead { next: 1 });
+    assert_eq!(b.engine.head().height, 0);
+    let (b1, c1) = certified(&a, 1);
+    b.engine.import_block(b1, &c1).unwrap();
+    assert!(matches!(b.engine.import_block(b2, &c2).unwrap(), Imported::Extended(h) if h.height == 2));
+    assert_eq!(b.engine.head(), a.engine.head());
+}
+
+#[test]
+fn a_certified_conflicting_block_is_refused_and_nothing_is_reverted() {
+    // The lone validator signs two different blocks at height 1 (an equivocation: both
+    // certificates verify). The first committed stays; the other is refused, at its height and
+    // as the parent of a block after it.
+    let (a, b) = (Harness::new(), Harness::new());
+    a.transfer(1, 2, 9);
+    a.produce();
+    a.produce();
+    b.produce();
+    let ours = b.engine.head();
+    let (a1, c1) = certified(&a, 1);
+    assert_ne!(a1.hash(), ours.hash);
+    let err = b.engine.import_block(a1.clone(), &c1).unwrap_err();
+    assert!(matches!(err, ImportError::Conflict { height: 1, ours: o, theirs: t } if o == ours.hash && t == a1.hash()), "{err}");
+    let (a2, c2) = certified(&a, 2);
+    let err = b.engine.import_block(a2, &c2).unwrap_err();
+    assert!(matches!(err, ImportError::Conflict { .. }), "{err}");
+    assert_eq!(b.engine.head(), ours, "committed blocks are final");
+    assert_eq!(b.balance(2), Harness::new().balance(2), "the other branch's transfer was never applied");
+}
+
+#[test]
+fn a_certified_block_that_does_not_execute_is_refused_and_remembered() {
+    let (a, b) = (Harness::new(), Harness::new());
+    a.produce();
+    let (good, _) = certified(&a, 1);
+    // Re-sealed with a wrong state root and certified by the validator: only execution fails.
     let mut header = good.header.clone();
     header.state_root = H256([9; 32]);
     let bad = Block::seal(header, good.transactions.clone(), &dev_keys()[0]);
-    let head_before = a.engine.head();
-    let err = a.engine.import_block(bad.clone()).unwrap_err();
+    let cert = cpc_consensus::Certificate::sign_alone(&dev_keys()[0], 1, 0, bad.hash()).encode();
+    let err = b.engine.import_block(bad.clone(), &cert).unwrap_err();
     assert!(err.to_string().contains("state_root"), "{err}");
-    assert_eq!(a.engine.head(), head_before, "no reorg onto an invalid branch");
-    assert!(a.engine.is_known_invalid(&bad.hash()));
+    assert_eq!(b.engine.head().height, 0);
+    assert!(b.engine.is_known_invalid(&bad.hash()));
+    assert!(matches!(b.engine.import_block(bad, &cert), Err(ImportError::KnownInvalid(_))));
+}
+
+#[test]
+fn producing_alone_is_refused_on_a_chain_of_several_validators() {
+    let mut g = genesis();
+    g.validators.push(cpc_genesis::GenesisValidator { name: "second".into(), pub_key: dev_keys()[1].public_key() });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EngineConfig { signer: Some(dev_keys().remove(0)), ..Default::default() };
+    let engine = Engine::open(dir.path(), Some(g), cfg, &prometheus::Registry::new()).unwrap();
+    let err = engine.produce_block(0).unwrap_err().to_string();
+    assert!(err.contains("one validator, found 2"), "{err}");
+    assert_eq!(engine.head().height, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -231,7 +231,6 @@ mod tests {
         for req in [
             SyncRequest::Status,
             SyncRequest::Blocks { from: 7, count: 3 },
-            SyncRequest::Hashes { from: u64::MAX, count: u32::MAX },
             SyncRequest::BlockByHash(H256([9; 32])),
         ] {
             let mut buf = Vec::new();
@@ -248,7 +247,6 @@ mod tests {
                 head_hash: H256([2; 32]),
             }),
             SyncResponse::Blocks(vec![b"{\"a\":1}".to_vec(), vec![], vec![0, 255]]),
-            SyncResponse::Hashes(vec![H256([3; 32]); 4]),
             SyncResponse::Block(Some(b"xyz".to_vec())),
             SyncResponse::Block(None),
             SyncResponse::Error("nope".into()),

@@ -58,6 +58,8 @@ pub const MAX_GOSSIP_BYTES: usize = 10 << 20;
 /// (`cpc_consensus::MAX_TX_BYTES`; this crate does not depend on consensus): 2.5x headroom,
 /// while keeping a flooding peer from pushing block-sized junk on the tx topic.
 pub const MAX_GOSSIP_TX_BYTES: usize = 256 << 10;
+/// Largest evidence payload gossiped: one double vote or double proposal is ~600 bytes of JSON.
+pub const MAX_GOSSIP_EVIDENCE_BYTES: usize = 4 << 10;
 /// Room for gossipsub's protobuf envelope around a payload (topic, 64-byte signature, public
 /// key, sequence number, source, and control messages sharing the frame). The wire limit is
 /// payload limit + this, so a payload of exactly the limit is still accepted.
@@ -85,9 +87,6 @@ pub const MAX_RESPONSE_PAYLOAD_BYTES: usize = MAX_RESPONSE_BYTES - (64 << 10);
 /// Most blocks one `Blocks` request may ask for. 128 small blocks per round trip keeps initial
 /// sync round-trip-bound rather than chatty; large blocks are bounded by the byte budget anyway.
 pub const MAX_BLOCKS_PER_REQUEST: u32 = 128;
-/// Most hashes one `Hashes` request may ask for: 1024 hashes are ~68 KiB of CBOR (hex strings),
-/// enough to bisect to a common ancestor in few round trips.
-pub const MAX_HASHES_PER_REQUEST: u32 = 1024;
 /// How long one sync exchange may take end to end (request, the remote node's answer, the
 /// transfer), 20 s: a full MAX_RESPONSE_BYTES answer over a ~1 MB/s link plus the remote's disk
 /// reads. Also how long the remote node has to answer an inbound request before the network
@@ -233,21 +232,20 @@ pub enum NetEvent {
     PeerDisconnected(PeerId),
     GossipBlock { id: MessageId, from: PeerId, data: Vec<u8> },
     GossipTx { id: MessageId, from: PeerId, data: Vec<u8> },
+    /// Evidence that a validator equivocated (the node checks it against the validator set).
+    GossipEvidence { id: MessageId, from: PeerId, data: Vec<u8> },
     /// An inbound sync request: the node answers through `reply` within SYNC_REQUEST_TIMEOUT
     /// (dropping it, or not answering in time, sends an `Error` response). Request bounds are
-    /// already checked: `count` is 1..=MAX_BLOCKS_PER_REQUEST (Blocks) or
-    /// 1..=MAX_HASHES_PER_REQUEST (Hashes).
+    /// already checked: `count` is 1..=MAX_BLOCKS_PER_REQUEST (Blocks).
     Request { peer: PeerId, req: SyncRequest, reply: oneshot::Sender<SyncResponse> },
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum SyncRequest {
     Status,
-    /// Canonical blocks with heights from..from+count (1 ≤ count ≤ MAX_BLOCKS_PER_REQUEST).
+    /// Committed blocks with heights from..from+count (1 ≤ count ≤ MAX_BLOCKS_PER_REQUEST), each
+    /// with its commit certificate.
     Blocks { from: u64, count: u32 },
-    /// Canonical block hashes at heights from..from+count (1 ≤ count ≤ MAX_HASHES_PER_REQUEST),
-    /// for finding a common ancestor.
-    Hashes { from: u64, count: u32 },
     BlockByHash(H256),
 }
 
@@ -256,7 +254,6 @@ impl SyncRequest {
     pub fn check_bounds(&self) -> Result<(), String> {
         let (what, count, max) = match self {
             SyncRequest::Blocks { count, .. } => ("Blocks", *count, MAX_BLOCKS_PER_REQUEST),
-            SyncRequest::Hashes { count, .. } => ("Hashes", *count, MAX_HASHES_PER_REQUEST),
             SyncRequest::Status | SyncRequest::BlockByHash(_) => return Ok(()),
         };
         if count == 0 || count > max {
@@ -277,9 +274,8 @@ pub struct Status {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum SyncResponse {
     Status(Status),
-    /// Block payloads travel as CBOR byte strings.
+    /// Block payloads travel as CBOR byte strings (the node's: a block with its certificate).
     Blocks(#[serde(with = "codec::bytes_serde::vec_of_bytes")] Vec<Vec<u8>>),
-    Hashes(Vec<H256>),
     Block(#[serde(with = "codec::bytes_serde::opt_bytes")] Option<Vec<u8>>),
     Error(String),
 }
@@ -336,6 +332,7 @@ pub enum NetError {
 pub(crate) enum Topic {
     Blocks,
     Txs,
+    Evidence,
 }
 
 /// What the handle asks of the network task.
@@ -380,6 +377,11 @@ impl NetworkHandle {
     /// Gossips a transaction on `/cpc/<chain_id>/txs/1` (dropped above MAX_GOSSIP_TX_BYTES).
     pub fn publish_tx(&self, data: Vec<u8>) {
         self.send(Command::Publish { topic: Topic::Txs, data });
+    }
+
+    /// Gossips a piece of equivocation evidence.
+    pub fn publish_evidence(&self, data: Vec<u8>) {
+        self.send(Command::Publish { topic: Topic::Evidence, data });
     }
 
     /// Verdict on a gossiped message previously delivered as `NetEvent::Gossip*`: Accept

@@ -61,6 +61,7 @@ struct Service {
     kad_protocol: StreamProtocol,
     blocks_topic: IdentTopic,
     txs_topic: IdentTopic,
+    evidence_topic: IdentTopic,
     bootnodes: Vec<(Option<PeerId>, Multiaddr)>,
     peers: HashMap<PeerId, PeerState>,
     book: PeerBook,
@@ -135,6 +136,7 @@ pub(crate) async fn start(cfg: NetworkConfig) -> Result<(NetworkHandle, mpsc::Re
     let sync_protocol = protocol(format!("/cpc/{chain}/sync/1"), chain)?;
     let blocks_topic = IdentTopic::new(format!("/cpc/{chain}/blocks/1"));
     let txs_topic = IdentTopic::new(format!("/cpc/{chain}/txs/1"));
+    let evidence_topic = IdentTopic::new(format!("/cpc/{chain}/evidence/1"));
     let identify_version = format!("{IDENTIFY_PROTOCOL}/{chain}/{}", cfg.genesis_hash.to_hex());
 
     let gossip_config = gossipsub::ConfigBuilder::default()
@@ -144,12 +146,13 @@ pub(crate) async fn start(cfg: NetworkConfig) -> Result<(NetworkHandle, mpsc::Re
         .message_id_fn(|m: &gossipsub::Message| message_id_of(&m.data))
         .max_transmit_size(MAX_GOSSIP_BYTES + GOSSIP_FRAME_OVERHEAD)
         .max_transmit_size_for_topic(MAX_GOSSIP_TX_BYTES + GOSSIP_FRAME_OVERHEAD, txs_topic.hash())
+        .max_transmit_size_for_topic(MAX_GOSSIP_EVIDENCE_BYTES + GOSSIP_FRAME_OVERHEAD, evidence_topic.hash())
         .build()
         .map_err(|e| NetError::Setup(format!("gossipsub config: {e}")))?;
     let mut gossip =
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(cfg.keypair.clone()), gossip_config)
             .map_err(|e| NetError::Setup(format!("gossipsub: {e}")))?;
-    for t in [&blocks_topic, &txs_topic] {
+    for t in [&blocks_topic, &txs_topic, &evidence_topic] {
         gossip.subscribe(t).map_err(|e| NetError::Setup(format!("subscribing to {t}: {e}")))?;
     }
 
@@ -220,6 +223,7 @@ pub(crate) async fn start(cfg: NetworkConfig) -> Result<(NetworkHandle, mpsc::Re
         kad_protocol,
         blocks_topic,
         txs_topic,
+        evidence_topic,
         bootnodes,
         peers: HashMap::new(),
         book: PeerBook::default(),
@@ -341,7 +345,10 @@ impl Service {
             }
             return;
         }
-        let droppable = matches!(ev, NetEvent::GossipBlock { .. } | NetEvent::GossipTx { .. } | NetEvent::Request { .. });
+        let droppable = matches!(
+            ev,
+            NetEvent::GossipBlock { .. } | NetEvent::GossipTx { .. } | NetEvent::GossipEvidence { .. } | NetEvent::Request { .. }
+        );
         if droppable && self.queue.len() >= MAX_QUEUED_EVENTS {
             tracing::warn!(queued = self.queue.len(), "node is not keeping up with network events; dropping one");
             return self.drop_event(ev);
@@ -352,7 +359,7 @@ impl Service {
     /// Disposes of an event the node will never see: gossip is reported Ignore (no penalty,
     /// not forwarded); a request's reply sender is dropped, which answers Error.
     fn drop_event(&mut self, ev: NetEvent) {
-        if let NetEvent::GossipBlock { id, from, .. } | NetEvent::GossipTx { id, from, .. } = ev {
+        if let NetEvent::GossipBlock { id, from, .. } | NetEvent::GossipTx { id, from, .. } | NetEvent::GossipEvidence { id, from, .. } = ev {
             self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &from, MessageAcceptance::Ignore);
         }
     }
@@ -501,6 +508,8 @@ impl Service {
             (Topic::Blocks, MAX_GOSSIP_BYTES)
         } else if topic == self.txs_topic.hash() {
             (Topic::Txs, MAX_GOSSIP_TX_BYTES)
+        } else if topic == self.evidence_topic.hash() {
+            (Topic::Evidence, MAX_GOSSIP_EVIDENCE_BYTES)
         } else {
             self.report(id, from, MessageAcceptance::Ignore);
             return;
@@ -521,6 +530,7 @@ impl Service {
         self.emit(match topic {
             Topic::Blocks => NetEvent::GossipBlock { id, from, data },
             Topic::Txs => NetEvent::GossipTx { id, from, data },
+            Topic::Evidence => NetEvent::GossipEvidence { id, from, data },
         });
     }
 
@@ -700,6 +710,7 @@ impl Service {
         let (t, limit) = match topic {
             Topic::Blocks => (self.blocks_topic.clone(), MAX_GOSSIP_BYTES),
             Topic::Txs => (self.txs_topic.clone(), MAX_GOSSIP_TX_BYTES),
+            Topic::Evidence => (self.evidence_topic.clone(), MAX_GOSSIP_EVIDENCE_BYTES),
         };
         if data.len() > limit {
             tracing::warn!(?topic, bytes = data.len(), limit, "not publishing: payload over the gossip limit");

@@ -75,9 +75,6 @@ async fn request_response_round_trip() {
             SyncRequest::Blocks { from, count } => {
                 SyncResponse::Blocks((from..from + count as u64).map(|h| format!("{{\"h\":{h}}}").into_bytes()).collect())
             }
-            SyncRequest::Hashes { from, count } => {
-                SyncResponse::Hashes((from..from + count as u64).map(|h| H256([h as u8; 32])).collect())
-            }
             SyncRequest::BlockByHash(h) => SyncResponse::Block((h == H256([1; 32])).then(|| b"one".to_vec())),
         })
     });
@@ -87,10 +84,6 @@ async fn request_response_round_trip() {
     assert_eq!(
         a.net.request(b, SyncRequest::Blocks { from: 3, count: 2 }).await.unwrap(),
         SyncResponse::Blocks(vec![b"{\"h\":3}".to_vec(), b"{\"h\":4}".to_vec()])
-    );
-    assert_eq!(
-        a.net.request(b, SyncRequest::Hashes { from: 1, count: 2 }).await.unwrap(),
-        SyncResponse::Hashes(vec![H256([1; 32]), H256([2; 32])])
     );
     assert_eq!(
         a.net.request(b, SyncRequest::BlockByHash(H256([1; 32]))).await.unwrap(),

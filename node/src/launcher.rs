@@ -69,12 +69,9 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
     let metrics = Arc::new(crate::services::metrics::Metrics::new());
     let engine = open_engine(&args, &datadir, &metrics)?;
     let node = Arc::new(Node::new(engine.clone(), metrics));
-    // BFT needs a validator key here: a node without one keeps following by the longest-chain
-    // sync until full nodes follow by certificates (issue 12).
-    let bft = args.bft.port.is_some() && !args.dev && engine.signer().is_some();
-    if args.bft.port.is_some() && !bft {
-        tracing::warn!("--bft.port ignored: BFT consensus runs only on a validator (--validator) outside --dev");
-    }
+    // Every validator of a network decides blocks by BFT consensus; --dev produces alone (one
+    // validator: its own precommit is the quorum); a full node follows by certificates.
+    let bft = !args.dev && engine.signer().is_some();
     node.bft.store(bft, std::sync::atomic::Ordering::Relaxed);
     // Every long-running task starts through the supervisor: a panic or an error in one stops
     // the node cleanly (below) instead of leaving it running without that service.
@@ -138,7 +135,6 @@ fn open_engine(args: &RunArgs, datadir: &Path, metrics: &crate::services::metric
     let cfg = EngineConfig {
         signer: signer.clone(),
         pool: cpc_mempool::MempoolConfig { max_bytes: args.txpool_max_bytes, ..Default::default() },
-        max_reorg_depth: args.max_reorg_depth,
     };
     let engine = tokio::task::block_in_place(|| Engine::open(datadir, genesis, cfg, metrics.registry()))?;
     // A forger's cooldown lasts one task window (its forged work would be stale by then).
@@ -181,9 +177,12 @@ async fn start_p2p(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut S
         tracing::info!("P2P listening on {a}");
     }
     let _ = node.net.set(handle.clone());
-    // Every block this node produces goes out by gossip.
+    // Every block this node decides goes out by gossip with its certificate (full nodes follow).
     let gossip = handle.clone();
-    engine.on_produced(move |b| gossip.publish_block(b.to_json_bytes()));
+    engine.on_decided(move |b, cert| gossip.publish_block(cpc_primitives::Block::encode_certified(&b.to_json_bytes(), cert)));
+    // So does evidence of equivocation that this node's consensus found.
+    let gossip = handle.clone();
+    engine.on_evidence(move |e| gossip.publish_evidence(e.to_json_bytes()));
     sup.spawn_critical("p2p", crate::services::p2p::run(node.clone(), handle, events, sup.stop_signal()));
     Ok(())
 }
@@ -272,16 +271,16 @@ fn start_miner(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &Superviso
     Ok(m)
 }
 
-/// Block production: the engine's driver under `--dev`, the round-based proposer for a
-/// validator of a network; and the fan-out of the engine's events to RPC subscribers.
+/// Block production: the engine's driver under `--dev`, BFT consensus for a validator of a
+/// network; and the fan-out of the engine's events to RPC subscribers.
 fn start_producer(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Supervisor) {
     let engine = &node.engine;
     sup.spawn_critical("rpc-events", node.clone().forward_events(sup.stop_signal()));
     match (engine.signer(), args.dev) {
         (Some(k), false) if node.bft_mode() => {
             let listen = match args.p2p.p2p_addr {
-                IpAddr::V4(a) => format!("/ip4/{a}/tcp/{}", args.bft.port.unwrap_or_default()),
-                IpAddr::V6(a) => format!("/ip6/{a}/tcp/{}", args.bft.port.unwrap_or_default()),
+                IpAddr::V4(a) => format!("/ip4/{a}/tcp/{}", args.bft.port),
+                IpAddr::V6(a) => format!("/ip6/{a}/tcp/{}", args.bft.port),
             };
             let cfg = cpc_bft::service::BftConfig {
                 moniker: cpc_primitives::ValconsAddress::from_public_key(&k.public_key()).to_string(),
@@ -290,17 +289,19 @@ fn start_producer(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Su
                 peers: args.bft.peers.iter().filter(|p| !p.trim().is_empty()).map(|p| p.trim().to_string()).collect(),
                 wal_dir: datadir.join("bft"),
                 propose_timeout: Duration::from_millis(args.bft.propose_timeout_ms),
+                registry: Some(node.metrics.registry().clone()),
+                equivocate: args.bft.test_equivocate,
             };
-            sup.spawn_critical("bft", crate::services::bft::run(engine.clone(), cfg, sup.stop_signal()));
+            if cfg.equivocate {
+                tracing::warn!("--bft.test-equivocate: this validator will sign conflicting proposals and votes (tests only)");
+            }
+            sup.spawn_critical("bft", crate::services::bft::run(node.clone(), cfg, sup.stop_signal()));
         }
         (Some(_), true) => {
             let mode = MiningMode::from_block_time_ms(args.dev_block_time_ms);
             sup.spawn_critical("producer", cpc_engine::run_producer(engine.clone(), mode, sup.stop_signal()));
         }
-        (Some(k), false) => {
-            let proposer = crate::services::proposer::propose_in_rounds(node.clone(), k.public_key(), sup.stop_signal());
-            sup.spawn_critical("proposer", proposer);
-        }
+        (Some(_), false) => unreachable!("a validator outside --dev runs BFT consensus (bft_mode above)"),
         (None, _) => tracing::info!("no validator key: running as a full node"),
     }
 }

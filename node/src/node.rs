@@ -43,9 +43,11 @@ pub struct Node {
     pub miner: OnceLock<cpc_miner::MinerHandle>,
     /// Gossiped results whose tip this node does not know yet: re-checked on new heads.
     pub parked: Mutex<VecDeque<(Instant, Transaction)>>,
-    /// Blocks are decided by BFT consensus (`--bft.port`): the longest-chain import paths
-    /// (block gossip, this node's sync) are off.
+    /// This node is a validator deciding blocks by BFT consensus: it takes its blocks from
+    /// consensus, not from block gossip or this node's sync (full nodes use those).
     pub bft: std::sync::atomic::AtomicBool,
+    /// What BFT consensus is doing, once it runs (`cpc_consensusState`).
+    pub consensus: OnceLock<cpc_bft::service::ConsensusProbe>,
 }
 
 impl Node {
@@ -59,6 +61,7 @@ impl Node {
             miner: OnceLock::new(),
             parked: Mutex::new(VecDeque::new()),
             bft: std::sync::atomic::AtomicBool::new(false),
+            consensus: OnceLock::new(),
         }
     }
 

@@ -150,3 +150,93 @@ pub fn compute_root_of_txs(txs: &[Transaction]) -> Result<ComputeRoot, crate::tx
     }
     Ok(compute_root_of_results(&results))
 }
+
+/// Most bytes of a certificate on the wire beside its block (10 000 signers: the consensus
+/// crate's limit).
+pub const MAX_CERTIFICATE_BYTES: usize = 46 + 10_000 * 84;
+
+/// Why a certified block from the wire was refused before decoding its parts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertifiedBlockError {
+    #[error("certified block: expected at least 4 bytes, found {0}")]
+    Short(usize),
+    #[error("certified block: the block length {block} exceeds the {found} bytes that follow")]
+    BlockLength { block: usize, found: usize },
+    #[error("certified block: expected at most {MAX_CERTIFICATE_BYTES} bytes of certificate, found {0}")]
+    CertificateTooLarge(usize),
+    #[error("certified block: {0}")]
+    Block(String),
+}
+
+impl Block {
+    /// A block with its commit certificate as gossiped and served to syncing peers:
+    /// `len(block) (u32 BE) ‖ block (canonical JSON) ‖ certificate`.
+    pub fn encode_certified(block_json: &[u8], certificate: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + block_json.len() + certificate.len());
+        out.extend_from_slice(&(block_json.len() as u32).to_be_bytes());
+        out.extend_from_slice(block_json);
+        out.extend_from_slice(certificate);
+        out
+    }
+
+    /// Splits and decodes a certified block: the block, and its certificate's bytes (checked
+    /// by consensus, not here).
+    pub fn decode_certified(bytes: &[u8]) -> Result<(Block, &[u8]), CertifiedBlockError> {
+        if bytes.len() < 4 {
+            return Err(CertifiedBlockError::Short(bytes.len()));
+        }
+        let n = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        let rest = &bytes[4..];
+        if n > rest.len() {
+            return Err(CertifiedBlockError::BlockLength { block: n, found: rest.len() });
+        }
+        let (b, cert) = rest.split_at(n);
+        if cert.len() > MAX_CERTIFICATE_BYTES {
+            return Err(CertifiedBlockError::CertificateTooLarge(cert.len()));
+        }
+        let block = Block::from_json_slice(b).map_err(|e| CertifiedBlockError::Block(e.to_string()))?;
+        Ok((block, cert))
+    }
+}
+
+#[cfg(test)]
+mod certified_tests {
+    use super::*;
+
+    fn block() -> Block {
+        let sk = SecretKey::from_bytes(&[3; 32]);
+        let header = Header {
+            height: 4,
+            prev_hash: H256([1; 32]),
+            timestamp: 5,
+            chain_id: "t".into(),
+            proposer_address: ValconsAddress::from_public_key(&sk.public_key()),
+            round: 0,
+            tx_root: tx_root(&[]),
+            state_root: H256::ZERO,
+            compute_root: ComputeRoot(None),
+            gas_used: 0,
+            gas_limit: 1,
+            share_target: ShareTarget::MAX,
+        };
+        Block::seal(header, vec![], &sk)
+    }
+
+    #[test]
+    fn a_certified_block_round_trips_and_bad_framing_is_refused() {
+        let b = block();
+        let json = b.to_json_bytes();
+        let enc = Block::encode_certified(&json, b"cert");
+        let (back, cert) = Block::decode_certified(&enc).unwrap();
+        assert_eq!((back.hash(), cert), (b.hash(), &b"cert"[..]));
+        assert!(matches!(Block::decode_certified(&enc[..3]), Err(CertifiedBlockError::Short(3))));
+        let mut long = enc.clone();
+        long[0] = 0xff;
+        assert!(matches!(Block::decode_certified(&long), Err(CertifiedBlockError::BlockLength { .. })));
+        let mut mangled = enc.clone();
+        mangled[4] = b'[';
+        assert!(matches!(Block::decode_certified(&mangled), Err(CertifiedBlockError::Block(_))));
+        let huge = Block::encode_certified(&json, &vec![0; MAX_CERTIFICATE_BYTES + 1]);
+        assert!(matches!(Block::decode_certified(&huge), Err(CertifiedBlockError::CertificateTooLarge(_))));
+    }
+}

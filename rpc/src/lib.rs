@@ -77,13 +77,17 @@ impl From<ApiError> for ErrorObjectOwned {
     }
 }
 
+/// Most pieces of evidence one `cpc_getEvidence` call returns (page on with `from_height`).
+pub const MAX_EVIDENCE_PER_CALL: usize = 100;
+
 /// What the node provides to the API.
 pub trait ChainApi: Send + Sync + 'static {
     fn chain_id(&self) -> String;
     fn head_height(&self) -> u64;
-    /// The last block that can never be reverted, when the chain has finality (BFT).
-    fn finalized_height(&self) -> Option<u64> {
-        None
+    /// The last block that can never be reverted: every committed block is final (it has its
+    /// commit certificate), so by default the head.
+    fn finalized_height(&self) -> u64 {
+        self.head_height()
     }
     fn block_by_height(&self, height: u64, full: bool) -> Result<Option<BlockView>, ApiError>;
     fn block_by_hash(&self, hash: &H256, full: bool) -> Result<Option<BlockView>, ApiError>;
@@ -97,6 +101,14 @@ pub trait ChainApi: Send + Sync + 'static {
     fn transaction(&self, hash: &H256) -> Result<Option<TxView>, ApiError>;
     fn receipt(&self, hash: &H256) -> Result<Option<Receipt>, ApiError>;
     fn compute_results(&self, height: u64) -> Result<Option<ComputeResultsView>, ApiError>;
+    /// Kept evidence of equivocation from `from_height` on (at most `limit` pieces).
+    fn evidence(&self, _from_height: u64, _limit: usize) -> Result<Vec<Value>, ApiError> {
+        Ok(vec![])
+    }
+    /// What consensus is doing: height, round, step, votes seen.
+    fn consensus_state(&self) -> impl Future<Output = Result<Value, ApiError>> + Send {
+        async { Err(ApiError::InvalidParams("this node runs no consensus".into())) }
+    }
     /// Sync progress, `None` when following the tip.
     fn syncing(&self) -> Option<SyncStatus>;
     fn peer_count(&self) -> usize;
@@ -156,6 +168,13 @@ pub trait Cpc {
     fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<Receipt>>;
     #[method(name = "getComputeResults")]
     fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>>;
+    /// Evidence that validators equivocated (double votes, double proposals), from
+    /// `from_height` (default 0) on, in height order, at most MAX_EVIDENCE_PER_CALL pieces.
+    #[method(name = "getEvidence")]
+    fn get_evidence(&self, from_height: Option<u64>) -> RpcResult<Vec<Value>>;
+    /// Consensus right now: `{mode, height, round, step, proposer, votes, …}` (docs/RPC.md).
+    #[method(name = "consensusState")]
+    async fn consensus_state(&self) -> RpcResult<Value>;
     /// `false`, or `{starting_block, current_block, highest_block}` while catching up.
     #[method(name = "syncing")]
     fn syncing(&self) -> RpcResult<Value>;
@@ -237,13 +256,7 @@ impl<A: ChainApi> CpcRpc<A> {
             BlockId::Number(n) => n,
             BlockId::Latest => self.api.head_height(),
             BlockId::Earliest => 0,
-            BlockId::Finalized => self.api.finalized_height().ok_or_else(|| {
-                ApiError::InvalidParams(
-                    "block \"finalized\": this node has no finality (PoA rounds: any block can still be reverted); \
-                     start validators with --bft.port"
-                        .into(),
-                )
-            })?,
+            BlockId::Finalized => self.api.finalized_height(),
         })
     }
 }
@@ -337,6 +350,12 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     }
     fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
         Ok(self.api.compute_results(self.height_of(block)?)?)
+    }
+    fn get_evidence(&self, from_height: Option<u64>) -> RpcResult<Vec<Value>> {
+        Ok(self.api.evidence(from_height.unwrap_or(0), MAX_EVIDENCE_PER_CALL)?)
+    }
+    async fn consensus_state(&self) -> RpcResult<Value> {
+        Ok(self.api.consensus_state().await?)
     }
     fn syncing(&self) -> RpcResult<Value> {
         Ok(match self.api.syncing() {

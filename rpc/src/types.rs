@@ -12,7 +12,7 @@ pub struct BlockView {
     pub transactions: Vec<TxOrHash>,
     pub proposer_pub_key: PublicKey,
     pub signature: Signature,
-    /// The commit certificate that made the block final (BFT consensus only): precommits of
+    /// The commit certificate that made the block final (every block but genesis): precommits of
     /// more than 2/3 of the validators for this block at `round`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateView>,

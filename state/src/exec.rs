@@ -99,13 +99,11 @@ pub struct RewardSummary {
     pub minted: u128,
 }
 
-/// Everything a block changes, plus what is needed to undo it.
+/// Everything a block changes (committed blocks are final: nothing is kept to undo them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StateChanges {
     /// Final value of every touched account.
     pub accounts: Vec<(Address, AccountEntry)>,
-    /// Previous value of every touched account (`None`: created by this block).
-    pub undo: Vec<(Address, Option<AccountEntry>)>,
     pub prev_account_count: u64,
     pub tree: TreeDiff,
     pub prev_supply: Supply,
@@ -344,7 +342,6 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         let prev_count = self.view.account_count();
         let mut leaf_changes = BTreeMap::new();
         let mut accounts = Vec::with_capacity(self.order.len());
-        let mut undo = Vec::with_capacity(self.order.len());
         for addr in &self.order {
             let t = &self.touched[addr];
             if t.original == Some(t.entry) {
@@ -352,7 +349,6 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             }
             leaf_changes.insert(t.entry.slot, account_leaf(addr, &t.entry.account));
             accounts.push((*addr, t.entry));
-            undo.push((*addr, t.original));
         }
         let tree = compute_update(self.view, prev_count, self.next_slot, leaf_changes);
         let root = state_root(&tree.root, self.next_slot, &supply);
@@ -363,7 +359,6 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             rewards,
             changes: StateChanges {
                 accounts,
-                undo,
                 prev_account_count: prev_count,
                 tree,
                 prev_supply,

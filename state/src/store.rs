@@ -1,13 +1,13 @@
 //! The RocksDB store: the only code that touches RocksDB.
 //!
-//! Every block (header, body, receipts, state changes, undo data, indexes and the head
+//! Every block (header, body, receipts, state changes, indexes and the head
 //! pointer) is written as **one synced atomic `WriteBatch`**: after any stop the database
 //! holds either all of a block or none of it. [`Store::open`] checks consistency before the
 //! node uses anything: the head block and its canonical index agree, and the state root
 //! rebuilt from every stored account equals the head header's `state_root`.
 
 use crate::exec::{state_root, BlockOutcome, RewardSummary, StateChanges};
-use crate::tree::{account_leaf, compute_update, AccountTree, NodeReader};
+use crate::tree::{account_leaf, AccountTree, NodeReader};
 use std::collections::BTreeMap;
 use crate::view::{AccountEntry, StateView, StorageError, Supply};
 use cpc_primitives::{Account, Address, Block, Header, PublicKey, Receipt, ShareTarget, Signature, Transaction, H256};
@@ -19,7 +19,7 @@ use std::path::Path;
 /// Bumped whenever the on-disk layout changes; a mismatch refuses to open.
 /// 1: protocol v1 (no share targets). 2: protocol v2 (share_target in every header, the
 /// canonical index carries each block's target, timestamp and share count, a worker index).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 // --- RocksDB tuning, each value with its reason -------------------------------------------
 /// Memtable size per column family: a full block (5 000 transfers ≈ 5 MB of txs, receipts
@@ -43,12 +43,11 @@ const CF_TXS: &str = "txs";
 const CF_RECEIPTS: &str = "receipts";
 const CF_ACCOUNTS: &str = "accounts";
 const CF_TASKS: &str = "tasks";
-const CF_UNDO: &str = "undo";
 const CF_REWARDS: &str = "rewards";
 /// Per worker address: shares, rewards and the height of the last share (`poc_getWorker`).
 const CF_WORKERS: &str = "workers";
-const ALL_CFS: [&str; 10] =
-    [CF_META, CF_BLOCKS, CF_CANONICAL, CF_TXS, CF_RECEIPTS, CF_ACCOUNTS, CF_TASKS, CF_UNDO, CF_REWARDS, CF_WORKERS];
+const ALL_CFS: [&str; 9] =
+    [CF_META, CF_BLOCKS, CF_CANONICAL, CF_TXS, CF_RECEIPTS, CF_ACCOUNTS, CF_TASKS, CF_REWARDS, CF_WORKERS];
 
 const KEY_SCHEMA: &[u8] = b"schema";
 const KEY_HEAD: &[u8] = b"head";
@@ -61,6 +60,14 @@ const KEY_CERT_PREFIX: &[u8] = b"cert/";
 
 fn cert_key(height: u64) -> Vec<u8> {
     [KEY_CERT_PREFIX, &height.to_be_bytes()[..]].concat()
+}
+
+/// `evidence/` ‖ height (u64 BE) ‖ id (32 bytes) in `meta`: proof that a validator equivocated
+/// at that height (the bytes are consensus's; the store only keeps them in height order).
+const KEY_EVIDENCE_PREFIX: &[u8] = b"evidence/";
+
+fn evidence_key(height: u64, id: &H256) -> Vec<u8> {
+    [KEY_EVIDENCE_PREFIX, &height.to_be_bytes()[..], &id.0[..]].concat()
 }
 
 /// A storage failure or an inconsistent database.
@@ -147,16 +154,6 @@ pub struct StoredBlock {
     pub tx_hashes: Vec<H256>,
     pub proposer_pub_key: PublicKey,
     pub signature: Signature,
-}
-
-#[derive(Serialize, Deserialize)]
-struct UndoRecord {
-    prev_account_count: u64,
-    prev_supply: Supply,
-    accounts: Vec<(Address, Option<AccountEntry>)>,
-    task_ids: Vec<String>,
-    /// Worker index entries before this block (`None`: no entry).
-    workers: Vec<(Address, Option<WorkerStats>)>,
 }
 
 struct Mem {
@@ -277,12 +274,14 @@ impl Store {
         Ok(store)
     }
 
-    /// A database of an older layout lacks column families this one would create: read its
-    /// schema version read-only (creating nothing, so the older cpcd can still open it) and
-    /// refuse it with [`StoreError::Schema`], which says what to do.
+    /// A database of another layout has other column families than this one (schema 1 lacks
+    /// `workers`, schema 2 still has `undo`): read its schema version read-only (creating
+    /// nothing, so the older cpcd can still open it) and refuse it with [`StoreError::Schema`],
+    /// which says what to do.
     fn refuse_older_layout(path: &Path) -> Result<(), StoreError> {
         let Ok(existing) = DB::list_cf(&Options::default(), path) else { return Ok(()) }; // no database yet
-        if ALL_CFS.iter().all(|cf| existing.iter().any(|e| e == cf)) {
+        let ours = |e: &String| e == "default" || ALL_CFS.contains(&e.as_str());
+        if ALL_CFS.iter().all(|cf| existing.iter().any(|e| e == cf)) && existing.iter().all(ours) {
             return Ok(());
         }
         let db = DB::open_cf_for_read_only(&Options::default(), path, &existing, false)?;
@@ -433,10 +432,40 @@ impl Store {
         self.commit_on_head(batch, block, tx_hashes, outcome)
     }
 
-    /// The commit certificate stored with the canonical block at `height`, if it was decided by
-    /// BFT consensus.
+    /// The commit certificate stored with the committed block at `height` (every block but
+    /// genesis).
     pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(CF_META), cert_key(height))?)
+    }
+
+    /// Keeps a piece of evidence (synced write). Returns false when it was already kept.
+    pub fn put_evidence(&self, height: u64, id: &H256, bytes: &[u8]) -> Result<bool, StoreError> {
+        let key = evidence_key(height, id);
+        if self.db.get_pinned_cf(self.cf(CF_META), &key)?.is_some() {
+            return Ok(false);
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_META), key, bytes);
+        self.db.write_opt(b, &wo)?;
+        Ok(true)
+    }
+
+    /// Kept evidence of heights `from` and above, in height order, at most `limit` pieces.
+    pub fn evidence(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let start = [KEY_EVIDENCE_PREFIX, &from.to_be_bytes()[..]].concat();
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(self.cf(CF_META), rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward));
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(KEY_EVIDENCE_PREFIX) || out.len() >= limit {
+                break;
+            }
+            let h = u64::from_be_bytes(k[KEY_EVIDENCE_PREFIX.len()..KEY_EVIDENCE_PREFIX.len() + 8].try_into().expect("8 bytes"));
+            out.push((h, v.to_vec()));
+        }
+        Ok(out)
     }
 
     fn commit_on_head(&self, batch: WriteBatch, block: &Block, tx_hashes: &[H256], outcome: &BlockOutcome) -> Result<(), StoreError> {
@@ -513,14 +542,6 @@ impl Store {
         for (w, (_, after)) in &workers {
             batch.put_cf(self.cf(CF_WORKERS), w.0, json(after));
         }
-        let undo = UndoRecord {
-            prev_account_count: ch.prev_account_count,
-            prev_supply: ch.prev_supply,
-            accounts: ch.undo.clone(),
-            task_ids: ch.task_ids.iter().map(|(t, _)| t.clone()).collect(),
-            workers: workers.iter().map(|(w, (before, _))| (*w, *before)).collect(),
-        };
-        batch.put_cf(self.cf(CF_UNDO), hash.0, json(&undo));
         batch.put_cf(self.cf(CF_REWARDS), hash.0, json(&outcome.rewards));
         let head = Head::of(h, hash);
         batch.put_cf(self.cf(CF_META), KEY_HEAD, encode_head(&head));
@@ -558,70 +579,6 @@ impl Store {
 
     pub fn has_block(&self, hash: &H256) -> Result<bool, StoreError> {
         Ok(self.db.get_pinned_cf(self.cf(CF_BLOCKS), hash.0)?.is_some())
-    }
-
-    /// Undoes the head block with its undo record (one synced write): accounts, account tree,
-    /// supply, task ids, receipts and the canonical index go back to the parent. The block
-    /// itself stays stored, so it can be re-applied. Returns the new head.
-    pub fn revert_head(&self) -> Result<Head, StoreError> {
-        let head = self.head().ok_or_else(|| StoreError::Inconsistent("no head to revert".into()))?;
-        if head.height == 0 {
-            return Err(StoreError::Inconsistent("cannot revert the genesis block".into()));
-        }
-        let undo: UndoRecord = match self.db.get_cf(self.cf(CF_UNDO), head.hash.0)? {
-            Some(b) => unjson(CF_UNDO, &b)?,
-            None => return Err(StoreError::Inconsistent(format!("undo record of head {} is missing", head.hash))),
-        };
-        let sb = self
-            .stored_block(&head.hash)?
-            .ok_or_else(|| StoreError::Inconsistent(format!("head block {} is missing", head.hash)))?;
-        let parent = self
-            .header(&sb.header.prev_hash)?
-            .ok_or_else(|| StoreError::Inconsistent(format!("parent {} of the head is missing", sb.header.prev_hash)))?;
-        let mut batch = WriteBatch::default();
-        let acc_cf = self.cf(CF_ACCOUNTS);
-        let mut leaf_changes = BTreeMap::new();
-        for (addr, old) in &undo.accounts {
-            match old {
-                Some(e) => {
-                    batch.put_cf(acc_cf, addr.0, encode_account(e));
-                    leaf_changes.insert(e.slot, account_leaf(addr, &e.account));
-                }
-                None => batch.delete_cf(acc_cf, addr.0),
-            }
-        }
-        for t in &undo.task_ids {
-            batch.delete_cf(self.cf(CF_TASKS), t.as_bytes());
-        }
-        for (w, before) in &undo.workers {
-            match before {
-                Some(st) => batch.put_cf(self.cf(CF_WORKERS), w.0, json(st)),
-                None => batch.delete_cf(self.cf(CF_WORKERS), w.0),
-            }
-        }
-        for h in &sb.tx_hashes {
-            batch.delete_cf(self.cf(CF_RECEIPTS), h.0);
-        }
-        batch.delete_cf(self.cf(CF_CANONICAL), head.height.to_be_bytes());
-        let new_head = Head::of(&parent, sb.header.prev_hash);
-        batch.put_cf(self.cf(CF_META), KEY_HEAD, encode_head(&new_head));
-        batch.put_cf(self.cf(CF_META), KEY_SUPPLY, json(&undo.prev_supply));
-
-        let mut tree = self.tree.write();
-        let diff = compute_update(&*tree, tree.len(), undo.prev_account_count, leaf_changes);
-        let root = state_root(&diff.root, undo.prev_account_count, &undo.prev_supply);
-        if root != parent.state_root {
-            return Err(StoreError::Inconsistent(format!(
-                "undoing block {}: expected the parent's state root {}, found {root}",
-                head.height, parent.state_root
-            )));
-        }
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        self.db.write_opt(batch, &wo)?;
-        tree.apply(&diff);
-        *self.mem.write() = Mem { head: Some(new_head), supply: undo.prev_supply };
-        Ok(new_head)
     }
 
     /// Canonical block hash at `height`.

@@ -130,7 +130,7 @@ fn a_tampered_account_fails_the_startup_check() {
     }
     {
         // Change one balance behind the store's back.
-        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards", "workers"];
+        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "rewards", "workers"];
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
         let cf = db.cf_handle("accounts").unwrap();
         let mut v = db.get_cf(cf, addr(1).0).unwrap().unwrap();
@@ -139,49 +139,6 @@ fn a_tampered_account_fails_the_startup_check() {
     }
     let err = Store::open(dir.path()).err().expect("must refuse");
     assert!(matches!(err, StoreError::Inconsistent(_)), "{err}");
-}
-
-#[test]
-fn revert_head_restores_the_parent_state_exactly_and_blocks_can_be_reapplied() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    init(&store);
-    let (b1, h1, o1) = next_block(&store, vec![transfer(1, addr(2), 7, 0, 1000)]);
-    store.commit_block(&b1, &h1, &o1).unwrap();
-    let head1 = store.head().unwrap();
-    let bal1 = (store.account(&addr(1)).unwrap(), store.account(&addr(2)).unwrap());
-    // Block 2 creates a new account and records a task id.
-    let fresh = Address([0x55; 20]);
-    let (b2, h2, o2) = next_block(&store, vec![transfer(1, fresh, 9, 1, 1000), submit(2, "t-undo", 0)]);
-    store.commit_block(&b2, &h2, &o2).unwrap();
-    assert!(store.task_known("t-undo").unwrap());
-    assert_eq!(store.account(&fresh).unwrap().balance, 9);
-
-    let back = store.revert_head().unwrap();
-    assert_eq!(back, head1);
-    assert_eq!((store.account(&addr(1)).unwrap(), store.account(&addr(2)).unwrap()), bal1);
-    assert_eq!(store.account(&fresh).unwrap(), Account::default(), "created account is gone");
-    assert!(!store.task_known("t-undo").unwrap());
-    assert_eq!(store.receipt(&h2[0]).unwrap(), None);
-    assert_eq!(store.hash_at(2).unwrap(), None);
-    assert!(store.has_block(&b2.hash()).unwrap(), "the block stays stored");
-    drop(store);
-    // The reverted state passes the startup check (state root rebuilt from accounts).
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.head().unwrap(), head1);
-    // Re-applying the same block gives the same root.
-    let (b2again, h, o) = next_block(&store, b2.transactions.clone());
-    assert_eq!(o.state_root, o2.state_root);
-    store.commit_block(&b2again, &h, &o).unwrap();
-    assert_eq!(store.account(&fresh).unwrap().balance, 9);
-}
-
-#[test]
-fn genesis_cannot_be_reverted() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    init(&store);
-    assert!(matches!(store.revert_head(), Err(StoreError::Inconsistent(_))));
 }
 
 #[test]
@@ -209,7 +166,7 @@ fn the_canonical_index_carries_hash_target_time_and_shares() {
 }
 
 #[test]
-fn the_worker_index_follows_commits_and_reverts() {
+fn the_worker_index_follows_commits() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     init(&store);
@@ -240,23 +197,9 @@ fn the_worker_index_follows_commits_and_reverts() {
     // The index agrees with the balances the shares paid (w2 had no account before).
     assert_eq!(store.account(&w2).unwrap().balance, per_share);
 
-    // Revert block 2: w1 is back to its block-1 totals.
-    store.revert_head().unwrap();
-    assert_eq!(store.worker_stats(&w1).unwrap(), Some(after1.0));
-    assert_eq!(store.worker_stats(&w2).unwrap(), Some(after1.1));
-    // Revert block 1: both entries are gone (neither existed before it).
-    store.revert_head().unwrap();
-    assert_eq!(store.worker_stats(&w1).unwrap(), None);
-    assert_eq!(store.worker_stats(&w2).unwrap(), None);
     drop(store);
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.worker_stats(&w1).unwrap(), None, "the revert was written, not just cached");
-    // Re-applying block 1 rebuilds the same entries.
-    let (b1again, h, o) = next_block_paying(&store, vec![], &[w1, w2, w1]);
-    assert_eq!(b1again.hash(), b1.hash());
-    store.commit_block(&b1again, &h, &o).unwrap();
-    assert_eq!(store.worker_stats(&w1).unwrap(), Some(after1.0));
-    assert_eq!(store.worker_stats(&w2).unwrap(), Some(after1.1));
+    assert_eq!(store.worker_stats(&w1).unwrap().map(|s| s.shares), Some(3), "the index was written, not just cached");
 }
 
 #[test]
@@ -281,7 +224,7 @@ fn a_v1_datadir_is_refused_and_left_as_it_was() {
     assert_eq!(before.len(), V1_CFS.len() + 1, "the nine plus rocksdb's default: {before:?}");
 
     let err = Store::open(dir.path()).err().expect("a v1 datadir must be refused");
-    assert!(matches!(err, StoreError::Schema { expected: 2, found: 1 }), "{err:?}");
+    assert!(matches!(err, StoreError::Schema { expected: 3, found: 1 }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("older cpcd"), "the message says what happened: {msg}");
     assert!(msg.contains("datadir"), "and what to do: {msg}");
@@ -299,6 +242,23 @@ fn a_v1_datadir_is_refused_and_left_as_it_was() {
 }
 
 #[test]
+fn a_v2_datadir_with_undo_records_is_refused() {
+    // Schema 2 kept undo records for reorgs (gone with finality): its extra column family.
+    const V2_CFS: [&str; 10] = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards", "workers"];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), V2_CFS).unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 2u32.to_le_bytes()).unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("a v2 datadir must be refused");
+    assert!(matches!(err, StoreError::Schema { expected: 3, found: 2 }), "{err:?}");
+    assert!(err.to_string().contains("older cpcd"), "{err}");
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -306,11 +266,30 @@ fn a_newer_schema_is_refused() {
         init(&store);
     }
     {
-        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "undo", "rewards", "workers"];
+        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "rewards", "workers"];
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
-        db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 3u32.to_le_bytes()).unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 4u32.to_le_bytes()).unwrap();
     }
     let err = Store::open(dir.path()).err().expect("must refuse");
-    assert!(matches!(err, StoreError::Schema { expected: 2, found: 3 }), "{err:?}");
+    assert!(matches!(err, StoreError::Schema { expected: 3, found: 4 }), "{err:?}");
     assert!(err.to_string().contains("newer cpcd"), "{err}");
+}
+
+#[test]
+fn evidence_is_kept_once_in_height_order_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    init(&store);
+    assert!(store.put_evidence(9, &H256([1; 32]), b"nine").unwrap());
+    assert!(store.put_evidence(3, &H256([2; 32]), b"three").unwrap());
+    assert!(store.put_evidence(256, &H256([0; 32]), b"big").unwrap(), "256 sorts after 9 (big-endian heights)");
+    assert!(!store.put_evidence(9, &H256([1; 32]), b"nine again").unwrap(), "kept once");
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let all = store.evidence(0, 10).unwrap();
+    assert_eq!(all, vec![(3, b"three".to_vec()), (9, b"nine".to_vec()), (256, b"big".to_vec())]);
+    assert_eq!(store.evidence(4, 10).unwrap().len(), 2);
+    assert_eq!(store.evidence(0, 1).unwrap(), vec![(3, b"three".to_vec())]);
+    assert_eq!(store.evidence(257, 10).unwrap(), vec![]);
+    assert!(store.certificate(0).unwrap().is_none(), "evidence keys do not collide with certificates");
 }

@@ -319,25 +319,17 @@ pub fn free_port_range(n: u16) -> u16 {
     panic!("no free port range of {n}");
 }
 
-/// `cpcd testnet init` into `out`; returns the node directories.
+/// `cpcd testnet init` into `out` (validators decide by BFT on free consensus ports); returns
+/// the node directories.
 pub fn testnet_init(out: &Path, validators: usize, nodes: usize, block_time: &str) -> Result<Vec<PathBuf>> {
-    testnet_init_with(out, validators, nodes, block_time, &[])
-}
-
-/// `cpcd testnet init` whose validators decide blocks with BFT consensus.
-pub fn testnet_init_bft(out: &Path, validators: usize, nodes: usize) -> Result<Vec<PathBuf>> {
-    let bft = free_port_range(validators as u16);
-    testnet_init_with(out, validators, nodes, "300ms", &["--bft-base-port", &bft.to_string()])
-}
-
-fn testnet_init_with(out: &Path, validators: usize, nodes: usize, block_time: &str, extra: &[&str]) -> Result<Vec<PathBuf>> {
     let p2p = free_port_range(nodes as u16);
     let http = free_port_range(nodes as u16);
+    let bft = free_port_range(validators as u16);
     let o = Command::new(cpcd_path())
         .args(["testnet", "init", "--validators", &validators.to_string(), "--nodes", &nodes.to_string()])
         .args(["--out", out.to_str().unwrap(), "--block-time", block_time, "--fund-dev-accounts"])
         .args(["--p2p-base-port", &p2p.to_string(), "--http-base-port", &http.to_string()])
-        .args(extra)
+        .args(["--bft-base-port", &bft.to_string()])
         .output()?;
     if !o.status.success() {
         bail!("testnet init failed: {}", String::from_utf8_lossy(&o.stderr));
@@ -384,4 +376,71 @@ pub fn forge_result(tip: &H256, worker: &str, nonce: u64, p: &cpc_poc::SynthPara
         }
     }
     panic!("no unchallenged row found (n = {}, k = {})", p.n, p.k);
+}
+
+/// A TCP relay on a free loopback port to `127.0.0.1:target` that a test can cut — its
+/// connections closed, new ones refused — and heal: a real network partition between two
+/// processes, whatever protocol they speak (the validators' consensus network).
+pub struct Relay {
+    pub port: u16,
+    open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    pub async fn start(target: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("relay bind");
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(tokio::sync::watch::channel(true).0);
+        let o = open.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !*o.borrow() {
+                    continue; // cut: dropped at once
+                }
+                let mut closed = o.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = closed.wait_for(|open| !*open) => {}
+                    }
+                });
+            }
+        });
+        Relay { port, open, task }
+    }
+
+    pub fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    pub fn heal(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The `bft.port` a testnet node's cpcd.toml gives it (validators only).
+pub fn bft_port(dir: &Path) -> Option<u16> {
+    let toml = std::fs::read_to_string(dir.join("cpcd.toml")).ok()?;
+    toml.lines().find_map(|l| l.strip_prefix("bft.port = ")).and_then(|p| p.trim().parse().ok())
+}
+
+/// Points validator `dir`'s consensus peers at `ports` (relays, in tests).
+pub fn set_bft_peers(dir: &Path, ports: &[u16]) -> Result<()> {
+    let path = dir.join("cpcd.toml");
+    let toml = std::fs::read_to_string(&path)?;
+    let peers: Vec<String> = ports.iter().map(|p| format!("\"/ip4/127.0.0.1/tcp/{p}\"")).collect();
+    let out: Vec<String> = toml
+        .lines()
+        .map(|l| if l.starts_with("bft.peers = ") { format!("bft.peers = [{}]", peers.join(", ")) } else { l.to_string() })
+        .collect();
+    std::fs::write(&path, out.join("\n") + "\n")?;
+    Ok(())
 }

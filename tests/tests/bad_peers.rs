@@ -4,7 +4,8 @@
 //! running `cpc_network` inside this test process. Each block is wrong in exactly one way
 //! (checked here against the real consensus code before it is sent): a bad proposer signature,
 //! a proposer outside the schedule, a bad `compute_root`, a bad `state_root` (found only by
-//! re-executing the block), and bytes that are not a block at all. For each one the node must
+//! re-executing the block) — each with a certificate the dev validator signed —, a valid block
+//! whose certificate a non-validator signed, and bytes that are not a block at all. For each one the node must
 //! refuse it (and say so in its log), never import it, score the sender down until it
 //! disconnects and bans it, refuse the banned identity when it comes back, and keep serving
 //! RPC. At the end a correct block from a fresh peer is imported: the node still works for
@@ -175,6 +176,14 @@ impl DevChain {
         assert!(b.header.compute_root.0.is_some());
         b
     }
+}
+
+/// `b` as gossiped, with the certificate the dev chain's lone validator (dev key 0, public)
+/// signs for it: so each offence below is refused for its own fault, not for a missing
+/// certificate.
+fn certified(b: &Block) -> Vec<u8> {
+    let cert = cpc_consensus::Certificate::sign_alone(&keys()[0], b.header.height, b.header.round, b.hash());
+    Block::encode_certified(&b.to_json_bytes(), &cert.encode())
 }
 
 fn reseal(mut b: Block, sk: &SecretKey) -> Block {
@@ -385,14 +394,14 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
         let mut b = ch.good(10 * k);
         b.header.gas_used += 1; // changed after signing
         assert_eq!(ch.validate(&b), Err(BlockError::ProposerSignature));
-        (b.to_json_bytes(), Some(b.hash()))
+        (certified(&b), Some(b.hash()))
     };
     let ch = chain.clone();
     let wrong_proposer = move |k: u64| {
         let b = ch.build(1, &[ch.external_result_tx()], 10 * k);
         assert_eq!(b.header.proposer_address, addr_of(&ch.keys[1]).to_valcons());
         assert!(matches!(ch.validate(&b), Err(BlockError::WrongProposer { height: 1, round: 0, .. })), "{:?}", ch.validate(&b));
-        (b.to_json_bytes(), Some(b.hash()))
+        (certified(&b), Some(b.hash()))
     };
     let ch = chain.clone();
     let bad_compute_root = move |k: u64| {
@@ -400,7 +409,7 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
         b.header.compute_root = ComputeRoot(Some(sha256(format!("not the compute root {k}").as_bytes())));
         let b = reseal(b, &ch.keys[0]);
         assert!(matches!(ch.validate(&b), Err(BlockError::ComputeRoot { .. })), "{:?}", ch.validate(&b));
-        (b.to_json_bytes(), Some(b.hash()))
+        (certified(&b), Some(b.hash()))
     };
     let ch = chain.clone();
     let bad_state_root = move |k: u64| {
@@ -408,7 +417,14 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
         b.header.state_root = sha256(format!("not the state root {k}").as_bytes());
         let b = reseal(b, &ch.keys[0]);
         assert!(matches!(ch.validate(&b), Err(BlockError::StateRoot { .. })), "{:?}", ch.validate(&b));
-        (b.to_json_bytes(), Some(b.hash()))
+        (certified(&b), Some(b.hash()))
+    };
+    let ch = chain.clone();
+    let bad_certificate = move |k: u64| {
+        // A valid block whose certificate is signed by a key outside the validator set.
+        let b = ch.good(10 * k);
+        let cert = cpc_consensus::Certificate::sign_alone(&ch.keys[1], 1, 0, b.hash());
+        (Block::encode_certified(&b.to_json_bytes(), &cert.encode()), Some(b.hash()))
     };
     let garbage = |k: u64| {
         let bytes = format!("\u{0}\u{1}this is not a block, not even JSON {k} \u{7f}").into_bytes();
@@ -435,6 +451,11 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
             name: "bad state_root",
             make: Box::new(bad_state_root),
             refusal: &[&["invalid block from peer", "state_root: expected"]],
+        },
+        Offence {
+            name: "certificate by a non-validator",
+            make: Box::new(bad_certificate),
+            refusal: &[&["invalid block from peer", "is not in the validator set"]],
         },
         // The node logs no line of its own for these; the network logs the penalty (debug):
         // the node's own ("undecodable block"), or the one for its Reject verdict if the node
@@ -550,7 +571,7 @@ async fn invalid_blocks_get_the_peer_banned_and_are_never_imported() {
     let honest = join(&node, &c, node_id, &node_addr, genesis_hash, key_dir.path()).await;
     let hid = honest.id();
     let good = chain.good(0);
-    honest.net.publish_block(good.to_json_bytes());
+    honest.net.publish_block(certified(&good));
     wait_for(&node, "the node to import the honest peer's correct block", WAIT, || async {
         (block_number(&c).await.unwrap() == 1).then_some(())
     })
@@ -589,7 +610,7 @@ async fn a_mangled_copy_does_not_poison_the_valid_block() {
     let key_dir = tempfile::tempdir().unwrap();
     let attacker = join(&node, &c, node_id, &node_addr, genesis_hash, key_dir.path()).await;
     let aid = attacker.id().to_string();
-    attacker.net.publish_block(mangled.to_json_bytes());
+    attacker.net.publish_block(certified(&mangled));
     wait_for(&node, "the node to refuse the mangled copy", WAIT, || async {
         (!log_lines(&node, &["invalid block from peer", "tx_root", &aid]).is_empty()).then_some(())
     })
@@ -599,7 +620,7 @@ async fn a_mangled_copy_does_not_poison_the_valid_block() {
     let key_dir = tempfile::tempdir().unwrap();
     let honest = join(&node, &c, node_id, &node_addr, genesis_hash, key_dir.path()).await;
     let hid = honest.id();
-    honest.net.publish_block(good.to_json_bytes());
+    honest.net.publish_block(certified(&good));
     wait_for(&node, "the node to import the valid block after refusing its mangled copy", WAIT, || async {
         (block_number(&c).await.unwrap() == 1).then_some(())
     })

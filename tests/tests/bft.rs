@@ -23,7 +23,7 @@ async fn heights(clients: &[&jsonrpsee::http_client::HttpClient]) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_bft_validators_commit_survive_one_kill_halt_at_two_and_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let dirs = testnet_init_bft(dir.path(), 4, 4).unwrap();
+    let dirs = testnet_init(dir.path(), 4, 4, "300ms").unwrap();
     let mut nodes: Vec<Option<NodeProc>> = dirs
         .iter()
         .map(|d| Some(NodeProc::start_datadir(d, &[]).unwrap()))
@@ -151,12 +151,115 @@ async fn four_bft_validators_commit_survive_one_kill_halt_at_two_and_resume() {
 }
 
 #[tokio::test]
-async fn a_poa_node_has_no_finalized_block_and_no_certificates() {
+async fn a_dev_chain_is_final_with_the_lone_validators_certificates() {
+    // One validator: its own precommit is more than 2/3 of the power, so every dev block is
+    // final at once and carries the certificate it signed alone.
     let node = NodeProc::start_dev(None, &["--dev.block-time", "200ms"]).unwrap();
     let c = node.client();
     wait_height(&c, 2, LONG).await.unwrap();
-    let err = call(&c, "cpc_getBlockByNumber", vec!["finalized".into(), false.into()]).await.unwrap_err();
-    assert!(format!("{err:#}").contains("no finality"), "{err:#}");
-    let b = call(&c, "cpc_getBlockByNumber", vec!["latest".into(), false.into()]).await.unwrap();
-    assert!(b.get("certificate").is_none(), "a PoA block with a certificate: {b}");
+    let fin = call(&c, "cpc_getBlockByNumber", vec!["finalized".into(), false.into()]).await.unwrap();
+    let fin_h = fin["header"]["height"].as_u64().unwrap();
+    assert!(fin_h >= 2, "{fin}");
+    let dev_validator = cpc_genesis::Genesis::dev().validators[0].consensus_address().to_string();
+    let b = call(&c, "cpc_getBlockByNumber", vec![1.into(), false.into()]).await.unwrap();
+    let cert = &b["certificate"];
+    assert_eq!(cert["height"], 1, "{b}");
+    assert_eq!(cert["block_hash"], b["hash"]);
+    let sigs = cert["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 1, "{cert}");
+    assert_eq!(sigs[0]["validator"], dev_validator.as_str());
+    let genesis = call(&c, "cpc_getBlockByNumber", vec![0.into(), false.into()]).await.unwrap();
+    assert!(genesis.get("certificate").is_none(), "genesis is final by definition, without votes: {genesis}");
+}
+
+/// GET `path` from a plain HTTP server at `addr` (the metrics endpoint).
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The value of an unlabelled sample `name` in a Prometheus exposition.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equivocating_validator_forks_nothing_and_its_evidence_is_kept_and_gossiped() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = testnet_init(dir.path(), 4, 5, "300ms").unwrap();
+    let mut nodes = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let extra: &[&str] = match i {
+            0 => &["--metrics", "127.0.0.1:0"],
+            3 => &["--bft.test-equivocate"],
+            _ => &[],
+        };
+        nodes.push(NodeProc::start_datadir(d, extra).unwrap());
+    }
+    let clients: Vec<_> = nodes.iter().map(|n| n.client()).collect();
+    let g = cpc_genesis::Genesis::from_json(&std::fs::read(dir.path().join("genesis.json")).unwrap()).unwrap();
+    let byzantine = g.validators[3].consensus_address().to_string();
+    let set = cpc_consensus::ValidatorSet::new(g.validators.iter().map(|v| v.pub_key).collect());
+
+    // Every honest validator, and the full node by gossip, keeps a double proposal and a
+    // double vote by validator 3, each verifying on its own against the genesis validators.
+    let deadline = std::time::Instant::now() + LONG;
+    for (i, c) in clients.iter().enumerate().filter(|(i, _)| *i != 3) {
+        loop {
+            let list = call(c, "cpc_getEvidence", vec![]).await.unwrap();
+            let list = list.as_array().unwrap().clone();
+            let kinds: std::collections::BTreeSet<String> =
+                list.iter().filter(|e| e["validator"] == byzantine.as_str()).map(|e| e["type"].as_str().unwrap().to_string()).collect();
+            if kinds.contains("double_proposal") && kinds.contains("double_vote") {
+                for e in &list {
+                    let mut e = e.clone();
+                    let id = e.as_object_mut().unwrap().remove("id").unwrap();
+                    let ev: cpc_consensus::Evidence = serde_json::from_value(e).unwrap();
+                    assert_eq!(ev.verify(&set), Ok(()), "node {i}: {ev:?}");
+                    assert_eq!(serde_json::json!(ev.id()), id);
+                    assert_eq!(ev.validator().to_string(), byzantine, "only the equivocator is accused");
+                }
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "node {i} has no double proposal and double vote by {byzantine}: {list:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    // No fork: the same block at every height on all five nodes, the equivocator's included.
+    let top = block_number(&clients[0]).await.unwrap();
+    for c in &clients {
+        wait_height(c, top, LONG).await.unwrap();
+    }
+    for h in 1..=top {
+        let first = hash_at(&clients[0], h).await.unwrap();
+        for (i, c) in clients.iter().enumerate() {
+            assert_eq!(hash_at(c, h).await.unwrap(), first, "node {i} at height {h}");
+        }
+    }
+
+    // cpc_consensusState: a validator's view of its current height, a full node's mode.
+    let st = call(&clients[1], "cpc_consensusState", vec![]).await.unwrap();
+    assert_eq!(st["mode"], "validator", "{st}");
+    assert!(st["height"].as_u64().unwrap() > top.saturating_sub(1), "{st}");
+    assert_eq!(st["validators"], 4);
+    assert!(st["votes"].is_array() && st["step"].is_string(), "{st}");
+    let full = call(&clients[4], "cpc_consensusState", vec![]).await.unwrap();
+    assert_eq!(full["mode"], "full_node", "{full}");
+
+    // Metrics of consensus on validator 0.
+    let addr = nodes[0]
+        .logs()
+        .lines()
+        .find_map(|l| l.split("metrics listening on http://").nth(1).map(|a| a.trim().to_string()))
+        .expect("the metrics address in the log");
+    let text = http_get(&addr, "/metrics");
+    assert!(sample(&text, "cpcd_evidence_total").unwrap() >= 2.0, "{text}");
+    assert!(sample(&text, "cpcd_bft_rounds_per_height_count").unwrap() >= top as f64 - 1.0, "{text}");
+    assert!(sample(&text, "cpcd_bft_commit_latency_seconds_count").unwrap() >= 1.0, "{text}");
+    assert!(sample(&text, "cpcd_bft_height").unwrap() >= top as f64, "{text}");
 }

@@ -71,9 +71,6 @@ pub struct RunArgs {
     /// Flags on the command line win. Default: `<datadir>/cpcd.toml` when it exists.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Deepest reorg this node applies; deeper forks are refused and logged.
-    #[arg(long = "max-reorg-depth", default_value_t = cpc_engine::DEFAULT_MAX_REORG_DEPTH)]
-    pub max_reorg_depth: u64,
     /// Propose blocks with this validator's key, unlocked from the keystore at start.
     #[arg(long)]
     pub validator: Option<String>,
@@ -93,14 +90,15 @@ pub struct RunArgs {
     pub bft: BftFlags,
 }
 
-/// BFT consensus (Malachite): a validator given `--bft.port` decides blocks with the other
-/// validators instead of proposing in PoA rounds (docs/CONSENSUS.md).
+/// BFT consensus (Malachite): every validator of a network decides blocks with the others
+/// (docs/CONSENSUS.md). A full node follows by commit certificates and needs none of this.
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "BFT consensus")]
 pub struct BftFlags {
-    /// Port of the consensus network (Malachite's libp2p, TCP on --p2p.addr); turns BFT on.
-    #[arg(long = "bft.port")]
-    pub port: Option<u16>,
+    /// Port of the consensus network (Malachite's libp2p, TCP on --p2p.addr; 0 picks a free
+    /// port). Validators only.
+    #[arg(long = "bft.port", default_value_t = DEFAULT_BFT_PORT)]
+    pub port: u16,
     /// The other validators' consensus addresses, e.g. `/ip4/10.0.0.2/tcp/26656`, comma separated.
     #[arg(long = "bft.peers", value_delimiter = ',')]
     pub peers: Vec<String>,
@@ -108,9 +106,15 @@ pub struct BftFlags {
     /// checking the heaviest block.
     #[arg(long = "bft.propose-timeout", default_value = "3s", value_parser = parse_duration_ms)]
     pub propose_timeout_ms: u64,
+    /// Test only: act as a Byzantine validator that signs a second proposal and prevote
+    /// whenever it proposes (tests/tests/bft.rs checks that honest validators keep the
+    /// evidence and never fork).
+    #[arg(long = "bft.test-equivocate", hide = true)]
+    pub test_equivocate: bool,
 }
 
 pub const DEFAULT_P2P_PORT: u16 = 30333;
+pub const DEFAULT_BFT_PORT: u16 = 26656;
 pub const DEFAULT_WS_PORT: u16 = 8546;
 
 /// The JSON-RPC and WebSocket servers.

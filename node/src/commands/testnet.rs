@@ -25,7 +25,7 @@ pub struct TestnetSpec {
     /// The genesis share target t0 (default: the dev chain's, every result a share).
     pub share_target_start: Option<cpc_primitives::ShareTarget>,
     /// BFT consensus: validator i's consensus network on base + i (`bft.port`, `bft.peers`).
-    pub bft_base_port: Option<u16>,
+    pub bft_base_port: u16,
 }
 
 #[cfg(unix)]
@@ -49,8 +49,7 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
     if spec.nodes < spec.validators {
         bail!("--nodes: expected at least the {} validators, found {}", spec.validators, spec.nodes);
     }
-    let bft = spec.bft_base_port.unwrap_or(1);
-    for (name, base) in [("--p2p-base-port", spec.p2p_base_port), ("--http-base-port", spec.http_base_port), ("--bft-base-port", bft)] {
+    for (name, base) in [("--p2p-base-port", spec.p2p_base_port), ("--http-base-port", spec.http_base_port), ("--bft-base-port", spec.bft_base_port)] {
         if base as usize + spec.nodes > u16::MAX as usize || base == 0 {
             bail!("{name} {base}: {} nodes do not fit below port 65535", spec.nodes);
         }
@@ -122,13 +121,10 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
                 "validator = \"{}\"\npassword-file = \"password.txt\"\n",
                 Address::from_public_key(&sk.public_key())
             ));
-            if let Some(base) = spec.bft_base_port {
-                let peers: Vec<String> = (0..spec.validators)
-                    .filter(|&j| j != i)
-                    .map(|j| format!("\"/ip4/127.0.0.1/tcp/{}\"", base as usize + j))
-                    .collect();
-                toml.push_str(&format!("bft.port = {}\nbft.peers = [{}]\n", base as usize + i, peers.join(", ")));
-            }
+            let base = spec.bft_base_port as usize;
+            let peers: Vec<String> =
+                (0..spec.validators).filter(|&j| j != i).map(|j| format!("\"/ip4/127.0.0.1/tcp/{}\"", base + j)).collect();
+            toml.push_str(&format!("bft.port = {}\nbft.peers = [{}]\n", base + i, peers.join(", ")));
         }
         std::fs::write(dir.join(crate::config::CONFIG_FILE), toml)?;
         let role = if i < spec.validators { "validator" } else { "full node" };
@@ -174,10 +170,9 @@ pub enum TestnetCmd {
         /// a share until the target moves).
         #[arg(long = "share-target-start", value_parser = parse_share_target)]
         share_target_start: Option<cpc_primitives::ShareTarget>,
-        /// Decide blocks with BFT consensus: validator i's consensus network listens on
-        /// base + i (default: PoA rounds, no BFT).
-        #[arg(long = "bft-base-port")]
-        bft_base_port: Option<u16>,
+        /// First consensus (BFT) port: validator i's consensus network listens on base + i.
+        #[arg(long = "bft-base-port", default_value_t = 26700)]
+        bft_base_port: u16,
     },
 }
 

@@ -7,19 +7,21 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow};
 use cpc_bft::host::EngineHost;
 use cpc_bft::service::{BftConfig, start};
-use cpc_engine::Engine;
 use tokio::sync::watch;
 
+use crate::node::Node;
+
 pub async fn run(
-    engine: Arc<Engine>,
+    node: Arc<Node>,
     cfg: BftConfig,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let listen = cfg.listen.clone();
-    let host = EngineHost::new(engine).map_err(|e| anyhow!("{e:#}"))?;
+    let host = EngineHost::new(node.engine.clone()).map_err(|e| anyhow!("{e:#}"))?;
     let mut handle = start(cfg, host)
         .await
         .map_err(|e| anyhow!("starting BFT consensus on {listen}: {e:#}"))?;
+    let _ = node.consensus.set(handle.probe());
     tracing::info!(address = %handle.address, %listen, "BFT consensus started");
     let res = tokio::select! {
         _ = stop.changed() => Ok(()),

@@ -20,8 +20,6 @@ use tokio::sync::{mpsc, watch};
 pub const MAX_BLOCKS_PER_REQUEST: u32 = 64;
 /// Most bytes of blocks in one sync response (the network refuses larger responses).
 pub const MAX_SYNC_RESPONSE_BYTES: usize = cpc_network::MAX_RESPONSE_PAYLOAD_BYTES;
-/// Most hashes served per `Hashes` request (covers the deepest reorg we apply).
-pub const MAX_HASHES_PER_REQUEST: u32 = 1024;
 /// How often the sync loop looks at peer heads.
 pub(crate) const SYNC_TICK: Duration = Duration::from_millis(250);
 /// How often peer heads are refreshed by asking for their status (gossip keeps them fresh
@@ -30,6 +28,10 @@ pub(crate) const STATUS_REFRESH: Duration = Duration::from_secs(2);
 /// Range requests in flight per sync step, spread over the peers ahead of us (several to one
 /// peer when few are ahead): 4 × 64 blocks keeps a fast link busy without hoarding memory.
 pub(crate) const SYNC_PARALLEL_REQUESTS: usize = 4;
+/// How long the sync loop waits for one peer's range before it benches the peer and goes on
+/// with the others: a full answer (16 MiB) over a ~2 MB/s link. An honest peer on any sane link
+/// answers far sooner; a peer that claims a head and sits on the request costs this once.
+pub(crate) const SYNC_ANSWER_TIMEOUT: Duration = Duration::from_secs(8);
 /// A node this many blocks behind its best peer counts as syncing (and does not propose);
 /// one block behind is ordinary gossip latency.
 pub const SYNC_LAG: u64 = 2;
@@ -56,9 +58,6 @@ fn serve(node: &Node, req: SyncRequest) -> SyncResponse {
                 count.min(MAX_BLOCKS_PER_REQUEST) as u64,
                 MAX_SYNC_RESPONSE_BYTES,
             )?),
-            SyncRequest::Hashes { from, count } => {
-                SyncResponse::Hashes(node.engine.canonical_hashes(from, count.min(MAX_HASHES_PER_REQUEST) as u64)?)
-            }
             SyncRequest::BlockByHash(h) => SyncResponse::Block(node.engine.store().block(&h)?.map(|b| b.to_json_bytes())),
         })
     })();
@@ -120,6 +119,11 @@ pub async fn run(
                     .unwrap_or(Verdict::Ignore);
                     net.report_gossip(id, from, verdict);
                 });
+            }
+            NetEvent::GossipEvidence { id, from, data } => {
+                let node = node.clone();
+                let verdict = tokio::task::spawn_blocking(move || on_gossip_evidence(&node, &data)).await.unwrap_or(Verdict::Ignore);
+                net.report_gossip(id, from, verdict);
             }
             NetEvent::Request { peer: _, req, reply } => {
                 let node = node.clone();
@@ -215,47 +219,67 @@ fn retry_parked(node: &Arc<Node>) {
     }
 }
 
+/// The verdict on gossiped evidence: kept and relayed when it proves an equivocation by a
+/// validator and is new; a forgery is the sender's fault.
+fn on_gossip_evidence(node: &Node, data: &[u8]) -> Verdict {
+    let e = match cpc_consensus::Evidence::from_json_slice(data) {
+        Ok(e) => e,
+        Err(_) => return Verdict::Reject,
+    };
+    match node.engine.record_evidence(&e) {
+        Ok(true) => Verdict::Accept,
+        Ok(false) => Verdict::Ignore,
+        Err(cpc_engine::EvidenceRecordError::Invalid(err)) => {
+            tracing::warn!("invalid evidence from a peer: {err}");
+            Verdict::Reject
+        }
+        Err(err) => {
+            tracing::warn!("evidence not kept: {err}");
+            Verdict::Ignore
+        }
+    }
+}
+
+/// The verdict on a gossiped block with its certificate (full nodes; a validator has its
+/// blocks from consensus). Reject is the gossip penalty: an undecodable message, a certificate
+/// that does not verify, a certified block that does not execute — an honest node checks all
+/// of that before relaying. A block beyond our head is the network's timing: ignored, and sync
+/// fetches the gap.
 async fn on_gossip_block(node: &Arc<Node>, book: &PeerBook, from: PeerId, data: Vec<u8>) -> Verdict {
     if node.bft_mode() {
-        // Under BFT consensus a block is final only with its certificate: gossiped blocks
-        // without one are not imported (nor relayed).
         return Verdict::Ignore;
     }
-    // A Reject verdict is the penalty for gossip (the network lowers the sender's score).
-    let Ok(block) = Block::from_json_slice(&data) else {
-        tracing::warn!(peer = %from, bytes = data.len(), "undecodable block from peer");
-        return Verdict::Reject;
+    let (block, cert) = match Block::decode_certified(&data) {
+        Ok((b, c)) => (b, c.to_vec()),
+        Err(e) => {
+            tracing::warn!(peer = %from, bytes = data.len(), "undecodable block from peer: {e}");
+            return Verdict::Reject;
+        }
     };
     let (height, hash, ts) = (block.header.height, block.hash(), block.header.timestamp);
     let n = node.clone();
-    let res = tokio::task::spawn_blocking(move || n.engine.import_block(block)).await;
+    let res = tokio::task::spawn_blocking(move || n.engine.import_block(block, &cert)).await;
     match res {
-        Ok(Ok(imported @ (Imported::Extended(_) | Imported::Reorg { .. } | Imported::Side))) => {
+        Ok(Ok(Imported::Extended(_))) => {
             let latency_ms = cpc_primitives::now_millis().saturating_sub(ts);
-            tracing::debug!(peer = %from, height, %hash, latency_ms, ?imported, "imported gossiped block");
+            tracing::debug!(peer = %from, height, %hash, latency_ms, "imported gossiped block");
             book.raise(&from, height, hash);
             Verdict::Accept
         }
         Ok(Ok(Imported::Known)) => Verdict::Ignore,
-        Ok(Ok(Imported::Orphan { .. })) => {
-            // We are behind: the sync loop fetches the gap from this peer.
+        Ok(Ok(Imported::Ahead { .. })) => {
+            // Certified, but we are behind: the sync loop fetches the gap.
             book.raise(&from, height, hash);
             Verdict::Ignore
         }
-        Ok(Err(ImportError::Invalid(e))) => {
+        Ok(Err(e @ (ImportError::Invalid(_) | ImportError::KnownInvalid(_) | ImportError::Certificate(_)))) => {
             tracing::warn!(peer = %from, height, "invalid block from peer: {e}");
             Verdict::Reject
         }
-        Ok(Err(ImportError::KnownInvalid(_))) => {
-            tracing::warn!(peer = %from, height, "known invalid block from peer");
-            Verdict::Reject
-        }
         Ok(Err(e)) => {
-            tracing::warn!(height, "block import failed: {e}");
+            tracing::warn!(peer = %from, height, "block import failed: {e}");
             Verdict::Ignore
         }
         Err(_) => Verdict::Ignore,
     }
 }
-
-

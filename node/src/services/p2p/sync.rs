@@ -1,8 +1,14 @@
-//! The sync loop (docs/CONSENSUS.md, "Sync"): peers' heads from `Status`, ranges fetched from
-//! those ahead in parallel, their synthetic results pre-verified on all cores, then imported in
-//! order; a range that does not attach means a fork, resolved from the common ancestor.
+//! The sync loop of a full node (docs/CONSENSUS.md, "Following the chain"): peers' heads from
+//! `Status`, ranges of certified blocks fetched from those ahead in parallel, each block's
+//! certificate checked before anything else, their synthetic results pre-verified on all cores,
+//! then imported in order. No fork choice: a block is final with its certificate.
+//!
+//! No single peer can stall it: a peer that claims a head and then serves nothing, answers
+//! with something else, too late, or with blocks whose certificate does not verify is
+//! penalised and leaves the book (its next `Status` brings it back, with its score lowered);
+//! the other peers ahead keep serving. Repeated penalties ban it.
 
-use super::{ask_status, MAX_BLOCKS_PER_REQUEST, PROGRESS_LOG, STATUS_REFRESH, SYNC_LAG, SYNC_PARALLEL_REQUESTS, SYNC_TICK};
+use super::{ask_status, MAX_BLOCKS_PER_REQUEST, PROGRESS_LOG, STATUS_REFRESH, SYNC_ANSWER_TIMEOUT, SYNC_LAG, SYNC_PARALLEL_REQUESTS, SYNC_TICK};
 use crate::node::{Node, SyncProgress};
 use cpc_engine::{ImportError, Imported};
 use cpc_network::{NetworkHandle, PeerBook, PeerId, Severity, SyncRequest, SyncResponse};
@@ -13,8 +19,7 @@ use tokio::sync::watch;
 
 pub async fn sync_loop(node: Arc<Node>, net: NetworkHandle, book: Arc<PeerBook>, mut stop: watch::Receiver<bool>) {
     if node.bft_mode() {
-        // Under BFT consensus blocks arrive only with their certificates (Malachite's value
-        // sync): never by this longest-chain sync.
+        // A validator has its blocks from consensus (Malachite's value sync when behind).
         let _ = stop.changed().await;
         return;
     }
@@ -81,91 +86,127 @@ fn finish_sync(node: &Node, started: &mut Option<(Instant, u64)>) {
         }
 }
 
-/// Fetches the next ranges from the peers ahead of us and imports them in order.
+/// What one peer's answer to a range request shows, before import.
+fn check_range(from: u64, claimed: u64, raw: Vec<Vec<u8>>) -> Result<Vec<(Block, Vec<u8>)>, (Severity, String)> {
+    if raw.is_empty() {
+        // Committed blocks are never reverted: a peer that claimed this head has these blocks.
+        return Err((Severity::Fatal, format!("claimed head {claimed} but served no block from {from}")));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, b) in raw.iter().enumerate() {
+        let (block, cert) = Block::decode_certified(b).map_err(|e| (Severity::Major, format!("sync response: {e}")))?;
+        let want = from + i as u64;
+        if block.header.height != want {
+            return Err((Severity::Major, format!("sync response: expected block {want}, found {}", block.header.height)));
+        }
+        out.push((block, cert.to_vec()));
+    }
+    Ok(out)
+}
+
+/// Fetches the next ranges from the peers ahead of us and imports them in height order as
+/// they arrive: the first range is asked of two peers when two are ahead, so one that never
+/// answers cannot hold the head back; one that fails is benched (see the module doc).
 async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
     let head = node.head();
-    let peers = book.ahead_of(head.height);
+    let mut peers = book.ahead_of(head.height);
     if peers.is_empty() {
         return;
     }
+    // A different order each step: no peer is always asked first.
+    let shift = (cpc_primitives::now_millis() as usize) % peers.len();
+    peers.rotate_left(shift);
     let mut from = head.height + 1;
-    let mut reqs = Vec::new();
+    let mut asks: Vec<(PeerId, u64, u64, u32)> = Vec::new();
     for (peer, top) in peers.iter().cycle().take(SYNC_PARALLEL_REQUESTS) {
         if from > *top {
             continue;
         }
         let count = (MAX_BLOCKS_PER_REQUEST as u64).min(top - from + 1) as u32;
-        let net = net.clone();
-        let peer = *peer;
-        let start = from;
-        reqs.push(tokio::spawn(async move { (peer, net.request(peer, SyncRequest::Blocks { from: start, count }).await) }));
+        asks.push((*peer, *top, from, count));
         from += count as u64;
     }
-    let mut batches = Vec::new();
-    for r in reqs {
-        let Ok((peer, res)) = r.await else { continue };
-        match res {
-            Ok(SyncResponse::Blocks(raw)) => {
-                let mut blocks = Vec::with_capacity(raw.len());
-                for b in raw {
-                    match Block::from_json_slice(&b) {
-                        Ok(b) => blocks.push(b),
-                        Err(_) => {
-                            net.penalize(peer, Severity::Major, "undecodable block in sync response".into());
-                            blocks.clear();
-                            break;
-                        }
-                    }
-                }
-                batches.push((peer, blocks));
-            }
-            Ok(other) => net.penalize(peer, Severity::Minor, format!("answered Blocks with {other:?}")),
-            Err(e) => tracing::debug!(peer = %peer, "block request failed: {e}"),
-        }
+    if let (Some(&(first, _, start, count)), Some((second, top2))) = (asks.first(), peers.get(1))
+        && *second != first
+        && *top2 >= start
+    {
+        asks.push((*second, *top2, start, count.min((*top2 - start + 1) as u32)));
     }
-    // Full synthetic verification of the whole range runs ahead on all cores; the ordered
-    // import below then finds the results in the verified cache.
-    let batches = {
-        let n = node.clone();
-        let work = tokio::task::spawn_blocking(move || {
-            let all: Vec<&Block> = batches.iter().flat_map(|(_, b)| b.iter()).collect();
-            n.engine.preverify_synthetic(&all);
-            batches
+    let mut inflight = tokio::task::JoinSet::new();
+    for (peer, top, start, count) in asks {
+        let net = net.clone();
+        inflight.spawn(async move {
+            let res = tokio::time::timeout(SYNC_ANSWER_TIMEOUT, net.request(peer, SyncRequest::Blocks { from: start, count })).await;
+            (peer, top, start, res)
         });
-        match work.await {
-            Ok(b) => b,
-            Err(_) => return,
-        }
+    }
+    // A peer that fails us is out of the book for a while; the ranges it held wait for the
+    // next step, served by the others.
+    let drop_peer = |peer: PeerId, severity: Severity, why: String| {
+        let d = book.bench(&peer);
+        tracing::warn!(peer = %peer, bench_s = d.as_secs(), "sync: dropping a peer: {why}");
+        net.penalize(peer, severity, why);
     };
-    for (peer, blocks) in batches {
-        let n = node.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            for b in blocks {
-                let height = b.header.height;
-                match n.engine.import_block(b) {
-                    Ok(Imported::Orphan { .. }) => return Err((height, None)),
-                    Ok(_) => {}
-                    Err(e) => return Err((height, Some(e))),
+    let mut ready: std::collections::BTreeMap<u64, (PeerId, Vec<(Block, Vec<u8>)>)> = Default::default();
+    while let Some(done) = inflight.join_next().await {
+        let Ok((peer, top, start, res)) = done else { continue };
+        let blocks = match res {
+            Ok(Ok(SyncResponse::Blocks(raw))) => match check_range(start, top, raw) {
+                Ok(b) => b,
+                Err((sev, why)) => {
+                    drop_peer(peer, sev, why);
+                    continue;
                 }
+            },
+            Ok(Ok(other)) => {
+                drop_peer(peer, Severity::Minor, format!("answered Blocks with {other:?}"));
+                continue;
             }
-            Ok(())
+            // No answer in time, or the connection broke: not proof of a lie (a minor
+            // penalty), but sync does not wait for this peer again soon.
+            Ok(Err(e)) => {
+                drop_peer(peer, Severity::Minor, format!("block request from {start} failed: {e}"));
+                continue;
+            }
+            Err(_) => {
+                drop_peer(peer, Severity::Minor, format!("no answer for blocks from {start} within {SYNC_ANSWER_TIMEOUT:?}"));
+                continue;
+            }
+        };
+        // Certificates first (cheap, one signature per validator): a range with a bad one is
+        // the peer's lie and is dropped before its synthetic results cost anything.
+        let n = node.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let bad = blocks.iter().find_map(|(b, c)| {
+                cpc_consensus::finality::verify_certificate_bytes(c, b.header.height, &b.hash(), n.engine.validators())
+                    .err()
+                    .map(|e| format!("block {}: {e}", b.header.height))
+            });
+            match bad {
+                Some(why) => Err(why),
+                None => Ok(blocks),
+            }
         })
         .await;
-        match res {
-            Ok(Ok(())) => {}
-            Ok(Err((_, None))) => {
-                // Their range does not attach to our head: find where the chains forked.
-                resolve_fork(node, net, peer).await;
-                return;
+        match checked {
+            Ok(Ok(blocks)) => {
+                ready.entry(start).or_insert((peer, blocks));
             }
-            Ok(Err((height, Some(e)))) => {
-                tracing::warn!(peer = %peer, height, "sync: bad block from peer: {e}");
-                if matches!(e, ImportError::Invalid(_) | ImportError::KnownInvalid(_)) {
-                    net.penalize(peer, Severity::Major, format!("invalid block at {height}: {e}"));
-                }
-                return;
-            }
+            Ok(Err(why)) => drop_peer(peer, Severity::Fatal, why),
             Err(_) => return,
+        }
+        // Import every range that now continues the head.
+        loop {
+            let next = node.head().height + 1;
+            let Some(start) = ready.range(..=next).next_back().map(|(s, _)| *s) else { break };
+            let (peer, blocks) = ready.remove(&start).expect("listed above");
+            let blocks: Vec<(Block, Vec<u8>)> = blocks.into_iter().filter(|(b, _)| b.header.height >= next).collect();
+            if blocks.is_empty() {
+                continue;
+            }
+            if !import_range(node, &drop_peer, peer, blocks).await {
+                return;
+            }
         }
     }
     if let Some(p) = node.sync.lock().as_mut() {
@@ -173,57 +214,40 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
     }
 }
 
-/// Our canonical chain and the peer's disagree near our head: find the highest common
-/// height, then import the peer's branch from there (fork choice decides whether to switch).
-async fn resolve_fork(node: &Arc<Node>, net: &NetworkHandle, peer: PeerId) {
-    let head = node.head();
-    let from = head.height.saturating_sub(node.engine.max_reorg_depth());
-    let count = (head.height - from + 1) as u32;
-    let theirs = match net.request(peer, SyncRequest::Hashes { from, count }).await {
-        Ok(SyncResponse::Hashes(h)) => h,
-        _ => return,
-    };
-    let mut common = None;
-    for (i, h) in theirs.iter().enumerate() {
-        if node.engine.store().hash_at(from + i as u64).ok().flatten() == Some(*h) {
-            common = Some(from + i as u64);
-        } else {
-            break;
-        }
-    }
-    let Some(common) = common else {
-        tracing::warn!(peer = %peer, depth = node.engine.max_reorg_depth(), "no common block within the reorg limit");
-        return;
-    };
-    tracing::info!(peer = %peer, common, our_head = head.height, "fork found; fetching the peer's branch");
-    let mut next = common + 1;
-    loop {
-        let res = net.request(peer, SyncRequest::Blocks { from: next, count: MAX_BLOCKS_PER_REQUEST }).await;
-        let Ok(SyncResponse::Blocks(raw)) = res else { return };
-        if raw.is_empty() {
-            return;
-        }
-        let blocks: Vec<Block> = raw.iter().filter_map(|b| Block::from_json_slice(b).ok()).collect();
-        let n = blocks.len() as u64;
-        let node2 = node.clone();
-        let ok = tokio::task::spawn_blocking(move || {
-            for b in blocks {
-                if let Err(e) = node2.engine.import_block(b) {
-                    tracing::warn!("fork branch block refused: {e}");
-                    return false;
-                }
+/// Pre-verifies a certified range's synthetic results on all cores (the ordered import then
+/// finds them in the verified cache) and imports it. False when the range failed.
+async fn import_range(
+    node: &Arc<Node>,
+    drop_peer: &impl Fn(PeerId, Severity, String),
+    peer: PeerId,
+    blocks: Vec<(Block, Vec<u8>)>,
+) -> bool {
+    let n = node.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&Block> = blocks.iter().map(|(b, _)| b).collect();
+        n.engine.preverify_synthetic(&refs);
+        for (b, cert) in blocks {
+            let height = b.header.height;
+            match n.engine.import_block(b, &cert) {
+                Ok(Imported::Ahead { .. }) => return Err((height, None)),
+                Ok(_) => {}
+                Err(e) => return Err((height, Some(e))),
             }
-            true
-        })
-        .await
-        .unwrap_or(false);
-        if !ok {
-            net.penalize(peer, Severity::Major, "invalid fork branch".into());
-            return;
         }
-        next += n;
-        if n < MAX_BLOCKS_PER_REQUEST as u64 {
-            return;
+        Ok(())
+    })
+    .await;
+    match res {
+        Ok(Ok(())) => true,
+        Ok(Err((_, None))) => false,
+        Ok(Err((height, Some(e)))) => {
+            if matches!(e, ImportError::Invalid(_) | ImportError::KnownInvalid(_) | ImportError::Certificate(_)) {
+                drop_peer(peer, Severity::Major, format!("invalid block at {height}: {e}"));
+            } else {
+                tracing::warn!(peer = %peer, height, "sync: block not imported: {e}");
+            }
+            false
         }
+        Err(_) => false,
     }
 }

@@ -43,8 +43,8 @@ impl Api {
         Ok(Some(view))
     }
 
-    /// The commit certificate of block `hash` at `height`, if BFT decided it (the certificate
-    /// stored at that height names the block it certifies).
+    /// The commit certificate of block `hash` at `height` (none for genesis, or for a block
+    /// that is not the committed one there: the certificate names the block it certifies).
     fn certificate(&self, height: u64, hash: &H256) -> Result<Option<cpc_rpc::CertificateView>, ApiError> {
         let Some(bytes) = self.0.engine.certificate(height).map_err(internal)? else { return Ok(None) };
         let c = cpc_bft::certificate::decode_certificate(&bytes)
@@ -72,11 +72,6 @@ impl ChainApi for Api {
 
     fn head_height(&self) -> u64 {
         self.0.head().height
-    }
-
-    fn finalized_height(&self) -> Option<u64> {
-        // Under BFT every committed block has its certificate: the head is final.
-        self.0.bft_mode().then(|| self.0.head().height)
     }
 
     fn block_by_height(&self, height: u64, full: bool) -> Result<Option<BlockView>, ApiError> {
@@ -124,6 +119,38 @@ impl ChainApi for Api {
         let rewards = self.0.engine.store().rewards(&hash).map_err(internal)?.unwrap_or_default();
         let (tips, _, _) = self.0.engine.window_for(height).map_err(internal)?;
         Ok(Some(compute_results_view(&block, hash, &rewards, &tips)?))
+    }
+
+    fn evidence(&self, from_height: u64, limit: usize) -> Result<Vec<serde_json::Value>, ApiError> {
+        let list = self.0.engine.evidence(from_height, limit).map_err(internal)?;
+        Ok(list
+            .into_iter()
+            .map(|e| {
+                let id = e.id();
+                let mut v = serde_json::to_value(e.canonical()).expect("evidence serializes");
+                v["id"] = serde_json::json!(id);
+                v
+            })
+            .collect())
+    }
+
+    async fn consensus_state(&self) -> Result<serde_json::Value, ApiError> {
+        let head = self.0.head().height;
+        if let Some(probe) = self.0.consensus.get() {
+            let mut v = probe.state().await.ok_or_else(|| internal("consensus did not answer"))?;
+            v["mode"] = "validator".into();
+            v["committed_height"] = head.into();
+            return Ok(v);
+        }
+        // No consensus here: a dev chain's lone validator decides alone; a full node follows
+        // by certificates.
+        let mode = if self.0.engine.signer().is_some() { "single_validator" } else { "full_node" };
+        Ok(serde_json::json!({
+            "mode": mode,
+            "height": head + 1,
+            "committed_height": head,
+            "validators": self.0.engine.validators().len(),
+        }))
     }
 
     fn syncing(&self) -> Option<SyncStatus> {
