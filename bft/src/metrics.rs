@@ -19,6 +19,15 @@ pub struct BftMetrics {
     pub round: IntGauge,
 }
 
+/// Every series this component registers (for the node's dashboard check).
+pub const NAMES: &[&str] = &[
+    "cpcd_bft_commit_latency_seconds",
+    "cpcd_bft_rounds_per_height",
+    "cpcd_bft_missed_proposals_total",
+    "cpcd_bft_height",
+    "cpcd_bft_round",
+];
+
 impl BftMetrics {
     /// Registers the series in `registry` (one node's).
     pub fn register(registry: &Registry) -> BftMetrics {

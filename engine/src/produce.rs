@@ -106,3 +106,29 @@ impl Engine {
         Ok(head)
     }
 }
+
+impl Engine {
+    /// Measures, on this machine, the worst-case time to check a block: one synthetic result
+    /// recomputed (matrices generated and multiplied) times the results a block may carry per
+    /// core, plus a full block of transfer signatures per core. The BFT propose timeout must
+    /// cover it (docs/CONSENSUS.md, "Timeouts"). Takes about one recomputation.
+    pub fn worst_case_validation(&self) -> std::time::Duration {
+        let p = &self.params.poc;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let started = Instant::now();
+        let seed = cpc_poc::seed(&self.genesis_hash, "cpc-timeout-probe", 0);
+        let (a, b) = cpc_poc::generate_matrices(&seed, p.matrix_size);
+        std::hint::black_box(cpc_poc::matmul(&a, &b, p.matrix_size));
+        let one_result = started.elapsed();
+        let key = SecretKey::from_bytes(&[7; 32]);
+        let sig = key.sign(b"cpc-timeout-probe");
+        const SIGS: u32 = 64;
+        let started = Instant::now();
+        for _ in 0..SIGS {
+            let _ = std::hint::black_box(key.public_key().verify_strict(b"cpc-timeout-probe", &sig));
+        }
+        let one_sig = started.elapsed() / SIGS;
+        one_result * (p.max_synthetic_results_per_block as u32).div_ceil(cores)
+            + one_sig * (self.params.max_txs_per_block as u32).div_ceil(cores)
+    }
+}

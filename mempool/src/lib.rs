@@ -439,18 +439,6 @@ impl Mempool {
         Ok(())
     }
 
-    /// Empties the pool, returning every transaction in arrival order (to re-admit them
-    /// against a new state after a reorg).
-    pub fn take_all(&mut self) -> Vec<ValidTx> {
-        let mut all: Vec<Entry> = self.senders.drain().flat_map(|(_, s)| s.txs.into_values()).collect();
-        all.sort_by_key(|e| e.seq);
-        self.by_hash.clear();
-        self.tasks.clear();
-        self.by_price.clear();
-        self.bytes = 0;
-        all.into_iter().map(|e| e.v).collect()
-    }
-
     /// Ready (`pending`) and waiting-for-a-gap (`queued`) counts.
     pub fn status(&self) -> PoolStatus {
         let mut st = PoolStatus::default();

@@ -229,18 +229,6 @@ fn on_block_drops_included_and_stale() {
     assert_eq!(m.best(10).len(), 1);
 }
 
-#[test]
-fn take_all_empties_the_pool_in_arrival_order() {
-    let t = T::new();
-    let mut m = pool();
-    let a = t.add(&mut m, t.tx(2, 1, 0, 1000)).unwrap();
-    let b = t.add(&mut m, t.tx(1, 1, 0, 5000)).unwrap();
-    let all: Vec<H256> = m.take_all().into_iter().map(|v| v.hash).collect();
-    assert_eq!(all, vec![a, b]);
-    assert!(m.is_empty() && m.best(10).is_empty());
-    assert_eq!(m.status(), PoolStatus::default());
-}
-
 // --- PoC v2: the byte bound, forgers, shares -----------------------------------------------
 
 fn size(tx: &Transaction) -> usize {
@@ -350,8 +338,6 @@ fn bytes_follow_every_way_in_and_out() {
     m.on_block(&[(H256([1; 32]), addr)], &t.st).unwrap();
     assert_eq!(m.bytes(), held_bytes(&m));
     assert_eq!(m.len(), 1);
-    m.take_all();
-    assert_eq!(m.bytes(), 0);
 }
 
 #[test]

@@ -288,7 +288,7 @@ fn start_producer(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Su
                 listen,
                 peers: args.bft.peers.iter().filter(|p| !p.trim().is_empty()).map(|p| p.trim().to_string()).collect(),
                 wal_dir: datadir.join("bft"),
-                propose_timeout: Duration::from_millis(args.bft.propose_timeout_ms),
+                propose_timeout: propose_timeout(engine, args.bft.propose_timeout_ms),
                 registry: Some(node.metrics.registry().clone()),
                 equivocate: args.bft.test_equivocate,
             };
@@ -304,6 +304,20 @@ fn start_producer(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Su
         (Some(_), false) => unreachable!("a validator outside --dev runs BFT consensus (bft_mode above)"),
         (None, _) => tracing::info!("no validator key: running as a full node"),
     }
+}
+
+/// The round-0 propose timeout: the flag, raised to ten times the worst-case block check
+/// measured on this machine (a proposer builds and every validator checks the heaviest block
+/// within it, with room for the network).
+fn propose_timeout(engine: &Engine, flag_ms: u64) -> Duration {
+    let worst = engine.worst_case_validation();
+    let t = Duration::from_millis(flag_ms).max(worst * 10);
+    tracing::info!(
+        propose_timeout_ms = t.as_millis() as u64,
+        worst_case_validation_ms = worst.as_millis() as u64,
+        "propose timeout"
+    );
+    t
 }
 
 /// How long each task may take to stop at shutdown before it is aborted: covers a block

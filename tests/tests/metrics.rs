@@ -207,8 +207,7 @@ async fn metrics_health_and_readiness_of_a_dev_node() {
         "cpcd_block_import_seconds_bucket",
         "cpcd_block_transactions_bucket",
         "cpcd_blocks_produced_total",
-        "cpcd_reorgs_total",
-        "cpcd_reorg_depth_bucket",
+        "cpcd_evidence_total",
         "cpcd_mempool_transactions",
         "cpcd_peers",
         "cpcd_syncing",
@@ -234,7 +233,7 @@ async fn metrics_health_and_readiness_of_a_dev_node() {
     assert_eq!(value(&s, "cpcd_mempool_transactions", &[("state", "queued")]), Some(0.0));
     assert_eq!(value(&s, "cpcd_peers", &[]), Some(0.0));
     assert_eq!(value(&s, "cpcd_syncing", &[]), Some(0.0));
-    assert_eq!(value(&s, "cpcd_reorgs_total", &[]), Some(0.0));
+    assert_eq!(value(&s, "cpcd_evidence_total", &[]), Some(0.0));
     assert_eq!(value(&s, "cpcd_poc_results_total", &[("result", "rejected"), ("reason", "rule 2")]), Some(1.0));
     assert!(value(&s, "cpcd_poc_verify_seconds_count", &[("stage", "admission")]).unwrap() >= 1.0);
 

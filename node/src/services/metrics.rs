@@ -243,7 +243,15 @@ mod tests {
         let m = Metrics::new();
         let e = cpc_engine::EngineMetrics::register(m.registry());
         let miner = cpc_miner::MinerMetrics::register(m.registry());
-        let names = m.names().iter().cloned().chain(e.names()).chain(miner.names().iter().cloned()).collect();
+        let _bft = cpc_bft::metrics::BftMetrics::register(m.registry());
+        let names = m
+            .names()
+            .iter()
+            .cloned()
+            .chain(e.names())
+            .chain(miner.names().iter().cloned())
+            .chain(cpc_bft::metrics::NAMES.iter().map(|n| n.to_string()))
+            .collect();
         (m, e, names)
     }
 

@@ -2,11 +2,13 @@
 //! node over JSON-RPC batches; reports accepted/s and committed transactions per second.
 //!
 //! ```text
-//! cpc-loadgen [--rpc URL | --spawn] [--block-time 0] [--accounts 200] [--txs 60000]
-//!             [--batch 500] [--concurrency 4]
+//! cpc-loadgen [--rpc URL | --spawn | --spawn-validators N] [--block-time 0] [--accounts 200]
+//!             [--txs 60000] [--batch 500] [--concurrency 4]
 //! ```
 //! With `--spawn` it starts its own `cpcd --dev` (the binary next to this one) on a free
-//! port with a temporary datadir.
+//! port with a temporary datadir; with `--spawn-validators N` a testnet of N validators
+//! deciding by BFT consensus on loopback (`--block-time` is then the chain's block time), the
+//! load spread over every validator's JSON-RPC.
 
 use anyhow::{bail, Context, Result};
 use cpc_primitives::*;
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 struct Opts {
     rpc: Option<String>,
+    validators: Option<usize>,
     block_time: String,
     accounts: usize,
     txs: usize,
@@ -28,7 +31,7 @@ struct Opts {
 }
 
 fn parse_opts() -> Result<Opts> {
-    let mut o = Opts { rpc: None, block_time: "0".into(), accounts: 200, txs: 60_000, batch: 500, concurrency: 4 };
+    let mut o = Opts { rpc: None, validators: None, block_time: "0".into(), accounts: 200, txs: 60_000, batch: 500, concurrency: 4 };
     let mut spawn = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -36,6 +39,7 @@ fn parse_opts() -> Result<Opts> {
         match a.as_str() {
             "--rpc" => o.rpc = Some(val()?),
             "--spawn" => spawn = true,
+            "--spawn-validators" => o.validators = Some(val()?.parse()?),
             "--block-time" => o.block_time = val()?,
             "--accounts" => o.accounts = val()?.parse()?,
             "--txs" => o.txs = val()?.parse()?,
@@ -48,8 +52,8 @@ fn parse_opts() -> Result<Opts> {
             other => bail!("unknown argument {other}"),
         }
     }
-    if o.rpc.is_none() && !spawn {
-        bail!("give --rpc URL or --spawn");
+    if o.rpc.is_none() && !spawn && o.validators.is_none() {
+        bail!("give --rpc URL, --spawn or --spawn-validators N");
     }
     Ok(o)
 }
@@ -87,16 +91,29 @@ async fn send_batch(c: &HttpClient, txs: &[Value]) -> Result<(usize, usize, Opti
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let o = parse_opts()?;
-    let _node;
-    let url = match &o.rpc {
-        Some(u) => u.clone(),
-        None => {
+    let mut _nodes = Vec::new();
+    let _dir = tempfile::tempdir()?;
+    let (chain, urls) = match (&o.rpc, o.validators) {
+        (Some(u), _) => (CHAIN_ID, vec![u.clone()]),
+        (None, Some(n)) => {
+            let block_time = if o.block_time == "0" { "250ms" } else { o.block_time.as_str() };
+            let dirs = testnet_init(_dir.path(), n, n, block_time)?;
+            for d in &dirs {
+                _nodes.push(NodeProc::start_datadir(d, &["--log.filter", "warn,cpcd::launcher=info"])?);
+            }
+            let c = client(&_nodes[0].rpc_url);
+            wait_height(&c, 2, Duration::from_secs(60)).await?;
+            println!("cpc-loadgen: {n} BFT validators on loopback, block time {block_time}");
+            (TESTNET_CHAIN_ID, _nodes.iter().map(|n| n.rpc_url.clone()).collect())
+        }
+        (None, None) => {
             let n = NodeProc::start_dev(None, &["--dev.block-time", &o.block_time, "--log.filter", "warn,cpcd::launcher=info"])?;
             let u = n.rpc_url.clone();
-            _node = n;
-            u
+            _nodes.push(n);
+            (CHAIN_ID, vec![u])
         }
     };
+    let url = urls[0].clone();
     let c = client(&url);
     let per_sender = o.txs.div_ceil(o.accounts);
     println!("cpc-loadgen: {} transfers from {} accounts ({} each) to {url}", o.txs, o.accounts, per_sender);
@@ -114,7 +131,7 @@ async fn main() -> Result<()> {
     let mut funding = Vec::new();
     for (i, s) in senders.iter().enumerate() {
         let d = i % (dev.len() - 1);
-        funding.push(tx_json(&transfer(&dev[d + 1], addr_of(s), fund, dev_nonce[d])));
+        funding.push(tx_json(&transfer_on(chain, &dev[d + 1], addr_of(s), fund, dev_nonce[d])));
         dev_nonce[d] += 1;
     }
     for chunk in funding.chunks(o.batch) {
@@ -138,7 +155,7 @@ async fn main() -> Result<()> {
             if all.len() >= o.txs {
                 break 'outer;
             }
-            let tx = transfer(s, recipients[(i + n as usize) % recipients.len()], 1000, n);
+            let tx = transfer_on(chain, s, recipients[(i + n as usize) % recipients.len()], 1000, n);
             all.push((tx.hash().to_hex(), tx_json(&tx)));
         }
     }
@@ -150,9 +167,9 @@ async fn main() -> Result<()> {
     let batches = Arc::new(tokio::sync::Mutex::new(batches.into_iter()));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..o.concurrency {
+    for i in 0..o.concurrency {
         let batches = batches.clone();
-        let c = client(&url);
+        let c = client(&urls[i % urls.len()]);
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut bad, mut first) = (0usize, 0usize, None::<String>);
             loop {
