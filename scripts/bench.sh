@@ -25,7 +25,7 @@ echo "== Sync: a fresh node catches up 10 000 blocks (cpc-netbench sync)"
 "$TARGET/release/cpc-netbench" sync --blocks 10000
 echo "== JSON-RPC load: 4 BFT validators, 250 ms blocks (cpc-loadgen --spawn-validators 4 --block-time 250ms --txs 60000)"
 "$TARGET/release/cpc-loadgen" --spawn-validators 4 --block-time 250ms --txs 60000
-echo "== Gossip latency, 4 validators (cpc-netbench gossip)"
+echo "== BFT commit latency, 4 cpcd validators (cpc-netbench gossip)"
 "$TARGET/release/cpc-netbench" gossip --validators 4 --blocks 60 --block-time 500ms
-echo "== BFT commit latency, 4 validators, toy blocks (cargo bench -p cpc-bft --bench commit_latency -- 300)"
-cargo bench -q -p cpc-bft --bench commit_latency -- 300 2>/dev/null
+echo "== BFT commit latency, 4 validators, toy blocks (cargo bench --workspace --bench commit_latency -- 300)"
+cargo bench -q --workspace --bench commit_latency -- 300 2>/dev/null
