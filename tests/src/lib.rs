@@ -444,3 +444,23 @@ pub fn set_bft_peers(dir: &Path, ports: &[u16]) -> Result<()> {
     std::fs::write(&path, out.join("\n") + "\n")?;
     Ok(())
 }
+
+/// A scripted peer's network inside the test process: cpc_network on a free loopback port,
+/// with the node key in `key_dir` (created when missing, so the same directory gives the same
+/// peer id again), dialing `node_addr`.
+pub async fn scripted_network(
+    key_dir: &Path,
+    node_addr: &cpc_network::Multiaddr,
+    chain_id: &str,
+    genesis_hash: H256,
+) -> (cpc_network::NetworkHandle, tokio::sync::mpsc::Receiver<cpc_network::NetEvent>) {
+    let cfg = cpc_network::NetworkConfig {
+        chain_id: chain_id.into(),
+        genesis_hash,
+        listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+        bootnodes: vec![node_addr.clone()],
+        max_peers: 4,
+        keypair: cpc_network::load_or_create_node_key(key_dir).expect("node key"),
+    };
+    cpc_network::start(cfg).await.expect("the scripted peer's network starts")
+}

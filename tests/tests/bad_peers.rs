@@ -17,7 +17,7 @@
 
 use cpc_consensus::{build_block, validate_block, BlockError, BuildContext, Candidate, ChainContext, PocVerifier, ValidatorSet};
 use cpc_genesis::Genesis;
-use cpc_network::{Multiaddr, NetEvent, NetworkConfig, NetworkHandle, PeerId, Status, SyncRequest, SyncResponse, MAJOR_PENALTY};
+use cpc_network::{Multiaddr, NetEvent, NetworkHandle, PeerId, Status, SyncRequest, SyncResponse, MAJOR_PENALTY};
 use cpc_primitives::*;
 use cpc_state::{ChainParams, Head, MemState};
 use cpcd_tests::*;
@@ -212,15 +212,7 @@ impl Scripted {
     /// Starts a peer whose identity is the node key in `key_dir` (created when missing, so
     /// the same directory gives the same peer id again) and dials the node.
     async fn start(key_dir: &Path, node_addr: &Multiaddr, genesis_hash: H256) -> Scripted {
-        let cfg = NetworkConfig {
-            chain_id: CHAIN_ID.into(),
-            genesis_hash,
-            listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-            bootnodes: vec![node_addr.clone()],
-            max_peers: 4,
-            keypair: cpc_network::load_or_create_node_key(key_dir).expect("node key"),
-        };
-        let (net, mut events) = cpc_network::start(cfg).await.expect("scripted peer's network starts");
+        let (net, mut events) = scripted_network(key_dir, node_addr, CHAIN_ID, genesis_hash).await;
         let (tx, links) = mpsc::unbounded_channel();
         let pump = tokio::spawn(async move {
             while let Some(ev) = events.recv().await {

@@ -1,5 +1,5 @@
-//! BFT consensus with real `cpcd` processes (`testnet init --bft-base-port`): four validators
-//! decide blocks with transfers; one killed with SIGKILL does not stop the rest; two killed
+//! BFT consensus with real `cpcd` processes (`testnet init`): four validators decide blocks
+//! with transfers and one validator's mined shares; one killed with SIGKILL does not stop the rest; two killed
 //! stop every commit without a fork; one restarted brings commits back and catches up. At the
 //! end every node's database holds the same blocks and state roots, and every block has a
 //! commit certificate that cpcd's own check accepts against the genesis validators.
@@ -24,9 +24,16 @@ async fn heights(clients: &[&jsonrpsee::http_client::HttpClient]) -> Vec<u64> {
 async fn four_bft_validators_commit_survive_one_kill_halt_at_two_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let dirs = testnet_init(dir.path(), 4, 4, "300ms").unwrap();
+    // Validator 0 also mines (one CPU thread): its shares go through consensus like transfers.
+    let toml = std::fs::read_to_string(dirs[0].join("cpcd.toml")).unwrap();
+    let miner = toml.lines().find_map(|l| l.strip_prefix("validator = ")).unwrap().trim_matches('"').to_string();
     let mut nodes: Vec<Option<NodeProc>> = dirs
         .iter()
-        .map(|d| Some(NodeProc::start_datadir(d, &[]).unwrap()))
+        .enumerate()
+        .map(|(i, d)| {
+            let mine: &[&str] = if i == 0 { &["--mine", "--cpu-threads", "1", "--miner", &miner] } else { &[] };
+            Some(NodeProc::start_datadir(d, mine).unwrap())
+        })
         .collect();
     let clients: Vec<_> = nodes.iter().map(|n| n.as_ref().unwrap().client()).collect();
 
@@ -63,6 +70,14 @@ async fn four_bft_validators_commit_survive_one_kill_halt_at_two_and_resume() {
         let signers: Vec<&str> = c["signatures"].as_array().unwrap().iter().map(|s| s["validator"].as_str().unwrap()).collect();
         assert!(signers.len() >= 3 && signers.iter().all(|s| members.iter().any(|m| m == s)), "{c}");
     }
+
+    // The miner's shares are in the committed blocks, as every validator sees them.
+    let mut shares = 0;
+    for h in 1..=50u64 {
+        let r = call(&clients[2], "cpc_getComputeResults", vec![h.into()]).await.unwrap();
+        shares += r["shares"].as_u64().unwrap_or(0);
+    }
+    assert!(shares > 0, "no share committed in 50 heights");
 
     // 2. One validator killed: the three others go on.
     nodes[3].take().unwrap().kill9();

@@ -5,7 +5,7 @@
 //! are banned (disconnected), the silent one is penalised and benched, and the validator's
 //! production never depends on any of them.
 
-use cpc_network::{Multiaddr, NetEvent, NetworkConfig, NetworkHandle, PeerId, Status, SyncRequest, SyncResponse};
+use cpc_network::{Multiaddr, NetEvent, NetworkHandle, PeerId, Status, SyncRequest, SyncResponse};
 use cpc_primitives::*;
 use cpcd_tests::*;
 use jsonrpsee::http_client::HttpClient;
@@ -59,15 +59,7 @@ fn forged_block(height: u64, sk: &SecretKey) -> Vec<u8> {
 
 impl Liar {
     async fn start(lie: Lie, key_dir: &Path, node_addr: &Multiaddr, genesis_hash: H256) -> Liar {
-        let cfg = NetworkConfig {
-            chain_id: TESTNET_CHAIN_ID.into(),
-            genesis_hash,
-            listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-            bootnodes: vec![node_addr.clone()],
-            max_peers: 4,
-            keypair: cpc_network::load_or_create_node_key(key_dir).expect("node key"),
-        };
-        let (net, mut events) = cpc_network::start(cfg).await.expect("the liar's network starts");
+        let (net, mut events) = scripted_network(key_dir, node_addr, TESTNET_CHAIN_ID, genesis_hash).await;
         let outsider = SecretKey::from_bytes(&[0x66; 32]);
         let pump = tokio::spawn(async move {
             let mut held = Vec::new();
