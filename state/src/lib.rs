@@ -6,6 +6,7 @@
 
 pub mod exec;
 pub mod params;
+pub mod staking;
 pub mod store;
 pub mod tree;
 pub mod view;
