@@ -52,7 +52,14 @@ struct PendingRequest {
 
 type Responder = (request_response::ResponseChannel<SyncResponse>, SyncResponse);
 
+/// Gossip message ids received lately, so that the node does not publish what a peer already
+/// sent it (gossipsub would refuse it as a duplicate, with a warning): several validators
+/// gossip the same certified block.
+const RECENT_GOSSIP_IDS: usize = 8192;
+
 struct Service {
+    /// Ids of the gossip received lately (FIFO-bounded by RECENT_GOSSIP_IDS).
+    recent: (std::collections::HashSet<MessageId>, std::collections::VecDeque<MessageId>),
     swarm: Swarm<Behaviour>,
     local_peer_id: PeerId,
     chain_id: String,
@@ -227,6 +234,7 @@ pub(crate) async fn start(cfg: NetworkConfig) -> Result<(NetworkHandle, mpsc::Re
         bootnodes,
         peers: HashMap::new(),
         book: PeerBook::default(),
+        recent: Default::default(),
         known: HashMap::new(),
         known_order: VecDeque::new(),
         pending: HashMap::new(),
@@ -504,6 +512,14 @@ impl Service {
     }
 
     fn on_gossip_message(&mut self, from: PeerId, id: MessageId, topic: TopicHash, data: Vec<u8>) {
+        if self.recent.0.insert(id.clone()) {
+            self.recent.1.push_back(id.clone());
+            if self.recent.1.len() > RECENT_GOSSIP_IDS
+                && let Some(old) = self.recent.1.pop_front()
+            {
+                self.recent.0.remove(&old);
+            }
+        }
         let (topic, limit) = if topic == self.blocks_topic.hash() {
             (Topic::Blocks, MAX_GOSSIP_BYTES)
         } else if topic == self.txs_topic.hash() {
@@ -714,6 +730,10 @@ impl Service {
         };
         if data.len() > limit {
             tracing::warn!(?topic, bytes = data.len(), limit, "not publishing: payload over the gossip limit");
+            return;
+        }
+        if self.recent.0.contains(&message_id_of(&data)) {
+            tracing::debug!(?topic, "not publishing: a peer already sent it");
             return;
         }
         match self.swarm.behaviour_mut().gossipsub.publish(t, data) {
