@@ -464,3 +464,16 @@ pub async fn scripted_network(
     };
     cpc_network::start(cfg).await.expect("the scripted peer's network starts")
 }
+
+/// The loopback P2P address a node reports in `admin_nodeInfo` (its `listen_addrs`).
+pub fn loopback_p2p_addr(info: &Value) -> cpc_network::Multiaddr {
+    info["listen_addrs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no listen_addrs in {info}"))
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find(|a| a.starts_with("/ip4/127.0.0.1/"))
+        .unwrap_or_else(|| panic!("no loopback listen address in {info}"))
+        .parse()
+        .expect("a multiaddr")
+}

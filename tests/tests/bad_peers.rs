@@ -322,15 +322,7 @@ async fn start_target() -> Target {
     assert_eq!(info["genesis_hash"], genesis_hash.to_hex(), "the node runs the dev genesis");
     assert_eq!(info["head_height"], 0, "the node is still at genesis: {info}");
     let node_id: PeerId = info["peer_id"].as_str().expect("P2P is on").parse().unwrap();
-    let node_addr: Multiaddr = info["listen_addrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|a| a.as_str())
-        .find(|a| a.starts_with("/ip4/127.0.0.1/"))
-        .unwrap_or_else(|| panic!("no loopback listen address in {info}"))
-        .parse()
-        .unwrap();
+    let node_addr = loopback_p2p_addr(&info);
     let latest = call(&c, "cpc_getBlockByNumber", vec!["latest".into(), false.into()]).await.unwrap();
     assert_eq!(latest["hash"], genesis_hash.to_hex());
     Target { node, c, node_id, node_addr, genesis_hash }

@@ -110,15 +110,7 @@ async fn liars_about_the_head_are_dropped_and_the_full_node_keeps_following() {
     let cf = full.client();
     let info = call(&cf, "admin_nodeInfo", vec![]).await.unwrap();
     let genesis_hash: H256 = H256::from_hex(info["genesis_hash"].as_str().unwrap()).unwrap();
-    let node_addr: Multiaddr = info["listen_addrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|a| a.as_str())
-        .find(|a| a.starts_with("/ip4/127.0.0.1/"))
-        .expect("a loopback listen address")
-        .parse()
-        .unwrap();
+    let node_addr = loopback_p2p_addr(&info);
     let keys: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let liars = [
         Liar::start(Lie::Empty, keys[0].path(), &node_addr, genesis_hash).await,
