@@ -12,6 +12,10 @@ use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(120);
 
+/// The two multi-process tests below run one at a time: together they would be nine `cpcd`
+/// processes and a miner on two cores, and a starved validator misses its rounds.
+static PROCESSES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn heights(clients: &[&jsonrpsee::http_client::HttpClient]) -> Vec<u64> {
     let mut out = Vec::new();
     for c in clients {
@@ -22,16 +26,18 @@ async fn heights(clients: &[&jsonrpsee::http_client::HttpClient]) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_bft_validators_commit_survive_one_kill_halt_at_two_and_resume() {
+    let _one_at_a_time = PROCESSES.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let dirs = testnet_init(dir.path(), 4, 4, "300ms").unwrap();
-    // Validator 0 also mines (one CPU thread): its shares go through consensus like transfers.
+    // Validator 0 also mines (one CPU thread, two shares per tip): its shares go through
+    // consensus like transfers.
     let toml = std::fs::read_to_string(dirs[0].join("cpcd.toml")).unwrap();
     let miner = toml.lines().find_map(|l| l.strip_prefix("validator = ")).unwrap().trim_matches('"').to_string();
     let mut nodes: Vec<Option<NodeProc>> = dirs
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let mine: &[&str] = if i == 0 { &["--mine", "--cpu-threads", "1", "--miner", &miner] } else { &[] };
+            let mine: &[&str] = if i == 0 { &["--mine", "--cpu-threads", "1", "--miner.results-per-tip", "2", "--miner", &miner] } else { &[] };
             Some(NodeProc::start_datadir(d, mine).unwrap())
         })
         .collect();
@@ -204,6 +210,7 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_equivocating_validator_forks_nothing_and_its_evidence_is_kept_and_gossiped() {
+    let _one_at_a_time = PROCESSES.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let dirs = testnet_init(dir.path(), 4, 5, "300ms").unwrap();
     let mut nodes = Vec::new();

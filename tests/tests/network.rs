@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(120);
 
+/// The two tests run one at a time: together they would be nine `cpcd` processes on two cores,
+/// and a starved validator misses its rounds.
+static PROCESSES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn header_at(c: &jsonrpsee::http_client::HttpClient, h: u64) -> Value {
     call(c, "cpc_getBlockByNumber", vec![h.into(), false.into()]).await.unwrap()
 }
@@ -38,6 +42,7 @@ async fn same_block_at(clients: &[jsonrpsee::http_client::HttpClient], height: u
 
 #[tokio::test(flavor = "multi_thread")]
 async fn four_validators_agree_survive_a_kill_and_a_new_node_syncs() {
+    let _one_at_a_time = PROCESSES.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let dirs = testnet_init(dir.path(), 4, 5, "300ms").unwrap();
     let mut nodes: Vec<Option<NodeProc>> = dirs[..4].iter().map(|d| Some(NodeProc::start_datadir(d, &[]).unwrap())).collect();
@@ -131,6 +136,7 @@ async fn assert_no_fork(clients: &[jsonrpsee::http_client::HttpClient]) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partition_into_two_halves_halts_without_forking_and_resumes_when_healed() {
+    let _one_at_a_time = PROCESSES.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let dirs = testnet_init(dir.path(), 4, 4, "300ms").unwrap();
     // Every consensus connection i -> j goes through a relay the test can cut.
