@@ -277,7 +277,8 @@ fn start_producer(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Su
     let engine = &node.engine;
     sup.spawn_critical("rpc-events", node.clone().forward_events(sup.stop_signal()));
     match (engine.signer(), args.dev) {
-        (Some(k), false) if node.bft_mode() => {
+        // bft_mode() is exactly this case: a validator outside --dev.
+        (Some(k), false) => {
             let listen = match args.p2p.p2p_addr {
                 IpAddr::V4(a) => format!("/ip4/{a}/tcp/{}", args.bft.port),
                 IpAddr::V6(a) => format!("/ip6/{a}/tcp/{}", args.bft.port),
@@ -301,7 +302,6 @@ fn start_producer(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Su
             let mode = MiningMode::from_block_time_ms(args.dev_block_time_ms);
             sup.spawn_critical("producer", cpc_engine::run_producer(engine.clone(), mode, sup.stop_signal()));
         }
-        (Some(_), false) => unreachable!("a validator outside --dev runs BFT consensus (bft_mode above)"),
         (None, _) => tracing::info!("no validator key: running as a full node"),
     }
 }
