@@ -22,15 +22,7 @@ const PER_SIGNATURE: usize = 20 + 64;
 /// The signing bytes of a precommit for `block` at `(height, round)` by `validator`:
 /// `CPC-VOTE-V1:` ‖ 2 ‖ height (u64 BE) ‖ round (i64 BE) ‖ 1 ‖ block hash ‖ validator (20 bytes).
 pub fn precommit_signing_bytes(height: u64, round: u32, block: &H256, validator: &ValconsAddress) -> Vec<u8> {
-    let mut out = Vec::with_capacity(VOTE_DOMAIN.len() + 1 + 8 + 8 + 1 + 32 + 20);
-    out.extend_from_slice(VOTE_DOMAIN);
-    out.push(PRECOMMIT);
-    out.extend_from_slice(&height.to_be_bytes());
-    out.extend_from_slice(&(round as i64).to_be_bytes());
-    out.push(1);
-    out.extend_from_slice(&block.0);
-    out.extend_from_slice(&validator.0);
-    out
+    crate::evidence::vote_signing_bytes(crate::evidence::VoteKind::Precommit, height, round, Some(block), validator)
 }
 
 /// A commit certificate: the precommits that decided `block` at `height` in `round`.

@@ -122,36 +122,44 @@ impl Engine {
         // height. A failure is not remembered: a peer can pair a real block with a bad
         // certificate, and remembering would let it poison the block.
         verify_certificate_bytes(certificate, height, &hash, &self.validators)?;
-        let head = self.head();
-        if height <= head.height {
-            let ours = self.store.hash_at(height).map_err(storage)?.ok_or_else(|| missing(format!("canonical block {height} missing")))?;
-            if ours == hash {
-                return Ok(Imported::Known);
-            }
-            tracing::error!(height, %ours, theirs = %hash, "certified conflicting block: more than 1/3 of the validators equivocated");
-            return Err(ImportError::Conflict { height, ours, theirs: hash });
-        }
-        if height > head.height + 1 {
-            return Ok(Imported::Ahead { next: head.height + 1 });
+        if let Some(done) = self.place_on_head(&block, hash)? {
+            return Ok(done);
         }
         // The proposer's signature and the body against the header, before anything costly.
         let checked = check_block_in_isolation(&block, &self.params)
             .and_then(|c| check_proposer_turn(&block, &self.validators).map(|_| c))?;
         let _guard = self.commit_lock.lock();
-        let head = self.head();
-        if head.hash == hash {
-            return Ok(Imported::Known);
+        // Again under the lock: another import may have moved the head meanwhile.
+        if let Some(done) = self.place_on_head(&block, hash)? {
+            return Ok(done);
         }
-        if height != head.height + 1 {
-            return Ok(if height <= head.height { Imported::Known } else { Imported::Ahead { next: head.height + 1 } });
+        let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_if_intrinsic(hash, e))?;
+        self.commit_and_announce(&block, &checked.tx_hashes, &out, certificate).map_err(storage)?;
+        Ok(Imported::Extended(self.head()))
+    }
+
+    /// Where a certified block stands against the head: `None` when it is the next block on
+    /// it (to be checked and committed); otherwise already committed, ahead of the head, or a
+    /// conflict with a committed block (at its height, or as the parent it names).
+    fn place_on_head(&self, block: &Block, hash: H256) -> Result<Option<Imported>, ImportError> {
+        let height = block.header.height;
+        let head = self.head();
+        if height <= head.height {
+            let ours = self.store.hash_at(height).map_err(storage)?.ok_or_else(|| missing(format!("canonical block {height} missing")))?;
+            if ours == hash {
+                return Ok(Some(Imported::Known));
+            }
+            tracing::error!(height, %ours, theirs = %hash, "certified conflicting block: more than 1/3 of the validators equivocated");
+            return Err(ImportError::Conflict { height, ours, theirs: hash });
+        }
+        if height > head.height + 1 {
+            return Ok(Some(Imported::Ahead { next: head.height + 1 }));
         }
         if block.header.prev_hash != head.hash {
             tracing::error!(height, parent = %block.header.prev_hash, head = %head.hash, "certified block on another parent: more than 1/3 of the validators equivocated");
             return Err(ImportError::Conflict { height: head.height, ours: head.hash, theirs: block.header.prev_hash });
         }
-        let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_if_intrinsic(hash, e))?;
-        self.commit_and_announce(&block, &checked.tx_hashes, &out, certificate).map_err(storage)?;
-        Ok(Imported::Extended(self.head()))
+        Ok(None)
     }
 
     /// Commits a validated block on the head with its commit certificate (one synced write),
