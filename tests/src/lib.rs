@@ -477,3 +477,140 @@ pub fn loopback_p2p_addr(info: &Value) -> cpc_network::Multiaddr {
         .parse()
         .expect("a multiaddr")
 }
+
+/// Prometheus metrics of a running node: its address from the log, raw HTTP, and a strict
+/// reader of the text exposition format (tests/tests/metrics.rs, tests/tests/bft.rs).
+pub mod prom {
+    use super::NodeProc;
+    use std::collections::{BTreeMap, HashMap};
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    /// The metrics address (`127.0.0.1:PORT`) from the node's log line
+    /// `metrics listening on http://…`.
+    pub fn metrics_addr(node: &NodeProc) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = node.logs();
+            if let Some(i) = logs.find("metrics listening on http://") {
+                let rest = &logs[i + "metrics listening on http://".len()..];
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+            assert!(Instant::now() < deadline, "no metrics address in the log:\n{logs}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A raw HTTP/1.1 request; returns (status, body).
+    pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no header end in {resp:?}"));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        // Bodies here are small: hyper sends them with Content-Length, not chunked.
+        (status, body.to_string())
+    }
+
+    /// One sample: metric name, labels, value.
+    #[derive(Debug, Clone)]
+    pub struct Sample {
+        pub name: String,
+        pub labels: BTreeMap<String, String>,
+        pub value: f64,
+    }
+
+    /// A strict reader of the Prometheus text format: every non-comment line is
+    /// `name{label="value",…} value`, and every sample's family has a HELP and a TYPE line before it.
+    pub fn parse_exposition(text: &str) -> Vec<Sample> {
+        let mut help = HashMap::new();
+        let mut types: HashMap<String, String> = HashMap::new();
+        let mut out = Vec::new();
+        for line in text.lines() {
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, h) = rest.split_once(' ').unwrap_or_else(|| panic!("bad HELP line {line:?}"));
+                assert!(!h.trim().is_empty(), "empty help text: {line:?}");
+                help.insert(name.to_string(), h.to_string());
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, t) = rest.split_once(' ').unwrap_or_else(|| panic!("bad TYPE line {line:?}"));
+                assert!(["counter", "gauge", "histogram", "summary", "untyped"].contains(&t), "type {t:?} in {line:?}");
+                types.insert(name.to_string(), t.to_string());
+                continue;
+            }
+            assert!(!line.starts_with('#'), "unexpected comment {line:?}");
+            let name_end = line.find(['{', ' ']).unwrap_or_else(|| panic!("no value in {line:?}"));
+            let name = &line[..name_end];
+            assert!(
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "bad metric name in {line:?}"
+            );
+            let mut labels = BTreeMap::new();
+            let mut rest = &line[name_end..];
+            if let Some(r) = rest.strip_prefix('{') {
+                let close = r.rfind('}').unwrap_or_else(|| panic!("unclosed labels in {line:?}"));
+                let mut body = &r[..close];
+                rest = &r[close + 1..];
+                while !body.is_empty() {
+                    let (k, v) = body.split_once("=\"").unwrap_or_else(|| panic!("bad label in {line:?}"));
+                    assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "bad label name {k:?} in {line:?}");
+                    // The value runs to the next unescaped quote.
+                    let mut end = None;
+                    let mut escaped = false;
+                    for (i, c) in v.char_indices() {
+                        match (escaped, c) {
+                            (true, _) => escaped = false,
+                            (false, '\\') => escaped = true,
+                            (false, '"') => {
+                                end = Some(i);
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    let end = end.unwrap_or_else(|| panic!("unterminated label value in {line:?}"));
+                    labels.insert(k.to_string(), v[..end].to_string());
+                    body = v[end + 1..].strip_prefix(',').unwrap_or(&v[end + 1..]);
+                }
+            }
+            let value = rest.trim();
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().unwrap_or_else(|_| panic!("bad value {v:?} in {line:?}")),
+            };
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|b| types.get(*b).is_some_and(|t| t == "histogram")))
+                .unwrap_or(name);
+            assert!(help.contains_key(family), "{name} has no HELP line");
+            assert!(types.contains_key(family), "{name} has no TYPE line");
+            out.push(Sample { name: name.to_string(), labels, value });
+        }
+        out
+    }
+
+    pub fn scrape(addr: &str) -> Vec<Sample> {
+        let (status, body) = http(addr, "GET", "/metrics");
+        assert_eq!(status, 200, "{body}");
+        parse_exposition(&body)
+    }
+
+    /// The value of the sample `name` whose labels include `labels`.
+    pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        samples
+            .iter()
+            .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .map(|s| s.value)
+    }
+
+    pub fn has(samples: &[Sample], name: &str) -> bool {
+        samples.iter().any(|s| s.name == name)
+    }
+}

@@ -193,21 +193,6 @@ async fn a_dev_chain_is_final_with_the_lone_validators_certificates() {
     assert!(genesis.get("certificate").is_none(), "genesis is final by definition, without votes: {genesis}");
 }
 
-/// GET `path` from a plain HTTP server at `addr` (the metrics endpoint).
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-/// The value of an unlabelled sample `name` in a Prometheus exposition.
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_equivocating_validator_forks_nothing_and_its_evidence_is_kept_and_gossiped() {
     let _one_at_a_time = PROCESSES.lock().await;
@@ -274,14 +259,10 @@ async fn an_equivocating_validator_forks_nothing_and_its_evidence_is_kept_and_go
     assert_eq!(full["mode"], "full_node", "{full}");
 
     // Metrics of consensus on validator 0.
-    let addr = nodes[0]
-        .logs()
-        .lines()
-        .find_map(|l| l.split("metrics listening on http://").nth(1).map(|a| a.trim().to_string()))
-        .expect("the metrics address in the log");
-    let text = http_get(&addr, "/metrics");
-    assert!(sample(&text, "cpcd_evidence_total").unwrap() >= 2.0, "{text}");
-    assert!(sample(&text, "cpcd_bft_rounds_per_height_count").unwrap() >= top as f64 - 1.0, "{text}");
-    assert!(sample(&text, "cpcd_bft_commit_latency_seconds_count").unwrap() >= 1.0, "{text}");
-    assert!(sample(&text, "cpcd_bft_height").unwrap() >= top as f64, "{text}");
+    let s = cpcd_tests::prom::scrape(&cpcd_tests::prom::metrics_addr(&nodes[0]));
+    let v = |name: &str| cpcd_tests::prom::value(&s, name, &[]).unwrap_or_else(|| panic!("{name} missing: {s:?}"));
+    assert!(v("cpcd_evidence_total") >= 2.0);
+    assert!(v("cpcd_bft_rounds_per_height_count") >= top as f64 - 1.0);
+    assert!(v("cpcd_bft_commit_latency_seconds_count") >= 1.0);
+    assert!(v("cpcd_bft_height") >= top as f64);
 }
