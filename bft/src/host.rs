@@ -18,21 +18,24 @@ use crate::context::{BlockId, CpcContext, Height, ValAddr, Validator, ValidatorS
 /// cpcd's engine behind [`Application`].
 pub struct EngineHost {
     engine: Arc<Engine>,
-    set: ValidatorSet,
+}
+
+/// The set that decides `height` in the engine's state (its active set, with voting power in
+/// whole CPC), in Malachite's types.
+pub fn set_of(engine: &Engine, height: u64) -> Result<ValidatorSet> {
+    let set = engine
+        .validator_set(height)
+        .map_err(|e| eyre!("validator set of height {height}: {e}"))?;
+    Ok(ValidatorSet::new(
+        set.members().map(|(k, p)| Validator::new(*k, p)).collect(),
+    )?)
 }
 
 impl EngineHost {
-    /// The validator set is genesis's, each validator with power 1 (staking changes that).
+    /// Each height is decided by the engine's active set for it (staking moves it).
     pub fn new(engine: Arc<Engine>) -> Result<Self> {
-        let set = ValidatorSet::new(
-            engine
-                .validators()
-                .keys()
-                .iter()
-                .map(|k| Validator::new(*k, 1))
-                .collect(),
-        )?;
-        Ok(EngineHost { engine, set })
+        set_of(&engine, engine.head().height + 1)?;
+        Ok(EngineHost { engine })
     }
 
     fn blocking<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
@@ -57,8 +60,10 @@ impl Application for EngineHost {
         self.engine.head().height
     }
 
-    fn validator_set(&self, _height: u64) -> ValidatorSet {
-        self.set.clone()
+    fn validator_set(&self, height: u64) -> ValidatorSet {
+        // A chain from genesis always has an active set; the latest known one stands for a
+        // height whose set is not fixed yet.
+        set_of(&self.engine, height).expect("a chain from genesis always has an active set")
     }
 
     fn target_time(&self) -> Option<std::time::Duration> {
@@ -99,7 +104,7 @@ impl Application for EngineHost {
             ));
         }
         let turn = self
-            .set
+            .validator_set(height)
             .proposer(Height(height), Round::new(h.round))
             .address;
         if ValAddr(h.proposer_address.0) != turn {

@@ -24,10 +24,7 @@ fn genesis() -> Genesis {
     g.poc.matrix_size = 64;
     g.block_time_ms = 50;
     g.validators = (0..N)
-        .map(|i| GenesisValidator {
-            name: format!("v{i}"),
-            pub_key: keys[i].public_key(),
-        })
+        .map(|i| GenesisValidator::new(format!("v{i}"), keys[i].public_key()))
         .collect();
     g
 }

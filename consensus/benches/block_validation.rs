@@ -57,6 +57,7 @@ fn main() {
             proposer: &keys[0],
             window: vec![(parent.hash, parent.share_target)],
             poc: &builder_poc,
+            consensus: Default::default(),
         },
         &candidates,
     )

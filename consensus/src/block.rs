@@ -13,7 +13,9 @@ use cpc_primitives::{
     compute_root_of_results, next_share_target, tx_root, Address, Block, ComputeResult, ComputeRoot, ShareTarget,
     ValconsAddress, H256,
 };
-use cpc_state::{BlockExecutor, BlockOutcome, ChainParams, Head, StateView, TxError};
+use crate::evidence::Evidence;
+use crate::finality::{Certificate, CertificateError};
+use cpc_state::{BlockExecutor, BlockInputs, BlockOutcome, ChainParams, Head, Infraction, LastCommit, StateView, TxError};
 use rayon::prelude::*;
 use std::collections::HashSet;
 
@@ -24,6 +26,8 @@ pub const MAX_FUTURE_DRIFT_MS: u64 = 5_000;
 /// ~1.7 MB; 8 MiB leaves room for heavier transaction types and stays under the network's
 /// 10 MiB gossip limit, so every valid block can travel.
 pub const MAX_BLOCK_BYTES: usize = 8 << 20;
+/// Most evidence pieces one block may carry (each costs a few signature checks).
+pub const MAX_EVIDENCE_PER_BLOCK: usize = 16;
 /// Below this many transactions, checking them in parallel costs more than it saves.
 const PARALLEL_TX_CHECK_MIN: usize = 64;
 
@@ -79,6 +83,22 @@ pub enum BlockError {
     StateRoot { expected: H256, found: H256 },
     #[error("state: {0}")]
     State(String),
+    #[error("consensus.last_commit: {0}")]
+    LastCommit(CertificateError),
+    #[error("consensus.last_commit: no validator set is known for height {0}")]
+    NoSet(u64),
+    #[error("consensus.last_commit: a block at height 1 has no parent certificate to carry")]
+    LastCommitOfGenesis,
+    #[error("consensus.evidence: at most {max} pieces per block, found {found}")]
+    TooMuchEvidence { max: usize, found: usize },
+    #[error("consensus.evidence[{index}]: {why}")]
+    Evidence { index: usize, why: String },
+    #[error("consensus.evidence[{index}]: infraction at height {height} is older than the evidence max age of {max_age} blocks at height {block}")]
+    EvidenceTooOld { index: usize, height: u64, max_age: u64, block: u64 },
+    #[error("consensus.evidence[{index}]: infraction at height {height}, expected below the block's height {block}")]
+    EvidenceFromTheFuture { index: usize, height: u64, block: u64 },
+    #[error("consensus.evidence[{index}]: a second piece against {validator} in one block")]
+    DuplicateEvidence { index: usize, validator: ValconsAddress },
 }
 
 /// What isolation checks learned, reused by the context checks.
@@ -290,6 +310,67 @@ pub fn check_synthetic_results(
     Ok(idx.iter().map(|i| b.transactions[*i].from_address).collect())
 }
 
+/// The validator set that decides `height`, from the state's active sets.
+pub fn set_at<V: StateView + ?Sized>(view: &V, height: u64) -> Result<ValidatorSet, BlockError> {
+    match view.active_set_at(height).map_err(|e| BlockError::State(e.to_string()))? {
+        Some(s) if !s.members.is_empty() => Ok(ValidatorSet::from_active(&s)),
+        _ => Err(BlockError::NoSet(height)),
+    }
+}
+
+/// The block's consensus data: the parent's certificate must verify under the parent's set
+/// (its signers feed liveness); each piece of evidence must verify under the set of its
+/// height, be younger than `evidence_max_age` and name a validator once. Returns what the end
+/// of the block applies.
+pub fn check_consensus_data<V: StateView + ?Sized>(b: &Block, view: &V, p: &ChainParams) -> Result<BlockInputs, BlockError> {
+    let h = &b.header;
+    check_consensus_parts(h.height, &h.prev_hash, &h.proposer_address, &b.consensus, view, p)
+}
+
+/// [`check_consensus_data`] for a block being built.
+pub fn check_consensus_parts<V: StateView + ?Sized>(
+    h: u64,
+    prev_hash: &H256,
+    proposer: &ValconsAddress,
+    data: &cpc_primitives::ConsensusData,
+    view: &V,
+    p: &ChainParams,
+) -> Result<BlockInputs, BlockError> {
+    let mut inputs = BlockInputs::plain(Address(proposer.0));
+    if let Some(bytes) = &data.last_commit {
+        if h <= 1 {
+            return Err(BlockError::LastCommitOfGenesis);
+        }
+        let set = set_at(view, h - 1)?;
+        let cert = Certificate::decode(bytes).map_err(BlockError::LastCommit)?;
+        cert.verify(h - 1, prev_hash, &set).map_err(BlockError::LastCommit)?;
+        inputs.last_commit = Some(LastCommit { height: h - 1, signers: cert.signers() });
+    }
+    let ev = &data.evidence;
+    if ev.len() > MAX_EVIDENCE_PER_BLOCK {
+        return Err(BlockError::TooMuchEvidence { max: MAX_EVIDENCE_PER_BLOCK, found: ev.len() });
+    }
+    let mut seen = HashSet::new();
+    for (index, bytes) in ev.iter().enumerate() {
+        let e = Evidence::from_json_slice(bytes).map_err(|e| BlockError::Evidence { index, why: e.to_string() })?;
+        let height = e.height();
+        if height >= h {
+            return Err(BlockError::EvidenceFromTheFuture { index, height, block: h });
+        }
+        let max_age = p.staking.evidence_max_age;
+        if h - height > max_age {
+            return Err(BlockError::EvidenceTooOld { index, height, max_age, block: h });
+        }
+        let set = set_at(view, height)?;
+        e.verify(&set).map_err(|e| BlockError::Evidence { index, why: e.to_string() })?;
+        if !seen.insert(e.validator()) {
+            return Err(BlockError::DuplicateEvidence { index, validator: e.validator() });
+        }
+        inputs.infractions.push(Infraction { validator: e.validator(), height });
+    }
+    Ok(inputs)
+}
+
 /// Re-executes the block on `view` and compares `gas_used` and `state_root`.
 pub fn execute_and_compare<V: StateView + ?Sized>(
     b: &Block,
@@ -298,12 +379,12 @@ pub fn execute_and_compare<V: StateView + ?Sized>(
     p: &ChainParams,
     paid_workers: &[Address],
 ) -> Result<BlockOutcome, BlockError> {
-    let mut ex = BlockExecutor::new(view, p, b.header.height);
+    let inputs = check_consensus_data(b, view, p)?;
+    let mut ex = BlockExecutor::new(view, p, b.header.height).at_time(b.header.timestamp);
     for (index, (tx, hash)) in b.transactions.iter().zip(&checked.tx_hashes).enumerate() {
         ex.execute(tx, *hash).map_err(|error| BlockError::Exec { index, hash: *hash, error })?;
     }
-    let proposer = Address(b.header.proposer_address.0);
-    let out = ex.finish(&proposer, paid_workers).map_err(|e| BlockError::State(e.to_string()))?;
+    let out = ex.finish(&inputs, paid_workers).map_err(|e| BlockError::State(e.to_string()))?;
     if out.gas_used != b.header.gas_used {
         return Err(BlockError::GasUsed { expected: out.gas_used, found: b.header.gas_used });
     }

@@ -57,6 +57,8 @@ pub struct BuildContext<'a> {
     /// The task window of the new block: (hash, share target) of each canonical tip.
     pub window: Vec<WindowTip>,
     pub poc: &'a PocVerifier,
+    /// The parent's certificate and the evidence to carry (checked like a received block's).
+    pub consensus: cpc_primitives::ConsensusData,
 }
 
 fn classify(e: &TxError) -> Skip {
@@ -128,7 +130,18 @@ pub fn build_block<V: StateView + ?Sized>(
         ahead.iter().map(|(h, _, _)| *h).zip(ctx.poc.verify_many(&items)).collect();
 
     // Pass 2: execute in order.
-    let mut ex = BlockExecutor::new(view, p, height);
+    let timestamp = ctx.timestamp.max(ctx.parent.timestamp + 1);
+    let proposer_pk = ctx.proposer.public_key();
+    let inputs = crate::block::check_consensus_parts(
+        height,
+        &ctx.parent.hash,
+        &ValconsAddress::from_public_key(&proposer_pk),
+        &ctx.consensus,
+        view,
+        p,
+    )
+    .map_err(|e| ApplyError::Consensus(e.to_string()))?;
+    let mut ex = BlockExecutor::new(view, p, height).at_time(timestamp);
     let mut included: Vec<Arc<Transaction>> = Vec::new();
     let mut hashes = Vec::new();
     let mut results: Vec<Arc<ComputeResult>> = Vec::new();
@@ -202,9 +215,7 @@ pub fn build_block<V: StateView + ?Sized>(
             Err(e) => skipped.push((c.hash, classify(&e))),
         }
     }
-    let proposer_pk = ctx.proposer.public_key();
-    let proposer_account = Address::from_public_key(&proposer_pk);
-    let outcome = ex.finish(&proposer_account, &workers)?;
+    let outcome = ex.finish(&inputs, &workers)?;
     let share_target = next_share_target(
         ctx.parent.share_target,
         workers.len() as u64,
@@ -214,7 +225,7 @@ pub fn build_block<V: StateView + ?Sized>(
     let header = Header {
         height,
         prev_hash: ctx.parent.hash,
-        timestamp: ctx.timestamp.max(ctx.parent.timestamp + 1),
+        timestamp,
         chain_id: p.chain_id.clone(),
         proposer_address: ValconsAddress::from_public_key(&proposer_pk),
         round: ctx.round,
@@ -226,6 +237,7 @@ pub fn build_block<V: StateView + ?Sized>(
         share_target,
     };
     let txs: Vec<Transaction> = included.iter().map(|t| (**t).clone()).collect();
-    let block = Block::seal(header, txs, ctx.proposer);
+    let mut block = Block::seal(header, txs, ctx.proposer);
+    block.consensus = ctx.consensus.clone();
     Ok(Built { block, tx_hashes: hashes, outcome, skipped })
 }

@@ -51,7 +51,7 @@ pub enum CertificateError {
     Unordered(ValconsAddress),
     #[error("commit certificate: the precommit signature of {0} does not verify")]
     BadSignature(ValconsAddress),
-    #[error("commit certificate: expected precommits of more than 2/3 of {total} validators, found {found}")]
+    #[error("commit certificate: expected precommits of more than 2/3 of {total} voting power, found {found}")]
     NoQuorum { total: u64, found: u64 },
 }
 
@@ -120,10 +120,10 @@ impl Certificate {
         })
     }
 
-    /// Checks this certificate as the one of `block` at `height` under `validators` (one vote
-    /// each): every signer a member, in increasing address order, every signature a strict
-    /// precommit for this height, round and block, together more than ⅔ of the set. Returns
-    /// how many signed.
+    /// Checks this certificate as the one of `block` at `height` under `validators`: every
+    /// signer a member, in increasing address order, every signature a strict precommit for
+    /// this height, round and block, together more than ⅔ of the set's voting power. Returns
+    /// the signers' power.
     pub fn verify(&self, height: u64, block: &H256, validators: &ValidatorSet) -> Result<u64, CertificateError> {
         if self.height != height {
             return Err(CertificateError::Height { expected: height, found: self.height });
@@ -131,24 +131,30 @@ impl Certificate {
         if self.block != *block {
             return Err(CertificateError::Block { expected: *block, found: self.block });
         }
-        let members: std::collections::HashMap<ValconsAddress, &PublicKey> =
-            validators.keys().iter().map(|k| (ValconsAddress::from_public_key(k), k)).collect();
-        let total = members.len() as u64;
+        let members: std::collections::HashMap<ValconsAddress, (&PublicKey, u64)> =
+            validators.members().map(|(k, p)| (ValconsAddress::from_public_key(k), (k, p))).collect();
+        let total = validators.total_power();
         let mut prev: Option<&ValconsAddress> = None;
+        let mut power = 0u64;
         for (addr, sig) in &self.signatures {
             if prev.is_some_and(|p| p.0 >= addr.0) {
                 return Err(CertificateError::Unordered(*addr));
             }
             prev = Some(addr);
-            let key = members.get(addr).ok_or(CertificateError::UnknownValidator(*addr))?;
+            let (key, p) = members.get(addr).ok_or(CertificateError::UnknownValidator(*addr))?;
             key.verify_strict(&precommit_signing_bytes(height, self.round, block, addr), sig)
                 .map_err(|_| CertificateError::BadSignature(*addr))?;
+            power += p;
         }
-        let found = self.signatures.len() as u64;
-        if !is_quorum(found, total) {
-            return Err(CertificateError::NoQuorum { total, found });
+        if !is_quorum(power, total) {
+            return Err(CertificateError::NoQuorum { total, found: power });
         }
-        Ok(found)
+        Ok(power)
+    }
+
+    /// The signers' consensus addresses.
+    pub fn signers(&self) -> Vec<ValconsAddress> {
+        self.signatures.iter().map(|(a, _)| *a).collect()
     }
 }
 

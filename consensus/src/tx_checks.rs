@@ -27,8 +27,8 @@ pub enum TxCheckError {
     TooLarge { max: usize, found: usize },
     #[error("chain_id: expected {expected:?}, found {found:?}")]
     ChainId { expected: String, found: String },
-    #[error("transaction type {0} is not supported yet (only TRANSFER and SUBMIT_RESULT; staking arrives with the economics issue)")]
-    Unsupported(TxType),
+    #[error("{tx_type}: {why}")]
+    Staking { tx_type: TxType, why: String },
     #[error("from_address must be the address of pub_key: expected {expected}, found {found}")]
     FromAddress { expected: Address, found: Address },
     #[error("gas_price: expected at least the chain minimum {expected}, found {found}")]
@@ -92,10 +92,12 @@ pub fn check_chain_id(tx: &Transaction, p: &ChainParams) -> Result<(), TxCheckEr
     Ok(())
 }
 
-pub fn check_supported(tx: &Transaction) -> Result<(), TxCheckError> {
-    match tx.tx_type {
-        TxType::Transfer | TxType::SubmitResult => Ok(()),
-        other => Err(TxCheckError::Unsupported(other)),
+/// The six staking types: recipient, amount and payload shape (docs/PROTOCOL-NOTES.md,
+/// Staking transactions).
+pub fn check_staking_shape(tx: &Transaction) -> Result<(), TxCheckError> {
+    match cpc_state::StakingTx::parse(tx) {
+        Some(Err(why)) => Err(TxCheckError::Staking { tx_type: tx.tx_type, why }),
+        _ => Ok(()),
     }
 }
 
@@ -206,13 +208,13 @@ pub fn check_signature(tx: &Transaction) -> Result<(), TxCheckError> {
 pub fn check_tx_in_isolation(tx: &Transaction, p: &ChainParams) -> Result<Option<ComputeResult>, TxCheckError> {
     check_size(tx)?;
     check_chain_id(tx, p)?;
-    check_supported(tx)?;
     check_from_address(tx)?;
     check_gas_price(tx, p)?;
     check_gas_limit(tx)?;
     check_fee(tx)?;
     check_recipient_and_amount(tx)?;
     check_transfer_payload(tx)?;
+    check_staking_shape(tx)?;
     let r = check_compute_result(tx)?;
     check_signature(tx)?;
     Ok(r)

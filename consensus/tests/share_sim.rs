@@ -171,7 +171,7 @@ impl Sim {
             share_target: target,
         };
         let mut block =
-            Block { header, transactions: vec![], proposer_pub_key: self.proposer.public_key(), signature: Signature([0; 64]) };
+            Block { header, transactions: vec![], proposer_pub_key: self.proposer.public_key(), signature: Signature([0; 64]), consensus: Default::default() };
         check_share_target(&block, &checked, &self.head, &self.params).expect("the retargeted header passes");
         if h.is_multiple_of(53) {
             // Now and then, a proposer that picks another target is refused.
@@ -188,7 +188,7 @@ impl Sim {
 
         // Pay, with the real executor.
         let proposer = Address::from_public_key(&self.proposer.public_key());
-        let out = BlockExecutor::new(&self.state, &self.params, h).finish(&proposer, &share_workers).unwrap();
+        let out = BlockExecutor::new(&self.state, &self.params, h).finish(&cpc_state::BlockInputs::plain(proposer), &share_workers).unwrap();
         self.state.commit(&out.changes);
         block.header.state_root = out.state_root;
         self.head = Head::of(&block.header, block.header.hash());
@@ -204,7 +204,8 @@ impl Sim {
             assert_eq!(sup.minted, self.expected_minted, "block {h}");
             assert_eq!(sup.burned, 0, "block {h}");
             assert_eq!(sup.total, self.genesis_supply + sup.minted - sup.burned, "block {h}");
-            assert_eq!(self.state.sum_of_balances(), sup.total, "block {h}");
+            // Balances, the genesis self-bond and the validators' undistributed rewards.
+            assert_eq!(self.state.sum_of_balances() + sup.bonded + sup.rewards, sup.total, "block {h}");
         }
         s
     }

@@ -41,12 +41,29 @@ fn chain_id_must_match() {
 }
 
 #[test]
-fn unsupported_types_are_named() {
+fn staking_shapes_are_checked_in_isolation() {
     let c = Chain::new();
-    let tx = c.unsigned(1, TxType::Stake, None, 1, 0, 40_000, Payload::empty()).sign(&c.keys[1]);
-    let e = check(&c, &tx).unwrap_err();
-    assert_eq!(e, TxCheckError::Unsupported(TxType::Stake));
-    assert!(e.to_string().contains("not supported yet"));
+    // STAKE names no recipient; DELEGATE needs one; UNJAIL moves no amount; unknown fields.
+    let cases: Vec<(TxType, Option<Address>, u128, serde_json::Value, &str)> = vec![
+        (TxType::Stake, Some(c.addr(2)), 1, serde_json::json!({}), "to_address: expected null for STAKE"),
+        (TxType::Stake, None, 0, serde_json::json!({}), "STAKE needs a positive amount"),
+        (TxType::Stake, None, 1, serde_json::json!({"moniker": "x"}), "\"consensus_key\" is missing"),
+        (TxType::Delegate, None, 1, serde_json::json!({}), "DELEGATE needs the validator's operator address"),
+        (TxType::Undelegate, Some(c.addr(2)), 0, serde_json::json!({}), "UNDELEGATE needs a positive amount"),
+        (TxType::Unjail, None, 5, serde_json::json!({}), "expected \"0\" for UNJAIL"),
+        (TxType::Unstake, None, 5, serde_json::json!({"x": 1}), "unknown field \"x\""),
+        (TxType::UpdateValidator, None, 0, serde_json::json!({}), "expected \"moniker\" or \"commission_rate_bps\""),
+        (TxType::UpdateValidator, None, 0, serde_json::json!({"commission_rate_bps": 10001}), "basis points 0..=10000"),
+    ];
+    for (t, to, amount, payload, want) in cases {
+        let p = Payload::from_map(payload.as_object().unwrap().clone()).unwrap();
+        let tx = c.unsigned(1, t, to, amount, 0, t.intrinsic_gas(), p).sign(&c.keys[1]);
+        let e = check(&c, &tx).unwrap_err();
+        assert!(matches!(e, TxCheckError::Staking { .. }), "{t}: {e}");
+        assert!(e.to_string().contains(want), "{t}: expected {want:?} in {e}");
+    }
+    let ok = c.unsigned(1, TxType::Unjail, None, 0, 0, 50_000, Payload::empty()).sign(&c.keys[1]);
+    check(&c, &ok).unwrap();
 }
 
 #[test]

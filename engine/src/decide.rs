@@ -67,7 +67,8 @@ impl Engine {
     /// Keeps evidence of an equivocation after checking it against the validator set (from
     /// consensus or from a peer). Ok(true) when it is new: the caller gossips it.
     pub fn record_evidence(&self, e: &cpc_consensus::Evidence) -> Result<bool, EvidenceRecordError> {
-        e.verify(&self.validators)?;
+        let set = self.validator_set(e.height()).map_err(|_| cpc_consensus::EvidenceError::UnknownValidator(e.validator()))?;
+        e.verify(&set)?;
         let new = self.store.put_evidence(e.height(), &e.id(), &e.to_json_bytes())?;
         if new {
             self.metrics.evidence.inc();

@@ -83,9 +83,10 @@ impl Engine {
     pub(crate) fn validate_on_head(&self, b: &Block, checked: &CheckedBlock) -> Result<BlockOutcome, ImportError> {
         let parent = self.head();
         let (window, _, _) = self.window_for(b.header.height).map_err(storage)?;
+        let validators = self.validator_set(b.header.height)?;
         let ctx = ChainContext {
             params: &self.params,
-            validators: &self.validators,
+            validators: &validators,
             parent,
             now_ms: now_millis(),
             window,
@@ -118,16 +119,22 @@ impl Engine {
         if height == 0 {
             return Err(BlockError::Height { expected: self.head().height + 1, found: 0 }.into());
         }
-        // First and cheap: more than ⅔ of the validators precommitted this hash at this
-        // height. A failure is not remembered: a peer can pair a real block with a bad
+        // A block beyond the next one waits: the set that certified it may not be known yet.
+        let next = self.head().height + 1;
+        if height > next {
+            return Ok(Imported::Ahead { next });
+        }
+        // First and cheap: more than ⅔ of the validators' power precommitted this hash at
+        // this height. A failure is not remembered: a peer can pair a real block with a bad
         // certificate, and remembering would let it poison the block.
-        verify_certificate_bytes(certificate, height, &hash, &self.validators)?;
+        let validators = self.validator_set(height)?;
+        verify_certificate_bytes(certificate, height, &hash, &validators)?;
         if let Some(done) = self.place_on_head(&block, hash)? {
             return Ok(done);
         }
         // The proposer's signature and the body against the header, before anything costly.
         let checked = check_block_in_isolation(&block, &self.params)
-            .and_then(|c| check_proposer_turn(&block, &self.validators).map(|_| c))?;
+            .and_then(|c| check_proposer_turn(&block, &validators).map(|_| c))?;
         let _guard = self.commit_lock.lock();
         // Again under the lock: another import may have moved the head meanwhile.
         if let Some(done) = self.place_on_head(&block, hash)? {

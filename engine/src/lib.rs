@@ -75,7 +75,6 @@ pub struct Engine {
     genesis_hash: H256,
     genesis: Genesis,
     params: ChainParams,
-    validators: ValidatorSet,
     poc: PocVerifier,
     mempool: Mutex<Mempool>,
     signer: Option<SecretKey>,
@@ -133,7 +132,6 @@ impl Engine {
         };
         let head = store.head().context("initialized database without a head")?;
         let params = genesis.chain_params();
-        let validators = ValidatorSet::new(genesis.validators.iter().map(|v| v.pub_key).collect());
         let (head_tx, _) = watch::channel(head);
         let genesis_hash = store.genesis_hash()?.context("initialized database without a genesis hash")?;
         let metrics = EngineMetrics::register(registry);
@@ -142,7 +140,6 @@ impl Engine {
             genesis_hash,
             poc: PocVerifier::new(&params.poc),
             store,
-            validators,
             params,
             genesis,
             mempool: Mutex::new(Mempool::new(cfg.pool)),
@@ -216,8 +213,21 @@ impl Engine {
         self.genesis_hash
     }
 
-    pub fn validators(&self) -> &ValidatorSet {
-        &self.validators
+    /// The validator set that decides `height`, from the state's active sets (a set computed
+    /// at the end of block h decides from h + `set_change_delay`). Exact for heights up to the
+    /// head's + that delay; above, the latest set known so far.
+    pub fn validator_set(&self, height: u64) -> Result<ValidatorSet, cpc_consensus::BlockError> {
+        cpc_consensus::block::set_at(&self.store, height)
+    }
+
+    /// Whether the set of `height` is already fixed by the committed chain.
+    pub fn set_is_known(&self, height: u64) -> bool {
+        height <= self.head().height.saturating_add(self.params.staking.set_change_delay)
+    }
+
+    /// The set that decides the next height.
+    pub fn next_validators(&self) -> ValidatorSet {
+        self.validator_set(self.head().height + 1).expect("a chain from genesis always has an active set")
     }
 
     /// Synthetic verification with this node's cache (sync pre-verification fills it).

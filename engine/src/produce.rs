@@ -2,9 +2,12 @@
 
 use crate::Engine;
 use anyhow::{bail, Result};
+use cpc_consensus::block::MAX_EVIDENCE_PER_BLOCK;
 use cpc_consensus::{build_block, BuildContext, Built, Certificate, Skip};
-use cpc_primitives::{now_millis, Block, SecretKey};
-use cpc_state::Head;
+use cpc_primitives::{now_millis, Block, ConsensusData, SecretKey};
+use cpc_state::stake::{StakeKey, StakeRecord};
+use cpc_state::{Head, StateView};
+use std::collections::HashSet;
 use std::time::Instant;
 
 /// Candidates handed to the builder per block beyond what fits: leaves room for the ones it
@@ -20,6 +23,7 @@ impl Engine {
         let height = parent.height + 1;
         let (window, _, _) = self.window_for(height)?;
         let candidates = self.mempool.lock().best(self.params.max_txs_per_block + CANDIDATE_SLACK);
+        let consensus = self.consensus_data_for(&parent)?;
         let ctx = BuildContext {
             params: &self.params,
             parent,
@@ -28,6 +32,7 @@ impl Engine {
             proposer: signer,
             window,
             poc: &self.poc,
+            consensus,
         };
         let build_started = Instant::now();
         let built = build_block(&self.store, &ctx, &candidates)?;
@@ -75,10 +80,11 @@ impl Engine {
     /// refused here. Blocking: call from a blocking thread. Returns the new head.
     pub fn produce_block(&self, round: u32) -> Result<Head> {
         let Some(signer) = &self.signer else { bail!("this node has no validator key") };
-        if self.validators.len() != 1 {
+        let set = self.next_validators();
+        if set.len() != 1 {
             bail!(
                 "producing alone needs a chain of one validator, found {}: their blocks are decided by BFT consensus",
-                self.validators.len()
+                set.len()
             );
         }
         let _guard = self.commit_lock.lock();
@@ -108,6 +114,32 @@ impl Engine {
 }
 
 impl Engine {
+    /// What a block on `parent` carries for consensus: the parent's certificate as this node
+    /// stored it (liveness), and kept evidence against validators not yet tombstoned, younger
+    /// than the max age, one piece per validator, at most [`MAX_EVIDENCE_PER_BLOCK`].
+    fn consensus_data_for(&self, parent: &Head) -> Result<ConsensusData> {
+        let height = parent.height + 1;
+        let last_commit = if parent.height >= 1 { self.store.certificate(parent.height)? } else { None };
+        let from = height.saturating_sub(self.params.staking.evidence_max_age);
+        let mut evidence = Vec::new();
+        let mut seen = HashSet::new();
+        for e in self.evidence(from, 4 * MAX_EVIDENCE_PER_BLOCK)? {
+            if evidence.len() >= MAX_EVIDENCE_PER_BLOCK || e.height() >= height || !seen.insert(e.validator()) {
+                continue;
+            }
+            let Some(set) = self.store.active_set_at(e.height())? else { continue };
+            let Some(member) = set.by_consensus_address(&e.validator()) else { continue };
+            let tombstoned = match self.store.stake_record(&StakeKey::Validator(member.operator))? {
+                Some(StakeRecord::Validator(v)) => v.tombstoned,
+                _ => true,
+            };
+            if !tombstoned {
+                evidence.push(e.to_json_bytes());
+            }
+        }
+        Ok(ConsensusData { last_commit, evidence })
+    }
+
     /// Measures, on this machine, the worst-case time to check a block: one synthetic result
     /// recomputed (matrices generated and multiplied) times the results a block may carry per
     /// core, plus a full block of transfer signatures per core. The BFT propose timeout must

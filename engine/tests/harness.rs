@@ -140,7 +140,7 @@ fn a_certified_block_that_does_not_execute_is_refused_and_remembered() {
 #[test]
 fn producing_alone_is_refused_on_a_chain_of_several_validators() {
     let mut g = genesis();
-    g.validators.push(cpc_genesis::GenesisValidator { name: "second".into(), pub_key: dev_keys()[1].public_key() });
+    g.validators.push(cpc_genesis::GenesisValidator::new("second", dev_keys()[1].public_key()));
     let dir = tempfile::tempdir().unwrap();
     let cfg = EngineConfig { signer: Some(dev_keys().remove(0)), ..Default::default() };
     let engine = Engine::open(dir.path(), Some(g), cfg, &prometheus::Registry::new()).unwrap();

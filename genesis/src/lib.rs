@@ -6,7 +6,7 @@
 //! signature (nobody signs genesis; every node rebuilds it from the same document).
 
 use cpc_primitives::*;
-use cpc_state::{BlockExecutor, BlockOutcome, ChainParams, Economics, MemState, PocParams};
+use cpc_state::{BlockExecutor, BlockOutcome, ChainParams, CreateValidator, Economics, MemState, PocParams, StakingParams};
 use serde::{Deserialize, Serialize};
 
 /// Chain id of the built-in dev chain.
@@ -39,12 +39,56 @@ pub struct GenesisAccount {
     pub balance: u128,
 }
 
-/// A validator of the initial set.
+/// Commission of a genesis validator unless its entry says otherwise: 10 %, at most 20 %,
+/// moving by at most 1 % a day.
+pub const DEFAULT_COMMISSION_BPS: u32 = 1_000;
+pub const DEFAULT_MAX_COMMISSION_BPS: u32 = 2_000;
+pub const DEFAULT_MAX_CHANGE_BPS: u32 = 100;
+
+fn default_self_bond() -> u128 {
+    StakingParams::default().min_self_bond
+}
+fn default_commission() -> u32 {
+    DEFAULT_COMMISSION_BPS
+}
+fn default_max_commission() -> u32 {
+    DEFAULT_MAX_COMMISSION_BPS
+}
+fn default_max_change() -> u32 {
+    DEFAULT_MAX_CHANGE_BPS
+}
+
+/// A validator of the initial set: its key is both its consensus key and (through its
+/// address) its operator account; its self-bond is created bonded at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenesisValidator {
     pub name: String,
     pub pub_key: PublicKey,
+    /// Tokens bonded at genesis (counted in the genesis supply; default the default minimum
+    /// self-bond, 10 000 CPC).
+    #[serde(default = "default_self_bond", with = "cpc_primitives::amount::dec_u128")]
+    pub self_bond: u128,
+    #[serde(default = "default_commission")]
+    pub commission_rate_bps: u32,
+    #[serde(default = "default_max_commission")]
+    pub max_rate_bps: u32,
+    #[serde(default = "default_max_change")]
+    pub max_change_bps: u32,
+}
+
+impl GenesisValidator {
+    /// A validator with the default self-bond and commission.
+    pub fn new(name: impl Into<String>, pub_key: PublicKey) -> Self {
+        GenesisValidator {
+            name: name.into(),
+            pub_key,
+            self_bond: default_self_bond(),
+            commission_rate_bps: DEFAULT_COMMISSION_BPS,
+            max_rate_bps: DEFAULT_MAX_COMMISSION_BPS,
+            max_change_bps: DEFAULT_MAX_CHANGE_BPS,
+        }
+    }
 }
 
 impl GenesisValidator {
@@ -71,6 +115,9 @@ pub struct Genesis {
     pub poc: PocParams,
     pub accounts: Vec<GenesisAccount>,
     pub validators: Vec<GenesisValidator>,
+    /// Proof-of-Stake parameters (absent: the defaults).
+    #[serde(default)]
+    pub staking: StakingParams,
 }
 
 /// A genesis document that cannot start a chain.
@@ -115,6 +162,19 @@ pub enum GenesisError {
     DuplicateAccount(Address),
     #[error("accounts: balances overflow 128 bits")]
     Overflow,
+    #[error(
+        "staking.evidence_max_age: expected more than the unbonding period ({unbonding} blocks), found {found} \
+         (evidence must reach every stake that was bonded at the infraction)"
+    )]
+    EvidenceAge { unbonding: u64, found: u64 },
+    #[error("staking.{field}: expected {expected}, found {found}")]
+    StakingParam { field: &'static str, expected: &'static str, found: String },
+    #[error("validators: expected at most staking.max_validators = {max}, found {found}")]
+    TooManyValidators { max: u32, found: usize },
+    #[error("validators: {name} has self_bond {found}, below staking.min_self_bond {expected}")]
+    SelfBond { name: String, expected: u128, found: u128 },
+    #[error("validators: {name}: commission rate {rate} bps and max change {change} bps must not exceed the max rate {max} bps (at most 10000)")]
+    Commission { name: String, rate: u32, change: u32, max: u32 },
 }
 
 impl Genesis {
@@ -189,6 +249,53 @@ impl Genesis {
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
         }
+        let st = &self.staking;
+        let param = |field, expected, found: String| Err(GenesisError::StakingParam { field, expected, found });
+        if !(1..=100).contains(&st.max_validators) {
+            return param("max_validators", "1..=100", st.max_validators.to_string());
+        }
+        if st.min_self_bond == 0 {
+            return param("min_self_bond", "at least 1", "0".into());
+        }
+        if st.unbonding_period == 0 {
+            return param("unbonding_period", "at least 1 block", "0".into());
+        }
+        if st.evidence_max_age <= st.unbonding_period {
+            return Err(GenesisError::EvidenceAge { unbonding: st.unbonding_period, found: st.evidence_max_age });
+        }
+        if st.set_change_delay == 0 {
+            return param("set_change_delay", "at least 1 block", "0".into());
+        }
+        if st.max_unbonding_entries == 0 {
+            return param("max_unbonding_entries", "at least 1", "0".into());
+        }
+        if !(1..=100_000).contains(&st.signed_blocks_window) {
+            return param("signed_blocks_window", "1..=100000 blocks", st.signed_blocks_window.to_string());
+        }
+        if st.min_signed_percent > 100 {
+            return param("min_signed_percent", "0..=100", st.min_signed_percent.to_string());
+        }
+        for (field, v) in [("slash_downtime_ppb", st.slash_downtime_ppb), ("slash_double_sign_ppb", st.slash_double_sign_ppb)] {
+            if v > 1_000_000_000 {
+                return param(field, "0..=1000000000 (parts per billion)", v.to_string());
+            }
+        }
+        if self.validators.len() > st.max_validators as usize {
+            return Err(GenesisError::TooManyValidators { max: st.max_validators, found: self.validators.len() });
+        }
+        for v in &self.validators {
+            if v.self_bond < st.min_self_bond {
+                return Err(GenesisError::SelfBond { name: v.name.clone(), expected: st.min_self_bond, found: v.self_bond });
+            }
+            if v.max_rate_bps > 10_000 || v.commission_rate_bps > v.max_rate_bps || v.max_change_bps > v.max_rate_bps {
+                return Err(GenesisError::Commission {
+                    name: v.name.clone(),
+                    rate: v.commission_rate_bps,
+                    change: v.max_change_bps,
+                    max: v.max_rate_bps,
+                });
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for v in &self.validators {
             if !seen.insert(v.pub_key) {
@@ -203,6 +310,9 @@ impl Genesis {
             }
             total = total.checked_add(a.balance).ok_or(GenesisError::Overflow)?;
         }
+        for v in &self.validators {
+            total = total.checked_add(v.self_bond).ok_or(GenesisError::Overflow)?;
+        }
         Ok(())
     }
 
@@ -215,6 +325,7 @@ impl Genesis {
             block_time_ms: self.block_time_ms,
             economics: self.economics.clone(),
             poc: self.poc,
+            staking: self.staking.clone(),
         }
     }
 
@@ -227,6 +338,16 @@ impl Genesis {
         let mut ex = BlockExecutor::new(&empty, &params, 0);
         for a in &self.accounts {
             ex.allocate(&a.address, a.balance).map_err(|_| GenesisError::Overflow)?;
+        }
+        for v in &self.validators {
+            let c = CreateValidator {
+                consensus_key: v.pub_key,
+                moniker: v.name.clone(),
+                commission_rate_bps: v.commission_rate_bps,
+                max_rate_bps: v.max_rate_bps,
+                max_change_bps: v.max_change_bps,
+            };
+            ex.genesis_validator(v.account_address(), c, v.self_bond).map_err(|_| GenesisError::Overflow)?;
         }
         let outcome = ex.finish_genesis().map_err(|_| GenesisError::Overflow)?;
         let v0 = &self.validators[0];
@@ -244,7 +365,7 @@ impl Genesis {
             gas_limit: self.block_gas_limit,
             share_target: self.poc.share_target_start,
         };
-        let block = Block { header, transactions: vec![], proposer_pub_key: v0.pub_key, signature: Signature([0u8; 64]) };
+        let block = Block { header, transactions: vec![], proposer_pub_key: v0.pub_key, signature: Signature([0u8; 64]), consensus: Default::default() };
         Ok((block, outcome))
     }
 
@@ -269,7 +390,8 @@ impl Genesis {
                 .iter()
                 .map(|k| GenesisAccount { address: Address::from_public_key(&k.public_key()), balance: DEV_BALANCE })
                 .collect(),
-            validators: vec![GenesisValidator { name: "dev-0".into(), pub_key: keys[0].public_key() }],
+            validators: vec![GenesisValidator::new("dev-0", keys[0].public_key())],
+            staking: StakingParams::default(),
         }
     }
 }
@@ -326,7 +448,9 @@ mod tests {
         let (block, out) = g.build().unwrap();
         assert_eq!(block.header.height, 0);
         assert_eq!(block.header.prev_hash, H256::ZERO);
-        assert_eq!(out.changes.supply.total, 10 * DEV_BALANCE);
+        let bonded = StakingParams::default().min_self_bond;
+        assert_eq!(out.changes.supply.total, 10 * DEV_BALANCE + bonded, "the balances and the dev validator's self-bond");
+        assert_eq!((out.changes.supply.liquid, out.changes.supply.bonded), (10 * DEV_BALANCE, bonded));
     }
 
     #[test]
@@ -377,5 +501,27 @@ mod tests {
         g.validators.push(g.validators[0].clone());
         assert!(matches!(g.validate(), Err(GenesisError::DuplicateValidator(_))));
         assert!(matches!(Genesis::from_json(b"{\"chain_id\": 1}"), Err(GenesisError::Json(_))));
+        let mut g = Genesis::dev();
+        g.staking.evidence_max_age = g.staking.unbonding_period;
+        assert_eq!(g.validate(), Err(GenesisError::EvidenceAge { unbonding: g.staking.unbonding_period, found: g.staking.unbonding_period }));
+        let mut g = Genesis::dev();
+        g.staking.max_validators = 101;
+        assert!(matches!(g.validate(), Err(GenesisError::StakingParam { field: "max_validators", .. })));
+        let mut g = Genesis::dev();
+        g.validators[0].self_bond = g.staking.min_self_bond - 1;
+        assert!(matches!(g.validate(), Err(GenesisError::SelfBond { .. })));
+        let mut g = Genesis::dev();
+        g.validators[0].commission_rate_bps = g.validators[0].max_rate_bps + 1;
+        assert!(matches!(g.validate(), Err(GenesisError::Commission { .. })));
+        let mut g = Genesis::dev();
+        g.staking.set_change_delay = 0;
+        assert!(matches!(g.validate(), Err(GenesisError::StakingParam { field: "set_change_delay", .. })));
+        let mut g = Genesis::dev();
+        g.staking.slash_double_sign_ppb = 1_000_000_001;
+        assert!(matches!(g.validate(), Err(GenesisError::StakingParam { field: "slash_double_sign_ppb", .. })));
+        let mut g = Genesis::dev();
+        g.staking.max_validators = 1;
+        g.validators.push(GenesisValidator::new("second", dev_keys()[1].public_key()));
+        assert_eq!(g.validate(), Err(GenesisError::TooManyValidators { max: 1, found: 2 }));
     }
 }

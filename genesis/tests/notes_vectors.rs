@@ -6,6 +6,7 @@
 
 use cpc_genesis::Genesis;
 use cpc_primitives::*;
+use cpc_state::stake::{stake_leaf, StakeKey};
 use cpc_state::{account_leaf, state_root, AccountTree, Supply};
 use serde_json::{json, Value};
 
@@ -18,10 +19,78 @@ fn produce() -> Value {
         .collect();
     let leaves: Vec<H256> = accounts.iter().map(|(a, acc)| account_leaf(a, acc)).collect();
     let tree = AccountTree::from_leaves(leaves.clone());
-    let supply = Supply { total: 6 * UNITS_PER_CPC + 7, genesis: 6 * UNITS_PER_CPC, minted: 10, burned: 3 };
+    let supply = Supply {
+        total: 6 * UNITS_PER_CPC + 7,
+        genesis: 6 * UNITS_PER_CPC,
+        minted: 10,
+        burned: 3,
+        liquid: 6 * UNITS_PER_CPC + 1,
+        bonded: 3,
+        unbonding: 2,
+        rewards: 1,
+    };
     let root = state_root(&tree.root(), 3, &supply);
     let g = Genesis::dev();
-    let (gb, _) = g.build().unwrap();
+    let (gb, gout) = g.build().unwrap();
+    // The dev genesis's staking records, as stored and hashed into the tree.
+    let stake_records: Vec<Value> = gout
+        .changes
+        .stake
+        .iter()
+        .map(|(k, e)| {
+            json!({
+                "key": hex::encode(k),
+                "key_decoded": format!("{:?}", StakeKey::decode(k).unwrap()),
+                "slot": e.slot,
+                "value": String::from_utf8(e.value.clone()).unwrap(),
+                "leaf": stake_leaf(k, &e.value).to_hex(),
+            })
+        })
+        .collect();
+    // One signed example of each staking transaction (key of dev account 1).
+    let k = &cpc_genesis::dev_keys()[1];
+    let from = Address::from_public_key(&k.public_key());
+    let validator = Address::from_public_key(&cpc_genesis::dev_keys()[0].public_key());
+    let obj = |v: Value| Payload::from_map(v.as_object().unwrap().clone()).unwrap();
+    let examples: Vec<(TxType, Option<Address>, u128, Payload)> = vec![
+        (
+            TxType::Stake,
+            None,
+            20_000 * UNITS_PER_CPC,
+            obj(json!({"consensus_key": k.public_key().to_hex(), "moniker": "example", "commission_rate_bps": 500, "max_rate_bps": 2000, "max_change_bps": 100})),
+        ),
+        (TxType::Stake, None, 1_000 * UNITS_PER_CPC, Payload::empty()),
+        (TxType::Unstake, None, 500 * UNITS_PER_CPC, Payload::empty()),
+        (TxType::Delegate, Some(validator), 1_000 * UNITS_PER_CPC, Payload::empty()),
+        (TxType::Delegate, Some(validator), 0, Payload::empty()),
+        (TxType::Undelegate, Some(validator), 250 * UNITS_PER_CPC, Payload::empty()),
+        (TxType::UpdateValidator, None, 0, obj(json!({"moniker": "renamed", "commission_rate_bps": 600}))),
+        (TxType::Unjail, None, 0, Payload::empty()),
+    ];
+    let staking_txs: Vec<Value> = examples
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, to, amount, payload))| {
+            let gas = t.intrinsic_gas();
+            let tx = UnsignedTx {
+                chain_id: g.chain_id.clone(),
+                tx_type: t,
+                from_address: from,
+                to_address: to,
+                amount,
+                fee: gas as u128 * 1000,
+                nonce: i as u64,
+                gas_price: 1000,
+                gas_limit: gas,
+                payload,
+            }
+            .sign(k);
+            json!({
+                "tx": serde_json::from_slice::<Value>(&tx.canonical_json()).unwrap(),
+                "hash": tx.hash().to_hex(),
+            })
+        })
+        .collect();
     json!({
         "account_leaves": accounts.iter().zip(&leaves).map(|((a, acc), l)| json!({
             "address": a.to_string(),
@@ -41,7 +110,10 @@ fn produce() -> Value {
             "hash": gb.hash().to_hex(),
             "state_root": gb.header.state_root.to_hex(),
             "header": serde_json::to_value(&gb.header).unwrap(),
+            "supply": serde_json::to_value(gout.changes.supply).unwrap(),
+            "staking_records": stake_records,
         },
+        "staking_transactions": staking_txs,
     })
 }
 

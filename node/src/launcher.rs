@@ -140,12 +140,14 @@ fn open_engine(args: &RunArgs, datadir: &Path, metrics: &crate::services::metric
     // A forger's cooldown lasts one task window (its forged work would be stale by then).
     engine.mempool().set_forger_cooldown(engine.params().poc.window);
     if let Some(k) = &signer
-        && !engine.validators().keys().contains(&k.public_key())
+        && !engine.next_validators().keys().contains(&k.public_key())
     {
-        bail!(
-            "--validator {}: not in the genesis validator set of {:?}",
-            Address::from_public_key(&k.public_key()),
-            engine.params().chain_id
+        // Not (yet) active: consensus runs without this node's vote until its stake puts it
+        // in the active set, and then it votes and proposes without a restart.
+        tracing::warn!(
+            validator = %Address::from_public_key(&k.public_key()),
+            chain_id = %engine.params().chain_id,
+            "--validator key is not in the active set: following the chain until its stake makes it active"
         );
     }
     let head = engine.head();

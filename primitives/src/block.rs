@@ -98,7 +98,54 @@ impl Header {
     }
 }
 
-/// A block: header, transactions, and the proposer's key and signature over the header.
+/// What consensus carries with a block beside the header (docs/PROTOCOL-NOTES.md, Consensus
+/// data): the parent's commit certificate as the proposer holds it (liveness is counted from
+/// it) and evidence of double signing (slashed by it). Neither is in the block hash: their
+/// effects are, through the header's `state_root`, so a peer that alters them serves a block
+/// whose state root does not verify.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusData {
+    /// The certificate of block `height − 1` (consensus's encoding), hex.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_hex")]
+    pub last_commit: Option<Vec<u8>>,
+    /// Evidence pieces (consensus's encoding), hex each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "vec_hex")]
+    pub evidence: Vec<Vec<u8>>,
+}
+
+impl ConsensusData {
+    pub fn is_empty(&self) -> bool {
+        self.last_commit.is_none() && self.evidence.is_empty()
+    }
+}
+
+mod opt_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_str(&hex::encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(&s).map(Some).map_err(serde::de::Error::custom)
+    }
+}
+
+mod vec_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(hex::encode))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?.iter().map(|s| hex::decode(s).map_err(serde::de::Error::custom)).collect()
+    }
+}
+
+/// A block: header, transactions, and the proposer's key and signature over the header; and
+/// the consensus data that travels with it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Block {
@@ -106,13 +153,15 @@ pub struct Block {
     pub transactions: Vec<Transaction>,
     pub proposer_pub_key: PublicKey,
     pub signature: Signature,
+    #[serde(default, skip_serializing_if = "ConsensusData::is_empty")]
+    pub consensus: ConsensusData,
 }
 
 impl Block {
     /// Signs `header` with `sk` and assembles the block.
     pub fn seal(header: Header, transactions: Vec<Transaction>, sk: &SecretKey) -> Block {
         let signature = sk.sign(&header.signing_bytes());
-        Block { header, transactions, proposer_pub_key: sk.public_key(), signature }
+        Block { header, transactions, proposer_pub_key: sk.public_key(), signature, consensus: ConsensusData::default() }
     }
 
     pub fn hash(&self) -> H256 {

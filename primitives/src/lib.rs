@@ -17,7 +17,7 @@ pub mod types;
 
 pub use address::{Address, AddressError, ValconsAddress};
 pub use amount::{format_cpc, parse_amount, UNITS_PER_CPC};
-pub use block::{compute_root_of_results, compute_root_of_txs, tx_root, Block, ComputeRoot, Header};
+pub use block::{compute_root_of_results, compute_root_of_txs, tx_root, Block, ComputeRoot, ConsensusData, Header};
 pub use share::{next_share_target, ShareTarget, MAX_SHARE_TARGET};
 pub use crypto::{CryptoError, PublicKey, SecretKey, Signature};
 pub use hash::{sha256, sha256_concat, H256};

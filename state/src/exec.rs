@@ -5,34 +5,40 @@
 //! is written until [`BlockExecutor::finish`] returns the [`StateChanges`] for the store.
 
 use crate::params::ChainParams;
+use crate::stake::{stake_leaf, StakeEntry, StakeKey, StakeRecord};
+use crate::stake_exec::{BlockInputs, StakingSummary};
+use crate::stake_tx::StakingTx;
 use crate::tree::{account_leaf, compute_update, TreeDiff};
 use crate::view::{AccountEntry, StateView, StorageError, Supply};
 use cpc_primitives::{sha256_concat, Account, Address, ComputeResult, Transaction, TxStatus, TxType, H256};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-/// Domain prefix of the state root.
-pub const STATE_ROOT_PREFIX: &[u8] = b"CPC-STATE-V1:";
+/// Domain prefix of the state root (V2: staking records in the tree, the supply's parts).
+pub const STATE_ROOT_PREFIX: &[u8] = b"CPC-STATE-V2:";
 
-/// `state_root = H("CPC-STATE-V1:" ‖ accounts_root ‖ le64 account_count ‖ le128 total ‖
-/// le128 genesis ‖ le128 minted ‖ le128 burned)` (docs/PROTOCOL-NOTES.md).
-pub fn state_root(accounts_root: &H256, account_count: u64, s: &Supply) -> H256 {
+/// `state_root = H("CPC-STATE-V2:" ‖ tree_root ‖ le64 leaf_count ‖ le128 total ‖ le128 genesis
+/// ‖ le128 minted ‖ le128 burned ‖ le128 liquid ‖ le128 bonded ‖ le128 unbonding ‖
+/// le128 rewards)` (docs/PROTOCOL-NOTES.md). The tree holds accounts and staking records.
+pub fn state_root(tree_root: &H256, leaf_count: u64, s: &Supply) -> H256 {
     sha256_concat(&[
         STATE_ROOT_PREFIX,
-        &accounts_root.0,
-        &account_count.to_le_bytes(),
+        &tree_root.0,
+        &leaf_count.to_le_bytes(),
         &s.total.to_le_bytes(),
         &s.genesis.to_le_bytes(),
         &s.minted.to_le_bytes(),
         &s.burned.to_le_bytes(),
+        &s.liquid.to_le_bytes(),
+        &s.bonded.to_le_bytes(),
+        &s.unbonding.to_le_bytes(),
+        &s.rewards.to_le_bytes(),
     ])
 }
 
 /// Why a transaction cannot be included in this block (the block would be invalid).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
-    #[error("transaction type {0} is not supported yet (only TRANSFER and SUBMIT_RESULT)")]
-    Unsupported(TxType),
     #[error("nonce: expected {expected}, found {found}")]
     Nonce { expected: u64, found: u64 },
     #[error("insufficient balance for the fee: balance {balance}, fee (gas_limit x gas_price) {fee}")]
@@ -53,9 +59,22 @@ pub enum TxError {
     Storage(#[from] StorageError),
 }
 
+impl From<ApplyError> for TxError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Overflow(w) => TxError::Overflow(w),
+            ApplyError::Storage(s) => TxError::Storage(s),
+            ApplyError::Consensus(c) => TxError::Payload(format!("consensus data: {c}")),
+        }
+    }
+}
+
 /// Why a whole block cannot be finished.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
+    /// The consensus data handed to a block being built does not check.
+    #[error("consensus data: {0}")]
+    Consensus(String),
     #[error("arithmetic overflow computing {0}")]
     Overflow(&'static str),
     #[error(transparent)]
@@ -97,6 +116,10 @@ pub struct RewardSummary {
     /// New coins: the proposer's reward plus every share's reward.
     #[serde(with = "cpc_primitives::amount::dec_u128")]
     pub minted: u128,
+    /// Where the validators' part went (the proposer's reward and fees, split over the active
+    /// set), slashes, jailings, matured unbondings and a newly scheduled set.
+    #[serde(default)]
+    pub staking: StakingSummary,
 }
 
 /// Everything a block changes (committed blocks are final: nothing is kept to undo them).
@@ -110,6 +133,8 @@ pub struct StateChanges {
     pub supply: Supply,
     /// task ids of the block's ComputeResults with the hash of the carrying transaction.
     pub task_ids: Vec<(String, H256)>,
+    /// Final bytes and slot of every changed staking record (encoded key).
+    pub stake: Vec<(Vec<u8>, StakeEntry)>,
 }
 
 /// The result of executing a block.
@@ -122,16 +147,26 @@ pub struct BlockOutcome {
     pub changes: StateChanges,
 }
 
-struct Touched {
-    entry: AccountEntry,
+pub(crate) struct Touched {
+    pub(crate) entry: AccountEntry,
     original: Option<AccountEntry>,
+}
+
+/// A staking record as this block sees it: its slot, its current value (None: removed) and
+/// its bytes as stored before the block (None: a new key).
+pub(crate) struct StakeTouched {
+    slot: u64,
+    pub(crate) record: Option<StakeRecord>,
+    original: Option<Vec<u8>>,
 }
 
 /// Applies a block's transactions on top of a [`StateView`].
 pub struct BlockExecutor<'a, V: StateView + ?Sized> {
-    view: &'a V,
-    params: &'a ChainParams,
-    height: u64,
+    pub(crate) view: &'a V,
+    pub(crate) params: &'a ChainParams,
+    pub(crate) height: u64,
+    /// The block's timestamp (ms): commission changes are limited per 24 h of it.
+    pub(crate) timestamp: u64,
     touched: HashMap<Address, Touched>,
     order: Vec<Address>,
     next_slot: u64,
@@ -140,6 +175,12 @@ pub struct BlockExecutor<'a, V: StateView + ?Sized> {
     gas_used: u64,
     fees: u128,
     outcomes: Vec<TxOutcome>,
+    pub(crate) stake: BTreeMap<Vec<u8>, StakeTouched>,
+    /// Something that decides the active set changed (tokens, jail, a new validator).
+    pub(crate) stake_dirty: bool,
+    /// The supply as this block leaves it, except `liquid` (computed from the accounts at the
+    /// end) and `total` / `minted` (set by `finish`).
+    pub(crate) supply_work: Supply,
 }
 
 impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
@@ -148,6 +189,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             view,
             params,
             height,
+            timestamp: 0,
             touched: HashMap::new(),
             order: Vec::new(),
             next_slot: view.account_count(),
@@ -156,7 +198,57 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             gas_used: 0,
             fees: 0,
             outcomes: Vec::new(),
+            stake: BTreeMap::new(),
+            stake_dirty: false,
+            supply_work: view.supply(),
         }
+    }
+
+    /// The block's timestamp (header `timestamp`, ms).
+    pub fn at_time(mut self, timestamp_ms: u64) -> Self {
+        self.timestamp = timestamp_ms;
+        self
+    }
+
+    /// A staking record as this block sees it.
+    pub(crate) fn stake_get(&self, key: &StakeKey) -> Result<Option<StakeRecord>, StorageError> {
+        match self.stake.get(&key.encode()) {
+            Some(t) => Ok(t.record.clone()),
+            None => self.view.stake_record(key),
+        }
+    }
+
+    /// Sets (or removes, with None) a staking record; a new key takes the next tree slot.
+    pub(crate) fn stake_put(&mut self, key: StakeKey, record: Option<StakeRecord>) -> Result<(), ApplyError> {
+        let k = key.encode();
+        if let Some(t) = self.stake.get_mut(&k) {
+            t.record = record;
+            return Ok(());
+        }
+        let (slot, original) = match self.view.stake_entry(&k)? {
+            Some(e) => (e.slot, Some(e.value)),
+            None if record.is_none() => return Ok(()),
+            None => {
+                let s = self.next_slot;
+                self.next_slot += 1;
+                (s, None)
+            }
+        };
+        self.stake.insert(k, StakeTouched { slot, record, original });
+        Ok(())
+    }
+
+    /// The keys of live records in `[from, to)` as this block sees them, in key order.
+    pub(crate) fn stake_range_merged(&self, from: &[u8], to: &[u8]) -> Result<Vec<Vec<u8>>, StorageError> {
+        let mut keys: BTreeSet<Vec<u8>> = self.view.stake_range(from, to)?.into_iter().map(|(k, _)| k).collect();
+        for (k, t) in self.stake.range(from.to_vec()..to.to_vec()) {
+            if t.record.is_some() {
+                keys.insert(k.clone());
+            } else {
+                keys.remove(k);
+            }
+        }
+        Ok(keys.into_iter().collect())
     }
 
     pub fn gas_used(&self) -> u64 {
@@ -175,7 +267,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         })
     }
 
-    fn load(&mut self, addr: &Address) -> Result<&mut Touched, StorageError> {
+    pub(crate) fn load(&mut self, addr: &Address) -> Result<&mut Touched, StorageError> {
         if !self.touched.contains_key(addr) {
             let original = self.view.account_entry(addr)?;
             let entry = match original {
@@ -194,7 +286,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
 
     /// Adds `amount` to `addr` (creating the account; a zero credit to an unknown account
     /// creates nothing).
-    fn credit(&mut self, addr: &Address, amount: u128, what: &'static str) -> Result<(), ApplyError> {
+    pub(crate) fn credit(&mut self, addr: &Address, amount: u128, what: &'static str) -> Result<(), ApplyError> {
         if amount == 0 && !self.touched.contains_key(addr) && self.view.account_entry(addr)?.is_none() {
             return Ok(());
         }
@@ -212,9 +304,6 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
     /// payload shape) have passed. On error nothing changes and the transaction must not be
     /// included.
     pub fn execute(&mut self, tx: &Transaction, tx_hash: H256) -> Result<&TxOutcome, TxError> {
-        if !matches!(tx.tx_type, TxType::Transfer | TxType::SubmitResult) {
-            return Err(TxError::Unsupported(tx.tx_type));
-        }
         if self.outcomes.len() >= self.params.max_txs_per_block {
             return Err(TxError::BlockFull(self.params.max_txs_per_block));
         }
@@ -261,10 +350,17 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
                 ));
             } else {
                 s.entry.account.balance -= tx.amount;
-                self.credit(&to, tx.amount, "recipient balance").map_err(|e| match e {
-                    ApplyError::Overflow(w) => TxError::Overflow(w),
-                    ApplyError::Storage(s) => TxError::Storage(s),
-                })?;
+                self.credit(&to, tx.amount, "recipient balance")?;
+            }
+        }
+        if let Some(parsed) = StakingTx::parse(tx) {
+            let res = match parsed {
+                Ok(st) => self.apply_staking(&tx.from_address, st)?,
+                Err(e) => Err(crate::stake_exec::StakingError::Payload(e)),
+            };
+            if let Err(e) = res {
+                status = TxStatus::Failed;
+                error = Some(e.to_string());
             }
         }
         if let Some(t) = task {
@@ -277,14 +373,20 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         Ok(self.outcomes.last().expect("pushed"))
     }
 
-    /// Pays the proposer's part of the block reward, one `share_reward` per share, and the
-    /// fees; computes the new state root and returns everything. `proposer` is the proposer's
-    /// account; `share_workers` the worker of each synthetic result in block order (consensus
-    /// has checked that every one is a verified share). Nothing is burned: a block without
-    /// shares mints only the proposer's part (PROTOCOL.md, Shares).
-    pub fn finish(mut self, proposer: &Address, share_workers: &[Address]) -> Result<BlockOutcome, ApplyError> {
+    /// Ends the block: evidence (slash, jail, tombstone), liveness from the parent's
+    /// certificate, one `share_reward` per share, the proposer's part of the reward and the
+    /// fees split over the active set (the treasury's part of the fees aside), matured
+    /// unbondings, the next active set; then the new state root. `share_workers` is the worker
+    /// of each synthetic result in block order (consensus has checked that every one is a
+    /// verified share). Nothing is burned but slashes (PROTOCOL.md, Shares).
+    pub fn finish(mut self, inputs: &BlockInputs, share_workers: &[Address]) -> Result<BlockOutcome, ApplyError> {
         let econ = &self.params.economics;
         let prev_supply = self.view.supply();
+        let mut staking = StakingSummary::default();
+        self.apply_infractions(&inputs.infractions, &mut staking)?;
+        if let Some(lc) = &inputs.last_commit {
+            self.apply_liveness(lc, &mut staking)?;
+        }
         let reward = econ.block_reward(self.height);
         let proposer_reward = reward
             .checked_mul(econ.proposer_reward_percent as u128)
@@ -299,21 +401,27 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         let shares_minted = share_reward
             .checked_mul(share_workers.len() as u128)
             .ok_or(ApplyError::Overflow("share rewards"))?;
-        self.credit(proposer, proposer_reward, "proposer reward")?;
         let proposer_fees =
             self.fees.checked_mul(econ.proposer_fee_percent as u128).ok_or(ApplyError::Overflow("proposer fees"))? / 100;
         let treasury_fees = self.fees - proposer_fees;
-        self.credit(proposer, proposer_fees, "proposer fees")?;
         let treasury = econ.treasury_address;
         self.credit(&treasury, treasury_fees, "treasury fees")?;
+        let pot = proposer_reward.checked_add(proposer_fees).ok_or(ApplyError::Overflow("validators' part"))?;
+        if !self.distribute(pot, &mut staking)? {
+            self.credit(&inputs.proposer, pot, "proposer reward")?;
+        }
+        self.mature_unbondings(&mut staking)?;
+        self.schedule_set(&mut staking)?;
 
         let minted = proposer_reward.checked_add(shares_minted).ok_or(ApplyError::Overflow("minted"))?;
-        let supply = Supply {
-            total: prev_supply.total.checked_add(minted).ok_or(ApplyError::Overflow("total supply"))?,
-            genesis: prev_supply.genesis,
-            minted: prev_supply.minted.checked_add(minted).ok_or(ApplyError::Overflow("minted"))?,
-            burned: prev_supply.burned,
-        };
+        let burned_now = self.supply_work.burned - prev_supply.burned;
+        let mut supply = self.supply_work;
+        supply.total = prev_supply
+            .total
+            .checked_add(minted)
+            .and_then(|t| t.checked_sub(burned_now))
+            .ok_or(ApplyError::Overflow("total supply"))?;
+        supply.minted = prev_supply.minted.checked_add(minted).ok_or(ApplyError::Overflow("minted"))?;
         let rewards = RewardSummary {
             block_reward: reward,
             proposer_reward,
@@ -324,35 +432,57 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             proposer_fees,
             treasury_fees,
             minted,
+            staking,
         };
-        Ok(self.into_outcome(prev_supply, supply, rewards))
+        self.into_outcome(prev_supply, supply, rewards)
     }
 
-    /// Finishes a genesis allocation: supply = the sum of the allocations.
-    pub fn finish_genesis(self) -> Result<BlockOutcome, ApplyError> {
-        let mut total = 0u128;
+    /// Finishes a genesis allocation: the first active set; supply = the allocations plus the
+    /// self-bonds.
+    pub fn finish_genesis(mut self) -> Result<BlockOutcome, ApplyError> {
+        self.genesis_set()?;
+        let mut liquid = 0u128;
         for t in self.touched.values() {
-            total = total.checked_add(t.entry.account.balance).ok_or(ApplyError::Overflow("genesis supply"))?;
+            liquid = liquid.checked_add(t.entry.account.balance).ok_or(ApplyError::Overflow("genesis supply"))?;
         }
-        let supply = Supply { total, genesis: total, minted: 0, burned: 0 };
-        Ok(self.into_outcome(Supply::default(), supply, RewardSummary::default()))
+        let total = liquid.checked_add(self.supply_work.bonded).ok_or(ApplyError::Overflow("genesis supply"))?;
+        let supply = Supply { total, genesis: total, bonded: self.supply_work.bonded, ..Supply::default() };
+        // `liquid` is the sum of the allocations, which `into_outcome` computes.
+        self.into_outcome(Supply::default(), supply, RewardSummary::default())
     }
 
-    fn into_outcome(self, prev_supply: Supply, supply: Supply, rewards: RewardSummary) -> BlockOutcome {
+    fn into_outcome(self, prev_supply: Supply, mut supply: Supply, rewards: RewardSummary) -> Result<BlockOutcome, ApplyError> {
         let prev_count = self.view.account_count();
         let mut leaf_changes = BTreeMap::new();
         let mut accounts = Vec::with_capacity(self.order.len());
+        let (mut before, mut after) = (0u128, 0u128);
         for addr in &self.order {
             let t = &self.touched[addr];
             if t.original == Some(t.entry) {
                 continue;
             }
+            before = before.checked_add(t.original.map_or(0, |o| o.account.balance)).ok_or(ApplyError::Overflow("liquid"))?;
+            after = after.checked_add(t.entry.account.balance).ok_or(ApplyError::Overflow("liquid"))?;
             leaf_changes.insert(t.entry.slot, account_leaf(addr, &t.entry.account));
             accounts.push((*addr, t.entry));
         }
+        supply.liquid = prev_supply
+            .liquid
+            .checked_add(after)
+            .and_then(|l| l.checked_sub(before))
+            .ok_or(ApplyError::Overflow("liquid"))?;
+        let mut stake = Vec::new();
+        for (key, t) in &self.stake {
+            let value = t.record.as_ref().map(|r| r.to_bytes()).unwrap_or_default();
+            if t.original.as_ref() == Some(&value) {
+                continue;
+            }
+            leaf_changes.insert(t.slot, stake_leaf(key, &value));
+            stake.push((key.clone(), StakeEntry { slot: t.slot, value }));
+        }
         let tree = compute_update(self.view, prev_count, self.next_slot, leaf_changes);
         let root = state_root(&tree.root, self.next_slot, &supply);
-        BlockOutcome {
+        Ok(BlockOutcome {
             state_root: root,
             gas_used: self.gas_used,
             outcomes: self.outcomes,
@@ -364,7 +494,8 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
                 prev_supply,
                 supply,
                 task_ids: self.task_ids,
+                stake,
             },
-        }
+        })
     }
 }

@@ -6,13 +6,18 @@
 
 pub mod exec;
 pub mod params;
+pub mod stake;
+pub mod stake_exec;
+pub mod stake_tx;
 pub mod staking;
 pub mod store;
 pub mod tree;
 pub mod view;
 
 pub use exec::{state_root, ApplyError, BlockExecutor, BlockOutcome, RewardSummary, StateChanges, TxError, TxOutcome};
-pub use params::{ChainParams, Economics, PocParams};
+pub use params::{ChainParams, Economics, PocParams, StakingParams};
+pub use stake_exec::{BlockInputs, Infraction, LastCommit, StakingError, StakingSummary};
+pub use stake_tx::{CreateValidator, StakingTx};
 pub use store::{CanonEntry, Head, Store, StoreError, StoredBlock, WorkerStats};
 pub use tree::{account_leaf, AccountTree};
 pub use view::{AccountEntry, MemState, StateView, StorageError, Supply};

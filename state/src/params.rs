@@ -93,6 +93,57 @@ impl Default for PocParams {
     }
 }
 
+/// Proof-of-Stake parameters (genesis `staking`; docs/STAKING.md). Heights, not times, measure
+/// every period, so that every node agrees on them from the chain alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StakingParams {
+    /// The active set holds at most this many validators (1..=100).
+    pub max_validators: u32,
+    /// A validator whose self-bond is worth less than this is not eligible for the active set.
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub min_self_bond: u128,
+    /// Blocks an undelegation waits before its tokens return.
+    pub unbonding_period: u64,
+    /// Evidence older than this many blocks is refused; must exceed `unbonding_period`, so
+    /// that nobody can unbond out of reach of a slash for what they did while bonded.
+    pub evidence_max_age: u64,
+    /// A set computed at the end of block h decides heights from h + this delay (≥ 1).
+    pub set_change_delay: u64,
+    /// Unbonding entries one delegator may have in flight per validator.
+    pub max_unbonding_entries: u32,
+    /// Liveness: the window of recent blocks a validator's signatures are counted over.
+    pub signed_blocks_window: u64,
+    /// Liveness: a validator that signed fewer than this percentage of its window is jailed.
+    pub min_signed_percent: u8,
+    /// Blocks a validator jailed for downtime must wait before UNJAIL.
+    pub downtime_jail_blocks: u64,
+    /// Fraction of the bonded tokens burned for downtime, parts per billion.
+    pub slash_downtime_ppb: u64,
+    /// Fraction burned for double signing, parts per billion (then jailed and tombstoned).
+    pub slash_double_sign_ppb: u64,
+}
+
+impl Default for StakingParams {
+    /// The Cosmos Hub's choices scaled to 1 s blocks: 14-day unbonding, 21-day evidence age,
+    /// 5 % for double signing, 0.01 % for downtime; a window of 100 blocks with 50 % signed.
+    fn default() -> Self {
+        StakingParams {
+            max_validators: 100,
+            min_self_bond: 10_000 * UNITS_PER_CPC,
+            unbonding_period: 14 * 86_400,
+            evidence_max_age: 21 * 86_400,
+            set_change_delay: 2,
+            max_unbonding_entries: 7,
+            signed_blocks_window: 100,
+            min_signed_percent: 50,
+            downtime_jail_blocks: 600,
+            slash_downtime_ppb: 100_000,
+            slash_double_sign_ppb: 50_000_000,
+        }
+    }
+}
+
 /// Everything consensus needs to know about the chain, fixed at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +159,7 @@ pub struct ChainParams {
     pub block_time_ms: u64,
     pub economics: Economics,
     pub poc: PocParams,
+    pub staking: StakingParams,
 }
 
 #[cfg(test)]

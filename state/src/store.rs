@@ -7,10 +7,11 @@
 //! rebuilt from every stored account equals the head header's `state_root`.
 
 use crate::exec::{state_root, BlockOutcome, RewardSummary, StateChanges};
+use crate::stake::{ActiveSet, StakeEntry, StakeKey, StakeRecord};
 use crate::tree::{account_leaf, AccountTree, NodeReader};
 use std::collections::BTreeMap;
 use crate::view::{AccountEntry, StateView, StorageError, Supply};
-use cpc_primitives::{Account, Address, Block, Header, PublicKey, Receipt, ShareTarget, Signature, Transaction, H256};
+use cpc_primitives::{Account, Address, Block, ConsensusData, Header, PublicKey, Receipt, ShareTarget, Signature, Transaction, H256};
 use parking_lot::RwLock;
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,9 @@ use std::path::Path;
 /// Bumped whenever the on-disk layout changes; a mismatch refuses to open.
 /// 1: protocol v1 (no share targets). 2: protocol v2 (share_target in every header, the
 /// canonical index carries each block's target, timestamp and share count, a worker index).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 3: BFT finality (certificates beside blocks, no undo records). 4: staking records in the
+/// state tree, the supply's parts.
+pub const SCHEMA_VERSION: u32 = 4;
 
 // --- RocksDB tuning, each value with its reason -------------------------------------------
 /// Memtable size per column family: a full block (5 000 transfers ≈ 5 MB of txs, receipts
@@ -46,8 +49,10 @@ const CF_TASKS: &str = "tasks";
 const CF_REWARDS: &str = "rewards";
 /// Per worker address: shares, rewards and the height of the last share (`poc_getWorker`).
 const CF_WORKERS: &str = "workers";
-const ALL_CFS: [&str; 9] =
-    [CF_META, CF_BLOCKS, CF_CANONICAL, CF_TXS, CF_RECEIPTS, CF_ACCOUNTS, CF_TASKS, CF_REWARDS, CF_WORKERS];
+/// Staking records (crate::stake): key → le64 slot ‖ value (empty value: removed).
+const CF_STAKING: &str = "staking";
+const ALL_CFS: [&str; 10] =
+    [CF_META, CF_BLOCKS, CF_CANONICAL, CF_TXS, CF_RECEIPTS, CF_ACCOUNTS, CF_TASKS, CF_REWARDS, CF_WORKERS, CF_STAKING];
 
 const KEY_SCHEMA: &[u8] = b"schema";
 const KEY_HEAD: &[u8] = b"head";
@@ -80,9 +85,9 @@ pub enum StoreError {
     #[error(
         "database schema version: expected {expected}, found {found}{}",
         if *found < *expected {
-            ": this datadir was written by an older cpcd (schema 1 = protocol v1, before PoC v2 \
-             shares) and cannot be read as protocol v2. Its chain is not the v2 chain: move the \
-             datadir aside and start with an empty one (`cpcd init --genesis FILE --datadir DIR`, \
+            ": this datadir was written by an older cpcd (schema 1 = protocol v1, 2 = before BFT \
+             finality, 3 = before staking) and cannot be read by this one. Its chain is not this \
+             chain: move the datadir aside and start with an empty one (`cpcd init --genesis FILE --datadir DIR`, \
              or --dev), then sync from v2 peers"
         } else {
             ": this datadir was written by a newer cpcd; run that version"
@@ -154,6 +159,8 @@ pub struct StoredBlock {
     pub tx_hashes: Vec<H256>,
     pub proposer_pub_key: PublicKey,
     pub signature: Signature,
+    #[serde(default, skip_serializing_if = "ConsensusData::is_empty")]
+    pub consensus: ConsensusData,
 }
 
 struct Mem {
@@ -187,6 +194,17 @@ fn decode_account(b: &[u8]) -> Result<AccountEntry, StoreError> {
         },
         slot: u64::from_le_bytes(b[24..].try_into().unwrap()),
     })
+}
+
+fn encode_stake(e: &StakeEntry) -> Vec<u8> {
+    [&e.slot.to_le_bytes()[..], &e.value].concat()
+}
+
+fn decode_stake(b: &[u8]) -> Result<StakeEntry, StoreError> {
+    if b.len() < 8 {
+        return Err(StoreError::Corrupt { cf: CF_STAKING, reason: format!("expected at least 8 bytes, found {}", b.len()) });
+    }
+    Ok(StakeEntry { slot: u64::from_le_bytes(b[..8].try_into().expect("8 bytes")), value: b[8..].to_vec() })
 }
 
 fn encode_head(h: &Head) -> Vec<u8> {
@@ -360,16 +378,47 @@ impl Store {
             sum = sum.checked_add(e.account.balance).ok_or_else(|| StoreError::Inconsistent("balance sum overflows".into()))?;
             leaves.push((e.slot, account_leaf(&addr, &e.account)));
         }
+        let (mut bonded, mut unbonding) = (0u128, 0u128);
+        for item in self.db.iterator_cf(self.cf(CF_STAKING), rocksdb::IteratorMode::Start) {
+            let (k, v) = item?;
+            let e = decode_stake(&v)?;
+            leaves.push((e.slot, e.leaf(&k)));
+            if e.is_removed() {
+                continue;
+            }
+            let key = StakeKey::decode(&k)
+                .ok_or_else(|| StoreError::Corrupt { cf: CF_STAKING, reason: format!("unknown key {}", hex::encode(&k)) })?;
+            let rec = StakeRecord::from_bytes(&key, &e.value).map_err(|reason| StoreError::Corrupt { cf: CF_STAKING, reason })?;
+            let add = |acc: u128, x: u128| acc.checked_add(x).ok_or_else(|| StoreError::Inconsistent("staking sums overflow".into()));
+            match rec {
+                StakeRecord::Validator(v) => bonded = add(bonded, v.tokens)?,
+                StakeRecord::Unbonding(u) => unbonding = add(unbonding, u.balance)?,
+                _ => {}
+            }
+        }
+        if (bonded, unbonding) != (supply.bonded, supply.unbonding) {
+            return Err(StoreError::Inconsistent(format!(
+                "staking records: bonded {bonded}, unbonding {unbonding}; the supply says bonded {}, unbonding {}",
+                supply.bonded, supply.unbonding
+            )));
+        }
+        let parts = [supply.liquid, supply.bonded, supply.unbonding, supply.rewards].iter().try_fold(0u128, |a, x| a.checked_add(*x));
+        if parts != Some(supply.total) {
+            return Err(StoreError::Inconsistent(format!(
+                "supply: total {} differs from liquid + bonded + unbonding + rewards = {parts:?}",
+                supply.total
+            )));
+        }
         leaves.sort_unstable_by_key(|(s, _)| *s);
         for (i, (slot, _)) in leaves.iter().enumerate() {
             if *slot != i as u64 {
                 return Err(StoreError::Inconsistent(format!("account slots: expected slot {i}, found {slot}")));
             }
         }
-        if sum != supply.total {
+        if sum != supply.liquid {
             return Err(StoreError::Inconsistent(format!(
-                "sum of balances {sum} differs from total supply {}",
-                supply.total
+                "sum of balances {sum} differs from the liquid supply {}",
+                supply.liquid
             )));
         }
         let count = leaves.len() as u64;
@@ -495,6 +544,7 @@ impl Store {
             tx_hashes: tx_hashes.to_vec(),
             proposer_pub_key: block.proposer_pub_key,
             signature: block.signature,
+            consensus: block.consensus.clone(),
         };
         batch.put_cf(self.cf(CF_BLOCKS), hash.0, json(&stored));
         let canon = CanonEntry {
@@ -523,6 +573,9 @@ impl Store {
         let acc_cf = self.cf(CF_ACCOUNTS);
         for (addr, e) in &ch.accounts {
             batch.put_cf(acc_cf, addr.0, encode_account(e));
+        }
+        for (key, e) in &ch.stake {
+            batch.put_cf(self.cf(CF_STAKING), key, encode_stake(e));
         }
         for (task, txh) in &ch.task_ids {
             batch.put_cf(self.cf(CF_TASKS), task.as_bytes(), txh.0);
@@ -566,6 +619,7 @@ impl Store {
             tx_hashes: tx_hashes.to_vec(),
             proposer_pub_key: block.proposer_pub_key,
             signature: block.signature,
+            consensus: block.consensus.clone(),
         };
         batch.put_cf(self.cf(CF_BLOCKS), block.hash().0, json(&stored));
         for (tx, h) in block.transactions.iter().zip(tx_hashes) {
@@ -611,7 +665,7 @@ impl Store {
         for h in &sb.tx_hashes {
             transactions.push(self.tx(h)?.ok_or_else(|| StoreError::Inconsistent(format!("block {hash} lists tx {h}, which is missing")))?);
         }
-        Ok(Some(Block { header: sb.header, transactions, proposer_pub_key: sb.proposer_pub_key, signature: sb.signature }))
+        Ok(Some(Block { header: sb.header, transactions, proposer_pub_key: sb.proposer_pub_key, signature: sb.signature, consensus: sb.consensus }))
     }
 
     pub fn tx(&self, hash: &H256) -> Result<Option<Transaction>, StoreError> {
@@ -666,5 +720,48 @@ impl StateView for Store {
     }
     fn task_known(&self, task_id: &str) -> Result<bool, StorageError> {
         Ok(self.db.get_pinned_cf(self.cf(CF_TASKS), task_id.as_bytes()).map_err(StoreError::from)?.is_some())
+    }
+    fn stake_entry(&self, key: &[u8]) -> Result<Option<StakeEntry>, StorageError> {
+        Ok(self.db.get_pinned_cf(self.cf(CF_STAKING), key).map_err(StoreError::from)?.map(|b| decode_stake(&b)).transpose()?)
+    }
+    fn stake_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, StakeEntry)>, StorageError> {
+        let mut end = prefix.to_vec();
+        // The smallest key above every key with this prefix (prefixes here never end in 0xff).
+        if let Some(last) = end.last_mut() {
+            *last = last.wrapping_add(1);
+        }
+        Ok(self.stake_range(prefix, &end)?)
+    }
+    fn stake_range(&self, from: &[u8], to: &[u8]) -> Result<Vec<(Vec<u8>, StakeEntry)>, StorageError> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(self.cf(CF_STAKING), rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward));
+        for item in iter {
+            let (k, v) = item.map_err(StoreError::from)?;
+            if k.as_ref() >= to {
+                break;
+            }
+            let e = decode_stake(&v)?;
+            if !e.is_removed() {
+                out.push((k.to_vec(), e));
+            }
+        }
+        Ok(out)
+    }
+    fn active_set_at(&self, height: u64) -> Result<Option<ActiveSet>, StorageError> {
+        let hi = StakeKey::Set(height).encode();
+        let iter = self.db.iterator_cf(self.cf(CF_STAKING), rocksdb::IteratorMode::From(&hi, rocksdb::Direction::Reverse));
+        for item in iter {
+            let (k, v) = item.map_err(StoreError::from)?;
+            let Some(key @ StakeKey::Set(_)) = StakeKey::decode(&k) else { return Ok(None) };
+            let e = decode_stake(&v)?;
+            if e.is_removed() {
+                continue;
+            }
+            return match StakeRecord::from_bytes(&key, &e.value).map_err(StorageError::corrupt)? {
+                StakeRecord::Set(s) => Ok(Some(s)),
+                _ => unreachable!("set keys hold sets"),
+            };
+        }
+        Ok(None)
     }
 }

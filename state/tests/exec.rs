@@ -12,7 +12,7 @@ fn run(st: &MemState, txs: &[Transaction]) -> Result<BlockOutcome, TxError> {
     for tx in txs {
         ex.execute(tx, tx.hash())?;
     }
-    Ok(ex.finish(&PROPOSER, &[]).unwrap())
+    Ok(ex.finish(&BlockInputs::plain(PROPOSER), &[]).unwrap())
 }
 
 #[test]
@@ -85,14 +85,6 @@ fn amount_beyond_balance_fails_but_pays_the_fee() {
 }
 
 #[test]
-fn unsupported_types_are_refused() {
-    let st = genesis(1);
-    let mut tx = transfer(0, addr(1), 1, 0, 1000);
-    tx.tx_type = TxType::Stake;
-    assert_eq!(run(&st, &[tx]).unwrap_err(), TxError::Unsupported(TxType::Stake));
-}
-
-#[test]
 fn block_gas_limit_is_enforced() {
     let st = genesis(1);
     let mut p = params();
@@ -149,7 +141,7 @@ fn rewards_and_fees_are_split_and_nothing_is_burned_without_shares() {
     let tx = transfer(0, addr(1), 1, 0, 1000);
     let mut ex = BlockExecutor::new(&st, &p, 1);
     ex.execute(&tx, tx.hash()).unwrap();
-    let out = ex.finish(&PROPOSER, &[]).unwrap();
+    let out = ex.finish(&BlockInputs::plain(PROPOSER), &[]).unwrap();
     let fee = 21_000_000u128;
     let r = &out.rewards;
     assert_eq!(r.block_reward, 10 * UNITS_PER_CPC);
@@ -177,7 +169,7 @@ fn each_share_mints_the_share_reward_for_its_worker() {
     // More shares than S (up to M = 2S may be in a block): each is paid in full, no pool split.
     let workers: Vec<Address> = [3u8, 4, 3].iter().chain([5u8; 10].iter()).map(|&i| addr(i)).collect();
     assert!(workers.len() as u64 > p.poc.shares_per_block);
-    let out = BlockExecutor::new(&st, &p, 1).finish(&PROPOSER, &workers).unwrap();
+    let out = BlockExecutor::new(&st, &p, 1).finish(&BlockInputs::plain(PROPOSER), &workers).unwrap();
     let r = &out.rewards;
     assert_eq!(r.share_reward, per_share);
     assert_eq!(r.shares, 13);
@@ -201,7 +193,7 @@ fn share_reward_follows_s_and_the_halving() {
     p.poc.shares_per_block = 3;
     let st = genesis(0);
     // Height 1 000 001 is the first block of the second halving interval: R = 5 CPC.
-    let out = BlockExecutor::new(&st, &p, 1_000_001).finish(&PROPOSER, &[addr(1)]).unwrap();
+    let out = BlockExecutor::new(&st, &p, 1_000_001).finish(&BlockInputs::plain(PROPOSER), &[addr(1)]).unwrap();
     assert_eq!(out.rewards.block_reward, 5 * UNITS_PER_CPC);
     assert_eq!(out.rewards.share_reward, (5 * UNITS_PER_CPC * 30 / 100) / 3);
     assert_eq!(out.rewards.minted, 5 * UNITS_PER_CPC * 70 / 100 + (5 * UNITS_PER_CPC * 30 / 100) / 3);

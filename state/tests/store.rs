@@ -53,7 +53,7 @@ fn next_block_paying(store: &Store, txs: Vec<Transaction>, share_workers: &[Addr
     }
     let sk = key(0);
     let proposer = Address::from_public_key(&sk.public_key());
-    let out = ex.finish(&proposer, share_workers).unwrap();
+    let out = ex.finish(&BlockInputs::plain(proposer), share_workers).unwrap();
     let header = Header {
         height: head.height + 1,
         prev_hash: head.hash,
@@ -130,7 +130,7 @@ fn a_tampered_account_fails_the_startup_check() {
     }
     {
         // Change one balance behind the store's back.
-        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "rewards", "workers"];
+        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "rewards", "workers", "staking"];
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
         let cf = db.cf_handle("accounts").unwrap();
         let mut v = db.get_cf(cf, addr(1).0).unwrap().unwrap();
@@ -224,7 +224,7 @@ fn a_v1_datadir_is_refused_and_left_as_it_was() {
     assert_eq!(before.len(), V1_CFS.len() + 1, "the nine plus rocksdb's default: {before:?}");
 
     let err = Store::open(dir.path()).err().expect("a v1 datadir must be refused");
-    assert!(matches!(err, StoreError::Schema { expected: 3, found: 1 }), "{err:?}");
+    assert!(matches!(err, StoreError::Schema { expected: 4, found: 1 }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("older cpcd"), "the message says what happened: {msg}");
     assert!(msg.contains("datadir"), "and what to do: {msg}");
@@ -254,8 +254,26 @@ fn a_v2_datadir_with_undo_records_is_refused() {
         db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 2u32.to_le_bytes()).unwrap();
     }
     let err = Store::open(dir.path()).err().expect("a v2 datadir must be refused");
-    assert!(matches!(err, StoreError::Schema { expected: 3, found: 2 }), "{err:?}");
+    assert!(matches!(err, StoreError::Schema { expected: 4, found: 2 }), "{err:?}");
     assert!(err.to_string().contains("older cpcd"), "{err}");
+}
+
+#[test]
+fn a_v3_datadir_without_staking_records_is_refused() {
+    // Schema 3 (BFT finality, the genesis validator set fixed): no "staking" column family.
+    const V3_CFS: [&str; 9] = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "rewards", "workers"];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), V3_CFS).unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 3u32.to_le_bytes()).unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("a v3 datadir must be refused");
+    assert!(matches!(err, StoreError::Schema { expected: 4, found: 3 }), "{err:?}");
+    let listed = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    assert!(!listed.iter().any(|c| c == "staking"), "nothing was created: {listed:?}");
 }
 
 #[test]
@@ -266,12 +284,12 @@ fn a_newer_schema_is_refused() {
         init(&store);
     }
     {
-        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "rewards", "workers"];
+        let cfs = ["meta", "blocks", "canonical", "txs", "receipts", "accounts", "tasks", "rewards", "workers", "staking"];
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
-        db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 4u32.to_le_bytes()).unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"schema", 5u32.to_le_bytes()).unwrap();
     }
     let err = Store::open(dir.path()).err().expect("must refuse");
-    assert!(matches!(err, StoreError::Schema { expected: 3, found: 4 }), "{err:?}");
+    assert!(matches!(err, StoreError::Schema { expected: 4, found: 5 }), "{err:?}");
     assert!(err.to_string().contains("newer cpcd"), "{err}");
 }
 

@@ -46,7 +46,7 @@ proptest! {
                 let _ = ex.execute(&tx, tx.hash());
             }
             let workers: Vec<Address> = (0..n_workers).map(|i| addr(i as u8)).collect();
-            let out = ex.finish(&addr(proposer), &workers).unwrap();
+            let out = ex.finish(&BlockInputs::plain(addr(proposer)), &workers).unwrap();
             st.commit(&out.changes);
             let s = st.supply;
             prop_assert_eq!(s.total, genesis_supply + s.minted - s.burned);

@@ -124,6 +124,7 @@ impl DevChain {
             proposer: &self.keys[proposer],
             window: vec![(self.head.hash, self.head.share_target)],
             poc: &self.poc,
+            consensus: Default::default(),
         };
         let candidates: Vec<Candidate> = txs
             .iter()

@@ -87,6 +87,7 @@ impl Chain {
             proposer: &self.keys[0],
             window: self.window(self.head.height + 1),
             poc: &self.poc,
+            consensus: Default::default(),
         };
         build_block(&self.state, &ctx, candidates).unwrap()
     }

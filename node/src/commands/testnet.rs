@@ -79,7 +79,7 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
     g.validators = keys
         .iter()
         .enumerate()
-        .map(|(i, k)| GenesisValidator { name: format!("node{i}"), pub_key: k.public_key() })
+        .map(|(i, k)| GenesisValidator::new(format!("node{i}"), k.public_key()))
         .collect();
     g.validate()?;
     std::fs::write(&genesis_path, g.to_pretty_json() + "\n")?;

@@ -19,6 +19,7 @@ pub fn params() -> ChainParams {
         block_time_ms: 1000,
         economics: Economics::with_treasury(Address([0xee; 20])),
         poc: PocParams::default(),
+        staking: StakingParams::default(),
     }
 }
 

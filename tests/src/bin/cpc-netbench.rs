@@ -256,6 +256,7 @@ fn build_chain(o: &SyncOpts, g: &Genesis, datadir: &Path) -> Result<(u64, f64)> 
                 })
                 .collect(),
             poc: &poc,
+            consensus: Default::default(),
         };
         let t = Instant::now();
         let built = build_block(&store, &ctx, &cands)?;

@@ -149,7 +149,7 @@ impl ChainApi for Api {
             "mode": mode,
             "height": head + 1,
             "committed_height": head,
-            "validators": self.0.engine.validators().len(),
+            "validators": self.0.engine.next_validators().len(),
         }))
     }
 
