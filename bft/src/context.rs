@@ -270,15 +270,14 @@ impl ValidatorSet {
         self.by_address.get(address).map(|&i| &self.validators[i])
     }
 
-    /// The proposer of `(height, round)`: slot `(height + round) mod total_power` on the line
-    /// of cumulative voting powers, in the set's order. With equal powers this is the chain's
-    /// schedule, `validators[(h + r) mod N]` (consensus/src/schedule.rs), so the engine's
-    /// proposer check and consensus agree; with unequal powers every window of `total_power`
-    /// consecutive slots gives each validator exactly its power in turns. Nothing a proposer
-    /// writes in its block takes part.
+    /// The proposer of `(height, round)`: the chain's schedule
+    /// (`cpc_consensus::schedule::proposer_slot` on the line of cumulative voting powers, in the
+    /// set's order), so the engine's proposer check and consensus agree; every window of
+    /// `total_power` consecutive slots gives each validator exactly its power in turns,
+    /// interleaved. Nothing a proposer writes in its block takes part.
     pub fn proposer(&self, height: Height, round: Round) -> &Validator {
-        let r = round.as_u32().unwrap_or(0) as u128;
-        let slot = ((height.0 as u128 + r) % self.total as u128) as u64;
+        let r = round.as_u32().unwrap_or(0);
+        let slot = cpc_consensus::schedule::proposer_slot(height.0, r, self.total);
         let mut acc: VotingPower = 0;
         for v in &self.validators {
             acc += v.voting_power;
@@ -654,12 +653,14 @@ mod tests {
             set.proposer(Height(1), Round::new(1)).address,
             set.proposer(Height(2), Round::new(0)).address
         );
-        // At equal power it is the chain's schedule: validators[(h + r) mod N], in set order.
+        // It is the chain's schedule (consensus/src/schedule.rs), weighted the same way.
         let keys: Vec<_> = (1..=4).map(key).collect();
-        let eq = ValidatorSet::new(keys.iter().map(|k| Validator::new(*k, 1)).collect()).unwrap();
-        for h in 0..12u64 {
+        let powers = [3u64, 10_000, 10_000, 7];
+        let eq = ValidatorSet::new(keys.iter().zip(powers).map(|(k, p)| Validator::new(*k, p)).collect()).unwrap();
+        let chain = cpc_consensus::ValidatorSet::weighted(keys.iter().copied().zip(powers).collect());
+        for h in 0..40u64 {
             for r in 0..3u32 {
-                let want = ValAddr::from_public_key(&keys[((h + r as u64) % 4) as usize]);
+                let want = ValAddr::from_public_key(chain.proposer(h, r));
                 assert_eq!(
                     eq.proposer(Height(h), Round::new(r)).address,
                     want,

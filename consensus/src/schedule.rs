@@ -3,6 +3,20 @@
 use cpc_primitives::{PublicKey, ValconsAddress};
 use cpc_state::stake::ActiveSet;
 
+/// A prime above any total voting power (powers are capped at 2⁵³ each, 100 validators).
+const STRIDE: u128 = (1 << 61) - 1;
+
+/// The slot of `(height, round)` on a line of `total` voting power: `((h + r) mod total) ×
+/// (2⁶¹ − 1) mod total`. Multiplying by a prime larger than `total` permutes `0..total`, so
+/// consecutive heights spread over the whole line (a validator with power 10 000 does not
+/// propose 10 000 blocks in a row) while every `total` consecutive values still hit each slot
+/// once.
+pub fn proposer_slot(height: u64, round: u32, total: u64) -> u64 {
+    let t = total.max(1) as u128;
+    let k = (height as u128 + round as u128) % t;
+    (k * (STRIDE % t) % t) as u64
+}
+
 /// The validators that decide a height, in the chain's order (the active set's), with their
 /// voting powers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,12 +72,12 @@ impl ValidatorSet {
         self.keys.iter().position(|k| ValconsAddress::from_public_key(k) == *addr).map(|i| self.powers[i])
     }
 
-    /// The proposer of `height` in `round`: slot `(h + r) mod total_power` on the line of
-    /// cumulative powers, in the set's order. With equal powers this is `validators[(h + r)
-    /// mod N]`; with unequal ones each window of `total_power` consecutive slots gives every
-    /// validator its power in turns. The BFT adapter uses the same rule.
+    /// The proposer of `height` in `round`: [`proposer_slot`] on the line of cumulative
+    /// powers, in the set's order. Every window of `total_power` consecutive (height + round)
+    /// values gives each validator exactly its power in turns, interleaved. The BFT adapter
+    /// uses the same rule.
     pub fn proposer(&self, height: u64, round: u32) -> &PublicKey {
-        let slot = ((height as u128 + round as u128) % self.total as u128) as u64;
+        let slot = proposer_slot(height, round, self.total);
         let mut acc = 0u64;
         for (k, p) in self.keys.iter().zip(&self.powers) {
             acc += p;
@@ -84,13 +98,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_robin_with_rounds() {
+    fn every_validator_proposes_once_per_cycle_and_rounds_move_the_turn() {
         let keys: Vec<PublicKey> = (0..4u8).map(|i| PublicKey([i; 32])).collect();
-        let set = ValidatorSet::new(keys.clone());
-        assert_eq!(set.proposer(0, 0), &keys[0]);
-        assert_eq!(set.proposer(5, 0), &keys[1]);
-        assert_eq!(set.proposer(5, 2), &keys[3]);
-        assert_eq!(set.proposer(u64::MAX, u32::MAX), &keys[((u64::MAX as u128 + u32::MAX as u128) % 4) as usize]);
+        // Equal powers of 10 000 (10 000 CPC each, as at genesis): the turn must not stay
+        // with one validator for 10 000 heights.
+        let set = ValidatorSet::weighted(keys.iter().map(|k| (*k, 10_000)).collect());
+        let first: std::collections::HashSet<_> = (0..8u64).map(|h| *set.proposer(h, 0)).collect();
+        assert!(first.len() >= 3, "8 consecutive heights reach most validators: {}", first.len());
+        assert_ne!(set.proposer(5, 0), set.proposer(5, 1), "the next round has another proposer");
+        let mut turns = std::collections::HashMap::new();
+        for h in 0..40_000u64 {
+            *turns.entry(*set.proposer(h, 0)).or_insert(0u32) += 1;
+        }
+        assert!(turns.values().all(|&t| t == 10_000), "exactly its power per cycle: {turns:?}");
+        let _ = set.proposer(u64::MAX, u32::MAX);
+    }
+
+    #[test]
+    fn proposer_slots_permute_the_line() {
+        for total in [1u64, 2, 3, 7, 40_000, 40_001] {
+            let mut seen = vec![false; total as usize];
+            for k in 0..total {
+                let s = proposer_slot(k, 0, total) as usize;
+                assert!(!seen[s], "total {total}: slot {s} twice");
+                seen[s] = true;
+            }
+        }
     }
 
     #[test]

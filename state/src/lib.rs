@@ -8,6 +8,7 @@ pub mod exec;
 pub mod params;
 pub mod stake;
 pub mod stake_exec;
+pub mod stake_query;
 pub mod stake_tx;
 pub mod staking;
 pub mod store;

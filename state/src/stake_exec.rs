@@ -146,17 +146,10 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         self.stake_put(key, keep.then_some(StakeRecord::Delegation(d)))
     }
 
-    /// F1: what `d`'s shares earned since its snapshot, rounded down.
-    fn pending_reward(v: &ValidatorRecord, d: &DelegationRecord) -> u128 {
-        let delta = v.reward_per_share.saturating_sub(d.reward_snapshot);
-        let prod = U512::from(d.shares) * U512::from_little_endian(&delta.to_little_endian()) >> 128;
-        if prod > U512::from(u128::MAX) { u128::MAX } else { prod.as_u128() }
-    }
-
     /// Pays `delegator` its rewards at `v` (and the operator its commission) into its balance;
     /// moves the snapshot. The caller writes `v` and `d` back.
     fn settle(&mut self, delegator: &Address, v: &mut ValidatorRecord, d: &mut DelegationRecord) -> Result<u128, ApplyError> {
-        let mut paid = Self::pending_reward(v, d).min(self.supply_work.rewards);
+        let mut paid = crate::stake_query::pending_reward(v, d).min(self.supply_work.rewards);
         d.reward_snapshot = v.reward_per_share;
         if *delegator == v.operator {
             paid = paid.checked_add(v.commission_pending).ok_or(ApplyError::Overflow("commission"))?;

@@ -232,7 +232,10 @@ async fn an_equivocating_validator_forks_nothing_and_its_evidence_is_kept_and_go
                 }
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "node {i} has no double proposal and double vote by {byzantine}: {list:?}");
+            if std::time::Instant::now() >= deadline {
+                let tail = |n: &NodeProc| n.logs().lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+                panic!("node {i} has no double proposal and double vote by {byzantine}: {list:?}\nnode {i}:\n{}\nnode 3:\n{}", tail(&nodes[i]), tail(&nodes[3]));
+            }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
