@@ -15,6 +15,9 @@ pub const DEV_CHAIN_ID: &str = "cpc-devnet-1";
 pub const DEV_ACCOUNTS: usize = 10;
 /// Balance of each dev account: 1 000 000 CPC.
 pub const DEV_BALANCE: u128 = 1_000_000 * UNITS_PER_CPC;
+/// Self-bond of the dev validator: ten times all the dev accounts hold together, so that no
+/// stake on the dev chain outweighs it and the dev chain stays a chain of one validator.
+pub const DEV_VALIDATOR_SELF_BOND: u128 = 100 * DEV_ACCOUNTS as u128 * DEV_BALANCE;
 /// Fixed genesis time of the dev chain (2024-01-01T00:00:00Z), so its genesis hash never
 /// changes and `--dev --datadir` can resume.
 pub const DEV_GENESIS_TIME_MS: u64 = 1_704_067_200_000;
@@ -390,8 +393,10 @@ impl Genesis {
                 .iter()
                 .map(|k| GenesisAccount { address: Address::from_public_key(&k.public_key()), balance: DEV_BALANCE })
                 .collect(),
-            validators: vec![GenesisValidator::new("dev-0", keys[0].public_key())],
-            staking: StakingParams::default(),
+            validators: vec![GenesisValidator { self_bond: DEV_VALIDATOR_SELF_BOND, ..GenesisValidator::new("dev-0", keys[0].public_key()) }],
+            // One validator decides the dev chain (it produces its blocks alone): validators
+            // can be created, delegated to and rewarded, but the active set stays dev-0.
+            staking: StakingParams { max_validators: 1, ..StakingParams::default() },
         }
     }
 }
@@ -448,7 +453,7 @@ mod tests {
         let (block, out) = g.build().unwrap();
         assert_eq!(block.header.height, 0);
         assert_eq!(block.header.prev_hash, H256::ZERO);
-        let bonded = StakingParams::default().min_self_bond;
+        let bonded = DEV_VALIDATOR_SELF_BOND;
         assert_eq!(out.changes.supply.total, 10 * DEV_BALANCE + bonded, "the balances and the dev validator's self-bond");
         assert_eq!((out.changes.supply.liquid, out.changes.supply.bonded), (10 * DEV_BALANCE, bonded));
     }

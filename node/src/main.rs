@@ -57,7 +57,13 @@ fn main() -> ExitCode {
             fund_dev_accounts,
             share_target_start,
             bft_base_port,
+            standby,
+            self_bond,
+            staking,
         })) => commands::testnet::init(&commands::testnet::TestnetSpec {
+            standby,
+            self_bond,
+            staking,
             fund_dev_accounts,
             share_target_start,
             bft_base_port,

@@ -127,6 +127,20 @@ pub trait ChainApi: Send + Sync + 'static {
     /// Admits a signed SUBMIT_RESULT transaction and says which task it answers.
     fn submit_result(&self, tx: Value) -> Result<SubmitView, ApiError>;
     fn miner_status(&self) -> MinerStatus;
+    /// Every validator in the committed state, in creation order (`active`: in the set of
+    /// head + 1).
+    fn validators(&self) -> Result<Vec<ValidatorView>, ApiError>;
+    /// The validator operated by `operator`, if any.
+    fn validator(&self, operator: &Address) -> Result<Option<ValidatorView>, ApiError>;
+    /// A delegator's delegations, by validator address.
+    fn delegations(&self, delegator: &Address) -> Result<Vec<DelegationView>, ApiError>;
+    /// Unbonding entries in flight (of one delegator, or of everyone), by completion height.
+    fn unbonding(&self, delegator: Option<&Address>) -> Result<Vec<UnbondingView>, ApiError>;
+    /// The active set that decides `height` (default: head + 1); `None` without one.
+    fn active_set(&self, height: Option<u64>) -> Result<Option<ActiveSetView>, ApiError>;
+    /// The supply at the head: total, genesis, minted, burned and where the coins are
+    /// (liquid, bonded, unbonding, undistributed rewards).
+    fn supply(&self) -> Result<Value, ApiError>;
     /// Chain events for subscriptions (a receiver that lags is dropped).
     fn events(&self) -> broadcast::Receiver<ChainEvent>;
 }
@@ -178,6 +192,32 @@ pub trait Cpc {
     /// `false`, or `{starting_block, current_block, highest_block}` while catching up.
     #[method(name = "syncing")]
     fn syncing(&self) -> RpcResult<Value>;
+    /// Every validator: `[{operator, consensus_address, consensus_key, moniker, tokens,
+    /// shares, voting_power, commission, jailed, jailed_until, tombstoned, missed_in_window,
+    /// commission_pending, active}]` (docs/RPC.md).
+    #[method(name = "getValidators")]
+    fn get_validators(&self) -> RpcResult<Vec<ValidatorView>>;
+    /// One validator by operator address, or null.
+    #[method(name = "getValidator")]
+    fn get_validator(&self, address: String) -> RpcResult<Option<ValidatorView>>;
+    /// A delegator's delegations: `[{validator, shares, tokens, pending_rewards,
+    /// unbonding_entries}]`.
+    #[method(name = "getDelegations")]
+    fn get_delegations(&self, delegator: String) -> RpcResult<Vec<DelegationView>>;
+    /// Unbonding entries in flight, of `delegator` or (none given) of everyone.
+    #[method(name = "getUnbonding")]
+    fn get_unbonding(&self, delegator: Option<String>) -> RpcResult<Vec<UnbondingView>>;
+    /// A delegator's pending rewards: `{total, by_validator: [{validator, amount}]}`.
+    #[method(name = "getRewards")]
+    fn get_rewards(&self, delegator: String) -> RpcResult<RewardsView>;
+    /// The active set of `height` (default head + 1): `{height, total_power, members}`.
+    #[method(name = "getActiveSet")]
+    fn get_active_set(&self, height: Option<u64>) -> RpcResult<Option<ActiveSetView>>;
+    /// The supply at the head: `{total, genesis, minted, burned, liquid, bonded, unbonding,
+    /// rewards}` (decimal strings); `total = genesis + minted − burned = liquid + bonded +
+    /// unbonding + rewards`.
+    #[method(name = "getSupply")]
+    fn get_supply(&self) -> RpcResult<Value>;
     /// `cpc_subscribe(kind, filter?)`: `newHeads`, `newPendingTransactions`,
     /// `computeResults`, `logs` (`{"address": "cpc1…"}`). Notifications are
     /// `cpc_subscription` messages (WebSocket only).
@@ -356,6 +396,28 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     }
     async fn consensus_state(&self) -> RpcResult<Value> {
         Ok(self.api.consensus_state().await?)
+    }
+    fn get_validators(&self) -> RpcResult<Vec<ValidatorView>> {
+        Ok(self.api.validators()?)
+    }
+    fn get_validator(&self, address: String) -> RpcResult<Option<ValidatorView>> {
+        Ok(self.api.validator(&parse_address(&address)?)?)
+    }
+    fn get_delegations(&self, delegator: String) -> RpcResult<Vec<DelegationView>> {
+        Ok(self.api.delegations(&parse_address(&delegator)?)?)
+    }
+    fn get_unbonding(&self, delegator: Option<String>) -> RpcResult<Vec<UnbondingView>> {
+        let d = delegator.as_deref().map(parse_address).transpose()?;
+        Ok(self.api.unbonding(d.as_ref())?)
+    }
+    fn get_rewards(&self, delegator: String) -> RpcResult<RewardsView> {
+        Ok(RewardsView::of(&self.api.delegations(&parse_address(&delegator)?)?))
+    }
+    fn get_active_set(&self, height: Option<u64>) -> RpcResult<Option<ActiveSetView>> {
+        Ok(self.api.active_set(height)?)
+    }
+    fn get_supply(&self) -> RpcResult<Value> {
+        Ok(self.api.supply()?)
     }
     fn syncing(&self) -> RpcResult<Value> {
         Ok(match self.api.syncing() {
@@ -671,5 +733,29 @@ mod tests {
         assert!(sub_kind("blocks", None).unwrap_err().contains("unknown subscription"));
         let a = Address([1; 20]);
         assert_eq!(sub_kind("logs", Some(&serde_json::json!({"address": a.to_string()}))), Ok(SubKind::Logs(a)));
+    }
+
+    #[test]
+    fn rewards_sum_the_delegations_pending_rewards() {
+        let d = |v: u8, pending: u128| DelegationView {
+            validator: Address([v; 20]),
+            shares: 5,
+            tokens: 5,
+            pending_rewards: pending,
+            unbonding_entries: 0,
+        };
+        let r = RewardsView::of(&[d(1, 7), d(2, 0), d(3, u128::MAX)]);
+        assert_eq!(r.total, u128::MAX, "saturates instead of overflowing");
+        assert_eq!(r.by_validator.len(), 3);
+        assert_eq!(r.by_validator[0], RewardView { validator: Address([1; 20]), amount: 7 });
+        let v = serde_json::to_value(RewardsView::of(&[d(1, 7), d(2, 10)])).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"total": "17", "by_validator": [
+                {"validator": Address([1; 20]).to_string(), "amount": "7"},
+                {"validator": Address([2; 20]).to_string(), "amount": "10"},
+            ]})
+        );
+        assert_eq!(RewardsView::of(&[]), RewardsView { total: 0, by_validator: vec![] });
     }
 }

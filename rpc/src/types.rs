@@ -333,3 +333,123 @@ pub struct MinerStatus {
     pub results_rejected: std::collections::BTreeMap<String, u64>,
     pub cancelled: u64,
 }
+
+/// A validator's commission (`cpc_getValidators`): basis points (1/10 000).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CommissionView {
+    pub rate_bps: u32,
+    /// The rate can never exceed this (fixed at creation).
+    pub max_rate_bps: u32,
+    /// The rate moves by at most this much per change (fixed at creation).
+    pub max_change_bps: u32,
+    /// Block timestamp (unix ms) of the last change; one change per 24 h.
+    pub changed_at_ms: u64,
+}
+
+/// `cpc_getValidators`, `cpc_getValidator`: one validator as the committed state has it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ValidatorView {
+    /// The operator account (`cpc1…`): it signs the validator's staking transactions.
+    pub operator: Address,
+    /// `cpcvalcons1…` of the consensus key (what certificates and evidence name).
+    pub consensus_address: ValconsAddress,
+    pub consensus_key: PublicKey,
+    pub moniker: String,
+    /// Bonded tokens.
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub tokens: u128,
+    /// Delegator shares of those tokens (the self-bond included).
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub shares: u128,
+    /// The voting power its tokens give (whole CPC, capped), whether or not it is active.
+    pub voting_power: u64,
+    pub commission: CommissionView,
+    pub jailed: bool,
+    /// UNJAIL is refused before this height (u64::MAX once tombstoned).
+    pub jailed_until: u64,
+    /// Slashed for double signing: never unjailed again.
+    pub tombstoned: bool,
+    /// Blocks missed in the current signed-blocks window.
+    pub missed_in_window: u64,
+    /// Commission earned and not yet withdrawn by the operator.
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub commission_pending: u128,
+    /// Whether it is in the set that decides the next height (head + 1).
+    pub active: bool,
+}
+
+/// One delegation of `cpc_getDelegations(delegator)`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DelegationView {
+    /// The validator's operator address.
+    pub validator: Address,
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub shares: u128,
+    /// What the shares are worth now, rounded down.
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub tokens: u128,
+    /// What a withdrawal would pay now (for the operator's own delegation, the commission too).
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub pending_rewards: u128,
+    /// Unbonding entries of this delegation still in flight.
+    pub unbonding_entries: u32,
+}
+
+/// One unbonding entry of `cpc_getUnbonding`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnbondingView {
+    pub delegator: Address,
+    pub validator: Address,
+    /// The height the (first) undelegation of the entry was included at.
+    pub creation_height: u64,
+    /// The tokens are paid to the delegator at the end of this block.
+    pub completion_height: u64,
+    /// Released from the validator's pool.
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub initial: u128,
+    /// What will be paid (less than `initial` after a slash).
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub balance: u128,
+}
+
+/// One validator's part of `cpc_getRewards`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RewardView {
+    pub validator: Address,
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub amount: u128,
+}
+
+/// `cpc_getRewards(delegator)`: what withdrawing from every delegation would pay now.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RewardsView {
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub total: u128,
+    pub by_validator: Vec<RewardView>,
+}
+
+impl RewardsView {
+    /// The rewards of a delegator's delegations, in their order.
+    pub fn of(delegations: &[DelegationView]) -> Self {
+        let by_validator: Vec<RewardView> =
+            delegations.iter().map(|d| RewardView { validator: d.validator, amount: d.pending_rewards }).collect();
+        let total = by_validator.iter().fold(0u128, |t, r| t.saturating_add(r.amount));
+        RewardsView { total, by_validator }
+    }
+}
+
+/// One member of `cpc_getActiveSet`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SetMemberView {
+    pub operator: Address,
+    pub consensus_address: ValconsAddress,
+    pub power: u64,
+}
+
+/// `cpc_getActiveSet(height?)`: the validators that decide `height`, in proposer order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ActiveSetView {
+    pub height: u64,
+    pub total_power: u64,
+    pub members: Vec<SetMemberView>,
+}

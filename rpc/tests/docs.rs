@@ -85,6 +85,24 @@ impl ChainApi for Stub {
     fn events(&self) -> tokio::sync::broadcast::Receiver<ChainEvent> {
         unreachable!()
     }
+    fn validators(&self) -> Result<Vec<ValidatorView>, ApiError> {
+        unreachable!()
+    }
+    fn validator(&self, _: &Address) -> Result<Option<ValidatorView>, ApiError> {
+        unreachable!()
+    }
+    fn delegations(&self, _: &Address) -> Result<Vec<DelegationView>, ApiError> {
+        unreachable!()
+    }
+    fn unbonding(&self, _: Option<&Address>) -> Result<Vec<UnbondingView>, ApiError> {
+        unreachable!()
+    }
+    fn active_set(&self, _: Option<u64>) -> Result<Option<ActiveSetView>, ApiError> {
+        unreachable!()
+    }
+    fn supply(&self) -> Result<Value, ApiError> {
+        unreachable!()
+    }
 }
 
 #[test]

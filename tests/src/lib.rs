@@ -181,6 +181,45 @@ pub fn transfer_on(chain_id: &str, sk: &SecretKey, to: Address, amount: u128, no
     UnsignedTx::transfer(chain_id, addr_of(sk), to, amount, nonce, 1000).sign(sk)
 }
 
+/// The validator key `testnet init` wrote into a node's datadir (its keystore, unlocked with
+/// its password.txt).
+pub fn validator_key(datadir: &Path) -> Result<SecretKey> {
+    let password = std::fs::read_to_string(datadir.join("password.txt"))?;
+    let dir = cpc_wallet::keystore::default_dir(datadir);
+    let addr = *cpc_wallet::keystore::list(&dir)?.first().ok_or_else(|| anyhow::anyhow!("no key in {}", dir.display()))?;
+    cpc_wallet::keystore::unlock(&dir, &addr, password.trim()).map_err(|e| anyhow!("{e}"))
+}
+
+/// A staking transaction at its intrinsic gas and the minimum price.
+pub fn staking_tx(chain_id: &str, sk: &SecretKey, t: TxType, to: Option<Address>, amount: u128, nonce: u64, payload: Payload) -> Transaction {
+    let gas = t.intrinsic_gas();
+    UnsignedTx {
+        chain_id: chain_id.into(),
+        tx_type: t,
+        from_address: addr_of(sk),
+        to_address: to,
+        amount,
+        fee: gas as u128 * 1000,
+        nonce,
+        gas_price: 1000,
+        gas_limit: gas,
+        payload,
+    }
+    .sign(sk)
+}
+
+/// The STAKE payload that creates a validator with `sk`'s key as its consensus key.
+pub fn create_validator_payload(sk: &SecretKey, moniker: &str) -> Payload {
+    let v = serde_json::json!({
+        "consensus_key": sk.public_key().to_hex(),
+        "moniker": moniker,
+        "commission_rate_bps": 1000,
+        "max_rate_bps": 2000,
+        "max_change_bps": 100,
+    });
+    Payload::from_map(v.as_object().unwrap().clone()).unwrap()
+}
+
 /// A SUBMIT_RESULT with an explicit gas limit (rule 3 tests use 79 999).
 pub fn submit_result(sk: &SecretKey, payload: Payload, nonce: u64, gas_limit: u64) -> Transaction {
     UnsignedTx {
@@ -322,6 +361,11 @@ pub fn free_port_range(n: u16) -> u16 {
 /// `cpcd testnet init` into `out` (validators decide by BFT on free consensus ports); returns
 /// the node directories.
 pub fn testnet_init(out: &Path, validators: usize, nodes: usize, block_time: &str) -> Result<Vec<PathBuf>> {
+    testnet_init_with(out, validators, nodes, block_time, &[])
+}
+
+/// [`testnet_init`] with more `cpcd testnet init` flags (`--standby`, `--staking`, …).
+pub fn testnet_init_with(out: &Path, validators: usize, nodes: usize, block_time: &str, extra: &[&str]) -> Result<Vec<PathBuf>> {
     let p2p = free_port_range(nodes as u16);
     let http = free_port_range(nodes as u16);
     let bft = free_port_range(validators as u16);
@@ -330,6 +374,7 @@ pub fn testnet_init(out: &Path, validators: usize, nodes: usize, block_time: &st
         .args(["--out", out.to_str().unwrap(), "--block-time", block_time, "--fund-dev-accounts"])
         .args(["--p2p-base-port", &p2p.to_string(), "--http-base-port", &http.to_string()])
         .args(["--bft-base-port", &bft.to_string()])
+        .args(extra)
         .output()?;
     if !o.status.success() {
         bail!("testnet init failed: {}", String::from_utf8_lossy(&o.stderr));

@@ -252,7 +252,7 @@ async fn transaction_rejections_and_malformed_requests() {
         tx_type: TxType::Stake,
         from_address: addr_of(&k[1]),
         to_address: None,
-        amount: 1,
+        amount: 0,
         fee: 40_000_000,
         nonce: 1,
         gas_price: 1000,
@@ -260,7 +260,7 @@ async fn transaction_rejections_and_malformed_requests() {
         payload: Payload::empty(),
     }
     .sign(&k[1]);
-    rejected(&c, &st, "not supported yet").await;
+    rejected(&c, &st, "STAKE needs a positive amount").await;
 
     // Malformed requests get the standard codes and the node stays up.
     let url = &node.rpc_url;

@@ -4,7 +4,8 @@
 //! - [`keystore`]: the key file format and the API the node uses (`create`, `unlock`,
 //!   `list`, `read_password`), with a typed [`KeystoreError`].
 //! - [`key`]: `cpcd key new|list|show|import|export|delete`.
-//! - [`tx`]: `cpcd tx transfer|submit-result`; [`query`]: `cpcd query …`.
+//! - [`tx`]: `cpcd tx transfer|submit-result|stake|…`, with [`staking`] (the staking
+//!   payloads, commission rates, the checks before signing); [`query`]: `cpcd query …`.
 //! - [`client`]: the JSON-RPC client both use; [`amount`]: CLI amounts (`1.5cpc`).
 //! - [`duration`]: CLI durations (`250ms`, `1s`), shared with the node's flags.
 
@@ -14,6 +15,7 @@ pub mod duration;
 pub mod key;
 pub mod keystore;
 pub mod query;
+pub mod staking;
 pub mod tx;
 
 pub use duration::parse_duration_ms;

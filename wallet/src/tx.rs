@@ -1,5 +1,6 @@
-//! `cpcd tx transfer|submit-result`: transactions signed with a key unlocked from the
-//! keystore and sent to any node's JSON-RPC.
+//! `cpcd tx transfer|submit-result|stake|unstake|delegate|undelegate|unjail|edit-validator|
+//! withdraw-rewards`: transactions signed with a key unlocked from the keystore and sent to any
+//! node's JSON-RPC (the staking payloads and checks: [`crate::staking`]).
 //!
 //! Output is human text by default and the node's raw JSON with `--json`. Every failure
 //! (bad input, an unreachable node, a rejected or failed transaction, a missing object) exits
@@ -10,6 +11,7 @@ use crate::client::{runtime, NodeArgs, Rpc};
 use crate::key::KeystoreArgs;
 use crate::keystore;
 use crate::query::print_receipt;
+use crate::staking::{self, CreateArgs, Plan};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use cpc_primitives::{format_cpc, Address, ComputeResult, Payload, Transaction, TxType, UnsignedTx, H256};
@@ -90,6 +92,123 @@ pub enum TxCmd {
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Create a validator operated by --from (its first STAKE, with the description below) or
+    /// add to its self-bond (later STAKEs; the description flags are refused then).
+    Stake {
+        /// Operator; its key must be in the keystore.
+        #[arg(long, value_name = "ADDRESS")]
+        from: Address,
+        /// Tokens to bond: `200000cpc`, `2 CPC` or base units (creation: at least the chain's
+        /// `staking.min_self_bond`).
+        #[arg(long, value_parser = parse_amount_arg, allow_hyphen_values = true)]
+        amount: u128,
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Base units per gas; fee = 40 000 × gas price.
+        #[arg(long = "gas-price", default_value_t = DEFAULT_GAS_PRICE)]
+        gas_price: u64,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Unbond --amount of the self-bond of --from's validator (paid back after the unbonding
+    /// period).
+    Unstake {
+        /// Operator; its key must be in the keystore.
+        #[arg(long, value_name = "ADDRESS")]
+        from: Address,
+        /// Tokens to unbond: `500cpc`, …
+        #[arg(long, value_parser = parse_amount_arg, allow_hyphen_values = true)]
+        amount: u128,
+        /// Base units per gas; fee = 40 000 × gas price.
+        #[arg(long = "gas-price", default_value_t = DEFAULT_GAS_PRICE)]
+        gas_price: u64,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Delegate --amount to a validator (the rewards so far are paid out first).
+    Delegate {
+        /// Delegator; its key must be in the keystore.
+        #[arg(long, value_name = "ADDRESS")]
+        from: Address,
+        /// The validator's operator address.
+        #[arg(long, value_name = "ADDRESS")]
+        validator: Address,
+        /// Tokens to bond: `1000cpc`, …
+        #[arg(long, value_parser = parse_amount_arg, allow_hyphen_values = true)]
+        amount: u128,
+        /// Base units per gas; fee = 35 000 × gas price.
+        #[arg(long = "gas-price", default_value_t = DEFAULT_GAS_PRICE)]
+        gas_price: u64,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Undelegate --amount from a validator (paid back after the unbonding period).
+    Undelegate {
+        /// Delegator; its key must be in the keystore.
+        #[arg(long, value_name = "ADDRESS")]
+        from: Address,
+        /// The validator's operator address.
+        #[arg(long, value_name = "ADDRESS")]
+        validator: Address,
+        /// Tokens to unbond: `250cpc`, …
+        #[arg(long, value_parser = parse_amount_arg, allow_hyphen_values = true)]
+        amount: u128,
+        /// Base units per gas; fee = 35 000 × gas price.
+        #[arg(long = "gas-price", default_value_t = DEFAULT_GAS_PRICE)]
+        gas_price: u64,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Bring --from's validator back after its downtime jail time (UNJAIL).
+    Unjail {
+        /// Operator; its key must be in the keystore.
+        #[arg(long, value_name = "ADDRESS")]
+        from: Address,
+        /// Base units per gas; fee = 50 000 × gas price.
+        #[arg(long = "gas-price", default_value_t = DEFAULT_GAS_PRICE)]
+        gas_price: u64,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Change the moniker and/or the commission rate of --from's validator (UPDATE_VALIDATOR).
+    EditValidator {
+        /// Operator; its key must be in the keystore.
+        #[arg(long, value_name = "ADDRESS")]
+        from: Address,
+        /// New name.
+        #[arg(long)]
+        moniker: Option<String>,
+        /// New commission: `0.12` or `12%` (within the max rate, by at most the max change,
+        /// once per 24 h).
+        #[arg(long = "commission-rate", value_name = "RATE", value_parser = staking::parse_rate_arg)]
+        commission_rate: Option<u32>,
+        /// Base units per gas; fee = 30 000 × gas price.
+        #[arg(long = "gas-price", default_value_t = DEFAULT_GAS_PRICE)]
+        gas_price: u64,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Withdraw the rewards of --from's delegation to a validator (a DELEGATE of 0; for the
+    /// operator's own validator also its commission).
+    WithdrawRewards {
+        /// Delegator; its key must be in the keystore.
+        #[arg(long, value_name = "ADDRESS")]
+        from: Address,
+        /// The validator's operator address.
+        #[arg(long, value_name = "ADDRESS")]
+        validator: Address,
+        /// Base units per gas; fee = 35 000 × gas price.
+        #[arg(long = "gas-price", default_value_t = DEFAULT_GAS_PRICE)]
+        gas_price: u64,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+/// Whether a transaction of this type takes `amount` from the sender's balance (UNSTAKE and
+/// UNDELEGATE name an amount of stake, not of balance).
+fn debits_amount(t: TxType) -> bool {
+    matches!(t, TxType::Transfer | TxType::Stake | TxType::Delegate)
 }
 
 
@@ -106,8 +225,9 @@ struct Sender<'a> {
 }
 
 impl Sender<'_> {
-    /// Unlocks the key, fetches chain id and nonce, checks the balance covers `amount + fee`,
-    /// signs, sends. Returns the signed transaction.
+    /// Unlocks the key, fetches chain id and nonce, checks the balance covers `amount + fee`
+    /// (only the fee where the type does not spend its amount), signs, sends. Returns the
+    /// signed transaction.
     async fn sign_and_send(
         &self,
         tx_type: TxType,
@@ -133,7 +253,11 @@ impl Sender<'_> {
         let nonce: u64 = self.rpc.call("cpc_getTransactionCount", vec![self.from.to_string().into()]).await?;
         let balance: String = self.rpc.call("cpc_getBalance", vec![self.from.to_string().into()]).await?;
         let balance: u128 = balance.parse().map_err(|_| anyhow!("cpc_getBalance: not a decimal amount: {balance:?}"))?;
-        let cost = amount.checked_add(fee).ok_or_else(|| anyhow!("amount + fee overflows"))?;
+        let spent = if debits_amount(tx_type) { amount } else { 0 };
+        let cost = spent.checked_add(fee).ok_or_else(|| anyhow!("amount + fee overflows"))?;
+        if balance < cost && spent == 0 {
+            bail!("insufficient balance: {} has {}, the transaction needs the fee {}", self.from, format_cpc(balance), format_cpc(fee));
+        }
         if balance < cost {
             bail!(
                 "insufficient balance: {} has {}, the transaction needs amount + fee = {} + {} = {}",
@@ -274,6 +398,100 @@ async fn tx(args: TxArgs) -> Result<()> {
                 })
                 .await?;
             report(&rpc, &tx, &wait, args.node.json).await
+        }
+        TxCmd::Stake { from, amount, create, gas_price, wait } => {
+            staking::positive(amount, "STAKE")?;
+            let new = match staking::validator(&rpc, &from).await? {
+                None => Some(create.resolve(&from)?),
+                Some(_) if create.given() => bail!(
+                    "{from} already operates a validator: a STAKE now only adds self-bond, so --moniker, \
+                     --commission-rate, --max-rate, --max-change and --consensus-key do not apply \
+                     (`cpcd tx edit-validator` changes the moniker and the commission rate)"
+                ),
+                Some(_) => None,
+            };
+            if let Some(key) = new.as_ref().and_then(|n| n.consensus_key) {
+                staking::check_consensus_key_free(&rpc, &key).await?;
+            }
+            let s = Sender { rpc: &rpc, store: &args.store, from };
+            let tx = s
+                .sign_and_send(TxType::Stake, None, amount, gas_price, |sk| {
+                    Ok(Plan::stake(amount, new.as_ref(), &sk.public_key()).payload)
+                })
+                .await?;
+            report(&rpc, &tx, &wait, args.node.json).await
+        }
+        TxCmd::Unstake { from, amount, gas_price, wait } => {
+            staking::positive(amount, "UNSTAKE")?;
+            staking::existing_validator(&rpc, &from, "UNSTAKE unbonds the sender's own self-bond").await?;
+            let d = staking::existing_delegation(&rpc, &from, &from).await?;
+            staking::check_unbond(&d, amount)?;
+            send_plan(&rpc, &args.store, from, Plan::unstake(amount), gas_price, &wait, args.node.json).await
+        }
+        TxCmd::Delegate { from, validator, amount, gas_price, wait } => {
+            if amount == 0 {
+                bail!("--amount: DELEGATE needs a positive amount, found 0 (`cpcd tx withdraw-rewards` withdraws only)");
+            }
+            let v = staking::existing_validator(&rpc, &validator, "--validator").await?;
+            staking::check_delegate(&v)?;
+            send_plan(&rpc, &args.store, from, Plan::delegate(validator, amount), gas_price, &wait, args.node.json).await
+        }
+        TxCmd::Undelegate { from, validator, amount, gas_price, wait } => {
+            staking::positive(amount, "UNDELEGATE")?;
+            staking::existing_validator(&rpc, &validator, "--validator").await?;
+            let d = staking::existing_delegation(&rpc, &from, &validator).await?;
+            staking::check_unbond(&d, amount)?;
+            send_plan(&rpc, &args.store, from, Plan::undelegate(validator, amount), gas_price, &wait, args.node.json).await
+        }
+        TxCmd::Unjail { from, gas_price, wait } => {
+            let v = staking::existing_validator(&rpc, &from, "UNJAIL unjails the sender's own validator").await?;
+            let head: u64 = rpc.call("cpc_blockNumber", vec![]).await?;
+            staking::check_unjail(&v, head + 1)?;
+            send_plan(&rpc, &args.store, from, Plan::unjail(), gas_price, &wait, args.node.json).await
+        }
+        TxCmd::EditValidator { from, moniker, commission_rate, gas_price, wait } => {
+            let plan = Plan::edit(moniker.as_deref(), commission_rate)?;
+            let v = staking::existing_validator(&rpc, &from, "UPDATE_VALIDATOR edits the sender's own validator").await?;
+            if let Some(r) = commission_rate {
+                staking::check_rate_change(&v, r)?;
+            }
+            send_plan(&rpc, &args.store, from, plan, gas_price, &wait, args.node.json).await
+        }
+        TxCmd::WithdrawRewards { from, validator, gas_price, wait } => {
+            staking::existing_validator(&rpc, &validator, "--validator").await?;
+            staking::existing_delegation(&rpc, &from, &validator).await?;
+            send_plan(&rpc, &args.store, from, Plan::withdraw_rewards(validator), gas_price, &wait, args.node.json).await
+        }
+    }
+}
+
+/// Signs and sends a staking plan from `from`, then reports it.
+async fn send_plan(
+    rpc: &Rpc,
+    store: &KeystoreArgs,
+    from: Address,
+    plan: Plan,
+    gas_price: u64,
+    wait: &WaitArgs,
+    json_out: bool,
+) -> Result<()> {
+    let s = Sender { rpc, store, from };
+    let Plan { tx_type, to, amount, payload } = plan;
+    let tx = s.sign_and_send(tx_type, to, amount, gas_price, |_| Ok(payload)).await?;
+    report(rpc, &tx, wait, json_out).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transfer_stake_and_delegate_spend_their_amount() {
+        for t in [TxType::Transfer, TxType::Stake, TxType::Delegate] {
+            assert!(debits_amount(t), "{t}");
+        }
+        for t in [TxType::Unstake, TxType::Undelegate, TxType::UpdateValidator, TxType::Unjail, TxType::SubmitResult] {
+            assert!(!debits_amount(t), "{t}");
         }
     }
 }

@@ -53,9 +53,11 @@ pub enum Cmd {
     Worker(crate::commands::worker::WorkerArgs),
     /// Encrypted operator keystore: new, list, show, import, export, delete.
     Key(cpc_wallet::key::KeyArgs),
-    /// Sign and send transactions with a key from the keystore (transfer, submit-result).
+    /// Sign and send transactions with a key from the keystore (transfer, submit-result, stake,
+    /// unstake, delegate, undelegate, unjail, edit-validator, withdraw-rewards).
     Tx(cpc_wallet::tx::TxArgs),
-    /// Read chain data from a node: balance, account, block, tx, receipt, results.
+    /// Read chain data from a node: balance, account, block, tx, receipt, results, validators,
+    /// validator, delegations, unbonding, rewards, active-set.
     Query(cpc_wallet::query::QueryArgs),
 }
 

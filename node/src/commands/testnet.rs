@@ -26,6 +26,13 @@ pub struct TestnetSpec {
     pub share_target_start: Option<cpc_primitives::ShareTarget>,
     /// BFT consensus: validator i's consensus network on base + i (`bft.port`, `bft.peers`).
     pub bft_base_port: u16,
+    /// The last this many validator nodes get keys, funds and consensus ports but no genesis
+    /// stake: they join by a STAKE transaction.
+    pub standby: usize,
+    /// Genesis self-bond of each genesis validator (None: the default minimum).
+    pub self_bond: Option<u128>,
+    /// JSON object of staking parameters over the defaults (e.g. `{"unbonding_period": 20}`).
+    pub staking: Option<String>,
 }
 
 #[cfg(unix)]
@@ -67,6 +74,22 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
     if let Some(t0) = spec.share_target_start {
         g.poc.share_target_start = t0;
     }
+    g.staking = cpc_state::StakingParams::default();
+    if let Some(over) = &spec.staking {
+        let mut v = serde_json::to_value(&g.staking)?;
+        let over: serde_json::Value = serde_json::from_str(over).context("--staking: expected a JSON object")?;
+        let Some(fields) = over.as_object() else { bail!("--staking: expected a JSON object, found {over}") };
+        for (k, x) in fields {
+            if v.get(k).is_none() {
+                bail!("--staking: unknown parameter {k:?} (known: {})", v.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(", "));
+            }
+            v[k] = x.clone();
+        }
+        g.staking = serde_json::from_value(v).context("--staking")?;
+    }
+    if spec.standby >= spec.validators {
+        bail!("--standby: expected fewer than the {} validators (at least one must be in genesis), found {}", spec.validators, spec.standby);
+    }
     let t = sha256(format!("cpc-treasury:{}", spec.chain_id).as_bytes());
     g.economics.treasury_address = Address(t.0[..20].try_into().expect("20 bytes"));
     g.accounts = keys
@@ -79,7 +102,12 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
     g.validators = keys
         .iter()
         .enumerate()
-        .map(|(i, k)| GenesisValidator::new(format!("node{i}"), k.public_key()))
+        .take(spec.validators - spec.standby)
+        .map(|(i, k)| {
+            let mut v = GenesisValidator::new(format!("node{i}"), k.public_key());
+            v.self_bond = spec.self_bond.unwrap_or(g.staking.min_self_bond);
+            v
+        })
         .collect();
     g.validate()?;
     std::fs::write(&genesis_path, g.to_pretty_json() + "\n")?;
@@ -127,7 +155,13 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
             toml.push_str(&format!("bft.port = {}\nbft.peers = [{}]\n", base + i, peers.join(", ")));
         }
         std::fs::write(dir.join(crate::config::CONFIG_FILE), toml)?;
-        let role = if i < spec.validators { "validator" } else { "full node" };
+        let role = if i < spec.validators - spec.standby {
+            "validator"
+        } else if i < spec.validators {
+            "standby"
+        } else {
+            "full node"
+        };
         println!(
             "node{i}: {role:9}  datadir {}  p2p {}  rpc http://127.0.0.1:{}",
             dir.display(),
@@ -173,7 +207,22 @@ pub enum TestnetCmd {
         /// First consensus (BFT) port: validator i's consensus network listens on base + i.
         #[arg(long = "bft-base-port", default_value_t = 26700)]
         bft_base_port: u16,
+        /// The last N validators are standby: keys, funds and consensus ports, no genesis stake
+        /// (they become active by `cpcd tx stake`).
+        #[arg(long, default_value_t = 0)]
+        standby: usize,
+        /// Genesis self-bond of each genesis validator, e.g. 10000cpc (default: the minimum).
+        #[arg(long = "self-bond", value_parser = parse_cpc)]
+        self_bond: Option<u128>,
+        /// Staking parameters over the defaults, as a JSON object, e.g.
+        /// '{"unbonding_period": 20, "signed_blocks_window": 10}'.
+        #[arg(long)]
+        staking: Option<String>,
     },
+}
+
+fn parse_cpc(s: &str) -> Result<u128, String> {
+    cpc_wallet::amount::parse_amount_arg(s)
 }
 
 fn parse_share_target(s: &str) -> Result<cpc_primitives::ShareTarget, String> {

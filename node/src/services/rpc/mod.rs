@@ -5,9 +5,11 @@ use cpc_consensus::is_synthetic;
 use cpc_mempool::AdmitError;
 use cpc_primitives::{Address, ComputeResult, Receipt, Transaction, TxType, H256};
 use cpc_rpc::{
-    AccountView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultsView, MinerStatus, NetworkStatsView,
-    NodeInfo, PeerView, SubmitView, SyncStatus, TxView, TxpoolStatus, WorkView, WorkerView,
+    AccountView, ActiveSetView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultsView, DelegationView,
+    MinerStatus, NetworkStatsView, NodeInfo, PeerView, SubmitView, SyncStatus, TxView, TxpoolStatus, UnbondingView,
+    ValidatorView, WorkView, WorkerView,
 };
+use cpc_state::stake_query;
 
 /// Blocks `poc_networkStats` averages over.
 pub const STATS_BLOCKS: u64 = 100;
@@ -16,7 +18,7 @@ use std::sync::Arc;
 
 mod views;
 
-pub use views::{block_event, compute_results_view};
+pub use views::{block_event, compute_results_view, set_view, validator_view};
 
 pub struct Api(pub Arc<Node>);
 
@@ -220,9 +222,6 @@ impl ChainApi for Api {
             .ok_or_else(|| ApiError::InvalidParams("estimateGas: expected an object with \"tx_type\"".into()))?;
         let tx_type: TxType =
             serde_json::from_value(t).map_err(|e| ApiError::InvalidParams(format!("estimateGas: tx_type: {e}")))?;
-        if !matches!(tx_type, TxType::Transfer | TxType::SubmitResult) {
-            return Err(ApiError::Rejected(format!("transaction type {tx_type} is not supported yet")));
-        }
         // A complete transaction is checked as admission would, short of state.
         if tx.get("signature").is_some() {
             let full: cpc_primitives::Transaction =
@@ -400,5 +399,59 @@ impl ChainApi for Api {
 
     fn events(&self) -> tokio::sync::broadcast::Receiver<ChainEvent> {
         self.0.events.subscribe()
+    }
+
+    fn validators(&self) -> Result<Vec<ValidatorView>, ApiError> {
+        let next = self.0.engine.next_validators();
+        let list = stake_query::validators(self.0.engine.store()).map_err(internal)?;
+        Ok(list.iter().map(|v| validator_view(v, next.keys())).collect())
+    }
+
+    fn validator(&self, operator: &Address) -> Result<Option<ValidatorView>, ApiError> {
+        let next = self.0.engine.next_validators();
+        let v = stake_query::validator(self.0.engine.store(), operator).map_err(internal)?;
+        Ok(v.map(|v| validator_view(&v, next.keys())))
+    }
+
+    fn delegations(&self, delegator: &Address) -> Result<Vec<DelegationView>, ApiError> {
+        let list = stake_query::delegations(self.0.engine.store(), delegator).map_err(internal)?;
+        Ok(list
+            .into_iter()
+            .map(|d| DelegationView {
+                validator: d.validator,
+                shares: d.shares,
+                tokens: d.tokens,
+                pending_rewards: d.pending_rewards,
+                unbonding_entries: d.unbonding_entries,
+            })
+            .collect())
+    }
+
+    fn unbonding(&self, delegator: Option<&Address>) -> Result<Vec<UnbondingView>, ApiError> {
+        let head = self.0.head().height;
+        let list = stake_query::unbonding(self.0.engine.store(), head, delegator).map_err(internal)?;
+        Ok(list
+            .into_iter()
+            .map(|u| UnbondingView {
+                delegator: u.delegator,
+                validator: u.validator,
+                creation_height: u.entry.creation_height,
+                completion_height: u.completion_height,
+                initial: u.entry.initial,
+                balance: u.entry.balance,
+            })
+            .collect())
+    }
+
+    fn active_set(&self, height: Option<u64>) -> Result<Option<ActiveSetView>, ApiError> {
+        use cpc_state::StateView;
+        let height = height.unwrap_or_else(|| self.0.head().height + 1);
+        let set = self.0.engine.store().active_set_at(height).map_err(internal)?;
+        Ok(set.map(|s| set_view(height, &s)))
+    }
+
+    fn supply(&self) -> Result<Value, ApiError> {
+        use cpc_state::StateView;
+        Ok(serde_json::to_value(self.0.engine.store().supply()).expect("the supply serializes"))
     }
 }

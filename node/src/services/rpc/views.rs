@@ -1,9 +1,11 @@
 //! The RPC's view of a block's compute results and of a committed block (for
-//! `cpc_getComputeResults` and the WebSocket subscriptions).
+//! `cpc_getComputeResults` and the WebSocket subscriptions), and of the staking records
+//! (`cpc_getValidators`, `cpc_getActiveSet`).
 
 use cpc_consensus::is_synthetic;
-use cpc_primitives::{Block, ComputeResult, TxType, H256};
-use cpc_rpc::{ApiError, ComputeResultView, ComputeResultsView};
+use cpc_primitives::{Block, ComputeResult, PublicKey, TxType, ValconsAddress, H256};
+use cpc_rpc::{ActiveSetView, ApiError, CommissionView, ComputeResultView, ComputeResultsView, SetMemberView, ValidatorView};
+use cpc_state::stake::{power_of, ActiveSet, ValidatorRecord};
 use cpc_state::RewardSummary;
 
 use super::internal;
@@ -70,4 +72,121 @@ pub fn block_event(c: &cpc_engine::CommittedBlock, tips: impl FnOnce() -> Vec<cp
         .flatten()
         .filter(|v| !v.results.is_empty());
     cpc_rpc::BlockEvent { hash: c.hash, header: b.header.clone(), txs, compute }
+}
+
+/// A validator record as `cpc_getValidators` shows it; `active` when its consensus key is one
+/// of `next_set` (the keys of the set deciding head + 1).
+pub fn validator_view(v: &ValidatorRecord, next_set: &[PublicKey]) -> ValidatorView {
+    ValidatorView {
+        operator: v.operator,
+        consensus_address: ValconsAddress::from_public_key(&v.consensus_key),
+        consensus_key: v.consensus_key,
+        moniker: v.moniker.clone(),
+        tokens: v.tokens,
+        shares: v.shares,
+        voting_power: power_of(v.tokens),
+        commission: CommissionView {
+            rate_bps: v.commission.rate_bps,
+            max_rate_bps: v.commission.max_rate_bps,
+            max_change_bps: v.commission.max_change_bps,
+            changed_at_ms: v.commission.changed_at_ms,
+        },
+        jailed: v.jailed,
+        jailed_until: v.jailed_until,
+        tombstoned: v.tombstoned,
+        missed_in_window: v.liveness.missed,
+        commission_pending: v.commission_pending,
+        active: next_set.contains(&v.consensus_key),
+    }
+}
+
+/// The active set deciding `height`, in its (proposer) order.
+pub fn set_view(height: u64, s: &ActiveSet) -> ActiveSetView {
+    ActiveSetView {
+        height,
+        total_power: s.total_power(),
+        members: s
+            .members
+            .iter()
+            .map(|m| SetMemberView {
+                operator: m.operator,
+                consensus_address: ValconsAddress::from_public_key(&m.consensus_key),
+                power: m.power,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpc_primitives::{Address, SecretKey, UNITS_PER_CPC};
+    use cpc_state::stake::{Commission, Liveness, SetMember, U256};
+
+    fn record(seed: u8, tokens: u128) -> ValidatorRecord {
+        let key = SecretKey::from_bytes(&[seed; 32]).public_key();
+        ValidatorRecord {
+            operator: Address::from_public_key(&key),
+            consensus_key: key,
+            moniker: format!("v{seed}"),
+            commission: Commission { rate_bps: 1000, max_rate_bps: 2000, max_change_bps: 100, changed_at_ms: 7 },
+            tokens,
+            shares: tokens * 2,
+            jailed: false,
+            jailed_until: 0,
+            tombstoned: false,
+            liveness: Liveness { counted: 10, missed: 3, bits: String::new() },
+            reward_per_share: U256::zero(),
+            commission_pending: 42,
+            created_height: 5,
+        }
+    }
+
+    #[test]
+    fn validator_view_fields_and_active_flag() {
+        let v = record(1, 20_000 * UNITS_PER_CPC + 1);
+        let other = SecretKey::from_bytes(&[2; 32]).public_key();
+        let view = validator_view(&v, &[other, v.consensus_key]);
+        assert!(view.active);
+        assert_eq!(view.voting_power, 20_000);
+        assert_eq!(view.missed_in_window, 3);
+        assert_eq!(view.consensus_address, v.consensus_address());
+        assert!(!validator_view(&v, &[other]).active, "another key in the set is not this validator");
+        let j = serde_json::to_value(&view).unwrap();
+        assert_eq!(j["operator"], v.operator.to_string());
+        assert_eq!(j["consensus_address"], v.consensus_address().to_string());
+        assert!(j["consensus_address"].as_str().unwrap().starts_with("cpcvalcons1"));
+        assert_eq!(j["consensus_key"], v.consensus_key.to_hex());
+        assert_eq!(j["tokens"], (20_000 * UNITS_PER_CPC + 1).to_string());
+        assert_eq!(j["shares"], (2 * (20_000 * UNITS_PER_CPC + 1)).to_string());
+        assert_eq!(j["commission_pending"], "42");
+        assert_eq!(
+            j["commission"],
+            serde_json::json!({"rate_bps": 1000, "max_rate_bps": 2000, "max_change_bps": 100, "changed_at_ms": 7})
+        );
+        let keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = vec![
+            "operator", "consensus_address", "consensus_key", "moniker", "tokens", "shares", "voting_power", "commission",
+            "jailed", "jailed_until", "tombstoned", "missed_in_window", "commission_pending", "active",
+        ];
+        want.sort_unstable();
+        let mut got = keys.clone();
+        got.sort_unstable();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn set_view_keeps_the_order_and_sums_the_power() {
+        let (a, b) = (record(3, 0), record(4, 0));
+        let set = ActiveSet {
+            members: vec![
+                SetMember { operator: b.operator, consensus_key: b.consensus_key, power: 30 },
+                SetMember { operator: a.operator, consensus_key: a.consensus_key, power: 12 },
+            ],
+        };
+        let v = set_view(9, &set);
+        assert_eq!((v.height, v.total_power), (9, 42));
+        assert_eq!(v.members[0], SetMemberView { operator: b.operator, consensus_address: b.consensus_address(), power: 30 });
+        assert_eq!(v.members[1].operator, a.operator);
+    }
 }
