@@ -212,8 +212,9 @@ async fn an_equivocating_validator_forks_nothing_and_its_evidence_is_kept_and_go
     let byzantine = g.validators[3].consensus_address().to_string();
     let set = cpc_consensus::ValidatorSet::new(g.validators.iter().map(|v| v.pub_key).collect());
 
-    // Every honest validator, and the full node by gossip, keeps a double proposal and a
-    // double vote by validator 3, each verifying on its own against the genesis validators.
+    // Every honest validator, and the full node by gossip, keeps evidence (a double proposal or
+    // a double vote) by validator 3, each piece verifying on its own against the genesis
+    // validators.
     let deadline = std::time::Instant::now() + LONG;
     for (i, c) in clients.iter().enumerate().filter(|(i, _)| *i != 3) {
         loop {
@@ -221,7 +222,9 @@ async fn an_equivocating_validator_forks_nothing_and_its_evidence_is_kept_and_go
             let list = list.as_array().unwrap().clone();
             let kinds: std::collections::BTreeSet<String> =
                 list.iter().filter(|e| e["validator"] == byzantine.as_str()).map(|e| e["type"].as_str().unwrap().to_string()).collect();
-            if kinds.contains("double_proposal") && kinds.contains("double_vote") {
+            // The first piece in a block tombstones the equivocator and takes it out of the set
+            // two blocks later, so it may not live to equivocate in the other way too.
+            if !kinds.is_empty() && kinds.iter().all(|k| k == "double_proposal" || k == "double_vote") {
                 for e in &list {
                     let mut e = e.clone();
                     let id = e.as_object_mut().unwrap().remove("id").unwrap();
@@ -234,7 +237,7 @@ async fn an_equivocating_validator_forks_nothing_and_its_evidence_is_kept_and_go
             }
             if std::time::Instant::now() >= deadline {
                 let tail = |n: &NodeProc| n.logs().lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-                panic!("node {i} has no double proposal and double vote by {byzantine}: {list:?}\nnode {i}:\n{}\nnode 3:\n{}", tail(&nodes[i]), tail(&nodes[3]));
+                panic!("node {i} has no evidence by {byzantine}: {list:?}\nnode {i}:\n{}\nnode 3:\n{}", tail(&nodes[i]), tail(&nodes[3]));
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -252,11 +255,41 @@ async fn an_equivocating_validator_forks_nothing_and_its_evidence_is_kept_and_go
         }
     }
 
+    // The evidence went into a block: on every node, the full node's included, the equivocator
+    // is slashed once (5 %), jailed and tombstoned, and leaves the active set.
+    let op3 = g.validators[3].account_address().to_string();
+    for (i, c) in clients.iter().enumerate().filter(|(i, _)| *i != 3) {
+        let deadline = std::time::Instant::now() + LONG;
+        loop {
+            let v = call(c, "cpc_getValidator", vec![op3.clone().into()]).await.unwrap();
+            let set = call(c, "cpc_getActiveSet", vec![]).await.unwrap();
+            let active = set["members"].as_array().unwrap().iter().any(|m| m["operator"] == op3.as_str());
+            if v["tombstoned"] == true && !active {
+                assert_eq!(v["jailed"], true, "node {i}: {v}");
+                let tokens: u128 = v["tokens"].as_str().unwrap().parse().unwrap();
+                let bond = g.validators[3].self_bond;
+                assert!(tokens <= bond - bond * 5 / 100, "node {i}: at least the 5 % double-sign slash: {v}");
+                let supply = call(c, "cpc_getSupply", vec![]).await.unwrap();
+                let burned: u128 = supply["burned"].as_str().unwrap().parse().unwrap();
+                assert!(burned >= bond * 5 / 100 && burned <= bond - tokens, "node {i}: the slash is burned, once: {supply} {v}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "node {i}: the equivocator is not tombstoned and out of the set: {v} {set}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     // cpc_consensusState: a validator's view of its current height, a full node's mode.
-    let st = call(&clients[1], "cpc_consensusState", vec![]).await.unwrap();
+    let mut st = call(&clients[1], "cpc_consensusState", vec![]).await.unwrap();
+    let deadline = std::time::Instant::now() + LONG;
+    while st["validators"] != 3 && std::time::Instant::now() < deadline {
+        // The height consensus is on may still be one the equivocator was scheduled for.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        st = call(&clients[1], "cpc_consensusState", vec![]).await.unwrap();
+    }
     assert_eq!(st["mode"], "validator", "{st}");
     assert!(st["height"].as_u64().unwrap() > top.saturating_sub(1), "{st}");
-    assert_eq!(st["validators"], 4);
+    assert_eq!(st["validators"], 3, "the tombstoned equivocator no longer decides: {st}");
     assert!(st["votes"].is_array() && st["step"].is_string(), "{st}");
     let full = call(&clients[4], "cpc_consensusState", vec![]).await.unwrap();
     assert_eq!(full["mode"], "full_node", "{full}");
