@@ -11,6 +11,8 @@ echo "== PoC: block validation with synthetic results (cargo bench -p cpc-consen
 cargo bench -q -p cpc-consensus --bench block_validation 2>/dev/null
 echo "== State root: incremental cost (cargo bench -p cpc-state --bench state_root)"
 cargo bench -q -p cpc-state --bench state_root 2>/dev/null
+echo "== Staking: end of block at 100 validators (cargo bench -p cpc-state --bench staking)"
+cargo bench -q -p cpc-state --bench staking 2>/dev/null
 echo "== GPU (cargo bench -p cpc-gpu --bench gpu)"
 cargo bench -q -p cpc-gpu --bench gpu 2>/dev/null || true
 echo "== C baseline: plain i-k-j int8 product, n = 1024 (scripts/c-baseline/matmul_ikj.c)"

@@ -23,6 +23,7 @@ fn genesis() -> Genesis {
     let mut g = Genesis::dev();
     g.poc.matrix_size = 64;
     g.block_time_ms = 50;
+    g.staking.max_validators = N as u32; // the dev chain's is 1
     g.validators = (0..N)
         .map(|i| GenesisValidator::new(format!("v{i}"), keys[i].public_key()))
         .collect();

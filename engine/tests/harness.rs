@@ -140,6 +140,7 @@ fn a_certified_block_that_does_not_execute_is_refused_and_remembered() {
 #[test]
 fn producing_alone_is_refused_on_a_chain_of_several_validators() {
     let mut g = genesis();
+    g.staking.max_validators = 2; // the dev chain's is 1
     g.validators.push(cpc_genesis::GenesisValidator::new("second", dev_keys()[1].public_key()));
     let dir = tempfile::tempdir().unwrap();
     let cfg = EngineConfig { signer: Some(dev_keys().remove(0)), ..Default::default() };

@@ -503,6 +503,7 @@ mod tests {
         g.poc.max_synthetic_results_per_block = 15;
         assert_eq!(g.validate(), Err(GenesisError::SyntheticCap { expected: 16, found: 15 }));
         let mut g = Genesis::dev();
+        g.staking.max_validators = 2;
         g.validators.push(g.validators[0].clone());
         assert!(matches!(g.validate(), Err(GenesisError::DuplicateValidator(_))));
         assert!(matches!(Genesis::from_json(b"{\"chain_id\": 1}"), Err(GenesisError::Json(_))));

@@ -121,6 +121,34 @@ fn balance_must_cover_amount_and_fee_including_earlier_pending() {
 }
 
 #[test]
+fn unbonding_needs_only_the_fee_bonding_needs_amount_and_fee() {
+    // An UNDELEGATE's amount is stake coming back, not balance going out: a delegator whose
+    // balance is below it must still be able to unbond. A DELEGATE's amount leaves the balance.
+    let t = T::new();
+    let mut m = pool();
+    let bal = t.st.balance(&t.addr(1));
+    let staking = |ty: TxType, amount: u128, nonce: u64| {
+        let gas = ty.intrinsic_gas();
+        UnsignedTx {
+            chain_id: t.p.chain_id.clone(),
+            tx_type: ty,
+            from_address: t.addr(1),
+            to_address: Some(t.addr(0)),
+            amount,
+            fee: gas as u128 * 1000,
+            nonce,
+            gas_price: 1000,
+            gas_limit: gas,
+            payload: Payload::empty(),
+        }
+        .sign(&t.keys[1])
+    };
+    let e = t.add(&mut m, staking(TxType::Delegate, bal, 0)).unwrap_err();
+    assert_eq!(e, AdmitError::InsufficientBalance { balance: bal, needed: bal + 35_000_000 });
+    t.add(&mut m, staking(TxType::Undelegate, 10 * bal, 0)).unwrap();
+}
+
+#[test]
 fn same_nonce_replacement_only_at_higher_price() {
     let t = T::new();
     let mut m = pool();

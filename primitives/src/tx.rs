@@ -284,9 +284,13 @@ impl Transaction {
         serde_json::from_slice(bytes)
     }
 
-    /// The sender's nominal maximum cost: `amount + fee` (checked).
+    /// What the sender's balance must cover: `amount + fee` (checked), or only the fee for
+    /// UNSTAKE and UNDELEGATE, whose amount is bonded stake coming back, not balance going out.
     pub fn max_cost(&self) -> Option<u128> {
-        self.amount.checked_add(self.fee)
+        match self.tx_type {
+            TxType::Unstake | TxType::Undelegate => Some(self.fee),
+            _ => self.amount.checked_add(self.fee),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ fn params() -> ChainParams {
         block_time_ms: 1000,
         economics: Economics::with_treasury(Address([0xee; 20])),
         poc: PocParams::default(),
+        staking: StakingParams::default(),
     }
 }
 

@@ -87,7 +87,9 @@ async fn pool_gas_work_and_miner_methods() {
     let mut bad = tx.clone();
     bad.amount = 2;
     assert!(call(&c, "cpc_estimateGas", vec![tx_json(&bad)]).await.unwrap_err().to_string().contains("signature"));
-    assert!(call(&c, "cpc_estimateGas", vec![json!({"tx_type": "STAKE"})]).await.unwrap_err().to_string().contains("not supported"));
+    assert_eq!(call(&c, "cpc_estimateGas", vec![json!({"tx_type": "STAKE"})]).await.unwrap(), 40_000);
+    assert_eq!(call(&c, "cpc_estimateGas", vec![json!({"tx_type": "UNJAIL"})]).await.unwrap(), 50_000);
+    assert!(call(&c, "cpc_estimateGas", vec![json!({"tx_type": "MINT"})]).await.is_err(), "an unknown type");
 
     send(&c, &tx).await.unwrap();
     send(&c, &transfer(&k[1], addr_of(&k[2]), 1, 2)).await.unwrap(); // nonce gap: queued
