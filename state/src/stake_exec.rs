@@ -317,10 +317,10 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         // All checks passed.
         self.settle(from, &mut v, &mut d)?;
         d.shares -= shares;
-        let mut u = existing.unwrap_or(UnbondingRecord { creation_height: self.height, initial: 0, balance: 0 });
-        if u.initial == 0 {
+        if existing.is_none() {
             d.unbonding_entries += 1;
         }
+        let mut u = existing.unwrap_or(UnbondingRecord { creation_height: self.height, initial: 0, balance: 0 });
         u.initial = u.initial.checked_add(released).ok_or(ApplyError::Overflow("unbonding"))?;
         u.balance = u.balance.checked_add(released).ok_or(ApplyError::Overflow("unbonding"))?;
         v.set_pool(pool);
@@ -517,15 +517,24 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         Ok(())
     }
 
-    /// Splits `pot` over the set deciding this block by power (F1: O(1) per validator); the
-    /// remainder of the division goes to the treasury. Returns false when there is no set.
+    /// Splits `pot` over the set deciding this block by power (F1: O(1) per validator), less
+    /// the members jailed meanwhile (still in the set until the change delay passes: Cosmos
+    /// pays bonded validators only); the remainder of the division goes to the treasury.
+    /// Returns false when there is no set.
     pub(crate) fn distribute(&mut self, pot: u128, sum: &mut StakingSummary) -> Result<bool, ApplyError> {
         let Some(set) = self.view.active_set_at(self.height)? else { return Ok(false) };
-        let total = set.total_power() as u128;
-        let mut given = 0u128;
+        let mut paid = Vec::with_capacity(set.members.len());
         for m in &set.members {
-            let share = mul_div_floor(pot, m.power as u128, total).ok_or(ApplyError::Overflow("validator reward"))?;
-            let Some(mut v) = self.validator(&m.operator)? else { continue };
+            if let Some(v) = self.validator(&m.operator)?
+                && !v.jailed
+            {
+                paid.push((m.power, v));
+            }
+        }
+        let total: u128 = paid.iter().map(|(p, _)| *p as u128).sum();
+        let mut given = 0u128;
+        for (power, mut v) in paid {
+            let share = mul_div_floor(pot, power as u128, total).ok_or(ApplyError::Overflow("validator reward"))?;
             let commission = mul_div_floor(share, v.commission.rate_bps as u128, BPS as u128).expect("rate ≤ 100 %");
             let mut to_delegators = share - commission;
             v.commission_pending = v.commission_pending.checked_add(commission).ok_or(ApplyError::Overflow("commission"))?;
@@ -538,8 +547,9 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
                 v.reward_per_share = v.reward_per_share.checked_add(inc).ok_or(ApplyError::Overflow("reward per share"))?;
             }
             given += share;
-            sum.validator_rewards.push((m.operator, share.to_string()));
-            self.stake_put(StakeKey::Validator(m.operator), Some(StakeRecord::Validator(v)))?;
+            let op = v.operator;
+            sum.validator_rewards.push((op, share.to_string()));
+            self.stake_put(StakeKey::Validator(op), Some(StakeRecord::Validator(v)))?;
         }
         self.supply_work.rewards = self.supply_work.rewards.checked_add(given).ok_or(ApplyError::Overflow("rewards"))?;
         let treasury = self.params.economics.treasury_address;

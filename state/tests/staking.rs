@@ -347,9 +347,13 @@ fn downtime_jails_slashes_a_little_and_unjail_waits_for_the_jail_time() {
     assert_eq!(c.st.supply.burned, tokens / 100);
     let jailed_at = c.height;
     assert_eq!(v.jailed_until, jailed_at + 3);
+    // Still in the set until the delay passes, but paid nothing meanwhile.
+    c.block(&[]);
+    assert!(c.set_at(c.height).contains(&addr(1)), "the set changes only after the delay");
+    let paid: Vec<Address> = c.last.as_ref().unwrap().rewards.staking.validator_rewards.iter().map(|(a, _)| *a).collect();
+    assert_eq!(paid, vec![addr(0)], "a jailed member earns nothing");
     assert_eq!(c.set_at(jailed_at + 2), vec![addr(0)], "out of the set after the delay");
     fails_with(c.run(1, TxType::Unjail, None, 0, Payload::empty()), &format!("jailed until height {}", jailed_at + 3));
-    c.empty_blocks(1);
     assert_eq!(c.run(1, TxType::Unjail, None, 0, Payload::empty()), None);
     assert!(!c.validator(1).unwrap().jailed);
     c.empty_blocks(2);
