@@ -196,7 +196,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         if c.max_change_bps > c.max_rate_bps {
             return Ok(Err(StakingError::ChangeAboveMax { change: c.max_change_bps, max: c.max_rate_bps }));
         }
-        let mut list = self.validator_list()?;
+        let list = self.validator_list()?;
         for other in &list {
             if let Some(v) = self.validator(other)?
                 && v.consensus_key == c.consensus_key
@@ -210,17 +210,23 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         if let Err(e) = self.debit(op, amount)? {
             return Ok(Err(e));
         }
+        self.add_validator(list, *op, c, amount, self.timestamp)?;
+        Ok(Ok(()))
+    }
+
+    /// Writes a new validator with its self-bond (the checks are the caller's).
+    fn add_validator(&mut self, mut list: Vec<Address>, op: Address, c: CreateValidator, self_bond: u128, changed_at_ms: u64) -> Result<(), ApplyError> {
         let mut pool = Pool::default();
-        let shares = pool.delegate(amount).expect("an empty pool issues one share per token");
+        let shares = pool.delegate(self_bond).map_err(|_| ApplyError::Overflow("self-bond"))?;
         let v = ValidatorRecord {
-            operator: *op,
+            operator: op,
             consensus_key: c.consensus_key,
             moniker: c.moniker,
             commission: Commission {
                 rate_bps: c.commission_rate_bps,
                 max_rate_bps: c.max_rate_bps,
                 max_change_bps: c.max_change_bps,
-                changed_at_ms: self.timestamp,
+                changed_at_ms,
             },
             tokens: pool.tokens,
             shares: pool.shares,
@@ -232,12 +238,11 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             commission_pending: 0,
             created_height: self.height,
         };
-        self.supply_work.bonded = self.supply_work.bonded.checked_add(amount).ok_or(ApplyError::Overflow("bonded"))?;
-        list.push(*op);
+        self.supply_work.bonded = self.supply_work.bonded.checked_add(self_bond).ok_or(ApplyError::Overflow("bonded"))?;
+        list.push(op);
         self.stake_put(StakeKey::ValidatorList, Some(StakeRecord::ValidatorList(list)))?;
         self.put_validator(v)?;
-        self.put_delegation(*op, *op, DelegationRecord { shares, reward_snapshot: U256::zero(), unbonding_entries: 0 })?;
-        Ok(Ok(()))
+        self.put_delegation(op, op, DelegationRecord { shares, reward_snapshot: U256::zero(), unbonding_entries: 0 })
     }
 
     /// STAKE {} (own validator) and DELEGATE: settle the rewards, then bond `amount` (0 only
@@ -386,35 +391,8 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
 
     /// Genesis: a validator with its self-bond (bonded, counted in the genesis supply).
     pub fn genesis_validator(&mut self, op: Address, c: CreateValidator, self_bond: u128) -> Result<(), ApplyError> {
-        let mut list = self.validator_list()?;
-        let mut pool = Pool::default();
-        let shares = pool.delegate(self_bond).map_err(|_| ApplyError::Overflow("genesis self-bond"))?;
-        let v = ValidatorRecord {
-            operator: op,
-            consensus_key: c.consensus_key,
-            moniker: c.moniker,
-            commission: Commission {
-                rate_bps: c.commission_rate_bps,
-                max_rate_bps: c.max_rate_bps,
-                max_change_bps: c.max_change_bps,
-                changed_at_ms: 0,
-            },
-            tokens: pool.tokens,
-            shares: pool.shares,
-            jailed: false,
-            jailed_until: 0,
-            tombstoned: false,
-            liveness: Liveness::default(),
-            reward_per_share: U256::zero(),
-            commission_pending: 0,
-            created_height: 0,
-        };
-        self.supply_work.bonded = self.supply_work.bonded.checked_add(self_bond).ok_or(ApplyError::Overflow("bonded"))?;
-        list.push(op);
-        self.stake_put(StakeKey::ValidatorList, Some(StakeRecord::ValidatorList(list)))?;
-        self.put_validator(v)?;
-        self.put_delegation(op, op, DelegationRecord { shares, reward_snapshot: U256::zero(), unbonding_entries: 0 })?;
-        Ok(())
+        let list = self.validator_list()?;
+        self.add_validator(list, op, c, self_bond, 0)
     }
 
     /// Genesis: the first active set, every genesis validator in genesis order.
