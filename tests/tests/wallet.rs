@@ -405,3 +405,52 @@ fn submit_result_from_poc_solve() {
     assert!(seen.iter().all(|s| !s.contains(&secret)), "the secret leaked");
     drop(node);
 }
+
+#[test]
+fn staking_commands_end_to_end() {
+    // The dev chain stays one validator (dev-0), but delegation, rewards, unbonding and the
+    // local refusals all work on it.
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "200ms"]).unwrap();
+    let url = node.rpc_url.clone();
+    let w = Wallet::new();
+    let mut seen = Vec::new();
+    let k = keys();
+    w.import(&mut seen, &k[1]);
+    let (d, v) = (addr_of(&k[1]).to_string(), addr_of(&k[0]).to_string());
+    let run = |seen: &mut Vec<String>, args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--node", &url, "--keystore", &w.ks, "--password-file", &w.pw]);
+        cpcd(seen, &a, None)
+    };
+
+    // Delegate 1 000 CPC to dev-0: shares, and a delegation the query shows.
+    let r = run(&mut seen, &["tx", "delegate", "--from", &d, "--validator", &v, "--amount", "1000cpc", "--wait", "--json"]).ok().json();
+    assert_eq!(r["receipt"]["status"], "success", "{r}");
+    assert_eq!(r["tx"]["tx_type"], "DELEGATE");
+    let q = cpcd(&mut seen, &["query", "delegations", &d, "--node", &url, "--json"], None).ok().json();
+    let q = q.as_array().unwrap();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["validator"], v.as_str());
+    let worth: u128 = q[0]["tokens"].as_str().unwrap().parse().unwrap();
+    assert!(worth > 999 * UNITS_PER_CPC && worth <= 1000 * UNITS_PER_CPC, "{q:?}");
+
+    // Rewards accrue block by block and withdraw-rewards pays them into the balance.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let before = query_balance(&mut seen, &url, &addr_of(&k[1]));
+    let r = run(&mut seen, &["tx", "withdraw-rewards", "--from", &d, "--validator", &v, "--wait", "--json"]).ok().json();
+    assert_eq!(r["receipt"]["status"], "success", "{r}");
+    assert_eq!(r["tx"]["amount"], "0", "a DELEGATE of 0");
+    let after = query_balance(&mut seen, &url, &addr_of(&k[1]));
+    assert!(after + 35_000 * 1000 > before, "rewards were paid: {before} → {after}");
+
+    // Undelegate: an unbonding entry appears; more than the delegation is refused locally.
+    run(&mut seen, &["tx", "undelegate", "--from", &d, "--validator", &v, "--amount", "5000cpc"]).fails_with("more than the delegation is worth");
+    let r = run(&mut seen, &["tx", "undelegate", "--from", &d, "--validator", &v, "--amount", "400cpc", "--wait", "--json"]).ok().json();
+    assert_eq!(r["receipt"]["status"], "success", "{r}");
+    let u = cpcd(&mut seen, &["query", "unbonding", &d, "--node", &url, "--json"], None).ok().json();
+    assert_eq!(u.as_array().unwrap().len(), 1, "{u}");
+    let table = cpcd(&mut seen, &["query", "validators", "--node", &url], None).ok();
+    assert!(table.stdout.contains("dev-0"), "{}", table.stdout);
+    // UNJAIL for a validator that does not exist is refused before a fee is spent.
+    run(&mut seen, &["tx", "unjail", "--from", &d]).fails_with("operates no validator");
+}
