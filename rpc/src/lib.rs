@@ -141,6 +141,8 @@ pub trait ChainApi: Send + Sync + 'static {
     /// The supply at the head: total, genesis, minted, burned and where the coins are
     /// (liquid, bonded, unbonding, undistributed rewards).
     fn supply(&self) -> Result<Value, ApiError>;
+    /// The chain's staking parameters (genesis `staking`).
+    fn staking_params(&self) -> Value;
     /// Chain events for subscriptions (a receiver that lags is dropped).
     fn events(&self) -> broadcast::Receiver<ChainEvent>;
 }
@@ -218,6 +220,11 @@ pub trait Cpc {
     /// unbonding + rewards`.
     #[method(name = "getSupply")]
     fn get_supply(&self) -> RpcResult<Value>;
+    /// The genesis `staking` parameters: `{max_validators, min_self_bond, unbonding_period,
+    /// evidence_max_age, set_change_delay, max_unbonding_entries, signed_blocks_window,
+    /// min_signed_percent, downtime_jail_blocks, slash_downtime_ppb, slash_double_sign_ppb}`.
+    #[method(name = "getStakingParams")]
+    fn get_staking_params(&self) -> RpcResult<Value>;
     /// `cpc_subscribe(kind, filter?)`: `newHeads`, `newPendingTransactions`,
     /// `computeResults`, `logs` (`{"address": "cpc1…"}`). Notifications are
     /// `cpc_subscription` messages (WebSocket only).
@@ -418,6 +425,9 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     }
     fn get_supply(&self) -> RpcResult<Value> {
         Ok(self.api.supply()?)
+    }
+    fn get_staking_params(&self) -> RpcResult<Value> {
+        Ok(self.api.staking_params())
     }
     fn syncing(&self) -> RpcResult<Value> {
         Ok(match self.api.syncing() {

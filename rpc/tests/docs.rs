@@ -103,6 +103,9 @@ impl ChainApi for Stub {
     fn supply(&self) -> Result<Value, ApiError> {
         unreachable!()
     }
+    fn staking_params(&self) -> Value {
+        unreachable!()
+    }
 }
 
 #[test]

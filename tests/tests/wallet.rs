@@ -451,6 +451,11 @@ fn staking_commands_end_to_end() {
     assert_eq!(u.as_array().unwrap().len(), 1, "{u}");
     let table = cpcd(&mut seen, &["query", "validators", "--node", &url], None).ok();
     assert!(table.stdout.contains("dev-0"), "{}", table.stdout);
-    // UNJAIL for a validator that does not exist is refused before a fee is spent.
+    // A new validator below the chain's minimum self-bond (from cpc_getStakingParams), and
+    // UNJAIL for a validator that does not exist, are refused before a fee is spent.
+    let p = cpcd(&mut seen, &["query", "balance", &d, "--node", &url, "--json"], None).ok().json();
+    run(&mut seen, &["tx", "stake", "--from", &d, "--amount", "9999cpc"]).fails_with("below the chain's minimum self-bond");
+    let p2 = cpcd(&mut seen, &["query", "balance", &d, "--node", &url, "--json"], None).ok().json();
+    assert_eq!(p, p2, "nothing was sent");
     run(&mut seen, &["tx", "unjail", "--from", &d]).fails_with("operates no validator");
 }

@@ -309,6 +309,28 @@ pub fn check_rate_change(validator: &Value, rate_bps: u32) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a creating STAKE below the chain's minimum self-bond (`cpc_getStakingParams`).
+pub async fn check_min_self_bond(rpc: &Rpc, amount: u128) -> Result<()> {
+    let p: Value = rpc.call("cpc_getStakingParams", vec![]).await?;
+    let min: u128 = p["min_self_bond"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("the node's answer has no decimal \"min_self_bond\": {p}"))?;
+    check_self_bond(amount, min)
+}
+
+/// A new validator's self-bond must be at least the minimum.
+pub fn check_self_bond(amount: u128, min: u128) -> Result<()> {
+    if amount < min {
+        bail!(
+            "--amount {} is below the chain's minimum self-bond {}: a new validator needs at least that",
+            format_cpc(amount),
+            format_cpc(min)
+        );
+    }
+    Ok(())
+}
+
 /// Refuses a consensus key another validator already has.
 pub async fn check_consensus_key_free(rpc: &Rpc, key: &PublicKey) -> Result<()> {
     let list: Vec<Value> = rpc.call("cpc_getValidators", vec![]).await?;
@@ -323,6 +345,14 @@ mod tests {
     use super::*;
     use cpc_primitives::{SecretKey, Transaction, UnsignedTx, UNITS_PER_CPC};
     use cpc_state::{CreateValidator, StakingTx};
+
+    #[test]
+    fn a_new_validator_needs_the_minimum_self_bond() {
+        let min = 10_000 * UNITS_PER_CPC;
+        assert!(check_self_bond(min, min).is_ok());
+        let e = check_self_bond(min - 1, min).unwrap_err().to_string();
+        assert!(e.contains("below the chain's minimum self-bond"), "{e}");
+    }
 
     #[test]
     fn rates_as_decimals_or_percent_in_basis_points() {

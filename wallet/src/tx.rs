@@ -413,6 +413,9 @@ async fn tx(args: TxArgs) -> Result<()> {
             if let Some(key) = new.as_ref().and_then(|n| n.consensus_key) {
                 staking::check_consensus_key_free(&rpc, &key).await?;
             }
+            if new.is_some() {
+                staking::check_min_self_bond(&rpc, amount).await?;
+            }
             let s = Sender { rpc: &rpc, store: &args.store, from };
             let tx = s
                 .sign_and_send(TxType::Stake, None, amount, gas_price, |sk| {

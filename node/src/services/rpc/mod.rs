@@ -450,6 +450,10 @@ impl ChainApi for Api {
         Ok(set.map(|s| set_view(height, &s)))
     }
 
+    fn staking_params(&self) -> Value {
+        serde_json::to_value(&self.0.engine.params().staking).expect("the parameters serialize")
+    }
+
     fn supply(&self) -> Result<Value, ApiError> {
         use cpc_state::StateView;
         Ok(serde_json::to_value(self.0.engine.store().supply()).expect("the supply serializes"))
