@@ -119,7 +119,18 @@ impl Engine {
     /// than the max age, one piece per validator, at most [`MAX_EVIDENCE_PER_BLOCK`].
     fn consensus_data_for(&self, parent: &Head) -> Result<ConsensusData> {
         let height = parent.height + 1;
-        let last_commit = if parent.height >= 1 { self.store.certificate(parent.height)? } else { None };
+        let mut last_commit = if parent.height >= 1 { self.store.certificate(parent.height)? } else { None };
+        // A certificate that would not check (it never should) is left out rather than making
+        // every block this node builds invalid: the block then counts nobody's liveness.
+        if let Some(bytes) = &last_commit {
+            let ok = self.validator_set(parent.height).is_ok_and(|set| {
+                cpc_consensus::finality::verify_certificate_bytes(bytes, parent.height, &parent.hash, &set).is_ok()
+            });
+            if !ok {
+                tracing::warn!(height = parent.height, "the stored certificate of the parent does not verify: building without it");
+                last_commit = None;
+            }
+        }
         let from = height.saturating_sub(self.params.staking.evidence_max_age);
         let mut evidence = Vec::new();
         let mut seen = HashSet::new();
@@ -133,7 +144,10 @@ impl Engine {
                 Some(StakeRecord::Validator(v)) => v.tombstoned,
                 _ => true,
             };
-            if !tombstoned {
+            // Kept evidence was verified when kept; checked again so that no stored piece can
+            // make this node's blocks invalid.
+            let verifies = self.validator_set(e.height()).is_ok_and(|set| e.verify(&set).is_ok());
+            if !tombstoned && verifies {
                 evidence.push(e.to_json_bytes());
             }
         }

@@ -18,6 +18,8 @@ pub struct Chain {
     pub targets: Vec<ShareTarget>,
     pub poc: PocVerifier,
     pub keys: Vec<SecretKey>,
+    /// What the next built block carries for consensus (parent certificate, evidence).
+    pub consensus: ConsensusData,
 }
 
 pub const T0: u64 = 1_704_067_200_000;
@@ -48,6 +50,7 @@ impl Chain {
             hashes: vec![block.hash()],
             targets: vec![block.header.share_target],
             keys: dev_keys(),
+            consensus: ConsensusData::default(),
         }
     }
 
@@ -74,6 +77,17 @@ impl Chain {
             .collect()
     }
 
+    /// A block that carries `self.consensus` as it is, built without the builder's own check
+    /// of it (a lying proposer's block): the header is the one the builder makes without
+    /// consensus data.
+    pub fn build_block_unchecked(&mut self) -> Block {
+        let data = std::mem::take(&mut self.consensus);
+        let mut b = self.build(&[]).block;
+        b.consensus = data.clone();
+        self.consensus = data;
+        b
+    }
+
     pub fn build(&self, txs: &[Transaction]) -> Built {
         self.build_from(&Self::candidates(txs))
     }
@@ -87,7 +101,7 @@ impl Chain {
             proposer: &self.keys[0],
             window: self.window(self.head.height + 1),
             poc: &self.poc,
-            consensus: Default::default(),
+            consensus: self.consensus.clone(),
         };
         build_block(&self.state, &ctx, candidates).unwrap()
     }
