@@ -71,20 +71,7 @@ fn produce() -> Value {
         .into_iter()
         .enumerate()
         .map(|(i, (t, to, amount, payload))| {
-            let gas = t.intrinsic_gas();
-            let tx = UnsignedTx {
-                chain_id: g.chain_id.clone(),
-                tx_type: t,
-                from_address: from,
-                to_address: to,
-                amount,
-                fee: gas as u128 * 1000,
-                nonce: i as u64,
-                gas_price: 1000,
-                gas_limit: gas,
-                payload,
-            }
-            .sign(k);
+            let tx = UnsignedTx::at_intrinsic_gas(&g.chain_id, t, from, to, amount, i as u64, 1000, payload).sign(k);
             json!({
                 "tx": serde_json::from_slice::<Value>(&tx.canonical_json()).unwrap(),
                 "hash": tx.hash().to_hex(),

@@ -128,20 +128,7 @@ fn unbonding_needs_only_the_fee_bonding_needs_amount_and_fee() {
     let mut m = pool();
     let bal = t.st.balance(&t.addr(1));
     let staking = |ty: TxType, amount: u128, nonce: u64| {
-        let gas = ty.intrinsic_gas();
-        UnsignedTx {
-            chain_id: t.p.chain_id.clone(),
-            tx_type: ty,
-            from_address: t.addr(1),
-            to_address: Some(t.addr(0)),
-            amount,
-            fee: gas as u128 * 1000,
-            nonce,
-            gas_price: 1000,
-            gas_limit: gas,
-            payload: Payload::empty(),
-        }
-        .sign(&t.keys[1])
+        UnsignedTx::at_intrinsic_gas(&t.p.chain_id, ty, t.addr(1), Some(t.addr(0)), amount, nonce, 1000, Payload::empty()).sign(&t.keys[1])
     };
     let e = t.add(&mut m, staking(TxType::Delegate, bal, 0)).unwrap_err();
     assert_eq!(e, AdmitError::InsufficientBalance { balance: bal, needed: bal + 35_000_000 });

@@ -180,6 +180,34 @@ impl UnsignedTx {
         }
     }
 
+    /// Any type at its intrinsic gas limit (fee = intrinsic gas × `gas_price`): the staking
+    /// transactions, whose payloads docs/PROTOCOL-NOTES.md describes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn at_intrinsic_gas(
+        chain_id: &str,
+        tx_type: TxType,
+        from: Address,
+        to: Option<Address>,
+        amount: u128,
+        nonce: u64,
+        gas_price: u64,
+        payload: Payload,
+    ) -> Self {
+        let gas_limit = tx_type.intrinsic_gas();
+        UnsignedTx {
+            chain_id: chain_id.to_string(),
+            tx_type,
+            from_address: from,
+            to_address: to,
+            amount,
+            fee: gas_limit as u128 * gas_price as u128,
+            nonce,
+            gas_price,
+            gas_limit,
+            payload,
+        }
+    }
+
     /// A SUBMIT_RESULT carrying `result` at its intrinsic gas limit (fee = 80 000 × `gas_price`).
     pub fn submit_result(chain_id: &str, from: Address, result: &ComputeResult, nonce: u64, gas_price: u64) -> Self {
         let gas_limit = TxType::SubmitResult.intrinsic_gas();

@@ -59,18 +59,8 @@ fn main() {
                 .enumerate()
                 .map(|(i, k)| {
                     let v = Address::from_public_key(&vals[i % 100].public_key());
-                    let t = UnsignedTx {
-                        chain_id: "bench".into(),
-                        tx_type: TxType::Delegate,
-                        from_address: Address::from_public_key(&k.public_key()),
-                        to_address: Some(v),
-                        amount: CPC,
-                        fee: 35_000 * 1000,
-                        nonce: nonces[i],
-                        gas_price: 1000,
-                        gas_limit: 35_000,
-                        payload: Payload::empty(),
-                    };
+                    let from = Address::from_public_key(&k.public_key());
+                    let t = UnsignedTx::at_intrinsic_gas("bench", TxType::Delegate, from, Some(v), CPC, nonces[i], 1000, Payload::empty());
                     nonces[i] += 1;
                     t.sign(k)
                 })

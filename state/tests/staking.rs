@@ -80,22 +80,9 @@ impl Chain {
     }
 
     fn tx(&mut self, from: u8, t: TxType, to: Option<Address>, amount: u128, payload: Payload) -> Transaction {
-        let gas = t.intrinsic_gas();
         let nonce = self.nonces[from as usize];
         self.nonces[from as usize] += 1;
-        UnsignedTx {
-            chain_id: "cpc-test".into(),
-            tx_type: t,
-            from_address: addr(from),
-            to_address: to,
-            amount,
-            fee: gas as u128 * 1000,
-            nonce,
-            gas_price: 1000,
-            gas_limit: gas,
-            payload,
-        }
-        .sign(&key(from))
+        UnsignedTx::at_intrinsic_gas("cpc-test", t, addr(from), to, amount, nonce, 1000, payload).sign(&key(from))
     }
 
     /// Executes one block; returns each transaction's outcome.

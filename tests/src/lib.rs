@@ -192,20 +192,7 @@ pub fn validator_key(datadir: &Path) -> Result<SecretKey> {
 
 /// A staking transaction at its intrinsic gas and the minimum price.
 pub fn staking_tx(chain_id: &str, sk: &SecretKey, t: TxType, to: Option<Address>, amount: u128, nonce: u64, payload: Payload) -> Transaction {
-    let gas = t.intrinsic_gas();
-    UnsignedTx {
-        chain_id: chain_id.into(),
-        tx_type: t,
-        from_address: addr_of(sk),
-        to_address: to,
-        amount,
-        fee: gas as u128 * 1000,
-        nonce,
-        gas_price: 1000,
-        gas_limit: gas,
-        payload,
-    }
-    .sign(sk)
+    UnsignedTx::at_intrinsic_gas(chain_id, t, addr_of(sk), to, amount, nonce, 1000, payload).sign(sk)
 }
 
 /// The STAKE payload that creates a validator with `sk`'s key as its consensus key.
