@@ -353,9 +353,10 @@ pub fn testnet_init(out: &Path, validators: usize, nodes: usize, block_time: &st
 
 /// [`testnet_init`] with more `cpcd testnet init` flags (`--standby`, `--staking`, …).
 pub fn testnet_init_with(out: &Path, validators: usize, nodes: usize, block_time: &str, extra: &[&str]) -> Result<Vec<PathBuf>> {
-    let p2p = free_port_range(nodes as u16);
-    let http = free_port_range(nodes as u16);
-    let bft = free_port_range(validators as u16);
+    // One free range for the three kinds of ports: three separate probes made before anything
+    // binds can overlap (it happened: node1's RPC port was node0's P2P port).
+    let base = free_port_range((2 * nodes + validators) as u16);
+    let (p2p, http, bft) = (base, base + nodes as u16, base + 2 * nodes as u16);
     let o = Command::new(cpcd_path())
         .args(["testnet", "init", "--validators", &validators.to_string(), "--nodes", &nodes.to_string()])
         .args(["--out", out.to_str().unwrap(), "--block-time", block_time, "--fund-dev-accounts"])

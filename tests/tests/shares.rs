@@ -26,8 +26,8 @@ async fn a_result_that_is_not_a_share_is_refused_naming_the_share_rule() {
     // One validator, genesis target 1: a result is a share with probability 2^-63.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    let p2p = free_port_range(1);
-    let http = free_port_range(1);
+    let p2p = free_port_range(2); // one range: two probes could return the same port
+    let http = p2p + 1;
     let o = std::process::Command::new(cpcd_path())
         .args(["testnet", "init", "--validators", "1", "--out", out.to_str().unwrap(), "--block-time", "500ms"])
         .args(["--fund-dev-accounts", "--share-target-start", "0000000000000001"])
