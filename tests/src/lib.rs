@@ -19,6 +19,8 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `cpcd` binary built next to this test (run `cargo build --release --bin cpcd` first;
 /// `make test` does).
+pub mod soak;
+
 pub fn cpcd_path() -> PathBuf {
     if let Ok(p) = std::env::var("CPCD_BIN") {
         return PathBuf::from(p);
