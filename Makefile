@@ -7,7 +7,7 @@ BIN        := $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/cpcd
 # Extra flags for the dev node, e.g. `make run ARGS="--dev.block-time 0"`.
 ARGS       ?=
 
-.PHONY: run test bench deps build nvrtc clippy fmt clean-data
+.PHONY: run test bench fuzz deps build nvrtc clippy fmt clean-data
 
 ## Install system packages the build needs (libclang for bindgen, Debian's RocksDB).
 deps:
@@ -28,6 +28,11 @@ test: build
 ## Benchmarks; figures go to BENCHMARKS.md by hand with the command that made them.
 bench: build
 	@scripts/bench.sh
+
+## Fuzz every decoder that takes outside bytes (cargo-fuzz, nightly) for FUZZ_SECONDS each
+## (default 60); RELIABILITY.md has the figures. `make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS=tx_json`.
+fuzz: deps
+	@scripts/fuzz.sh
 
 clippy:
 	$(CARGO) clippy --$(PROFILE) --workspace --all-targets

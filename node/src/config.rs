@@ -22,7 +22,13 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) 
 /// Reads a settings file into `(flag name, value)` pairs.
 pub fn read_settings(path: &Path) -> Result<Vec<(String, toml::Value)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let v: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    parse_settings(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// A settings file's text as `(flag name, value)` pairs (untrusted: fuzzed, `fuzz/` target
+/// `config`).
+pub fn parse_settings(text: &str) -> Result<Vec<(String, toml::Value)>> {
+    let v: toml::Value = toml::from_str(text)?;
     let mut out = Vec::new();
     flatten("", &v, &mut out);
     Ok(out)
@@ -59,9 +65,21 @@ pub fn merge_config_args(args: Vec<String>, known: &[String]) -> Result<Vec<Stri
         None => flag_value(&args, "datadir").map(|d| Path::new(d).join(CONFIG_FILE)).filter(|p| p.exists()),
     };
     let Some(path) = path else { return Ok(args) };
+    let settings = read_settings(&path)?;
+    merge_settings(args, known, settings, &path)
+}
+
+/// Puts `settings` (read from the file at `path`) into `args`, except those given on the
+/// command line; the rules of [`merge_config_args`].
+pub fn merge_settings(
+    args: Vec<String>,
+    known: &[String],
+    settings: Vec<(String, toml::Value)>,
+    path: &Path,
+) -> Result<Vec<String>> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut extra = Vec::new();
-    for (key, value) in read_settings(&path)? {
+    for (key, value) in settings {
         if !known.contains(&key) || key == "config" {
             bail!("{}: unknown setting {key:?}", path.display());
         }
@@ -93,7 +111,7 @@ pub fn merge_config_args(args: Vec<String>, known: &[String]) -> Result<Vec<Stri
         extra.push(format!("--{key}"));
         extra.push(text);
     }
-    let mut out = vec![args[0].clone()];
+    let mut out: Vec<String> = args.first().cloned().into_iter().collect();
     out.extend(extra);
     out.extend(args.into_iter().skip(1));
     Ok(out)

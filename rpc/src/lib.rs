@@ -147,11 +147,13 @@ pub trait ChainApi: Send + Sync + 'static {
     fn events(&self) -> broadcast::Receiver<ChainEvent>;
 }
 
-fn parse_address(s: &str) -> RpcResult<Address> {
+/// The address parameter of `getBalance`, `getWork`, … (fuzzed: `fuzz/`, target `rpc_params`).
+pub fn parse_address(s: &str) -> RpcResult<Address> {
     s.parse().map_err(|e: cpc_primitives::AddressError| ApiError::InvalidParams(format!("address: {e}")).into())
 }
 
-fn parse_hash(s: &str) -> RpcResult<H256> {
+/// A block or transaction hash parameter (fuzzed: target `rpc_params`).
+pub fn parse_hash(s: &str) -> RpcResult<H256> {
     H256::from_hex(s).map_err(|e| ApiError::InvalidParams(format!("hash: {e}")).into())
 }
 
@@ -310,14 +312,15 @@ impl<A: ChainApi> CpcRpc<A> {
 
 /// The subscription kinds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum SubKind {
+pub enum SubKind {
     NewHeads,
     PendingTxs,
     ComputeResults,
     Logs(Address),
 }
 
-fn sub_kind(kind: &str, filter: Option<&Value>) -> Result<SubKind, String> {
+/// The `cpc_subscribe` parameters (fuzzed: target `rpc_params`).
+pub fn sub_kind(kind: &str, filter: Option<&Value>) -> Result<SubKind, String> {
     Ok(match kind {
         "newHeads" => SubKind::NewHeads,
         "newPendingTransactions" => SubKind::PendingTxs,

@@ -26,7 +26,7 @@ mod file;
 mod tests;
 
 pub use error::KeystoreError;
-use file::{ensure_dir, read_key_file, write_new_file};
+use file::{ensure_dir, parse_key_file, read_key_file, write_new_file};
 
 type Result<T> = std::result::Result<T, KeystoreError>;
 
@@ -314,6 +314,14 @@ pub fn create(dir: &Path, sk: &SecretKey, password: &str) -> Result<PathBuf> {
 pub fn unlock(dir: &Path, address: &Address, password: &str) -> Result<SecretKey> {
     let (path, kf) = load(dir, address)?;
     decrypt(&kf, password, &path)
+}
+
+/// The address and KDF cost a key file's bytes claim, checked as [`unlock`] checks them
+/// before asking for the password (format, version, KDF and cipher names, cost bounds, hex
+/// lengths, address of the public key). For untrusted bytes: the fuzz target `keystore`.
+pub fn check_key_file_bytes(text: &[u8]) -> Result<(Address, KdfCost)> {
+    let kf = parse_key_file(text, Path::new("<bytes>"))?;
+    Ok((kf.address, kf.cost()))
 }
 
 /// The addresses of the key files (`<address>.json`) in `dir`, sorted; each file is read and

@@ -45,8 +45,17 @@ pub(super) fn read_key_file(path: &Path) -> Result<KeyFile> {
         return Err(KeystoreError::FileTooLarge { path: path.to_path_buf(), size: meta.len() });
     }
     let text = fs::read(path).map_err(io("reading key file", path))?;
+    parse_key_file(&text, path)
+}
+
+/// Decodes and checks a key file's bytes (`path` names it in errors): everything but the
+/// password. The bytes are untrusted (fuzzed: `fuzz/`, target `keystore`).
+pub(super) fn parse_key_file(text: &[u8], path: &Path) -> Result<KeyFile> {
+    if text.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(KeystoreError::FileTooLarge { path: path.to_path_buf(), size: text.len() as u64 });
+    }
     let v: Value =
-        serde_json::from_slice(&text).map_err(|source| KeystoreError::NotJson { path: path.to_path_buf(), source })?;
+        serde_json::from_slice(text).map_err(|source| KeystoreError::NotJson { path: path.to_path_buf(), source })?;
     // Version first, so that a newer file says so instead of failing on its new fields.
     let format = v.get("format").and_then(Value::as_str);
     if format != Some(FORMAT) {
