@@ -1,10 +1,14 @@
 //! When the engine produces blocks on its own (reth's local miner): `MiningMode`.
 
 use crate::Engine;
+use cpc_state::StoreError;
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+
+/// How often a paused instant-mode producer looks at the disk again.
+const PAUSED_RETRY: Duration = Duration::from_secs(1);
 
 /// When to produce a block on a single-validator chain (`--dev`).
 pub enum MiningMode {
@@ -23,11 +27,18 @@ impl MiningMode {
     }
 }
 
-/// One block on a blocking thread. A failed build is logged (the next attempt may succeed); a
-/// panic is a bug and propagates (the node's supervisor stops the node).
+/// One block on a blocking thread. A failed build is logged (the next attempt may succeed; a
+/// pause for disk space is logged once, by the engine); a database that failed to write
+/// returns an error, and a panic (a bug) propagates: either stops the node (its supervisor).
 pub async fn produce_one(engine: Arc<Engine>, round: u32) -> Result<()> {
     match tokio::task::spawn_blocking(move || engine.produce_block(round)).await {
         Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.is::<crate::LowDisk>() => Ok(()),
+        Ok(Err(e)) if e.chain().any(|c| c.downcast_ref::<StoreError>().is_some_and(StoreError::is_io_failure)) => Err(anyhow::anyhow!(
+            "the database refused to write a block ({e:#}). Every block committed before it is safe, but RocksDB \
+             takes no more writes until it is reopened, so the node stops: free space on the datadir's disk (or fix \
+             the I/O fault) and start cpcd again; --datadir.min-free-mb pauses production before the disk is full"
+        )),
         Ok(Err(e)) => {
             tracing::error!("block production failed: {e:#}");
             Ok(())
@@ -47,6 +58,13 @@ pub async fn run_producer(engine: Arc<Engine>, mode: MiningMode, mut stop: watch
             }
             while !engine.pool_is_empty() && !*stop.borrow() {
                 produce_one(engine.clone(), 0).await?;
+                if engine.production_paused().is_some() {
+                    // Out of disk: ask again in a while, not in a hot loop.
+                    tokio::select! {
+                        _ = tokio::time::sleep(PAUSED_RETRY) => {}
+                        _ = stop.changed() => return Ok(()),
+                    }
+                }
             }
         },
         MiningMode::Interval(every) => {

@@ -12,6 +12,7 @@
 
 mod admission;
 mod decide;
+mod disk;
 mod driver;
 mod import;
 mod metrics;
@@ -20,6 +21,7 @@ mod sync;
 
 pub use admission::Admitted;
 pub use decide::EvidenceRecordError;
+pub use disk::{LowDisk, DEFAULT_MIN_FREE_MIB};
 pub use driver::{produce_one, run_producer, MiningMode};
 pub use import::{ImportError, Imported, INVALID_CACHE_CAPACITY};
 pub use metrics::EngineMetrics;
@@ -46,6 +48,9 @@ pub struct EngineConfig {
     /// The key this node proposes with (the dev validator under `--dev`).
     pub signer: Option<SecretKey>,
     pub pool: MempoolConfig,
+    /// No block is built while the datadir's disk has less free space than this, in MiB
+    /// (0: no floor). The node's default is [`DEFAULT_MIN_FREE_MIB`].
+    pub min_free_disk_mib: u64,
 }
 
 /// A block that just became canonical, with what executing it produced.
@@ -91,6 +96,8 @@ pub struct Engine {
     on_decided: OnceLock<DecidedHook>,
     /// Called with evidence this node's consensus found (the node gossips it).
     on_evidence: OnceLock<EvidenceHook>,
+    /// The free-space floor of the datadir's disk.
+    disk: disk::DiskGuard,
 }
 
 impl Engine {
@@ -152,7 +159,13 @@ impl Engine {
             events: broadcast::channel(EVENT_BUFFER).0,
             on_decided: OnceLock::new(),
             on_evidence: OnceLock::new(),
+            disk: disk::DiskGuard::new(datadir, cfg.min_free_disk_mib),
         })
+    }
+
+    /// Why this engine builds no blocks now, while it does not (too little free disk).
+    pub fn production_paused(&self) -> Option<String> {
+        self.disk.paused()
     }
 
     pub fn head(&self) -> Head {
@@ -279,7 +292,13 @@ impl Engine {
 
     /// Waits for a commit in flight, then flushes memtables (committed blocks are already
     /// durable through the synced WAL). For shutdown.
-    pub fn flush(&self) -> Result<(), StoreError> {
+/// True once the database failed a write on its files: flush and close it no more (the node
+    /// stops and forgets it; every committed block is already synced).
+    pub fn database_failed(&self) -> bool {
+        self.store.write_failed()
+    }
+
+        pub fn flush(&self) -> Result<(), StoreError> {
         let _g = self.commit_lock.lock();
         self.store.flush()
     }

@@ -34,6 +34,7 @@ pub struct EngineMetrics {
     pub share_difficulty: Gauge,
     pub shares_per_block: Histogram,
     pub forged_results: IntCounter,
+    pub production_paused: IntGauge,
     /// Every registered name, recorded as it is registered.
     names: Vec<String>,
 }
@@ -130,6 +131,15 @@ impl EngineMetrics {
                 "cpcd_poc_forged_results_total",
                 "Results that passed the k-row check but failed full recomputation; their workers' pending \
                  results were dropped (count).",
+            ),
+            production_paused: reg(
+                r,
+                IntGauge::new(
+                    "cpcd_block_production_paused",
+                    "1 while this node builds no blocks because its datadir's disk is below the free-space floor \
+                     (--datadir.min-free-mb), else 0.",
+                )
+                .expect("valid metric"),
             ),
         };
         // Series that exist from the start (a vec without children is not exported).

@@ -19,6 +19,7 @@ impl Engine {
     /// committing it: the pool's invalid candidates are dropped and forgers punished on the way.
     /// The caller holds the commit lock.
     fn build_on_head(&self, signer: &SecretKey, round: u32) -> Result<Built> {
+        self.room_for_a_block()?;
         let parent = self.head();
         let height = parent.height + 1;
         let (window, _, _) = self.window_for(height)?;
@@ -67,6 +68,24 @@ impl Engine {
     /// Builds a block on the head for consensus to propose in `round`; nothing is committed
     /// (BFT: the block is committed only once decided, by [`Engine::commit_decided`]).
     /// Blocking: call from a blocking thread.
+    /// Refuses to build while the datadir's disk is below its floor (logged once per pause),
+    /// and says when building resumes.
+    fn room_for_a_block(&self) -> Result<(), crate::LowDisk> {
+        if let Err(low) = self.disk.check() {
+            if self.disk.pause(&low) {
+                tracing::error!("{low}");
+                self.metrics.production_paused.set(1);
+            }
+            return Err(low);
+        }
+        if self.disk.resume() {
+            let free = self.disk.free_bytes().map(|b| b >> 20).unwrap_or(0);
+            tracing::info!(free_mib = free, "block production resumed: the datadir's disk has room again");
+            self.metrics.production_paused.set(0);
+        }
+        Ok(())
+    }
+
     pub fn build_proposal(&self, round: u32) -> Result<Block> {
         let Some(signer) = &self.signer else { bail!("this node has no validator key") };
         let _guard = self.commit_lock.lock();
@@ -92,6 +111,8 @@ impl Engine {
         let built = self.build_on_head(signer, round)?;
         let built_at = started.elapsed();
         let b = &built.block;
+        // Again just before the write: the disk may have filled while the block was built.
+        self.room_for_a_block()?;
         let certificate = Certificate::sign_alone(signer, b.header.height, round, b.hash()).encode();
         self.commit_and_announce(b, &built.tx_hashes, &built.outcome, &certificate)?;
         self.decided(b, &certificate);

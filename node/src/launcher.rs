@@ -101,16 +101,23 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
         h.stopped().await;
     }
     drop(api);
-    tokio::task::block_in_place(|| engine.flush()).context("flushing the database")?;
     let height = engine.head().height;
     drop(node);
-    // Every service is gone: this is the last reference, and dropping it closes the database.
-    match Arc::try_unwrap(engine) {
-        Ok(e) => {
-            drop(e);
-            tracing::info!("database closed");
+    if engine.database_failed() {
+        // RocksDB takes no more writes after a failed one, and flushing or closing it then
+        // aborts (its assertions): leave it as a crash would. Every committed block is synced.
+        tracing::error!(height, "the database failed a write: stopping without flushing or closing it");
+        std::mem::forget(engine);
+    } else {
+        tokio::task::block_in_place(|| engine.flush()).context("flushing the database")?;
+        // Every service is gone: this is the last reference, and dropping it closes the database.
+        match Arc::try_unwrap(engine) {
+            Ok(e) => {
+                drop(e);
+                tracing::info!("database closed");
+            }
+            Err(e) => tracing::warn!(references = Arc::strong_count(&e), "database still referenced at exit (flushed)"),
         }
-        Err(e) => tracing::warn!(references = Arc::strong_count(&e), "database still referenced at exit (flushed)"),
     }
     match failure.or_else(|| sup.failure()) {
         None => {
@@ -118,7 +125,7 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
             Ok(())
         }
         Some(f) => {
-            tracing::info!(height, "stopped after a failure; committed blocks are flushed");
+            tracing::info!(height, "stopped after a failure; every committed block is on disk");
             Err(anyhow::anyhow!("{f}"))
         }
     }
@@ -135,6 +142,7 @@ fn open_engine(args: &RunArgs, datadir: &Path, metrics: &crate::services::metric
     let cfg = EngineConfig {
         signer: signer.clone(),
         pool: cpc_mempool::MempoolConfig { max_bytes: args.txpool_max_bytes, ..Default::default() },
+        min_free_disk_mib: args.min_free_disk_mib,
     };
     let engine = tokio::task::block_in_place(|| Engine::open(datadir, genesis, cfg, metrics.registry()))?;
     // A forger's cooldown lasts one task window (its forged work would be stale by then).

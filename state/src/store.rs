@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use crate::view::{AccountEntry, StateView, StorageError, Supply};
 use cpc_primitives::{Account, Address, Block, ConsensusData, Header, PublicKey, Receipt, ShareTarget, Signature, Transaction, H256};
 use parking_lot::RwLock;
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, Options, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -96,10 +96,46 @@ pub enum StoreError {
     Schema { expected: u32, found: u32 },
     #[error("consistency check failed: {0}")]
     Inconsistent(String),
+    #[error(
+        "the database in {path} is damaged: {detail}. cpcd does not run on a chain it cannot read \
+         whole. What to do: restore this datadir from a backup; or move it aside, start with an \
+         empty one (`cpcd init --genesis FILE --datadir DIR`, or --dev) and sync the chain from peers"
+    )]
+    Damaged { path: String, detail: String },
     #[error("block {height} does not extend the head: expected parent {expected}, found {found}")]
     NotOnHead { height: u64, expected: String, found: String },
     #[error("the database already holds a chain (genesis {0})")]
     AlreadyInitialized(H256),
+}
+
+impl StoreError {
+    /// At open, an error that means the files are damaged (RocksDB found corruption or a file
+    /// it needs is gone, or the records disagree with each other) becomes
+    /// [`StoreError::Damaged`], which says what to do; any other error (a lock held by another
+    /// process, a permission) is left as it is.
+    fn damaged_in(self, path: &Path) -> StoreError {
+        let is_damage = match &self {
+            StoreError::Db(e) => {
+                let m = e.to_string();
+                e.kind() == rocksdb::ErrorKind::Corruption || m.contains("No such file") || m.contains("Corruption")
+            }
+            StoreError::Corrupt { .. } | StoreError::Inconsistent(_) => true,
+            _ => false,
+        };
+        match is_damage {
+            true => StoreError::Damaged { path: path.display().to_string(), detail: self.to_string() },
+            false => self,
+        }
+    }
+}
+
+impl StoreError {
+    /// True for a failed read or write of the files (a full disk, an I/O fault). RocksDB
+    /// takes no more writes after one until it is reopened (its C API has no `Resume`), so a
+    /// node that meets it stops and is started again once the fault is fixed.
+    pub fn is_io_failure(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.kind() == rocksdb::ErrorKind::IOError)
+    }
 }
 
 impl From<StoreError> for StorageError {
@@ -173,6 +209,10 @@ pub struct Store {
     db: DB,
     tree: RwLock<AccountTree>,
     mem: RwLock<Mem>,
+    /// Set when a write failed on the files (a full disk, an I/O fault): RocksDB then takes no
+    /// more writes, and flushing or closing it is unsafe (Debian's build asserts), so the node
+    /// stops without either: every committed block is already synced to the log.
+    write_failed: std::sync::atomic::AtomicBool,
 }
 
 fn encode_account(e: &AccountEntry) -> [u8; 32] {
@@ -280,16 +320,44 @@ impl Store {
         db_opts.create_missing_column_families(true);
         db_opts.set_max_open_files(MAX_OPEN_FILES);
         db_opts.set_keep_log_file_num(KEEP_LOG_FILES);
-        Self::refuse_older_layout(path)?;
+        // Every commit is one synced write, so only the write that was in flight when the
+        // machine stopped can be torn: drop a torn tail, but refuse damage anywhere before it
+        // (RocksDB's default, point-in-time recovery, would silently stop replaying there and
+        // lose every committed block after it).
+        db_opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+        let damaged = |e: StoreError| e.damaged_in(path);
+        Self::refuse_headless(path).map_err(damaged)?;
+        Self::refuse_older_layout(path).map_err(damaged)?;
         let cfs = ALL_CFS.iter().map(|n| ColumnFamilyDescriptor::new(*n, cf_opts.clone()));
-        let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
+        let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(|e| damaged(e.into()))?;
         let store = Store {
             db,
             tree: RwLock::new(AccountTree::default()),
             mem: RwLock::new(Mem { head: None, supply: Supply::default() }),
+            write_failed: Default::default(),
         };
-        store.load_and_check()?;
+        store.load_and_check().map_err(damaged)?;
         Ok(store)
+    }
+
+    /// A directory with table files, a MANIFEST or a write-ahead log but no `CURRENT` file is a
+    /// database that lost its root: RocksDB would create a new, empty one beside the old files
+    /// and the node would start a fresh chain over its own. Refuse it.
+    fn refuse_headless(path: &Path) -> Result<(), StoreError> {
+        let Ok(dir) = std::fs::read_dir(path) else { return Ok(()) }; // nothing there yet
+        let names: Vec<String> = dir.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        if names.iter().any(|n| n == "CURRENT") {
+            return Ok(());
+        }
+        let kept = |n: &String| n.ends_with(".sst") || n.ends_with(".log") || n.starts_with("MANIFEST-");
+        let files = names.iter().filter(|n| kept(n)).count();
+        if files == 0 {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt {
+            cf: "CURRENT",
+            reason: format!("the CURRENT file is missing, but {files} table, log or MANIFEST files are there"),
+        })
     }
 
     /// A database of another layout has other column families than this one (schema 1 lacks
@@ -316,6 +384,25 @@ impl Store {
         Err(StoreError::Schema { expected: SCHEMA_VERSION, found })
     }
 
+    /// One synced atomic write; an I/O failure marks the store failed ([`Store::write_failed`]).
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(|e| {
+            let e = StoreError::from(e);
+            if e.is_io_failure() {
+                self.write_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            e
+        })
+    }
+
+    /// True once a write failed on the files: do not flush or close this store (drop it with
+    /// `std::mem::forget`); reopen it once the fault is fixed.
+    pub fn write_failed(&self) -> bool {
+        self.write_failed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db.cf_handle(name).expect("all column families are opened")
     }
@@ -324,11 +411,9 @@ impl Store {
         let meta = self.cf(CF_META);
         match self.db.get_cf(meta, KEY_SCHEMA)? {
             None => {
-                let mut wo = WriteOptions::default();
-                wo.set_sync(true);
                 let mut b = WriteBatch::default();
                 b.put_cf(meta, KEY_SCHEMA, SCHEMA_VERSION.to_le_bytes());
-                self.db.write_opt(b, &wo)?;
+                self.write_synced(b)?;
             }
             Some(v) => {
                 let found = u32::from_le_bytes(v.as_slice().try_into().map_err(|_| StoreError::Corrupt {
@@ -493,11 +578,9 @@ impl Store {
         if self.db.get_pinned_cf(self.cf(CF_META), &key)?.is_some() {
             return Ok(false);
         }
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_META), key, bytes);
-        self.db.write_opt(b, &wo)?;
+        self.write_synced(b)?;
         Ok(true)
     }
 
@@ -600,11 +683,9 @@ impl Store {
         batch.put_cf(self.cf(CF_META), KEY_HEAD, encode_head(&head));
         batch.put_cf(self.cf(CF_META), KEY_SUPPLY, json(&ch.supply));
 
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
         // Hold the tree lock across the write so readers never see new accounts with an old tree.
         let mut tree = self.tree.write();
-        self.db.write_opt(batch, &wo)?;
+        self.write_synced(batch)?;
         tree.apply(&ch.tree);
         *self.mem.write() = Mem { head: Some(head), supply: ch.supply };
         Ok(())
@@ -625,9 +706,7 @@ impl Store {
         for (tx, h) in block.transactions.iter().zip(tx_hashes) {
             batch.put_cf(self.cf(CF_TXS), h.0, tx.canonical_json());
         }
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        self.db.write_opt(batch, &wo)?;
+        self.write_synced(batch)?;
         Ok(())
     }
 

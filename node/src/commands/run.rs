@@ -54,6 +54,11 @@ pub struct RunArgs {
     /// first when it is full.
     #[arg(long = "txpool.max-bytes", default_value_t = cpc_mempool::DEFAULT_MAX_POOL_BYTES)]
     pub txpool_max_bytes: usize,
+    /// Build no block while the datadir's disk has less free space than this, in MiB (0: no
+    /// floor). Production pauses with one logged error (and `/ready` says why) and resumes by
+    /// itself once there is space; nothing committed is touched.
+    #[arg(long = "datadir.min-free-mb", default_value_t = cpc_engine::DEFAULT_MIN_FREE_MIB)]
+    pub min_free_disk_mib: u64,
     /// Serve Prometheus metrics (`/metrics`) and health checks (`/health`, `/ready`) on
     /// ADDR:PORT, e.g. `127.0.0.1:9615` (off by default; port 0 picks a free port and logs it).
     #[arg(long, value_name = "ADDR:PORT")]

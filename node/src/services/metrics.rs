@@ -180,6 +180,9 @@ fn respond(node: &Node, dev: bool, method: &Method, path: &str) -> Response<Full
         }
         "/health" => text(StatusCode::OK, "ok\n"),
         "/ready" => {
+            if let Some(why) = node.engine.production_paused() {
+                return text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n"));
+            }
             let peers = node.net.get().map_or(0, |n| n.peer_count());
             match readiness(dev, node.is_syncing(), peers) {
                 Ok(()) => text(StatusCode::OK, "ready\n"),
