@@ -88,6 +88,9 @@ fn sample<'a, K: Ord, V>(m: &'a BTreeMap<K, V>, rng: &mut Rng) -> Vec<(&'a K, &'
     out
 }
 
+/// Readings of supply and balances before an imbalance counts as a loss.
+const SUPPLY_READINGS: usize = 8;
+
 async fn check(c: &HttpClient, seen: &Reported, report: &mut SoakReport, rng: &mut Rng) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let head = block_number(c).await?;
@@ -108,22 +111,36 @@ async fn check(c: &HttpClient, seen: &Reported, report: &mut SoakReport, rng: &m
             problems.push(format!("receipt of {tx} (block {height} {block}) lost: found {r}"));
         }
     }
-    let s = call(c, "cpc_getSupply", vec![]).await?;
-    let (liquid, bonded, unbonding, rewards) =
-        (u128_of(&s, "liquid")?, u128_of(&s, "bonded")?, u128_of(&s, "unbonding")?, u128_of(&s, "rewards")?);
-    let (total, genesis, minted, burned) = (u128_of(&s, "total")?, u128_of(&s, "genesis")?, u128_of(&s, "minted")?, u128_of(&s, "burned")?);
-    if liquid + bonded + unbonding + rewards != total || genesis + minted - burned != total {
-        problems.push(format!("supply does not add up: {s}"));
+    // The supply and the balances come from separate calls while the node produces: a block
+    // between them (fees, share rewards) moves both. Read them again until one reading falls
+    // within one block; a real loss shows in every reading.
+    let mut unbalanced = None;
+    for _ in 0..SUPPLY_READINGS {
+        let before = block_number(c).await?;
+        let s = call(c, "cpc_getSupply", vec![]).await?;
+        let (liquid, bonded, unbonding, rewards) =
+            (u128_of(&s, "liquid")?, u128_of(&s, "bonded")?, u128_of(&s, "unbonding")?, u128_of(&s, "rewards")?);
+        let (total, genesis, minted, burned) =
+            (u128_of(&s, "total")?, u128_of(&s, "genesis")?, u128_of(&s, "minted")?, u128_of(&s, "burned")?);
+        if liquid + bonded + unbonding + rewards != total || genesis + minted - burned != total {
+            problems.push(format!("supply does not add up: {s}"));
+            break;
+        }
+        let mut accounts: Vec<Address> = keys().iter().map(addr_of).collect();
+        accounts.push(cpc_genesis::dev_treasury());
+        let mut sum = 0u128;
+        for a in &accounts {
+            sum += balance(c, a).await?;
+        }
+        unbalanced = (sum != liquid).then(|| {
+            format!("the balances of the dev accounts and the treasury sum to {sum}, the supply's liquid is {liquid}")
+        });
+        if unbalanced.is_none() && block_number(c).await? == before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let mut accounts: Vec<Address> = keys().iter().map(addr_of).collect();
-    accounts.push(cpc_genesis::dev_treasury());
-    let mut sum = 0u128;
-    for a in &accounts {
-        sum += balance(c, a).await?;
-    }
-    if sum != liquid {
-        problems.push(format!("the balances of the dev accounts and the treasury sum to {sum}, the supply's liquid is {liquid}"));
-    }
+    problems.extend(unbalanced);
     Ok(problems)
 }
 
