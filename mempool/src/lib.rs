@@ -456,6 +456,30 @@ impl Mempool {
         st
     }
 
+    /// One sender's transactions by nonce: O(its own), whatever the size of the pool
+    /// (`poc_getWork`, `txpool_contentFrom`).
+    pub fn sender_txs(&self, addr: &Address) -> Vec<(u64, Arc<Transaction>)> {
+        self.senders.get(addr).map_or_else(Vec::new, |s| s.txs.iter().map(|(n, e)| (*n, e.v.tx.clone())).collect())
+    }
+
+    /// At most `max` transactions, grouped by sender (in address order) and nonce, and the
+    /// pool's size: `txpool_content` without a response that grows with the pool.
+    pub fn content_limited(&self, max: usize) -> (Vec<(Address, Vec<(u64, Arc<Transaction>)>)>, usize) {
+        let mut addrs: Vec<&Address> = self.senders.keys().collect();
+        addrs.sort_unstable();
+        let mut out = Vec::new();
+        let mut left = max;
+        for a in addrs {
+            if left == 0 {
+                break;
+            }
+            let txs: Vec<_> = self.senders[a].txs.iter().take(left).map(|(n, e)| (*n, e.v.tx.clone())).collect();
+            left -= txs.len();
+            out.push((*a, txs));
+        }
+        (out, self.by_hash.len())
+    }
+
     /// Every transaction, grouped by sender and nonce (for `txpool_content`).
     pub fn content(&self) -> Vec<(Address, Vec<(u64, Arc<Transaction>)>)> {
         let mut v: Vec<_> = self

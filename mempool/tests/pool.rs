@@ -420,3 +420,29 @@ fn external_proof_above_4_kib_is_refused_at_admission() {
         AdmitError::Invalid(TxCheckError::FieldTooLong { field: "proof of an external result", max: 4096, found: 4097 })
     );
 }
+
+#[test]
+fn one_senders_transactions_and_a_capped_content() {
+    let t = T::new();
+    let mut m = pool();
+    for from in 1..=4 {
+        for nonce in 0..5 {
+            t.add(&mut m, t.tx(from, 1, nonce, 1000)).unwrap();
+        }
+    }
+    // One sender's: its own five, by nonce, nothing of the others.
+    let own = m.sender_txs(&t.addr(3));
+    assert_eq!(own.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    assert!(own.iter().all(|(_, tx)| tx.from_address == t.addr(3)));
+    assert!(m.sender_txs(&t.addr(7)).is_empty());
+    // Capped: 7 of 20, senders in address order, each from its lowest nonce; the total is told.
+    let (content, total) = m.content_limited(7);
+    assert_eq!(total, 20);
+    assert_eq!(content.iter().map(|(_, txs)| txs.len()).sum::<usize>(), 7);
+    let mut senders: Vec<Address> = (1..=4).map(|i| t.addr(i)).collect();
+    senders.sort();
+    assert_eq!(content.iter().map(|(a, _)| *a).collect::<Vec<_>>(), senders[..2].to_vec());
+    assert_eq!(content[1].1.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![0, 1]);
+    // A cap above the pool returns all of it.
+    assert_eq!(m.content_limited(100).0.iter().map(|(_, txs)| txs.len()).sum::<usize>(), 20);
+}

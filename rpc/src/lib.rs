@@ -2,6 +2,7 @@
 //! node implements. This crate decodes and encodes; it holds no chain logic. Every method is
 //! listed in docs/RPC.md (a test checks that the list and the server agree).
 
+pub mod heavy;
 pub mod metrics;
 pub mod types;
 
@@ -44,6 +45,8 @@ pub mod codes {
     pub const INTERNAL: i32 = -32603;
     /// Invalid parameters.
     pub const INVALID_PARAMS: i32 = -32602;
+    /// The node is busy: every heavy-call slot is taken (geth's -32005, "limit exceeded").
+    pub const BUSY: i32 = -32005;
 }
 
 /// An error the backend reports.
@@ -59,6 +62,9 @@ pub enum ApiError {
     InvalidParams(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Every heavy-call slot is taken ([`heavy`]): retry later.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<ApiError> for ErrorObjectOwned {
@@ -67,6 +73,7 @@ impl From<ApiError> for ErrorObjectOwned {
             ApiError::Rejected(_) | ApiError::TxRejected { .. } => codes::TX_REJECTED,
             ApiError::InvalidParams(_) => codes::INVALID_PARAMS,
             ApiError::Internal(_) => codes::INTERNAL,
+            ApiError::Busy(_) => codes::BUSY,
         };
         match &e {
             ApiError::TxRejected { reason, message } => {
@@ -76,6 +83,10 @@ impl From<ApiError> for ErrorObjectOwned {
         }
     }
 }
+
+/// Most transactions one `txpool_content` answer carries (the pool holds up to 50 000; a
+/// sender's own are all in `txpool_contentFrom`).
+pub const TXPOOL_CONTENT_MAX: usize = 4_096;
 
 /// Most pieces of evidence one `cpc_getEvidence` call returns (page on with `from_height`).
 pub const MAX_EVIDENCE_PER_CALL: usize = 100;
@@ -119,8 +130,10 @@ pub trait ChainApi: Send + Sync + 'static {
     /// Test and operations hook: keep only these peers (`None` lifts the partition).
     fn set_partition(&self, peers: Option<Vec<String>>) -> Result<(), ApiError>;
     fn txpool_status(&self) -> TxpoolStatus;
-    /// `{"pending": {address: {nonce: tx}}, "queued": {…}}`.
-    fn txpool_content(&self) -> Value;
+    /// `{"pending": {address: {nonce: tx}}, "queued": {…}}`: of one sender (`from`), or of at
+    /// most [`TXPOOL_CONTENT_MAX`] transactions of the pool, with `"truncated": {"returned",
+    /// "total"}` when that is not all of it.
+    fn txpool_content(&self, from: Option<&Address>) -> Value;
     fn get_work(&self, worker: &Address) -> Result<WorkView, ApiError>;
     fn network_stats(&self) -> Result<NetworkStatsView, ApiError>;
     fn worker(&self, worker: &Address) -> Result<WorkerView, ApiError>;
@@ -165,9 +178,9 @@ pub trait Cpc {
     #[method(name = "blockNumber")]
     fn block_number(&self) -> RpcResult<u64>;
     #[method(name = "getBlockByNumber")]
-    fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>>;
+    async fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>>;
     #[method(name = "getBlockByHash")]
-    fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>>;
+    async fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>>;
     #[method(name = "getBalance")]
     fn get_balance(&self, address: String) -> RpcResult<String>;
     #[method(name = "getAccount")]
@@ -175,7 +188,7 @@ pub trait Cpc {
     #[method(name = "getTransactionCount")]
     fn get_transaction_count(&self, address: String) -> RpcResult<u64>;
     #[method(name = "sendTransaction")]
-    fn send_transaction(&self, tx: Value) -> RpcResult<H256>;
+    async fn send_transaction(&self, tx: Value) -> RpcResult<H256>;
     #[method(name = "estimateGas")]
     fn estimate_gas(&self, tx: Value) -> RpcResult<u64>;
     #[method(name = "gasPrice")]
@@ -185,7 +198,7 @@ pub trait Cpc {
     #[method(name = "getTransactionReceipt")]
     fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<Receipt>>;
     #[method(name = "getComputeResults")]
-    fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>>;
+    async fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>>;
     /// Evidence that validators equivocated (double votes, double proposals), from
     /// `from_height` (default 0) on, in height order, at most MAX_EVIDENCE_PER_CALL pieces.
     #[method(name = "getEvidence")]
@@ -261,7 +274,10 @@ pub trait Txpool {
     #[method(name = "status")]
     fn status(&self) -> RpcResult<TxpoolStatus>;
     #[method(name = "content")]
-    fn content(&self) -> RpcResult<Value>;
+    async fn content(&self) -> RpcResult<Value>;
+    /// One sender's pending and queued transactions (geth's `txpool_contentFrom`).
+    #[method(name = "contentFrom")]
+    async fn content_from(&self, address: String) -> RpcResult<Value>;
 }
 
 /// The `poc` namespace: work for remote workers.
@@ -274,7 +290,7 @@ pub trait Poc {
     #[method(name = "getWorker")]
     fn get_worker(&self, worker: String) -> RpcResult<WorkerView>;
     #[method(name = "submitResult")]
-    fn submit_result(&self, tx: Value) -> RpcResult<SubmitView>;
+    async fn submit_result(&self, tx: Value) -> RpcResult<SubmitView>;
 }
 
 /// The `miner` namespace.
@@ -298,6 +314,12 @@ impl<A: ChainApi> Clone for CpcRpc<A> {
 impl<A: ChainApi> CpcRpc<A> {
     pub fn new(api: Arc<A>) -> Self {
         CpcRpc { api }
+    }
+
+    /// Runs `f` on the heavy-call pool ([`heavy`]): off the runtime, bounded, `busy` when full.
+    async fn heavy<T: Send + 'static>(&self, f: impl FnOnce(&A) -> Result<T, ApiError> + Send + 'static) -> RpcResult<T> {
+        let api = self.api.clone();
+        Ok(heavy::HEAVY.run(move || f(&api)).await??)
     }
 
     fn height_of(&self, b: BlockId) -> Result<u64, ApiError> {
@@ -368,11 +390,13 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn block_number(&self) -> RpcResult<u64> {
         Ok(self.api.head_height())
     }
-    fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>> {
-        Ok(self.api.block_by_height(self.height_of(block)?, full.unwrap_or(false))?)
+    async fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>> {
+        let (height, full) = (self.height_of(block)?, full.unwrap_or(false));
+        self.heavy(move |api| api.block_by_height(height, full)).await
     }
-    fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
-        Ok(self.api.block_by_hash(&parse_hash(&hash)?, full.unwrap_or(false))?)
+    async fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
+        let (hash, full) = (parse_hash(&hash)?, full.unwrap_or(false));
+        self.heavy(move |api| api.block_by_hash(&hash, full)).await
     }
     fn get_balance(&self, address: String) -> RpcResult<String> {
         Ok(self.api.account(&parse_address(&address)?)?.balance.to_string())
@@ -383,8 +407,8 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn get_transaction_count(&self, address: String) -> RpcResult<u64> {
         Ok(self.api.account(&parse_address(&address)?)?.pending_nonce)
     }
-    fn send_transaction(&self, tx: Value) -> RpcResult<H256> {
-        Ok(self.api.send_transaction(tx)?)
+    async fn send_transaction(&self, tx: Value) -> RpcResult<H256> {
+        self.heavy(move |api| api.send_transaction(tx)).await
     }
     fn estimate_gas(&self, tx: Value) -> RpcResult<u64> {
         Ok(self.api.estimate_gas(tx)?)
@@ -398,8 +422,9 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<Receipt>> {
         Ok(self.api.receipt(&parse_hash(&hash)?)?)
     }
-    fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
-        Ok(self.api.compute_results(self.height_of(block)?)?)
+    async fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
+        let height = self.height_of(block)?;
+        self.heavy(move |api| api.compute_results(height)).await
     }
     fn get_evidence(&self, from_height: Option<u64>) -> RpcResult<Vec<Value>> {
         Ok(self.api.evidence(from_height.unwrap_or(0), MAX_EVIDENCE_PER_CALL)?)
@@ -498,15 +523,21 @@ impl<A: ChainApi> AdminServer for CpcRpc<A> {
     }
 }
 
+#[jsonrpsee::core::async_trait]
 impl<A: ChainApi> TxpoolServer for CpcRpc<A> {
     fn status(&self) -> RpcResult<TxpoolStatus> {
         Ok(self.api.txpool_status())
     }
-    fn content(&self) -> RpcResult<Value> {
-        Ok(self.api.txpool_content())
+    async fn content(&self) -> RpcResult<Value> {
+        self.heavy(|api| Ok(api.txpool_content(None))).await
+    }
+    async fn content_from(&self, address: String) -> RpcResult<Value> {
+        let a = parse_address(&address)?;
+        self.heavy(move |api| Ok(api.txpool_content(Some(&a)))).await
     }
 }
 
+#[jsonrpsee::core::async_trait]
 impl<A: ChainApi> PocServer for CpcRpc<A> {
     fn get_work(&self, worker: String) -> RpcResult<WorkView> {
         Ok(self.api.get_work(&parse_address(&worker)?)?)
@@ -517,8 +548,8 @@ impl<A: ChainApi> PocServer for CpcRpc<A> {
     fn get_worker(&self, worker: String) -> RpcResult<WorkerView> {
         Ok(self.api.worker(&parse_address(&worker)?)?)
     }
-    fn submit_result(&self, tx: Value) -> RpcResult<SubmitView> {
-        Ok(self.api.submit_result(tx)?)
+    async fn submit_result(&self, tx: Value) -> RpcResult<SubmitView> {
+        self.heavy(move |api| api.submit_result(tx)).await
     }
 }
 

@@ -70,7 +70,7 @@ impl ChainApi for Stub {
     fn txpool_status(&self) -> TxpoolStatus {
         unreachable!()
     }
-    fn txpool_content(&self) -> Value {
+    fn txpool_content(&self, _from: Option<&Address>) -> Value {
         unreachable!()
     }
     fn get_work(&self, _: &Address) -> Result<WorkView, ApiError> {

@@ -1,6 +1,7 @@
 //! Reliability under failure (RELIABILITY.md): a short crash soak (the full one is
 //! `scripts/crash-soak.sh 100`), and the database faults.
 
+use cpc_primitives::{ComputeResult, H256};
 use cpcd_tests::*;
 
 /// Four kill -9 cycles under transfer and result load: nothing the node reported is lost.
@@ -302,4 +303,112 @@ async fn a_commit_that_meets_a_full_disk_stops_the_node_and_a_restart_loses_noth
     assert!(block_number(&c).await.unwrap() >= reported, "the head went back past a reported block");
     all_receipts_there(&c, &receipts).await;
     wait_height(&c, reported + 3, Duration::from_secs(20)).await.unwrap();
+}
+
+/// `n` poc_submitResult calls in one JSON-RPC batch: synthetic results of dev key `who` on
+/// `tip` with made-up products, each signed (admission verifies the signature, finds the tip,
+/// and refuses them at the share rule or the proof: work for the node, nothing for the pool).
+fn result_batch(who: usize, tip: &H256, n: u64, first_nonce: u64) -> String {
+    let k = keys().remove(who);
+    let w = addr_of(&k).to_string();
+    let calls: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let nonce = first_nonce + i;
+            let r = ComputeResult {
+                task_id: cpc_poc::task_id(tip, &w, nonce),
+                worker_address: w.clone(),
+                result_hash: cpc_primitives::sha256(&nonce.to_le_bytes()).to_string(),
+                proof: None,
+                nonce: Some(nonce),
+                signature: None,
+            };
+            let tx = submit_result(&k, r.to_payload(), i, 80_000);
+            serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "poc_submitResult", "params": [tx_json(&tx)]})
+        })
+        .collect();
+    serde_json::to_string(&calls).unwrap()
+}
+
+/// Four clients flood JSON-RPC with 10 000-call batches of results: admission runs on the
+/// bounded heavy-call pool, off the async runtime, so the node keeps producing its 200 ms
+/// blocks on time and answers `/health` at once; a call that finds the pool full is told
+/// `busy` (-32005), never left hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_result_batches_does_not_stall_blocks_or_health() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "200ms", "--metrics", "127.0.0.1:0"]).unwrap();
+    let c = node.client();
+    let maddr = prom::metrics_addr(&node);
+    wait_height(&c, 2, Duration::from_secs(20)).await.unwrap();
+    let tip = H256::from_hex(call(&c, "poc_getWork", vec![addr_of(&keys()[4]).to_string().into()]).await.unwrap()["tip"].as_str().unwrap())
+        .unwrap();
+    const CLIENTS: usize = 4;
+    const ROUNDS: u64 = 2;
+    let bodies: Vec<Vec<String>> = (0..CLIENTS)
+        .map(|who| (0..ROUNDS).map(|r| result_batch(4 + who, &tip, 10_000, r * 10_000)).collect())
+        .collect();
+    let flooding = Arc::new(AtomicBool::new(true));
+    let (answered, busy) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let start_height = block_number(&c).await.unwrap();
+    let started = Instant::now();
+    let mut floods = Vec::new();
+    for batch in bodies {
+        let (url, answered, busy) = (node.rpc_url.clone(), answered.clone(), busy.clone());
+        floods.push(std::thread::spawn(move || {
+            for body in batch {
+                let (status, text) = raw_post_status(&url, &body).unwrap();
+                assert_eq!(status, 200, "{}", &text[..text.len().min(300)]);
+                let v: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+                assert_eq!(v.len(), 10_000, "one answer per call");
+                answered.fetch_add(v.len(), Ordering::SeqCst);
+                busy.fetch_add(v.iter().filter(|a| a["error"]["code"] == -32005).count(), Ordering::SeqCst);
+            }
+        }));
+    }
+    // Meanwhile: /health answers within 500 ms, every time.
+    let health = {
+        let (maddr, flooding) = (maddr.clone(), flooding.clone());
+        std::thread::spawn(move || {
+            let mut worst = Duration::ZERO;
+            while flooding.load(Ordering::SeqCst) {
+                let t = Instant::now();
+                assert_eq!(prom::http(&maddr, "GET", "/health").0, 200);
+                worst = worst.max(t.elapsed());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            worst
+        })
+    };
+    for f in floods {
+        f.join().unwrap();
+    }
+    let flood_time = started.elapsed();
+    flooding.store(false, Ordering::SeqCst);
+    let worst_health = health.join().unwrap();
+    let end_height = block_number(&c).await.unwrap();
+    // Blocks kept coming on time: no gap between consecutive block timestamps over 1 s
+    // (five block times), and at least half the blocks the clock asked for.
+    let mut stamps = Vec::new();
+    for h in start_height..=end_height {
+        let b = call(&c, "cpc_getBlockByNumber", vec![h.into(), false.into()]).await.unwrap();
+        stamps.push(b["header"]["timestamp"].as_u64().unwrap());
+    }
+    let worst_gap = stamps.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    let expected = flood_time.as_millis() as u64 / 200;
+    eprintln!(
+        "flood: {} calls in {:.1} s ({} busy); {} blocks (clock: {expected}), worst block gap {worst_gap} ms, worst /health {:?}",
+        answered.load(Ordering::SeqCst),
+        flood_time.as_secs_f64(),
+        busy.load(Ordering::SeqCst),
+        end_height - start_height,
+        worst_health
+    );
+    assert_eq!(answered.load(Ordering::SeqCst), CLIENTS * ROUNDS as usize * 10_000);
+    assert!(worst_gap <= 1_000, "a block gap of {worst_gap} ms under the flood");
+    assert!(end_height - start_height >= expected / 2, "{} blocks in {flood_time:?}", end_height - start_height);
+    assert!(worst_health < Duration::from_millis(500), "/health took {worst_health:?} under the flood");
+    // Nothing of the flood entered the pool, and the node serves on.
+    assert_eq!(call(&c, "txpool_status", vec![]).await.unwrap()["pending"], 0);
 }

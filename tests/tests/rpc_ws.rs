@@ -98,6 +98,15 @@ async fn pool_gas_work_and_miner_methods() {
     let a = addr_of(&k[1]).to_string();
     assert_eq!(content["pending"][&a]["0"]["hash"], json!(tx.hash().to_hex()));
     assert!(content["queued"][&a]["2"].is_object());
+    assert!(content.get("truncated").is_none(), "all of a small pool: {content}");
+    // One sender's, and nothing of another's.
+    send(&c, &transfer(&k[5], addr_of(&k[2]), 1, 0)).await.unwrap();
+    let from = call(&c, "txpool_contentFrom", vec![a.clone().into()]).await.unwrap();
+    assert_eq!(from["pending"][&a]["0"]["hash"], json!(tx.hash().to_hex()));
+    assert!(from["queued"][&a]["2"].is_object());
+    assert_eq!(from["pending"].as_object().unwrap().len(), 1, "{from}");
+    let all = call(&c, "txpool_content", vec![]).await.unwrap();
+    assert!(all["pending"][addr_of(&k[5]).to_string()]["0"].is_object());
 
     // poc_getWork / poc_submitResult: the work names the tip and marks submitted nonces taken.
     let w = addr_of(&k[3]);

@@ -248,8 +248,16 @@ impl ChainApi for Api {
         TxpoolStatus { pending: s.pending, queued: s.queued }
     }
 
-    fn txpool_content(&self) -> Value {
-        let content = self.0.engine.mempool().content();
+    fn txpool_content(&self, from: Option<&Address>) -> Value {
+        let (content, total) = match from {
+            Some(a) => {
+                let txs = self.0.engine.mempool().sender_txs(a);
+                let n = txs.len();
+                (vec![(*a, txs)], n)
+            }
+            None => self.0.engine.mempool().content_limited(cpc_rpc::TXPOOL_CONTENT_MAX),
+        };
+        let returned: usize = content.iter().map(|(_, txs)| txs.len()).sum();
         let mut pending = serde_json::Map::new();
         let mut queued = serde_json::Map::new();
         for (addr, txs) in content {
@@ -271,7 +279,11 @@ impl ChainApi for Api {
                 queued.insert(addr.to_string(), Value::Object(q));
             }
         }
-        serde_json::json!({"pending": pending, "queued": queued})
+        let mut out = serde_json::json!({"pending": pending, "queued": queued});
+        if returned < total {
+            out["truncated"] = serde_json::json!({"returned": returned, "total": total});
+        }
+        out
     }
 
     fn get_work(&self, worker: &Address) -> Result<WorkView, ApiError> {
@@ -279,14 +291,13 @@ impl ChainApi for Api {
         let w = worker.to_string();
         // This tip's tasks already submitted by the worker: results for it can only be pending
         // (the earliest block that may include them is the next one).
+        // O(the worker's own transactions), not O(pool).
         let mut taken: Vec<u64> = self
             .0
             .engine
             .mempool()
-            .content()
+            .sender_txs(worker)
             .into_iter()
-            .filter(|(a, _)| a == worker)
-            .flat_map(|(_, txs)| txs)
             .filter(|(_, tx)| tx.tx_type == TxType::SubmitResult)
             .filter_map(|(_, tx)| ComputeResult::from_payload(&tx.payload).ok())
             .filter_map(|r| r.nonce.filter(|n| cpc_poc::task_id(&head.hash, &w, *n) == r.task_id))
