@@ -412,3 +412,149 @@ async fn a_flood_of_result_batches_does_not_stall_blocks_or_health() {
     // Nothing of the flood entered the pool, and the node serves on.
     assert_eq!(call(&c, "txpool_status", vec![]).await.unwrap()["pending"], 0);
 }
+
+/// A bare WebSocket client over a blocking socket: it reads only when asked, which is what
+/// a slow subscriber looks like from the server.
+struct RawWs(std::net::TcpStream);
+
+impl RawWs {
+    fn connect(url: &str) -> RawWs {
+        use std::io::{BufRead, Write};
+        let hostport = url.trim_start_matches("ws://").trim_end_matches('/');
+        let mut s = std::net::TcpStream::connect(hostport).unwrap();
+        write!(
+            s,
+            "GET / HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        // The 101 answer, byte by byte so that no frame after it is read here.
+        let mut r = std::io::BufReader::with_capacity(1, s.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 101"), "{line}");
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        RawWs(s)
+    }
+
+    /// One masked text frame (clients must mask).
+    fn send(&mut self, text: &str) {
+        use std::io::Write;
+        let p = text.as_bytes();
+        let mut f = vec![0x81u8];
+        match p.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n if n < 65_536 => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [7u8, 1, 9, 3];
+        f.extend_from_slice(&mask);
+        f.extend(p.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.0.write_all(&f).unwrap();
+    }
+
+    /// The next text message, or None when nothing comes within `wait` or the server closed.
+    fn recv(&mut self, wait: std::time::Duration) -> Option<String> {
+        use std::io::Read;
+        self.0.set_read_timeout(Some(wait)).unwrap();
+        loop {
+            let mut h = [0u8; 2];
+            self.0.read_exact(&mut h).ok()?;
+            let mut len = (h[1] & 0x7f) as u64;
+            if len == 126 {
+                let mut b = [0u8; 2];
+                self.0.read_exact(&mut b).ok()?;
+                len = u16::from_be_bytes(b) as u64;
+            } else if len == 127 {
+                let mut b = [0u8; 8];
+                self.0.read_exact(&mut b).ok()?;
+                len = u64::from_be_bytes(b);
+            }
+            let mut payload = vec![0u8; len as usize];
+            self.0.read_exact(&mut payload).ok()?;
+            match h[0] & 0x0f {
+                0x1 => return Some(String::from_utf8(payload).unwrap()),
+                0x8 => return None,
+                _ => continue, // ping, pong
+            }
+        }
+    }
+}
+
+/// A subscriber that stops reading is dropped once its buffer (1 024 messages) is full: the
+/// node stops queueing for it instead of growing memory, keeps serving everyone else, and
+/// sends that subscriber nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_websocket_subscriber_is_dropped_and_the_others_are_served() {
+    use std::time::Duration;
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "1h", "--ws.port", "0"]).unwrap();
+    let url = ws_url(&node).unwrap();
+    let c = node.client();
+    // The slow one: 64 subscriptions to pending transactions on one connection, never read.
+    let mut slow = RawWs::connect(&url);
+    const SUBS: usize = 64;
+    for i in 0..SUBS {
+        slow.send(&format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"cpc_subscribe","params":["newPendingTransactions"]}}"#));
+    }
+    // A well-behaved one, read as we go.
+    let mut good = RawWs::connect(&url);
+    good.send(r#"{"jsonrpc":"2.0","id":1,"method":"cpc_subscribe","params":["newPendingTransactions"]}"#);
+    assert!(good.recv(Duration::from_secs(5)).unwrap().contains("\"result\""));
+    let ks = keys();
+    let to = addr_of(&ks[9]);
+    // 2 000 transfers: 64 notifications each for the slow connection (~20 MB, more than any
+    // socket buffers), one each for the good one.
+    let mut sent = Vec::new();
+    for (who, k) in ks.iter().take(2).enumerate() {
+        for chunk in 0..4u64 {
+            let calls: Vec<serde_json::Value> = (0..250u64)
+                .map(|i| {
+                    let tx = transfer(k, to, 1, chunk * 250 + i);
+                    serde_json::json!({"jsonrpc": "2.0", "id": who as u64 * 1000 + chunk * 250 + i, "method": "cpc_sendTransaction", "params": [tx_json(&tx)]})
+                })
+                .collect();
+            let (status, body) = raw_post_status(&node.rpc_url, &serde_json::to_string(&calls).unwrap()).unwrap();
+            assert_eq!(status, 200);
+            let answers: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+            sent.extend(answers.iter().filter_map(|a| a["result"].as_str().map(str::to_string)));
+            // The good subscriber reads its share as it comes.
+            let mut got = 0;
+            while got < 250 {
+                let m = good.recv(Duration::from_secs(10)).expect("the good subscriber is served");
+                got += m.contains("cpc_subscription") as usize;
+            }
+        }
+    }
+    assert_eq!(sent.len(), 2_000, "every transfer admitted");
+    // The slow one now reads what reached it: far from all 128 000 notifications.
+    let mut notes = 0usize;
+    while let Some(m) = slow.recv(Duration::from_millis(1_500)) {
+        notes += m.contains("cpc_subscription") as usize;
+    }
+    assert!(notes < SUBS * 2_000, "the slow subscriber got every one of {notes} notifications: it was never dropped");
+    // Dropped, not paused: more transactions reach the good subscriber and not the slow one.
+    let tx = transfer(&ks[2], to, 1, 0);
+    send(&c, &tx).await.unwrap();
+    let m = good.recv(Duration::from_secs(5)).expect("the good subscriber still gets notifications");
+    assert!(m.contains(&tx.hash().to_hex()), "{m}");
+    let mut after = 0;
+    while let Some(m) = slow.recv(Duration::from_secs(1)) {
+        after += m.contains(&tx.hash().to_hex()) as usize;
+    }
+    eprintln!("slow subscriber: {notes} of {} notifications delivered before it was dropped; {after} after", SUBS * 2_000);
+    assert_eq!(after, 0, "the dropped subscriptions still receive");
+    // The node answers as before.
+    assert_eq!(call(&c, "txpool_status", vec![]).await.unwrap()["pending"], 2_001);
+}
