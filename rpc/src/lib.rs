@@ -706,6 +706,106 @@ where
     }
 }
 
+/// Calls one WebSocket connection may make per second, sustained (a batch counts each of its
+/// calls; `admin_` calls are not counted).
+pub const WS_CALLS_PER_SEC: f64 = 2_000.0;
+/// Calls a WebSocket connection may make at once above the sustained rate: two full batches.
+pub const WS_CALL_BURST: f64 = 2.0 * MAX_BATCH_LEN as f64;
+
+/// A token bucket: `rate` calls a second, at most `burst` saved up.
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64) -> Bucket {
+        Bucket { tokens: burst, last: Instant::now(), rate, burst }
+    }
+
+    /// Takes `n` tokens if there are that many.
+    fn take(&mut self, n: usize) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= n as f64 {
+            self.tokens -= n as f64;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Middleware limiting the call rate of one WebSocket connection (jsonrpsee builds the
+/// middleware once per WebSocket connection, so one bucket each). An HTTP request is its own
+/// middleware instance: HTTP is bounded by the connection cap, the batch cap and the heavy
+/// pool instead. A call over the limit is answered at once with -32005.
+#[derive(Clone)]
+struct RateLimit<S> {
+    service: S,
+    bucket: Option<Arc<parking_lot::Mutex<Bucket>>>,
+}
+
+impl<S> RateLimit<S> {
+    fn refusal(&self) -> ErrorObjectOwned {
+        ErrorObjectOwned::owned(
+            codes::BUSY,
+            format!(
+                "rate limit: a WebSocket connection may make {WS_CALLS_PER_SEC} calls a second ({WS_CALL_BURST} at once); \
+                 slow down and retry"
+            ),
+            None::<()>,
+        )
+    }
+
+    fn allows(&self, calls: usize) -> bool {
+        self.bucket.as_ref().is_none_or(|b| b.lock().take(calls))
+    }
+}
+
+fn counted(method: &str) -> bool {
+    !method.starts_with("admin_")
+}
+
+impl<S> RpcServiceT for RateLimit<S>
+where
+    S: RpcServiceT<MethodResponse = MethodResponse, BatchResponse = MethodResponse> + Clone + Send + Sync + 'static,
+{
+    type MethodResponse = S::MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
+    type BatchResponse = S::BatchResponse;
+
+    fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        let refused = (counted(req.method_name()) && !self.allows(1)).then(|| MethodResponse::error(req.id(), self.refusal()));
+        let service = self.service.clone();
+        async move {
+            match refused {
+                Some(r) => r,
+                None => service.call(req).await,
+            }
+        }
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        let calls = batch.iter().filter(|e| e.as_ref().is_ok_and(|e| counted(e.method_name()))).count();
+        let refused = (!self.allows(calls)).then(|| MethodResponse::error(jsonrpsee::types::Id::Null, self.refusal()));
+        let service = self.service.clone();
+        async move {
+            match refused {
+                Some(r) => r,
+                None => service.batch(batch).await,
+            }
+        }
+    }
+
+    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.service.notification(n)
+    }
+}
+
 async fn start<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig, ws: bool) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let mut sc = ServerConfig::builder()
         .max_request_body_size(cfg.max_request_bytes)
@@ -737,7 +837,12 @@ async fn start<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig, ws: 
         )
     };
     let observer = cfg.observer.clone();
-    let rpc_mw = RpcServiceBuilder::new().layer_fn(move |service| Observe { service, observer: observer.clone() });
+    let rpc_mw = RpcServiceBuilder::new()
+        .layer_fn(move |service| Observe { service, observer: observer.clone() })
+        .layer_fn(move |service| RateLimit {
+            service,
+            bucket: ws.then(|| Arc::new(parking_lot::Mutex::new(Bucket::new(WS_CALLS_PER_SEC, WS_CALL_BURST)))),
+        });
     let http_mw = tower::ServiceBuilder::new().option_layer(cors);
     let server = Server::builder()
         .set_config(sc.build())
@@ -763,6 +868,18 @@ pub async fn start_ws<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bucket_allows_its_burst_then_its_rate() {
+        let mut b = Bucket::new(1_000.0, 50.0);
+        assert!(b.take(50), "the burst at once");
+        assert!(!b.take(5), "then nothing saved up");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(b.take(10), "about 20 tokens refilled in 20 ms");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!b.take(51), "never more than the burst, however long it waited");
+        assert!(b.take(50));
+    }
 
     #[test]
     fn namespaces_parse() {

@@ -558,3 +558,39 @@ async fn a_slow_websocket_subscriber_is_dropped_and_the_others_are_served() {
     // The node answers as before.
     assert_eq!(call(&c, "txpool_status", vec![]).await.unwrap()["pending"], 2_001);
 }
+
+/// One WebSocket connection may make 2 000 calls a second with 20 000 at once: two 10 000-call
+/// batches pass, the third at once is refused whole with -32005, while another connection is
+/// served and the first one is again after a pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_connection_over_its_call_rate_is_refused_and_others_are_not() {
+    use std::time::Duration;
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "1h", "--ws.port", "0"]).unwrap();
+    let url = ws_url(&node).unwrap();
+    let batch: String = {
+        let calls: Vec<serde_json::Value> =
+            (0..10_000).map(|i| serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "cpc_blockNumber", "params": []})).collect();
+        serde_json::to_string(&calls).unwrap()
+    };
+    let mut ws = RawWs::connect(&url);
+    for round in 0..2 {
+        ws.send(&batch);
+        let answer: Vec<serde_json::Value> = serde_json::from_str(&ws.recv(Duration::from_secs(20)).unwrap()).unwrap();
+        assert_eq!(answer.len(), 10_000, "batch {round}");
+        assert!(answer.iter().all(|a| a["result"] == 0), "batch {round} answered");
+    }
+    ws.send(&batch);
+    let refused: serde_json::Value = serde_json::from_str(&ws.recv(Duration::from_secs(20)).unwrap()).unwrap();
+    assert_eq!(refused["error"]["code"], -32005, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("rate limit"), "{refused}");
+    // Another connection has its own allowance.
+    let mut other = RawWs::connect(&url);
+    other.send(&batch);
+    let answer: Vec<serde_json::Value> = serde_json::from_str(&other.recv(Duration::from_secs(20)).unwrap()).unwrap();
+    assert_eq!(answer.len(), 10_000);
+    // The first one refills at 2 000 calls a second.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ws.send(r#"{"jsonrpc":"2.0","id":1,"method":"cpc_blockNumber","params":[]}"#);
+    let one: serde_json::Value = serde_json::from_str(&ws.recv(Duration::from_secs(5)).unwrap()).unwrap();
+    assert_eq!(one["result"], 0, "{one}");
+}

@@ -249,37 +249,44 @@ async fn on_gossip_block(node: &Arc<Node>, book: &PeerBook, from: PeerId, data: 
     if node.bft_mode() {
         return Verdict::Ignore;
     }
-    let (block, cert) = match Block::decode_certified(&data) {
-        Ok((b, c)) => (b, c.to_vec()),
-        Err(e) => {
-            tracing::warn!(peer = %from, bytes = data.len(), "undecodable block from peer: {e}");
+    // Decoding a gossiped block (up to 10 MiB of JSON) and hashing it run off the runtime,
+    // with the import.
+    let n = node.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let (block, cert) = Block::decode_certified(&data).map_err(|e| (data.len(), e))?;
+        let meta = (block.header.height, block.hash(), block.header.timestamp);
+        let cert = cert.to_vec();
+        Ok::<_, (usize, _)>((meta, n.engine.import_block(block, &cert)))
+    })
+    .await;
+    let ((height, hash, ts), res) = match res {
+        Ok(Ok((meta, imported))) => (meta, imported),
+        Ok(Err((bytes, e))) => {
+            tracing::warn!(peer = %from, bytes, "undecodable block from peer: {e}");
             return Verdict::Reject;
         }
+        Err(_) => return Verdict::Ignore,
     };
-    let (height, hash, ts) = (block.header.height, block.hash(), block.header.timestamp);
-    let n = node.clone();
-    let res = tokio::task::spawn_blocking(move || n.engine.import_block(block, &cert)).await;
     match res {
-        Ok(Ok(Imported::Extended(_))) => {
+        Ok(Imported::Extended(_)) => {
             let latency_ms = cpc_primitives::now_millis().saturating_sub(ts);
             tracing::debug!(peer = %from, height, %hash, latency_ms, "imported gossiped block");
             book.raise(&from, height, hash);
             Verdict::Accept
         }
-        Ok(Ok(Imported::Known)) => Verdict::Ignore,
-        Ok(Ok(Imported::Ahead { .. })) => {
+        Ok(Imported::Known) => Verdict::Ignore,
+        Ok(Imported::Ahead { .. }) => {
             // Certified, but we are behind: the sync loop fetches the gap.
             book.raise(&from, height, hash);
             Verdict::Ignore
         }
-        Ok(Err(e @ (ImportError::Invalid(_) | ImportError::KnownInvalid(_) | ImportError::Certificate(_)))) => {
+        Err(e @ (ImportError::Invalid(_) | ImportError::KnownInvalid(_) | ImportError::Certificate(_))) => {
             tracing::warn!(peer = %from, height, "invalid block from peer: {e}");
             Verdict::Reject
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::warn!(peer = %from, height, "block import failed: {e}");
             Verdict::Ignore
         }
-        Err(_) => Verdict::Ignore,
     }
 }

@@ -151,12 +151,14 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
     while let Some(done) = inflight.join_next().await {
         let Ok((peer, top, start, res)) = done else { continue };
         let blocks = match res {
-            Ok(Ok(SyncResponse::Blocks(raw))) => match check_range(start, top, raw) {
-                Ok(b) => b,
-                Err((sev, why)) => {
+            // Up to a range of 10 MiB blocks to parse: off the runtime.
+            Ok(Ok(SyncResponse::Blocks(raw))) => match tokio::task::spawn_blocking(move || check_range(start, top, raw)).await {
+                Ok(Ok(b)) => b,
+                Ok(Err((sev, why))) => {
                     drop_peer(peer, sev, why);
                     continue;
                 }
+                Err(_) => continue, // our check panicked or was cancelled: not the peer's fault
             },
             Ok(Ok(other)) => {
                 drop_peer(peer, Severity::Minor, format!("answered Blocks with {other:?}"));
