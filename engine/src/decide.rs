@@ -27,14 +27,14 @@ impl Engine {
     /// is committed. Blocking: call off the async runtime.
     pub fn check_proposal(&self, block: &Block) -> Result<H256, ImportError> {
         let hash = block.hash();
-        if self.is_known_invalid(&hash) {
+        if self.is_known_invalid_block(block) {
             return Err(ImportError::KnownInvalid(hash));
         }
         let checked = check_block_in_isolation(block, &self.params)?;
         let _guard = self.commit_lock.lock();
         self.require_next(block)?;
         self.validate_on_head(block, &checked)
-            .inspect_err(|e| self.mark_if_intrinsic(hash, e))?;
+            .inspect_err(|e| self.mark_block_if_intrinsic(block, hash, e))?;
         Ok(hash)
     }
 

@@ -53,6 +53,95 @@ fn missing(what: String) -> ImportError {
     ImportError::Storage(StoreError::Inconsistent(what))
 }
 
+/// What an intrinsic failure depends on, so what the invalid-block cache may key it by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Binding {
+    /// The header and what it commits to (the transactions, by `tx_root`): no version of a
+    /// block with this hash can pass.
+    Header,
+    /// Also the block's consensus data (the parent's certificate, evidence), which the hash
+    /// does not cover: a peer that alters it must not poison the genuine block.
+    HeaderAndConsensus,
+}
+
+/// Whether a failure of a block that passed its in-isolation checks is the block's own, and
+/// on what. `None`: contextual or transient (storage, not on the head, no validator set yet,
+/// a timestamp ahead of our clock), never remembered. Every rule is listed, so that a new one
+/// must be placed here.
+fn intrinsic(e: &ImportError) -> Option<Binding> {
+    use Binding::*;
+    let ImportError::Invalid(b) = e else {
+        // Storage, a certificate (a peer can pair a real block with a bad one), not on the
+        // head, a conflict, already known: nothing about the block itself.
+        return None;
+    };
+    match b {
+        // Time cures a timestamp ahead of our clock; the head moves; sets become known; a
+        // storage failure (as text, from the state) is ours.
+        BlockError::TimestampInFuture { .. }
+        | BlockError::Height { .. }
+        | BlockError::Parent { .. }
+        | BlockError::NoSet(_)
+        | BlockError::State(_) => None,
+        BlockError::Exec { error: cpc_state::TxError::Storage(_), .. } => None,
+        // Fixed by the header, its parent (named by the header) and its transactions.
+        BlockError::TimestampNotAfterParent { .. }
+        | BlockError::WrongProposer { .. }
+        | BlockError::ShareTarget { .. }
+        | BlockError::Synthetic { .. }
+        | BlockError::Exec { .. }
+        | BlockError::GasUsed { .. } => Some(Header),
+        // The consensus data is checked, then applied at the end of the block (liveness,
+        // slashes): these depend on it.
+        BlockError::StateRoot { .. }
+        | BlockError::LastCommit(_)
+        | BlockError::LastCommitOfGenesis
+        | BlockError::TooMuchEvidence { .. }
+        | BlockError::Evidence { .. }
+        | BlockError::EvidenceTooOld { .. }
+        | BlockError::EvidenceFromTheFuture { .. }
+        | BlockError::DuplicateEvidence { .. } => Some(HeaderAndConsensus),
+        // In-isolation rules: a body or signature that does not match its header says nothing
+        // about the header's hash (another body or signature may match it), so these are
+        // never remembered by hash.
+        BlockError::ChainId { .. }
+        | BlockError::GasLimit { .. }
+        | BlockError::TooManyTxs { .. }
+        | BlockError::TooLarge { .. }
+        | BlockError::DuplicateTx(_)
+        | BlockError::DuplicateTaskId(_)
+        | BlockError::TooManySynthetic { .. }
+        | BlockError::Tx { .. }
+        | BlockError::TxRoot { .. }
+        | BlockError::ComputeRoot { .. }
+        | BlockError::ProposerKey { .. }
+        | BlockError::ProposerSignature => None,
+    }
+}
+
+/// The invalid-block cache's key for a failure that depends on the consensus data:
+/// `H("CPC-INVALID-CONSENSUS:" ‖ hash ‖ last_commit ‖ evidence…)`, each part length-prefixed.
+fn consensus_bound_key(hash: &H256, b: &Block) -> H256 {
+    let c = &b.consensus;
+    let mut buf = Vec::with_capacity(64 + c.last_commit.as_ref().map_or(0, Vec::len));
+    buf.extend_from_slice(b"CPC-INVALID-CONSENSUS:");
+    buf.extend_from_slice(&hash.0);
+    match &c.last_commit {
+        Some(lc) => {
+            buf.push(1);
+            buf.extend_from_slice(&(lc.len() as u64).to_le_bytes());
+            buf.extend_from_slice(lc);
+        }
+        None => buf.push(0),
+    }
+    buf.extend_from_slice(&(c.evidence.len() as u64).to_le_bytes());
+    for e in &c.evidence {
+        buf.extend_from_slice(&(e.len() as u64).to_le_bytes());
+        buf.extend_from_slice(e);
+    }
+    cpc_primitives::sha256(&buf)
+}
+
 impl Engine {
     fn mark_invalid(&self, hash: H256) {
         let mut inv = self.invalid.lock();
@@ -66,17 +155,29 @@ impl Engine {
         }
     }
 
-    /// Remembers a block that failed in context after passing in isolation: its body is then
-    /// exactly what its header commits to, so the failure belongs to the header's hash —
-    /// except a timestamp ahead of our clock, which time cures.
-    pub(crate) fn mark_if_intrinsic(&self, hash: H256, e: &ImportError) {
-        if !matches!(e, ImportError::Invalid(BlockError::TimestampInFuture { .. })) {
-            self.mark_invalid(hash);
+    /// Remembers a block that failed in context after passing in isolation, where the failure
+    /// is its own ([`intrinsic`]): by its header hash, or, for a failure its consensus data may
+    /// cause, under [`consensus_bound_key`], so that the same header with other consensus data
+    /// (the genuine block, from an honest peer) stays importable.
+    pub(crate) fn mark_block_if_intrinsic(&self, b: &Block, hash: H256, e: &ImportError) {
+        match intrinsic(e) {
+            Some(Binding::Header) => self.mark_invalid(hash),
+            Some(Binding::HeaderAndConsensus) => self.mark_invalid(consensus_bound_key(&hash, b)),
+            None => {}
         }
     }
 
+    /// Whether a block with this header hash is known to be invalid whatever it carries.
     pub fn is_known_invalid(&self, hash: &H256) -> bool {
         self.invalid.lock().0.contains(hash)
+    }
+
+    /// Whether this block is known to be invalid: by its header hash, or with exactly this
+    /// consensus data.
+    pub fn is_known_invalid_block(&self, b: &Block) -> bool {
+        let hash = b.hash();
+        let inv = self.invalid.lock();
+        inv.0.contains(&hash) || inv.0.contains(&consensus_bound_key(&hash, b))
     }
 
     /// Context checks of `b` on the current head (the caller holds the commit lock).
@@ -113,7 +214,7 @@ impl Engine {
     fn import_block_timed(&self, block: Block, certificate: &[u8]) -> Result<Imported, ImportError> {
         let hash = block.hash();
         let height = block.header.height;
-        if self.is_known_invalid(&hash) {
+        if self.is_known_invalid_block(&block) {
             return Err(ImportError::KnownInvalid(hash));
         }
         if height == 0 {
@@ -140,7 +241,7 @@ impl Engine {
         if let Some(done) = self.place_on_head(&block, hash)? {
             return Ok(done);
         }
-        let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_if_intrinsic(hash, e))?;
+        let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_block_if_intrinsic(&block, hash, e))?;
         self.commit_and_announce(&block, &checked.tx_hashes, &out, certificate).map_err(storage)?;
         Ok(Imported::Extended(self.head()))
     }

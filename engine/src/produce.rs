@@ -3,8 +3,8 @@
 use crate::Engine;
 use anyhow::{bail, Result};
 use cpc_consensus::block::MAX_EVIDENCE_PER_BLOCK;
-use cpc_consensus::{build_block, BuildContext, Built, Certificate, Skip};
-use cpc_primitives::{now_millis, Block, ConsensusData, SecretKey};
+use cpc_consensus::{build_block, check_block_in_isolation, BlockError, BuildContext, Built, Certificate, Skip};
+use cpc_primitives::{now_millis, Block, ComputeResult, ConsensusData, SecretKey};
 use cpc_state::stake::{StakeKey, StakeRecord};
 use cpc_state::{Head, StateView};
 use std::collections::HashSet;
@@ -62,7 +62,38 @@ impl Engine {
         for w in forgers {
             self.punish_forger(&w);
         }
+        self.recheck_built(&built)?;
         Ok(built)
+    }
+
+    /// The in-isolation checks of a block this node built (release builds too; cheap beside
+    /// building: roots, sizes, counts, signatures), before it is proposed or committed: every
+    /// peer would refuse a block that fails them. A transaction the failure names leaves the
+    /// pool, so that the next build goes without it.
+    fn recheck_built(&self, built: &Built) -> Result<()> {
+        let b = &built.block;
+        let Err(e) = check_block_in_isolation(b, &self.params) else { return Ok(()) };
+        let offending = match &e {
+            BlockError::Tx { hash, .. } | BlockError::DuplicateTx(hash) => Some(*hash),
+            BlockError::DuplicateTaskId(task) => b
+                .transactions
+                .iter()
+                .zip(&built.tx_hashes)
+                .filter(|(t, _)| ComputeResult::from_payload(&t.payload).is_ok_and(|r| r.task_id == *task))
+                .map(|(_, h)| *h)
+                .last(),
+            _ => None,
+        };
+        tracing::error!(
+            height = b.header.height,
+            txs = b.transactions.len(),
+            evicted = ?offending,
+            "the block just built fails its in-isolation checks ({e}): neither proposed nor committed"
+        );
+        if let Some(h) = offending {
+            self.mempool.lock().remove(&h);
+        }
+        bail!("the block built at height {} fails its in-isolation checks: {e}", b.header.height)
     }
 
     /// Builds a block on the head for consensus to propose in `round`; nothing is committed

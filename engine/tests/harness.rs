@@ -133,8 +133,107 @@ fn a_certified_block_that_does_not_execute_is_refused_and_remembered() {
     let err = b.engine.import_block(bad.clone(), &cert).unwrap_err();
     assert!(err.to_string().contains("state_root"), "{err}");
     assert_eq!(b.engine.head().height, 0);
-    assert!(b.engine.is_known_invalid(&bad.hash()));
+    // A state root depends on the consensus data too (not in the hash): remembered with it.
+    assert!(b.engine.is_known_invalid_block(&bad));
     assert!(matches!(b.engine.import_block(bad, &cert), Err(ImportError::KnownInvalid(_))));
+}
+
+#[test]
+fn a_block_whose_own_execution_fails_is_remembered_by_its_hash() {
+    let (a, b) = (Harness::new(), Harness::new());
+    a.transfer(1, 2, 3);
+    a.produce();
+    let (good, _) = certified(&a, 1);
+    let mut header = good.header.clone();
+    header.gas_used += 1;
+    let bad = Block::seal(header, good.transactions.clone(), &dev_keys()[0]);
+    let cert = cpc_consensus::Certificate::sign_alone(&dev_keys()[0], 1, 0, bad.hash()).encode();
+    let err = b.engine.import_block(bad.clone(), &cert).unwrap_err();
+    assert!(err.to_string().contains("gas_used"), "{err}");
+    // Gas depends on the transactions only: no consensus data can make this header valid.
+    assert!(b.engine.is_known_invalid(&bad.hash()));
+    let mut other = bad.clone();
+    other.consensus.evidence.push(vec![1, 2, 3]);
+    assert!(matches!(b.engine.import_block(other, &cert), Err(ImportError::KnownInvalid(_))));
+}
+
+#[test]
+fn altered_consensus_data_does_not_poison_the_genuine_block() {
+    // A peer relays a real certified block with its consensus data (not in the block hash)
+    // changed: refused, and remembered only with that data, so the genuine block still imports.
+    let (a, b) = (Harness::new(), Harness::new());
+    a.produce();
+    a.produce();
+    let (b1, c1) = certified(&a, 1);
+    b.engine.import_block(b1, &c1).unwrap();
+    let (genuine, c2) = certified(&a, 2);
+    assert!(genuine.consensus.last_commit.is_some(), "block 2 carries block 1's certificate");
+    let mut altered = genuine.clone();
+    altered.consensus.last_commit = None;
+    assert_eq!(altered.hash(), genuine.hash());
+    let err = b.engine.import_block(altered.clone(), &c2).unwrap_err();
+    assert!(err.to_string().contains("state_root"), "without the certificate nobody's liveness counts: {err}");
+    assert!(!b.engine.is_known_invalid(&genuine.hash()));
+    assert!(matches!(b.engine.import_block(altered, &c2), Err(ImportError::KnownInvalid(_))), "the altered one is remembered");
+    assert!(matches!(b.engine.import_block(genuine, &c2).unwrap(), Imported::Extended(h) if h.height == 2));
+    assert_eq!(b.engine.head(), a.engine.head());
+}
+
+#[test]
+fn a_block_refused_for_its_context_is_accepted_once_the_context_is_right() {
+    let (a, b) = (Harness::new(), Harness::new());
+    a.produce();
+    a.produce();
+    let (b1, c1) = certified(&a, 1);
+    let (b2, c2) = certified(&a, 2);
+    // Not on the head yet: the proposal check refuses it, and does not remember it.
+    assert!(matches!(b.engine.check_proposal(&b2), Err(ImportError::NotOnHead { .. })));
+    assert!(!b.engine.is_known_invalid_block(&b2));
+    // A timestamp ahead of our clock: refused until the clock gets there.
+    let ahead_ms = cpc_consensus::block::MAX_FUTURE_DRIFT_MS + 1_500;
+    let mut header = b1.header.clone();
+    header.timestamp = now_millis() + ahead_ms;
+    let early = Block::seal(header, b1.transactions.clone(), &dev_keys()[0]);
+    let cert = cpc_consensus::Certificate::sign_alone(&dev_keys()[0], 1, 0, early.hash()).encode();
+    let err = b.engine.import_block(early.clone(), &cert).unwrap_err();
+    assert!(matches!(err, ImportError::Invalid(cpc_consensus::BlockError::TimestampInFuture { .. })), "{err}");
+    assert!(!b.engine.is_known_invalid_block(&early));
+    std::thread::sleep(std::time::Duration::from_millis(ahead_ms - cpc_consensus::block::MAX_FUTURE_DRIFT_MS + 200));
+    assert!(matches!(b.engine.import_block(early, &cert).unwrap(), Imported::Extended(h) if h.height == 1));
+    // On another engine, the proposal of block 2 checks once block 1 is in.
+    let c = Harness::new();
+    c.engine.import_block(b1, &c1).unwrap();
+    assert_eq!(c.engine.check_proposal(&b2).unwrap(), b2.hash());
+    assert!(matches!(c.engine.import_block(b2, &c2).unwrap(), Imported::Extended(h) if h.height == 2));
+}
+
+#[test]
+fn a_built_block_that_fails_its_in_isolation_checks_is_neither_committed_nor_kept_in_the_pool() {
+    let h = Harness::new();
+    let good = h.transfer(1, 2, 5);
+    // A transfer from key 2's account signed with key 3: its pub_key does not give its
+    // from_address. Admission refuses it; it is put in the pool past admission, as a bug
+    // there would, to show that the builder's block is checked before it is committed.
+    let k = dev_keys();
+    let from = Address::from_public_key(&k[2].public_key());
+    let to = Address::from_public_key(&k[1].public_key());
+    let forged = UnsignedTx::transfer(&h.engine.params().chain_id, from, to, 1, 0, 2000).sign(&k[3]);
+    assert!(h.engine.admit(forged.clone()).is_err(), "admission checks the sender's key");
+    let v = cpc_mempool::ValidTx {
+        hash: forged.hash(),
+        size: forged.canonical_json().len(),
+        tx: Arc::new(forged.clone()),
+        result: None,
+        tip: None,
+    };
+    let bad = h.engine.mempool().admit(v, h.engine.store()).unwrap();
+    let err = h.engine.produce_block(0).unwrap_err().to_string();
+    assert!(err.contains("in-isolation"), "{err}");
+    assert_eq!(h.engine.head().height, 0, "nothing committed");
+    assert!(!h.engine.mempool().contains(&bad), "the transaction the check named left the pool");
+    assert!(h.engine.mempool().contains(&good));
+    let b = h.produce();
+    assert_eq!(b.transactions.iter().map(|t| t.hash()).collect::<Vec<_>>(), vec![good]);
 }
 
 #[test]

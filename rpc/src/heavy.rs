@@ -1,13 +1,14 @@
 //! Heavy calls off the async runtime, on a bounded pool with back-pressure.
 //!
 //! A call that verifies (admission: a signature and, for a result, the k-row proof), reads a
-//! whole block or walks the pool runs on a blocking thread, at most [`HEAVY_SLOTS`] at a time;
+//! whole block or walks the pool ([`crate::HEAVY_METHODS`]; a batch holding one) runs on a
+//! thread taken out of the runtime, at most [`HEAVY_SLOTS`] at a time;
 //! the runtime's threads stay free for every other connection, the producer's clock and
 //! `/health`. A call that finds every slot taken waits in line, at most [`HEAVY_QUEUE`] of
 //! them and at most [`HEAVY_WAIT`]; beyond either it gets a clear `busy` error
 //! ([`crate::codes::BUSY`], geth's -32005 "limit exceeded") instead of a stall, and retries.
-//! Calls in one batch run one after another (jsonrpsee), so one 10 000-call batch holds one
-//! slot at a time.
+//! A batch takes one slot for all its calls (jsonrpsee runs them one after another), so one
+//! 10 000-call batch pays one hop off the runtime, not 10 000.
 
 use crate::ApiError;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,32 +42,33 @@ impl HeavyPool {
         HeavyPool { slots: Arc::new(Semaphore::new(slots)), total: slots, waiting: AtomicUsize::new(0), queue, wait }
     }
 
-    /// Runs `f` on a blocking thread once a slot is free; `Busy` when the line is full or the
-    /// wait too long.
-    pub async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        let permit = match self.slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    return Err(self.busy("the line of waiting calls is full"));
-                }
-                let got = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await;
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
-                match got {
-                    Ok(Ok(p)) => p,
-                    _ => return Err(self.busy(&format!("no slot freed within {} ms", self.wait.as_millis()))),
-                }
-            }
-        };
-        tokio::task::spawn_blocking(move || {
-            let _slot = permit;
-            f()
-        })
-        .await
-        .map_err(|e| match e.try_into_panic() {
-            Ok(p) => std::panic::resume_unwind(p),
-            Err(e) => ApiError::Internal(format!("heavy call cancelled: {e}")),
+    /// A slot, once one is free; `Busy` when the line is full or the wait too long.
+    async fn acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(self.busy("the line of waiting calls is full"));
+        }
+        let got = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        match got {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(self.busy(&format!("no slot freed within {} ms", self.wait.as_millis()))),
+        }
+    }
+
+    /// Drives `f` to its end on this thread, taken out of the runtime for the while
+    /// (`block_in_place`: the runtime hands this worker's other tasks to another thread), once
+    /// a slot is free. One hop for a whole batch of synchronous calls. On a current-thread
+    /// runtime (some tests) it simply awaits `f`.
+    pub async fn run_in_place<F: std::future::Future>(&self, f: F) -> Result<F::Output, ApiError> {
+        let _slot = self.acquire().await?;
+        let handle = tokio::runtime::Handle::current();
+        Ok(match handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| handle.block_on(f)),
+            _ => f.await,
         })
     }
 
@@ -93,14 +95,14 @@ mod tests {
         let pool = Arc::new(HeavyPool::new(1, 1, Duration::from_millis(300)));
         // One call holds the only slot for a second.
         let p = pool.clone();
-        let holder = tokio::spawn(async move { p.run(|| std::thread::sleep(Duration::from_millis(1_000))).await });
+        let holder = tokio::spawn(async move { p.run_in_place(async { std::thread::sleep(Duration::from_millis(1_000)) }).await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         // One may wait in line, and gives up after 300 ms; the next is refused at once.
         let p = pool.clone();
-        let waiter = tokio::spawn(async move { p.run(|| 1).await });
+        let waiter = tokio::spawn(async move { p.run_in_place(async { 1 }).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         let t = Instant::now();
-        let refused = pool.run(|| 2).await;
+        let refused = pool.run_in_place(async { 2 }).await;
         assert!(matches!(&refused, Err(ApiError::Busy(m)) if m.contains("line of waiting calls is full")), "{refused:?}");
         assert!(t.elapsed() < Duration::from_millis(100), "refused at once, not after a wait");
         // The runtime is not blocked by the heavy call: a timer fires on time meanwhile.
@@ -111,7 +113,7 @@ mod tests {
         assert!(matches!(&waited, Err(ApiError::Busy(m)) if m.contains("no slot freed within 300 ms")), "{waited:?}");
         holder.await.unwrap().unwrap();
         // Free again: calls run.
-        assert_eq!(pool.run(|| 3).await.unwrap(), 3);
+        assert_eq!(pool.run_in_place(async { 3 }).await.unwrap(), 3);
         assert_eq!(pool.waiting(), 0);
     }
 
@@ -124,7 +126,7 @@ mod tests {
         for i in 0..16 {
             let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
             calls.push(tokio::spawn(async move {
-                pool.run(move || {
+                pool.run_in_place(async move {
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(20));

@@ -178,9 +178,9 @@ pub trait Cpc {
     #[method(name = "blockNumber")]
     fn block_number(&self) -> RpcResult<u64>;
     #[method(name = "getBlockByNumber")]
-    async fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>>;
+    fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>>;
     #[method(name = "getBlockByHash")]
-    async fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>>;
+    fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>>;
     #[method(name = "getBalance")]
     fn get_balance(&self, address: String) -> RpcResult<String>;
     #[method(name = "getAccount")]
@@ -188,7 +188,7 @@ pub trait Cpc {
     #[method(name = "getTransactionCount")]
     fn get_transaction_count(&self, address: String) -> RpcResult<u64>;
     #[method(name = "sendTransaction")]
-    async fn send_transaction(&self, tx: Value) -> RpcResult<H256>;
+    fn send_transaction(&self, tx: Value) -> RpcResult<H256>;
     #[method(name = "estimateGas")]
     fn estimate_gas(&self, tx: Value) -> RpcResult<u64>;
     #[method(name = "gasPrice")]
@@ -198,7 +198,7 @@ pub trait Cpc {
     #[method(name = "getTransactionReceipt")]
     fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<Receipt>>;
     #[method(name = "getComputeResults")]
-    async fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>>;
+    fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>>;
     /// Evidence that validators equivocated (double votes, double proposals), from
     /// `from_height` (default 0) on, in height order, at most MAX_EVIDENCE_PER_CALL pieces.
     #[method(name = "getEvidence")]
@@ -274,10 +274,10 @@ pub trait Txpool {
     #[method(name = "status")]
     fn status(&self) -> RpcResult<TxpoolStatus>;
     #[method(name = "content")]
-    async fn content(&self) -> RpcResult<Value>;
+    fn content(&self) -> RpcResult<Value>;
     /// One sender's pending and queued transactions (geth's `txpool_contentFrom`).
     #[method(name = "contentFrom")]
-    async fn content_from(&self, address: String) -> RpcResult<Value>;
+    fn content_from(&self, address: String) -> RpcResult<Value>;
 }
 
 /// The `poc` namespace: work for remote workers.
@@ -290,7 +290,7 @@ pub trait Poc {
     #[method(name = "getWorker")]
     fn get_worker(&self, worker: String) -> RpcResult<WorkerView>;
     #[method(name = "submitResult")]
-    async fn submit_result(&self, tx: Value) -> RpcResult<SubmitView>;
+    fn submit_result(&self, tx: Value) -> RpcResult<SubmitView>;
 }
 
 /// The `miner` namespace.
@@ -314,12 +314,6 @@ impl<A: ChainApi> Clone for CpcRpc<A> {
 impl<A: ChainApi> CpcRpc<A> {
     pub fn new(api: Arc<A>) -> Self {
         CpcRpc { api }
-    }
-
-    /// Runs `f` on the heavy-call pool ([`heavy`]): off the runtime, bounded, `busy` when full.
-    async fn heavy<T: Send + 'static>(&self, f: impl FnOnce(&A) -> Result<T, ApiError> + Send + 'static) -> RpcResult<T> {
-        let api = self.api.clone();
-        Ok(heavy::HEAVY.run(move || f(&api)).await??)
     }
 
     fn height_of(&self, b: BlockId) -> Result<u64, ApiError> {
@@ -390,13 +384,11 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn block_number(&self) -> RpcResult<u64> {
         Ok(self.api.head_height())
     }
-    async fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>> {
-        let (height, full) = (self.height_of(block)?, full.unwrap_or(false));
-        self.heavy(move |api| api.block_by_height(height, full)).await
+    fn get_block_by_number(&self, block: BlockId, full: Option<bool>) -> RpcResult<Option<BlockView>> {
+        Ok(self.api.block_by_height(self.height_of(block)?, full.unwrap_or(false))?)
     }
-    async fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
-        let (hash, full) = (parse_hash(&hash)?, full.unwrap_or(false));
-        self.heavy(move |api| api.block_by_hash(&hash, full)).await
+    fn get_block_by_hash(&self, hash: String, full: Option<bool>) -> RpcResult<Option<BlockView>> {
+        Ok(self.api.block_by_hash(&parse_hash(&hash)?, full.unwrap_or(false))?)
     }
     fn get_balance(&self, address: String) -> RpcResult<String> {
         Ok(self.api.account(&parse_address(&address)?)?.balance.to_string())
@@ -407,8 +399,8 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn get_transaction_count(&self, address: String) -> RpcResult<u64> {
         Ok(self.api.account(&parse_address(&address)?)?.pending_nonce)
     }
-    async fn send_transaction(&self, tx: Value) -> RpcResult<H256> {
-        self.heavy(move |api| api.send_transaction(tx)).await
+    fn send_transaction(&self, tx: Value) -> RpcResult<H256> {
+        Ok(self.api.send_transaction(tx)?)
     }
     fn estimate_gas(&self, tx: Value) -> RpcResult<u64> {
         Ok(self.api.estimate_gas(tx)?)
@@ -422,9 +414,8 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<Receipt>> {
         Ok(self.api.receipt(&parse_hash(&hash)?)?)
     }
-    async fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
-        let height = self.height_of(block)?;
-        self.heavy(move |api| api.compute_results(height)).await
+    fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
+        Ok(self.api.compute_results(self.height_of(block)?)?)
     }
     fn get_evidence(&self, from_height: Option<u64>) -> RpcResult<Vec<Value>> {
         Ok(self.api.evidence(from_height.unwrap_or(0), MAX_EVIDENCE_PER_CALL)?)
@@ -523,21 +514,18 @@ impl<A: ChainApi> AdminServer for CpcRpc<A> {
     }
 }
 
-#[jsonrpsee::core::async_trait]
 impl<A: ChainApi> TxpoolServer for CpcRpc<A> {
     fn status(&self) -> RpcResult<TxpoolStatus> {
         Ok(self.api.txpool_status())
     }
-    async fn content(&self) -> RpcResult<Value> {
-        self.heavy(|api| Ok(api.txpool_content(None))).await
+    fn content(&self) -> RpcResult<Value> {
+        Ok(self.api.txpool_content(None))
     }
-    async fn content_from(&self, address: String) -> RpcResult<Value> {
-        let a = parse_address(&address)?;
-        self.heavy(move |api| Ok(api.txpool_content(Some(&a)))).await
+    fn content_from(&self, address: String) -> RpcResult<Value> {
+        Ok(self.api.txpool_content(Some(&parse_address(&address)?)))
     }
 }
 
-#[jsonrpsee::core::async_trait]
 impl<A: ChainApi> PocServer for CpcRpc<A> {
     fn get_work(&self, worker: String) -> RpcResult<WorkView> {
         Ok(self.api.get_work(&parse_address(&worker)?)?)
@@ -548,8 +536,8 @@ impl<A: ChainApi> PocServer for CpcRpc<A> {
     fn get_worker(&self, worker: String) -> RpcResult<WorkerView> {
         Ok(self.api.worker(&parse_address(&worker)?)?)
     }
-    async fn submit_result(&self, tx: Value) -> RpcResult<SubmitView> {
-        self.heavy(move |api| api.submit_result(tx)).await
+    fn submit_result(&self, tx: Value) -> RpcResult<SubmitView> {
+        Ok(self.api.submit_result(tx)?)
     }
 }
 
@@ -706,6 +694,68 @@ where
     }
 }
 
+/// The methods that verify, read whole blocks or walk the pool: they run off the async
+/// runtime on the heavy-call pool ([`heavy`]).
+pub const HEAVY_METHODS: &[&str] = &[
+    "cpc_sendTransaction",
+    "poc_submitResult",
+    "cpc_getBlockByNumber",
+    "cpc_getBlockByHash",
+    "cpc_getComputeResults",
+    "txpool_content",
+    "txpool_contentFrom",
+];
+
+fn is_heavy(method: &str) -> bool {
+    HEAVY_METHODS.contains(&method)
+}
+
+/// Middleware moving heavy calls off the runtime: a heavy call, or a batch with one in it,
+/// takes a slot of the heavy-call pool and runs on its thread taken out of the runtime
+/// (`block_in_place`: one hop per batch, not per call); no slot in time is -32005 busy.
+#[derive(Clone)]
+struct Offload<S> {
+    service: S,
+}
+
+impl<S> RpcServiceT for Offload<S>
+where
+    S: RpcServiceT<MethodResponse = MethodResponse, BatchResponse = MethodResponse> + Clone + Send + Sync + 'static,
+{
+    type MethodResponse = S::MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
+    type BatchResponse = S::BatchResponse;
+
+    fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        let service = self.service.clone();
+        async move {
+            if !is_heavy(req.method_name()) {
+                return service.call(req).await;
+            }
+            let id = req.id().into_owned();
+            heavy::HEAVY.run_in_place(service.call(req)).await.unwrap_or_else(|busy| MethodResponse::error(id, ErrorObjectOwned::from(busy)))
+        }
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        let heavy = batch.iter().any(|e| e.as_ref().is_ok_and(|e| is_heavy(e.method_name())));
+        let service = self.service.clone();
+        async move {
+            if !heavy {
+                return service.batch(batch).await;
+            }
+            heavy::HEAVY
+                .run_in_place(service.batch(batch))
+                .await
+                .unwrap_or_else(|busy| MethodResponse::error(jsonrpsee::types::Id::Null, ErrorObjectOwned::from(busy)))
+        }
+    }
+
+    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.service.notification(n)
+    }
+}
+
 /// Calls one WebSocket connection may make per second, sustained (a batch counts each of its
 /// calls; `admin_` calls are not counted).
 pub const WS_CALLS_PER_SEC: f64 = 2_000.0;
@@ -842,7 +892,8 @@ async fn start<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig, ws: 
         .layer_fn(move |service| RateLimit {
             service,
             bucket: ws.then(|| Arc::new(parking_lot::Mutex::new(Bucket::new(WS_CALLS_PER_SEC, WS_CALL_BURST)))),
-        });
+        })
+        .layer_fn(|service| Offload { service });
     let http_mw = tower::ServiceBuilder::new().option_layer(cors);
     let server = Server::builder()
         .set_config(sc.build())

@@ -160,6 +160,28 @@ pub(crate) struct StakeTouched {
     original: Option<Vec<u8>>,
 }
 
+/// The undo log of the transaction being executed: for every account and staking record it
+/// changes, the value this block had before (`None`: not touched by the block yet). A
+/// transaction that fails is rolled back from it, so that nothing it did stays behind.
+#[derive(Default)]
+struct Journal {
+    /// Recording (only while a transaction executes; the end of the block is not undone).
+    active: bool,
+    accounts: Vec<(Address, Option<AccountEntry>)>,
+    stake: Vec<(Vec<u8>, Option<Option<StakeRecord>>)>,
+}
+
+/// A point to roll a transaction back to: the journal's length and every scalar it may move.
+#[derive(Clone, Copy)]
+struct Savepoint {
+    accounts: usize,
+    stake: usize,
+    order: usize,
+    next_slot: u64,
+    supply_work: Supply,
+    stake_dirty: bool,
+}
+
 /// Applies a block's transactions on top of a [`StateView`].
 pub struct BlockExecutor<'a, V: StateView + ?Sized> {
     pub(crate) view: &'a V,
@@ -181,6 +203,7 @@ pub struct BlockExecutor<'a, V: StateView + ?Sized> {
     /// The supply as this block leaves it, except `liquid` (computed from the accounts at the
     /// end) and `total` / `minted` (set by `finish`).
     pub(crate) supply_work: Supply,
+    journal: Journal,
 }
 
 impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
@@ -201,7 +224,47 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             stake: BTreeMap::new(),
             stake_dirty: false,
             supply_work: view.supply(),
+            journal: Journal::default(),
         }
+    }
+
+    fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            accounts: self.journal.accounts.len(),
+            stake: self.journal.stake.len(),
+            order: self.order.len(),
+            next_slot: self.next_slot,
+            supply_work: self.supply_work,
+            stake_dirty: self.stake_dirty,
+        }
+    }
+
+    /// Puts back every account and staking record changed since `sp`, newest change first
+    /// (so the oldest recorded value wins), and the slots, supply and dirty flag as they were.
+    fn rollback(&mut self, sp: &Savepoint) {
+        while self.journal.accounts.len() > sp.accounts {
+            let (addr, before) = self.journal.accounts.pop().expect("longer than the savepoint");
+            match before {
+                Some(entry) => self.touched.get_mut(&addr).expect("journaled accounts stay touched").entry = entry,
+                None => {
+                    self.touched.remove(&addr);
+                }
+            }
+        }
+        // Accounts first touched after `sp` were appended to `order` (and removed above).
+        self.order.truncate(sp.order);
+        while self.journal.stake.len() > sp.stake {
+            let (key, before) = self.journal.stake.pop().expect("longer than the savepoint");
+            match before {
+                Some(record) => self.stake.get_mut(&key).expect("journaled records stay touched").record = record,
+                None => {
+                    self.stake.remove(&key);
+                }
+            }
+        }
+        self.next_slot = sp.next_slot;
+        self.supply_work = sp.supply_work;
+        self.stake_dirty = sp.stake_dirty;
     }
 
     /// The block's timestamp (header `timestamp`, ms).
@@ -222,7 +285,11 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
     pub(crate) fn stake_put(&mut self, key: StakeKey, record: Option<StakeRecord>) -> Result<(), ApplyError> {
         let k = key.encode();
         if let Some(t) = self.stake.get_mut(&k) {
-            t.record = record;
+            if self.journal.active {
+                self.journal.stake.push((k, Some(std::mem::replace(&mut t.record, record))));
+            } else {
+                t.record = record;
+            }
             return Ok(());
         }
         let (slot, original) = match self.view.stake_entry(&k)? {
@@ -234,6 +301,9 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
                 (s, None)
             }
         };
+        if self.journal.active {
+            self.journal.stake.push((k.clone(), None));
+        }
         self.stake.insert(k, StakeTouched { slot, record, original });
         Ok(())
     }
@@ -280,6 +350,12 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             };
             self.touched.insert(*addr, Touched { entry, original });
             self.order.push(*addr);
+            if self.journal.active {
+                self.journal.accounts.push((*addr, None));
+            }
+        } else if self.journal.active {
+            // The caller may change it: remember its value before.
+            self.journal.accounts.push((*addr, Some(self.touched[addr].entry)));
         }
         Ok(self.touched.get_mut(addr).expect("inserted above"))
     }
@@ -302,8 +378,25 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
 
     /// Applies one transaction whose in-isolation checks (signature, chain id, fee formula,
     /// payload shape) have passed. On error nothing changes and the transaction must not be
-    /// included.
+    /// included: whatever it changed before the failing step is rolled back. A transaction
+    /// included as failed changes nothing but its sender's fee and nonce.
     pub fn execute(&mut self, tx: &Transaction, tx_hash: H256) -> Result<&TxOutcome, TxError> {
+        let start = self.savepoint();
+        self.journal.active = true;
+        let res = self.apply_tx(tx, tx_hash);
+        if res.is_err() {
+            self.rollback(&start);
+        }
+        self.journal.active = false;
+        self.journal.accounts.clear();
+        self.journal.stake.clear();
+        self.outcomes.push(res?);
+        Ok(self.outcomes.last().expect("pushed"))
+    }
+
+    /// [`Self::execute`] without the rollback: the block's counters (gas, fees, task ids) move
+    /// only after the last fallible step.
+    fn apply_tx(&mut self, tx: &Transaction, tx_hash: H256) -> Result<TxOutcome, TxError> {
         if self.outcomes.len() >= self.params.max_txs_per_block {
             return Err(TxError::BlockFull(self.params.max_txs_per_block));
         }
@@ -334,22 +427,22 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         let fees = self.fees.checked_add(fee_paid).ok_or(TxError::Overflow("block fees"))?;
         let next_nonce = sender.nonce.checked_add(1).ok_or(TxError::Overflow("sender nonce"))?;
 
-        // All checks passed: from here on the transaction is included.
+        // The fee and the nonce: what the transaction pays even when it fails. A storage or
+        // arithmetic error below still drops it from the block (rolled back by the caller).
         let s = self.load(&tx.from_address)?;
         s.entry.account.nonce = next_nonce;
         s.entry.account.balance -= fee_paid; // fee_paid <= tx.fee <= balance (fee = gas_limit x price)
+        let body = self.savepoint();
         let mut status = TxStatus::Success;
         let mut error = None;
         if tx.tx_type == TxType::Transfer {
             let to = tx.to_address.expect("in-isolation check: TRANSFER has a recipient");
-            if s.entry.account.balance < tx.amount {
+            let balance = self.account(&tx.from_address)?.balance;
+            if balance < tx.amount {
                 status = TxStatus::Failed;
-                error = Some(format!(
-                    "insufficient balance for amount: balance after fee {}, amount {}",
-                    s.entry.account.balance, tx.amount
-                ));
+                error = Some(format!("insufficient balance for amount: balance after fee {balance}, amount {}", tx.amount));
             } else {
-                s.entry.account.balance -= tx.amount;
+                self.load(&tx.from_address)?.entry.account.balance -= tx.amount;
                 self.credit(&to, tx.amount, "recipient balance")?;
             }
         }
@@ -363,14 +456,19 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
                 error = Some(e.to_string());
             }
         }
+        if status == TxStatus::Failed {
+            // A failed transaction keeps its fee and nonce and nothing else (the handlers
+            // check every rule before writing; this holds whatever a handler does).
+            self.rollback(&body);
+        }
+        // Nothing fails from here on: the transaction is included.
         if let Some(t) = task {
             self.block_tasks.insert(t.clone());
             self.task_ids.push((t, tx_hash));
         }
         self.gas_used = new_gas;
         self.fees = fees;
-        self.outcomes.push(TxOutcome { tx_hash, status, gas_used: gas, fee_paid, error });
-        Ok(self.outcomes.last().expect("pushed"))
+        Ok(TxOutcome { tx_hash, status, gas_used: gas, fee_paid, error })
     }
 
     /// Ends the block: evidence (slash, jail, tombstone), liveness from the parent's

@@ -331,8 +331,8 @@ fn result_batch(who: usize, tip: &H256, n: u64, first_nonce: u64) -> String {
 
 /// Four clients flood JSON-RPC with 10 000-call batches of results: admission runs on the
 /// bounded heavy-call pool, off the async runtime, so the node keeps producing its 200 ms
-/// blocks on time and answers `/health` at once; a call that finds the pool full is told
-/// `busy` (-32005), never left hanging.
+/// blocks on time and answers `/health` at once; a batch that finds no slot in time is told
+/// `busy` (-32005) at once, never left hanging.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_result_batches_does_not_stall_blocks_or_health() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -360,10 +360,18 @@ async fn a_flood_of_result_batches_does_not_stall_blocks_or_health() {
             for body in batch {
                 let (status, text) = raw_post_status(&url, &body).unwrap();
                 assert_eq!(status, 200, "{}", &text[..text.len().min(300)]);
-                let v: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-                assert_eq!(v.len(), 10_000, "one answer per call");
-                answered.fetch_add(v.len(), Ordering::SeqCst);
-                busy.fetch_add(v.iter().filter(|a| a["error"]["code"] == -32005).count(), Ordering::SeqCst);
+                // A batch that found no slot in time is refused whole, at once, as busy.
+                match serde_json::from_str::<Vec<serde_json::Value>>(&text) {
+                    Ok(v) => {
+                        assert_eq!(v.len(), 10_000, "one answer per call");
+                        answered.fetch_add(v.len(), Ordering::SeqCst);
+                    }
+                    Err(_) => {
+                        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        assert_eq!(v["error"]["code"], -32005, "{v}");
+                        busy.fetch_add(10_000, Ordering::SeqCst);
+                    }
+                }
             }
         }));
     }
@@ -405,7 +413,8 @@ async fn a_flood_of_result_batches_does_not_stall_blocks_or_health() {
         end_height - start_height,
         worst_health
     );
-    assert_eq!(answered.load(Ordering::SeqCst), CLIENTS * ROUNDS as usize * 10_000);
+    assert_eq!(answered.load(Ordering::SeqCst) + busy.load(Ordering::SeqCst), CLIENTS * ROUNDS as usize * 10_000);
+    assert!(answered.load(Ordering::SeqCst) >= 4 * 10_000, "most batches were served, not refused");
     assert!(worst_gap <= 1_000, "a block gap of {worst_gap} ms under the flood");
     assert!(end_height - start_height >= expected / 2, "{} blocks in {flood_time:?}", end_height - start_height);
     assert!(worst_health < Duration::from_millis(500), "/health took {worst_health:?} under the flood");

@@ -110,7 +110,7 @@ async fn validators_join_by_stake_unbond_exactly_and_come_back_from_jail() {
 
     // 3. Meanwhile node1 goes down for longer than its window: jailed.
     let n1 = nodes[1].take().unwrap();
-    n1.stop();
+    let _ = n1.stop();
     wait_for("node1 jailed for downtime", || {
         let c = clients[0].clone();
         let op1 = ops[1];
@@ -170,6 +170,6 @@ async fn validators_join_by_stake_unbond_exactly_and_come_back_from_jail() {
         assert!(burned > 0, "the downtime slash is counted: {s}");
     }
     for n in nodes.into_iter().flatten() {
-        n.stop();
+        let _ = n.stop();
     }
 }
