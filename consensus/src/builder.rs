@@ -149,9 +149,11 @@ pub fn build_block<V: StateView + ?Sized>(
     let mut forgers: HashSet<Address> = HashSet::new();
     let mut failed = 0usize;
     let min_gas = 21_000;
-    // Room for the header, signature and JSON framing within MAX_BLOCK_BYTES.
+    // Room for the header, signature and JSON framing within MAX_BLOCK_BYTES, and for the
+    // consensus data (a last commit of many validators is large): a block that passed this
+    // budget never fails check_block_size.
     const BLOCK_OVERHEAD_BYTES: usize = 4096;
-    let mut bytes = BLOCK_OVERHEAD_BYTES;
+    let mut bytes = BLOCK_OVERHEAD_BYTES + consensus_data_bytes(&ctx.consensus);
     for c in candidates {
         if p.block_gas_limit - ex.gas_used() < min_gas || ex.tx_count() >= p.max_txs_per_block {
             break;
@@ -240,4 +242,12 @@ pub fn build_block<V: StateView + ?Sized>(
     let mut block = Block::seal(header, txs, ctx.proposer);
     block.consensus = ctx.consensus.clone();
     Ok(Built { block, tx_hashes: hashes, outcome, skipped })
+}
+
+/// At most the bytes `data` adds to a block's JSON: hex doubles every byte, plus quotes,
+/// separators and the two keys.
+pub fn consensus_data_bytes(data: &cpc_primitives::ConsensusData) -> usize {
+    const KEYS: usize = 64;
+    let hex = |b: &Vec<u8>| 2 * b.len() + 3;
+    KEYS + data.last_commit.as_ref().map_or(0, hex) + data.evidence.iter().map(hex).sum::<usize>()
 }

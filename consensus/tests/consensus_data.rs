@@ -116,3 +116,26 @@ fn evidence_older_than_the_max_age_is_refused() {
     let b = c.build_block_unchecked();
     assert_eq!(c.import(&b).unwrap_err(), BlockError::EvidenceTooOld { index: 0, height: 2, max_age: 3, block: 6 });
 }
+
+#[test]
+fn the_builder_budgets_for_the_consensus_data_it_carries() {
+    // The builder fills a block up to MAX_BLOCK_BYTES less its estimate of the consensus data:
+    // the estimate must never fall short of what the data adds to the block's JSON.
+    let c = Chain::new();
+    let plain = c.build(&[]).block;
+    let base = plain.to_json_bytes().len();
+    let cases = [
+        ConsensusData::default(),
+        ConsensusData { last_commit: Some(vec![0xab; 1 << 20]), evidence: vec![] },
+        ConsensusData { last_commit: None, evidence: vec![vec![7; 4 << 10]; 16] },
+        ConsensusData { last_commit: Some(vec![1; 300]), evidence: vec![vec![0; 1]; 3] },
+    ];
+    for data in cases {
+        let mut b = plain.clone();
+        b.consensus = data.clone();
+        let added = b.to_json_bytes().len() - base;
+        let estimate = builder::consensus_data_bytes(&data);
+        assert!(estimate >= added, "estimate {estimate} < {added} bytes added");
+        assert!(estimate <= added + 128, "estimate {estimate} far above {added}: it would waste room for transactions");
+    }
+}
