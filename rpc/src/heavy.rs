@@ -6,7 +6,8 @@
 //! the runtime's threads stay free for every other connection, the producer's clock and
 //! `/health`. A call that finds every slot taken waits in line, at most [`HEAVY_QUEUE`] of
 //! them and at most [`HEAVY_WAIT`]; beyond either it gets a clear `busy` error
-//! ([`crate::codes::BUSY`], geth's -32005 "limit exceeded") instead of a stall, and retries.
+//! ([`crate::codes::BUSY`], EIP-1474's -32005 "limit exceeded") instead of a stall, and retries.
+//! reth gates its heaviest calls the same way (a semaphore before a blocking pool).
 //! A batch takes one slot for all its calls (jsonrpsee runs them one after another), so one
 //! 10 000-call batch pays one hop off the runtime, not 10 000.
 

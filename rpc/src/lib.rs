@@ -45,7 +45,8 @@ pub mod codes {
     pub const INTERNAL: i32 = -32603;
     /// Invalid parameters.
     pub const INVALID_PARAMS: i32 = -32602;
-    /// The node is busy: every heavy-call slot is taken (geth's -32005, "limit exceeded").
+    /// The node is busy: every heavy-call slot is taken, or a WebSocket connection is over its
+    /// call rate (EIP-1474's -32005, "limit exceeded").
     pub const BUSY: i32 = -32005;
 }
 
