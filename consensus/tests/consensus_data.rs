@@ -91,7 +91,7 @@ fn evidence_rules() {
     let b = c.build_block_unchecked();
     assert!(matches!(c.import(&b), Err(BlockError::DuplicateEvidence { index: 1, .. })));
     // More than the cap.
-    c.consensus.evidence = vec![e.clone(); block::MAX_EVIDENCE_PER_BLOCK + 1];
+    c.consensus.evidence = vec![e.clone(); cpc_consensus::block::MAX_EVIDENCE_PER_BLOCK + 1];
     let b = c.build_block_unchecked();
     assert!(matches!(c.import(&b), Err(BlockError::TooMuchEvidence { .. })));
     // Genuine: applied, and the equivocator is tombstoned.

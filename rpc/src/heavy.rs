@@ -60,16 +60,17 @@ impl HeavyPool {
         }
     }
 
-    /// Drives `f` to its end on this thread, taken out of the runtime for the while
-    /// (`block_in_place`: the runtime hands this worker's other tasks to another thread), once
-    /// a slot is free. One hop for a whole batch of synchronous calls. On a current-thread
-    /// runtime (some tests) it simply awaits `f`.
-    pub async fn run_in_place<F: std::future::Future>(&self, f: F) -> Result<F::Output, ApiError> {
+    /// Once a slot is free, makes the future with `make` and drives it to its end on this
+    /// thread, taken out of the runtime for the while (`block_in_place`: the runtime hands this
+    /// worker's other tasks to another thread). `make` runs there too: jsonrpsee executes a
+    /// synchronous method inside `call` itself, not when its future is polled. One hop for a
+    /// whole batch. On a current-thread runtime (some tests) it simply awaits.
+    pub async fn run_in_place<F: std::future::Future>(&self, make: impl FnOnce() -> F) -> Result<F::Output, ApiError> {
         let _slot = self.acquire().await?;
         let handle = tokio::runtime::Handle::current();
         Ok(match handle.runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| handle.block_on(f)),
-            _ => f.await,
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| handle.block_on(make())),
+            _ => make().await,
         })
     }
 
@@ -96,14 +97,14 @@ mod tests {
         let pool = Arc::new(HeavyPool::new(1, 1, Duration::from_millis(300)));
         // One call holds the only slot for a second.
         let p = pool.clone();
-        let holder = tokio::spawn(async move { p.run_in_place(async { std::thread::sleep(Duration::from_millis(1_000)) }).await });
+        let holder = tokio::spawn(async move { p.run_in_place(|| async { std::thread::sleep(Duration::from_millis(1_000)) }).await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         // One may wait in line, and gives up after 300 ms; the next is refused at once.
         let p = pool.clone();
-        let waiter = tokio::spawn(async move { p.run_in_place(async { 1 }).await });
+        let waiter = tokio::spawn(async move { p.run_in_place(|| async { 1 }).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         let t = Instant::now();
-        let refused = pool.run_in_place(async { 2 }).await;
+        let refused = pool.run_in_place(|| async { 2 }).await;
         assert!(matches!(&refused, Err(ApiError::Busy(m)) if m.contains("line of waiting calls is full")), "{refused:?}");
         assert!(t.elapsed() < Duration::from_millis(100), "refused at once, not after a wait");
         // The runtime is not blocked by the heavy call: a timer fires on time meanwhile.
@@ -114,7 +115,7 @@ mod tests {
         assert!(matches!(&waited, Err(ApiError::Busy(m)) if m.contains("no slot freed within 300 ms")), "{waited:?}");
         holder.await.unwrap().unwrap();
         // Free again: calls run.
-        assert_eq!(pool.run_in_place(async { 3 }).await.unwrap(), 3);
+        assert_eq!(pool.run_in_place(|| async { 3 }).await.unwrap(), 3);
         assert_eq!(pool.waiting(), 0);
     }
 
@@ -127,7 +128,7 @@ mod tests {
         for i in 0..16 {
             let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
             calls.push(tokio::spawn(async move {
-                pool.run_in_place(async move {
+                pool.run_in_place(|| async move {
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(20));

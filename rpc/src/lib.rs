@@ -734,7 +734,7 @@ where
                 return service.call(req).await;
             }
             let id = req.id().into_owned();
-            heavy::HEAVY.run_in_place(service.call(req)).await.unwrap_or_else(|busy| MethodResponse::error(id, ErrorObjectOwned::from(busy)))
+            heavy::HEAVY.run_in_place(|| service.call(req)).await.unwrap_or_else(|busy| MethodResponse::error(id, ErrorObjectOwned::from(busy)))
         }
     }
 
@@ -746,7 +746,7 @@ where
                 return service.batch(batch).await;
             }
             heavy::HEAVY
-                .run_in_place(service.batch(batch))
+                .run_in_place(|| service.batch(batch))
                 .await
                 .unwrap_or_else(|busy| MethodResponse::error(jsonrpsee::types::Id::Null, ErrorObjectOwned::from(busy)))
         }
