@@ -30,7 +30,8 @@ bench: build
 	@scripts/bench.sh
 
 ## Fuzz every decoder that takes outside bytes (cargo-fuzz, nightly) for FUZZ_SECONDS each
-## (default 60); RELIABILITY.md has the figures. `make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS=tx_json`.
+## (default 60; FUZZ_JOBS targets at once); RELIABILITY.md has the figures.
+## `make fuzz FUZZ_SECONDS=600 FUZZ_JOBS=2`, `make fuzz FUZZ_TARGETS=tx_json`.
 fuzz: deps
 	@scripts/fuzz.sh
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make fuzz` (FUZZ_SECONDS=60, FUZZ_TARGETS="all"): runs every cargo-fuzz target of
-# fuzz/libfuzzer for FUZZ_SECONDS each, one after the other, starting from its committed corpus
+# `make fuzz` (FUZZ_SECONDS=60, FUZZ_TARGETS="all", FUZZ_JOBS=1): builds every cargo-fuzz
+# target of fuzz/libfuzzer once, then runs each for FUZZ_SECONDS, FUZZ_JOBS at a time (one
+# core each), starting from its committed corpus
 # (fuzz/corpus/<target>). New inputs go to a scratch corpus (target/fuzz-corpus/<target>), so
 # the committed one changes only by hand; crashes go to fuzz/libfuzzer/artifacts/<target>/.
 # Prints one table row per target (executions, seconds, coverage, crashes) for RELIABILITY.md
@@ -34,20 +35,22 @@ FLAGS=(--fuzz-dir fuzz/libfuzzer -s none -a)
 if [ "$TARGETS" = all ]; then
     TARGETS="$("${FUZZ[@]}" list --fuzz-dir fuzz/libfuzzer | tr '\n' ' ')"
 fi
-"${FUZZ[@]}" build "${FLAGS[@]}"
+# FUZZ_NO_BUILD=1 reuses the binaries of the last build.
+[ "${FUZZ_NO_BUILD:-0}" = 1 ] || "${FUZZ[@]}" build "${FLAGS[@]}"
 
-echo "| target | seconds | executions | exec/s | coverage | corpus | crashes |" | tee "$REPORT"
-echo "|---|---:|---:|---:|---:|---:|---:|" | tee -a "$REPORT"
-crashed=0
-for t in $TARGETS; do
-    scratch="$OUT/fuzz-corpus/$t"
+BIN_DIR="$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release"
+JOBS="${FUZZ_JOBS:-1}"
+
+# One target: run its built binary (no rebuild mid-campaign: an edit to the tree while a
+# campaign runs must not stop it), print its row.
+fuzz_one() {
+    local t="$1" scratch="$OUT/fuzz-corpus/$1" log="$OUT/fuzz-$1.log" before start rc took execs rate cov corpus crashes
     mkdir -p "$scratch" "fuzz/libfuzzer/artifacts/$t"
-    log="$OUT/fuzz-$t.log"
     before=$(find "fuzz/libfuzzer/artifacts/$t" -type f | wc -l)
     start=$(date +%s)
     set +e
-    "${FUZZ[@]}" run "${FLAGS[@]}" "$t" "$scratch" "fuzz/corpus/$t" -- \
-        -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
+    "$BIN_DIR/$t" -artifact_prefix="fuzz/libfuzzer/artifacts/$t/" -max_total_time="$SECONDS_EACH" \
+        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$scratch" "fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
     set -e
     took=$(( $(date +%s) - start ))
@@ -57,8 +60,24 @@ for t in $TARGETS; do
     corpus=$(find "$scratch" "fuzz/corpus/$t" -type f | wc -l)
     crashes=$(( $(find "fuzz/libfuzzer/artifacts/$t" -type f | wc -l) - before ))
     if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes="run failed (rc $rc, see $log)"; fi
-    [ "$crashes" != 0 ] && crashed=1
-    echo "| $t | $took | ${execs:-?} | ${rate:-?} | ${cov:-?} | $corpus | $crashes |" | tee -a "$REPORT"
+    echo "| $t | $took | ${execs:-?} | ${rate:-?} | ${cov:-?} | $corpus | $crashes |"
+}
+
+echo "| target | seconds | executions | exec/s | coverage | corpus | crashes |" | tee "$REPORT"
+echo "|---|---:|---:|---:|---:|---:|---:|" | tee -a "$REPORT"
+rows="$OUT/fuzz-rows.txt"
+: >"$rows"
+running=0
+for t in $TARGETS; do
+    fuzz_one "$t" | tee -a "$rows" &
+    running=$((running + 1))
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
 done
+wait
+sort "$rows" >>"$REPORT"
 echo "report: $REPORT (logs: $OUT/fuzz-<target>.log)"
-exit "$crashed"
+grep -qv '| 0 |$' "$rows" && exit 1
+exit 0
