@@ -77,23 +77,7 @@ impl StateView for Flaky<'_> {
 
 /// Accounts 0..4 with 1 000 CPC, validator 0 (self-bond 500 CPC) in the genesis set.
 fn staking_genesis() -> MemState {
-    let mut st = MemState::default();
-    let p = params();
-    let mut ex = BlockExecutor::new(&st, &p, 0);
-    for i in 0..4 {
-        ex.allocate(&addr(i), 1000 * CPC).unwrap();
-    }
-    let c = CreateValidator {
-        consensus_key: key(0).public_key(),
-        moniker: "v0".into(),
-        commission_rate_bps: 1_000,
-        max_rate_bps: 2_000,
-        max_change_bps: 100,
-    };
-    ex.genesis_validator(addr(0), c, 500 * CPC).unwrap();
-    let out = ex.finish_genesis().unwrap();
-    st.commit(&out.changes);
-    st
+    validator_genesis(&params(), 4, 1000 * CPC, 500 * CPC)
 }
 
 fn staking(from: u8, t: TxType, to: Option<Address>, amount: u128, nonce: u64) -> Transaction {

@@ -61,21 +61,7 @@ impl Chain {
         let mut p = params();
         p.staking = sparams();
         f(&mut p);
-        let mut st = MemState::default();
-        let mut ex = BlockExecutor::new(&st, &p, 0);
-        for i in 0..8 {
-            ex.allocate(&addr(i), 100_000 * CPC).unwrap();
-        }
-        let c = CreateValidator {
-            consensus_key: key(0).public_key(),
-            moniker: "v0".into(),
-            commission_rate_bps: 1_000,
-            max_rate_bps: 2_000,
-            max_change_bps: 100,
-        };
-        ex.genesis_validator(addr(0), c, 1_000 * CPC).unwrap();
-        let out = ex.finish_genesis().unwrap();
-        st.commit(&out.changes);
+        let st = validator_genesis(&p, 8, 100_000 * CPC, 1_000 * CPC);
         Chain { st, p, height: 0, time: 1_000_000, nonces: [0; 8], last: None }
     }
 

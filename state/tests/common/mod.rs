@@ -51,3 +51,24 @@ pub fn genesis(n: u8) -> MemState {
     st.commit(&out.changes);
     st
 }
+
+/// A genesis state on `p`: accounts `0..accounts` with `balance` each, and validator 0
+/// (consensus key `key(0)`, 10% commission) self-bonded with `self_bond` in the genesis set.
+pub fn validator_genesis(p: &ChainParams, accounts: u8, balance: u128, self_bond: u128) -> MemState {
+    let mut st = MemState::default();
+    let mut ex = BlockExecutor::new(&st, p, 0);
+    for i in 0..accounts {
+        ex.allocate(&addr(i), balance).unwrap();
+    }
+    let c = CreateValidator {
+        consensus_key: key(0).public_key(),
+        moniker: "v0".into(),
+        commission_rate_bps: 1_000,
+        max_rate_bps: 2_000,
+        max_change_bps: 100,
+    };
+    ex.genesis_validator(addr(0), c, self_bond).unwrap();
+    let out = ex.finish_genesis().unwrap();
+    st.commit(&out.changes);
+    st
+}
