@@ -221,6 +221,7 @@ async fn start_rpc(args: &RunArgs, node: &Arc<Node>) -> Result<(Arc<Api>, Vec<js
             max_request_bytes: args.rpc.rpc_max_request_bytes,
             max_batch: args.rpc.rpc_max_batch,
             max_connections: args.rpc.rpc_max_connections,
+            calls_per_sec: args.rpc.rpc_calls_per_sec,
             observer: Some(node.metrics.rpc.clone()),
         })
     };

@@ -45,8 +45,8 @@ pub mod codes {
     pub const INTERNAL: i32 = -32603;
     /// Invalid parameters.
     pub const INVALID_PARAMS: i32 = -32602;
-    /// The node is busy: every heavy-call slot is taken, or a WebSocket connection is over its
-    /// call rate (EIP-1474's -32005, "limit exceeded").
+    /// The node is busy: every heavy-call slot is taken, or a connection is over its call
+    /// rate (EIP-1474's -32005, "limit exceeded").
     pub const BUSY: i32 = -32005;
 }
 
@@ -624,6 +624,8 @@ pub struct RpcConfig {
     pub max_request_bytes: u32,
     pub max_batch: u32,
     pub max_connections: u32,
+    /// Calls one connection may make per second, sustained ([`CALLS_PER_SEC`]); 0: no limit.
+    pub calls_per_sec: u32,
     pub observer: Option<Arc<dyn RpcObserver>>,
 }
 
@@ -635,6 +637,7 @@ impl Default for RpcConfig {
             max_request_bytes: MAX_REQUEST_BODY_BYTES,
             max_batch: MAX_BATCH_LEN,
             max_connections: MAX_CONNECTIONS,
+            calls_per_sec: CALLS_PER_SEC,
             observer: None,
         }
     }
@@ -757,11 +760,15 @@ where
     }
 }
 
-/// Calls one WebSocket connection may make per second, sustained (a batch counts each of its
-/// calls; `admin_` calls are not counted).
-pub const WS_CALLS_PER_SEC: f64 = 2_000.0;
-/// Calls a WebSocket connection may make at once above the sustained rate: two full batches.
-pub const WS_CALL_BURST: f64 = 2.0 * MAX_BATCH_LEN as f64;
+/// Calls one connection (an HTTP keep-alive connection or a WebSocket) may make per second,
+/// sustained, by default (a batch counts each of its calls; `admin_` calls are not counted).
+pub const CALLS_PER_SEC: u32 = 2_000;
+
+/// The burst a connection may make at once above its sustained rate: two full batches (and
+/// never less than one second's worth).
+pub fn call_burst(calls_per_sec: u32, max_batch: u32) -> f64 {
+    (2.0 * max_batch as f64).max(calls_per_sec as f64)
+}
 
 /// A token bucket: `rate` calls a second, at most `burst` saved up.
 struct Bucket {
@@ -790,14 +797,60 @@ impl Bucket {
     }
 }
 
-/// Middleware limiting the call rate of one WebSocket connection (jsonrpsee builds the
-/// middleware once per WebSocket connection, so one bucket each). An HTTP request is its own
-/// middleware instance: HTTP is bounded by the connection cap, the batch cap and the heavy
-/// pool instead. A call over the limit is answered at once with -32005.
+/// One connection's call allowance, carried in the extensions of every request on it.
+#[derive(Clone)]
+struct ConnectionBucket(Arc<parking_lot::Mutex<Bucket>>);
+
+/// HTTP middleware giving each TCP connection its own [`Bucket`]: jsonrpsee applies the HTTP
+/// layers once per accepted connection (and a WebSocket's messages inherit the extensions of
+/// its upgrade request), so every request on one connection, HTTP keep-alive or WebSocket,
+/// draws from one bucket, and a new connection starts with a full one. Opening connections is
+/// bounded by the connection cap.
+#[derive(Clone, Copy)]
+struct PerConnectionLimit {
+    rate: f64,
+    burst: f64,
+}
+
+impl<S> tower::Layer<S> for PerConnectionLimit {
+    type Service = WithBucket<S>;
+
+    fn layer(&self, inner: S) -> WithBucket<S> {
+        WithBucket { inner, bucket: ConnectionBucket(Arc::new(parking_lot::Mutex::new(Bucket::new(self.rate, self.burst)))) }
+    }
+}
+
+#[derive(Clone)]
+struct WithBucket<S> {
+    inner: S,
+    bucket: ConnectionBucket,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for WithBucket<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> S::Future {
+        req.extensions_mut().insert(self.bucket.clone());
+        self.inner.call(req)
+    }
+}
+
+/// Middleware refusing the calls of a connection over its rate (the bucket its request
+/// carries, see [`PerConnectionLimit`]): answered at once with -32005, a batch refused whole.
 #[derive(Clone)]
 struct RateLimit<S> {
     service: S,
-    bucket: Option<Arc<parking_lot::Mutex<Bucket>>>,
+    rate: u32,
+    burst: f64,
 }
 
 impl<S> RateLimit<S> {
@@ -805,16 +858,16 @@ impl<S> RateLimit<S> {
         ErrorObjectOwned::owned(
             codes::BUSY,
             format!(
-                "rate limit: a WebSocket connection may make {WS_CALLS_PER_SEC} calls a second ({WS_CALL_BURST} at once); \
-                 slow down and retry"
+                "rate limit: one connection may make {} calls a second ({} at once); slow down and retry",
+                self.rate, self.burst
             ),
             None::<()>,
         )
     }
+}
 
-    fn allows(&self, calls: usize) -> bool {
-        self.bucket.as_ref().is_none_or(|b| b.lock().take(calls))
-    }
+fn allows(ext: &http::Extensions, calls: usize) -> bool {
+    ext.get::<ConnectionBucket>().is_none_or(|b| b.0.lock().take(calls))
 }
 
 fn counted(method: &str) -> bool {
@@ -830,7 +883,7 @@ where
     type BatchResponse = S::BatchResponse;
 
     fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
-        let refused = (counted(req.method_name()) && !self.allows(1)).then(|| MethodResponse::error(req.id(), self.refusal()));
+        let refused = (counted(req.method_name()) && !allows(req.extensions(), 1)).then(|| MethodResponse::error(req.id(), self.refusal()));
         let service = self.service.clone();
         async move {
             match refused {
@@ -840,9 +893,9 @@ where
         }
     }
 
-    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+    fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
         let calls = batch.iter().filter(|e| e.as_ref().is_ok_and(|e| counted(e.method_name()))).count();
-        let refused = (!self.allows(calls)).then(|| MethodResponse::error(jsonrpsee::types::Id::Null, self.refusal()));
+        let refused = (!allows(batch.extensions(), calls)).then(|| MethodResponse::error(jsonrpsee::types::Id::Null, self.refusal()));
         let service = self.service.clone();
         async move {
             match refused {
@@ -888,14 +941,13 @@ async fn start<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig, ws: 
         )
     };
     let observer = cfg.observer.clone();
+    let (rate, burst) = (cfg.calls_per_sec, call_burst(cfg.calls_per_sec, cfg.max_batch));
     let rpc_mw = RpcServiceBuilder::new()
         .layer_fn(move |service| Observe { service, observer: observer.clone() })
-        .layer_fn(move |service| RateLimit {
-            service,
-            bucket: ws.then(|| Arc::new(parking_lot::Mutex::new(Bucket::new(WS_CALLS_PER_SEC, WS_CALL_BURST)))),
-        })
+        .layer_fn(move |service| RateLimit { service, rate, burst })
         .layer_fn(|service| Offload { service });
-    let http_mw = tower::ServiceBuilder::new().option_layer(cors);
+    let limit = (rate > 0).then_some(PerConnectionLimit { rate: rate as f64, burst });
+    let http_mw = tower::ServiceBuilder::new().option_layer(limit).option_layer(cors);
     let server = Server::builder()
         .set_config(sc.build())
         .set_rpc_middleware(rpc_mw)

@@ -302,6 +302,58 @@ pub fn raw_post_status(url: &str, body: &str) -> Result<(u16, String)> {
     Ok((status, resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string()))
 }
 
+/// One HTTP/1.1 keep-alive connection: every POST on it goes over the same TCP connection
+/// (what a pooled client does), so the server sees one connection.
+pub struct KeepAlive {
+    hostport: String,
+    stream: BufReader<std::net::TcpStream>,
+}
+
+impl KeepAlive {
+    pub fn connect(url: &str) -> Result<KeepAlive> {
+        let hostport = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let s = std::net::TcpStream::connect(&hostport)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(KeepAlive { hostport, stream: BufReader::new(s) })
+    }
+
+    /// POSTs `body`; returns the status and the body of the answer (which must carry a
+    /// Content-Length: the connection stays open for the next request).
+    pub fn post(&mut self, body: &str) -> Result<(u16, String)> {
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.hostport,
+            body.len()
+        );
+        let s = self.stream.get_mut();
+        s.write_all(head.as_bytes())?;
+        s.write_all(body.as_bytes())?;
+        let mut status_line = String::new();
+        self.stream.read_line(&mut status_line)?;
+        let status = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| anyhow!("no status line: {status_line:?}"))?;
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            if self.stream.read_line(&mut line)? == 0 {
+                bail!("the connection closed inside the headers");
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = Some(v.trim().parse::<usize>()?);
+                }
+            }
+        }
+        let length = length.ok_or_else(|| anyhow!("an answer without Content-Length"))?;
+        let mut buf = vec![0u8; length];
+        self.stream.read_exact(&mut buf)?;
+        Ok((status, String::from_utf8(buf)?))
+    }
+}
+
 /// The WebSocket URL a node logged (`--ws.port 0`).
 pub fn ws_url(node: &NodeProc) -> Result<String> {
     let deadline = Instant::now() + START_TIMEOUT;

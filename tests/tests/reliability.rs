@@ -570,38 +570,76 @@ async fn a_slow_websocket_subscriber_is_dropped_and_the_others_are_served() {
     assert_eq!(call(&c, "txpool_status", vec![]).await.unwrap()["pending"], 2_001);
 }
 
-/// One WebSocket connection may make 2 000 calls a second with 20 000 at once: two 10 000-call
-/// batches pass, the third at once is refused whole with -32005, while another connection is
-/// served and the first one is again after a pause.
+fn block_number_batch(n: usize) -> String {
+    let calls: Vec<serde_json::Value> =
+        (0..n).map(|i| serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "cpc_blockNumber", "params": []})).collect();
+    serde_json::to_string(&calls).unwrap()
+}
+
+fn assert_answered(text: &str, what: &str) {
+    let answer: Vec<serde_json::Value> =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: not a batch answer ({e}): {}", &text[..text.len().min(300)]));
+    assert_eq!(answer.len(), 10_000, "{what}");
+    assert!(answer.iter().all(|a| a["result"] == 0), "{what}: every call answered");
+}
+
+fn assert_rate_limited(text: &str, what: &str) {
+    let refused: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(refused["error"]["code"], -32005, "{what}: {refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("rate limit"), "{what}: {refused}");
+}
+
+/// One connection may make 2 000 calls a second with 20 000 at once, over WebSocket and over
+/// an HTTP keep-alive connection alike: two 10 000-call batches pass, the third at once is
+/// refused whole with -32005, while another connection is served and the first one is again
+/// after a pause. `--rpc.calls-per-sec 0` lifts the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_websocket_connection_over_its_call_rate_is_refused_and_others_are_not() {
+async fn a_connection_over_its_call_rate_is_refused_and_others_are_not() {
     use std::time::Duration;
     let node = NodeProc::start_dev(None, &["--dev.block-time", "1h", "--ws.port", "0"]).unwrap();
     let url = ws_url(&node).unwrap();
-    let batch: String = {
-        let calls: Vec<serde_json::Value> =
-            (0..10_000).map(|i| serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "cpc_blockNumber", "params": []})).collect();
-        serde_json::to_string(&calls).unwrap()
-    };
+    let batch = block_number_batch(10_000);
+    let one = r#"{"jsonrpc":"2.0","id":1,"method":"cpc_blockNumber","params":[]}"#;
+
+    // WebSocket.
     let mut ws = RawWs::connect(&url);
     for round in 0..2 {
         ws.send(&batch);
-        let answer: Vec<serde_json::Value> = serde_json::from_str(&ws.recv(Duration::from_secs(20)).unwrap()).unwrap();
-        assert_eq!(answer.len(), 10_000, "batch {round}");
-        assert!(answer.iter().all(|a| a["result"] == 0), "batch {round} answered");
+        assert_answered(&ws.recv(Duration::from_secs(20)).unwrap(), &format!("ws batch {round}"));
     }
     ws.send(&batch);
-    let refused: serde_json::Value = serde_json::from_str(&ws.recv(Duration::from_secs(20)).unwrap()).unwrap();
-    assert_eq!(refused["error"]["code"], -32005, "{refused}");
-    assert!(refused["error"]["message"].as_str().unwrap().contains("rate limit"), "{refused}");
-    // Another connection has its own allowance.
+    assert_rate_limited(&ws.recv(Duration::from_secs(20)).unwrap(), "third ws batch");
     let mut other = RawWs::connect(&url);
     other.send(&batch);
-    let answer: Vec<serde_json::Value> = serde_json::from_str(&other.recv(Duration::from_secs(20)).unwrap()).unwrap();
-    assert_eq!(answer.len(), 10_000);
-    // The first one refills at 2 000 calls a second.
+    assert_answered(&other.recv(Duration::from_secs(20)).unwrap(), "another ws connection");
+
+    // HTTP: every request on one keep-alive connection draws from one allowance.
+    let mut http = KeepAlive::connect(&node.rpc_url).unwrap();
+    for round in 0..2 {
+        let (status, text) = http.post(&batch).unwrap();
+        assert_eq!(status, 200);
+        assert_answered(&text, &format!("http batch {round}"));
+    }
+    let (status, text) = http.post(&batch).unwrap();
+    assert_eq!(status, 200);
+    assert_rate_limited(&text, "third http batch on the same connection");
+    let (_, text) = KeepAlive::connect(&node.rpc_url).unwrap().post(&batch).unwrap();
+    assert_answered(&text, "a new http connection");
+
+    // Both refill at 2 000 calls a second.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    ws.send(r#"{"jsonrpc":"2.0","id":1,"method":"cpc_blockNumber","params":[]}"#);
-    let one: serde_json::Value = serde_json::from_str(&ws.recv(Duration::from_secs(5)).unwrap()).unwrap();
-    assert_eq!(one["result"], 0, "{one}");
+    ws.send(one);
+    let a: serde_json::Value = serde_json::from_str(&ws.recv(Duration::from_secs(5)).unwrap()).unwrap();
+    assert_eq!(a["result"], 0, "{a}");
+    let (_, text) = http.post(one).unwrap();
+    let a: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(a["result"], 0, "{a}");
+    drop(node);
+
+    // Without the limit, one connection makes as many calls as it likes.
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "1h", "--rpc.calls-per-sec", "0"]).unwrap();
+    let mut http = KeepAlive::connect(&node.rpc_url).unwrap();
+    for round in 0..4 {
+        assert_answered(&http.post(&batch).unwrap().1, &format!("unlimited batch {round}"));
+    }
 }

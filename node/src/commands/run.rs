@@ -159,6 +159,11 @@ pub struct RpcFlags {
     /// Most concurrent connections per server (HTTP and WebSocket each).
     #[arg(long = "rpc.max-connections", default_value_t = cpc_rpc::MAX_CONNECTIONS)]
     pub rpc_max_connections: u32,
+    /// Calls one connection (HTTP keep-alive or WebSocket) may make per second, sustained,
+    /// with bursts of two full batches; over it a call is refused with -32005. `admin_` calls
+    /// are not counted. 0: no limit.
+    #[arg(long = "rpc.calls-per-sec", default_value_t = cpc_rpc::CALLS_PER_SEC)]
+    pub rpc_calls_per_sec: u32,
 }
 
 /// The peer-to-peer network.

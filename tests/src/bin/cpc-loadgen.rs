@@ -8,7 +8,8 @@
 //! With `--spawn` it starts its own `cpcd --dev` (the binary next to this one) on a free
 //! port with a temporary datadir; with `--spawn-validators N` a testnet of N validators
 //! deciding by BFT consensus on loopback (`--block-time` is then the chain's block time), the
-//! load spread over every validator's JSON-RPC.
+//! load spread over every validator's JSON-RPC. A node it spawns runs with
+//! `--rpc.calls-per-sec 0`: the benchmark measures the node, not its per-connection limit.
 
 use anyhow::{bail, Context, Result};
 use cpc_primitives::*;
@@ -99,7 +100,7 @@ async fn main() -> Result<()> {
             let block_time = if o.block_time == "0" { "250ms" } else { o.block_time.as_str() };
             let dirs = testnet_init(_dir.path(), n, n, block_time)?;
             for d in &dirs {
-                _nodes.push(NodeProc::start_datadir(d, &["--log.filter", "warn,cpcd::launcher=info"])?);
+                _nodes.push(NodeProc::start_datadir(d, &["--log.filter", "warn,cpcd::launcher=info", "--rpc.calls-per-sec", "0"])?);
             }
             let c = client(&_nodes[0].rpc_url);
             wait_height(&c, 2, Duration::from_secs(60)).await?;
@@ -107,7 +108,10 @@ async fn main() -> Result<()> {
             (TESTNET_CHAIN_ID, _nodes.iter().map(|n| n.rpc_url.clone()).collect())
         }
         (None, None) => {
-            let n = NodeProc::start_dev(None, &["--dev.block-time", &o.block_time, "--log.filter", "warn,cpcd::launcher=info"])?;
+            let n = NodeProc::start_dev(
+                None,
+                &["--dev.block-time", &o.block_time, "--log.filter", "warn,cpcd::launcher=info", "--rpc.calls-per-sec", "0"],
+            )?;
             let u = n.rpc_url.clone();
             _nodes.push(n);
             (CHAIN_ID, vec![u])
