@@ -102,6 +102,13 @@ fn main() {
     });
     let c = matmul(&a, &b, n);
     bench("poc/row_tree_n1024", 20, || RowTree::from_product(&c, n));
+    // The 1 024 row leaves alone, with each leaf backend this CPU has.
+    let mut leaves = vec![cpc_primitives::H256::ZERO; n];
+    for backend in LeafBackend::ALL.into_iter().filter(|b| b.available()) {
+        bench(&format!("poc/row_leaves_{}_n1024", backend.name()), 20, || {
+            row_leaves_with(backend, &c, n, &mut leaves)
+        });
+    }
     let one = bench("poc/solve_n1024_1thread", 20, || solve(&tip, worker, 1, &p));
     // The CPU miner's shape (`--cpu-threads N`): one task per thread, every core busy.
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());

@@ -15,6 +15,7 @@
 //! No chain access: callers hand in the tip (or, with [`find_tip`], the window's tips).
 
 mod kernel;
+mod leaves;
 mod stream;
 mod tree;
 
@@ -22,6 +23,7 @@ pub use kernel::{
     Kernel, kernel_name, matmul, matmul_into, matmul_parallel, matmul_portable, matmul_reference,
     matmul_rows, matmul_rows_with, matmul_with,
 };
+pub use leaves::{Backend as LeafBackend, row_leaves, row_leaves_with};
 pub use stream::{keystream, keystream_into, keystream_into_parallel};
 pub use tree::{LEAF_PREFIX, NODE_PREFIX, RowTree, node_hash, root_from_path, row_leaf};
 
@@ -325,9 +327,7 @@ fn task_leaves(seed: &[u8; 32], n: usize, parallel: bool) -> Vec<H256> {
         keystream_into(seed, (first_row * n) as u64, &mut a);
         let mut c = scratch::take(&scratch::I32, m * n);
         prepared.rows_into(&a, &mut c);
-        for (leaf, row) in out.iter_mut().zip(c.chunks_exact(n)) {
-            *leaf = row_leaf(row);
-        }
+        row_leaves(&c, n, out);
         scratch::give(&scratch::I32, c);
         scratch::give(&scratch::BYTES_2, a);
     };
@@ -450,11 +450,13 @@ pub fn check_proof(
     kernel::rows_into(&a_rows, &b, n, &mut c_rows);
     scratch::give(&scratch::BYTES, b);
 
+    let mut leaves = vec![H256::ZERO; unique.len()];
+    row_leaves(&c_rows, n, &mut leaves);
     for (j, &r) in rows.iter().enumerate() {
         let u = unique
             .binary_search(&r)
             .expect("every challenged row is in the unique list");
-        let leaf = row_leaf(&c_rows[u * n..][..n]);
+        let leaf = leaves[u];
         let siblings: Vec<H256> = claimed.proof[j * depth * 32..][..depth * 32]
             .chunks_exact(32)
             .map(|s| H256(s.try_into().expect("32-byte chunk")))

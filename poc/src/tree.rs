@@ -61,7 +61,9 @@ impl RowTree {
     pub fn from_product(c: &[i32], n: usize) -> Self {
         assert!(n.is_power_of_two(), "n must be a power of two, found {n}");
         assert_eq!(c.len(), n * n, "C must hold {n}×{n} values");
-        Self::from_leaves(c.chunks_exact(n).map(row_leaf).collect())
+        let mut leaves = vec![H256::ZERO; n];
+        crate::row_leaves(c, n, &mut leaves);
+        Self::from_leaves(leaves)
     }
 
     /// [`RowTree::from_product`] with the row leaves hashed over rayon's pool.
@@ -71,7 +73,14 @@ impl RowTree {
     pub fn from_product_parallel(c: &[i32], n: usize) -> Self {
         assert!(n.is_power_of_two(), "n must be a power of two, found {n}");
         assert_eq!(c.len(), n * n, "C must hold {n}×{n} values");
-        Self::from_leaves(c.par_chunks_exact(n).map(row_leaf).collect())
+        let mut leaves = vec![H256::ZERO; n];
+        // Groups of rows, so each thread hashes several rows in lock step.
+        const ROWS: usize = 16;
+        leaves
+            .par_chunks_mut(ROWS)
+            .zip(c.par_chunks(ROWS * n))
+            .for_each(|(out, rows)| crate::row_leaves(rows, n, out));
+        Self::from_leaves(leaves)
     }
 
     /// The tree over the given leaves.
