@@ -9,7 +9,7 @@ use cpc_consensus::block::check_proposer_turn;
 use cpc_consensus::finality::verify_certificate_bytes;
 use cpc_consensus::{check_block_in_context, check_block_in_isolation, BlockError, CertificateError, ChainContext, CheckedBlock};
 use cpc_primitives::{now_millis, Address, Block, H256};
-use cpc_state::{BlockOutcome, Head, StoreError};
+use cpc_state::{BlockOutcome, Durability, Head, StoreError};
 
 /// Invalid block hashes remembered, so a peer re-sending one costs a lookup.
 pub const INVALID_CACHE_CAPACITY: usize = 4096;
@@ -205,13 +205,33 @@ impl Engine {
     /// Imports a block with its commit certificate from a peer (or a sync batch). Blocking:
     /// call off the async runtime.
     pub fn import_block(&self, block: Block, certificate: &[u8]) -> Result<Imported, ImportError> {
+        self.import_block_with(block, certificate, None, Durability::Synced)
+    }
+
+    /// [`Engine::import_block`] with the block's in-isolation checks already run (`pre`, for
+    /// a range checked in parallel: its result, success or failure, stands in for running
+    /// them again here, at the same point of the order of checks) and a chosen durability of
+    /// the commit.
+    pub(crate) fn import_block_with(
+        &self,
+        block: Block,
+        certificate: &[u8],
+        pre: Option<Result<CheckedBlock, BlockError>>,
+        durability: Durability,
+    ) -> Result<Imported, ImportError> {
         let started = std::time::Instant::now();
-        let res = self.import_block_timed(block, certificate);
+        let res = self.import_block_timed(block, certificate, pre, durability);
         self.metrics.record_import(&res, started.elapsed().as_secs_f64());
         res
     }
 
-    fn import_block_timed(&self, block: Block, certificate: &[u8]) -> Result<Imported, ImportError> {
+    fn import_block_timed(
+        &self,
+        block: Block,
+        certificate: &[u8],
+        pre: Option<Result<CheckedBlock, BlockError>>,
+        durability: Durability,
+    ) -> Result<Imported, ImportError> {
         let hash = block.hash();
         let height = block.header.height;
         if self.is_known_invalid_block(&block) {
@@ -234,7 +254,8 @@ impl Engine {
             return Ok(done);
         }
         // The proposer's signature and the body against the header, before anything costly.
-        let checked = check_block_in_isolation(&block, &self.params)
+        let checked = pre
+            .unwrap_or_else(|| check_block_in_isolation(&block, &self.params))
             .and_then(|c| check_proposer_turn(&block, &validators).map(|_| c))?;
         let _guard = self.commit_lock.lock();
         // Again under the lock: another import may have moved the head meanwhile.
@@ -242,7 +263,7 @@ impl Engine {
             return Ok(done);
         }
         let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_block_if_intrinsic(&block, hash, e))?;
-        self.commit_and_announce(&block, &checked.tx_hashes, &out, certificate).map_err(storage)?;
+        self.commit_and_announce_with(&block, &checked.tx_hashes, &out, certificate, durability).map_err(storage)?;
         Ok(Imported::Extended(self.head()))
     }
 
@@ -279,7 +300,19 @@ impl Engine {
         out: &BlockOutcome,
         certificate: &[u8],
     ) -> Result<(), StoreError> {
-        self.store.commit_certified_block(b, tx_hashes, out, certificate)?;
+        self.commit_and_announce_with(b, tx_hashes, out, certificate, Durability::Synced)
+    }
+
+    /// [`Engine::commit_and_announce`] with a chosen durability of the write.
+    fn commit_and_announce_with(
+        &self,
+        b: &Block,
+        tx_hashes: &[H256],
+        out: &BlockOutcome,
+        certificate: &[u8],
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        self.store.commit_certified_block_with(b, tx_hashes, out, certificate, durability)?;
         self.publish_block_event(b, tx_hashes, out);
         self.metrics.block_transactions.observe(b.transactions.len() as f64);
         self.metrics.shares_per_block.observe(out.rewards.shares as f64);

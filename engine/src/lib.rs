@@ -25,6 +25,7 @@ pub use disk::{LowDisk, DEFAULT_MIN_FREE_MIB};
 pub use driver::{produce_one, run_producer, MiningMode};
 pub use import::{ImportError, Imported, INVALID_CACHE_CAPACITY};
 pub use metrics::EngineMetrics;
+pub use sync::SyncedBlock;
 
 use anyhow::{bail, Context, Result};
 use cpc_consensus::{window_heights, PocVerifier, ValidatorSet, WindowTip};

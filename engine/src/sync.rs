@@ -1,10 +1,19 @@
 //! What sync needs from the chain: ranges of committed blocks with their certificates for peers, and the parallel
 //! pre-verification of a fetched range's synthetic results before its ordered import.
 
-use crate::Engine;
-use cpc_consensus::{is_synthetic, window_heights, WindowTip};
+use crate::{Engine, ImportError, Imported};
+use cpc_consensus::{check_block_in_isolation, is_synthetic, window_heights, BlockError, CheckedBlock, WindowTip};
 use cpc_primitives::{Block, ComputeResult, TxType, H256};
-use cpc_state::StoreError;
+use cpc_state::{Durability, StoreError};
+use rayon::prelude::*;
+
+/// A fetched certified block with the result of its in-isolation checks.
+pub struct SyncedBlock {
+    pub block: Block,
+    /// Its commit certificate, in the wire encoding.
+    pub certificate: Vec<u8>,
+    pub checked: Result<CheckedBlock, BlockError>,
+}
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -30,6 +39,61 @@ impl Engine {
             out.push(enc);
         }
         Ok(out)
+    }
+
+    /// Runs the in-isolation checks (every signature, the roots) of a fetched range of
+    /// certified blocks on all cores. Sync calls it as each range arrives, so a range is
+    /// checked while the one before it is imported; [`Engine::import_range`] then uses the
+    /// results in order, at the point where [`Engine::import_block`] would run the checks.
+    pub fn check_range_in_isolation(&self, blocks: Vec<(Block, Vec<u8>)>) -> Vec<SyncedBlock> {
+        blocks
+            .into_par_iter()
+            .map(|(block, certificate)| {
+                let checked = check_block_in_isolation(&block, &self.params);
+                SyncedBlock { block, certificate, checked }
+            })
+            .collect()
+    }
+
+    /// Imports a fetched range of certified blocks (in height order, checked in isolation by
+    /// [`Engine::check_range_in_isolation`]) as sync does when behind: the synthetic results
+    /// are recomputed for the whole range in parallel, then the blocks are imported in order,
+    /// each exactly as [`Engine::import_block`] would (certificate first, then the checks,
+    /// then the context), each its own atomic write, and the writes are synced once, at the
+    /// end of the range ([`Durability::Deferred`], then [`cpc_state::Store::persist`]). A
+    /// killed process loses none of them; a power loss mid-range leaves the store at the last
+    /// whole block the disk got, never half a block, and the node fetches the rest again.
+    ///
+    /// Returns how many blocks extended the head, or the height where the import stopped:
+    /// with the error, or with `None` when that block is beyond the next height.
+    pub fn import_range(&self, blocks: Vec<SyncedBlock>) -> Result<usize, (u64, Option<ImportError>)> {
+        let refs: Vec<&Block> = blocks.iter().map(|b| &b.block).collect();
+        self.preverify_synthetic(&refs);
+        let mut extended = 0;
+        let mut stopped = None;
+        for SyncedBlock { block, certificate, checked } in blocks {
+            let height = block.header.height;
+            match self.import_block_with(block, &certificate, Some(checked), Durability::Deferred) {
+                Ok(Imported::Extended(_)) => extended += 1,
+                Ok(Imported::Known) => {}
+                Ok(Imported::Ahead { .. }) => {
+                    stopped = Some((height, None));
+                    break;
+                }
+                Err(e) => {
+                    stopped = Some((height, Some(e)));
+                    break;
+                }
+            }
+        }
+        if extended > 0 {
+            let last = self.head().height;
+            self.store.persist().map_err(|e| (last, Some(ImportError::Storage(e))))?;
+        }
+        match stopped {
+            Some(s) => Err(s),
+            None => Ok(extended),
+        }
     }
 
     /// Recomputes every synthetic result of `blocks` (a fetched range, in order) in parallel,

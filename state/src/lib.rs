@@ -19,6 +19,6 @@ pub use exec::{state_root, ApplyError, BlockExecutor, BlockOutcome, RewardSummar
 pub use params::{ChainParams, Economics, PocParams, StakingParams};
 pub use stake_exec::{BlockInputs, Infraction, LastCommit, StakingError, StakingSummary};
 pub use stake_tx::{CreateValidator, StakingTx};
-pub use store::{CanonEntry, Head, Store, StoreError, StoredBlock, WorkerStats};
+pub use store::{CanonEntry, Durability, Head, Store, StoreError, StoredBlock, WorkerStats};
 pub use tree::{account_leaf, AccountTree};
 pub use view::{AccountEntry, MemState, StateView, StorageError, Supply};

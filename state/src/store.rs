@@ -204,6 +204,20 @@ struct Mem {
     supply: Supply,
 }
 
+/// When a block's write reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Synced: the write returns once the write-ahead log is on disk (every block the node
+    /// builds, decides or imports one at a time).
+    Synced,
+    /// Written to the write-ahead log (the OS holds it: a killed process loses nothing) but
+    /// not yet synced; [`Store::persist`] syncs every such write at once. For ranges of final
+    /// blocks fetched by sync: a power loss before `persist` loses a suffix of whole blocks
+    /// (the log is replayed up to its last whole record, each block being one record), which
+    /// the node fetches again.
+    Deferred,
+}
+
 /// The chain database.
 pub struct Store {
     db: DB,
@@ -320,8 +334,9 @@ impl Store {
         db_opts.create_missing_column_families(true);
         db_opts.set_max_open_files(MAX_OPEN_FILES);
         db_opts.set_keep_log_file_num(KEEP_LOG_FILES);
-        // Every commit is one synced write, so only the write that was in flight when the
-        // machine stopped can be torn: drop a torn tail, but refuse damage anywhere before it
+        // A commit is one synced write (or, for a range fetched by sync, writes synced together
+        // at its end), so only the writes in flight when the machine stopped can be torn or
+        // missing: drop a torn tail, but refuse damage anywhere before it
         // (RocksDB's default, point-in-time recovery, would silently stop replaying there and
         // lose every committed block after it).
         db_opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
@@ -386,15 +401,32 @@ impl Store {
 
     /// One synced atomic write; an I/O failure marks the store failed ([`Store::write_failed`]).
     fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.write(batch, Durability::Synced)
+    }
+
+    /// One atomic write, synced or not; an I/O failure marks the store failed.
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<(), StoreError> {
         let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        self.db.write_opt(batch, &wo).map_err(|e| {
+        wo.set_sync(durability == Durability::Synced);
+        let res = self.db.write_opt(batch, &wo);
+        self.io_result(res)
+    }
+
+    fn io_result(&self, res: Result<(), rocksdb::Error>) -> Result<(), StoreError> {
+        res.map_err(|e| {
             let e = StoreError::from(e);
             if e.is_io_failure() {
                 self.write_failed.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             e
         })
+    }
+
+    /// Syncs every [`Durability::Deferred`] write made so far: once this returns they are on
+    /// disk, as a synced write would be.
+    pub fn persist(&self) -> Result<(), StoreError> {
+        let res = self.db.flush_wal(true);
+        self.io_result(res)
     }
 
     /// True once a write failed on the files: do not flush or close this store (drop it with
@@ -543,12 +575,12 @@ impl Store {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_META), KEY_GENESIS, block.hash().0);
         batch.put_cf(self.cf(CF_META), KEY_GENESIS_DOC, genesis_doc);
-        self.commit_with(batch, block, &[], outcome)
+        self.commit_with(batch, block, &[], outcome, Durability::Synced)
     }
 
     /// Commits a block on top of the head: one synced atomic write.
     pub fn commit_block(&self, block: &Block, tx_hashes: &[H256], outcome: &BlockOutcome) -> Result<(), StoreError> {
-        self.commit_on_head(WriteBatch::default(), block, tx_hashes, outcome)
+        self.commit_on_head(WriteBatch::default(), block, tx_hashes, outcome, Durability::Synced)
     }
 
     /// Commits a decided block on top of the head together with its commit certificate (the
@@ -561,9 +593,21 @@ impl Store {
         outcome: &BlockOutcome,
         certificate: &[u8],
     ) -> Result<(), StoreError> {
+        self.commit_certified_block_with(block, tx_hashes, outcome, certificate, Durability::Synced)
+    }
+
+    /// [`Store::commit_certified_block`], synced or deferred (one atomic write either way).
+    pub fn commit_certified_block_with(
+        &self,
+        block: &Block,
+        tx_hashes: &[H256],
+        outcome: &BlockOutcome,
+        certificate: &[u8],
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_META), cert_key(block.header.height), certificate);
-        self.commit_on_head(batch, block, tx_hashes, outcome)
+        self.commit_on_head(batch, block, tx_hashes, outcome, durability)
     }
 
     /// The commit certificate stored with the committed block at `height` (every block but
@@ -600,7 +644,14 @@ impl Store {
         Ok(out)
     }
 
-    fn commit_on_head(&self, batch: WriteBatch, block: &Block, tx_hashes: &[H256], outcome: &BlockOutcome) -> Result<(), StoreError> {
+    fn commit_on_head(
+        &self,
+        batch: WriteBatch,
+        block: &Block,
+        tx_hashes: &[H256],
+        outcome: &BlockOutcome,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         let head = self.head().ok_or_else(|| StoreError::Inconsistent("no genesis".into()))?;
         if block.header.prev_hash != head.hash || block.header.height != head.height + 1 {
             return Err(StoreError::NotOnHead {
@@ -609,7 +660,7 @@ impl Store {
                 found: format!("{} at height {}", block.header.prev_hash, block.header.height.wrapping_sub(1)),
             });
         }
-        self.commit_with(batch, block, tx_hashes, outcome)
+        self.commit_with(batch, block, tx_hashes, outcome, durability)
     }
 
     fn commit_with(
@@ -618,6 +669,7 @@ impl Store {
         block: &Block,
         tx_hashes: &[H256],
         outcome: &BlockOutcome,
+        durability: Durability,
     ) -> Result<(), StoreError> {
         let hash = block.hash();
         let h = &block.header;
@@ -685,7 +737,7 @@ impl Store {
 
         // Hold the tree lock across the write so readers never see new accounts with an old tree.
         let mut tree = self.tree.write();
-        self.write_synced(batch)?;
+        self.write(batch, durability)?;
         tree.apply(&ch.tree);
         *self.mem.write() = Mem { head: Some(head), supply: ch.supply };
         Ok(())

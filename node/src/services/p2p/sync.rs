@@ -10,7 +10,7 @@
 
 use super::{ask_status, MAX_BLOCKS_PER_REQUEST, PROGRESS_LOG, STATUS_REFRESH, SYNC_ANSWER_TIMEOUT, SYNC_LAG, SYNC_PARALLEL_REQUESTS, SYNC_TICK};
 use crate::node::{Node, SyncProgress};
-use cpc_engine::{ImportError, Imported};
+use cpc_engine::{ImportError, SyncedBlock};
 use cpc_network::{NetworkHandle, PeerBook, PeerId, Severity, SyncRequest, SyncResponse};
 use cpc_primitives::Block;
 use std::sync::Arc;
@@ -104,6 +104,27 @@ fn check_range(from: u64, claimed: u64, raw: Vec<Vec<u8>>) -> Result<Vec<(Block,
     Ok(out)
 }
 
+/// Decodes a peer's answer ([`check_range`]), checks its certificates where the committed
+/// chain already fixes the block's validator set (cheap, one signature per validator: a range
+/// with a bad one is the peer's lie and is dropped before anything costly; import checks
+/// every certificate again in order anyway), then checks its blocks in isolation.
+fn check_answer(node: &Node, start: u64, top: u64, raw: Vec<Vec<u8>>) -> Result<Vec<SyncedBlock>, (Severity, String)> {
+    let blocks = check_range(start, top, raw)?;
+    let bad = blocks.iter().filter(|(b, _)| node.engine.set_is_known(b.header.height)).find_map(|(b, c)| {
+        let set = match node.engine.validator_set(b.header.height) {
+            Ok(s) => s,
+            Err(e) => return Some(format!("block {}: {e}", b.header.height)),
+        };
+        cpc_consensus::finality::verify_certificate_bytes(c, b.header.height, &b.hash(), &set)
+            .err()
+            .map(|e| format!("block {}: {e}", b.header.height))
+    });
+    if let Some(why) = bad {
+        return Err((Severity::Fatal, why));
+    }
+    Ok(node.engine.check_range_in_isolation(blocks))
+}
+
 /// Fetches the next ranges from the peers ahead of us and imports them in height order as
 /// they arrive: the first range is asked of two peers when two are ahead, so one that never
 /// answers cannot hold the head back; one that fails is benched (see the module doc).
@@ -132,12 +153,26 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
     {
         asks.push((*second, *top2, start, count.min((*top2 - start + 1) as u32)));
     }
+    // Each answer is decoded, its certificates checked, then its blocks checked in isolation
+    // (every signature) in its own task as it arrives, so ranges are checked while an
+    // earlier one is imported; the loop below imports them in height order.
     let mut inflight = tokio::task::JoinSet::new();
     for (peer, top, start, count) in asks {
-        let net = net.clone();
+        let (net, node) = (net.clone(), node.clone());
         inflight.spawn(async move {
-            let res = tokio::time::timeout(SYNC_ANSWER_TIMEOUT, net.request(peer, SyncRequest::Blocks { from: start, count })).await;
-            (peer, top, start, res)
+            let res = match tokio::time::timeout(SYNC_ANSWER_TIMEOUT, net.request(peer, SyncRequest::Blocks { from: start, count })).await {
+                // Up to a range of 10 MiB blocks to parse and check: off the runtime.
+                Ok(Ok(SyncResponse::Blocks(raw))) => match tokio::task::spawn_blocking(move || check_answer(&node, start, top, raw)).await {
+                    Ok(r) => r.map_err(Some),
+                    Err(_) => Err(None), // our check panicked or was cancelled: not the peer's fault
+                },
+                Ok(Ok(other)) => Err(Some((Severity::Minor, format!("answered Blocks with {other:?}")))),
+                // No answer in time, or the connection broke: not proof of a lie (a minor
+                // penalty), but sync does not wait for this peer again soon.
+                Ok(Err(e)) => Err(Some((Severity::Minor, format!("block request from {start} failed: {e}")))),
+                Err(_) => Err(Some((Severity::Minor, format!("no answer for blocks from {start} within {SYNC_ANSWER_TIMEOUT:?}")))),
+            };
+            (peer, start, res)
         });
     }
     // A peer that fails us is out of the book for a while; the ranges it held wait for the
@@ -147,68 +182,25 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
         tracing::warn!(peer = %peer, bench_s = d.as_secs(), "sync: dropping a peer: {why}");
         net.penalize(peer, severity, why);
     };
-    let mut ready: std::collections::BTreeMap<u64, (PeerId, Vec<(Block, Vec<u8>)>)> = Default::default();
+    let mut ready: std::collections::BTreeMap<u64, (PeerId, Vec<SyncedBlock>)> = Default::default();
     while let Some(done) = inflight.join_next().await {
-        let Ok((peer, top, start, res)) = done else { continue };
-        let blocks = match res {
-            // Up to a range of 10 MiB blocks to parse: off the runtime.
-            Ok(Ok(SyncResponse::Blocks(raw))) => match tokio::task::spawn_blocking(move || check_range(start, top, raw)).await {
-                Ok(Ok(b)) => b,
-                Ok(Err((sev, why))) => {
-                    drop_peer(peer, sev, why);
-                    continue;
-                }
-                Err(_) => continue, // our check panicked or was cancelled: not the peer's fault
-            },
-            Ok(Ok(other)) => {
-                drop_peer(peer, Severity::Minor, format!("answered Blocks with {other:?}"));
-                continue;
-            }
-            // No answer in time, or the connection broke: not proof of a lie (a minor
-            // penalty), but sync does not wait for this peer again soon.
-            Ok(Err(e)) => {
-                drop_peer(peer, Severity::Minor, format!("block request from {start} failed: {e}"));
-                continue;
-            }
-            Err(_) => {
-                drop_peer(peer, Severity::Minor, format!("no answer for blocks from {start} within {SYNC_ANSWER_TIMEOUT:?}"));
-                continue;
-            }
-        };
-        // Certificates first (cheap, one signature per validator): a range with a bad one is
-        // the peer's lie and is dropped before its synthetic results cost anything.
-        let n = node.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            // Only where the committed chain already fixes the block's validator set; import
-            // checks every certificate again in order anyway.
-            let bad = blocks.iter().filter(|(b, _)| n.engine.set_is_known(b.header.height)).find_map(|(b, c)| {
-                let set = match n.engine.validator_set(b.header.height) {
-                    Ok(s) => s,
-                    Err(e) => return Some(format!("block {}: {e}", b.header.height)),
-                };
-                cpc_consensus::finality::verify_certificate_bytes(c, b.header.height, &b.hash(), &set)
-                    .err()
-                    .map(|e| format!("block {}: {e}", b.header.height))
-            });
-            match bad {
-                Some(why) => Err(why),
-                None => Ok(blocks),
-            }
-        })
-        .await;
-        match checked {
-            Ok(Ok(blocks)) => {
+        let Ok((peer, start, res)) = done else { continue };
+        match res {
+            Ok(blocks) => {
                 ready.entry(start).or_insert((peer, blocks));
             }
-            Ok(Err(why)) => drop_peer(peer, Severity::Fatal, why),
-            Err(_) => return,
+            Err(Some((sev, why))) => {
+                drop_peer(peer, sev, why);
+                continue;
+            }
+            Err(None) => continue,
         }
         // Import every range that now continues the head.
         loop {
             let next = node.head().height + 1;
             let Some(start) = ready.range(..=next).next_back().map(|(s, _)| *s) else { break };
             let (peer, blocks) = ready.remove(&start).expect("listed above");
-            let blocks: Vec<(Block, Vec<u8>)> = blocks.into_iter().filter(|(b, _)| b.header.height >= next).collect();
+            let blocks: Vec<SyncedBlock> = blocks.into_iter().filter(|b| b.block.header.height >= next).collect();
             if blocks.is_empty() {
                 continue;
             }
@@ -222,29 +214,17 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
     }
 }
 
-/// Pre-verifies a certified range's synthetic results on all cores (the ordered import then
-/// finds them in the verified cache) and imports it. False when the range failed.
+/// Imports a certified range ([`cpc_engine::Engine::import_range`]: its synthetic results and
+/// signatures checked on all cores, then the blocks in order, synced once at the end). False
+/// when the range failed.
 async fn import_range(
     node: &Arc<Node>,
     drop_peer: &impl Fn(PeerId, Severity, String),
     peer: PeerId,
-    blocks: Vec<(Block, Vec<u8>)>,
+    blocks: Vec<SyncedBlock>,
 ) -> bool {
     let n = node.clone();
-    let res = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&Block> = blocks.iter().map(|(b, _)| b).collect();
-        n.engine.preverify_synthetic(&refs);
-        for (b, cert) in blocks {
-            let height = b.header.height;
-            match n.engine.import_block(b, &cert) {
-                Ok(Imported::Ahead { .. }) => return Err((height, None)),
-                Ok(_) => {}
-                Err(e) => return Err((height, Some(e))),
-            }
-        }
-        Ok(())
-    })
-    .await;
+    let res = tokio::task::spawn_blocking(move || n.engine.import_range(blocks).map(|_| ())).await;
     match res {
         Ok(Ok(())) => true,
         Ok(Err((_, None))) => false,
