@@ -285,3 +285,93 @@ fn committed_blocks_are_announced_as_events() {
     assert_eq!(c.hash, b.hash());
     assert_eq!(c.tx_hashes, vec![tx]);
 }
+
+/// Blocks `from..=to` of `x`'s chain as sync fetches them, checked in isolation.
+fn fetched(x: &Harness, into: &Harness, from: u64, to: u64) -> Vec<SyncedBlock> {
+    into.engine.check_range_in_isolation((from..=to).map(|h| certified(x, h)).collect())
+}
+
+#[test]
+fn a_fetched_range_imports_in_order_as_block_by_block_import_would() {
+    let (a, b, c) = (Harness::new(), Harness::new(), Harness::new());
+    for i in 0..6 {
+        a.transfer(1, 2 + i % 3, 5 + i as u128);
+        a.produce();
+    }
+    assert_eq!(b.engine.import_range(fetched(&a, &b, 1, 6)).map_err(|(h, e)| (h, e.map(|e| e.to_string()))), Ok(6));
+    for h in 1..=6 {
+        let (blk, cert) = certified(&a, h);
+        c.engine.import_block(blk, &cert).unwrap();
+    }
+    assert_eq!(b.engine.head(), a.engine.head());
+    assert_eq!(b.engine.head(), c.engine.head(), "the same head as importing one by one");
+    for i in 0..5 {
+        assert_eq!(b.balance(i), a.balance(i));
+    }
+    for h in 1..=6 {
+        assert_eq!(b.engine.certificate(h).unwrap(), a.engine.certificate(h).unwrap(), "certificate {h} stored");
+    }
+    // Blocks already there are known, a range from further on waits for the blocks before it.
+    assert_eq!(b.engine.import_range(fetched(&a, &b, 5, 6)).map_err(|(h, _)| h), Ok(0));
+    a.produce();
+    a.produce();
+    assert!(matches!(c.engine.import_range(fetched(&a, &c, 8, 8)), Err((8, None))));
+    assert_eq!(c.engine.head().height, 6);
+}
+
+#[test]
+fn a_bad_block_inside_a_range_stops_it_there_and_keeps_what_came_before() {
+    let (a, b) = (Harness::new(), Harness::new());
+    for _ in 0..5 {
+        a.transfer(1, 2, 5);
+        a.produce();
+    }
+    // Block 4 re-sealed with a wrong state root, certified by the validator: only its
+    // execution fails, so the blocks before it are good and stay.
+    let mut range: Vec<(Block, Vec<u8>)> = (1..=5).map(|h| certified(&a, h)).collect();
+    let mut header = range[3].0.header.clone();
+    header.state_root = H256([9; 32]);
+    let bad = Block::seal(header, range[3].0.transactions.clone(), &dev_keys()[0]);
+    range[3] = (bad.clone(), cpc_consensus::Certificate::sign_alone(&dev_keys()[0], 4, 0, bad.hash()).encode());
+    let err = b.engine.import_range(b.engine.check_range_in_isolation(range)).unwrap_err();
+    assert_eq!(err.0, 4);
+    assert!(err.1.as_ref().unwrap().to_string().contains("state_root"), "{:?}", err.1.map(|e| e.to_string()));
+    assert_eq!(b.engine.head().height, 3, "blocks 1-3 committed, 4 and 5 not");
+    assert_eq!(b.engine.store().hash_at(3).unwrap(), a.engine.store().hash_at(3).unwrap());
+    assert!(b.engine.is_known_invalid_block(&bad));
+    // The genuine blocks 4 and 5 then import.
+    assert!(b.engine.import_range(fetched(&a, &b, 4, 5)).is_ok());
+    assert_eq!(b.engine.head(), a.engine.head());
+}
+
+#[test]
+fn a_range_block_that_fails_in_isolation_under_a_bad_certificate_is_refused_for_its_certificate() {
+    // The in-isolation checks of a range run before its ordered import, but their result is
+    // used where import_block would run them: after the certificate. A peer pairing a
+    // broken block with a bad certificate gets a certificate error, and the block's hash is
+    // not remembered as invalid (a lie about a real block must not poison it).
+    let (a, b) = (Harness::new(), Harness::new());
+    a.transfer(1, 2, 5);
+    a.produce();
+    a.transfer(1, 3, 5);
+    a.produce();
+    let mut range: Vec<(Block, Vec<u8>)> = (1..=2).map(|h| certified(&a, h)).collect();
+    let genuine = range[1].0.clone();
+    range[1].0.transactions[0].signature.0[0] ^= 1;
+    range[1].1 = Vec::new();
+    let checked = b.engine.check_range_in_isolation(range);
+    assert!(checked[1].checked.is_err(), "the broken transaction fails in isolation");
+    let err = b.engine.import_range(checked).unwrap_err();
+    assert_eq!(err.0, 2);
+    assert!(matches!(err.1, Some(ImportError::Certificate(_))), "{:?}", err.1.map(|e| e.to_string()));
+    assert_eq!(b.engine.head().height, 1);
+    assert!(!b.engine.is_known_invalid(&genuine.hash()));
+    // With its certificate, the broken block is refused for what it is.
+    let (_, cert) = certified(&a, 2);
+    let mut broken = genuine.clone();
+    broken.transactions[0].signature.0[0] ^= 1;
+    let err = b.engine.import_range(b.engine.check_range_in_isolation(vec![(broken, cert)])).unwrap_err();
+    assert!(matches!(err.1, Some(ImportError::Invalid(_))), "{:?}", err.1.map(|e| e.to_string()));
+    assert!(b.engine.import_range(fetched(&a, &b, 2, 2)).is_ok(), "the genuine block still imports");
+    assert_eq!(b.engine.head(), a.engine.head());
+}

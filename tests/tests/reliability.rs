@@ -643,3 +643,100 @@ async fn a_connection_over_its_call_rate_is_refused_and_others_are_not() {
         assert_answered(&http.post(&batch).unwrap().1, &format!("unlimited batch {round}"));
     }
 }
+
+/// A full node killed (`kill -9`) again and again while it syncs a chain of transfers from a
+/// peer: sync writes a range block by block and syncs it once at its end, so each restart
+/// must open a whole store (the state root rebuilt at start matches) at a head no lower than
+/// the last one it reported, and the node must finish on the peer's head, with every
+/// transaction's receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_sync_resumes_from_its_last_durable_block() {
+    use std::time::{Duration, Instant};
+    let a = NodeProc::start_dev(None, &["--dev.block-time", "5ms", "--p2p.port", "0", "--p2p.addr", "127.0.0.1"]).unwrap();
+    let ca = a.client();
+    let p2p = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(l) = a.logs().lines().find(|l| l.contains("P2P listening on ")) {
+                break l[l.find("/ip4/").unwrap()..].trim().to_string();
+            }
+            assert!(Instant::now() < deadline, "no P2P address in the log");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Transfers spread over the chain A builds: 8 senders × 150, in batches as they fit.
+    let ks = keys();
+    let to = addr_of(&ks[9]);
+    let mut hashes = Vec::new();
+    for round in 0..6u64 {
+        let calls: Vec<serde_json::Value> = (0..8)
+            .flat_map(|s| (0..25u64).map(move |i| (s, round * 25 + i)))
+            .map(|(s, nonce)| {
+                let tx = transfer(&ks[s], to, 1 + nonce as u128, nonce);
+                serde_json::json!({"jsonrpc": "2.0", "id": nonce, "method": "cpc_sendTransaction", "params": [tx_json(&tx)]})
+            })
+            .collect();
+        let answers = raw_post(&a.rpc_url, &serde_json::to_string(&calls).unwrap()).unwrap();
+        for ans in answers.as_array().unwrap() {
+            hashes.push(ans["result"].as_str().unwrap_or_else(|| panic!("refused: {ans}")).to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_height(&ca, 1_200, Duration::from_secs(60)).await.unwrap();
+
+    // B: the same genesis, bootstrapped from A.
+    let tmp = tempfile::tempdir().unwrap();
+    let gfile = tmp.path().join("genesis.json");
+    std::fs::write(&gfile, cpc_genesis::Genesis::dev().to_pretty_json()).unwrap();
+    let dir_b = tmp.path().join("b");
+    let init = std::process::Command::new(cpcd_path())
+        .args(["init", "--genesis", gfile.to_str().unwrap(), "--datadir", dir_b.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let args: Vec<String> = ["--datadir", dir_b.to_str().unwrap(), "--bootnodes", &p2p, "--p2p.port", "0", "--p2p.addr", "127.0.0.1", "--http.port", "0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut reported = 0u64;
+    let mut kills = 0;
+    for wait_ms in [150u64, 400, 250, 700] {
+        let b = NodeProc::spawn(&args, dir_b.clone(), None).unwrap();
+        let cb = b.client();
+        let at_start = block_number(&cb).await.unwrap();
+        assert!(at_start >= reported, "restart {kills}: head {at_start} is below {reported}, which the node reported before the kill");
+        // Let it sync a while, noting the last head it reports, then kill it mid-range.
+        let until = Instant::now() + Duration::from_millis(wait_ms);
+        while Instant::now() < until {
+            if let Ok(h) = block_number(&cb).await {
+                reported = reported.max(h);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        b.kill9();
+        kills += 1;
+    }
+    assert!(reported > 0, "the node synced nothing before the kills");
+    let b = NodeProc::spawn(&args, dir_b.clone(), None).unwrap();
+    let cb = b.client();
+    assert!(block_number(&cb).await.unwrap() >= reported, "the last restart went below a reported head");
+    // It finishes: A's head at some height, same hash and state root there.
+    let target = block_number(&ca).await.unwrap();
+    wait_height(&cb, target, Duration::from_secs(120)).await.unwrap();
+    let (ha, hb) = (
+        call(&ca, "cpc_getBlockByNumber", vec![target.into(), false.into()]).await.unwrap(),
+        call(&cb, "cpc_getBlockByNumber", vec![target.into(), false.into()]).await.unwrap(),
+    );
+    assert_eq!(ha["hash"], hb["hash"]);
+    assert_eq!(ha["header"]["state_root"], hb["header"]["state_root"]);
+    for h in &hashes {
+        let (ra, rb) = (
+            call(&ca, "cpc_getTransactionReceipt", vec![h.clone().into()]).await.unwrap(),
+            call(&cb, "cpc_getTransactionReceipt", vec![h.clone().into()]).await.unwrap(),
+        );
+        if ra["block_height"].as_u64().is_some_and(|x| x <= target) {
+            assert_eq!(ra, rb, "receipt of {h}");
+        }
+    }
+    eprintln!("killed mid-sync {kills} times (last reported head {reported}); caught up to {target}");
+}
