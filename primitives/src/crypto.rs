@@ -35,10 +35,23 @@ impl PublicKey {
     /// Checks `sig` over `msg` strictly: the key must be a canonical, non-small-order point,
     /// the signature's `R` must not be small-order and `s` must be reduced (ed25519-dalek's
     /// `verify_strict`).
+    ///
+    /// A triple (key, message, signature) that verified is remembered ([`SIG_CACHE`]
+    /// entries): the same transaction is checked when it enters the pool, when the block
+    /// holding it is built or received, and at its isolation checks, and only the first
+    /// check pays. Only successes are kept, under a salted hash of the whole triple, so an
+    /// entry can only ever answer for exactly the triple that verified (Bitcoin Core's
+    /// signature cache, for the same reason).
     pub fn verify_strict(&self, msg: &[u8], sig: &Signature) -> Result<(), CryptoError> {
+        let key = sig_cache::key(&self.0, &sig.0, msg);
+        if sig_cache::contains(&key) {
+            return Ok(());
+        }
         let vk = self.checked_key()?;
         let s = ed25519_dalek::Signature::from_bytes(&sig.0);
-        vk.verify_strict(msg, &s).map_err(|_| CryptoError::BadSignature)
+        vk.verify_strict(msg, &s).map_err(|_| CryptoError::BadSignature)?;
+        sig_cache::insert(key);
+        Ok(())
     }
 
     /// The key as a curve point, once it is known canonical and not weak. Decompressing and
@@ -74,6 +87,58 @@ impl PublicKey {
 
 /// Checked public keys each thread keeps ([`PublicKey::verify_strict`]): about 200 KiB.
 pub const KEY_CACHE: usize = 1024;
+
+/// Verified signatures remembered by the process ([`PublicKey::verify_strict`]): 32 bytes
+/// each plus the set's overhead, about 6 MiB in all.
+pub const SIG_CACHE: usize = 1 << 17;
+
+/// The verified-signature cache: salted SHA-256 keys of (public key, signature, message) in
+/// 16 shards (threads verifying in parallel rarely meet on a lock); a full shard is emptied,
+/// which costs only re-verifications.
+mod sig_cache {
+    use sha2::{Digest, Sha256};
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+
+    const SHARDS: usize = 16;
+
+    struct Cache {
+        salt: [u8; 32],
+        shards: [Mutex<HashSet<[u8; 32]>>; SHARDS],
+    }
+
+    static CACHE: LazyLock<Cache> = LazyLock::new(|| {
+        // A salt unknown outside this process: no one can aim inputs at one shard or entry.
+        let mut salt = [0u8; 32];
+        super::getrandom_fill(&mut salt);
+        Cache { salt, shards: std::array::from_fn(|_| Mutex::new(HashSet::new())) }
+    });
+
+    pub fn key(public_key: &[u8; 32], signature: &[u8; 64], msg: &[u8]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(CACHE.salt);
+        h.update(public_key);
+        h.update(signature);
+        h.update(msg);
+        h.finalize().into()
+    }
+
+    fn shard(key: &[u8; 32]) -> std::sync::MutexGuard<'static, HashSet<[u8; 32]>> {
+        CACHE.shards[key[0] as usize % SHARDS].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn contains(key: &[u8; 32]) -> bool {
+        shard(key).contains(key)
+    }
+
+    pub fn insert(key: [u8; 32]) {
+        let mut s = shard(&key);
+        if s.len() >= super::SIG_CACHE / SHARDS {
+            s.clear();
+        }
+        s.insert(key);
+    }
+}
 
 impl Signature {
     pub fn to_hex(&self) -> String {
@@ -199,6 +264,27 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(PublicKey(id).verify_strict(b"", &Signature([0u8; 64])), Err(CryptoError::WeakKey));
         }
+    }
+
+    #[test]
+    fn the_signature_cache_answers_only_for_the_triple_that_verified() {
+        let sk = SecretKey::from_bytes(&[11u8; 32]);
+        let other = SecretKey::from_bytes(&[12u8; 32]);
+        let sig = sk.sign(b"pay 5");
+        for _ in 0..2 {
+            assert_eq!(sk.public_key().verify_strict(b"pay 5", &sig), Ok(()));
+            // Each part of the triple changed misses the cache and fails the real check.
+            assert_eq!(sk.public_key().verify_strict(b"pay 6", &sig), Err(CryptoError::BadSignature));
+            assert_eq!(other.public_key().verify_strict(b"pay 5", &sig), Err(CryptoError::BadSignature));
+            let mut bent = sig;
+            bent.0[63] ^= 0x40;
+            assert!(sk.public_key().verify_strict(b"pay 5", &bent).is_err());
+        }
+        // Failures are never kept: a bad signature checked twice fails twice, and does not
+        // become good after its good twin verified.
+        let bad = Signature([3u8; 64]);
+        assert!(sk.public_key().verify_strict(b"pay 5", &bad).is_err());
+        assert!(sk.public_key().verify_strict(b"pay 5", &bad).is_err());
     }
 
     #[test]
