@@ -220,51 +220,43 @@ impl Engine {
         durability: Durability,
     ) -> Result<Imported, ImportError> {
         let started = std::time::Instant::now();
-        let res = self.import_block_timed(block, certificate, pre, durability);
+        let res = (|| {
+            let hash = block.hash();
+            let height = block.header.height;
+            if self.is_known_invalid_block(&block) {
+                return Err(ImportError::KnownInvalid(hash));
+            }
+            if height == 0 {
+                return Err(BlockError::Height { expected: self.head().height + 1, found: 0 }.into());
+            }
+            // A block beyond the next one waits: the set that certified it may not be known yet.
+            let next = self.head().height + 1;
+            if height > next {
+                return Ok(Imported::Ahead { next });
+            }
+            // First and cheap: more than ⅔ of the validators' power precommitted this hash at
+            // this height. A failure is not remembered: a peer can pair a real block with a bad
+            // certificate, and remembering would let it poison the block.
+            let validators = self.validator_set(height)?;
+            verify_certificate_bytes(certificate, height, &hash, &validators)?;
+            if let Some(done) = self.place_on_head(&block, hash)? {
+                return Ok(done);
+            }
+            // The proposer's signature and the body against the header, before anything costly.
+            let checked = pre
+                .unwrap_or_else(|| check_block_in_isolation(&block, &self.params))
+                .and_then(|c| check_proposer_turn(&block, &validators).map(|_| c))?;
+            let _guard = self.commit_lock.lock();
+            // Again under the lock: another import may have moved the head meanwhile.
+            if let Some(done) = self.place_on_head(&block, hash)? {
+                return Ok(done);
+            }
+            let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_block_if_intrinsic(&block, hash, e))?;
+            self.commit_and_announce_with(&block, &checked.tx_hashes, &out, certificate, durability).map_err(storage)?;
+            Ok(Imported::Extended(self.head()))
+        })();
         self.metrics.record_import(&res, started.elapsed().as_secs_f64());
         res
-    }
-
-    fn import_block_timed(
-        &self,
-        block: Block,
-        certificate: &[u8],
-        pre: Option<Result<CheckedBlock, BlockError>>,
-        durability: Durability,
-    ) -> Result<Imported, ImportError> {
-        let hash = block.hash();
-        let height = block.header.height;
-        if self.is_known_invalid_block(&block) {
-            return Err(ImportError::KnownInvalid(hash));
-        }
-        if height == 0 {
-            return Err(BlockError::Height { expected: self.head().height + 1, found: 0 }.into());
-        }
-        // A block beyond the next one waits: the set that certified it may not be known yet.
-        let next = self.head().height + 1;
-        if height > next {
-            return Ok(Imported::Ahead { next });
-        }
-        // First and cheap: more than ⅔ of the validators' power precommitted this hash at
-        // this height. A failure is not remembered: a peer can pair a real block with a bad
-        // certificate, and remembering would let it poison the block.
-        let validators = self.validator_set(height)?;
-        verify_certificate_bytes(certificate, height, &hash, &validators)?;
-        if let Some(done) = self.place_on_head(&block, hash)? {
-            return Ok(done);
-        }
-        // The proposer's signature and the body against the header, before anything costly.
-        let checked = pre
-            .unwrap_or_else(|| check_block_in_isolation(&block, &self.params))
-            .and_then(|c| check_proposer_turn(&block, &validators).map(|_| c))?;
-        let _guard = self.commit_lock.lock();
-        // Again under the lock: another import may have moved the head meanwhile.
-        if let Some(done) = self.place_on_head(&block, hash)? {
-            return Ok(done);
-        }
-        let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_block_if_intrinsic(&block, hash, e))?;
-        self.commit_and_announce_with(&block, &checked.tx_hashes, &out, certificate, durability).map_err(storage)?;
-        Ok(Imported::Extended(self.head()))
     }
 
     /// Where a certified block stands against the head: `None` when it is the next block on
