@@ -54,6 +54,8 @@ fn listen_multiaddr(ip: IpAddr, port: u16) -> cpc_network::Multiaddr {
 
 /// Runs the node until a signal or a critical failure; every step below is one component.
 pub async fn run_async(args: RunArgs) -> Result<()> {
+    // First: a SIGTERM from here on stops the node cleanly, however far the start has got.
+    let stop = crate::commands::run::StopSignals::install().context("installing the SIGTERM and SIGINT handlers")?;
     // Under --dev without --datadir the chain lives in a temporary directory, removed at exit.
     let _tmp;
     let datadir: PathBuf = match (&args.datadir, args.dev) {
@@ -86,7 +88,7 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
     start_producer(&args, &datadir, &node, &mut sup);
 
     let failure = tokio::select! {
-        _ = crate::commands::run::wait_for_signal() => None,
+        _ = stop.wait() => None,
         f = sup.failed() => Some(f),
     };
     match &failure {

@@ -112,3 +112,28 @@ async fn a_failing_critical_task_stops_the_node_cleanly() {
         assert!(block_number(&c).await.unwrap() >= seen, "{fault}: every block it reported is still there");
     }
 }
+
+/// A SIGTERM that comes while the node is still starting (opening its database, starting its
+/// services) is a clean stop once it is up — exit 0, "stopped cleanly" — never the signal's
+/// default action killing it mid-start (the handler used to be installed only when the node
+/// began to wait for it, after JSON-RPC was listening). Also with a chain on disk to reopen.
+#[test]
+fn a_sigterm_during_start_is_a_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().to_str().unwrap();
+    for (round, delay_ms) in [(0, 40u64), (1, 80), (2, 150), (3, 40)] {
+        let mut child = std::process::Command::new(cpcd_path())
+            .args(["--dev", "--http.port", "0", "--dev.block-time", "0", "--datadir", datadir])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let sent = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "round {round}, TERM after {delay_ms} ms: {:?}\n{log}", out.status);
+        assert!(log.contains("stopped cleanly"), "round {round}: {log}");
+    }
+}

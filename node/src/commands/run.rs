@@ -27,11 +27,30 @@ pub fn run(args: RunArgs) -> Result<()> {
 }
 
 pub async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    StopSignals::install().expect("installing the SIGTERM and SIGINT handlers").wait().await
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment this is made: the node makes it first
+/// thing, so a stop asked for while it is still opening the database or starting services
+/// (before it waits for one) is a clean shutdown once it is up, not the default action of the
+/// signal killing it mid-start.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    /// Returns when either signal came (also one that came before this was called).
+    pub async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }
 
