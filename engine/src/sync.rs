@@ -1,11 +1,14 @@
-//! What sync needs from the chain: ranges of committed blocks with their certificates for peers, and the parallel
-//! pre-verification of a fetched range's synthetic results before its ordered import.
+//! What sync needs from the chain: ranges of committed blocks with their certificates for
+//! peers; for a fetched range, its in-isolation checks and the pre-verification of its
+//! synthetic results on all cores, then its ordered import, synced once at the end.
 
 use crate::{Engine, ImportError, Imported};
 use cpc_consensus::{check_block_in_isolation, is_synthetic, window_heights, BlockError, CheckedBlock, WindowTip};
 use cpc_primitives::{Block, ComputeResult, TxType, H256};
 use cpc_state::{Durability, StoreError};
 use rayon::prelude::*;
+use std::collections::HashMap;
+use std::time::Instant;
 
 /// A fetched certified block with the result of its in-isolation checks.
 pub struct SyncedBlock {
@@ -14,8 +17,6 @@ pub struct SyncedBlock {
     pub certificate: Vec<u8>,
     pub checked: Result<CheckedBlock, BlockError>,
 }
-use std::collections::HashMap;
-use std::time::Instant;
 
 impl Engine {
     /// Committed blocks `from`, `from + 1`, … (at most `count`, and at most `max_bytes` of
