@@ -194,6 +194,8 @@ mod shani {
     }
 
     /// The SHA-256 digests of `0x00 ‖ rows[l]` for each lane `l`, every row `shape`'s length.
+    // Lane loops index several arrays by lane: clearer than zipped iterators here.
+    #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
     unsafe fn hash_lanes<const L: usize>(_token: Token, rows: [&[u8]; L], shape: Shape) -> [[u8; 32]; L] {
         // Byte order within each 32-bit word: the message words are big-endian.
