@@ -155,9 +155,10 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
     }
     // Each answer is decoded, its certificates checked, then its blocks checked in isolation
     // (every signature) in its own task as it arrives, so ranges are checked while an
-    // earlier one is imported; the loop below imports them in height order.
+    // earlier one is imported; the loop below imports them in height order and asks for the
+    // next range as each one lands, so the pipe stays full until the peers' heads.
     let mut inflight = tokio::task::JoinSet::new();
-    for (peer, top, start, count) in asks {
+    let ask = |inflight: &mut tokio::task::JoinSet<_>, peer: PeerId, top: u64, start: u64, count: u32| {
         let (net, node) = (net.clone(), node.clone());
         inflight.spawn(async move {
             let res = match tokio::time::timeout(SYNC_ANSWER_TIMEOUT, net.request(peer, SyncRequest::Blocks { from: start, count })).await {
@@ -174,6 +175,9 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
             };
             (peer, start, res)
         });
+    };
+    for (peer, top, start, count) in asks {
+        ask(&mut inflight, peer, top, start, count);
     }
     // A peer that fails us is out of the book for a while; the ranges it held wait for the
     // next step, served by the others.
@@ -183,17 +187,27 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
         net.penalize(peer, severity, why);
     };
     let mut ready: std::collections::BTreeMap<u64, (PeerId, Vec<SyncedBlock>)> = Default::default();
+    // After a failed range the ranges beyond it cannot be imported this step: ask no more.
+    let mut failed = false;
+    let mut turn = 0usize;
     while let Some(done) = inflight.join_next().await {
-        let Ok((peer, start, res)) = done else { continue };
+        let Ok((peer, start, res)) = done else {
+            failed = true;
+            continue;
+        };
         match res {
             Ok(blocks) => {
                 ready.entry(start).or_insert((peer, blocks));
             }
             Err(Some((sev, why))) => {
                 drop_peer(peer, sev, why);
+                failed = true;
                 continue;
             }
-            Err(None) => continue,
+            Err(None) => {
+                failed = true;
+                continue;
+            }
         }
         // Import every range that now continues the head.
         loop {
@@ -207,6 +221,16 @@ async fn sync_step(node: &Arc<Node>, net: &NetworkHandle, book: &PeerBook) {
             if !import_range(node, &drop_peer, peer, blocks).await {
                 return;
             }
+        }
+        // Keep SYNC_PARALLEL_REQUESTS ranges asked for, and no more than as many again
+        // fetched and waiting for the ones before them (each range is at most 16 MiB).
+        while !failed && inflight.len() < SYNC_PARALLEL_REQUESTS && inflight.len() + ready.len() < 2 * SYNC_PARALLEL_REQUESTS {
+            let peers = book.ahead_of(from - 1);
+            let Some(&(peer, top)) = peers.get(turn % peers.len().max(1)) else { break };
+            turn += 1;
+            let count = (MAX_BLOCKS_PER_REQUEST as u64).min(top - from + 1) as u32;
+            ask(&mut inflight, peer, top, from, count);
+            from += count as u64;
         }
     }
     if let Some(p) = node.sync.lock().as_mut() {
