@@ -227,6 +227,9 @@ pub struct Store {
     /// more writes, and flushing or closing it is unsafe (Debian's build asserts), so the node
     /// stops without either: every committed block is already synced to the log.
     write_failed: std::sync::atomic::AtomicBool,
+    /// Held across the look-up and the write of a piece of evidence, so that the same piece
+    /// arriving from consensus and from a peer at once is kept (and reported new) once.
+    evidence_lock: std::sync::Mutex<()>,
 }
 
 fn encode_account(e: &AccountEntry) -> [u8; 32] {
@@ -350,6 +353,7 @@ impl Store {
             tree: RwLock::new(AccountTree::default()),
             mem: RwLock::new(Mem { head: None, supply: Supply::default() }),
             write_failed: Default::default(),
+            evidence_lock: Default::default(),
         };
         store.load_and_check().map_err(damaged)?;
         Ok(store)
@@ -619,6 +623,7 @@ impl Store {
     /// Keeps a piece of evidence (synced write). Returns false when it was already kept.
     pub fn put_evidence(&self, height: u64, id: &H256, bytes: &[u8]) -> Result<bool, StoreError> {
         let key = evidence_key(height, id);
+        let _one_at_a_time = self.evidence_lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.db.get_pinned_cf(self.cf(CF_META), &key)?.is_some() {
             return Ok(false);
         }

@@ -482,3 +482,28 @@ fn evidence_is_kept_once_in_height_order_and_survives_a_reopen() {
     assert_eq!(store.evidence(257, 10).unwrap(), vec![]);
     assert!(store.certificate(0).unwrap().is_none(), "evidence keys do not collide with certificates");
 }
+
+#[test]
+fn the_same_evidence_put_from_many_threads_at_once_is_new_exactly_once() {
+    // Consensus and peers' gossip can hand the node one piece at the same moment; the caller
+    // counts and re-gossips a piece only when it is new.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    init(&store);
+    for round in 0..20u8 {
+        let start = std::sync::Barrier::new(8);
+        let new = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        store.put_evidence(7, &H256([round; 32]), b"piece").unwrap()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).filter(|n| *n).count()
+        });
+        assert_eq!(new, 1, "round {round}");
+    }
+    assert_eq!(store.evidence(0, 100).unwrap().len(), 20);
+}
