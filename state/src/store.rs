@@ -75,6 +75,32 @@ fn evidence_key(height: u64, id: &H256) -> Vec<u8> {
     [KEY_EVIDENCE_PREFIX, &height.to_be_bytes()[..], &id.0[..]].concat()
 }
 
+/// `addrtx/` ‖ address (20 bytes) ‖ height (u64 BE) ‖ index (u32 BE) in `meta` → the hash of
+/// the committed transaction at that place that the address sent, received or was paid by
+/// (the worker of a SUBMIT_RESULT): the account history of `cpc_getAccountTransactions`, in
+/// chain order. Written with each committed block (no schema change: a datadir made before
+/// the index has no entries for its older blocks).
+const KEY_ADDR_TX_PREFIX: &[u8] = b"addrtx/";
+
+fn addr_tx_key(addr: &Address, height: u64, index: u32) -> Vec<u8> {
+    [KEY_ADDR_TX_PREFIX, &addr.0[..], &height.to_be_bytes()[..], &index.to_be_bytes()[..]].concat()
+}
+
+/// The addresses a committed transaction is listed under: its sender, its receiver and, for a
+/// result, the worker it pays; each once.
+fn tx_addresses(tx: &Transaction) -> Vec<Address> {
+    let mut out = vec![tx.from_address];
+    let worker = (tx.tx_type == cpc_primitives::TxType::SubmitResult)
+        .then(|| cpc_primitives::ComputeResult::from_payload(&tx.payload).ok()?.worker_address.parse::<Address>().ok())
+        .flatten();
+    for a in tx.to_address.into_iter().chain(worker) {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
 /// A storage failure or an inconsistent database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -633,6 +659,44 @@ impl Store {
         Ok(true)
     }
 
+    /// The committed transactions of an address (sent, received, or paying it as a worker),
+    /// newest first: at most `limit` of them before `before` = (height, index in its block),
+    /// exclusive, or from the head when `before` is None. Each is `(height, index, tx hash)`.
+    pub fn account_txs(&self, addr: &Address, before: Option<(u64, u32)>, limit: usize) -> Result<Vec<(u64, u32, H256)>, StoreError> {
+        let prefix = [KEY_ADDR_TX_PREFIX, &addr.0[..]].concat();
+        // Reverse iteration starts at the last key <= the seek key: exclusive of `before`.
+        let seek = match before {
+            Some((0, 0)) => return Ok(vec![]),
+            Some((h, 0)) => addr_tx_key(addr, h - 1, u32::MAX),
+            Some((h, i)) => addr_tx_key(addr, h, i - 1),
+            None => addr_tx_key(addr, u64::MAX, u32::MAX),
+        };
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(self.cf(CF_META), rocksdb::IteratorMode::From(&seek, rocksdb::Direction::Reverse));
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            let rest = &k[prefix.len()..];
+            if rest.len() != 12 || v.len() != 32 {
+                return Err(StoreError::Corrupt {
+                    cf: CF_META,
+                    reason: format!("account history entry: expected a 12-byte place and a 32-byte hash, found {} and {}", rest.len(), v.len()),
+                });
+            }
+            let height = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
+            let index = u32::from_be_bytes(rest[8..].try_into().expect("4 bytes"));
+            out.push((height, index, H256(v[..].try_into().expect("32 bytes"))));
+        }
+        Ok(out)
+    }
+
+    /// The hash of the committed SUBMIT_RESULT that answered `task_id`, if any.
+    pub fn task_tx(&self, task_id: &str) -> Result<Option<H256>, StoreError> {
+        self.db.get_pinned_cf(self.cf(CF_TASKS), task_id.as_bytes())?.map(|b| hash_key(&b, CF_TASKS)).transpose()
+    }
+
     /// Kept evidence of heights `from` and above, in height order, at most `limit` pieces.
     pub fn evidence(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = [KEY_EVIDENCE_PREFIX, &from.to_be_bytes()[..]].concat();
@@ -709,6 +773,9 @@ impl Store {
                 error: out.error.clone(),
             };
             batch.put_cf(rc_cf, out.tx_hash.0, json(&receipt));
+            for a in tx_addresses(tx) {
+                batch.put_cf(self.cf(CF_META), addr_tx_key(&a, h.height, i as u32), out.tx_hash.0);
+            }
         }
         let acc_cf = self.cf(CF_ACCOUNTS);
         for (addr, e) in &ch.accounts {

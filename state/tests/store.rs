@@ -507,3 +507,84 @@ fn the_same_evidence_put_from_many_threads_at_once_is_new_exactly_once() {
     }
     assert_eq!(store.evidence(0, 100).unwrap().len(), 20);
 }
+
+/// A result sent by `from` that names `worker` as the one to pay.
+fn submit_for(from: u8, worker: Address, task_id: &str, nonce: u64) -> Transaction {
+    let r = ComputeResult {
+        task_id: task_id.into(),
+        worker_address: worker.to_string(),
+        result_hash: "cd".repeat(32),
+        proof: None,
+        nonce: Some(1),
+        signature: None,
+    };
+    UnsignedTx::submit_result("cpc-test", addr(from), &r, nonce, 1000).sign(&key(from))
+}
+
+#[test]
+fn the_account_history_lists_each_address_s_transactions_newest_first_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    init(&store);
+    let outsider = Address([0x77; 20]);
+    // The expectation is kept here, from the transactions as the test made them: (height,
+    // index, hash, every address the transaction names).
+    let mut placed: Vec<(u64, u32, H256, Vec<Address>)> = Vec::new();
+    let mut nonces = [0u64; 3];
+    let mut next = |i: u8| {
+        nonces[i as usize] += 1;
+        nonces[i as usize] - 1
+    };
+    for height in 1..=6u64 {
+        let mut txs = vec![transfer(1, addr(2), 5, next(1), 1000)];
+        if height % 2 == 0 {
+            txs.push(transfer(2, outsider, 1, next(2), 1000));
+            txs.push(transfer(2, addr(2), 1, next(2), 1000)); // to itself: listed once
+        }
+        if height % 3 == 0 {
+            txs.push(submit_for(1, addr(0), &format!("task-{height}"), next(1)));
+        }
+        let (b, h, o) = next_block(&store, txs.clone());
+        store.commit_block(&b, &h, &o).unwrap();
+        for (i, t) in txs.iter().enumerate() {
+            let mut named = vec![t.from_address];
+            named.extend(t.to_address);
+            if t.tx_type == TxType::SubmitResult {
+                named.push(addr(0));
+            }
+            placed.push((height, i as u32, t.hash(), named));
+        }
+    }
+    let expect = |a: Address| -> Vec<(u64, u32, H256)> {
+        placed.iter().rev().filter(|(.., named)| named.contains(&a)).map(|(h, i, t, _)| (*h, *i, *t)).collect()
+    };
+    for a in [addr(0), addr(1), addr(2), outsider] {
+        let all = store.account_txs(&a, None, 1000).unwrap();
+        assert_eq!(all, expect(a), "history of {a}");
+        // Paging by the last place seen gives the same list, none twice, none missed.
+        let mut paged = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store.account_txs(&a, before, 2).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 2);
+            before = page.last().map(|(h, i, _)| (*h, *i));
+            paged.extend(page);
+        }
+        assert_eq!(paged, all, "paged history of {a}");
+    }
+    assert_eq!(expect(addr(2)).iter().filter(|(h, ..)| *h == 2).count(), 3, "the self-transfer is one entry");
+    assert_eq!(store.account_txs(&Address([0x99; 20]), None, 10).unwrap(), vec![], "an unknown address has none");
+    assert_eq!(store.account_txs(&addr(1), Some((0, 0)), 10).unwrap(), vec![]);
+    // The task index names the transaction that answered the task.
+    let (h3, i3, t3) = expect(addr(0))[1];
+    assert_eq!(h3, 3);
+    assert_eq!(store.task_tx("task-3").unwrap(), Some(t3));
+    assert_eq!(store.receipt(&t3).unwrap().unwrap().index, i3);
+    assert_eq!(store.task_tx("task-4").unwrap(), None);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.account_txs(&addr(1), None, 1000).unwrap(), expect(addr(1)), "written, not cached");
+}
