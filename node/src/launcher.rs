@@ -225,22 +225,38 @@ async fn start_rpc(args: &RunArgs, node: &Arc<Node>) -> Result<(Arc<Api>, Vec<js
             max_connections: args.rpc.rpc_max_connections,
             calls_per_sec: args.rpc.rpc_calls_per_sec,
             observer: Some(node.metrics.rpc.clone()),
+            explorer: None,
         })
     };
-    let addr = SocketAddr::new(args.rpc.http_addr, args.rpc.http_port);
-    let (bound, http) = cpc_rpc::start_http(addr, api.clone(), &rpc_cfg(&args.rpc.http_api, "http.api")?)
-        .await
-        .with_context(|| format!("binding JSON-RPC on {addr}"))?;
-    tracing::info!("JSON-RPC listening on http://{bound}");
-    let mut servers = vec![http];
+    let mut servers = Vec::new();
+    // The WebSocket server first: the explorer on the HTTP port tells the page its port.
+    let mut ws_port = None;
     if args.rpc.ws || args.rpc.ws_port.is_some() {
         let addr = SocketAddr::new(args.rpc.ws_addr, args.rpc.ws_port.unwrap_or(crate::commands::DEFAULT_WS_PORT));
         let (bound, h) = cpc_rpc::start_ws(addr, api.clone(), &rpc_cfg(&args.rpc.ws_api, "ws.api")?)
             .await
             .with_context(|| format!("binding the WebSocket API on {addr}"))?;
         tracing::info!("WebSocket listening on ws://{bound}");
+        ws_port = Some(bound.port());
         servers.push(h);
     }
+    let explorer = args.rpc.explorer.unwrap_or(args.dev);
+    let mut http_cfg = rpc_cfg(&args.rpc.http_api, "http.api")?;
+    if explorer {
+        http_cfg.explorer = Some(Arc::new(cpc_rpc::ExplorerConfig { ws_port, chain_id: node.engine.params().chain_id.clone() }));
+    }
+    let addr = SocketAddr::new(args.rpc.http_addr, args.rpc.http_port);
+    let (bound, http) =
+        cpc_rpc::start_http(addr, api.clone(), &http_cfg).await.with_context(|| format!("binding JSON-RPC on {addr}"))?;
+    tracing::info!("JSON-RPC listening on http://{bound}");
+    if explorer {
+        if cpc_rpc::explorer_built() {
+            tracing::info!("explorer at http://{bound}/");
+        } else {
+            tracing::warn!("this build has no explorer files (explorer/dist): GET / answers 404");
+        }
+    }
+    servers.insert(0, http);
     Ok((api, servers))
 }
 

@@ -2,6 +2,7 @@
 //! node implements. This crate decodes and encodes; it holds no chain logic. Every method is
 //! listed in docs/RPC.md (a test checks that the list and the server agree).
 
+mod explorer;
 pub mod heavy;
 pub mod metrics;
 pub mod types;
@@ -19,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::broadcast;
+pub use explorer::{explorer_built, ExplorerConfig};
 pub use metrics::RpcMetrics;
 pub use types::*;
 
@@ -89,6 +91,13 @@ impl From<ApiError> for ErrorObjectOwned {
 /// sender's own are all in `txpool_contentFrom`).
 pub const TXPOOL_CONTENT_MAX: usize = 4_096;
 
+/// Transactions one `cpc_getAccountTransactions` call returns by default, and at most.
+pub const ACCOUNT_TXS_DEFAULT: u64 = 25;
+pub const ACCOUNT_TXS_MAX: u64 = 100;
+
+/// The longest task id a ComputeResult may carry (docs/PROTOCOL-NOTES.md).
+pub const MAX_TASK_ID_LEN: usize = 128;
+
 /// Most pieces of evidence one `cpc_getEvidence` call returns (page on with `from_height`).
 pub const MAX_EVIDENCE_PER_CALL: usize = 100;
 
@@ -138,6 +147,11 @@ pub trait ChainApi: Send + Sync + 'static {
     fn get_work(&self, worker: &Address) -> Result<WorkView, ApiError>;
     fn network_stats(&self) -> Result<NetworkStatsView, ApiError>;
     fn worker(&self, worker: &Address) -> Result<WorkerView, ApiError>;
+    /// The committed transactions of an address (sent, received, or paying it as a worker),
+    /// newest first: at most `limit` before `before` (exclusive), and the place to go on from.
+    fn account_transactions(&self, addr: &Address, before: Option<TxPlace>, limit: usize) -> Result<AccountTxsView, ApiError>;
+    /// Where the result that answered `task_id` was committed, if one was.
+    fn result_by_task(&self, task_id: &str) -> Result<Option<TaskResultView>, ApiError>;
     /// Admits a signed SUBMIT_RESULT transaction and says which task it answers.
     fn submit_result(&self, tx: Value) -> Result<SubmitView, ApiError>;
     fn miner_status(&self) -> MinerStatus;
@@ -198,6 +212,8 @@ pub trait Cpc {
     fn get_transaction_by_hash(&self, hash: String) -> RpcResult<Option<TxView>>;
     #[method(name = "getTransactionReceipt")]
     fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<Receipt>>;
+    #[method(name = "getAccountTransactions")]
+    fn get_account_transactions(&self, address: String, limit: Option<u64>, before: Option<TxPlace>) -> RpcResult<AccountTxsView>;
     #[method(name = "getComputeResults")]
     fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>>;
     /// Evidence that validators equivocated (double votes, double proposals), from
@@ -290,6 +306,8 @@ pub trait Poc {
     fn network_stats(&self) -> RpcResult<NetworkStatsView>;
     #[method(name = "getWorker")]
     fn get_worker(&self, worker: String) -> RpcResult<WorkerView>;
+    #[method(name = "getResultByTask")]
+    fn get_result_by_task(&self, task_id: String) -> RpcResult<Option<TaskResultView>>;
     #[method(name = "submitResult")]
     fn submit_result(&self, tx: Value) -> RpcResult<SubmitView>;
 }
@@ -415,6 +433,14 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
     fn get_transaction_receipt(&self, hash: String) -> RpcResult<Option<Receipt>> {
         Ok(self.api.receipt(&parse_hash(&hash)?)?)
     }
+    fn get_account_transactions(&self, address: String, limit: Option<u64>, before: Option<TxPlace>) -> RpcResult<AccountTxsView> {
+        let addr = parse_address(&address)?;
+        let limit = limit.unwrap_or(ACCOUNT_TXS_DEFAULT);
+        if !(1..=ACCOUNT_TXS_MAX).contains(&limit) {
+            return Err(ApiError::InvalidParams(format!("limit: expected 1 to {ACCOUNT_TXS_MAX}, found {limit}")).into());
+        }
+        Ok(self.api.account_transactions(&addr, before, limit as usize)?)
+    }
     fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
         Ok(self.api.compute_results(self.height_of(block)?)?)
     }
@@ -537,6 +563,12 @@ impl<A: ChainApi> PocServer for CpcRpc<A> {
     fn get_worker(&self, worker: String) -> RpcResult<WorkerView> {
         Ok(self.api.worker(&parse_address(&worker)?)?)
     }
+    fn get_result_by_task(&self, task_id: String) -> RpcResult<Option<TaskResultView>> {
+        if task_id.is_empty() || task_id.len() > MAX_TASK_ID_LEN {
+            return Err(ApiError::InvalidParams(format!("task id: expected 1 to {MAX_TASK_ID_LEN} bytes, found {}", task_id.len())).into());
+        }
+        Ok(self.api.result_by_task(&task_id)?)
+    }
     fn submit_result(&self, tx: Value) -> RpcResult<SubmitView> {
         Ok(self.api.submit_result(tx)?)
     }
@@ -627,6 +659,8 @@ pub struct RpcConfig {
     /// Calls one connection may make per second, sustained ([`CALLS_PER_SEC`]); 0: no limit.
     pub calls_per_sec: u32,
     pub observer: Option<Arc<dyn RpcObserver>>,
+    /// Serve the built-in explorer on GET (HTTP server only; JSON-RPC stays POST).
+    pub explorer: Option<Arc<ExplorerConfig>>,
 }
 
 impl Default for RpcConfig {
@@ -639,6 +673,7 @@ impl Default for RpcConfig {
             max_connections: MAX_CONNECTIONS,
             calls_per_sec: CALLS_PER_SEC,
             observer: None,
+            explorer: None,
         }
     }
 }
@@ -706,6 +741,7 @@ pub const HEAVY_METHODS: &[&str] = &[
     "cpc_getBlockByNumber",
     "cpc_getBlockByHash",
     "cpc_getComputeResults",
+    "cpc_getAccountTransactions",
     "txpool_content",
     "txpool_contentFrom",
 ];
@@ -947,7 +983,8 @@ async fn start<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig, ws: 
         .layer_fn(move |service| RateLimit { service, rate, burst })
         .layer_fn(|service| Offload { service });
     let limit = (rate > 0).then_some(PerConnectionLimit { rate: rate as f64, burst });
-    let http_mw = tower::ServiceBuilder::new().option_layer(limit).option_layer(cors);
+    let explorer = if ws { None } else { cfg.explorer.clone().map(explorer::ExplorerLayer) };
+    let http_mw = tower::ServiceBuilder::new().option_layer(explorer).option_layer(limit).option_layer(cors);
     let server = Server::builder()
         .set_config(sc.build())
         .set_rpc_middleware(rpc_mw)

@@ -1,6 +1,6 @@
 //! JSON shapes of the API (documented in docs/RPC.md and docs/PROTOCOL-NOTES.md).
 
-use cpc_primitives::{Address, Block, ComputeResult, Header, PublicKey, ShareTarget, Signature, Transaction, ValconsAddress, H256};
+use cpc_primitives::{Address, Block, ComputeResult, Header, PublicKey, ShareTarget, Signature, Transaction, TxStatus, TxType, ValconsAddress, H256};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A block: `hash`, `header` (PROTOCOL.md fields), `transactions` (objects or hashes),
@@ -287,6 +287,48 @@ pub struct WorkerView {
     pub rewards: u128,
     /// Height of the block that holds the latest share; null before the first.
     pub last_share_height: Option<u64>,
+}
+
+/// A committed transaction's place: its block's height and its index in the block.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TxPlace {
+    pub height: u64,
+    pub index: u32,
+}
+
+/// One committed transaction of an address (`cpc_getAccountTransactions`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountTxView {
+    pub tx_hash: H256,
+    pub block_height: u64,
+    pub block_hash: H256,
+    pub index: u32,
+    pub tx_type: TxType,
+    pub from_address: Address,
+    pub to_address: Option<Address>,
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub amount: u128,
+    pub status: TxStatus,
+}
+
+/// `cpc_getAccountTransactions`: a page of an address's history, newest first; `next` is the
+/// `before` of the following page (null on the last one).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountTxsView {
+    pub transactions: Vec<AccountTxView>,
+    pub next: Option<TxPlace>,
+}
+
+/// `poc_getResultByTask`: where the result that answered a task was committed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskResultView {
+    pub task_id: String,
+    pub tx_hash: H256,
+    pub block_height: u64,
+    pub block_hash: H256,
+    pub index: u32,
+    pub worker_address: String,
 }
 
 /// `poc_submitResult`.

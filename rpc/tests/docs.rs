@@ -43,6 +43,12 @@ impl ChainApi for Stub {
     fn worker(&self, _: &Address) -> Result<WorkerView, ApiError> {
         unreachable!()
     }
+    fn account_transactions(&self, _: &Address, _: Option<TxPlace>, _: usize) -> Result<AccountTxsView, ApiError> {
+        unreachable!()
+    }
+    fn result_by_task(&self, _: &str) -> Result<Option<TaskResultView>, ApiError> {
+        unreachable!()
+    }
     fn receipt(&self, _: &H256) -> Result<Option<Receipt>, ApiError> {
         unreachable!()
     }

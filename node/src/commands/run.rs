@@ -183,6 +183,12 @@ pub struct RpcFlags {
     /// are not counted. 0: no limit.
     #[arg(long = "rpc.calls-per-sec", default_value_t = cpc_rpc::CALLS_PER_SEC)]
     pub rpc_calls_per_sec: u32,
+    /// Serve the built-in explorer at `GET /` of the JSON-RPC port (JSON-RPC stays POST):
+    /// `--explorer` or `--explorer=true` to turn it on, `--explorer=false` off. Default: on
+    /// under --dev, off otherwise. It uses only the public API (and subscribes to `newHeads`
+    /// when --ws is on; else it polls).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub explorer: Option<bool>,
 }
 
 /// The peer-to-peer network.

@@ -5,8 +5,8 @@ use cpc_consensus::is_synthetic;
 use cpc_mempool::AdmitError;
 use cpc_primitives::{Address, ComputeResult, Receipt, Transaction, TxType, H256};
 use cpc_rpc::{
-    AccountView, ActiveSetView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultsView, DelegationView,
-    MinerStatus, NetworkStatsView, NodeInfo, PeerView, SubmitView, SyncStatus, TxView, TxpoolStatus, UnbondingView,
+    AccountTxView, AccountTxsView, AccountView, ActiveSetView, ApiError, BlockView, ChainApi, ChainEvent, ComputeResultsView, DelegationView,
+    MinerStatus, NetworkStatsView, NodeInfo, PeerView, SubmitView, SyncStatus, TaskResultView, TxPlace, TxView, TxpoolStatus, UnbondingView,
     ValidatorView, WorkView, WorkerView,
 };
 use cpc_state::stake_query;
@@ -364,6 +364,52 @@ impl ChainApi for Api {
             rewards: st.map_or(0, |s| s.rewards),
             last_share_height: st.map(|s| s.last_share_height),
         })
+    }
+
+    fn account_transactions(&self, addr: &Address, before: Option<TxPlace>, limit: usize) -> Result<AccountTxsView, ApiError> {
+        let store = self.0.engine.store();
+        // One more than asked for tells whether there is a next page.
+        let mut places = store.account_txs(addr, before.map(|p| (p.height, p.index)), limit + 1).map_err(internal)?;
+        let next = (places.len() > limit).then(|| {
+            places.truncate(limit);
+            let (height, index, _) = places[limit - 1];
+            TxPlace { height, index }
+        });
+        let mut transactions = Vec::with_capacity(places.len());
+        for (height, index, hash) in places {
+            let missing = |what: &str| internal(format!("the account history names {hash} at {height}/{index}, whose {what} is missing"));
+            let r = store.receipt(&hash).map_err(internal)?.ok_or_else(|| missing("receipt"))?;
+            let tx = store.tx(&hash).map_err(internal)?.ok_or_else(|| missing("body"))?;
+            transactions.push(AccountTxView {
+                tx_hash: hash,
+                block_height: r.block_height,
+                block_hash: r.block_hash,
+                index: r.index,
+                tx_type: tx.tx_type,
+                from_address: tx.from_address,
+                to_address: tx.to_address,
+                amount: tx.amount,
+                status: r.status,
+            });
+        }
+        Ok(AccountTxsView { transactions, next })
+    }
+
+    fn result_by_task(&self, task_id: &str) -> Result<Option<TaskResultView>, ApiError> {
+        let store = self.0.engine.store();
+        let Some(hash) = store.task_tx(task_id).map_err(internal)? else { return Ok(None) };
+        let missing = |what: &str| internal(format!("the task index names {hash} for {task_id:?}, whose {what} is missing"));
+        let r = store.receipt(&hash).map_err(internal)?.ok_or_else(|| missing("receipt"))?;
+        let tx = store.tx(&hash).map_err(internal)?.ok_or_else(|| missing("body"))?;
+        let result = ComputeResult::from_payload(&tx.payload).map_err(|e| internal(format!("{hash}: {e}")))?;
+        Ok(Some(TaskResultView {
+            task_id: task_id.to_string(),
+            tx_hash: hash,
+            block_height: r.block_height,
+            block_hash: r.block_hash,
+            index: r.index,
+            worker_address: result.worker_address,
+        }))
     }
 
     fn submit_result(&self, tx: Value) -> Result<SubmitView, ApiError> {
