@@ -7,7 +7,7 @@ BIN        := $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/cpcd
 # Extra flags for the dev node, e.g. `make run ARGS="--dev.block-time 0"`.
 ARGS       ?=
 
-.PHONY: run test bench fuzz deps build maxperf nvrtc clippy fmt clean-data
+.PHONY: run test bench fuzz deps build maxperf nvrtc clippy fmt clean-data explorer
 
 ## Install system packages the build needs (libclang for bindgen, Debian's RocksDB).
 deps:
@@ -32,8 +32,15 @@ run: build
 
 ## Set up and run every test (unit, vectors, property, integration with real cpcd processes).
 test: build
+	@scripts/install-test-deps.sh
 	@scripts/install-nvrtc.sh || echo "NVRTC not installed: the kernel compile test will skip"
 	$(CARGO) test --$(PROFILE) --workspace --no-fail-fast
+
+## Rebuild the explorer's front end (explorer/web -> explorer/dist, which is committed and
+## embedded in cpcd; a test checks that dist is the build of the sources).
+explorer:
+	@scripts/install-test-deps.sh
+	npm run build --prefix explorer
 
 ## Benchmarks; figures go to BENCHMARKS.md by hand with the command that made them.
 bench: build

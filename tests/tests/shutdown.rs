@@ -122,7 +122,7 @@ fn a_sigterm_during_start_is_a_clean_stop() {
     let dir = tempfile::tempdir().unwrap();
     let datadir = dir.path().to_str().unwrap();
     for (round, delay_ms) in [(0, 40u64), (1, 80), (2, 150), (3, 40)] {
-        let mut child = std::process::Command::new(cpcd_path())
+        let child = std::process::Command::new(cpcd_path())
             .args(["--dev", "--http.port", "0", "--dev.block-time", "0", "--datadir", datadir])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
