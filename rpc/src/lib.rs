@@ -215,7 +215,7 @@ pub trait Cpc {
     #[method(name = "getAccountTransactions")]
     fn get_account_transactions(&self, address: String, limit: Option<u64>, before: Option<TxPlace>) -> RpcResult<AccountTxsView>;
     #[method(name = "getComputeResults")]
-    fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>>;
+    fn get_compute_results(&self, block: BlockId, proofs: Option<bool>) -> RpcResult<Option<ComputeResultsView>>;
     /// Evidence that validators equivocated (double votes, double proposals), from
     /// `from_height` (default 0) on, in height order, at most MAX_EVIDENCE_PER_CALL pieces.
     #[method(name = "getEvidence")]
@@ -441,8 +441,15 @@ impl<A: ChainApi> CpcServer for CpcRpc<A> {
         }
         Ok(self.api.account_transactions(&addr, before, limit as usize)?)
     }
-    fn get_compute_results(&self, block: BlockId) -> RpcResult<Option<ComputeResultsView>> {
-        Ok(self.api.compute_results(self.height_of(block)?)?)
+    fn get_compute_results(&self, block: BlockId, proofs: Option<bool>) -> RpcResult<Option<ComputeResultsView>> {
+        let mut view = self.api.compute_results(self.height_of(block)?)?;
+        // Proofs are most of the bytes (k rows of n values each); a dashboard wants the rest.
+        if proofs == Some(false) {
+            for r in view.iter_mut().flat_map(|v| v.results.iter_mut()) {
+                r.result.proof = None;
+            }
+        }
+        Ok(view)
     }
     fn get_evidence(&self, from_height: Option<u64>) -> RpcResult<Vec<Value>> {
         Ok(self.api.evidence(from_height.unwrap_or(0), MAX_EVIDENCE_PER_CALL)?)
