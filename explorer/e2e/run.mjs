@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // End-to-end check of the explorer in headless Chromium (Debian's /usr/bin/chromium, driven by
-// playwright-core). Usage: node explorer/e2e/run.mjs <base url> <screenshot dir> [<miner address>]
+// playwright-core). Usage:
+//   node explorer/e2e/run.mjs <base url> <screenshot dir> [<miner address> [<tx hash>]]
+// where <tx hash> (optional) is a committed transaction carrying HTML markup in its data (an
+// external result's task id): its page must show the markup as text and never run it.
 // Prints one line per check; exits 0 only if every check passed and the browser logged no
 // console error or warning, no page error and no failed request.
 
@@ -8,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [base, shots, minerArg] = process.argv.slice(2);
+const [base, shots, minerArg, markupTx] = process.argv.slice(2);
 if (!base || !shots) {
   console.error('usage: node explorer/e2e/run.mjs <base url> <screenshot dir> [<miner address>]');
   process.exit(2);
@@ -205,6 +208,23 @@ try {
     await page.waitForSelector('#tx-receipt', { timeout: T });
     if (!(await page.textContent('#app')).includes(taskId)) throw new Error('tx page does not show the task id');
     return taskId;
+  });
+  await check('markup in chain data is shown as text, never run (when given a tx carrying some)', async () => {
+    if (!markupTx) return 'skipped: no such tx given';
+    await go(page, `#/tx/${markupTx}`);
+    await page.waitForSelector('#tx-receipt', { timeout: T });
+    const text = await page.textContent('#app');
+    if (!text.includes('<img src=x onerror=')) throw new Error('the markup is not shown as text');
+    const [imgs, pwned] = await page.evaluate(() => [document.querySelectorAll('#app img').length, window.__pwned]);
+    if (imgs || pwned) throw new Error(`markup became elements (${imgs} img) or ran (${pwned})`);
+    const q = '"><img src=y onerror="window.__pwned=2">';
+    await page.fill('#search', q);
+    await page.press('#search', 'Enter');
+    await page.waitForSelector('#not-found', { timeout: T });
+    if (!(await page.textContent('#not-found')).includes(q)) throw new Error('the query is not shown as typed');
+    const [imgs2, pwned2] = await page.evaluate(() => [document.querySelectorAll('img').length, window.__pwned]);
+    if (imgs2 || pwned2) throw new Error(`the query became elements (${imgs2} img) or ran (${pwned2})`);
+    return markupTx.slice(0, 16) + '…';
   });
   await check('search for a block height opens the block', async () => {
     await page.fill('#search', '3');

@@ -196,11 +196,16 @@ async fn the_explorer_works_in_a_real_browser_against_a_mining_node() {
     let k = keys();
     let h = send(&c, &transfer(&k[1], addr_of(&k[2]), 42, 0)).await.unwrap();
     wait_receipt(&c, &h, WAIT).await.unwrap();
+    // An attacker's markup in chain data (anyone can name an external task so): the page must
+    // show it as text, never run or load it. The image would also be a failed request.
+    let markup = external_result(&addr_of(&k[3]), "<img src=x onerror=\"window.__pwned=1\">").to_payload();
+    let evil = send(&c, &submit_result(&k[3], markup, 0, 80_000)).await.unwrap();
+    wait_receipt(&c, &evil, WAIT).await.unwrap();
     let out = screenshot_dir();
     std::fs::create_dir_all(&out).unwrap();
     let url = node.rpc_url.trim_end_matches('/').to_string() + "/";
     let run = tokio::task::spawn_blocking(move || {
-        Command::new("node").arg(explorer_dir().join("e2e/run.mjs")).arg(&url).arg(&out).arg(&worker).output()
+        Command::new("node").arg(explorer_dir().join("e2e/run.mjs")).arg(&url).arg(&out).arg(&worker).arg(&evil).output()
     })
     .await
     .unwrap()
