@@ -217,6 +217,39 @@ async fn the_explorer_works_in_a_real_browser_against_a_mining_node() {
     assert!(shots >= 10, "a screenshot of each page at both sizes, found {shots} in {}", screenshot_dir().display());
 }
 
+/// The page while its node is killed and restarted: the banner says so, and the page recovers
+/// by itself once the node is back (no reload), the head moving on.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_explorer_says_when_its_node_is_down_and_recovers_when_it_returns() {
+    use std::io::{BufRead, BufReader};
+    assert!(explorer_dir().join("node_modules/playwright-core").is_dir(), "run `npm ci --prefix explorer` (make test does)");
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().to_str().unwrap().to_string();
+    let node = NodeProc::start_dev(Some(dir.path()), &["--dev.block-time", "500ms"]).unwrap();
+    let port = hostport(&node).rsplit(':').next().unwrap().to_string();
+    let url = node.rpc_url.trim_end_matches('/').to_string() + "/";
+    let mut page = Command::new("node")
+        .arg(explorer_dir().join("e2e/down.mjs"))
+        .arg(&url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running node explorer/e2e/down.mjs");
+    let mut lines = BufReader::new(page.stdout.take().unwrap()).lines();
+    let mut next_line = move || lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    let watching = tokio::task::block_in_place(&mut next_line);
+    assert!(watching.starts_with("watching "), "{watching}");
+    node.kill9();
+    let down = tokio::task::block_in_place(&mut next_line);
+    assert!(down.starts_with("down "), "the page did not say the node is down: {down}");
+    // The same chain back on the same port.
+    let args: Vec<String> =
+        ["--dev", "--datadir", &datadir, "--dev.block-time", "500ms", "--http.port", &port].iter().map(|s| s.to_string()).collect();
+    let back = NodeProc::spawn(&args, PathBuf::from(&datadir), None).unwrap();
+    let line = tokio::task::block_in_place(&mut next_line);
+    let status = page.wait().unwrap();
+    assert!(line.starts_with("back ") && status.success(), "the page did not recover: {line} ({status}); node log:\n{}", back.logs());
+}
+
 fn files_under(root: &Path) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         for e in std::fs::read_dir(dir).unwrap() {
