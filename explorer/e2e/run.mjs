@@ -233,6 +233,44 @@ try {
     await page.waitForSelector('#block-txs', { timeout: T });
   });
 
+  await check('search for a tx hash and for a block hash opens their pages', async () => {
+    const tx = (visited.tx ?? '').replace('#/tx/', '');
+    if (!/^[0-9a-f]{64}$/.test(tx)) throw new Error(`no tx hash seen (${visited.tx})`);
+    await page.fill('#search', tx);
+    await page.press('#search', 'Enter');
+    await page.waitForFunction((t) => location.hash === `#/tx/${t}`, tx, { timeout: T });
+    await page.waitForSelector('#tx-receipt', { timeout: T });
+    const blk = await rpcInPage(page, 'cpc_getBlockByNumber', [2, false]);
+    const hash = blk.result.hash;
+    await page.fill('#search', hash);
+    await page.press('#search', 'Enter');
+    await page.waitForFunction(() => location.hash.startsWith('#/block/'), null, { timeout: T });
+    await page.waitForSelector('#block-txs', { timeout: T });
+    if (!(await page.textContent('#app')).includes(hash)) throw new Error('the block page does not show the hash searched');
+    return `${tx.slice(0, 10)}…, block ${hash.slice(0, 10)}…`;
+  });
+  await check('the banner says when the node is syncing (its cpc_syncing answer rewritten in flight)', async () => {
+    // The dev node never syncs: answer the page's cpc_syncing as a catching-up node would.
+    const fake = { starting_block: 0, current_block: 1234, highest_block: 56789 };
+    await page.route(root, async (route) => {
+      const req = route.request();
+      if (req.method() !== 'POST') return route.continue();
+      const body = JSON.parse(req.postData() ?? 'null');
+      const calls = Array.isArray(body) ? body : [body];
+      const ids = new Set(calls.filter((c) => c.method === 'cpc_syncing').map((c) => c.id));
+      const res = await route.fetch();
+      if (!ids.size) return route.fulfill({ response: res });
+      const out = await res.json();
+      const fix = (o) => (ids.has(o.id) ? { ...o, result: fake } : o);
+      return route.fulfill({ response: res, json: Array.isArray(out) ? out.map(fix) : fix(out) });
+    });
+    await page.waitForFunction(() => document.getElementById('node-status')?.dataset.state === 'syncing', null, { timeout: T });
+    const text = await page.textContent('#node-status');
+    if (!text.includes('Syncing: block 1,234 of 56,789')) throw new Error(`banner: ${text}`);
+    await page.unroute(root);
+    await page.waitForFunction(() => document.getElementById('node-status')?.dataset.state === 'ok', null, { timeout: T });
+    return text;
+  });
   for (const [name, hash, sel] of [
     ['workers', '#/workers', '#workers-table tbody tr'],
     ['validators', '#/validators', '#validators-table tbody tr'],
