@@ -102,6 +102,30 @@ fn main() {
     });
     let c = matmul(&a, &b, n);
     bench("poc/row_tree_n1024", 20, || RowTree::from_product(&c, n));
+    // The task market's check (issue 17: <= 10 ms at n = 1024 on one core): Freivalds, two
+    // rounds over F_(2^61-1), against recomputing the product (matmul_n1024_1thread above).
+    let fs = freivalds_seed("job:bench", &sha256(b"root"));
+    bench("poc/freivalds_1024x1024x1024", 20, || {
+        freivalds_check(&a, &b, &c, n, n, n, &fs).expect("the product passes")
+    });
+    // The market's largest job: m = n = 1024, k = 4096 (A and B of 4 MiB each).
+    let (ak, bk) = (keystream(&s, 0, n * 4096), keystream(&s, 1 << 30, 4096 * n));
+    let (ak, bk): (Vec<i8>, Vec<i8>) = (ak.into_iter().map(|x| x as i8).collect(), bk.into_iter().map(|x| x as i8).collect());
+    let ck = {
+        let mut ck = vec![0i32; n * n];
+        for i in 0..n {
+            for l in 0..4096 {
+                let x = ak[i * 4096 + l] as i32;
+                for (cj, &bj) in ck[i * n..(i + 1) * n].iter_mut().zip(&bk[l * n..(l + 1) * n]) {
+                    *cj += x * bj as i32;
+                }
+            }
+        }
+        ck
+    };
+    bench("poc/freivalds_1024x4096x1024", 10, || {
+        freivalds_check(&ak, &bk, &ck, n, 4096, n, &fs).expect("the product passes")
+    });
     // The 1 024 row leaves alone, with each leaf backend this CPU has.
     let mut leaves = vec![cpc_primitives::H256::ZERO; n];
     for backend in LeafBackend::ALL.into_iter().filter(|b| b.available()) {

@@ -14,11 +14,16 @@
 //!
 //! No chain access: callers hand in the tip (or, with [`find_tip`], the window's tips).
 
+mod freivalds;
 mod kernel;
 mod leaves;
 mod stream;
 mod tree;
 
+pub use freivalds::{
+    FREIVALDS_DOMAIN, FREIVALDS_P, FREIVALDS_ROUNDS, FreivaldsError, MAX_JOB_K, MAX_JOB_MN, freivalds_check,
+    freivalds_seed, freivalds_vectors,
+};
 pub use kernel::{
     Kernel, kernel_name, matmul, matmul_into, matmul_parallel, matmul_portable, matmul_reference,
     matmul_rows, matmul_rows_with, matmul_with,
