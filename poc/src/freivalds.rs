@@ -18,9 +18,10 @@
 //! Before any field work, every entry of C must lie within what an int8 product of depth k
 //! can reach (|c| ≤ k·128²): a cheap refusal of garbage.
 //!
-//! **Cost.** Both rounds are done in one pass over each matrix; each product term is exact in
-//! a 128-bit accumulator (int8 × 61 bits over at most 4096 terms needs 81 bits, a checked C entry
-//! (≤ 2²⁶) × 61 bits over at most 1024 terms 98), reduced mod p once per row.
+//! **Cost.** O(m·k + k·n + m·n). Each vector is split into limbs small enough that every dot
+//! product is exact in i64 (int8 rows: limbs of 31 and 30 bits; rows of C, |c| ≤ 2²⁶: 21, 21
+//! and 19 bits), which the compiler turns into packed 32×32→64 multiplies (AVX-512 or AVX2,
+//! picked at run time); the limbs are recombined and reduced mod p once per row.
 
 use cpc_primitives::{sha256_concat, H256};
 
@@ -82,23 +83,94 @@ pub fn freivalds_vectors(seed: &[u8; 32], n: usize, rounds: usize) -> Vec<Vec<u6
         .collect()
 }
 
-/// `M·x mod p` for the `rows × cols` matrix `M` (row-major, entries as i64) and vectors `xs`
-/// (elements < p), all vectors in one pass over M; `out[v][row]`.
-fn mat_vecs<T: Copy + Into<i64>, const V: usize>(m: &[T], rows: usize, cols: usize, xs: &[&[u64]; V]) -> [Vec<u64>; V] {
-    let mut out: [Vec<u64>; V] = std::array::from_fn(|_| vec![0u64; rows]);
+/// Limb widths for vectors multiplied by int8 rows (B·r, A·(B·r)): two limbs of 31 and 30 bits,
+/// so that `|x|·limb < 2³⁸` and a row of up to 4096 terms sums below 2⁵⁰ in i64.
+const INT8_LIMBS: [u32; 2] = [31, 30];
+/// Limb widths for vectors multiplied by rows of C (|c| ≤ 2²⁶ after the range check): three
+/// limbs of 21, 21 and 19 bits, so that `|c|·limb < 2⁴⁷` and 1024 terms sum below 2⁵⁷.
+const C_LIMBS: [u32; 3] = [21, 21, 19];
+
+/// The limbs of every element of `v` (elements < 2⁶¹), `limbs[q][j]`, each below 2³¹.
+fn split(v: &[u64], widths: &[u32]) -> Vec<Vec<i32>> {
+    let mut shift = 0;
+    widths
+        .iter()
+        .map(|&w| {
+            let part = v.iter().map(|&x| ((x >> shift) & ((1 << w) - 1)) as i32).collect();
+            shift += w;
+            part
+        })
+        .collect()
+}
+
+/// Σⱼ x[j]·l[j] in i64: exact under the limb bounds above. Plain enough for the compiler to
+/// turn into packed 32×32→64 multiplies (vpmuldq) under AVX2 or AVX-512.
+#[inline(always)]
+fn dot<T: Copy + Into<i64>>(x: &[T], l: &[i32]) -> i64 {
+    x.iter().zip(l).map(|(&a, &b)| a.into() * b as i64).sum()
+}
+
+/// `M·v mod p` for each vector of `vs` (given as limbs of `widths`), for the `rows × cols`
+/// matrix `M` (row-major); `out[v][row]`.
+#[inline(always)]
+fn mat_vecs<T: Copy + Into<i64>>(m: &[T], rows: usize, cols: usize, vs: &[Vec<Vec<i32>>], widths: &[u32]) -> Vec<Vec<u64>> {
+    let mut out = vec![vec![0u64; rows]; vs.len()];
     for (row, line) in m.chunks_exact(cols).enumerate().take(rows) {
-        let mut acc = [0i128; V];
-        for (j, &a) in line.iter().enumerate() {
-            let a: i64 = a.into();
-            for v in 0..V {
-                acc[v] += a as i128 * xs[v][j] as i128;
+        for (v, limbs) in vs.iter().enumerate() {
+            let mut total = 0i128;
+            let mut shift = 0;
+            for (limb, &w) in limbs.iter().zip(widths) {
+                total += (dot(line, limb) as i128) << shift;
+                shift += w;
             }
-        }
-        for v in 0..V {
-            out[v][row] = reduce_signed(acc[v]);
+            out[v][row] = reduce_signed(total);
         }
     }
     out
+}
+
+/// Both rounds: `A·(B·r) mod p` and `C·r mod p` for each r of `rs`.
+#[inline(always)]
+fn rounds(a: &[i8], b: &[i8], c: &[i32], m: usize, k: usize, n: usize, rs: &[Vec<u64>]) -> Vec<(Vec<u64>, Vec<u64>)> {
+    let r8: Vec<_> = rs.iter().map(|r| split(r, &INT8_LIMBS)).collect();
+    let rc: Vec<_> = rs.iter().map(|r| split(r, &C_LIMBS)).collect();
+    let br = mat_vecs(b, k, n, &r8, &INT8_LIMBS);
+    let br8: Vec<_> = br.iter().map(|x| split(x, &INT8_LIMBS)).collect();
+    let abr = mat_vecs(a, m, k, &br8, &INT8_LIMBS);
+    let cr = mat_vecs(c, m, n, &rc, &C_LIMBS);
+    abr.into_iter().zip(cr).collect()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+fn rounds_avx512(a: &[i8], b: &[i8], c: &[i32], m: usize, k: usize, n: usize, rs: &[Vec<u64>]) -> Vec<(Vec<u64>, Vec<u64>)> {
+    rounds(a, b, c, m, k, n, rs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn rounds_avx2(a: &[i8], b: &[i8], c: &[i32], m: usize, k: usize, n: usize, rs: &[Vec<u64>]) -> Vec<(Vec<u64>, Vec<u64>)> {
+    rounds(a, b, c, m, k, n, rs)
+}
+
+/// The same arithmetic compiled for the widest vectors this CPU has (checked at run time).
+fn rounds_best(a: &[i8], b: &[i8], c: &[i32], m: usize, k: usize, n: usize, rs: &[Vec<u64>]) -> Vec<(Vec<u64>, Vec<u64>)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU has every feature the function is compiled for.
+            return unsafe { rounds_avx512(a, b, c, m, k, n, rs) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { rounds_avx2(a, b, c, m, k, n, rs) };
+        }
+    }
+    rounds(a, b, c, m, k, n, rs)
 }
 
 /// Freivalds' check that `c = a·b` (row-major `m×k`, `k×n`, `m×n`), with the two round vectors
@@ -118,15 +190,30 @@ pub fn freivalds_check(a: &[i8], b: &[i8], c: &[i32], m: usize, k: usize, n: usi
         return Err(FreivaldsError::OutOfRange { row: i / n, col: i % n, value: c[i], k, bound });
     }
     let r = freivalds_vectors(seed, n, FREIVALDS_ROUNDS);
-    let [br0, br1] = mat_vecs(b, k, n, &[&r[0], &r[1]]);
-    let [abr0, abr1] = mat_vecs(a, m, k, &[&br0, &br1]);
-    let [cr0, cr1] = mat_vecs(c, m, n, &[&r[0], &r[1]]);
-    for (round, (lhs, rhs)) in [(abr0, cr0), (abr1, cr1)].into_iter().enumerate() {
+    for (round, (lhs, rhs)) in rounds_best(a, b, c, m, k, n, &r).into_iter().enumerate() {
         if let Some(row) = lhs.iter().zip(&rhs).position(|(x, y)| x != y) {
             return Err(FreivaldsError::Mismatch { round, row });
         }
     }
     Ok(())
+}
+
+/// The field arithmetic without limbs (one 128-bit product per term): the reference the
+/// limb arithmetic is tested against.
+pub fn freivalds_reference_sides(a: &[i8], b: &[i8], c: &[i32], m: usize, k: usize, n: usize, r: &[u64]) -> (Vec<u64>, Vec<u64>) {
+    let mv = |mat: &dyn Fn(usize, usize) -> i64, rows: usize, cols: usize, x: &[u64]| -> Vec<u64> {
+        (0..rows).map(|i| reduce_signed((0..cols).map(|j| mat(i, j) as i128 * x[j] as i128).sum())).collect()
+    };
+    let br = mv(&|i, j| b[i * n + j] as i64, k, n, r);
+    let abr = mv(&|i, j| a[i * k + j] as i64, m, k, &br);
+    let cr = mv(&|i, j| c[i * n + j] as i64, m, n, r);
+    (abr, cr)
+}
+
+/// The two sides the check compares for one vector `r`, with the limb arithmetic it uses
+/// (exact only for a range-checked C: |c| ≤ 2²⁶).
+pub fn freivalds_sides(a: &[i8], b: &[i8], c: &[i32], m: usize, k: usize, n: usize, r: &[u64]) -> (Vec<u64>, Vec<u64>) {
+    rounds_best(a, b, c, m, k, n, &[r.to_vec()]).remove(0)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ mod tree;
 
 pub use freivalds::{
     FREIVALDS_DOMAIN, FREIVALDS_P, FREIVALDS_ROUNDS, FreivaldsError, MAX_JOB_K, MAX_JOB_MN, freivalds_check,
-    freivalds_seed, freivalds_vectors,
+    freivalds_reference_sides, freivalds_seed, freivalds_sides, freivalds_vectors,
 };
 pub use kernel::{
     Kernel, kernel_name, matmul, matmul_into, matmul_parallel, matmul_portable, matmul_reference,

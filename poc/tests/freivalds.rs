@@ -146,3 +146,19 @@ fn the_vectors_depend_on_job_and_root_and_lie_in_the_field() {
     let high = v.iter().flatten().filter(|&&x| x >> 60 == 1).count();
     assert!((900..1150).contains(&high), "{high}");
 }
+
+#[test]
+fn the_limb_arithmetic_equals_plain_field_arithmetic() {
+    // Extreme inputs (all -128 / 127, C at the range bound, r near p) and random ones: the
+    // vectorised limb sums equal one 128-bit product per term, reduced mod p.
+    let cases: Vec<(usize, usize, usize, Vec<i8>, Vec<i8>, Vec<i32>)> = vec![
+        (3, 4096, 5, vec![-128; 3 * 4096], vec![-128; 4096 * 5], vec![1 << 26; 15]),
+        (2, 4096, 7, vec![127; 2 * 4096], vec![-128; 4096 * 7], vec![-(1 << 26); 14]),
+        (17, 33, 1024, matrix("la", 17 * 33), matrix("lb", 33 * 1024), (0..17 * 1024).map(|i| (i as i32 * 7919) % (1 << 26) - (1 << 25)).collect()),
+    ];
+    for (m, k, n, a, b, c) in cases {
+        for r in [vec![FREIVALDS_P - 1; n], vec![(1 << 61) - 2; n], freivalds_vectors(&[3; 32], n, 1).remove(0)] {
+            assert_eq!(freivalds_sides(&a, &b, &c, m, k, n, &r), freivalds_reference_sides(&a, &b, &c, m, k, n, &r), "{m}×{k}×{n}");
+        }
+    }
+}
