@@ -226,6 +226,9 @@ async fn start_rpc(args: &RunArgs, node: &Arc<Node>) -> Result<(Arc<Api>, Vec<js
             calls_per_sec: args.rpc.rpc_calls_per_sec,
             observer: Some(node.metrics.rpc.clone()),
             explorer: None,
+            vhosts: args.rpc.http_vhosts.clone(),
+            ws_origins: args.rpc.ws_origins.clone(),
+            own_addrs: [args.rpc.http_addr, args.rpc.ws_addr].into_iter().filter(|a| !a.is_unspecified()).collect(),
         })
     };
     let mut servers = Vec::new();

@@ -4,6 +4,7 @@
 
 mod explorer;
 pub mod heavy;
+mod hosts;
 pub mod metrics;
 pub mod types;
 
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::broadcast;
 pub use explorer::{explorer_built, ExplorerConfig};
+pub use hosts::HostRules;
 pub use metrics::RpcMetrics;
 pub use types::*;
 
@@ -668,6 +670,13 @@ pub struct RpcConfig {
     pub observer: Option<Arc<dyn RpcObserver>>,
     /// Serve the built-in explorer on GET (HTTP server only; JSON-RPC stays POST).
     pub explorer: Option<Arc<ExplorerConfig>>,
+    /// Host names (besides IP literals) a request's `Host` may carry (`--http.vhosts`; `*`: any).
+    pub vhosts: Vec<String>,
+    /// Hosts a browser page's `Origin` may have to open a WebSocket, besides localhost,
+    /// loopback and `own_addrs` (`--ws.origins`; `*`: any).
+    pub ws_origins: Vec<String>,
+    /// The addresses the node's servers listen on (pages it serves come from there).
+    pub own_addrs: Vec<std::net::IpAddr>,
 }
 
 impl Default for RpcConfig {
@@ -681,6 +690,9 @@ impl Default for RpcConfig {
             calls_per_sec: CALLS_PER_SEC,
             observer: None,
             explorer: None,
+            vhosts: vec!["localhost".into()],
+            ws_origins: vec![],
+            own_addrs: vec![],
         }
     }
 }
@@ -991,7 +1003,12 @@ async fn start<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig, ws: 
         .layer_fn(|service| Offload { service });
     let limit = (rate > 0).then_some(PerConnectionLimit { rate: rate as f64, burst });
     let explorer = if ws { None } else { cfg.explorer.clone().map(explorer::ExplorerLayer) };
-    let http_mw = tower::ServiceBuilder::new().option_layer(explorer).option_layer(limit).option_layer(cors);
+    let rules = HostRules { vhosts: cfg.vhosts.clone(), origins: ws.then(|| cfg.ws_origins.clone()), own: cfg.own_addrs.clone() };
+    let http_mw = tower::ServiceBuilder::new()
+        .layer(hosts::HostLayer(Arc::new(rules)))
+        .option_layer(explorer)
+        .option_layer(limit)
+        .option_layer(cors);
     let server = Server::builder()
         .set_config(sc.build())
         .set_rpc_middleware(rpc_mw)

@@ -290,3 +290,83 @@ fn the_committed_explorer_build_is_the_build_of_its_sources() {
     }
     assert!(!committed.is_empty());
 }
+
+/// The status line's code of a raw HTTP/1.1 request with the given extra header lines.
+fn raw_status(addr: &str, request_line: &str, headers: &[&str], body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("{request_line}\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    // Enough for the status line and a short body (a 101 keeps the socket open).
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if got.windows(4).any(|w| w == b"\r\n\r\n") && (got.starts_with(b"HTTP/1.1 101") || got.len() > 200) {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
+
+/// A web page the operator visits must not use the node: not by DNS rebinding (its own name
+/// resolving to 127.0.0.1, which makes it same-origin with the explorer and JSON-RPC) and not
+/// by opening a WebSocket to it from its own origin. Without the Host and Origin rules both
+/// requests below are answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_of_another_site_cannot_use_the_node() {
+    let node = NodeProc::start_dev(None, &["--ws.port", "0"]).unwrap();
+    let http = hostport(&node);
+    let ws = ws_url(&node).unwrap().trim_start_matches("ws://").trim_end_matches('/').to_string();
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"cpc_blockNumber","params":[]}"#;
+    let json = "Content-Type: application/json";
+    // Rebinding: the browser names the attacker's host.
+    for (line, body) in [("POST / HTTP/1.1", call), ("GET / HTTP/1.1", "")] {
+        let (code, text) = raw_status(&http, line, &["Host: evil.example:8545", json], body);
+        assert_eq!(code, 403, "{line} with a rebound Host: {text}");
+        assert!(text.contains("--http.vhosts"), "{text}");
+        let (code, text) = raw_status(&http, line, &[&format!("Host: {http}"), json], body);
+        assert_eq!(code, 200, "{line} by address: {text}");
+        let (code, _) = raw_status(&http, line, &["Host: localhost", json], body);
+        assert_eq!(code, 200, "{line} by localhost");
+    }
+    // A WebSocket opened by another site's page, and one by the explorer's own page.
+    let upgrade = |origin: &str| {
+        let o = format!("Origin: {origin}");
+        let h = format!("Host: {ws}");
+        raw_status(
+            &ws,
+            "GET / HTTP/1.1",
+            &[&h, "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", &o],
+            "",
+        )
+    };
+    let (code, text) = upgrade("https://evil.example");
+    assert_eq!(code, 403, "{text}");
+    assert!(text.contains("--ws.origins"), "{text}");
+    let (code, text) = upgrade(&format!("http://{http}"));
+    assert_eq!(code, 101, "the explorer's own page: {text}");
+    // The operator can allow a dashboard of its own.
+    let open = NodeProc::start_dev(None, &["--ws.port", "0", "--ws.origins", "evil.example", "--http.vhosts", "node.example"]).unwrap();
+    let ws2 = ws_url(&open).unwrap().trim_start_matches("ws://").trim_end_matches('/').to_string();
+    let (code, text) = raw_status(
+        &ws2,
+        "GET / HTTP/1.1",
+        &[&format!("Host: {ws2}"), "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "Origin: https://evil.example"],
+        "",
+    );
+    assert_eq!(code, 101, "{text}");
+    let (code, text) = raw_status(&hostport(&open), "POST / HTTP/1.1", &["Host: node.example", json], call);
+    assert_eq!(code, 200, "{text}");
+}

@@ -157,6 +157,14 @@ pub struct RpcFlags {
     /// Origins allowed to call JSON-RPC from a browser (CORS), comma separated; `*` for any.
     #[arg(long = "http.corsdomain", value_delimiter = ',')]
     pub http_corsdomain: Vec<String>,
+    /// Host names a request's `Host` header may carry besides IP addresses, comma separated
+    /// (`*`: any). Refuses DNS rebinding: a web page whose name resolves to this node.
+    #[arg(long = "http.vhosts", value_delimiter = ',', default_value = "localhost")]
+    pub http_vhosts: Vec<String>,
+    /// Hosts a browser page may have to open a WebSocket to this node (its `Origin`), besides
+    /// localhost, loopback and the node's own addresses, comma separated (`*`: any).
+    #[arg(long = "ws.origins", value_delimiter = ',')]
+    pub ws_origins: Vec<String>,
     /// Serve the WebSocket API (same methods plus subscriptions).
     #[arg(long)]
     pub ws: bool,
