@@ -5,8 +5,9 @@
 //! where the page came from, in `Origin`). The built-in explorer makes such visits likely.
 //!
 //! So, as geth does with `--http.vhosts` / `--ws.origins`:
-//! - every request's `Host` must be an IP literal (rebinding needs a name) or a name of
-//!   `--http.vhosts` (default `localhost`; `*` for any);
+//! - every HTTP request's `Host` must be an IP literal (rebinding needs a name) or a name of
+//!   `--http.vhosts` (default `localhost`; `*` for any); the WebSocket server takes any name
+//!   (a remote worker names its node as it likes) and relies on the Origin rule;
 //! - a WebSocket upgrade that carries an `Origin` (browsers always send one; other clients
 //!   need not) must come from a page on localhost, a loopback address, the node's own
 //!   addresses, or a host of `--ws.origins` (`*` for any).

@@ -1003,7 +1003,10 @@ async fn start<A: ChainApi>(addr: SocketAddr, api: Arc<A>, cfg: &RpcConfig, ws: 
         .layer_fn(|service| Offload { service });
     let limit = (rate > 0).then_some(PerConnectionLimit { rate: rate as f64, burst });
     let explorer = if ws { None } else { cfg.explorer.clone().map(explorer::ExplorerLayer) };
-    let rules = HostRules { vhosts: cfg.vhosts.clone(), origins: ws.then(|| cfg.ws_origins.clone()), own: cfg.own_addrs.clone() };
+    // WebSocket: browsers may open one to anywhere anyway, so Origin is the rule there, and a
+    // remote worker may name the node by any name (`--node ws://node.example:8546`).
+    let vhosts = if ws { vec!["*".to_string()] } else { cfg.vhosts.clone() };
+    let rules = HostRules { vhosts, origins: ws.then(|| cfg.ws_origins.clone()), own: cfg.own_addrs.clone() };
     let http_mw = tower::ServiceBuilder::new()
         .layer(hosts::HostLayer(Arc::new(rules)))
         .option_layer(explorer)

@@ -357,6 +357,15 @@ async fn a_page_of_another_site_cannot_use_the_node() {
     assert!(text.contains("--ws.origins"), "{text}");
     let (code, text) = upgrade(&format!("http://{http}"));
     assert_eq!(code, 101, "the explorer's own page: {text}");
+    // A remote worker names the WebSocket server as it likes (and sends no Origin).
+    let h = "Host: node.example:8546".to_string();
+    let (code, text) = raw_status(
+        &ws,
+        "GET / HTTP/1.1",
+        &[&h, "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"],
+        "",
+    );
+    assert_eq!(code, 101, "a worker by name: {text}");
     // The operator can allow a dashboard of its own.
     let open = NodeProc::start_dev(None, &["--ws.port", "0", "--ws.origins", "evil.example", "--http.vhosts", "node.example"]).unwrap();
     let ws2 = ws_url(&open).unwrap().trim_start_matches("ws://").trim_end_matches('/').to_string();

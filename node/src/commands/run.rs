@@ -157,8 +157,9 @@ pub struct RpcFlags {
     /// Origins allowed to call JSON-RPC from a browser (CORS), comma separated; `*` for any.
     #[arg(long = "http.corsdomain", value_delimiter = ',')]
     pub http_corsdomain: Vec<String>,
-    /// Host names a request's `Host` header may carry besides IP addresses, comma separated
-    /// (`*`: any). Refuses DNS rebinding: a web page whose name resolves to this node.
+    /// Host names an HTTP request's `Host` header may carry besides IP addresses, comma
+    /// separated (`*`: any): refuses DNS rebinding (a web page whose name resolves to this
+    /// node). Add the name remote clients reach the node by.
     #[arg(long = "http.vhosts", value_delimiter = ',', default_value = "localhost")]
     pub http_vhosts: Vec<String>,
     /// Hosts a browser page may have to open a WebSocket to this node (its `Origin`), besides
