@@ -77,6 +77,8 @@ pub enum BlockError {
     ShareTarget { expected: ShareTarget, parent: ShareTarget, synthetic: u64, found: ShareTarget },
     #[error("transaction {index} ({hash}) cannot be applied: {error}")]
     Exec { index: usize, hash: H256, error: TxError },
+    #[error("transaction {index} ({hash}): {error}")]
+    Market { index: usize, hash: H256, error: crate::market::MarketDataError },
     #[error("gas_used: expected {expected}, found {found}")]
     GasUsed { expected: u64, found: u64 },
     #[error("state_root: expected {expected}, found {found}")]
@@ -382,6 +384,9 @@ pub fn execute_and_compare<V: StateView + ?Sized>(
     let inputs = check_consensus_data(b, view, p)?;
     let mut ex = BlockExecutor::new(view, p, b.header.height).at_time(b.header.timestamp);
     for (index, (tx, hash)) in b.transactions.iter().zip(&checked.tx_hashes).enumerate() {
+        let result = checked.results.get(index).and_then(|r| r.as_ref());
+        crate::market::check_market_data(&ex, view, tx, result, p.market.enabled)
+            .map_err(|error| BlockError::Market { index, hash: *hash, error })?;
         ex.execute(tx, *hash).map_err(|error| BlockError::Exec { index, hash: *hash, error })?;
     }
     let out = ex.finish(&inputs, paid_workers).map_err(|e| BlockError::State(e.to_string()))?;

@@ -7,7 +7,7 @@ use cpc_primitives::{
     compute_root_of_results, next_share_target, tx_root, Address, Block, ComputeResult, Header, SecretKey, Transaction,
     ValconsAddress, H256,
 };
-use cpc_state::{ApplyError, BlockOutcome, BlockExecutor, ChainParams, Head, StateView, TxError};
+use cpc_state::{ApplyError, BlockOutcome, BlockExecutor, ChainParams, Head, JobResultError, StateView, TxError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -67,6 +67,8 @@ fn classify(e: &TxError) -> Skip {
         TxError::FeeBalance { .. } | TxError::BlockGas { .. } | TxError::BlockFull(_) | TxError::Storage(_) => {
             Skip::Later(e.to_string())
         }
+        // The claim may still be on its way to the chain.
+        TxError::JobResult(JobResultError::NoSuchJob(_) | JobResultError::NotClaimed { .. }) => Skip::Later(e.to_string()),
         _ => Skip::Invalid(e.to_string()),
     }
 }
@@ -201,6 +203,10 @@ pub fn build_block<V: StateView + ?Sized>(
                 skipped.push((c.hash, Skip::Forged { worker: c.tx.from_address, why: e.to_string() }));
                 continue;
             }
+        }
+        if let Err(e) = crate::market::check_market_data(&ex, view, &c.tx, c.result.as_deref(), p.market.enabled) {
+            skipped.push((c.hash, if e.may_pass_later() { Skip::Later(e.to_string()) } else { Skip::Invalid(e.to_string()) }));
+            continue;
         }
         match ex.execute(&c.tx, c.hash) {
             Ok(_) => {

@@ -3,7 +3,7 @@
 //! one error variant per rule, each saying what was expected and what was found.
 
 use cpc_primitives::{Address, ComputeResult, ComputeResultError, CryptoError, Signature, Transaction, TxType};
-use cpc_state::ChainParams;
+use cpc_state::{parse_job_task_id, ChainParams, JobResultError, JobTx, MarketError};
 use serde_json::Value;
 
 /// Largest transaction accepted, as canonical JSON (a maximal synthetic proof is ~53 KB).
@@ -61,6 +61,8 @@ pub enum TxCheckError {
     ResultSignature(CryptoError),
     #[error("signature: {0}")]
     Signature(CryptoError),
+    #[error("{tx_type}: {why}")]
+    Market { tx_type: TxType, why: String },
 }
 
 impl TxCheckError {
@@ -200,6 +202,32 @@ pub fn check_compute_result(tx: &Transaction) -> Result<Option<ComputeResult>, T
     Ok(Some(r))
 }
 
+/// The market's in-isolation rules (docs/MARKET.md): the three job transactions exist only
+/// where genesis enables the market, with strict payloads; a job result (`job:<id>`) carries
+/// neither proof nor nonce.
+pub fn check_market_shape(tx: &Transaction, r: Option<&ComputeResult>, p: &ChainParams) -> Result<(), TxCheckError> {
+    let err = |why: String| TxCheckError::Market { tx_type: tx.tx_type, why };
+    if let Some(parsed) = JobTx::parse(tx) {
+        if !p.market.enabled {
+            return Err(err(MarketError::Disabled.to_string()));
+        }
+        parsed.map_err(err)?;
+    }
+    if let Some(r) = r
+        && p.market.enabled
+        && let Some(job) = parse_job_task_id(&r.task_id)
+    {
+        job.map_err(err)?;
+        if r.proof.is_some() {
+            return Err(err(JobResultError::Extra("proof").to_string()));
+        }
+        if r.nonce.is_some() {
+            return Err(err(JobResultError::Extra("nonce").to_string()));
+        }
+    }
+    Ok(())
+}
+
 pub fn check_signature(tx: &Transaction) -> Result<(), TxCheckError> {
     tx.pub_key.verify_strict(&tx.signing_bytes(), &tx.signature).map_err(TxCheckError::Signature)
 }
@@ -216,6 +244,7 @@ pub fn check_tx_in_isolation(tx: &Transaction, p: &ChainParams) -> Result<Option
     check_transfer_payload(tx)?;
     check_staking_shape(tx)?;
     let r = check_compute_result(tx)?;
+    check_market_shape(tx, r.as_ref(), p)?;
     check_signature(tx)?;
     Ok(r)
 }

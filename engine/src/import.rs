@@ -84,6 +84,9 @@ fn intrinsic(e: &ImportError) -> Option<Binding> {
         | BlockError::NoSet(_)
         | BlockError::State(_) => None,
         BlockError::Exec { error: cpc_state::TxError::Storage(_), .. } => None,
+        // Data not held here yet (or unreadable): it may arrive.
+        BlockError::Market { error, .. } if error.is_missing_data() => None,
+        BlockError::Market { .. } => Some(Header),
         // Fixed by the header, its parent (named by the header) and its transactions.
         BlockError::TimestampNotAfterParent { .. }
         | BlockError::WrongProposer { .. }

@@ -6,7 +6,7 @@
 //! signature (nobody signs genesis; every node rebuilds it from the same document).
 
 use cpc_primitives::*;
-use cpc_state::{BlockExecutor, BlockOutcome, ChainParams, CreateValidator, Economics, MemState, PocParams, StakingParams};
+use cpc_state::{BlockExecutor, BlockOutcome, ChainParams, CreateValidator, Economics, MarketParams, MemState, PocParams, StakingParams};
 use serde::{Deserialize, Serialize};
 
 /// Chain id of the built-in dev chain.
@@ -121,6 +121,9 @@ pub struct Genesis {
     /// Proof-of-Stake parameters (absent: the defaults).
     #[serde(default)]
     pub staking: StakingParams,
+    /// The task market (absent: off; docs/MARKET.md).
+    #[serde(default, skip_serializing_if = "MarketParams::is_default")]
+    pub market: MarketParams,
 }
 
 /// A genesis document that cannot start a chain.
@@ -172,6 +175,8 @@ pub enum GenesisError {
     EvidenceAge { unbonding: u64, found: u64 },
     #[error("staking.{field}: expected {expected}, found {found}")]
     StakingParam { field: &'static str, expected: &'static str, found: String },
+    #[error("market.{field}: expected {expected}, found {found}")]
+    MarketParam { field: &'static str, expected: &'static str, found: String },
     #[error("validators: expected at most staking.max_validators = {max}, found {found}")]
     TooManyValidators { max: u32, found: usize },
     #[error("validators: {name} has self_bond {found}, below staking.min_self_bond {expected}")]
@@ -283,6 +288,20 @@ impl Genesis {
                 return param(field, "0..=1000000000 (parts per billion)", v.to_string());
             }
         }
+        let mk = &self.market;
+        let market = |field, expected, found: String| Err(GenesisError::MarketParam { field, expected, found });
+        if mk.fee_bps > 10_000 {
+            return market("fee_bps", "0..=10000 (basis points of a job's price)", mk.fee_bps.to_string());
+        }
+        for (field, v) in [
+            ("max_claim_blocks", mk.max_claim_blocks),
+            ("max_deadline_blocks", mk.max_deadline_blocks),
+            ("max_retention_blocks", mk.max_retention_blocks),
+        ] {
+            if v == 0 {
+                return market(field, "at least 1 block", "0".into());
+            }
+        }
         if self.validators.len() > st.max_validators as usize {
             return Err(GenesisError::TooManyValidators { max: st.max_validators, found: self.validators.len() });
         }
@@ -329,6 +348,7 @@ impl Genesis {
             economics: self.economics.clone(),
             poc: self.poc,
             staking: self.staking.clone(),
+            market: self.market.clone(),
         }
     }
 
@@ -397,6 +417,9 @@ impl Genesis {
             // One validator decides the dev chain (it produces its blocks alone): validators
             // can be created, delegated to and rewarded, but the active set stays dev-0.
             staking: StakingParams { max_validators: 1, ..StakingParams::default() },
+            // The dev chain is one node, so the market's blobs need not travel (they do not
+            // yet: docs/MARKET.md).
+            market: MarketParams { enabled: true, ..MarketParams::default() },
         }
     }
 }

@@ -26,10 +26,14 @@ pub enum TxType {
     UpdateValidator,
     Unjail,
     SubmitResult,
+    /// The task market (docs/MARKET.md; beyond PROTOCOL.md, only where genesis enables it).
+    PostJob,
+    ClaimJob,
+    CancelJob,
 }
 
 impl TxType {
-    pub const ALL: [TxType; 8] = [
+    pub const ALL: [TxType; 11] = [
         TxType::Transfer,
         TxType::Stake,
         TxType::Unstake,
@@ -38,6 +42,9 @@ impl TxType {
         TxType::UpdateValidator,
         TxType::Unjail,
         TxType::SubmitResult,
+        TxType::PostJob,
+        TxType::ClaimJob,
+        TxType::CancelJob,
     ];
 
     /// The wire name, e.g. `SUBMIT_RESULT`.
@@ -51,6 +58,9 @@ impl TxType {
             TxType::UpdateValidator => "UPDATE_VALIDATOR",
             TxType::Unjail => "UNJAIL",
             TxType::SubmitResult => "SUBMIT_RESULT",
+            TxType::PostJob => "POST_JOB",
+            TxType::ClaimJob => "CLAIM_JOB",
+            TxType::CancelJob => "CANCEL_JOB",
         }
     }
 
@@ -65,6 +75,9 @@ impl TxType {
             TxType::UpdateValidator => 30_000,
             TxType::Unjail => 50_000,
             TxType::SubmitResult => 80_000,
+            TxType::PostJob => 60_000,
+            TxType::ClaimJob => 40_000,
+            TxType::CancelJob => 30_000,
         }
     }
 }

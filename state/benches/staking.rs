@@ -29,6 +29,7 @@ fn main() {
         economics: Economics::with_treasury(Address([0xee; 20])),
         poc: PocParams::default(),
         staking: StakingParams::default(),
+        market: MarketParams::default(),
     };
     p.staking.max_validators = 100;
     let vals: Vec<SecretKey> = (0..100).map(key).collect();

@@ -21,6 +21,7 @@ fn params() -> ChainParams {
         economics: Economics::with_treasury(Address([0xee; 20])),
         poc: PocParams::default(),
         staking: StakingParams::default(),
+        market: MarketParams::default(),
     }
 }
 

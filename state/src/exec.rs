@@ -56,6 +56,8 @@ pub enum TxError {
     #[error("arithmetic overflow computing {0}")]
     Overflow(&'static str),
     #[error(transparent)]
+    JobResult(#[from] crate::market::JobResultError),
+    #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
@@ -120,6 +122,9 @@ pub struct RewardSummary {
     /// set), slashes, jailings, matured unbondings and a newly scheduled set.
     #[serde(default)]
     pub staking: StakingSummary,
+    /// Claims that ran out and deadlines that passed at the end of the block.
+    #[serde(default, skip_serializing_if = "crate::market::MarketSummary::is_empty")]
+    pub market: crate::market::MarketSummary,
 }
 
 /// Everything a block changes (committed blocks are final: nothing is kept to undo them).
@@ -414,6 +419,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         }
         let fee_paid = (gas as u128).checked_mul(tx.gas_price as u128).ok_or(TxError::Overflow("gas x price"))?;
         let mut task = None;
+        let mut job_paid = None;
         if tx.tx_type == TxType::SubmitResult {
             let r = ComputeResult::from_payload(&tx.payload).map_err(|e| TxError::Payload(e.to_string()))?;
             if self.block_tasks.contains(&r.task_id) {
@@ -421,6 +427,11 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             }
             if self.view.task_known(&r.task_id)? {
                 return Err(TxError::TaskOnChain(r.task_id));
+            }
+            if self.params.market.enabled && crate::market::parse_job_task_id(&r.task_id).is_some() {
+                let (job, rec) = self.check_job_result(&tx.from_address, &r.task_id, &r.result_hash)?;
+                let root = H256::from_hex(&r.result_hash).expect("checked by check_job_result");
+                job_paid = Some((job, rec, root));
             }
             task = Some(r.task_id);
         }
@@ -456,6 +467,20 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
                 error = Some(e.to_string());
             }
         }
+        if let Some(parsed) = crate::market::JobTx::parse(tx) {
+            let res = match parsed {
+                _ if !self.params.market.enabled => Err(crate::market::MarketError::Disabled),
+                Ok(jt) => self.apply_market(&tx.from_address, tx_hash, jt)?,
+                Err(e) => Err(crate::market::MarketError::Payload(e)),
+            };
+            if let Err(e) = res {
+                status = TxStatus::Failed;
+                error = Some(e.to_string());
+            }
+        }
+        if let Some((job, rec, root)) = job_paid {
+            self.pay_job(job, rec, root)?;
+        }
         if status == TxStatus::Failed {
             // A failed transaction keeps its fee and nonce and nothing else (the handlers
             // check every rule before writing; this holds whatever a handler does).
@@ -481,6 +506,8 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         let econ = &self.params.economics;
         let prev_supply = self.view.supply();
         let mut staking = StakingSummary::default();
+        let mut market = crate::market::MarketSummary::default();
+        self.market_due(&mut market)?;
         self.apply_infractions(&inputs.infractions, &mut staking)?;
         if let Some(lc) = &inputs.last_commit {
             self.apply_liveness(lc, &mut staking)?;
@@ -531,6 +558,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             treasury_fees,
             minted,
             staking,
+            market,
         };
         self.into_outcome(prev_supply, supply, rewards)
     }

@@ -5,6 +5,7 @@
 //! over [`MemState`]. `store` is the only module that touches RocksDB.
 
 pub mod exec;
+pub mod market;
 pub mod params;
 pub mod stake;
 pub mod stake_exec;
@@ -16,7 +17,8 @@ pub mod tree;
 pub mod view;
 
 pub use exec::{state_root, ApplyError, BlockExecutor, BlockOutcome, RewardSummary, StateChanges, TxError, TxOutcome};
-pub use params::{ChainParams, Economics, PocParams, StakingParams};
+pub use market::{escrow_address, job_task_id, parse_job_task_id, Blob, BlobKind, JobRecord, JobResultError, JobStatus, JobTx, MarketError, MarketSummary};
+pub use params::{ChainParams, Economics, MarketParams, PocParams, StakingParams};
 pub use stake_exec::{BlockInputs, Infraction, LastCommit, StakingError, StakingSummary};
 pub use stake_tx::{CreateValidator, StakingTx};
 pub use store::{CanonEntry, Durability, Head, Store, StoreError, StoredBlock, WorkerStats};

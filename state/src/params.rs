@@ -144,6 +144,43 @@ impl Default for StakingParams {
     }
 }
 
+/// The task market's parameters (genesis `market`; docs/MARKET.md). Off unless enabled: a
+/// chain without it refuses the job transactions and treats `job:` task ids as external
+/// results, as PROTOCOL.md does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketParams {
+    pub enabled: bool,
+    /// The protocol's part of a job's price, basis points (to the treasury).
+    pub fee_bps: u32,
+    /// The longest claim a job may ask for, blocks.
+    pub max_claim_blocks: u64,
+    /// The furthest deadline a job may set, blocks after its posting.
+    pub max_deadline_blocks: u64,
+    /// The longest retention a job may ask for, blocks after it closes.
+    pub max_retention_blocks: u64,
+}
+
+impl Default for MarketParams {
+    /// Off; when on, 5 % to the treasury, claims up to 1 h, deadlines up to 7 days and
+    /// retention up to 18 days at 1 s blocks (EIP-4844 keeps blobs 4 096 epochs ≈ 18 days).
+    fn default() -> Self {
+        MarketParams {
+            enabled: false,
+            fee_bps: 500,
+            max_claim_blocks: 3_600,
+            max_deadline_blocks: 7 * 86_400,
+            max_retention_blocks: 18 * 86_400,
+        }
+    }
+}
+
+impl MarketParams {
+    pub fn is_default(&self) -> bool {
+        *self == MarketParams::default()
+    }
+}
+
 /// Everything consensus needs to know about the chain, fixed at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +197,9 @@ pub struct ChainParams {
     pub economics: Economics,
     pub poc: PocParams,
     pub staking: StakingParams,
+    /// The task market (absent: off).
+    #[serde(default, skip_serializing_if = "MarketParams::is_default")]
+    pub market: MarketParams,
 }
 
 #[cfg(test)]

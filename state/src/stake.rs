@@ -32,6 +32,8 @@ pub const TAG_DELEGATION: u8 = 0x02;
 pub const TAG_UNBONDING: u8 = 0x03;
 pub const TAG_SET: u8 = 0x04;
 pub const TAG_VALIDATOR_LIST: u8 = 0x05;
+pub const TAG_JOB: u8 = 0x06;
+pub const TAG_JOB_DUE: u8 = 0x07;
 
 /// The key of one staking record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,6 +49,11 @@ pub enum StakeKey {
     Set(u64),
     /// `0x05`: every validator ever created, in creation order.
     ValidatorList,
+    /// `0x06 ‖ job id`: a market job (state/src/market.rs).
+    Job(H256),
+    /// `0x07 ‖ be64 height ‖ kind ‖ job id`: what happens to a job at the end of `height`
+    /// (kind 0: its claim ends; 1: its deadline).
+    JobDue { height: u64, kind: u8, job: H256 },
 }
 
 impl StakeKey {
@@ -59,6 +66,8 @@ impl StakeKey {
             }
             StakeKey::Set(h) => [&[TAG_SET][..], &h.to_be_bytes()].concat(),
             StakeKey::ValidatorList => vec![TAG_VALIDATOR_LIST],
+            StakeKey::Job(j) => [&[TAG_JOB][..], &j.0].concat(),
+            StakeKey::JobDue { height, kind, job } => [&[TAG_JOB_DUE][..], &height.to_be_bytes(), &[*kind], &job.0].concat(),
         }
     }
 
@@ -75,6 +84,12 @@ impl StakeKey {
             },
             (TAG_SET, 8) => StakeKey::Set(u64::from_be_bytes(rest.try_into().ok()?)),
             (TAG_VALIDATOR_LIST, 0) => StakeKey::ValidatorList,
+            (TAG_JOB, 32) => StakeKey::Job(H256(rest.try_into().ok()?)),
+            (TAG_JOB_DUE, 41) => StakeKey::JobDue {
+                height: u64::from_be_bytes(rest[..8].try_into().ok()?),
+                kind: rest[8],
+                job: H256(rest[9..].try_into().ok()?),
+            },
             _ => return None,
         })
     }
@@ -82,6 +97,11 @@ impl StakeKey {
     /// The prefix of the unbonding entries that complete at `height`.
     pub fn unbonding_prefix(height: u64) -> Vec<u8> {
         [&[TAG_UNBONDING][..], &height.to_be_bytes()].concat()
+    }
+
+    /// The prefix of the market's index entries due at the end of `height`.
+    pub fn job_due_prefix(height: u64) -> Vec<u8> {
+        [&[TAG_JOB_DUE][..], &height.to_be_bytes()].concat()
     }
 
     /// The prefix of one delegator's delegations.
@@ -296,6 +316,8 @@ pub enum StakeRecord {
     Unbonding(UnbondingRecord),
     Set(ActiveSet),
     ValidatorList(Vec<Address>),
+    Job(crate::market::JobRecord),
+    JobDue(crate::market::JobDue),
 }
 
 impl StakeRecord {
@@ -306,6 +328,8 @@ impl StakeRecord {
             StakeRecord::Unbonding(v) => serde_json::to_vec(v),
             StakeRecord::Set(v) => serde_json::to_vec(v),
             StakeRecord::ValidatorList(v) => serde_json::to_vec(v),
+            StakeRecord::Job(v) => serde_json::to_vec(v),
+            StakeRecord::JobDue(v) => serde_json::to_vec(v),
         }
         .expect("records serialize")
     }
@@ -320,6 +344,8 @@ impl StakeRecord {
             StakeKey::Unbonding { .. } => StakeRecord::Unbonding(serde_json::from_slice(b).map_err(e)?),
             StakeKey::Set(_) => StakeRecord::Set(serde_json::from_slice(b).map_err(e)?),
             StakeKey::ValidatorList => StakeRecord::ValidatorList(serde_json::from_slice(b).map_err(e)?),
+            StakeKey::Job(_) => StakeRecord::Job(serde_json::from_slice(b).map_err(e)?),
+            StakeKey::JobDue { .. } => StakeRecord::JobDue(serde_json::from_slice(b).map_err(e)?),
         })
     }
 }

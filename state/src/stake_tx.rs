@@ -88,11 +88,11 @@ fn zero(tx: &Transaction) -> Result<(), String> {
 }
 
 impl StakingTx {
-    /// Parses a staking transaction; `None` for TRANSFER and SUBMIT_RESULT.
+    /// Parses a staking transaction; `None` for TRANSFER, SUBMIT_RESULT and the market's.
     pub fn parse(tx: &Transaction) -> Option<Result<StakingTx, String>> {
         let m = tx.payload.as_map();
         Some(match tx.tx_type {
-            TxType::Transfer | TxType::SubmitResult => return None,
+            TxType::Transfer | TxType::SubmitResult | TxType::PostJob | TxType::ClaimJob | TxType::CancelJob => return None,
             TxType::Stake => (|| {
                 to_address(tx, false)?;
                 let amount = positive(tx)?;

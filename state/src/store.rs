@@ -59,6 +59,8 @@ const KEY_HEAD: &[u8] = b"head";
 const KEY_SUPPLY: &[u8] = b"supply";
 const KEY_GENESIS: &[u8] = b"genesis";
 const KEY_GENESIS_DOC: &[u8] = b"genesis_doc";
+/// `blob/` ‖ content root → a market blob (`Blob::encode`).
+const BLOB_PREFIX: &[u8] = b"blob/";
 /// `cert/` ‖ height (u64 BE) in `meta`: a block's commit certificate (BFT finality), written in
 /// the block's own commit batch. Kept in `meta` so that adding it changed no layout.
 const KEY_CERT_PREFIX: &[u8] = b"cert/";
@@ -592,6 +594,15 @@ impl Store {
         self.db.get_cf(self.cf(CF_META), KEY_GENESIS)?.map(|b| hash_key(&b, CF_META)).transpose()
     }
 
+    /// Keeps a market blob under its content root (computed here, so that a stored blob always
+    /// matches its key) and returns the root. Idempotent.
+    pub fn put_blob(&self, blob: &crate::market::Blob) -> Result<H256, StoreError> {
+        let root = blob.root();
+        let key = [BLOB_PREFIX, &root.0[..]].concat();
+        self.db.put_cf(self.cf(CF_META), key, blob.encode())?;
+        Ok(root)
+    }
+
     /// The genesis document the chain was created from (opaque bytes to this crate).
     pub fn genesis_doc(&self) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(CF_META), KEY_GENESIS_DOC)?)
@@ -966,5 +977,15 @@ impl StateView for Store {
             };
         }
         Ok(None)
+    }
+    fn blob(&self, root: &H256) -> Result<Option<std::sync::Arc<crate::market::Blob>>, StorageError> {
+        let key = [BLOB_PREFIX, &root.0[..]].concat();
+        match self.db.get_pinned_cf(self.cf(CF_META), key).map_err(StoreError::from)? {
+            None => Ok(None),
+            Some(b) => {
+                let blob = crate::market::Blob::decode(&b).map_err(|why| StorageError::corrupt(format!("blob {root}: {why}")))?;
+                Ok(Some(std::sync::Arc::new(blob)))
+            }
+        }
     }
 }

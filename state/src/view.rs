@@ -73,6 +73,11 @@ pub trait StateView: NodeReader {
     /// The active set that decides `height`: the set record with the greatest effective height
     /// at most `height`.
     fn active_set_at(&self, height: u64) -> Result<Option<ActiveSet>, StorageError>;
+    /// A market blob this node holds (docs/MARKET.md, Data): not state, but what a block's
+    /// job transactions must find before the block is valid here.
+    fn blob(&self, _root: &H256) -> Result<Option<std::sync::Arc<crate::market::Blob>>, StorageError> {
+        Ok(None)
+    }
 
     /// The decoded record under `key`, `None` when absent or removed.
     fn stake_record(&self, key: &StakeKey) -> Result<Option<StakeRecord>, StorageError> {
@@ -114,6 +119,7 @@ pub struct MemState {
     pub supply: Supply,
     pub tasks: HashSet<String>,
     pub stake: BTreeMap<Vec<u8>, StakeEntry>,
+    pub blobs: HashMap<H256, std::sync::Arc<crate::market::Blob>>,
 }
 
 impl NodeReader for MemState {
@@ -158,9 +164,19 @@ impl StateView for MemState {
     fn active_set_at(&self, height: u64) -> Result<Option<ActiveSet>, StorageError> {
         set_at_in(&self.stake, height)
     }
+    fn blob(&self, root: &H256) -> Result<Option<std::sync::Arc<crate::market::Blob>>, StorageError> {
+        Ok(self.blobs.get(root).cloned())
+    }
 }
 
 impl MemState {
+    /// Keeps a blob under its content root (which it returns).
+    pub fn put_blob(&mut self, blob: crate::market::Blob) -> H256 {
+        let root = blob.root();
+        self.blobs.insert(root, std::sync::Arc::new(blob));
+        root
+    }
+
     /// Applies the changes of an executed block.
     pub fn commit(&mut self, changes: &StateChanges) {
         for (addr, entry) in &changes.accounts {

@@ -20,6 +20,7 @@ pub fn params() -> ChainParams {
         economics: Economics::with_treasury(Address([0xee; 20])),
         poc: PocParams::default(),
         staking: StakingParams::default(),
+        market: MarketParams::default(),
     }
 }
 

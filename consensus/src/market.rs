@@ -1,0 +1,116 @@
+//! The task market's data rules (docs/MARKET.md): a POST_JOB is includable only where its
+//! inputs are held here, and a job result only if its C is held here and passes Freivalds'
+//! check against A and B. The state rules (escrow, claims, payment) are the executor's
+//! (`cpc_state::market`); these run just before it, in block building, import and admission.
+
+use cpc_poc::{freivalds_check, freivalds_seed, FreivaldsError};
+use cpc_primitives::{ComputeResult, Transaction, TxType, H256};
+use cpc_state::{BlobKind, BlockExecutor, JobResultError, JobTx, StateView};
+use std::sync::Arc;
+
+/// Why a market transaction's data does not check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MarketDataError {
+    /// Not held here (yet): a matter of time for whoever sent it, never proof of bad faith.
+    #[error("{what} {root}: not held by this node (put it with job_putBlob before the transaction)")]
+    BlobMissing { what: &'static str, root: H256 },
+    #[error("{what} {root}: expected a {rows} x {cols} {kind:?} matrix, found {found}")]
+    BlobShape { what: &'static str, root: H256, kind: BlobKind, rows: u32, cols: u32, found: String },
+    #[error(transparent)]
+    Result(#[from] JobResultError),
+    #[error("job result for {job}: Freivalds' check refused C: {why}")]
+    Freivalds { job: H256, why: FreivaldsError },
+    #[error("reading a blob: {0}")]
+    Storage(String),
+}
+
+impl MarketDataError {
+    /// Data not held here or not readable: the only failures that say nothing about the block
+    /// (the others are fixed by the block and its parent's state).
+    pub fn is_missing_data(&self) -> bool {
+        matches!(self, MarketDataError::BlobMissing { .. } | MarketDataError::Storage(_))
+    }
+
+    /// Whether the same transaction may pass later (its data arrives, its claim lands).
+    pub fn may_pass_later(&self) -> bool {
+        matches!(
+            self,
+            MarketDataError::BlobMissing { .. }
+                | MarketDataError::Storage(_)
+                | MarketDataError::Result(JobResultError::NoSuchJob(_) | JobResultError::NotClaimed { .. })
+        )
+    }
+}
+
+fn blob<V: StateView + ?Sized>(
+    view: &V,
+    what: &'static str,
+    root: &H256,
+    kind: BlobKind,
+    rows: u32,
+    cols: u32,
+) -> Result<Arc<cpc_state::Blob>, MarketDataError> {
+    let b = view
+        .blob(root)
+        .map_err(|e| MarketDataError::Storage(e.to_string()))?
+        .ok_or(MarketDataError::BlobMissing { what, root: *root })?;
+    if b.kind != kind || b.rows != rows || b.cols != cols {
+        return Err(MarketDataError::BlobShape {
+            what,
+            root: *root,
+            kind,
+            rows,
+            cols,
+            found: format!("a {} x {} {:?} matrix", b.rows, b.cols, b.kind),
+        });
+    }
+    Ok(b)
+}
+
+/// Whether `r` is a job result on this chain (market enabled and a `job:` task id).
+pub fn is_job_result(r: &ComputeResult, market_enabled: bool) -> bool {
+    market_enabled && cpc_state::parse_job_task_id(&r.task_id).is_some()
+}
+
+/// The data rules of one transaction, on the state `ex` has reached in its block: nothing for
+/// transactions that are not the market's.
+pub fn check_market_data<V: StateView + ?Sized>(
+    ex: &BlockExecutor<'_, V>,
+    view: &V,
+    tx: &Transaction,
+    result: Option<&ComputeResult>,
+    market_enabled: bool,
+) -> Result<(), MarketDataError> {
+    if !market_enabled {
+        return Ok(());
+    }
+    match tx.tx_type {
+        TxType::PostJob => {
+            // A payload that does not parse fails in the executor (included as failed).
+            if let Some(Ok(JobTx::Post(p))) = JobTx::parse(tx) {
+                blob(view, "input A", &p.a_root, BlobKind::Int8, p.m, p.k)?;
+                blob(view, "input B", &p.b_root, BlobKind::Int8, p.k, p.n)?;
+            }
+            Ok(())
+        }
+        TxType::SubmitResult => match result {
+            Some(r) if is_job_result(r, market_enabled) => {
+                let (job, rec) = ex.check_job_result(&tx.from_address, &r.task_id, &r.result_hash)?;
+                let root = H256::from_hex(&r.result_hash).expect("checked by check_job_result");
+                check_product(view, &job, &rec, &root)
+            }
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Freivalds' check of the C held under `root` against the job's A and B.
+pub fn check_product<V: StateView + ?Sized>(view: &V, job: &H256, rec: &cpc_state::JobRecord, root: &H256) -> Result<(), MarketDataError> {
+    let c = blob(view, "result C", root, BlobKind::Int32, rec.m, rec.n)?;
+    let a = blob(view, "input A", &rec.a_root, BlobKind::Int8, rec.m, rec.k)?;
+    let b = blob(view, "input B", &rec.b_root, BlobKind::Int8, rec.k, rec.n)?;
+    let seed = freivalds_seed(&job.to_hex(), root);
+    let (m, k, n) = (rec.m as usize, rec.k as usize, rec.n as usize);
+    freivalds_check(&a.as_i8(), &b.as_i8(), &c.as_i32(), m, k, n, &seed).map_err(|why| MarketDataError::Freivalds { job: *job, why })
+}

@@ -1,0 +1,648 @@
+//! The task market (docs/MARKET.md): jobs posted with an escrowed price, claimed with a bond,
+//! paid when a result checks, refunded, forfeited or reopened by a height index. Only where
+//! genesis sets `market.enabled`; elsewhere the three job transactions are refused in isolation
+//! and a `job:` task id is an external result, as PROTOCOL.md says.
+//!
+//! Money never leaves the supply's `liquid` part: escrowed prices and bonds sit on the escrow
+//! account ([`escrow_address`], a module account nobody holds a key for, as Cosmos SDK and
+//! Akash keep escrow), so the state root's supply formula is unchanged.
+//!
+//! Records live beside the staking records (same column family, same tree, same leaf rule):
+//! `0x06 ‖ job id` → [`JobRecord`], `0x07 ‖ be64 height ‖ kind ‖ job id` → [`JobDue`] (what
+//! happens to the job at the end of that height: `kind` 0 = its claim ends, 1 = its deadline).
+
+use crate::exec::{ApplyError, BlockExecutor};
+use crate::stake::{StakeKey, StakeRecord};
+use crate::view::{StateView, StorageError};
+use cpc_primitives::{sha256, Address, Transaction, TxType, H256};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The task prefix of a job result: `job:<64 hex digits of the job id>`.
+pub const JOB_TASK_PREFIX: &str = "job:";
+/// Largest m and n of a job.
+pub const MAX_JOB_ROWS: u32 = 1024;
+/// Largest k of a job.
+pub const MAX_JOB_DEPTH: u32 = 4096;
+
+/// The escrow account: the first 20 bytes of `SHA-256("cpc-market-escrow")`. No key hashes to
+/// it (an address is a hash of a public key), so only the market's rules move its balance.
+pub fn escrow_address() -> Address {
+    let h = sha256(b"cpc-market-escrow");
+    Address(h.0[..20].try_into().expect("20 of 32 bytes"))
+}
+
+/// The job id is the hash of the POST_JOB transaction that created it.
+pub fn job_task_id(job: &H256) -> String {
+    format!("{JOB_TASK_PREFIX}{}", job.to_hex())
+}
+
+/// The job a `job:` task id names, if it is one (exactly 64 lowercase hex digits).
+pub fn parse_job_task_id(task_id: &str) -> Option<Result<H256, String>> {
+    let rest = task_id.strip_prefix(JOB_TASK_PREFIX)?;
+    Some(match H256::from_hex(rest) {
+        Ok(h) if h.to_hex() == rest => Ok(h),
+        _ => Err(format!("task_id {task_id:?}: expected \"job:\" and 64 lowercase hex digits")),
+    })
+}
+
+/// Where a job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Waiting for a claim (also after a claim ran out).
+    Open,
+    /// One worker holds it until `claim_until`.
+    Claimed,
+    /// Paid: the result is on the chain.
+    Done,
+    /// Withdrawn by its poster before any claim; the price went back.
+    Cancelled,
+    /// The deadline passed without a result; the price went back.
+    Expired,
+}
+
+impl JobStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JobStatus::Open => "open",
+            JobStatus::Claimed => "claimed",
+            JobStatus::Done => "done",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Expired => "expired",
+        }
+    }
+    /// Done, cancelled or expired: nothing more happens to the job.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, JobStatus::Done | JobStatus::Cancelled | JobStatus::Expired)
+    }
+}
+
+/// One job (key `0x06 ‖ job id`), fields in this order in its JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRecord {
+    pub poster: Address,
+    pub m: u32,
+    pub k: u32,
+    pub n: u32,
+    /// Content root of A (m × k int8) and of B (k × n int8): [`crate::market::Blob`] roots.
+    pub a_root: H256,
+    pub b_root: H256,
+    /// Escrowed at posting, paid to the worker (minus the protocol fee) or refunded.
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub price: u128,
+    /// What a claim locks; forfeited to the treasury if the claim runs out.
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub bond: u128,
+    /// Blocks a claim lasts (never past the deadline).
+    pub claim_blocks: u64,
+    /// The last height a result may be included at; at its end an unfinished job is refunded.
+    pub deadline: u64,
+    /// Blocks the inputs and the result are kept after the job closes.
+    pub retention: u64,
+    pub posted_height: u64,
+    pub status: JobStatus,
+    pub claimant: Option<Address>,
+    /// The last height the claimant's result may be included at.
+    pub claim_until: Option<u64>,
+    /// Claims made so far (a job with a claim, even a lapsed one, can no longer be cancelled).
+    pub claims: u32,
+    pub result_root: Option<H256>,
+    /// The height it was paid, cancelled or expired at.
+    pub closed_height: Option<u64>,
+}
+
+/// An entry of the height index (key `0x07 ‖ be64 height ‖ kind ‖ job id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDue {
+    /// `"claim_end"` or `"deadline"`, the same as the key's kind byte.
+    pub due: DueKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DueKind {
+    ClaimEnd,
+    Deadline,
+}
+
+impl DueKind {
+    pub fn byte(self) -> u8 {
+        match self {
+            DueKind::ClaimEnd => 0,
+            DueKind::Deadline => 1,
+        }
+    }
+    pub fn from_byte(b: u8) -> Option<DueKind> {
+        match b {
+            0 => Some(DueKind::ClaimEnd),
+            1 => Some(DueKind::Deadline),
+            _ => None,
+        }
+    }
+}
+
+/// The element type of a blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobKind {
+    /// An input matrix (A or B): one byte per entry, two's complement.
+    Int8,
+    /// A result (C): four bytes per entry, little-endian two's complement.
+    Int32,
+}
+
+impl BlobKind {
+    pub fn bytes_per_entry(self) -> usize {
+        match self {
+            BlobKind::Int8 => 1,
+            BlobKind::Int32 => 4,
+        }
+    }
+    fn byte(self) -> u8 {
+        match self {
+            BlobKind::Int8 => 8,
+            BlobKind::Int32 => 32,
+        }
+    }
+}
+
+/// A matrix a job refers to by its content root, kept beside the chain (docs/MARKET.md,
+/// Data). Its root is the row root: leaf `H(0x00 ‖ row bytes)` per row, parents
+/// `H(0x01 ‖ left ‖ right)`, an odd last node promoted unchanged — for an int32 matrix with a
+/// power-of-two row count exactly the synthetic tasks' `result_hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    pub kind: BlobKind,
+    pub rows: u32,
+    pub cols: u32,
+    pub data: Vec<u8>,
+}
+
+impl Blob {
+    pub fn new(kind: BlobKind, rows: u32, cols: u32, data: Vec<u8>) -> Result<Blob, String> {
+        if rows == 0 || cols == 0 {
+            return Err(format!("blob: expected at least one row and one column, found {rows} x {cols}"));
+        }
+        let want = rows as usize * cols as usize * kind.bytes_per_entry();
+        if data.len() != want {
+            return Err(format!("blob: a {rows} x {cols} {kind:?} matrix has {want} bytes, found {}", data.len()));
+        }
+        Ok(Blob { kind, rows, cols, data })
+    }
+
+    pub fn from_i8(rows: u32, cols: u32, v: &[i8]) -> Result<Blob, String> {
+        Blob::new(BlobKind::Int8, rows, cols, v.iter().map(|x| *x as u8).collect())
+    }
+
+    pub fn from_i32(rows: u32, cols: u32, v: &[i32]) -> Result<Blob, String> {
+        Blob::new(BlobKind::Int32, rows, cols, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+
+    pub fn as_i8(&self) -> Vec<i8> {
+        self.data.iter().map(|b| *b as i8).collect()
+    }
+
+    pub fn as_i32(&self) -> Vec<i32> {
+        self.data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()
+    }
+
+    /// Stored bytes: `kind (8 or 32) ‖ le32 rows ‖ le32 cols ‖ data`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(9 + self.data.len());
+        out.push(self.kind.byte());
+        out.extend_from_slice(&self.rows.to_le_bytes());
+        out.extend_from_slice(&self.cols.to_le_bytes());
+        out.extend_from_slice(&self.data);
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Blob, String> {
+        if b.len() < 9 {
+            return Err(format!("blob: expected at least 9 bytes, found {}", b.len()));
+        }
+        let kind = match b[0] {
+            8 => BlobKind::Int8,
+            32 => BlobKind::Int32,
+            other => return Err(format!("blob: kind byte expected 8 or 32, found {other}")),
+        };
+        let rows = u32::from_le_bytes(b[1..5].try_into().expect("4 bytes"));
+        let cols = u32::from_le_bytes(b[5..9].try_into().expect("4 bytes"));
+        Blob::new(kind, rows, cols, b[9..].to_vec())
+    }
+
+    /// The row leaves.
+    pub fn leaves(&self) -> Vec<H256> {
+        let row = self.cols as usize * self.kind.bytes_per_entry();
+        self.data
+            .chunks_exact(row)
+            .map(|r| cpc_primitives::sha256_concat(&[&[0x00u8], r]))
+            .collect()
+    }
+
+    /// The content root (see the type's documentation).
+    pub fn root(&self) -> H256 {
+        rows_root(self.leaves())
+    }
+}
+
+/// The root over row leaves: parents `H(0x01 ‖ left ‖ right)`, an odd last node promoted.
+pub fn rows_root(mut level: Vec<H256>) -> H256 {
+    if level.is_empty() {
+        return H256::ZERO;
+    }
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|p| if p.len() == 2 { cpc_primitives::sha256_concat(&[&[0x01u8], &p[0].0, &p[1].0]) } else { p[0] })
+            .collect();
+    }
+    level[0]
+}
+
+/// What a market transaction asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobTx {
+    Post(PostJob),
+    Claim { job: H256, bond: u128 },
+    Cancel { job: H256 },
+}
+
+/// The payload of a POST_JOB (with its `amount`, the price).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostJob {
+    pub m: u32,
+    pub k: u32,
+    pub n: u32,
+    pub a_root: H256,
+    pub b_root: H256,
+    pub price: u128,
+    pub bond: u128,
+    pub claim_blocks: u64,
+    pub deadline: u64,
+    pub retention: u64,
+}
+
+fn only(m: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), String> {
+    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!("{what} payload: unknown field {k:?} (allowed: {allowed:?})"));
+    }
+    if let Some(missing) = allowed.iter().find(|f| !m.contains_key(**f)) {
+        return Err(format!("{what} payload: field {missing:?} is missing (expected all of {allowed:?})"));
+    }
+    Ok(())
+}
+
+fn int(m: &Map<String, Value>, f: &str, lo: u64, hi: u64) -> Result<u64, String> {
+    match m[f].as_u64() {
+        Some(v) if (lo..=hi).contains(&v) => Ok(v),
+        _ => Err(format!("{f}: expected an integer in {lo}..={hi}, found {}", m[f])),
+    }
+}
+
+fn root(m: &Map<String, Value>, f: &str) -> Result<H256, String> {
+    match &m[f] {
+        Value::String(s) => match H256::from_hex(s) {
+            Ok(h) if h.to_hex() == *s => Ok(h),
+            _ => Err(format!("{f}: expected 64 lowercase hex digits, found {s:?}")),
+        },
+        other => Err(format!("{f}: expected 64 lowercase hex digits, found {other}")),
+    }
+}
+
+fn amount(m: &Map<String, Value>, f: &str) -> Result<u128, String> {
+    let s = m[f].as_str().ok_or_else(|| format!("{f}: expected a decimal string, found {}", m[f]))?;
+    match s.parse::<u128>() {
+        Ok(v) if v.to_string() == s => Ok(v),
+        _ => Err(format!("{f}: expected a canonical decimal string, found {s:?}")),
+    }
+}
+
+fn no_recipient(tx: &Transaction) -> Result<(), String> {
+    match tx.to_address {
+        Some(a) => Err(format!("to_address: expected null for {}, found {a}", tx.tx_type)),
+        None => Ok(()),
+    }
+}
+
+impl JobTx {
+    /// Parses a market transaction strictly (`None` for the other types). Everything here
+    /// needs only the transaction: these are in-isolation rules.
+    pub fn parse(tx: &Transaction) -> Option<Result<JobTx, String>> {
+        let m = tx.payload.as_map();
+        Some(match tx.tx_type {
+            TxType::PostJob => (|| {
+                no_recipient(tx)?;
+                const F: [&str; 9] = ["m", "k", "n", "a_root", "b_root", "bond", "claim_blocks", "deadline", "retention"];
+                only(m, &F, "POST_JOB")?;
+                if tx.amount == 0 {
+                    return Err("amount: POST_JOB escrows its amount as the job's price, expected more than \"0\"".into());
+                }
+                Ok(JobTx::Post(PostJob {
+                    m: int(m, "m", 1, MAX_JOB_ROWS as u64)? as u32,
+                    k: int(m, "k", 1, MAX_JOB_DEPTH as u64)? as u32,
+                    n: int(m, "n", 1, MAX_JOB_ROWS as u64)? as u32,
+                    a_root: root(m, "a_root")?,
+                    b_root: root(m, "b_root")?,
+                    price: tx.amount,
+                    bond: amount(m, "bond")?,
+                    claim_blocks: int(m, "claim_blocks", 1, u64::MAX)?,
+                    deadline: int(m, "deadline", 1, u64::MAX)?,
+                    retention: int(m, "retention", 1, u64::MAX)?,
+                }))
+            })(),
+            TxType::ClaimJob => (|| {
+                no_recipient(tx)?;
+                only(m, &["job_id"], "CLAIM_JOB")?;
+                Ok(JobTx::Claim { job: root(m, "job_id")?, bond: tx.amount })
+            })(),
+            TxType::CancelJob => (|| {
+                no_recipient(tx)?;
+                only(m, &["job_id"], "CANCEL_JOB")?;
+                if tx.amount != 0 {
+                    return Err(format!("amount: expected \"0\" for CANCEL_JOB, found \"{}\"", tx.amount));
+                }
+                Ok(JobTx::Cancel { job: root(m, "job_id")? })
+            })(),
+            _ => return None,
+        })
+    }
+}
+
+/// A market transaction that breaks a rule in context: it is included as failed (fee and nonce
+/// only), its receipt's `error` says which rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MarketError {
+    #[error("the task market is not enabled on this chain (genesis market.enabled)")]
+    Disabled,
+    #[error("{0}")]
+    Payload(String),
+    #[error("no job {0}")]
+    NoSuchJob(H256),
+    #[error("job {job} is {status}, expected open")]
+    NotOpen { job: H256, status: &'static str },
+    #[error("job {0} exists already")]
+    Exists(H256),
+    #[error("deadline: expected a height in {lo}..={hi} (after this block, within market.max_deadline_blocks), found {found}")]
+    Deadline { lo: u64, hi: u64, found: u64 },
+    #[error("claim_blocks: expected 1..={max} (market.max_claim_blocks), found {found}")]
+    ClaimBlocks { max: u64, found: u64 },
+    #[error("retention: expected 1..={max} (market.max_retention_blocks), found {found}")]
+    Retention { max: u64, found: u64 },
+    #[error("job {job}: its deadline {deadline} has come (claims are taken before it)")]
+    TooLate { job: H256, deadline: u64 },
+    #[error("CLAIM_JOB amount: expected the job's bond {expected}, found {found}")]
+    Bond { expected: u128, found: u128 },
+    #[error("insufficient balance for the {what}: balance after fee {balance}, needed {needed}")]
+    Balance { what: &'static str, balance: u128, needed: u128 },
+    #[error("CANCEL_JOB: only the poster {poster} may cancel job {job}, sender {found}")]
+    NotPoster { job: H256, poster: Address, found: Address },
+    #[error("CANCEL_JOB: job {job} has been claimed {claims} time(s): only a job never claimed can be cancelled")]
+    Claimed { job: H256, claims: u32 },
+}
+
+/// Why a job result cannot be included (the block holding it would be invalid).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobResultError {
+    #[error("job result: {0}")]
+    TaskId(String),
+    #[error("job result: no job {0}")]
+    NoSuchJob(H256),
+    #[error("job result for {job}: the job is {status}, expected claimed")]
+    NotClaimed { job: H256, status: &'static str },
+    #[error("job result for {job}: claimed by {claimant}, submitted by {found} (only the claimant may submit)")]
+    NotClaimant { job: H256, claimant: Address, found: Address },
+    #[error("job result for {job}: the claim ran to height {until}, this block is {height}")]
+    ClaimOver { job: H256, until: u64, height: u64 },
+    #[error("job result for {job}: result_hash expected 64 lowercase hex digits, found {found:?}")]
+    ResultHash { job: H256, found: String },
+    #[error("job result: proof and nonce must be null (Freivalds' check needs neither), found {0}")]
+    Extra(&'static str),
+}
+
+/// What the market did at the end of a block.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketSummary {
+    /// Claims that ran out: (job, claimant, bond forfeited to the treasury).
+    pub forfeited: Vec<(H256, Address, String)>,
+    /// Deadlines that passed: (job, poster, price refunded).
+    pub refunded: Vec<(H256, Address, String)>,
+}
+
+impl MarketSummary {
+    pub fn is_empty(&self) -> bool {
+        self.forfeited.is_empty() && self.refunded.is_empty()
+    }
+}
+
+fn job_key(job: &H256) -> StakeKey {
+    StakeKey::Job(*job)
+}
+
+impl<V: StateView + ?Sized> BlockExecutor<'_, V> {
+    /// A job as this block sees it so far.
+    pub fn job(&self, job: &H256) -> Result<Option<JobRecord>, StorageError> {
+        Ok(match self.stake_get(&job_key(job))? {
+            Some(StakeRecord::Job(j)) => Some(j),
+            _ => None,
+        })
+    }
+
+    fn put_job(&mut self, job: &H256, rec: JobRecord) -> Result<(), ApplyError> {
+        self.stake_put(job_key(job), Some(StakeRecord::Job(rec)))
+    }
+
+    fn put_due(&mut self, height: u64, due: DueKind, job: &H256) -> Result<(), ApplyError> {
+        self.stake_put(StakeKey::JobDue { height, kind: due.byte(), job: *job }, Some(StakeRecord::JobDue(JobDue { due })))
+    }
+
+    /// Moves `amount` from `from` to `to` (the caller has checked the balance).
+    fn move_funds(&mut self, from: &Address, to: &Address, amount: u128, what: &'static str) -> Result<(), ApplyError> {
+        if amount == 0 {
+            return Ok(());
+        }
+        let f = self.load(from)?;
+        f.entry.account.balance = f.entry.account.balance.checked_sub(amount).ok_or(ApplyError::Overflow(what))?;
+        self.credit(to, amount, what)
+    }
+
+    /// A POST_JOB, CLAIM_JOB or CANCEL_JOB after its fee: `Ok(Err)` is a failed transaction.
+    pub(crate) fn apply_market(&mut self, sender: &Address, tx_hash: H256, jt: JobTx) -> Result<Result<(), MarketError>, ApplyError> {
+        let mp = self.params.market.clone();
+        let h = self.height;
+        let escrow = escrow_address();
+        let balance = self.account(sender)?.balance;
+        match jt {
+            JobTx::Post(p) => {
+                let hi = h.saturating_add(mp.max_deadline_blocks);
+                if p.deadline <= h || p.deadline > hi {
+                    return Ok(Err(MarketError::Deadline { lo: h + 1, hi, found: p.deadline }));
+                }
+                if p.claim_blocks > mp.max_claim_blocks {
+                    return Ok(Err(MarketError::ClaimBlocks { max: mp.max_claim_blocks, found: p.claim_blocks }));
+                }
+                if p.retention > mp.max_retention_blocks {
+                    return Ok(Err(MarketError::Retention { max: mp.max_retention_blocks, found: p.retention }));
+                }
+                if balance < p.price {
+                    return Ok(Err(MarketError::Balance { what: "price", balance, needed: p.price }));
+                }
+                if self.job(&tx_hash)?.is_some() {
+                    return Ok(Err(MarketError::Exists(tx_hash)));
+                }
+                self.move_funds(sender, &escrow, p.price, "escrowed price")?;
+                let rec = JobRecord {
+                    poster: *sender,
+                    m: p.m,
+                    k: p.k,
+                    n: p.n,
+                    a_root: p.a_root,
+                    b_root: p.b_root,
+                    price: p.price,
+                    bond: p.bond,
+                    claim_blocks: p.claim_blocks,
+                    deadline: p.deadline,
+                    retention: p.retention,
+                    posted_height: h,
+                    status: JobStatus::Open,
+                    claimant: None,
+                    claim_until: None,
+                    claims: 0,
+                    result_root: None,
+                    closed_height: None,
+                };
+                self.put_job(&tx_hash, rec)?;
+                self.put_due(p.deadline, DueKind::Deadline, &tx_hash)?;
+            }
+            JobTx::Claim { job, bond } => {
+                let Some(mut rec) = self.job(&job)? else { return Ok(Err(MarketError::NoSuchJob(job))) };
+                if rec.status != JobStatus::Open {
+                    return Ok(Err(MarketError::NotOpen { job, status: rec.status.as_str() }));
+                }
+                if h >= rec.deadline {
+                    return Ok(Err(MarketError::TooLate { job, deadline: rec.deadline }));
+                }
+                if bond != rec.bond {
+                    return Ok(Err(MarketError::Bond { expected: rec.bond, found: bond }));
+                }
+                if balance < bond {
+                    return Ok(Err(MarketError::Balance { what: "bond", balance, needed: bond }));
+                }
+                self.move_funds(sender, &escrow, bond, "claim bond")?;
+                let until = h.saturating_add(rec.claim_blocks).min(rec.deadline);
+                rec.status = JobStatus::Claimed;
+                rec.claimant = Some(*sender);
+                rec.claim_until = Some(until);
+                rec.claims = rec.claims.checked_add(1).ok_or(ApplyError::Overflow("claims"))?;
+                self.put_job(&job, rec)?;
+                self.put_due(until, DueKind::ClaimEnd, &job)?;
+            }
+            JobTx::Cancel { job } => {
+                let Some(mut rec) = self.job(&job)? else { return Ok(Err(MarketError::NoSuchJob(job))) };
+                if rec.poster != *sender {
+                    return Ok(Err(MarketError::NotPoster { job, poster: rec.poster, found: *sender }));
+                }
+                if rec.claims > 0 {
+                    return Ok(Err(MarketError::Claimed { job, claims: rec.claims }));
+                }
+                if rec.status != JobStatus::Open {
+                    return Ok(Err(MarketError::NotOpen { job, status: rec.status.as_str() }));
+                }
+                self.move_funds(&escrow, &rec.poster, rec.price, "refunded price")?;
+                rec.status = JobStatus::Cancelled;
+                rec.closed_height = Some(h);
+                self.put_job(&job, rec)?;
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The state rules of a job result (the data rule — Freivalds against the blobs — is
+    /// consensus's, before this): the job is claimed by the sender and the claim still runs.
+    pub fn check_job_result(&self, sender: &Address, task_id: &str, result_hash: &str) -> Result<(H256, JobRecord), JobResultError> {
+        let job = match parse_job_task_id(task_id) {
+            Some(Ok(j)) => j,
+            Some(Err(e)) => return Err(JobResultError::TaskId(e)),
+            None => return Err(JobResultError::TaskId(format!("task_id {task_id:?} is not a job's"))),
+        };
+        let rec = self
+            .job(&job)
+            .map_err(|e| JobResultError::TaskId(format!("reading job {job}: {e}")))?
+            .ok_or(JobResultError::NoSuchJob(job))?;
+        if rec.status != JobStatus::Claimed {
+            return Err(JobResultError::NotClaimed { job, status: rec.status.as_str() });
+        }
+        let claimant = rec.claimant.expect("a claimed job has a claimant");
+        if claimant != *sender {
+            return Err(JobResultError::NotClaimant { job, claimant, found: *sender });
+        }
+        let until = rec.claim_until.expect("a claimed job has an end");
+        if self.height > until {
+            return Err(JobResultError::ClaimOver { job, until, height: self.height });
+        }
+        match H256::from_hex(result_hash) {
+            Ok(r) if r.to_hex() == result_hash => {}
+            _ => return Err(JobResultError::ResultHash { job, found: result_hash.into() }),
+        }
+        Ok((job, rec))
+    }
+
+    /// Pays an included job result: the price minus the protocol fee to the claimant, the
+    /// fee to the treasury, the bond back; the job is done.
+    pub(crate) fn pay_job(&mut self, job: H256, mut rec: JobRecord, root: H256) -> Result<(), ApplyError> {
+        let escrow = escrow_address();
+        let claimant = rec.claimant.expect("checked: claimed");
+        let fee = rec
+            .price
+            .checked_mul(self.params.market.fee_bps as u128)
+            .ok_or(ApplyError::Overflow("market fee"))?
+            / 10_000;
+        let pay = rec.price - fee + rec.bond; // fee <= price (fee_bps <= 10 000)
+        self.move_funds(&escrow, &claimant, pay, "job payment")?;
+        let treasury = self.params.economics.treasury_address;
+        self.move_funds(&escrow, &treasury, fee, "market fee")?;
+        rec.status = JobStatus::Done;
+        rec.result_root = Some(root);
+        rec.closed_height = Some(self.height);
+        self.put_job(&job, rec)
+    }
+
+    /// End of block: claims that run out here forfeit their bond to the treasury and reopen
+    /// their job; jobs whose deadline is here and that are not done are refunded.
+    pub(crate) fn market_due(&mut self, summary: &mut MarketSummary) -> Result<(), ApplyError> {
+        let prefix = StakeKey::job_due_prefix(self.height);
+        let mut end = prefix.clone();
+        end.push(0xff);
+        let keys = self.stake_range_merged(&prefix, &end)?;
+        let escrow = escrow_address();
+        let treasury = self.params.economics.treasury_address;
+        for k in keys {
+            let Some(StakeKey::JobDue { height, kind, job }) = StakeKey::decode(&k) else {
+                return Err(ApplyError::Storage(StorageError::corrupt(format!("bad job index key {}", hex::encode(&k)))));
+            };
+            self.stake_put(StakeKey::JobDue { height, kind, job }, None)?;
+            let Some(mut rec) = self.job(&job)? else { continue };
+            match DueKind::from_byte(kind) {
+                Some(DueKind::ClaimEnd) if rec.status == JobStatus::Claimed && rec.claim_until == Some(height) => {
+                    let claimant = rec.claimant.take().expect("claimed");
+                    self.move_funds(&escrow, &treasury, rec.bond, "forfeited bond")?;
+                    summary.forfeited.push((job, claimant, rec.bond.to_string()));
+                    rec.status = JobStatus::Open;
+                    rec.claim_until = None;
+                    self.put_job(&job, rec)?;
+                }
+                Some(DueKind::Deadline) if rec.status == JobStatus::Open => {
+                    self.move_funds(&escrow, &rec.poster, rec.price, "refunded price")?;
+                    summary.refunded.push((job, rec.poster, rec.price.to_string()));
+                    rec.status = JobStatus::Expired;
+                    rec.closed_height = Some(height);
+                    self.put_job(&job, rec)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,468 @@
+//! The task market in the state transition (docs/MARKET.md): one test per rule of posting,
+//! claiming, paying, expiry, refunds and cancellation, and the escrow invariant over random
+//! sequences. The data rule (Freivalds against the blobs) is consensus's and tested there.
+mod common;
+use common::*;
+use cpc_primitives::*;
+use cpc_state::*;
+use serde_json::json;
+
+const CPC: u128 = UNITS_PER_CPC;
+const TREASURY: Address = Address([0xee; 20]);
+const PROPOSER: Address = Address([0xaa; 20]);
+const PRICE: u128 = 50 * CPC;
+const BOND: u128 = 5 * CPC;
+
+struct Chain {
+    st: MemState,
+    p: ChainParams,
+    height: u64,
+    nonces: [u64; 8],
+}
+
+fn obj(v: serde_json::Value) -> Payload {
+    Payload::from_map(v.as_object().unwrap().clone()).unwrap()
+}
+
+fn root_of(i: u8) -> String {
+    sha256(&[i]).to_hex()
+}
+
+impl Chain {
+    fn new() -> Chain {
+        let mut p = params();
+        p.market = MarketParams { enabled: true, fee_bps: 500, max_claim_blocks: 10, max_deadline_blocks: 100, max_retention_blocks: 50 };
+        Chain { st: genesis(6), p, height: 0, nonces: [0; 8] }
+    }
+
+    fn tx(&mut self, from: u8, t: TxType, amount: u128, payload: serde_json::Value) -> Transaction {
+        let n = self.nonces[from as usize];
+        self.nonces[from as usize] += 1;
+        UnsignedTx::at_intrinsic_gas("cpc-test", t, addr(from), None, amount, n, 1000, obj(payload)).sign(&key(from))
+    }
+
+    fn post(&mut self, from: u8, price: u128, claim_blocks: u64, deadline: u64) -> Transaction {
+        let p = json!({"m": 4, "k": 8, "n": 2, "a_root": root_of(1), "b_root": root_of(2), "bond": BOND.to_string(),
+                       "claim_blocks": claim_blocks, "deadline": deadline, "retention": 5});
+        self.tx(from, TxType::PostJob, price, p)
+    }
+
+    fn claim(&mut self, from: u8, job: &H256, bond: u128) -> Transaction {
+        self.tx(from, TxType::ClaimJob, bond, json!({"job_id": job.to_hex()}))
+    }
+
+    fn cancel(&mut self, from: u8, job: &H256) -> Transaction {
+        self.tx(from, TxType::CancelJob, 0, json!({"job_id": job.to_hex()}))
+    }
+
+    fn result(&mut self, from: u8, job: &H256, root: &str) -> Transaction {
+        let n = self.nonces[from as usize];
+        self.nonces[from as usize] += 1;
+        let r = ComputeResult {
+            task_id: job_task_id(job),
+            worker_address: addr(from).to_string(),
+            result_hash: root.into(),
+            proof: None,
+            nonce: None,
+            signature: None,
+        };
+        UnsignedTx::submit_result("cpc-test", addr(from), &r, n, 1000).sign(&key(from))
+    }
+
+    /// Executes one block; every transaction must be includable.
+    fn block(&mut self, txs: &[Transaction]) -> BlockOutcome {
+        self.try_block(txs).unwrap()
+    }
+
+    fn try_block(&mut self, txs: &[Transaction]) -> Result<BlockOutcome, TxError> {
+        let h = self.height + 1;
+        let mut ex = BlockExecutor::new(&self.st, &self.p, h).at_time(h * 1000);
+        for tx in txs {
+            ex.execute(tx, tx.hash())?;
+        }
+        let out = ex.finish(&BlockInputs::plain(PROPOSER), &[]).unwrap();
+        self.st.commit(&out.changes);
+        self.height = h;
+        Ok(out)
+    }
+
+    /// Executes one block with `tx` and expects it refused; nothing is committed.
+    fn refused(&self, tx: &Transaction) -> TxError {
+        let mut ex = BlockExecutor::new(&self.st, &self.p, self.height + 1);
+        ex.execute(tx, tx.hash()).unwrap_err()
+    }
+
+    fn empty_blocks(&mut self, n: u64) {
+        for _ in 0..n {
+            self.block(&[]);
+        }
+    }
+
+    fn job(&self, id: &H256) -> JobRecord {
+        match self.st.stake_record(&cpc_state::stake::StakeKey::Job(*id)).unwrap() {
+            Some(cpc_state::stake::StakeRecord::Job(j)) => j,
+            other => panic!("no job {id}: {other:?}"),
+        }
+    }
+
+    fn bal(&self, a: &Address) -> u128 {
+        self.st.balance(a)
+    }
+}
+
+fn fee(tx: &Transaction) -> u128 {
+    tx.tx_type.intrinsic_gas() as u128 * tx.gas_price as u128
+}
+
+fn failed(out: &BlockOutcome, i: usize) -> String {
+    assert_eq!(out.outcomes[i].status, TxStatus::Failed, "{:?}", out.outcomes[i]);
+    out.outcomes[i].error.clone().unwrap()
+}
+
+#[test]
+fn posting_escrows_the_price_and_records_the_job() {
+    let mut c = Chain::new();
+    let before = c.bal(&addr(0));
+    let supply = c.st.supply;
+    let tx = c.post(0, PRICE, 5, 20);
+    let out = c.block(std::slice::from_ref(&tx));
+    assert_eq!(out.outcomes[0].status, TxStatus::Success);
+    assert_eq!(c.bal(&addr(0)), before - PRICE - fee(&tx));
+    assert_eq!(c.bal(&escrow_address()), PRICE);
+    let j = c.job(&tx.hash());
+    assert_eq!((j.status, j.poster, j.price, j.bond, j.deadline, j.posted_height), (JobStatus::Open, addr(0), PRICE, BOND, 20, 1));
+    assert_eq!((j.m, j.k, j.n), (4, 8, 2));
+    // Nothing minted or burned by the market: the escrow is liquid.
+    assert_eq!(c.st.supply.total - c.st.supply.minted, supply.total - supply.minted);
+    assert_eq!(c.st.supply.liquid + c.st.supply.bonded, c.st.supply.total);
+}
+
+#[test]
+fn a_post_the_poster_cannot_pay_fails_and_escrows_nothing() {
+    let mut c = Chain::new();
+    let tx = c.post(0, 2000 * CPC, 5, 20);
+    let out = c.block(&[tx]);
+    assert!(failed(&out, 0).contains("insufficient balance for the price"));
+    assert_eq!(c.bal(&escrow_address()), 0);
+}
+
+#[test]
+fn a_deadline_in_the_past_or_too_far_fails() {
+    let mut c = Chain::new();
+    c.empty_blocks(3);
+    let past = c.post(0, PRICE, 5, 4); // this block is 4: the deadline must be after it
+    let far = c.post(0, PRICE, 5, 4 + 101);
+    let long_claim = c.post(0, PRICE, 11, 20);
+    let out = c.block(&[past, far, long_claim]);
+    assert!(failed(&out, 0).contains("deadline: expected a height in 5..=104"), "{}", failed(&out, 0));
+    assert!(failed(&out, 1).contains("found 105"));
+    assert!(failed(&out, 2).contains("claim_blocks: expected 1..=10"));
+    assert_eq!(c.bal(&escrow_address()), 0);
+}
+
+#[test]
+fn a_claim_locks_the_bond_and_is_exclusive() {
+    let mut c = Chain::new();
+    let post = c.post(0, PRICE, 5, 20);
+    let job = post.hash();
+    c.block(&[post]);
+    let w1 = c.bal(&addr(1));
+    let claim = c.claim(1, &job, BOND);
+    let second = c.claim(2, &job, BOND);
+    let w2 = c.bal(&addr(2));
+    let out = c.block(&[claim.clone(), second.clone()]);
+    assert_eq!(out.outcomes[0].status, TxStatus::Success);
+    assert_eq!(c.bal(&addr(1)), w1 - BOND - fee(&claim));
+    assert!(failed(&out, 1).contains("is claimed, expected open"));
+    assert_eq!(c.bal(&addr(2)), w2 - fee(&second), "a failed claim pays its fee and locks nothing");
+    assert_eq!(c.bal(&escrow_address()), PRICE + BOND);
+    let j = c.job(&job);
+    assert_eq!((j.status, j.claimant, j.claim_until, j.claims), (JobStatus::Claimed, Some(addr(1)), Some(2 + 5), 1));
+}
+
+#[test]
+fn a_claim_must_offer_exactly_the_bond() {
+    let mut c = Chain::new();
+    let post = c.post(0, PRICE, 5, 20);
+    let job = post.hash();
+    c.block(&[post]);
+    let low = c.claim(1, &job, BOND - 1);
+    let out = c.block(&[low]);
+    assert!(failed(&out, 0).contains(&format!("expected the job's bond {BOND}")));
+    assert_eq!(c.job(&job).status, JobStatus::Open);
+}
+
+#[test]
+fn the_claimants_result_pays_price_minus_fee_and_returns_the_bond() {
+    let mut c = Chain::new();
+    let post = c.post(0, PRICE, 5, 20);
+    let job = post.hash();
+    c.block(&[post]);
+    let claim = c.claim(1, &job, BOND);
+    c.block(&[claim]);
+    let (w, t) = (c.bal(&addr(1)), c.bal(&TREASURY));
+    let res = c.result(1, &job, &root_of(9));
+    let out = c.block(std::slice::from_ref(&res));
+    assert_eq!(out.outcomes[0].status, TxStatus::Success);
+    let market_fee = PRICE * 500 / 10_000;
+    assert_eq!(c.bal(&addr(1)), w + PRICE - market_fee + BOND - fee(&res));
+    // The treasury gets the market fee and its usual 10 % of the block's fees.
+    let tx_fees_to_treasury = fee(&res) - fee(&res) * 90 / 100;
+    assert_eq!(c.bal(&TREASURY), t + market_fee + tx_fees_to_treasury);
+    assert_eq!(c.bal(&escrow_address()), 0);
+    let j = c.job(&job);
+    assert_eq!((j.status, j.result_root, j.closed_height), (JobStatus::Done, Some(H256::from_hex(&root_of(9)).unwrap()), Some(3)));
+    assert!(out.rewards.worker_payments.is_empty(), "a job result is never a share");
+    // Done: a second result is a duplicate task (rule 4), and the job takes no claim.
+    let again = c.result(1, &job, &root_of(8));
+    assert!(matches!(c.refused(&again), TxError::TaskOnChain(_)));
+    c.nonces[1] -= 1;
+    let claim = c.claim(2, &job, BOND);
+    let out = c.block(&[claim]);
+    assert!(failed(&out, 0).contains("is done, expected open"));
+}
+
+#[test]
+fn only_the_claimant_may_submit() {
+    let mut c = Chain::new();
+    let post = c.post(0, PRICE, 5, 20);
+    let job = post.hash();
+    c.block(&[post]);
+    let claim = c.claim(1, &job, BOND);
+    c.block(&[claim]);
+    let thief = c.result(2, &job, &root_of(9));
+    assert_eq!(
+        c.refused(&thief),
+        TxError::JobResult(JobResultError::NotClaimant { job, claimant: addr(1), found: addr(2) })
+    );
+    c.nonces[2] -= 1;
+    let unclaimed = c.post(0, PRICE, 5, 20);
+    let j2 = unclaimed.hash();
+    c.block(&[unclaimed]);
+    let early = c.result(2, &j2, &root_of(9));
+    assert!(matches!(c.refused(&early), TxError::JobResult(JobResultError::NotClaimed { .. })));
+    c.nonces[2] -= 1;
+    let nothing = c.result(2, &sha256(b"no job"), &root_of(9));
+    assert!(matches!(c.refused(&nothing), TxError::JobResult(JobResultError::NoSuchJob(_))));
+}
+
+#[test]
+fn an_expired_claim_forfeits_its_bond_and_reopens_the_job() {
+    let mut c = Chain::new();
+    let post = c.post(0, PRICE, 3, 20);
+    let job = post.hash();
+    c.block(&[post]);
+    let claim = c.claim(1, &job, BOND);
+    c.block(&[claim]); // height 2: the claim runs to 5
+    c.empty_blocks(2); // 3, 4
+    let late = c.result(1, &job, &root_of(9));
+    // At 5 the result is still in time…
+    {
+        let mut ex = BlockExecutor::new(&c.st, &c.p, 5);
+        ex.execute(&late, late.hash()).unwrap();
+    }
+    let t = c.bal(&TREASURY);
+    let out = c.block(&[]); // 5: the claim ends with it
+    assert_eq!(out.rewards.market.forfeited, vec![(job, addr(1), BOND.to_string())]);
+    assert_eq!(c.bal(&TREASURY), t + BOND);
+    assert_eq!(c.bal(&escrow_address()), PRICE);
+    let j = c.job(&job);
+    assert_eq!((j.status, j.claimant, j.claim_until, j.claims), (JobStatus::Open, None, None, 1));
+    // …at 6 it is not, and someone else may claim.
+    assert!(matches!(c.refused(&late), TxError::JobResult(JobResultError::NotClaimed { .. })));
+    let other = c.claim(2, &job, BOND);
+    let out = c.block(&[other]);
+    assert_eq!(out.outcomes[0].status, TxStatus::Success);
+    assert_eq!(c.job(&job).claimant, Some(addr(2)));
+}
+
+#[test]
+fn a_result_after_the_claim_ran_out_is_refused_even_before_it_is_processed() {
+    // The claim ends at 5; a block at 6 that still sees it claimed (impossible on a real chain,
+    // where the end of 5 reopened it) must refuse the result: the height rule itself.
+    let mut c = Chain::new();
+    let post = c.post(0, PRICE, 3, 20);
+    let job = post.hash();
+    c.block(&[post]);
+    let claim = c.claim(1, &job, BOND);
+    c.block(&[claim]);
+    let late = c.result(1, &job, &root_of(9));
+    let ex = BlockExecutor::new(&c.st, &c.p, 6);
+    let e = ex.check_job_result(&addr(1), &late_task(&job), &root_of(9)).unwrap_err();
+    assert_eq!(e, JobResultError::ClaimOver { job, until: 5, height: 6 });
+    drop(late);
+}
+
+fn late_task(job: &H256) -> String {
+    job_task_id(job)
+}
+
+#[test]
+fn a_passed_deadline_refunds_the_poster() {
+    let mut c = Chain::new();
+    let post = c.post(0, PRICE, 3, 4);
+    let job = post.hash();
+    c.block(&[post]); // 1
+    let poster = c.bal(&addr(0));
+    c.empty_blocks(2); // 2, 3
+    let out = c.block(&[]); // 4: the deadline
+    assert_eq!(out.rewards.market.refunded, vec![(job, addr(0), PRICE.to_string())]);
+    assert_eq!(c.bal(&addr(0)), poster + PRICE);
+    assert_eq!(c.bal(&escrow_address()), 0);
+    assert_eq!(c.job(&job).status, JobStatus::Expired);
+    let claim = c.claim(1, &job, BOND);
+    let out = c.block(&[claim]);
+    assert!(failed(&out, 0).contains("is expired, expected open"));
+}
+
+#[test]
+fn a_claim_never_outlives_the_deadline_and_both_settle_at_it() {
+    let mut c = Chain::new();
+    let post = c.post(0, PRICE, 10, 4);
+    let job = post.hash();
+    c.block(&[post]); // 1
+    let claim = c.claim(1, &job, BOND);
+    c.block(&[claim]); // 2: until min(12, 4) = 4
+    assert_eq!(c.job(&job).claim_until, Some(4));
+    let claim_late = c.claim(2, &job, BOND);
+    c.block(&[]); // 3
+    let (poster, t) = (c.bal(&addr(0)), c.bal(&TREASURY));
+    let out = c.block(&[]); // 4
+    assert_eq!(out.rewards.market.forfeited.len(), 1);
+    assert_eq!(out.rewards.market.refunded.len(), 1);
+    assert_eq!((c.bal(&addr(0)), c.bal(&TREASURY)), (poster + PRICE, t + BOND));
+    assert_eq!(c.bal(&escrow_address()), 0);
+    // A claim at or after the deadline fails.
+    let out = c.block(&[claim_late]);
+    assert!(failed(&out, 0).contains("expired"));
+}
+
+#[test]
+fn a_job_can_be_cancelled_by_its_poster_before_any_claim_only() {
+    let mut c = Chain::new();
+    let a = c.post(0, PRICE, 2, 30);
+    let b = c.post(0, PRICE, 2, 30);
+    let (ja, jb) = (a.hash(), b.hash());
+    c.block(&[a, b]);
+    let stranger = c.cancel(1, &ja);
+    let out = c.block(&[stranger]);
+    assert!(failed(&out, 0).contains("only the poster"));
+    let poster = c.bal(&addr(0));
+    let ok = c.cancel(0, &ja);
+    c.block(std::slice::from_ref(&ok));
+    assert_eq!(c.bal(&addr(0)), poster + PRICE - fee(&ok));
+    assert_eq!(c.job(&ja).status, JobStatus::Cancelled);
+    // b is claimed, the claim lapses (the job is open again), and still it cannot be cancelled:
+    // a worker who claimed it may be computing it for a second try.
+    let claim = c.claim(1, &jb, BOND);
+    c.block(&[claim]);
+    c.empty_blocks(3);
+    assert_eq!(c.job(&jb).status, JobStatus::Open);
+    let late = c.cancel(0, &jb);
+    let out = c.block(&[late]);
+    assert!(failed(&out, 0).contains("claimed 1 time(s)"));
+    assert_eq!(c.bal(&escrow_address()), PRICE, "b's price stays escrowed");
+    // The cancelled job's deadline passes without a second refund.
+    let before = c.bal(&addr(0));
+    c.empty_blocks(30);
+    assert_eq!(c.bal(&addr(0)), before + PRICE, "only b is refunded at the deadline");
+}
+
+#[test]
+fn post_claim_and_result_in_one_block() {
+    let mut c = Chain::new();
+    let post = c.post(0, PRICE, 3, 20);
+    let job = post.hash();
+    let claim = c.claim(1, &job, BOND);
+    let res = c.result(1, &job, &root_of(9));
+    let out = c.block(&[post, claim, res]);
+    assert!(out.outcomes.iter().all(|o| o.status == TxStatus::Success), "{:?}", out.outcomes);
+    assert_eq!(c.job(&job).status, JobStatus::Done);
+    assert_eq!(c.bal(&escrow_address()), 0);
+}
+
+#[test]
+fn without_the_market_job_transactions_fail_and_job_results_are_external() {
+    let mut c = Chain::new();
+    c.p.market.enabled = false;
+    let post = c.post(0, PRICE, 3, 20);
+    let out = c.block(std::slice::from_ref(&post));
+    assert!(failed(&out, 0).contains("not enabled"));
+    assert_eq!(c.bal(&escrow_address()), 0);
+    // A `job:` result is an external result (PROTOCOL.md rules 1-5): included, pays nothing.
+    let res = c.result(1, &post.hash(), &root_of(9));
+    let out = c.block(&[res]);
+    assert_eq!(out.outcomes[0].status, TxStatus::Success);
+}
+
+#[test]
+fn escrow_always_holds_exactly_what_open_jobs_and_live_claims_owe() {
+    // Random sequences of posts, claims, results, cancels and empty blocks; after every block
+    // the escrow's balance equals the sum, computed here from the job records, of the price of
+    // every job not closed and the bond of every claimed one, and the supply's parts add up.
+    for seed in 0..12u64 {
+        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut c = Chain::new();
+        let mut jobs: Vec<H256> = Vec::new();
+        for _ in 0..40 {
+            let mut txs = Vec::new();
+            for _ in 0..next(4) {
+                let who = next(5) as u8;
+                match next(5) {
+                    0 => {
+                        let h = c.height + 1;
+                        let tx = c.post(who, (1 + next(100)) as u128 * CPC, 1 + next(4), h + 1 + next(8));
+                        jobs.push(tx.hash());
+                        txs.push(tx);
+                    }
+                    1 | 2 if !jobs.is_empty() => {
+                        let j = jobs[next(jobs.len() as u64) as usize];
+                        txs.push(c.claim(who, &j, BOND));
+                    }
+                    3 if !jobs.is_empty() => {
+                        let j = jobs[next(jobs.len() as u64) as usize];
+                        txs.push(c.cancel(who, &j));
+                    }
+                    _ if !jobs.is_empty() => {
+                        let j = jobs[next(jobs.len() as u64) as usize];
+                        let tx = c.result(who, &j, &root_of(7));
+                        // Only includable when `who` holds a live claim: try it alone first.
+                        let mut ex = BlockExecutor::new(&c.st, &c.p, c.height + 1);
+                        for t in &txs {
+                            ex.execute(t, t.hash()).unwrap();
+                        }
+                        if ex.execute(&tx, tx.hash()).is_ok() {
+                            txs.push(tx);
+                        } else {
+                            c.nonces[who as usize] -= 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            c.block(&txs);
+            let mut owed = 0u128;
+            for j in &jobs {
+                let Some(cpc_state::stake::StakeRecord::Job(r)) = c.st.stake_record(&cpc_state::stake::StakeKey::Job(*j)).unwrap() else {
+                    continue; // its POST_JOB failed
+                };
+                if !r.status.is_closed() {
+                    owed += r.price;
+                }
+                if r.status == JobStatus::Claimed {
+                    owed += r.bond;
+                }
+            }
+            assert_eq!(c.bal(&escrow_address()), owed, "seed {seed}, height {}", c.height);
+            let s = c.st.supply;
+            assert_eq!(s.liquid, c.st.sum_of_balances(), "seed {seed}");
+            assert_eq!(s.total, s.genesis + s.minted - s.burned, "seed {seed}");
+        }
+    }
+}
