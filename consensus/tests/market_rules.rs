@@ -1,0 +1,285 @@
+//! The task market's data rules in block building and import (docs/MARKET.md): a POST_JOB
+//! needs its inputs held, a job result needs its C held and must pass Freivalds' check; the
+//! market's transactions exist only where genesis enables it. The products here come from a
+//! plain triple loop, not from the code under test.
+mod common;
+use common::*;
+use cpc_consensus::*;
+use cpc_primitives::*;
+use cpc_state::*;
+use serde_json::json;
+
+const CPC: u128 = UNITS_PER_CPC;
+const PRICE: u128 = 40 * CPC;
+const BOND: u128 = 4 * CPC;
+
+/// Deterministic int8 entries.
+fn matrix(rows: usize, cols: usize, salt: u32) -> Vec<i8> {
+    (0..rows * cols)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(salt.wrapping_mul(40_503)) >> 13) as u8 as i8)
+        .collect()
+}
+
+fn product(a: &[i8], b: &[i8], m: usize, k: usize, n: usize) -> Vec<i32> {
+    let mut c = vec![0i32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            c[i * n + j] = (0..k).map(|t| a[i * k + t] as i32 * b[t * n + j] as i32).sum();
+        }
+    }
+    c
+}
+
+fn obj(v: serde_json::Value) -> Payload {
+    Payload::from_map(v.as_object().unwrap().clone()).unwrap()
+}
+
+struct Job {
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Vec<i8>,
+    b: Vec<i8>,
+    a_root: H256,
+    b_root: H256,
+}
+
+fn job(m: usize, k: usize, n: usize) -> Job {
+    let (a, b) = (matrix(m, k, 1), matrix(k, n, 2));
+    let a_root = Blob::from_i8(m as u32, k as u32, &a).unwrap().root();
+    let b_root = Blob::from_i8(k as u32, n as u32, &b).unwrap().root();
+    Job { m, k, n, a, b, a_root, b_root }
+}
+
+impl Job {
+    fn put_inputs(&self, st: &mut MemState) {
+        st.put_blob(Blob::from_i8(self.m as u32, self.k as u32, &self.a).unwrap());
+        st.put_blob(Blob::from_i8(self.k as u32, self.n as u32, &self.b).unwrap());
+    }
+    fn c(&self) -> Vec<i32> {
+        product(&self.a, &self.b, self.m, self.k, self.n)
+    }
+}
+
+fn post(c: &Chain, from: usize, j: &Job, nonce: u64) -> Transaction {
+    let p = json!({"m": j.m, "k": j.k, "n": j.n, "a_root": j.a_root.to_hex(), "b_root": j.b_root.to_hex(),
+                   "bond": BOND.to_string(), "claim_blocks": 5, "deadline": c.head.height + 50, "retention": 10});
+    UnsignedTx::at_intrinsic_gas(&c.params.chain_id, TxType::PostJob, c.addr(from), None, PRICE, nonce, 1000, obj(p))
+        .sign(&c.keys[from])
+}
+
+fn claim(c: &Chain, from: usize, id: &H256, nonce: u64) -> Transaction {
+    UnsignedTx::at_intrinsic_gas(&c.params.chain_id, TxType::ClaimJob, c.addr(from), None, BOND, nonce, 1000, obj(json!({"job_id": id.to_hex()})))
+        .sign(&c.keys[from])
+}
+
+fn result_tx(c: &Chain, from: usize, id: &H256, root: &H256, nonce: u64) -> Transaction {
+    let r = ComputeResult {
+        task_id: job_task_id(id),
+        worker_address: c.addr(from).to_string(),
+        result_hash: root.to_hex(),
+        proof: None,
+        nonce: None,
+        signature: None,
+    };
+    c.submit(from, &r, nonce)
+}
+
+fn included(b: &Built, tx: &Transaction) -> bool {
+    b.tx_hashes.contains(&tx.hash())
+}
+
+/// A chain where job `j` is posted by 1 and claimed by 2; returns the job id.
+fn claimed(c: &mut Chain, j: &Job) -> H256 {
+    j.put_inputs(&mut c.state);
+    let p = post(c, 1, j, c.nonce(1));
+    let id = p.hash();
+    c.advance(std::slice::from_ref(&p));
+    let cl = claim(c, 2, &id, c.nonce(2));
+    c.advance(&[cl]);
+    id
+}
+
+/// A block holding `txs` as they are, built on a copy of the parameters with the market off
+/// (a proposer that skips the data rules): import checks the data rule of each transaction
+/// before executing it, so that is the rule that refuses the block.
+fn build_without_data_rules(c: &Chain, txs: &[Transaction]) -> Block {
+    let mut p = c.params.clone();
+    p.market.enabled = false;
+    let ctx = BuildContext {
+        params: &p,
+        parent: c.head,
+        round: 0,
+        timestamp: c.head.timestamp + 1000,
+        proposer: &c.keys[0],
+        window: c.window(c.head.height + 1),
+        poc: &c.poc,
+        consensus: ConsensusData::default(),
+    };
+    build_block(&c.state, &ctx, &Chain::candidates(txs)).unwrap().block
+}
+
+#[test]
+fn a_correct_product_is_paid_through_build_and_import() {
+    let mut c = Chain::new();
+    let j = job(5, 24, 3); // m not a power of two
+    let id = claimed(&mut c, &j);
+    let cblob = Blob::from_i32(j.m as u32, j.n as u32, &j.c()).unwrap();
+    let root = c.state.put_blob(cblob);
+    let before = c.state.balance(&c.addr(2));
+    let tx = result_tx(&c, 2, &id, &root, c.nonce(2));
+    let built = c.build(std::slice::from_ref(&tx));
+    assert!(included(&built, &tx), "skipped: {:?}", built.skipped);
+    let out = c.import(&built.block).expect("validates");
+    c.commit(&built.block, &out);
+    let fee = 80_000u128 * 1000;
+    let cut = PRICE * c.params.market.fee_bps as u128 / 10_000;
+    assert_eq!(c.state.balance(&c.addr(2)), before + PRICE - cut + BOND - fee);
+    assert_eq!(c.state.balance(&escrow_address()), 0);
+}
+
+#[test]
+fn a_product_with_one_wrong_entry_is_refused_by_builder_and_import() {
+    let mut c = Chain::new();
+    let j = job(6, 40, 7);
+    let id = claimed(&mut c, &j);
+    for (i, delta) in [(0usize, 1i32), (6 * 7 - 1, -1), (19, 65_536)] {
+        let mut wrong = j.c();
+        wrong[i] = wrong[i].wrapping_add(delta);
+        let root = c.state.put_blob(Blob::from_i32(6, 7, &wrong).unwrap());
+        let tx = result_tx(&c, 2, &id, &root, c.nonce(2));
+        let built = c.build(std::slice::from_ref(&tx));
+        assert!(!included(&built, &tx));
+        let (_, why) = &built.skipped[0];
+        assert!(matches!(why, Skip::Invalid(s) if s.contains("Freivalds")), "{why:?}");
+        let forged = build_without_data_rules(&c, std::slice::from_ref(&tx));
+        match c.import(&forged) {
+            Err(BlockError::Market { error: MarketDataError::Freivalds { job, .. }, .. }) => assert_eq!(job, id),
+            other => panic!("entry {i}: expected Freivalds' refusal, found {other:?}"),
+        }
+    }
+    // The claimant loses nothing but time: its bond is still escrowed and the claim still runs.
+    let rec = match c.state.stake_record(&cpc_state::stake::StakeKey::Job(id)).unwrap() {
+        Some(cpc_state::stake::StakeRecord::Job(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((rec.status, rec.claimant), (JobStatus::Claimed, Some(c.addr(2))));
+}
+
+#[test]
+fn a_result_whose_data_is_not_held_waits_and_a_block_with_it_is_not_remembered_as_invalid() {
+    let mut c = Chain::new();
+    let j = job(4, 8, 4);
+    let id = claimed(&mut c, &j);
+    let root = Blob::from_i32(4, 4, &j.c()).unwrap().root(); // not put
+    let tx = result_tx(&c, 2, &id, &root, c.nonce(2));
+    let built = c.build(std::slice::from_ref(&tx));
+    assert!(matches!(&built.skipped[0].1, Skip::Later(s) if s.contains("not held")), "{:?}", built.skipped);
+    let forged = build_without_data_rules(&c, std::slice::from_ref(&tx));
+    match c.import(&forged) {
+        Err(BlockError::Market { error, .. }) => {
+            assert!(matches!(error, MarketDataError::BlobMissing { what: "result C", .. }), "{error}");
+            assert!(error.is_missing_data(), "missing data says nothing about the block");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_c_of_the_wrong_shape_is_refused() {
+    let mut c = Chain::new();
+    let j = job(4, 8, 4);
+    let id = claimed(&mut c, &j);
+    // The same 16 numbers as a 2 x 8 matrix: another root, and not the job's m x n.
+    let root = c.state.put_blob(Blob::from_i32(2, 8, &j.c()).unwrap());
+    let tx = result_tx(&c, 2, &id, &root, c.nonce(2));
+    let built = c.build(std::slice::from_ref(&tx));
+    assert!(matches!(&built.skipped[0].1, Skip::Invalid(s) if s.contains("expected a 4 x 4 Int32 matrix")), "{:?}", built.skipped);
+}
+
+#[test]
+fn a_post_needs_its_inputs_held() {
+    let mut c = Chain::new();
+    let j = job(3, 5, 2);
+    let p = post(&c, 1, &j, c.nonce(1));
+    let built = c.build(std::slice::from_ref(&p));
+    assert!(matches!(&built.skipped[0].1, Skip::Later(s) if s.contains("input A")), "{:?}", built.skipped);
+    // B alone is not enough either.
+    c.state.put_blob(Blob::from_i8(5, 2, &j.b).unwrap());
+    let forged = build_without_data_rules(&c, std::slice::from_ref(&p));
+    assert!(matches!(c.import(&forged), Err(BlockError::Market { error: MarketDataError::BlobMissing { what: "input A", .. }, .. })));
+    j.put_inputs(&mut c.state);
+    let built = c.build(std::slice::from_ref(&p));
+    assert!(included(&built, &p), "{:?}", built.skipped);
+}
+
+#[test]
+fn the_market_transactions_are_refused_in_isolation_where_it_is_off() {
+    let c = Chain::with(|g| g.market.enabled = false);
+    let j = job(3, 5, 2);
+    let p = post(&c, 1, &j, 0);
+    let e = check_tx_in_isolation(&p, &c.params).unwrap_err();
+    assert!(e.to_string().contains("not enabled"), "{e}");
+    // A `job:` result is an external result there: rules 1-5 only.
+    let r = result_tx(&c, 2, &p.hash(), &H256([7; 32]), 0);
+    check_tx_in_isolation(&r, &c.params).unwrap();
+}
+
+#[test]
+fn a_job_result_with_proof_or_nonce_or_a_bad_id_is_refused_in_isolation() {
+    let c = Chain::new();
+    let mk = |task: String, proof: Option<String>, nonce: Option<u64>| {
+        let r = ComputeResult { task_id: task, worker_address: c.addr(2).to_string(), result_hash: "ab".repeat(32), proof, nonce, signature: None };
+        c.submit(2, &r, 0)
+    };
+    let id = job_task_id(&H256([3; 32]));
+    check_tx_in_isolation(&mk(id.clone(), None, None), &c.params).unwrap();
+    let e = check_tx_in_isolation(&mk(id.clone(), Some("00".into()), None), &c.params).unwrap_err();
+    assert!(e.to_string().contains("proof and nonce must be null"), "{e}");
+    let e = check_tx_in_isolation(&mk(id, None, Some(1)), &c.params).unwrap_err();
+    assert!(e.to_string().contains("found nonce"), "{e}");
+    let e = check_tx_in_isolation(&mk(format!("job:{}", "AB".repeat(32)), None, None), &c.params).unwrap_err();
+    assert!(e.to_string().contains("64 lowercase hex digits"), "{e}");
+}
+
+#[test]
+fn a_post_job_payload_is_parsed_strictly() {
+    let c = Chain::new();
+    let base = json!({"m": 4, "k": 4, "n": 4, "a_root": "00".repeat(32), "b_root": "11".repeat(32),
+                      "bond": "1", "claim_blocks": 5, "deadline": 100, "retention": 10});
+    let mk = |f: &dyn Fn(&mut serde_json::Value), amount: u128| {
+        let mut v = base.clone();
+        f(&mut v);
+        UnsignedTx::at_intrinsic_gas(&c.params.chain_id, TxType::PostJob, c.addr(1), None, amount, 0, 1000, obj(v)).sign(&c.keys[1])
+    };
+    check_tx_in_isolation(&mk(&|_| {}, 1), &c.params).unwrap();
+    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, u128, &str)> = vec![
+        (Box::new(|_| {}), 0, "expected more than \"0\""),
+        (Box::new(|v| v["m"] = json!(1025)), 1, "m: expected an integer in 1..=1024"),
+        (Box::new(|v| v["k"] = json!(4097)), 1, "k: expected an integer in 1..=4096"),
+        (Box::new(|v| v["n"] = json!(0)), 1, "n: expected an integer in 1..=1024"),
+        (Box::new(|v| v["a_root"] = json!("AB".repeat(32))), 1, "a_root: expected 64 lowercase hex digits"),
+        (Box::new(|v| v["bond"] = json!(5)), 1, "bond: expected a decimal string"),
+        (Box::new(|v| v["bond"] = json!("05")), 1, "bond: expected a canonical decimal string"),
+        (Box::new(|v| v["extra"] = json!(1)), 1, "unknown field \"extra\""),
+        (Box::new(|v| drop(v.as_object_mut().unwrap().remove("retention"))), 1, "\"retention\" is missing"),
+    ];
+    for (f, amount, want) in cases {
+        let e = check_tx_in_isolation(&mk(&*f, amount), &c.params).unwrap_err();
+        assert!(e.to_string().contains(want), "expected {want:?}, found {e}");
+    }
+}
+
+#[test]
+fn the_root_of_c_is_the_synthetic_row_root_and_odd_rows_are_promoted() {
+    let c: Vec<i32> = (0..8 * 3).map(|i| i * 7919 - 50_000).collect();
+    let tree = cpc_poc::RowTree::from_leaves(
+        c.chunks(3).map(|row| sha256_concat(&[&[0u8], &row.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()])).collect(),
+    );
+    assert_eq!(Blob::from_i32(8, 3, &c).unwrap().root(), tree.root());
+    // Five rows: ((l0 l1) (l2 l3)) l4, the fifth promoted unchanged.
+    let leaves: Vec<H256> = c[..15].chunks(3).map(|row| sha256_concat(&[&[0u8], &row.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()])).collect();
+    let node = |a: &H256, b: &H256| sha256_concat(&[&[1u8], &a.0, &b.0]);
+    let want = node(&node(&node(&leaves[0], &leaves[1]), &node(&leaves[2], &leaves[3])), &leaves[4]);
+    assert_eq!(Blob::from_i32(5, 3, &c[..15]).unwrap().root(), want);
+}
