@@ -34,12 +34,32 @@ impl Engine {
         if is_result {
             self.metrics.observe_verify("admission", checked_at.elapsed().as_secs_f64());
         }
+        let v = v.and_then(|v| self.check_market_admission(&v).map(|_| v));
         let synthetic = v.as_ref().ok().and_then(|v| Some((v.result.clone()?, v.tip?)));
         let res = v.and_then(|v| self.mempool.lock().admit(v, &self.store));
         if is_result {
             self.metrics.record_poc_admission(&res);
         }
         res.map(|hash| Admitted { hash, synthetic })
+    }
+
+    /// The market's data rules on the committed state (docs/MARKET.md): a POST_JOB whose
+    /// inputs are not held here, or a job result whose C is missing or fails Freivalds' check,
+    /// is refused at once with the reason; a result whose claim is still pending waits in the
+    /// pool like any transaction that may fit a later block.
+    fn check_market_admission(&self, v: &cpc_mempool::ValidTx) -> Result<(), AdmitError> {
+        let p = &self.params;
+        let market_tx = v.tx.tx_type == TxType::PostJob
+            || v.result.as_deref().is_some_and(|r| cpc_consensus::is_job_result(r, p.market.enabled));
+        if !p.market.enabled || !market_tx {
+            return Ok(());
+        }
+        let store = &self.store;
+        let ex = cpc_state::BlockExecutor::new(store, p, self.head().height + 1);
+        match cpc_consensus::check_market_data(&ex, store, &v.tx, v.result.as_deref(), true) {
+            Err(e) if e.is_missing_data() || !e.may_pass_later() => Err(AdmitError::Market(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Admission of one transaction: on success the block producer is woken and a

@@ -84,6 +84,8 @@ pub enum AdmitError {
          synthetic results are refused for {blocks} more blocks"
     )]
     ForgerCooldown { worker: Address, blocks: u64 },
+    #[error("invalid transaction: {0}")]
+    Market(#[from] cpc_consensus::MarketDataError),
     #[error("{0}")]
     Storage(#[from] StorageError),
 }
@@ -110,6 +112,7 @@ impl AdmitError {
             AdmitError::InsufficientBalance { .. } => "balance",
             AdmitError::ReplacementUnderpriced { .. } => "underpriced",
             AdmitError::SenderFull(_) | AdmitError::PoolFull { .. } | AdmitError::PoolBytesFull { .. } => "pool full",
+            AdmitError::Market(_) => "market",
             AdmitError::Storage(_) => "storage",
         }
     }

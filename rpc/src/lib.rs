@@ -175,6 +175,29 @@ pub trait ChainApi: Send + Sync + 'static {
     fn staking_params(&self) -> Value;
     /// Chain events for subscriptions (a receiver that lags is dropped).
     fn events(&self) -> broadcast::Receiver<ChainEvent>;
+
+    /// Keeps a market blob (`kind` "int8" or "int32", row-major `data`); returns
+    /// `{"root", "kind", "rows", "cols", "bytes"}`.
+    fn put_blob(&self, _kind: &str, _rows: u32, _cols: u32, _data: Vec<u8>) -> Result<Value, ApiError> {
+        Err(ApiError::InvalidParams("this node keeps no market blobs".into()))
+    }
+    /// A blob held here: `{"root", "kind", "rows", "cols", "data" (hex)}`.
+    fn blob(&self, _root: &H256) -> Result<Option<Value>, ApiError> {
+        Ok(None)
+    }
+    /// A job as the head's state has it.
+    fn job(&self, _id: &H256) -> Result<Option<Value>, ApiError> {
+        Ok(None)
+    }
+    /// Jobs in posting order: open ones (`open`), or those a worker claimed or was paid for
+    /// (`worker`), at most `limit`.
+    fn jobs(&self, _open: bool, _worker: Option<&Address>, _limit: usize) -> Result<Vec<Value>, ApiError> {
+        Ok(vec![])
+    }
+    /// The chain's market parameters (genesis `market`).
+    fn market_params(&self) -> Value {
+        Value::Null
+    }
 }
 
 /// The address parameter of `getBalance`, `getWork`, … (fuzzed: `fuzz/`, target `rpc_params`).
@@ -319,6 +342,67 @@ pub trait Poc {
 pub trait Miner {
     #[method(name = "status")]
     fn status(&self) -> RpcResult<MinerStatus>;
+}
+
+/// Jobs one `job_getOpenJobs` / `job_getWorkerJobs` call returns by default, and at most.
+pub const JOBS_PER_CALL: (usize, usize) = (25, 100);
+/// The largest blob: a 1024 x 4096 int8 input or a 1024 x 1024 int32 result, 4 MiB.
+pub const MAX_BLOB_BYTES: usize = 4 << 20;
+
+/// The `job` namespace: the task market (docs/MARKET.md).
+#[rpc(server, namespace = "job")]
+pub trait Job {
+    /// Keeps a matrix the node will check jobs against: `kind` "int8" (A, B) or "int32" (C),
+    /// `data` the row-major entries as hex (little-endian for int32). Returns its root.
+    #[method(name = "putBlob")]
+    fn put_blob(&self, kind: String, rows: u32, cols: u32, data: String) -> RpcResult<Value>;
+    #[method(name = "getBlob")]
+    fn get_blob(&self, root: String) -> RpcResult<Option<Value>>;
+    #[method(name = "getJob")]
+    fn get_job(&self, id: String) -> RpcResult<Option<Value>>;
+    #[method(name = "getOpenJobs")]
+    fn get_open_jobs(&self, limit: Option<usize>) -> RpcResult<Vec<Value>>;
+    #[method(name = "getWorkerJobs")]
+    fn get_worker_jobs(&self, worker: String, limit: Option<usize>) -> RpcResult<Vec<Value>>;
+    #[method(name = "getParams")]
+    fn get_params(&self) -> RpcResult<Value>;
+}
+
+fn jobs_limit(limit: Option<usize>) -> RpcResult<usize> {
+    let (default, max) = JOBS_PER_CALL;
+    match limit.unwrap_or(default) {
+        l if (1..=max).contains(&l) => Ok(l),
+        l => Err(ApiError::InvalidParams(format!("limit: expected 1 to {max}, found {l}")).into()),
+    }
+}
+
+impl<A: ChainApi> JobServer for CpcRpc<A> {
+    fn put_blob(&self, kind: String, rows: u32, cols: u32, data: String) -> RpcResult<Value> {
+        if kind != "int8" && kind != "int32" {
+            return Err(ApiError::InvalidParams(format!("kind: expected \"int8\" or \"int32\", found {kind:?}")).into());
+        }
+        if data.len() > 2 * MAX_BLOB_BYTES {
+            return Err(ApiError::InvalidParams(format!("data: at most {MAX_BLOB_BYTES} bytes, found {}", data.len() / 2)).into());
+        }
+        let bytes = hex::decode(&data).map_err(|e| ApiError::InvalidParams(format!("data: expected hex, {e}")))?;
+        Ok(self.api.put_blob(&kind, rows, cols, bytes)?)
+    }
+    fn get_blob(&self, root: String) -> RpcResult<Option<Value>> {
+        Ok(self.api.blob(&parse_hash(&root)?)?)
+    }
+    fn get_job(&self, id: String) -> RpcResult<Option<Value>> {
+        Ok(self.api.job(&parse_hash(&id)?)?)
+    }
+    fn get_open_jobs(&self, limit: Option<usize>) -> RpcResult<Vec<Value>> {
+        Ok(self.api.jobs(true, None, jobs_limit(limit)?)?)
+    }
+    fn get_worker_jobs(&self, worker: String, limit: Option<usize>) -> RpcResult<Vec<Value>> {
+        let w = parse_address(&worker)?;
+        Ok(self.api.jobs(false, Some(&w), jobs_limit(limit)?)?)
+    }
+    fn get_params(&self) -> RpcResult<Value> {
+        Ok(self.api.market_params())
+    }
 }
 
 /// Serves the namespaces over a [`ChainApi`].
@@ -598,13 +682,16 @@ pub enum Namespace {
     Poc,
     Miner,
     Admin,
+    /// The task market (docs/MARKET.md).
+    Job,
 }
 
 impl Namespace {
-    pub const ALL: [Namespace; 6] =
-        [Namespace::Cpc, Namespace::Net, Namespace::Txpool, Namespace::Poc, Namespace::Miner, Namespace::Admin];
+    pub const ALL: [Namespace; 7] =
+        [Namespace::Cpc, Namespace::Net, Namespace::Txpool, Namespace::Poc, Namespace::Miner, Namespace::Admin, Namespace::Job];
     /// Served unless `--http.api` says otherwise (admin is opt-in).
-    pub const DEFAULT: [Namespace; 5] = [Namespace::Cpc, Namespace::Net, Namespace::Txpool, Namespace::Poc, Namespace::Miner];
+    pub const DEFAULT: [Namespace; 6] =
+        [Namespace::Cpc, Namespace::Net, Namespace::Txpool, Namespace::Poc, Namespace::Miner, Namespace::Job];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -614,6 +701,7 @@ impl Namespace {
             Namespace::Poc => "poc",
             Namespace::Miner => "miner",
             Namespace::Admin => "admin",
+            Namespace::Job => "job",
         }
     }
 
@@ -627,7 +715,7 @@ impl Namespace {
                     .iter()
                     .find(|n| n.name() == x)
                     .copied()
-                    .ok_or_else(|| format!("unknown API namespace {x:?}: expected cpc, net, txpool, poc, miner or admin"))
+                    .ok_or_else(|| format!("unknown API namespace {x:?}: expected cpc, net, txpool, poc, miner, job or admin"))
             })
             .collect()
     }
@@ -645,6 +733,7 @@ pub fn module<A: ChainApi>(api: Arc<A>, apis: &[Namespace]) -> RpcModule<()> {
             Namespace::Poc => m.merge(PocServer::into_rpc(rpc.clone())),
             Namespace::Miner => m.merge(MinerServer::into_rpc(rpc.clone())),
             Namespace::Admin => m.merge(AdminServer::into_rpc(rpc.clone())),
+            Namespace::Job => m.merge(JobServer::into_rpc(rpc.clone())),
         };
         r.expect("namespaces have distinct method names");
     }
@@ -763,6 +852,10 @@ pub const HEAVY_METHODS: &[&str] = &[
     "cpc_getAccountTransactions",
     "txpool_content",
     "txpool_contentFrom",
+    "job_putBlob",
+    "job_getBlob",
+    "job_getOpenJobs",
+    "job_getWorkerJobs",
 ];
 
 fn is_heavy(method: &str) -> bool {

@@ -152,7 +152,7 @@ pub struct RpcFlags {
     #[arg(long = "http.port", default_value_t = 8545)]
     pub http_port: u16,
     /// API namespaces served over HTTP: cpc, net, txpool, poc, miner, admin (admin is opt-in).
-    #[arg(long = "http.api", default_value = "cpc,net,txpool,poc,miner")]
+    #[arg(long = "http.api", default_value = "cpc,net,txpool,poc,miner,job")]
     pub http_api: String,
     /// Origins allowed to call JSON-RPC from a browser (CORS), comma separated; `*` for any.
     #[arg(long = "http.corsdomain", value_delimiter = ',')]
@@ -176,7 +176,7 @@ pub struct RpcFlags {
     #[arg(long = "ws.port")]
     pub ws_port: Option<u16>,
     /// API namespaces served over WebSocket.
-    #[arg(long = "ws.api", default_value = "cpc,net,txpool,poc,miner")]
+    #[arg(long = "ws.api", default_value = "cpc,net,txpool,poc,miner,job")]
     pub ws_api: String,
     /// Largest JSON-RPC request body, bytes.
     #[arg(long = "rpc.max-request-bytes", default_value_t = cpc_rpc::MAX_REQUEST_BODY_BYTES)]

@@ -515,4 +515,64 @@ impl ChainApi for Api {
         use cpc_state::StateView;
         Ok(serde_json::to_value(self.0.engine.store().supply()).expect("the supply serializes"))
     }
+
+    fn put_blob(&self, kind: &str, rows: u32, cols: u32, data: Vec<u8>) -> Result<Value, ApiError> {
+        let kind = match kind {
+            "int8" => cpc_state::BlobKind::Int8,
+            _ => cpc_state::BlobKind::Int32,
+        };
+        let blob = cpc_state::Blob::new(kind, rows, cols, data).map_err(ApiError::InvalidParams)?;
+        let root = self.0.engine.store().put_blob(&blob).map_err(internal)?;
+        Ok(serde_json::json!({"root": root, "kind": kind, "rows": rows, "cols": cols, "bytes": blob.data.len()}))
+    }
+
+    fn blob(&self, root: &H256) -> Result<Option<Value>, ApiError> {
+        use cpc_state::StateView;
+        let b = self.0.engine.store().blob(root).map_err(internal)?;
+        Ok(b.map(|b| serde_json::json!({"root": root, "kind": b.kind, "rows": b.rows, "cols": b.cols, "data": hex::encode(&b.data)})))
+    }
+
+    fn job(&self, id: &H256) -> Result<Option<Value>, ApiError> {
+        use cpc_state::stake::{StakeKey, StakeRecord};
+        use cpc_state::StateView;
+        match self.0.engine.store().stake_record(&StakeKey::Job(*id)).map_err(internal)? {
+            Some(StakeRecord::Job(rec)) => Ok(Some(job_view(id, &rec))),
+            _ => Ok(None),
+        }
+    }
+
+    fn jobs(&self, open: bool, worker: Option<&Address>, limit: usize) -> Result<Vec<Value>, ApiError> {
+        use cpc_state::stake::{StakeRecord, TAG_JOB};
+        use cpc_state::StateView;
+        let store = self.0.engine.store();
+        let mut all = Vec::new();
+        for (k, e) in store.stake_prefix(&[TAG_JOB]).map_err(internal)? {
+            let key = cpc_state::stake::StakeKey::decode(&k).ok_or_else(|| internal("a job key that does not decode"))?;
+            let (cpc_state::stake::StakeKey::Job(id), Ok(StakeRecord::Job(rec))) = (key, StakeRecord::from_bytes(&key, &e.value)) else {
+                return Err(internal(format!("job record {} does not decode", hex::encode(&k))));
+            };
+            let keep = if open { rec.status == cpc_state::JobStatus::Open } else { rec.claimant.as_ref() == worker };
+            if keep {
+                all.push((rec.posted_height, e.slot, id, rec));
+            }
+        }
+        // Posting order (height, then the tree slot the record took in its block).
+        all.sort_by_key(|(h, slot, _, _)| (*h, *slot));
+        Ok(all.into_iter().take(limit).map(|(_, _, id, rec)| job_view(&id, &rec)).collect())
+    }
+
+    fn market_params(&self) -> Value {
+        let mut v = serde_json::to_value(&self.0.engine.params().market).expect("the parameters serialize");
+        v["escrow_address"] = Value::String(cpc_state::escrow_address().to_string());
+        v
+    }
+}
+
+/// A job as `job_getJob` shows it: the record, its id, the task id its result answers and
+/// what the worker would be paid.
+fn job_view(id: &H256, rec: &cpc_state::JobRecord) -> Value {
+    let mut v = serde_json::to_value(rec).expect("records serialize");
+    v["id"] = Value::String(id.to_hex());
+    v["task_id"] = Value::String(cpc_state::job_task_id(id));
+    v
 }
