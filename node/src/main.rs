@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Some(Cmd::Key(args)) => cpc_wallet::key::run(args),
         Some(Cmd::Tx(args)) => cpc_wallet::tx::run(args),
         Some(Cmd::Query(args)) => cpc_wallet::query::run(args),
+        Some(Cmd::Job(args)) => cpc_wallet::job::run(args),
         Some(Cmd::Testnet(commands::TestnetCmd::Init {
             validators,
             nodes,

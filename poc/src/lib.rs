@@ -15,6 +15,8 @@
 //! No chain access: callers hand in the tip (or, with [`find_tip`], the window's tips).
 
 mod freivalds;
+mod general;
+pub use general::matmul_general;
 mod kernel;
 mod leaves;
 mod stream;

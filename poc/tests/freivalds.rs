@@ -162,3 +162,22 @@ fn the_limb_arithmetic_equals_plain_field_arithmetic() {
         }
     }
 }
+
+#[test]
+fn the_general_product_is_the_plain_loop_at_odd_shapes() {
+    for &(m, k, n) in &[(1, 1, 1), (3, 7, 5), (9, 33, 17), (17, 64, 1), (1, 4096, 3)] {
+        let a: Vec<i8> = (0..m * k).map(|i| ((i * 37 + 11) % 256) as u8 as i8).collect();
+        let b: Vec<i8> = (0..k * n).map(|i| ((i * 91 + 5) % 256) as u8 as i8).collect();
+        let mut want = vec![0i32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                want[i * n + j] = (0..k).map(|t| a[i * k + t] as i32 * b[t * n + j] as i32).sum();
+            }
+        }
+        assert_eq!(cpc_poc::matmul_general(&a, &b, m, k, n), want, "{m}x{k}x{n}");
+    }
+    // The extreme: every entry -128 at depth 4096 gives 2^26 everywhere.
+    let (m, k, n) = (2, 4096, 3);
+    let c = cpc_poc::matmul_general(&vec![-128i8; m * k], &vec![-128i8; k * n], m, k, n);
+    assert!(c.iter().all(|&x| x == 1 << 26));
+}

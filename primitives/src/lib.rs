@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod amount;
+pub mod blob;
 pub mod block;
 pub mod cjson;
 pub mod crypto;

@@ -7,13 +7,17 @@
 //! - [`tx`]: `cpcd tx transfer|submit-result|stake|…`, with [`staking`] (the staking
 //!   payloads, commission rates, the checks before signing); [`query`]: `cpcd query …`.
 //! - [`client`]: the JSON-RPC client both use; [`amount`]: CLI amounts (`1.5cpc`).
+//! - [`job`]: `cpcd job post|claim|cancel|status|list|fetch` (the task market), with [`npy`]
+//!   (`.npy` int8 / int32 matrices).
 //! - [`duration`]: CLI durations (`250ms`, `1s`), shared with the node's flags.
 
 pub mod amount;
 pub mod client;
 pub mod duration;
+pub mod job;
 pub mod key;
 pub mod keystore;
+pub mod npy;
 pub mod query;
 pub mod staking;
 pub mod tx;
@@ -37,6 +41,7 @@ mod tests {
         Key(crate::key::KeyArgs),
         Tx(crate::tx::TxArgs),
         Query(crate::query::QueryArgs),
+        Job(crate::job::JobArgs),
     }
 
     #[test]

@@ -206,9 +206,10 @@ pub enum TxCmd {
 }
 
 /// Whether a transaction of this type takes `amount` from the sender's balance (UNSTAKE and
-/// UNDELEGATE name an amount of stake, not of balance).
+/// UNDELEGATE name an amount of stake, not of balance; POST_JOB escrows its price, CLAIM_JOB
+/// its bond).
 fn debits_amount(t: TxType) -> bool {
-    matches!(t, TxType::Transfer | TxType::Stake | TxType::Delegate)
+    matches!(t, TxType::Transfer | TxType::Stake | TxType::Delegate | TxType::PostJob | TxType::ClaimJob)
 }
 
 
@@ -218,17 +219,17 @@ pub fn run(args: TxArgs) -> Result<()> {
 }
 
 /// What a transaction needs besides its type-specific fields.
-struct Sender<'a> {
-    rpc: &'a Rpc,
-    store: &'a KeystoreArgs,
-    from: Address,
+pub(crate) struct Sender<'a> {
+    pub(crate) rpc: &'a Rpc,
+    pub(crate) store: &'a KeystoreArgs,
+    pub(crate) from: Address,
 }
 
 impl Sender<'_> {
     /// Unlocks the key, fetches chain id and nonce, checks the balance covers `amount + fee`
     /// (only the fee where the type does not spend its amount), signs, sends. Returns the
     /// signed transaction.
-    async fn sign_and_send(
+    pub(crate) async fn sign_and_send(
         &self,
         tx_type: TxType,
         to: Option<Address>,
@@ -309,7 +310,7 @@ async fn wait_receipt(rpc: &Rpc, hash: &H256, timeout_ms: u64) -> Result<Value> 
 
 /// Prints the sent transaction (and with `--wait` its receipt); a receipt with status
 /// `failed` is an error.
-async fn report(rpc: &Rpc, tx: &Transaction, wait: &WaitArgs, json_out: bool) -> Result<()> {
+pub(crate) async fn report(rpc: &Rpc, tx: &Transaction, wait: &WaitArgs, json_out: bool) -> Result<()> {
     let hash = tx.hash();
     if !json_out {
         println!("{hash}");
@@ -489,11 +490,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_transfer_stake_and_delegate_spend_their_amount() {
-        for t in [TxType::Transfer, TxType::Stake, TxType::Delegate] {
+    fn only_transfer_stake_delegate_and_the_markets_escrows_spend_their_amount() {
+        for t in [TxType::Transfer, TxType::Stake, TxType::Delegate, TxType::PostJob, TxType::ClaimJob] {
             assert!(debits_amount(t), "{t}");
         }
-        for t in [TxType::Unstake, TxType::Undelegate, TxType::UpdateValidator, TxType::Unjail, TxType::SubmitResult] {
+        for t in [TxType::Unstake, TxType::Undelegate, TxType::UpdateValidator, TxType::Unjail, TxType::SubmitResult, TxType::CancelJob] {
             assert!(!debits_amount(t), "{t}");
         }
     }

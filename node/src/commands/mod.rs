@@ -59,6 +59,8 @@ pub enum Cmd {
     /// Read chain data from a node: balance, account, block, tx, receipt, results, validators,
     /// validator, delegations, unbonding, rewards, active-set.
     Query(cpc_wallet::query::QueryArgs),
+    /// The task market: post, claim or cancel a job, its status, fetch its data (docs/MARKET.md).
+    Job(cpc_wallet::job::JobArgs),
 }
 
 
