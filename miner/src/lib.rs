@@ -9,6 +9,7 @@
 //! not cost the worker its reputation); the other GPU tasks are not re-checked, so the GPU runs
 //! at full batch throughput.
 
+pub mod jobs;
 pub mod metrics;
 pub mod remote;
 pub mod sensor;

@@ -32,6 +32,8 @@ pub struct RemoteSpec {
     /// Most shares per tip (default: the chain's max_synthetic_results_per_block).
     pub results_per_tip: Option<u64>,
     pub gpu_temp_limit: Option<u32>,
+    /// Also work on the task market's jobs (`--jobs`; crate::jobs).
+    pub jobs: bool,
 }
 
 /// Submits over JSON-RPC, keeping the account's next nonce locally.
@@ -93,16 +95,54 @@ impl ResultSink for RemoteSink {
     }
 }
 
+impl crate::jobs::TxSender for RemoteSink {
+    fn send(&self, key: &SecretKey, tx_type: cpc_primitives::TxType, amount: u128, p: cpc_primitives::Payload) -> Result<H256> {
+        let client = self.client.lock().clone().ok_or_else(|| anyhow::anyhow!("not connected to the node"))?;
+        let from = Address::from_public_key(&key.public_key());
+        let mut next = self.next_nonce.lock();
+        let nonce = match *next {
+            Some(n) => n,
+            None => self.rt.block_on(client.request::<u64, _>("cpc_getTransactionCount", rpc_params![from.to_string()]))?,
+        };
+        let tx = crate::jobs::sign(key, &self.chain_id, tx_type, amount, nonce, self.gas_price, p);
+        let body: Value = serde_json::from_slice(&tx.canonical_json()).expect("canonical JSON parses");
+        match self.rt.block_on(client.request::<H256, _>("cpc_sendTransaction", rpc_params![body])) {
+            Ok(h) => {
+                *next = Some(nonce + 1);
+                Ok(h)
+            }
+            Err(e) => {
+                *next = None;
+                Err(anyhow::anyhow!("{tx_type}: {e}"))
+            }
+        }
+    }
+}
+
 fn head_of(v: &Value) -> Option<Head> {
     let header: Header = serde_json::from_value(v.get("header")?.clone()).ok()?;
     Some(Head::of(&header, header.hash()))
+}
+
+/// Stops a spawned task when dropped (the job loop ends with the worker).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// How often a worker that failed over to a later `--node` tries the earlier ones again.
 pub const FAILBACK_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn connect(url: &str) -> Result<WsClient> {
-    WsClientBuilder::default().request_timeout(REQUEST_TIMEOUT).build(url).await.with_context(|| format!("connecting to {url}"))
+    // Market blobs travel as hex: a 1024 x 4096 input is 8 MiB of it.
+    WsClientBuilder::default()
+        .request_timeout(REQUEST_TIMEOUT)
+        .max_request_size(32 << 20)
+        .max_response_size(32 << 20)
+        .build(url).await.with_context(|| format!("connecting to {url}"))
 }
 
 /// Connects to `url` and checks it serves `chain_id`; returns the client and its current work.
@@ -172,8 +212,13 @@ pub async fn mine_remote(
             failed.notify_one();
         })
     };
+    let job_key = key.clone();
     let miner = tokio::task::block_in_place(|| Miner::start(sink.clone(), key, cfg, params, head_rx, on_panic))?;
     tracing::info!(node = %urls[index], %chain_id, worker = %addr, n = params.n, "worker connected");
+    let _jobs = spec.jobs.then(|| {
+        let w = crate::jobs::JobWorker { client: slot.clone(), sender: sink.clone(), key: job_key.clone(), addr };
+        AbortOnDrop(tokio::spawn(w.run()))
+    });
 
     loop {
         let sub: Result<Subscription<Value>, _> =

@@ -161,6 +161,24 @@ impl Drop for NodeProc {
     }
 }
 
+/// Imports dev key `i` into a fresh keystore; returns (dir guard, keystore, password file).
+pub fn keystore_with(i: usize) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("keystore");
+    let pw = dir.path().join("pw");
+    let secret = dir.path().join("secret");
+    std::fs::write(&pw, "worker password\n").unwrap();
+    std::fs::write(&secret, keys()[i].to_hex()).unwrap();
+    let out = std::process::Command::new(cpcd_path())
+        .env("CPCD_INSECURE_TEST_KDF", "1")
+        .args(["key", "import", "--keystore", ks.to_str().unwrap(), "--password-file", pw.to_str().unwrap()])
+        .args(["--secret-file", secret.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (dir, ks, pw)
+}
+
 /// The dev accounts' keys.
 pub fn keys() -> Vec<SecretKey> {
     dev_keys()

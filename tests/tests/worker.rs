@@ -6,24 +6,6 @@ use cpcd_tests::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Imports dev key `i` into a fresh keystore; returns (dir guard, keystore, password file).
-fn keystore_with(i: usize) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let ks = dir.path().join("keystore");
-    let pw = dir.path().join("pw");
-    let secret = dir.path().join("secret");
-    std::fs::write(&pw, "worker password\n").unwrap();
-    std::fs::write(&secret, keys()[i].to_hex()).unwrap();
-    let out = Command::new(cpcd_path())
-        .env("CPCD_INSECURE_TEST_KDF", "1")
-        .args(["key", "import", "--keystore", ks.to_str().unwrap(), "--password-file", pw.to_str().unwrap()])
-        .args(["--secret-file", secret.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (dir, ks, pw)
-}
-
 /// Heights of `node`'s blocks from `from` on that hold a share of `worker`.
 async fn share_heights(c: &jsonrpsee::http_client::HttpClient, worker: &Address, from: u64) -> Vec<u64> {
     let top = block_number(c).await.unwrap();

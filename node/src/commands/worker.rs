@@ -28,6 +28,10 @@ pub struct WorkerArgs {
     /// File whose first line is the keystore password (otherwise prompted).
     #[arg(long = "password-file")]
     pub password_file: Option<PathBuf>,
+    /// Also work on the task market: claim open jobs this account can bond, compute them on the
+    /// CPU and submit (synthetic mining goes on beside them).
+    #[arg(long)]
+    pub jobs: bool,
     /// Log filter in RUST_LOG syntax.
     #[arg(long = "log.filter", default_value = "info")]
     pub log_filter: String,
@@ -65,6 +69,7 @@ pub fn run(args: WorkerArgs) -> Result<()> {
         gpus,
         results_per_tip: args.devices.results_per_tip,
         gpu_temp_limit: args.devices.gpu_temp_limit,
+        jobs: args.jobs,
     };
     rt.block_on(cpc_miner::remote::mine_remote(urls, addr, key, spec, crate::commands::run::wait_for_signal()))
 }

@@ -1,0 +1,222 @@
+//! The task market with real processes (docs/MARKET.md): a user posts a 512 × 1024 × 512 job
+//! with `cpcd job post` from `.npy` files, a `cpcd worker --jobs` process claims, computes
+//! and is paid, and `cpcd job fetch` returns a C equal to the product computed here by a plain
+//! loop; then the attacks: a worker that did not claim cannot submit, a C with one wrong entry
+//! is refused and costs its worker nothing, a lapsed claim forfeits its bond, a passed
+//! deadline refunds the poster. One dev node: market blobs do not travel between nodes yet.
+
+use cpc_primitives::blob::Blob;
+use cpc_primitives::*;
+use cpc_wallet::npy::{self, Dtype, Matrix};
+use cpcd_tests::*;
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CPC: u128 = UNITS_PER_CPC;
+
+fn matrix(rows: usize, cols: usize, salt: u64) -> Vec<i8> {
+    let mut x = salt.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..rows * cols)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8 as i8
+        })
+        .collect()
+}
+
+/// C = A · B by the textbook loop (not the code under test).
+fn product(a: &[i8], b: &[i8], m: usize, k: usize, n: usize) -> Vec<i32> {
+    let mut c = vec![0i32; m * n];
+    for i in 0..m {
+        for t in 0..k {
+            let x = a[i * k + t] as i32;
+            for j in 0..n {
+                c[i * n + j] += x * b[t * n + j] as i32;
+            }
+        }
+    }
+    c
+}
+
+fn payload(v: Value) -> Payload {
+    Payload::from_map(v.as_object().unwrap().clone()).unwrap()
+}
+
+async fn job(c: &jsonrpsee::http_client::HttpClient, id: &str) -> Value {
+    call(c, "job_getJob", vec![id.into()]).await.unwrap()
+}
+
+async fn wait_job(c: &jsonrpsee::http_client::HttpClient, id: &str, status: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let j = job(c, id).await;
+        if j["status"] == status {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "job {id} not {status} within {secs} s: {j}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn put(c: &jsonrpsee::http_client::HttpClient, b: &Blob) -> String {
+    let kind = if b.kind == cpc_primitives::blob::BlobKind::Int8 { "int8" } else { "int32" };
+    let v = call(c, "job_putBlob", vec![kind.into(), b.rows.into(), b.cols.into(), hex::encode(&b.data).into()]).await.unwrap();
+    assert_eq!(v["root"], json!(b.root().to_hex()));
+    b.root().to_hex()
+}
+
+async fn nonce(c: &jsonrpsee::http_client::HttpClient, a: &Address) -> u64 {
+    call(c, "cpc_getTransactionCount", vec![a.to_string().into()]).await.unwrap().as_u64().unwrap()
+}
+
+fn tx(sk: &SecretKey, t: TxType, amount: u128, nonce: u64, p: Payload) -> Transaction {
+    UnsignedTx::at_intrinsic_gas(CHAIN_ID, t, addr_of(sk), None, amount, nonce, 1000, p).sign(sk)
+}
+
+fn job_result(sk: &SecretKey, id: &str, root: &str, nonce: u64) -> Transaction {
+    let r = ComputeResult {
+        task_id: format!("job:{id}"),
+        worker_address: addr_of(sk).to_string(),
+        result_hash: root.into(),
+        proof: None,
+        nonce: None,
+        signature: None,
+    };
+    UnsignedTx::submit_result(CHAIN_ID, addr_of(sk), &r, nonce, 1000).sign(sk)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_posted_job_is_computed_by_a_worker_paid_and_fetched() {
+    let (m, k, n) = (512usize, 1024usize, 512usize);
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "500ms", "--ws.port", "0"]).unwrap();
+    let c = node.client();
+    let files = tempfile::tempdir().unwrap();
+    let (a, b) = (matrix(m, k, 1), matrix(k, n, 2));
+    let (fa, fb, fc) = (files.path().join("a.npy"), files.path().join("b.npy"), files.path().join("c.npy"));
+    std::fs::write(&fa, npy::write(&Matrix { dtype: Dtype::I8, rows: m, cols: k, data: a.iter().map(|x| *x as u8).collect() })).unwrap();
+    std::fs::write(&fb, npy::write(&Matrix { dtype: Dtype::I8, rows: k, cols: n, data: b.iter().map(|x| *x as u8).collect() })).unwrap();
+
+    // The user posts it with the CLI.
+    let (_user_dir, user_ks, user_pw) = keystore_with(1);
+    let user = addr_of(&keys()[1]);
+    let user_before = balance(&c, &user).await.unwrap();
+    let out = Command::new(cpcd_path())
+        .args(["job", "post", "--node", &node.rpc_url.clone(), "--from", &user.to_string()])
+        .args(["--a", fa.to_str().unwrap(), "--b", fb.to_str().unwrap(), "--price", "100cpc", "--bond", "2cpc"])
+        .args(["--claim-blocks", "120", "--deadline-blocks", "600", "--keystore", user_ks.to_str().unwrap()])
+        .args(["--password-file", user_pw.to_str().unwrap(), "--wait"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "job post: {}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).lines().next().unwrap().trim().to_string();
+    let posted = wait_job(&c, &id, "open", 10).await;
+    assert_eq!((posted["m"].as_u64(), posted["k"].as_u64(), posted["n"].as_u64()), (Some(512), Some(1024), Some(512)));
+    let params = call(&c, "job_getParams", vec![]).await.unwrap();
+    let escrow: Address = params["escrow_address"].as_str().unwrap().parse().unwrap();
+    assert_eq!(balance(&c, &escrow).await.unwrap(), 100 * CPC);
+    assert!(user_before - balance(&c, &user).await.unwrap() >= 100 * CPC, "the price left the poster's balance");
+
+    // A worker process claims, computes and submits.
+    let (_w_dir, w_ks, w_pw) = keystore_with(6);
+    let w = addr_of(&keys()[6]);
+    let mut worker = Command::new(cpcd_path())
+        .args(["worker", "--jobs", "--node", &ws_url(&node).unwrap(), "--miner", &w.to_string()])
+        .args(["--keystore", w_ks.to_str().unwrap(), "--password-file", w_pw.to_str().unwrap(), "--cpu-threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let done = wait_job(&c, &id, "done", 120).await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert_eq!(done["claimant"], json!(w.to_string()));
+    assert_eq!(balance(&c, &escrow).await.unwrap(), 0, "price and bond left the escrow");
+    // The result's transaction paid the worker price - fee + bond (its receipt names it).
+    let r = call(&c, "poc_getResultByTask", vec![format!("job:{id}").into()]).await.unwrap();
+    assert_eq!(r["worker_address"], json!(w.to_string()));
+
+    // The user fetches C: it is the product.
+    let out = Command::new(cpcd_path())
+        .args(["job", "fetch", &id, "--part", "c", "--out", fc.to_str().unwrap(), "--node", &node.rpc_url.clone()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "job fetch: {}", String::from_utf8_lossy(&out.stderr));
+    let got = npy::parse(&std::fs::read(&fc).unwrap()).unwrap();
+    assert_eq!((got.dtype, got.rows, got.cols), (Dtype::I32, m, n));
+    assert!(got.i32s() == product(&a, &b, m, k, n), "the fetched C is not A·B");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thieves_forgers_lapsed_claims_and_passed_deadlines() {
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "300ms"]).unwrap();
+    let c = node.client();
+    let ks = keys();
+    let (poster, claimant, thief) = (&ks[1], &ks[3], &ks[4]);
+    let (m, k, n) = (16usize, 40usize, 8usize);
+    let (a, b) = (matrix(m, k, 7), matrix(k, n, 8));
+    let a_root = put(&c, &Blob::from_i8(m as u32, k as u32, &a).unwrap()).await;
+    let b_root = put(&c, &Blob::from_i8(k as u32, n as u32, &b).unwrap()).await;
+    let head = block_number(&c).await.unwrap();
+    let bond = 3 * CPC;
+    let post = |claim_blocks: u64, deadline: u64, nonce: u64| {
+        tx(poster, TxType::PostJob, 10 * CPC, nonce, payload(json!({"m": m, "k": k, "n": n, "a_root": a_root, "b_root": b_root,
+            "bond": bond.to_string(), "claim_blocks": claim_blocks, "deadline": deadline, "retention": 10})))
+    };
+    let p0 = nonce(&c, &addr_of(poster)).await;
+    let job1 = post(6, head + 400, p0);
+    let job2 = post(6, head + 60, p0 + 1);
+    send(&c, &job1).await.unwrap();
+    send(&c, &job2).await.unwrap();
+    let (id1, id2) = (job1.hash().to_hex(), job2.hash().to_hex());
+    wait_receipt(&c, &id2, Duration::from_secs(10)).await.unwrap();
+    let poster_before = balance(&c, &addr_of(poster)).await.unwrap();
+
+    // A POST_JOB whose inputs the node does not hold is refused at once.
+    let missing = tx(poster, TxType::PostJob, CPC, p0 + 2, payload(json!({"m": 2, "k": 2, "n": 2, "a_root": "ab".repeat(32),
+        "b_root": b_root, "bond": "1", "claim_blocks": 5, "deadline": head + 100, "retention": 10})));
+    let (_, msg) = send(&c, &missing).await.unwrap_err();
+    assert!(msg.contains("not held by this node"), "{msg}");
+
+    // The claimant claims job 1.
+    let cl = tx(claimant, TxType::ClaimJob, bond, nonce(&c, &addr_of(claimant)).await, payload(json!({"job_id": id1})));
+    send(&c, &cl).await.unwrap();
+    let claimed = wait_job(&c, &id1, "claimed", 10).await;
+    let until = claimed["claim_until"].as_u64().unwrap();
+    let right = Blob::from_i32(m as u32, n as u32, &product(&a, &b, m, k, n)).unwrap();
+    let right_root = put(&c, &right).await;
+
+    // 1. Someone who did not claim it cannot submit even the right C.
+    let (_, msg) = send(&c, &job_result(thief, &id1, &right_root, nonce(&c, &addr_of(thief)).await)).await.unwrap_err();
+    assert!(msg.contains("only the claimant may submit"), "{msg}");
+
+    // 2. A C with one wrong entry is refused, and the claimant pays nothing for it.
+    let mut wrong = product(&a, &b, m, k, n);
+    wrong[5 * n + 3] += 1;
+    let wrong_root = put(&c, &Blob::from_i32(m as u32, n as u32, &wrong).unwrap()).await;
+    let before = balance(&c, &addr_of(claimant)).await.unwrap();
+    let (_, msg) = send(&c, &job_result(claimant, &id1, &wrong_root, nonce(&c, &addr_of(claimant)).await)).await.unwrap_err();
+    assert!(msg.contains("Freivalds"), "{msg}");
+    assert_eq!(balance(&c, &addr_of(claimant)).await.unwrap(), before);
+    assert_eq!(job(&c, &id1).await["status"], "claimed");
+
+    // 3. The claim lapses: the bond goes to the treasury and the job reopens.
+    wait_height(&c, until + 1, Duration::from_secs(30)).await.unwrap();
+    let reopened = wait_job(&c, &id1, "open", 10).await;
+    assert_eq!(reopened["claims"], 1);
+    assert_eq!(balance(&c, &addr_of(claimant)).await.unwrap(), before, "the bond stays forfeited");
+    // A result without a live claim may wait in the pool (a claim of its sender might be on
+    // its way) but is never included.
+    let late = job_result(claimant, &id1, &right_root, nonce(&c, &addr_of(claimant)).await);
+    let _ = send(&c, &late).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(call(&c, "cpc_getTransactionReceipt", vec![late.hash().to_hex().into()]).await.unwrap().is_null());
+
+    // 4. Job 2 was never claimed: at its deadline the poster gets the price back.
+    wait_job(&c, &id2, "expired", 30).await;
+    assert_eq!(balance(&c, &addr_of(poster)).await.unwrap(), poster_before + 10 * CPC);
+    let escrow: Address = call(&c, "job_getParams", vec![]).await.unwrap()["escrow_address"].as_str().unwrap().parse().unwrap();
+    assert_eq!(balance(&c, &escrow).await.unwrap(), 10 * CPC, "only job 1's price is still escrowed");
+}
