@@ -78,7 +78,9 @@ fn produce() -> Value {
             })
         })
         .collect();
+    let market = market_vectors(&g);
     json!({
+        "market": market,
         "account_leaves": accounts.iter().zip(&leaves).map(|((a, acc), l)| json!({
             "address": a.to_string(),
             "balance": acc.balance.to_string(),
@@ -101,6 +103,66 @@ fn produce() -> Value {
             "staking_records": stake_records,
         },
         "staking_transactions": staking_txs,
+    })
+}
+
+/// The task market (docs/MARKET.md): the escrow address, content roots, one signed example of
+/// each market transaction with the job id and task id they make, and the records a POST_JOB
+/// and its CLAIM_JOB leave in the state tree.
+fn market_vectors(g: &Genesis) -> Value {
+    use cpc_primitives::blob::Blob;
+    use cpc_state::{escrow_address, job_task_id, BlockExecutor, BlockInputs, MemState};
+    let a: Vec<i8> = (0..12).map(|i| (i * 23 - 128) as i8).collect();
+    let c: Vec<i32> = vec![-(1 << 26), 1 << 26, -1, 0, 7, 123_456, -99, 5, 1, -2];
+    let blob_a = Blob::from_i8(3, 4, &a).unwrap();
+    let blob_c = Blob::from_i32(5, 2, &c).unwrap();
+    let k = &cpc_genesis::dev_keys()[1];
+    let from = Address::from_public_key(&k.public_key());
+    let obj = |v: Value| Payload::from_map(v.as_object().unwrap().clone()).unwrap();
+    let post = UnsignedTx::at_intrinsic_gas(&g.chain_id, TxType::PostJob, from, None, 50 * UNITS_PER_CPC, 0, 1000, obj(json!({
+        "m": 3, "k": 4, "n": 2, "a_root": blob_a.root().to_hex(), "b_root": blob_a.root().to_hex(),
+        "bond": (2 * UNITS_PER_CPC).to_string(), "claim_blocks": 60, "deadline": 600, "retention": 3600,
+    })))
+    .sign(k);
+    let job = post.hash();
+    let w = &cpc_genesis::dev_keys()[2];
+    let wa = Address::from_public_key(&w.public_key());
+    let claim = UnsignedTx::at_intrinsic_gas(&g.chain_id, TxType::ClaimJob, wa, None, 2 * UNITS_PER_CPC, 0, 1000, obj(json!({"job_id": job.to_hex()}))).sign(w);
+    let cancel = UnsignedTx::at_intrinsic_gas(&g.chain_id, TxType::CancelJob, from, None, 0, 1, 1000, obj(json!({"job_id": job.to_hex()}))).sign(k);
+    let r = ComputeResult { task_id: job_task_id(&job), worker_address: wa.to_string(), result_hash: blob_c.root().to_hex(), proof: None, nonce: None, signature: None };
+    let result = UnsignedTx::submit_result(&g.chain_id, wa, &r, 1, 1000).sign(w);
+    let signed = |t: &Transaction| json!({"tx": serde_json::from_slice::<Value>(&t.canonical_json()).unwrap(), "hash": t.hash().to_hex()});
+    // The records of POST_JOB and CLAIM_JOB executed at height 1 of the dev chain.
+    let (_, gout) = g.build().unwrap();
+    let mut st = MemState::default();
+    st.commit(&gout.changes);
+    let p = g.chain_params();
+    let mut ex = BlockExecutor::new(&st, &p, 1).at_time(g.genesis_time + 1000);
+    ex.execute(&post, post.hash()).unwrap();
+    ex.execute(&claim, claim.hash()).unwrap();
+    let proposer = Address::from_public_key(&g.validators[0].pub_key);
+    let out = ex.finish(&BlockInputs::plain(proposer), &[]).unwrap();
+    let records: Vec<Value> = out
+        .changes
+        .stake
+        .iter()
+        .filter(|(k, _)| matches!(StakeKey::decode(k), Some(StakeKey::Job(_) | StakeKey::JobDue { .. })))
+        .map(|(k, e)| json!({"key": hex::encode(k), "key_decoded": format!("{:?}", StakeKey::decode(k).unwrap()), "value": String::from_utf8(e.value.clone()).unwrap(), "leaf": stake_leaf(k, &e.value).to_hex()}))
+        .collect();
+    json!({
+        "escrow_address": escrow_address().to_string(),
+        "blob_roots": [
+            {"kind": "int8", "rows": 3, "cols": 4, "data": hex::encode(&blob_a.data), "leaves": blob_a.leaves().iter().map(|l| l.to_hex()).collect::<Vec<_>>(), "root": blob_a.root().to_hex()},
+            {"kind": "int32", "rows": 5, "cols": 2, "data": hex::encode(&blob_c.data), "leaves": blob_c.leaves().iter().map(|l| l.to_hex()).collect::<Vec<_>>(), "root": blob_c.root().to_hex()},
+        ],
+        "post_job": signed(&post),
+        "job_id": job.to_hex(),
+        "task_id": job_task_id(&job),
+        "claim_job": signed(&claim),
+        "cancel_job": signed(&cancel),
+        "job_result": signed(&result),
+        "records_after_post_and_claim_at_height_1": records,
+        "state_root_after": out.state_root.to_hex(),
     })
 }
 
