@@ -126,6 +126,15 @@ fn main() {
     bench("poc/freivalds_1024x4096x1024", 10, || {
         freivalds_check(&ak, &bk, &ck, n, 4096, n, &fs).expect("the product passes")
     });
+    // What `cpcd worker --jobs` computes on the CPU for the 512 x 1024 x 512 job (all
+    // cores), against Freivalds' check of its result (what validators run).
+    let (m5, k5, n5) = (512, 1024, 512);
+    let (a5, b5) = (&ak[..m5 * k5], &bk[..k5 * n5]);
+    let c5 = cpc_poc::matmul_general(a5, b5, m5, k5, n5);
+    bench("poc/job_product_512x1024x512", 10, || cpc_poc::matmul_general(a5, b5, m5, k5, n5));
+    bench("poc/freivalds_512x1024x512", 20, || {
+        freivalds_check(a5, b5, &c5, m5, k5, n5, &fs).expect("the product passes")
+    });
     // The 1 024 row leaves alone, with each leaf backend this CPU has.
     let mut leaves = vec![cpc_primitives::H256::ZERO; n];
     for backend in LeafBackend::ALL.into_iter().filter(|b| b.available()) {
