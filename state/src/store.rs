@@ -134,6 +134,11 @@ pub enum StoreError {
     NotOnHead { height: u64, expected: String, found: String },
     #[error("the database already holds a chain (genesis {0})")]
     AlreadyInitialized(H256),
+    #[error(
+        "market blob store full: {held} bytes held, at most {cap}, this blob needs {found} more \
+         (blobs are not pruned after their retention yet)"
+    )]
+    BlobsFull { held: u64, cap: u64, found: u64 },
 }
 
 impl StoreError {
@@ -258,7 +263,15 @@ pub struct Store {
     /// Held across the look-up and the write of a piece of evidence, so that the same piece
     /// arriving from consensus and from a peer at once is kept (and reported new) once.
     evidence_lock: std::sync::Mutex<()>,
+    /// Bytes of market blobs held, and the lock of a blob's look-up and write (so that the
+    /// count and the cap hold under concurrent puts).
+    blob_bytes: std::sync::Mutex<u64>,
 }
+
+/// Most bytes of market blobs one node holds (docs/MARKET.md): `job_putBlob` is free to call,
+/// so without a bound anyone could fill the disk. 2 GiB is 256 of the largest jobs' A, B and C.
+/// Pruning after retention is not built yet: past the cap the node refuses new blobs.
+pub const MAX_BLOB_STORE_BYTES: u64 = 2 << 30;
 
 fn encode_account(e: &AccountEntry) -> [u8; 32] {
     let mut out = [0u8; 32];
@@ -382,8 +395,10 @@ impl Store {
             mem: RwLock::new(Mem { head: None, supply: Supply::default() }),
             write_failed: Default::default(),
             evidence_lock: Default::default(),
+            blob_bytes: Default::default(),
         };
         store.load_and_check().map_err(damaged)?;
+        *store.blob_bytes.lock().unwrap_or_else(|p| p.into_inner()) = store.count_blob_bytes().map_err(damaged)?;
         Ok(store)
     }
 
@@ -597,10 +612,43 @@ impl Store {
     /// Keeps a market blob under its content root (computed here, so that a stored blob always
     /// matches its key) and returns the root. Idempotent.
     pub fn put_blob(&self, blob: &crate::market::Blob) -> Result<H256, StoreError> {
+        self.put_blob_capped(blob, MAX_BLOB_STORE_BYTES)
+    }
+
+    /// [`Store::put_blob`] with a chosen cap on the bytes of blobs held.
+    pub fn put_blob_capped(&self, blob: &crate::market::Blob, cap: u64) -> Result<H256, StoreError> {
         let root = blob.root();
         let key = [BLOB_PREFIX, &root.0[..]].concat();
-        self.db.put_cf(self.cf(CF_META), key, blob.encode())?;
+        let mut held = self.blob_bytes.lock().unwrap_or_else(|p| p.into_inner());
+        if self.db.get_pinned_cf(self.cf(CF_META), &key)?.is_some() {
+            return Ok(root);
+        }
+        let value = blob.encode();
+        let after = *held + value.len() as u64;
+        if after > cap {
+            return Err(StoreError::BlobsFull { held: *held, cap, found: value.len() as u64 });
+        }
+        self.db.put_cf(self.cf(CF_META), key, value)?;
+        *held = after;
         Ok(root)
+    }
+
+    /// Bytes of market blobs held (what [`MAX_BLOB_STORE_BYTES`] bounds).
+    pub fn blob_bytes(&self) -> u64 {
+        *self.blob_bytes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn count_blob_bytes(&self) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let iter = self.db.iterator_cf(self.cf(CF_META), rocksdb::IteratorMode::From(BLOB_PREFIX, rocksdb::Direction::Forward));
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(BLOB_PREFIX) {
+                break;
+            }
+            total += v.len() as u64;
+        }
+        Ok(total)
     }
 
     /// The genesis document the chain was created from (opaque bytes to this crate).

@@ -588,3 +588,31 @@ fn the_account_history_lists_each_address_s_transactions_newest_first_and_pages(
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.account_txs(&addr(1), None, 1000).unwrap(), expect(addr(1)), "written, not cached");
 }
+
+#[test]
+fn market_blobs_are_kept_under_their_root_counted_across_restarts_and_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Blob::from_i8(3, 4, &[1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -12]).unwrap();
+    let c = Blob::from_i32(5, 2, &[1 << 26, -1, 0, 7, 9, 9, -3, 4, 2, 1]).unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        init(&store);
+        let root = store.put_blob(&a).unwrap();
+        assert_eq!(root, a.root());
+        assert_eq!(store.blob(&root).unwrap().as_deref(), Some(&a));
+        let held = store.blob_bytes();
+        assert_eq!(held, a.encode().len() as u64);
+        // The same blob again is not counted twice.
+        store.put_blob(&a).unwrap();
+        assert_eq!(store.blob_bytes(), held);
+        // Past the cap: refused with the numbers, nothing written.
+        let e = store.put_blob_capped(&c, held + 10).unwrap_err();
+        assert!(matches!(e, StoreError::BlobsFull { .. }), "{e}");
+        assert!(e.to_string().contains("market blob store full"), "{e}");
+        assert!(store.blob(&c.root()).unwrap().is_none());
+        store.put_blob(&c).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.blob_bytes(), (a.encode().len() + c.encode().len()) as u64, "recounted at open");
+    assert_eq!(store.blob(&c.root()).unwrap().unwrap().as_i32(), c.as_i32());
+}

@@ -183,7 +183,8 @@ fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> Verdict {
         }
         // Invalid on its own, or forged / not a share for a tip we know: the sender relayed garbage.
         Err(AdmitError::Invalid(_)) | Err(AdmitError::Synthetic(_)) => Verdict::Reject,
-        // Valid but not for us now (known, nonce race, pool full, our forger cooldown…): drop quietly.
+        // Valid but not for us now (known, nonce race, pool full, our forger cooldown, market
+        // data this node does not hold yet…): drop quietly.
         Err(_) => Verdict::Ignore,
     }
 }

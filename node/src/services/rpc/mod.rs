@@ -522,7 +522,10 @@ impl ChainApi for Api {
             _ => cpc_state::BlobKind::Int32,
         };
         let blob = cpc_state::Blob::new(kind, rows, cols, data).map_err(ApiError::InvalidParams)?;
-        let root = self.0.engine.store().put_blob(&blob).map_err(internal)?;
+        let root = self.0.engine.store().put_blob(&blob).map_err(|e| match e {
+            e @ cpc_state::StoreError::BlobsFull { .. } => ApiError::Rejected(e.to_string()),
+            e => internal(e),
+        })?;
         Ok(serde_json::json!({"root": root, "kind": kind, "rows": rows, "cols": cols, "bytes": blob.data.len()}))
     }
 
