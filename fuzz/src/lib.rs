@@ -183,7 +183,13 @@ pub fn sync_response(data: &[u8]) -> bool {
         SyncResponse::Status(s) => {
             let _ = s.genesis_hash == dev().genesis_hash;
         }
-        SyncResponse::Block(None) | SyncResponse::Error(_) => {}
+        // A blob answer is decoded as the node decodes it (its root is checked there).
+        SyncResponse::Blob(Some(b)) => {
+            if let Ok(blob) = cpc_primitives::blob::Blob::decode(&b) {
+                let _ = blob.root();
+            }
+        }
+        SyncResponse::Block(None) | SyncResponse::Blob(None) | SyncResponse::Error(_) => {}
     }
     true
 }

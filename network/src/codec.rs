@@ -232,6 +232,7 @@ mod tests {
             SyncRequest::Status,
             SyncRequest::Blocks { from: 7, count: 3 },
             SyncRequest::BlockByHash(H256([9; 32])),
+            SyncRequest::Blob(H256([8; 32])),
         ] {
             let mut buf = Vec::new();
             block_on(c.write_request(&proto(), &mut buf, req.clone())).unwrap();
@@ -250,6 +251,8 @@ mod tests {
             SyncResponse::Block(Some(b"xyz".to_vec())),
             SyncResponse::Block(None),
             SyncResponse::Error("nope".into()),
+            SyncResponse::Blob(Some(vec![8, 1, 0, 0, 0, 1, 0, 0, 0, 0xff])),
+            SyncResponse::Blob(None),
         ] {
             let buf = encode_response(resp.clone());
             let back = block_on(c.read_response(&proto(), &mut buf.as_slice())).unwrap();

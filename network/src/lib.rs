@@ -247,6 +247,8 @@ pub enum SyncRequest {
     /// with its commit certificate.
     Blocks { from: u64, count: u32 },
     BlockByHash(H256),
+    /// A task-market blob by its content root (docs/MARKET.md, Data).
+    Blob(H256),
 }
 
 impl SyncRequest {
@@ -254,7 +256,7 @@ impl SyncRequest {
     pub fn check_bounds(&self) -> Result<(), String> {
         let (what, count, max) = match self {
             SyncRequest::Blocks { count, .. } => ("Blocks", *count, MAX_BLOCKS_PER_REQUEST),
-            SyncRequest::Status | SyncRequest::BlockByHash(_) => return Ok(()),
+            SyncRequest::Status | SyncRequest::BlockByHash(_) | SyncRequest::Blob(_) => return Ok(()),
         };
         if count == 0 || count > max {
             return Err(format!("{what} count: expected 1..={max}, found {count}"));
@@ -278,6 +280,8 @@ pub enum SyncResponse {
     Blocks(#[serde(with = "codec::bytes_serde::vec_of_bytes")] Vec<Vec<u8>>),
     Block(#[serde(with = "codec::bytes_serde::opt_bytes")] Option<Vec<u8>>),
     Error(String),
+    /// A blob as the node stores it (kind ‖ le32 rows ‖ le32 cols ‖ data), or none held.
+    Blob(#[serde(with = "codec::bytes_serde::opt_bytes")] Option<Vec<u8>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -61,10 +61,12 @@ fn main() -> ExitCode {
             standby,
             self_bond,
             staking,
+            market,
         })) => commands::testnet::init(&commands::testnet::TestnetSpec {
             standby,
             self_bond,
             staking,
+            market,
             fund_dev_accounts,
             share_target_start,
             bft_base_port,

@@ -3,7 +3,8 @@
 //! and is paid, and `cpcd job fetch` returns a C equal to the product computed here by a plain
 //! loop; then the attacks: a worker that did not claim cannot submit, a C with one wrong entry
 //! is refused and costs its worker nothing, a lapsed claim forfeits its bond, a passed
-//! deadline refunds the poster. One dev node: market blobs do not travel between nodes yet.
+//! deadline refunds the poster. On four validators the blobs travel: each node fetches a
+//! gossiped job transaction's data from its peers before admitting it.
 
 use cpc_primitives::blob::Blob;
 use cpc_primitives::*;
@@ -73,10 +74,18 @@ async fn nonce(c: &jsonrpsee::http_client::HttpClient, a: &Address) -> u64 {
 }
 
 fn tx(sk: &SecretKey, t: TxType, amount: u128, nonce: u64, p: Payload) -> Transaction {
-    UnsignedTx::at_intrinsic_gas(CHAIN_ID, t, addr_of(sk), None, amount, nonce, 1000, p).sign(sk)
+    tx_on(CHAIN_ID, sk, t, amount, nonce, p)
+}
+
+fn tx_on(chain: &str, sk: &SecretKey, t: TxType, amount: u128, nonce: u64, p: Payload) -> Transaction {
+    UnsignedTx::at_intrinsic_gas(chain, t, addr_of(sk), None, amount, nonce, 1000, p).sign(sk)
 }
 
 fn job_result(sk: &SecretKey, id: &str, root: &str, nonce: u64) -> Transaction {
+    job_result_on(CHAIN_ID, sk, id, root, nonce)
+}
+
+fn job_result_on(chain: &str, sk: &SecretKey, id: &str, root: &str, nonce: u64) -> Transaction {
     let r = ComputeResult {
         task_id: format!("job:{id}"),
         worker_address: addr_of(sk).to_string(),
@@ -85,7 +94,7 @@ fn job_result(sk: &SecretKey, id: &str, root: &str, nonce: u64) -> Transaction {
         nonce: None,
         signature: None,
     };
-    UnsignedTx::submit_result(CHAIN_ID, addr_of(sk), &r, nonce, 1000).sign(sk)
+    UnsignedTx::submit_result(chain, addr_of(sk), &r, nonce, 1000).sign(sk)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -219,4 +228,58 @@ async fn thieves_forgers_lapsed_claims_and_passed_deadlines() {
     assert_eq!(balance(&c, &addr_of(poster)).await.unwrap(), poster_before + 10 * CPC);
     let escrow: Address = call(&c, "job_getParams", vec![]).await.unwrap()["escrow_address"].as_str().unwrap().parse().unwrap();
     assert_eq!(balance(&c, &escrow).await.unwrap(), 10 * CPC, "only job 1's price is still escrowed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_four_validators_the_data_travels_and_every_node_pays_the_same() {
+    let (m, k, n) = (512usize, 1024usize, 512usize);
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = testnet_init_with(dir.path(), 4, 4, "300ms", &["--market"]).unwrap();
+    let nodes: Vec<NodeProc> = dirs.iter().map(|d| NodeProc::start_datadir(d, &[]).unwrap()).collect();
+    let cs: Vec<_> = nodes.iter().map(|n| n.client()).collect();
+    for c in &cs {
+        wait_height(c, 2, Duration::from_secs(60)).await.unwrap();
+    }
+    let ks = keys();
+    let (poster, worker) = (&ks[1], &ks[6]);
+    let (a, b) = (matrix(m, k, 11), matrix(k, n, 12));
+    // The poster hands A and B to node 0 only and posts there.
+    let a_root = put(&cs[0], &Blob::from_i8(m as u32, k as u32, &a).unwrap()).await;
+    let b_root = put(&cs[0], &Blob::from_i8(k as u32, n as u32, &b).unwrap()).await;
+    let head = block_number(&cs[0]).await.unwrap();
+    let post = tx_on(TESTNET_CHAIN_ID, poster, TxType::PostJob, 50 * CPC, nonce(&cs[0], &addr_of(poster)).await, payload(json!({
+        "m": m, "k": k, "n": n, "a_root": a_root, "b_root": b_root, "bond": (2 * CPC).to_string(),
+        "claim_blocks": 200, "deadline": head + 1000, "retention": 100})));
+    send(&cs[0], &post).await.unwrap();
+    let id = post.hash().to_hex();
+    for c in &cs {
+        wait_job(c, &id, "open", 60).await;
+    }
+    // Every node now holds the inputs (fetched from its peers before admitting the gossiped
+    // POST_JOB, or before voting on the block that holds it).
+    for (i, c) in cs.iter().enumerate() {
+        let blob = call(c, "job_getBlob", vec![a_root.clone().into()]).await.unwrap();
+        assert!(!blob.is_null(), "node {i} does not hold A");
+    }
+    // The worker talks to node 2 only: claims, computes (here by the plain loop), hands C to
+    // node 2 and submits there.
+    let cl = tx_on(TESTNET_CHAIN_ID, worker, TxType::ClaimJob, 2 * CPC, nonce(&cs[2], &addr_of(worker)).await, payload(json!({"job_id": id})));
+    send(&cs[2], &cl).await.unwrap();
+    wait_job(&cs[2], &id, "claimed", 60).await;
+    let want = product(&a, &b, m, k, n);
+    let c_root = put(&cs[2], &Blob::from_i32(m as u32, n as u32, &want).unwrap()).await;
+    let res = job_result_on(TESTNET_CHAIN_ID, worker, &id, &c_root, nonce(&cs[2], &addr_of(worker)).await);
+    send(&cs[2], &res).await.unwrap();
+    let mut roots = Vec::new();
+    for c in &cs {
+        let done = wait_job(c, &id, "done", 60).await;
+        assert_eq!(done["claimant"], json!(addr_of(worker).to_string()));
+        roots.push(call(c, "cpc_getBlockByNumber", vec![json!(done["closed_height"]), false.into()]).await.unwrap()["header"]["state_root"].clone());
+    }
+    assert!(roots.windows(2).all(|w| w[0] == w[1]), "the nodes disagree on the state after the payment: {roots:?}");
+    // Node 0 never got C from the worker: it fetched it, and it is the product.
+    let got = call(&cs[0], "job_getBlob", vec![c_root.clone().into()]).await.unwrap();
+    let bytes = hex::decode(got["data"].as_str().expect("node 0 holds C")).unwrap();
+    let c0: Vec<i32> = bytes.chunks_exact(4).map(|x| i32::from_le_bytes(x.try_into().unwrap())).collect();
+    assert!(c0 == want, "node 0's C is not A·B");
 }

@@ -33,6 +33,8 @@ pub struct TestnetSpec {
     pub self_bond: Option<u128>,
     /// JSON object of staking parameters over the defaults (e.g. `{"unbonding_period": 20}`).
     pub staking: Option<String>,
+    /// Enable the task market (docs/MARKET.md) in genesis.
+    pub market: bool,
 }
 
 #[cfg(unix)]
@@ -75,6 +77,8 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
         g.poc.share_target_start = t0;
     }
     g.staking = cpc_state::StakingParams::default();
+    // Off unless asked for (the dev genesis turns it on for its single node).
+    g.market = cpc_state::MarketParams { enabled: spec.market, ..Default::default() };
     if let Some(over) = &spec.staking {
         let mut v = serde_json::to_value(&g.staking)?;
         let over: serde_json::Value = serde_json::from_str(over).context("--staking: expected a JSON object")?;
@@ -136,7 +140,7 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
              p2p.addr = \"127.0.0.1\"\n\
              p2p.port = {p2p}\n\
              http.port = {http}\n\
-             http.api = \"cpc,net,txpool,poc,miner,admin\"\n\
+             http.api = \"cpc,net,txpool,poc,miner,job,admin\"\n\
              bootnodes = [{boot}]\n",
             chain = spec.chain_id,
             dir = dir.display(),
@@ -218,6 +222,9 @@ pub enum TestnetCmd {
         /// '{"unbonding_period": 20, "signed_blocks_window": 10}'.
         #[arg(long)]
         staking: Option<String>,
+        /// Enable the task market in genesis (jobs, escrow, Freivalds; docs/MARKET.md).
+        #[arg(long)]
+        market: bool,
     },
 }
 

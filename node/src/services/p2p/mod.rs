@@ -4,13 +4,14 @@
 //! The network crate only moves bytes; every decision (is this block valid, is this peer
 //! lying) is made here and reported back as a verdict or a penalty.
 
+mod blobs;
 mod sync;
 
 use crate::node::Node;
 use cpc_engine::{ImportError, Imported};
 use cpc_mempool::AdmitError;
 use cpc_network::{NetEvent, NetworkHandle, PeerBook, PeerId, Severity, Status, SyncRequest, SyncResponse, Verdict};
-use cpc_primitives::{Block, Transaction};
+use cpc_primitives::{Block, Transaction, H256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -59,6 +60,10 @@ fn serve(node: &Node, req: SyncRequest) -> SyncResponse {
                 MAX_SYNC_RESPONSE_BYTES,
             )?),
             SyncRequest::BlockByHash(h) => SyncResponse::Block(node.engine.store().block(&h)?.map(|b| b.to_json_bytes())),
+            SyncRequest::Blob(root) => {
+                use cpc_state::StateView;
+                SyncResponse::Blob(node.engine.store().blob(&root)?.map(|b| b.encode()))
+            }
         })
     })();
     res.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
@@ -111,12 +116,23 @@ pub async fn run(
             NetEvent::GossipTx { id, from, data } => {
                 let (node, net) = (node.clone(), net.clone());
                 tokio::spawn(async move {
-                    let verdict = tokio::task::spawn_blocking({
-                        let node = node.clone();
-                        move || on_gossip_tx(&node, &data)
-                    })
-                    .await
-                    .unwrap_or(Verdict::Ignore);
+                    let data = Arc::new(data);
+                    let mut fetched = 0;
+                    let verdict = loop {
+                        let (verdict, missing) = tokio::task::spawn_blocking({
+                            let (node, data) = (node.clone(), data.clone());
+                            move || on_gossip_tx(&node, &data)
+                        })
+                        .await
+                        .unwrap_or((Verdict::Ignore, None));
+                        // A market transaction whose data this node does not hold yet: fetch
+                        // it (from the relaying peer first) and admit again. Three blobs at
+                        // most: A, B and a result's C.
+                        match missing {
+                            Some(root) if fetched < 3 && blobs::fetch(&node, &net, from, root).await => fetched += 1,
+                            _ => break verdict,
+                        }
+                    };
                     net.report_gossip(id, from, verdict);
                 });
             }
@@ -157,11 +173,20 @@ pub(crate) async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook
 /// this node recomputed it fully; one for a tip this node does not know yet (the block is
 /// still on its way, or the result's tip just left the window) is ignored — never a penalty,
 /// that is the network's timing — and parked to be tried again on the next heads.
-fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> Verdict {
-    let Ok(tx) = Transaction::from_json_slice(data) else { return Verdict::Reject };
+/// The verdict on a gossiped transaction, and the root of a market blob it needs and this
+/// node does not hold (the caller fetches it and asks again).
+fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> (Verdict, Option<H256>) {
+    let Ok(tx) = Transaction::from_json_slice(data) else { return (Verdict::Reject, None) };
     // Only a result can wait for its tip: keep a copy of those alone (transfers are the hot path).
     let parked = (tx.tx_type == cpc_primitives::TxType::SubmitResult).then(|| tx.clone());
     match node.engine.admit(tx) {
+        Err(AdmitError::Market(cpc_consensus::MarketDataError::BlobMissing { root, .. })) => (Verdict::Ignore, Some(root)),
+        res => (gossip_verdict(node, parked, res), None),
+    }
+}
+
+fn gossip_verdict(node: &Arc<Node>, parked: Option<Transaction>, res: Result<cpc_engine::Admitted, AdmitError>) -> Verdict {
+    match res {
         Ok(a) => {
             if let Some((r, tip)) = &a.synthetic
                 && !node.engine.verify_admitted(r, tip)
