@@ -236,6 +236,11 @@ pub struct ChainContext<'a> {
     /// lowest first.
     pub window: Vec<WindowTip>,
     pub poc: &'a PocVerifier,
+    /// The block comes with a commit certificate (decided, or synced): more than ⅔ of the
+    /// voting power checked its market data before voting, so data this node does not hold
+    /// is taken as checked (EIP-4844's rule past the blob window). Data that is held is
+    /// checked all the same. False for a proposal, which must have its data here.
+    pub data_attested: bool,
 }
 
 pub fn check_parent(b: &Block, parent: &Head) -> Result<(), BlockError> {
@@ -381,12 +386,26 @@ pub fn execute_and_compare<V: StateView + ?Sized>(
     p: &ChainParams,
     paid_workers: &[Address],
 ) -> Result<BlockOutcome, BlockError> {
+    execute_and_compare_with(b, checked, view, p, paid_workers, false)
+}
+
+/// [`execute_and_compare`] where market data not held here may be taken as attested.
+pub fn execute_and_compare_with<V: StateView + ?Sized>(
+    b: &Block,
+    checked: &CheckedBlock,
+    view: &V,
+    p: &ChainParams,
+    paid_workers: &[Address],
+    data_attested: bool,
+) -> Result<BlockOutcome, BlockError> {
     let inputs = check_consensus_data(b, view, p)?;
     let mut ex = BlockExecutor::new(view, p, b.header.height).at_time(b.header.timestamp);
     for (index, (tx, hash)) in b.transactions.iter().zip(&checked.tx_hashes).enumerate() {
         let result = checked.results.get(index).and_then(|r| r.as_ref());
-        crate::market::check_market_data(&ex, view, tx, result, p.market.enabled)
-            .map_err(|error| BlockError::Market { index, hash: *hash, error })?;
+        match crate::market::check_market_data(&ex, view, tx, result, p.market.enabled) {
+            Err(e) if data_attested && e.is_missing_data() => {}
+            res => res.map_err(|error| BlockError::Market { index, hash: *hash, error })?,
+        }
         ex.execute(tx, *hash).map_err(|error| BlockError::Exec { index, hash: *hash, error })?;
     }
     let out = ex.finish(&inputs, paid_workers).map_err(|e| BlockError::State(e.to_string()))?;
@@ -411,7 +430,7 @@ pub fn check_block_in_context<V: StateView + ?Sized>(
     check_proposer_turn(b, ctx.validators)?;
     check_share_target(b, checked, &ctx.parent, ctx.params)?;
     let workers = check_synthetic_results(b, checked, ctx)?;
-    execute_and_compare(b, checked, view, ctx.params, &workers)
+    execute_and_compare_with(b, checked, view, ctx.params, &workers, ctx.data_attested)
 }
 
 /// Full validation of a block on top of `ctx.parent`: the outcome to commit.

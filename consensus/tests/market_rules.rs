@@ -283,3 +283,48 @@ fn the_root_of_c_is_the_synthetic_row_root_and_odd_rows_are_promoted() {
     let want = node(&node(&node(&leaves[0], &leaves[1]), &node(&leaves[2], &leaves[3])), &leaves[4]);
     assert_eq!(Blob::from_i32(5, 3, &c[..15]).unwrap().root(), want);
 }
+
+#[test]
+fn a_certified_block_is_taken_without_data_not_held_here_but_held_data_is_still_checked() {
+    // A node syncing a decided block (more than 2/3 checked its data before voting) may no
+    // longer find the data anywhere: it takes the certificate's word for what it lacks.
+    let mut c = Chain::new();
+    let j = job(4, 8, 4);
+    let id = claimed(&mut c, &j);
+    let right = Blob::from_i32(4, 4, &j.c()).unwrap();
+    let root = right.root();
+    let tx = result_tx(&c, 2, &id, &root, c.nonce(2));
+    let mut with_data = c.state.clone();
+    with_data.put_blob(right);
+    let block = {
+        let ctx = BuildContext {
+            params: &c.params,
+            parent: c.head,
+            round: 0,
+            timestamp: c.head.timestamp + 1000,
+            proposer: &c.keys[0],
+            window: c.window(c.head.height + 1),
+            poc: &c.poc,
+            consensus: ConsensusData::default(),
+        };
+        build_block(&with_data, &ctx, &Chain::candidates(std::slice::from_ref(&tx))).unwrap().block
+    };
+    assert!(matches!(c.import(&block), Err(BlockError::Market { error: MarketDataError::BlobMissing { .. }, .. })), "a proposal needs its data");
+    let mut ctx = c.ctx();
+    ctx.data_attested = true;
+    let out = validate_block(&block, &c.state, &ctx).expect("a certified block without the data here");
+    assert_eq!(out.1.state_root, block.header.state_root);
+    // A certified block with a wrong product whose C this node holds (a certificate from a
+    // dishonest majority) is still refused: held data is always checked.
+    let mut wrong = j.c();
+    wrong[3] += 1;
+    drop(ctx);
+    let wrong_root = c.state.put_blob(Blob::from_i32(4, 4, &wrong).unwrap());
+    let forged = build_without_data_rules(&c, &[result_tx(&c, 2, &id, &wrong_root, c.nonce(2))]);
+    let mut ctx = c.ctx();
+    ctx.data_attested = true;
+    assert!(matches!(
+        validate_block(&forged, &c.state, &ctx).map(|_| ()),
+        Err(BlockError::Market { error: MarketDataError::Freivalds { .. }, .. })
+    ));
+}

@@ -33,7 +33,7 @@ impl Engine {
         let checked = check_block_in_isolation(block, &self.params)?;
         let _guard = self.commit_lock.lock();
         self.require_next(block)?;
-        self.validate_on_head(block, &checked)
+        self.validate_on_head(block, &checked, false)
             .inspect_err(|e| self.mark_block_if_intrinsic(block, hash, e))?;
         Ok(hash)
     }
@@ -47,7 +47,7 @@ impl Engine {
         let checked = check_block_in_isolation(block, &self.params)?;
         let _guard = self.commit_lock.lock();
         self.require_next(block)?;
-        let out = self.validate_on_head(block, &checked)?;
+        let out = self.validate_on_head(block, &checked, true)?;
         self.commit_and_announce(block, &checked.tx_hashes, &out, certificate)?;
         self.decided(block, certificate);
         self.metrics

@@ -184,7 +184,9 @@ impl Engine {
     }
 
     /// Context checks of `b` on the current head (the caller holds the commit lock).
-    pub(crate) fn validate_on_head(&self, b: &Block, checked: &CheckedBlock) -> Result<BlockOutcome, ImportError> {
+    /// `certified`: the block comes with its commit certificate (see
+    /// `ChainContext::data_attested`); false for a proposal.
+    pub(crate) fn validate_on_head(&self, b: &Block, checked: &CheckedBlock, certified: bool) -> Result<BlockOutcome, ImportError> {
         let parent = self.head();
         let (window, _, _) = self.window_for(b.header.height).map_err(storage)?;
         let validators = self.validator_set(b.header.height)?;
@@ -195,6 +197,7 @@ impl Engine {
             now_ms: now_millis(),
             window,
             poc: &self.poc,
+            data_attested: certified,
         };
         let started = std::time::Instant::now();
         let res = check_block_in_context(b, checked, &self.store, &ctx);
@@ -254,7 +257,7 @@ impl Engine {
             if let Some(done) = self.place_on_head(&block, hash)? {
                 return Ok(done);
             }
-            let out = self.validate_on_head(&block, &checked).inspect_err(|e| self.mark_block_if_intrinsic(&block, hash, e))?;
+            let out = self.validate_on_head(&block, &checked, true).inspect_err(|e| self.mark_block_if_intrinsic(&block, hash, e))?;
             self.commit_and_announce_with(&block, &checked.tx_hashes, &out, certificate, durability).map_err(storage)?;
             Ok(Imported::Extended(self.head()))
         })();

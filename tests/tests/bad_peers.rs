@@ -150,6 +150,7 @@ impl DevChain {
             now_ms: now_millis(),
             window: vec![(self.head.hash, self.head.share_target)],
             poc: &self.poc,
+            data_attested: false,
         };
         validate_block(b, &self.state, &ctx).map(|_| ())
     }

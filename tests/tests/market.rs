@@ -234,8 +234,9 @@ async fn thieves_forgers_lapsed_claims_and_passed_deadlines() {
 async fn on_four_validators_the_data_travels_and_every_node_pays_the_same() {
     let (m, k, n) = (512usize, 1024usize, 512usize);
     let dir = tempfile::tempdir().unwrap();
-    let dirs = testnet_init_with(dir.path(), 4, 4, "300ms", &["--market"]).unwrap();
-    let nodes: Vec<NodeProc> = dirs.iter().map(|d| NodeProc::start_datadir(d, &[]).unwrap()).collect();
+    // Four validators and a full node that starts only once the job is paid.
+    let dirs = testnet_init_with(dir.path(), 4, 5, "300ms", &["--market"]).unwrap();
+    let nodes: Vec<NodeProc> = dirs[..4].iter().map(|d| NodeProc::start_datadir(d, &[]).unwrap()).collect();
     let cs: Vec<_> = nodes.iter().map(|n| n.client()).collect();
     for c in &cs {
         wait_height(c, 2, Duration::from_secs(60)).await.unwrap();
@@ -282,4 +283,15 @@ async fn on_four_validators_the_data_travels_and_every_node_pays_the_same() {
     let bytes = hex::decode(got["data"].as_str().expect("node 0 holds C")).unwrap();
     let c0: Vec<i32> = bytes.chunks_exact(4).map(|x| i32::from_le_bytes(x.try_into().unwrap())).collect();
     assert!(c0 == want, "node 0's C is not A·B");
+    // A node that syncs later finds no one gossiping the job's data: it takes the decided
+    // blocks' certificates for the data it does not hold and reaches the same state.
+    let late = NodeProc::start_datadir(&dirs[4], &[]).unwrap();
+    let cl = late.client();
+    let done = job(&cs[0], &id).await;
+    let closed = done["closed_height"].as_u64().unwrap();
+    wait_height(&cl, closed, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(job(&cl, &id).await["status"], "done");
+    let root_late = call(&cl, "cpc_getBlockByNumber", vec![closed.into(), false.into()]).await.unwrap()["header"]["state_root"].clone();
+    assert_eq!(root_late, roots[0]);
+    assert!(call(&cl, "job_getBlob", vec![c_root.into()]).await.unwrap().is_null(), "the late node was never sent C");
 }

@@ -114,6 +114,7 @@ impl Chain {
             now_ms: self.head.timestamp + 10_000,
             window: self.window(self.head.height + 1),
             poc: &self.poc,
+            data_attested: false,
         }
     }
 
