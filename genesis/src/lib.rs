@@ -417,8 +417,8 @@ impl Genesis {
             // One validator decides the dev chain (it produces its blocks alone): validators
             // can be created, delegated to and rewarded, but the active set stays dev-0.
             staking: StakingParams { max_validators: 1, ..StakingParams::default() },
-            // The dev chain is one node, so the market's blobs need not travel (they do not
-            // yet: docs/MARKET.md).
+            // The task market is on for developers (docs/MARKET.md); a testnet turns it on
+            // with `cpcd testnet init --market`.
             market: MarketParams { enabled: true, ..MarketParams::default() },
         }
     }
