@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // End-to-end check of the explorer in headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core). Usage:
-//   node explorer/e2e/run.mjs <base url> <screenshot dir> [<miner address> [<tx hash>]]
+//   node explorer/e2e/run.mjs <base url> <screenshot dir> [<miner address> [<tx hash> [<open job id>]]]
 // where <tx hash> (optional) is a committed transaction carrying HTML markup in its data (an
 // external result's task id): its page must show the markup as text and never run it.
 // Prints one line per check; exits 0 only if every check passed and the browser logged no
@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [base, shots, minerArg, markupTx] = process.argv.slice(2);
+const [base, shots, minerArg, markupTx, jobArg] = process.argv.slice(2);
 if (!base || !shots) {
   console.error('usage: node explorer/e2e/run.mjs <base url> <screenshot dir> [<miner address>]');
   process.exit(2);
@@ -284,6 +284,34 @@ try {
     });
     await shot(page, name, 1280);
   }
+  if (jobArg) {
+    await check('jobs page lists the open job', async () => {
+      await go(page, '#/jobs');
+      await page.waitForSelector('#jobs-table tbody tr', { timeout: T });
+      const text = await page.locator('#jobs-table').innerText();
+      if (!text.includes(jobArg.slice(0, 10))) throw new Error(`job ${jobArg} not in the table: ${text}`);
+      visited.jobs = '#/jobs';
+      return `${await page.locator('#jobs-table tbody tr').count()} rows`;
+    });
+    await shot(page, 'jobs', 1280);
+    await check('a click on the job opens its page, open, with its shape', async () => {
+      await page.locator('#jobs-table tbody tr a[href^="#/job/"]').first().click();
+      await page.waitForFunction(() => (document.getElementById('job-overview')?.textContent ?? '').includes('A 3 × 5 · B 5 × 4'), null, { timeout: T });
+      const st = await page.locator('#job-overview').getAttribute('data-status');
+      if (st !== 'open') throw new Error(`status ${st}`);
+      visited.job = `#/job/${jobArg}`;
+      return st;
+    });
+    await shot(page, 'job', 1280);
+    await check('search for job:<id> opens the job', async () => {
+      await go(page, '#/');
+      await page.fill('#search', `job:${jobArg}`);
+      await page.press('#search', 'Enter');
+      await page.waitForFunction((id) => location.hash === `#/job/${id}`, jobArg, { timeout: T });
+      await page.waitForSelector('#job-overview', { timeout: T });
+      return 'ok';
+    });
+  }
   await check('no horizontal overflow at 1280 px (overview)', async () => {
     await go(page, '#/');
     await page.waitForSelector('#latest-blocks tbody tr', { timeout: T });
@@ -305,6 +333,7 @@ try {
     workers: '#workers-table tbody tr',
     validators: '#validators-table tbody tr',
     blocks: '#blocks-table tbody tr',
+    ...(jobArg ? { jobs: '#jobs-table tbody tr', job: '#job-overview' } : {}),
   };
   for (const [name, sel] of Object.entries(ready)) {
     if (!visited[name]) {

@@ -201,11 +201,28 @@ async fn the_explorer_works_in_a_real_browser_against_a_mining_node() {
     let markup = external_result(&addr_of(&k[3]), "<img src=x onerror=\"window.__pwned=1\">").to_payload();
     let evil = send(&c, &submit_result(&k[3], markup, 0, 80_000)).await.unwrap();
     wait_receipt(&c, &evil, WAIT).await.unwrap();
+    // An open job of the task market (A 3 x 5, B 5 x 4), for the jobs pages.
+    let put = |rows: u32, cols: u32, salt: u8| {
+        let data: Vec<u8> = (0..rows * cols).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt)).collect();
+        let root = cpc_primitives::blob::Blob::new(cpc_primitives::blob::BlobKind::Int8, rows, cols, data.clone()).unwrap().root();
+        (root.to_hex(), serde_json::json!(["int8", rows, cols, hex::encode(data)]))
+    };
+    let (a_root, a) = put(3, 5, 1);
+    let (b_root, b) = put(5, 4, 2);
+    for p in [a, b] {
+        call(&c, "job_putBlob", p.as_array().unwrap().clone()).await.unwrap();
+    }
+    let head = block_number(&c).await.unwrap();
+    let payload = serde_json::json!({"m": 3, "k": 5, "n": 4, "a_root": a_root, "b_root": b_root, "bond": "1000",
+        "claim_blocks": 10, "deadline": head + 100_000, "retention": 10});
+    let post = staking_tx(CHAIN_ID, &k[4], TxType::PostJob, None, 7 * UNITS_PER_CPC, 0, Payload::from_map(payload.as_object().unwrap().clone()).unwrap());
+    let job = send(&c, &post).await.unwrap();
+    wait_receipt(&c, &job, WAIT).await.unwrap();
     let out = screenshot_dir();
     std::fs::create_dir_all(&out).unwrap();
     let url = node.rpc_url.trim_end_matches('/').to_string() + "/";
     let run = tokio::task::spawn_blocking(move || {
-        Command::new("node").arg(explorer_dir().join("e2e/run.mjs")).arg(&url).arg(&out).arg(&worker).arg(&evil).output()
+        Command::new("node").arg(explorer_dir().join("e2e/run.mjs")).arg(&url).arg(&out).arg(&worker).arg(&evil).arg(&job).output()
     })
     .await
     .unwrap()
@@ -214,7 +231,7 @@ async fn the_explorer_works_in_a_real_browser_against_a_mining_node() {
     println!("{text}");
     assert!(run.status.success(), "the browser test failed:\n{text}\nnode log:\n{}", node.logs());
     let shots = std::fs::read_dir(screenshot_dir()).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "png")).count();
-    assert!(shots >= 10, "a screenshot of each page at both sizes, found {shots} in {}", screenshot_dir().display());
+    assert!(shots >= 14, "a screenshot of each page at both sizes, found {shots} in {}", screenshot_dir().display());
 }
 
 /// The page while its node is killed and restarted: the banner says so, and the page recovers

@@ -3,7 +3,7 @@
 import { Chart } from './charts';
 import { cached, difficulty, putBlock, status, summariesRange, type Block, type ComputeResults, type Summary, type Tx } from './chain';
 import {
-  addrFull, addrLink, badge, blockHashLink, blockLink, clear, consLink, cpc, fmtInt, fmtNum, full, h, isoTime, kv, mono, section, si, table, time, txLink, type Child,
+  addrFull, addrLink, badge, blockHashLink, blockLink, clear, consLink, cpc, fmtInt, fmtNum, full, h, isoTime, kv, link, mono, section, si, table, time, txLink, type Child,
 } from './dom';
 import { batch, call, type Call, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, unwrap } from './rpc';
 
@@ -45,7 +45,7 @@ function notFound(root: HTMLElement, q: string, what = ''): void {
   clear(
     root,
     h('div', { id: 'not-found', class: 'card' }, h('h2', null, 'Nothing found'), h('p', null, `Nothing found for `, h('span', { class: 'mono wrap' }, q), what ? ` ${what}` : '', '.'),
-      h('p', { class: 'muted' }, 'Search takes a block height, a block or transaction hash, a cpc1… address or a task id.')),
+      h('p', { class: 'muted' }, 'Search takes a block height, a block, transaction or job hash, a cpc1… address or a task id.')),
   );
 }
 
@@ -316,7 +316,7 @@ const tx: Render = async (root, arg) => {
   const payloadRows: Array<[string, Child] | null> =
     t.tx_type === 'SUBMIT_RESULT'
       ? [
-          ['Task id', full(p.task_id)],
+          ['Task id', /^job:[0-9a-f]{64}$/.test(p.task_id ?? '') ? link(`#/job/${p.task_id.slice(4)}`, h('span', { class: 'mono wrap' }, p.task_id)) : full(p.task_id)],
           ['Worker', addrFull(p.worker_address)],
           ['Result hash', full(p.result_hash)],
           p.nonce !== undefined && p.nonce !== null ? ['Task nonce', String(p.nonce)] : null,
@@ -519,6 +519,77 @@ const validators: Render = async (root, _arg, alive) => {
   return { onHead: update };
 };
 
+// ---------------------------------------------------------------- jobs (the task market)
+
+function jobStatus(st: string): HTMLElement {
+  return st === 'done' ? badge('done', 'ok') : st === 'claimed' ? badge('claimed', 'warn') : st === 'open' ? badge('open') : badge(st, 'bad');
+}
+
+function jobLink(id: string, head = 10, tail = 6): HTMLElement {
+  return link(`#/job/${id}`, mono(id, head, tail));
+}
+
+const jobs: Render = async (root, _arg, alive) => {
+  const body = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
+  const params = h('div');
+  clear(root, h('h1', null, 'Jobs'), section('Market', params), section('Open jobs', body));
+  const update = serial(async () => {
+    const [po, jo] = await batch([['job_getParams'], ['job_getOpenJobs', [100]]]);
+    if (!alive()) return;
+    const p = po.ok ? po.result : null;
+    if (!p || !p.enabled) {
+      clear(params, h('p', { class: 'muted' }, 'The task market is not enabled on this chain.'));
+      clear(body);
+      return;
+    }
+    clear(params, kv([
+      ['Protocol fee', `${fmtNum(p.fee_bps / 100, 2)} % of the price`],
+      ['Escrow account', addrLink(p.escrow_address, 14, 6)],
+      ['Longest claim', `${fmtInt(p.max_claim_blocks)} blocks`],
+    ]));
+    const open: any[] = jo.ok ? jo.result : [];
+    const rows = open.map((j) => [jobLink(j.id), `${j.m} × ${j.k} × ${j.n}`, cpc(j.price, 4), cpc(j.bond, 4), addrLink(j.poster), blockLink(j.deadline)]);
+    clear(body, table('jobs-table', ['Job', 'Shape (m × k × n)', 'Price', 'Bond', 'Poster', 'Deadline'], rows, { numeric: [2, 3], empty: 'No open jobs.' }));
+  });
+  update();
+  return { onHead: update };
+};
+
+const job: Render = async (root, arg, alive) => {
+  const id = arg.toLowerCase().replace(/^job:/, '');
+  if (!HEX64.test(id)) return notFound(root, arg, 'as a job');
+  const body = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
+  clear(root, h('h1', null, 'Job'), body);
+  const update = serial(async () => {
+    const [jo, ro, po] = await batch([['job_getJob', [id]], ['poc_getResultByTask', [`job:${id}`]], ['job_getParams']]);
+    if (!alive()) return;
+    const j = jo.ok ? jo.result : null;
+    if (!j) return notFound(root, arg, 'as a job');
+    const r = ro.ok ? ro.result : null;
+    const fee = po.ok && po.result ? (BigInt(j.price) * BigInt(po.result.fee_bps)) / 10000n : null;
+    clear(body, h('div', { id: 'job-overview', 'data-status': j.status }, section('Overview', kv([
+      ['Job id', full(j.id)],
+      ['Status', jobStatus(j.status)],
+      ['Posted', h('span', null, txLink(j.id), ' in block ', blockLink(j.posted_height))],
+      ['Poster', addrFull(j.poster)],
+      ['Shape', `A ${j.m} × ${j.k} · B ${j.k} × ${j.n} (int8) → C ${j.m} × ${j.n} (int32)`],
+      ['Price', fee !== null ? h('span', null, cpc(j.price, 6), ' · the worker gets ', cpc((BigInt(j.price) - fee).toString(), 6)) : cpc(j.price, 6)],
+      ['Bond', cpc(j.bond, 6)],
+      ['Deadline', h('span', null, blockLink(j.deadline), ` · claims last ${fmtInt(j.claim_blocks)} blocks`)],
+      ['Input A', full(j.a_root)],
+      ['Input B', full(j.b_root)],
+      j.claimant ? ['Claimant', h('span', null, addrLink(j.claimant, 14, 6), j.claim_until !== null ? h('span', null, ' until ', blockLink(j.claim_until)) : '')] : null,
+      ['Claims', fmtInt(j.claims)],
+      j.result_root ? ['Result C', full(j.result_root)] : null,
+      r ? ['Result transaction', h('span', null, txLink(r.tx_hash), ' in block ', blockLink(r.block_height))] : null,
+      j.closed_height !== null ? ['Closed', blockLink(j.closed_height)] : null,
+      ['Task id', full(j.task_id)],
+    ]))));
+  });
+  update();
+  return { onHead: update };
+};
+
 // ---------------------------------------------------------------- search
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -532,11 +603,13 @@ const search: Render = async (root, arg, alive) => {
   if (/^\d+$/.test(q)) return go(`#/block/${Number(q)}`);
   if (HEX64.test(q)) {
     const hx = q.toLowerCase();
-    const [b, t] = await batch([['cpc_getBlockByHash', [hx, false]], ['cpc_getTransactionByHash', [hx]]]);
+    const [b, t, j] = await batch([['cpc_getBlockByHash', [hx, false]], ['cpc_getTransactionByHash', [hx]], ['job_getJob', [hx]]]);
     if (b.ok && b.result) return go(`#/block/${hx}`);
+    if (j.ok && j.result) return go(`#/job/${hx}`);
     if (t.ok && t.result) return go(`#/tx/${hx}`);
     return notFound(root, q);
   }
+  if (/^job:[0-9a-f]{64}$/i.test(q)) return go(`#/job/${q.slice(4).toLowerCase()}`);
   if (UUID.test(q)) {
     try {
       const r = await call<any>('poc_getResultByTask', [q.toLowerCase()]);
@@ -564,6 +637,6 @@ const search: Render = async (root, arg, alive) => {
 const notfound: Render = async (root, arg) => notFound(root, arg || location.hash, '(no such page)');
 
 export const routes: Record<string, Render> = {
-  overview, blocks, block, tx, address, workers, validators, search, notfound,
+  overview, blocks, block, tx, address, workers, validators, jobs, job, search, notfound,
 };
 
