@@ -293,6 +293,10 @@ impl Genesis {
         if mk.fee_bps > 10_000 {
             return market("fee_bps", "0..=10000 (basis points of a job's price)", mk.fee_bps.to_string());
         }
+        // The largest job's A and B (1024 x 4096 and 4096 x 1024 int8) must fit one block.
+        if mk.max_blob_bytes_per_block < 8 << 20 {
+            return market("max_blob_bytes_per_block", "at least 8388608 (the largest job's inputs)", mk.max_blob_bytes_per_block.to_string());
+        }
         for (field, v) in [
             ("max_claim_blocks", mk.max_claim_blocks),
             ("max_deadline_blocks", mk.max_deadline_blocks),

@@ -76,6 +76,7 @@ async fn request_response_round_trip() {
                 SyncResponse::Blocks((from..from + count as u64).map(|h| format!("{{\"h\":{h}}}").into_bytes()).collect())
             }
             SyncRequest::BlockByHash(h) => SyncResponse::Block((h == H256([1; 32])).then(|| b"one".to_vec())),
+            SyncRequest::Blob(root) => SyncResponse::Blob((root == H256([3; 32])).then(|| vec![7u8; 4 << 20])),
         })
     });
     let b = b_net.local_peer_id();
@@ -90,6 +91,9 @@ async fn request_response_round_trip() {
         SyncResponse::Block(Some(b"one".to_vec()))
     );
     assert_eq!(a.net.request(b, SyncRequest::BlockByHash(H256([2; 32]))).await.unwrap(), SyncResponse::Block(None));
+    // A market blob of the largest size (4 MiB) crosses in one answer.
+    assert_eq!(a.net.request(b, SyncRequest::Blob(H256([3; 32]))).await.unwrap(), SyncResponse::Blob(Some(vec![7u8; 4 << 20])));
+    assert_eq!(a.net.request(b, SyncRequest::Blob(H256([4; 32]))).await.unwrap(), SyncResponse::Blob(None));
 
     // Out-of-bounds requests fail locally, before anything is sent.
     let err = a.net.request(b, SyncRequest::Blocks { from: 0, count: MAX_BLOCKS_PER_REQUEST + 1 }).await.unwrap_err();

@@ -55,6 +55,8 @@ pub enum TxError {
     Payload(String),
     #[error("arithmetic overflow computing {0}")]
     Overflow(&'static str),
+    #[error("block market data limit: the block brings {used} of {limit} bytes, this transaction needs {needed} (market.max_blob_bytes_per_block)")]
+    BlobBytes { used: u64, limit: u64, needed: u64 },
     #[error(transparent)]
     JobResult(#[from] crate::market::JobResultError),
     #[error(transparent)]
@@ -201,6 +203,8 @@ pub struct BlockExecutor<'a, V: StateView + ?Sized> {
     task_ids: Vec<(String, H256)>,
     gas_used: u64,
     fees: u128,
+    /// Bytes of market data the block's transactions so far bring (A, B, C).
+    blob_bytes: u64,
     outcomes: Vec<TxOutcome>,
     pub(crate) stake: BTreeMap<Vec<u8>, StakeTouched>,
     /// Something that decides the active set changed (tokens, jail, a new validator).
@@ -225,6 +229,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             task_ids: Vec::new(),
             gas_used: 0,
             fees: 0,
+            blob_bytes: 0,
             outcomes: Vec::new(),
             stake: BTreeMap::new(),
             stake_dirty: false,
@@ -420,6 +425,12 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         let fee_paid = (gas as u128).checked_mul(tx.gas_price as u128).ok_or(TxError::Overflow("gas x price"))?;
         let mut task = None;
         let mut job_paid = None;
+        let mut data_bytes = 0u64;
+        if self.params.market.enabled
+            && let Some(Ok(crate::market::JobTx::Post(p))) = crate::market::JobTx::parse(tx)
+        {
+            data_bytes = p.input_bytes();
+        }
         if tx.tx_type == TxType::SubmitResult {
             let r = ComputeResult::from_payload(&tx.payload).map_err(|e| TxError::Payload(e.to_string()))?;
             if self.block_tasks.contains(&r.task_id) {
@@ -431,9 +442,14 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             if self.params.market.enabled && crate::market::parse_job_task_id(&r.task_id).is_some() {
                 let (job, rec) = self.check_job_result(&tx.from_address, &r.task_id, &r.result_hash)?;
                 let root = H256::from_hex(&r.result_hash).expect("checked by check_job_result");
+                data_bytes = 4 * rec.m as u64 * rec.n as u64;
                 job_paid = Some((job, rec, root));
             }
             task = Some(r.task_id);
+        }
+        let limit = self.params.market.max_blob_bytes_per_block;
+        if data_bytes > 0 && self.blob_bytes + data_bytes > limit {
+            return Err(TxError::BlobBytes { used: self.blob_bytes, limit, needed: data_bytes });
         }
         let fees = self.fees.checked_add(fee_paid).ok_or(TxError::Overflow("block fees"))?;
         let next_nonce = sender.nonce.checked_add(1).ok_or(TxError::Overflow("sender nonce"))?;
@@ -493,6 +509,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         }
         self.gas_used = new_gas;
         self.fees = fees;
+        self.blob_bytes += data_bytes;
         Ok(TxOutcome { tx_hash, status, gas_used: gas, fee_paid, error })
     }
 

@@ -95,6 +95,9 @@ pub struct JobRecord {
     /// What a claim locks; forfeited to the treasury if the claim runs out.
     #[serde(with = "cpc_primitives::amount::dec_u128")]
     pub bond: u128,
+    /// What the poster paid for the job's data (`(m·k + k·n + 4·m·n) × blob_fee_per_byte`).
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub blob_fee: u128,
     /// Blocks a claim lasts (never past the deadline).
     pub claim_blocks: u64,
     /// The last height a result may be included at; at its end an unfinished job is refunded.
@@ -255,6 +258,17 @@ impl JobTx {
     }
 }
 
+impl PostJob {
+    /// Bytes of A and B (what the POST_JOB's block brings).
+    pub fn input_bytes(&self) -> u64 {
+        self.m as u64 * self.k as u64 + self.k as u64 * self.n as u64
+    }
+    /// Bytes of A, B and the C to come (what the poster pays for).
+    pub fn data_bytes(&self) -> u64 {
+        self.input_bytes() + 4 * self.m as u64 * self.n as u64
+    }
+}
+
 /// A market transaction that breaks a rule in context: it is included as failed (fee and nonce
 /// only), its receipt's `error` says which rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -370,13 +384,17 @@ impl<V: StateView + ?Sized> BlockExecutor<'_, V> {
                 if p.retention > mp.max_retention_blocks {
                     return Ok(Err(MarketError::Retention { max: mp.max_retention_blocks, found: p.retention }));
                 }
-                if balance < p.price {
-                    return Ok(Err(MarketError::Balance { what: "price", balance, needed: p.price }));
+                let blob_fee = (p.data_bytes() as u128).checked_mul(mp.blob_fee_per_byte).ok_or(ApplyError::Overflow("blob fee"))?;
+                let needed = p.price.checked_add(blob_fee).ok_or(ApplyError::Overflow("price + blob fee"))?;
+                if balance < needed {
+                    return Ok(Err(MarketError::Balance { what: "price and the blob fee", balance, needed }));
                 }
                 if self.job(&tx_hash)?.is_some() {
                     return Ok(Err(MarketError::Exists(tx_hash)));
                 }
                 self.move_funds(sender, &escrow, p.price, "escrowed price")?;
+                let treasury = self.params.economics.treasury_address;
+                self.move_funds(sender, &treasury, blob_fee, "blob fee")?;
                 let rec = JobRecord {
                     poster: *sender,
                     m: p.m,
@@ -386,6 +404,7 @@ impl<V: StateView + ?Sized> BlockExecutor<'_, V> {
                     b_root: p.b_root,
                     price: p.price,
                     bond: p.bond,
+                    blob_fee,
                     claim_blocks: p.claim_blocks,
                     deadline: p.deadline,
                     retention: p.retention,

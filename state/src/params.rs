@@ -159,11 +159,20 @@ pub struct MarketParams {
     pub max_deadline_blocks: u64,
     /// The longest retention a job may ask for, blocks after it closes.
     pub max_retention_blocks: u64,
+    /// Most bytes of market data (A and B of each POST_JOB, C of each job result) one block
+    /// may bring: validators fetch and check it all before voting.
+    pub max_blob_bytes_per_block: u64,
+    /// What the poster pays per byte of its job's data (A, B and the C to come), to the
+    /// treasury, beside the gas: the data is kept by every node.
+    #[serde(with = "cpc_primitives::amount::dec_u128")]
+    pub blob_fee_per_byte: u128,
 }
 
 impl Default for MarketParams {
     /// Off; when on, 5 % to the treasury, claims up to 1 h, deadlines up to 7 days and
-    /// retention up to 18 days at 1 s blocks (EIP-4844 keeps blobs 4 096 epochs ≈ 18 days).
+    /// retention up to 18 days at 1 s blocks (EIP-4844 keeps blobs 4 096 epochs ≈ 18 days),
+    /// 16 MiB of data per block (the largest job's A and B are 8 MiB), 10⁹ base units per byte
+    /// (the largest job's 12 MiB of data: about 0.0126 CPC).
     fn default() -> Self {
         MarketParams {
             enabled: false,
@@ -171,6 +180,8 @@ impl Default for MarketParams {
             max_claim_blocks: 3_600,
             max_deadline_blocks: 7 * 86_400,
             max_retention_blocks: 18 * 86_400,
+            max_blob_bytes_per_block: 16 << 20,
+            blob_fee_per_byte: 1_000_000_000,
         }
     }
 }

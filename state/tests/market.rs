@@ -31,7 +31,16 @@ fn root_of(i: u8) -> String {
 impl Chain {
     fn new() -> Chain {
         let mut p = params();
-        p.market = MarketParams { enabled: true, fee_bps: 500, max_claim_blocks: 10, max_deadline_blocks: 100, max_retention_blocks: 50 };
+        // No blob fee here (its own test below), so that balances read as price and gas only.
+        p.market = MarketParams {
+            enabled: true,
+            fee_bps: 500,
+            max_claim_blocks: 10,
+            max_deadline_blocks: 100,
+            max_retention_blocks: 50,
+            blob_fee_per_byte: 0,
+            ..MarketParams::default()
+        };
         Chain { st: genesis(6), p, height: 0, nonces: [0; 8] }
     }
 
@@ -393,6 +402,47 @@ fn without_the_market_job_transactions_fail_and_job_results_are_external() {
     let res = c.result(1, &post.hash(), &root_of(9));
     let out = c.block(&[res]);
     assert_eq!(out.outcomes[0].status, TxStatus::Success);
+}
+
+#[test]
+fn the_poster_pays_for_the_data_and_a_block_brings_a_bounded_amount_of_it() {
+    let mut c = Chain::new();
+    c.p.market.blob_fee_per_byte = 1000;
+    c.p.market.max_blob_bytes_per_block = 100; // a job here brings 4*8 + 8*2 = 48 bytes of inputs
+    let (poster, treasury) = (c.bal(&addr(0)), c.bal(&TREASURY));
+    let a = c.post(0, PRICE, 5, 20);
+    let b = c.post(0, PRICE, 5, 20);
+    let third = c.post(0, PRICE, 5, 20);
+    // Two fit (96 bytes); the third would bring 144 of 100: not in this block.
+    let mut ex = BlockExecutor::new(&c.st, &c.p, 1);
+    ex.execute(&a, a.hash()).unwrap();
+    ex.execute(&b, b.hash()).unwrap();
+    assert_eq!(ex.execute(&third, third.hash()).unwrap_err(), TxError::BlobBytes { used: 96, limit: 100, needed: 48 });
+    let out = c.block(&[a.clone(), b]);
+    assert!(out.outcomes.iter().all(|o| o.status == TxStatus::Success));
+    // Each paid for A, B and the C to come: 48 + 4*4*2 = 80 bytes at 1000.
+    let blob_fee = 80 * 1000u128;
+    assert_eq!(c.job(&a.hash()).blob_fee, blob_fee);
+    let gas = 2 * fee(&a);
+    assert_eq!(c.bal(&addr(0)), poster - 2 * PRICE - 2 * blob_fee - gas);
+    assert_eq!(c.bal(&TREASURY), treasury + 2 * blob_fee + (gas - gas * 90 / 100));
+    assert_eq!(c.bal(&escrow_address()), 2 * PRICE, "the blob fee is not escrowed");
+    // The third fits the next block.
+    let out = c.block(&[third]);
+    assert_eq!(out.outcomes[0].status, TxStatus::Success);
+    // A result's C counts too (4 x 2 int32: 32 bytes): after two new jobs (96 bytes) it does
+    // not fit; after one it does.
+    let cl = c.claim(1, &a.hash(), BOND);
+    c.block(&[cl]);
+    let r1 = c.result(1, &a.hash(), &root_of(9));
+    let (p1, p2) = (c.post(0, PRICE, 5, 30), c.post(0, PRICE, 5, 30));
+    let mut ex = BlockExecutor::new(&c.st, &c.p, c.height + 1);
+    ex.execute(&p1, p1.hash()).unwrap();
+    ex.execute(&p2, p2.hash()).unwrap();
+    assert_eq!(ex.execute(&r1, r1.hash()).unwrap_err(), TxError::BlobBytes { used: 96, limit: 100, needed: 32 });
+    let mut ex = BlockExecutor::new(&c.st, &c.p, c.height + 1);
+    ex.execute(&p1, p1.hash()).unwrap();
+    ex.execute(&r1, r1.hash()).unwrap();
 }
 
 #[test]
