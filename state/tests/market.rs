@@ -60,6 +60,16 @@ impl Chain {
         self.tx(from, TxType::ClaimJob, bond, json!({"job_id": job.to_hex()}))
     }
 
+    /// A job posted by 0 in one block and claimed by 1 in the next; its id.
+    fn posted_and_claimed(&mut self, claim_blocks: u64, deadline: u64) -> H256 {
+        let post = self.post(0, PRICE, claim_blocks, deadline);
+        let job = post.hash();
+        self.block(&[post]);
+        let claim = self.claim(1, &job, BOND);
+        self.block(&[claim]);
+        job
+    }
+
     fn cancel(&mut self, from: u8, job: &H256) -> Transaction {
         self.tx(from, TxType::CancelJob, 0, json!({"job_id": job.to_hex()}))
     }
@@ -204,11 +214,7 @@ fn a_claim_must_offer_exactly_the_bond() {
 #[test]
 fn the_claimants_result_pays_price_minus_fee_and_returns_the_bond() {
     let mut c = Chain::new();
-    let post = c.post(0, PRICE, 5, 20);
-    let job = post.hash();
-    c.block(&[post]);
-    let claim = c.claim(1, &job, BOND);
-    c.block(&[claim]);
+    let job = c.posted_and_claimed(5, 20);
     let (w, t) = (c.bal(&addr(1)), c.bal(&TREASURY));
     let res = c.result(1, &job, &root_of(9));
     let out = c.block(std::slice::from_ref(&res));
@@ -234,11 +240,7 @@ fn the_claimants_result_pays_price_minus_fee_and_returns_the_bond() {
 #[test]
 fn only_the_claimant_may_submit() {
     let mut c = Chain::new();
-    let post = c.post(0, PRICE, 5, 20);
-    let job = post.hash();
-    c.block(&[post]);
-    let claim = c.claim(1, &job, BOND);
-    c.block(&[claim]);
+    let job = c.posted_and_claimed(5, 20);
     let thief = c.result(2, &job, &root_of(9));
     assert_eq!(
         c.refused(&thief),
@@ -258,11 +260,7 @@ fn only_the_claimant_may_submit() {
 #[test]
 fn an_expired_claim_forfeits_its_bond_and_reopens_the_job() {
     let mut c = Chain::new();
-    let post = c.post(0, PRICE, 3, 20);
-    let job = post.hash();
-    c.block(&[post]);
-    let claim = c.claim(1, &job, BOND);
-    c.block(&[claim]); // height 2: the claim runs to 5
+    let job = c.posted_and_claimed(3, 20); // height 2: the claim runs to 5
     c.empty_blocks(2); // 3, 4
     let late = c.result(1, &job, &root_of(9));
     // At 5 the result is still in time…
@@ -290,20 +288,13 @@ fn a_result_after_the_claim_ran_out_is_refused_even_before_it_is_processed() {
     // The claim ends at 5; a block at 6 that still sees it claimed (impossible on a real chain,
     // where the end of 5 reopened it) must refuse the result: the height rule itself.
     let mut c = Chain::new();
-    let post = c.post(0, PRICE, 3, 20);
-    let job = post.hash();
-    c.block(&[post]);
-    let claim = c.claim(1, &job, BOND);
-    c.block(&[claim]);
-    let late = c.result(1, &job, &root_of(9));
+    let job = c.posted_and_claimed(3, 20);
     let ex = BlockExecutor::new(&c.st, &c.p, 6);
-    let e = ex.check_job_result(&addr(1), &late_task(&job), &root_of(9)).unwrap_err();
+    let e = ex.check_job_result(&addr(1), &job_task_id(&job), &root_of(9)).unwrap_err();
     assert_eq!(e, JobResultError::ClaimOver { job, until: 5, height: 6 });
-    drop(late);
-}
-
-fn late_task(job: &H256) -> String {
-    job_task_id(job)
+    // At 5 it is in time.
+    let ex = BlockExecutor::new(&c.st, &c.p, 5);
+    ex.check_job_result(&addr(1), &job_task_id(&job), &root_of(9)).unwrap();
 }
 
 #[test]
@@ -327,11 +318,7 @@ fn a_passed_deadline_refunds_the_poster() {
 #[test]
 fn a_claim_never_outlives_the_deadline_and_both_settle_at_it() {
     let mut c = Chain::new();
-    let post = c.post(0, PRICE, 10, 4);
-    let job = post.hash();
-    c.block(&[post]); // 1
-    let claim = c.claim(1, &job, BOND);
-    c.block(&[claim]); // 2: until min(12, 4) = 4
+    let job = c.posted_and_claimed(10, 4); // 2: until min(12, 4) = 4
     assert_eq!(c.job(&job).claim_until, Some(4));
     let claim_late = c.claim(2, &job, BOND);
     c.block(&[]); // 3
