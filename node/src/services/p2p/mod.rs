@@ -126,8 +126,8 @@ pub async fn run(
                         .await
                         .unwrap_or((Verdict::Ignore, None));
                         // A market transaction whose data this node does not hold yet: fetch
-                        // it (from the relaying peer first) and admit again. Three blobs at
-                        // most: A, B and a result's C.
+                        // it from the relaying peer and admit again. Three blobs at most: A, B
+                        // and a result's C.
                         match missing {
                             Some(root) if fetched < 3 && blobs::fetch(&node, &net, from, root).await => fetched += 1,
                             _ => break verdict,
