@@ -295,3 +295,87 @@ async fn on_four_validators_the_data_travels_and_every_node_pays_the_same() {
     assert_eq!(root_late, roots[0]);
     assert!(call(&cl, "job_getBlob", vec![c_root.into()]).await.unwrap().is_null(), "the late node was never sent C");
 }
+
+/// A scripted peer that gossips a POST_JOB and answers the node's blob requests with `answer`.
+async fn relayer(
+    key_dir: &std::path::Path,
+    node_addr: &cpc_network::Multiaddr,
+    genesis_hash: H256,
+    answer: Option<Vec<u8>>,
+) -> (cpc_network::NetworkHandle, tokio::task::JoinHandle<()>) {
+    let (net, mut events) = scripted_network(key_dir, node_addr, TESTNET_CHAIN_ID, genesis_hash).await;
+    let pump = tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            let cpc_network::NetEvent::Request { req, reply, .. } = ev else { continue };
+            let resp = match req {
+                cpc_network::SyncRequest::Status => cpc_network::SyncResponse::Status(cpc_network::Status {
+                    chain_id: TESTNET_CHAIN_ID.into(),
+                    genesis_hash,
+                    head_height: 0,
+                    head_hash: genesis_hash,
+                }),
+                cpc_network::SyncRequest::Blob(_) => cpc_network::SyncResponse::Blob(answer.clone()),
+                _ => cpc_network::SyncResponse::Error("scripted".into()),
+            };
+            let _ = reply.send(resp);
+        }
+    });
+    (net, pump)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relayer_that_cannot_back_its_job_with_data_is_penalised_and_one_that_can_is_believed() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = testnet_init_with(dir.path(), 1, 1, "300ms", &["--market"]).unwrap();
+    let node = NodeProc::start_datadir(&dirs[0], &["--log.filter", "info,cpc_network=debug"]).unwrap();
+    let c = node.client();
+    wait_height(&c, 2, Duration::from_secs(60)).await.unwrap();
+    let info = call(&c, "admin_nodeInfo", vec![]).await.unwrap();
+    let genesis_hash = H256::from_hex(info["genesis_hash"].as_str().unwrap()).unwrap();
+    let addr = loopback_p2p_addr(&info);
+    let (m, k, n) = (4usize, 8usize, 2usize);
+    let a = Blob::from_i8(m as u32, k as u32, &matrix(m, k, 21)).unwrap();
+    let b = Blob::from_i8(k as u32, n as u32, &matrix(k, n, 22)).unwrap();
+    // Only B is handed to the node: A must come from whoever relays the job.
+    put(&c, &b).await;
+    let ks = keys();
+    let head = block_number(&c).await.unwrap();
+    let post = |sk: &SecretKey| {
+        tx_on(TESTNET_CHAIN_ID, sk, TxType::PostJob, CPC, 0, payload(json!({"m": m, "k": k, "n": n,
+            "a_root": a.root().to_hex(), "b_root": b.root().to_hex(), "bond": "1", "claim_blocks": 5,
+            "deadline": head + 500, "retention": 10})))
+    };
+    let forged = Blob::from_i8(m as u32, k as u32, &matrix(m, k, 99)).unwrap();
+    let cases = [
+        ("sends other bytes", Some(forged.encode()), &ks[1]),
+        ("holds nothing", None, &ks[2]),
+        ("sends A", Some(a.encode()), &ks[3]),
+    ];
+    for (what, answer, sk) in cases {
+        let key_dir = tempfile::tempdir().unwrap();
+        let (net, pump) = relayer(key_dir.path(), &addr, genesis_hash, answer).await;
+        let me = net.local_peer_id().to_string();
+        let tx = post(sk);
+        let id = tx.hash().to_hex();
+        let believed = what == "sends A";
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut outcome = None;
+        while Instant::now() < deadline && outcome.is_none() {
+            net.publish_tx(tx.canonical_json());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if !job(&c, &id).await.is_null() {
+                outcome = Some("posted");
+            } else if node.logs().lines().any(|l| l.contains("peer penalised") && l.contains(&me)) {
+                outcome = Some("penalised");
+            }
+        }
+        if believed {
+            assert_eq!(outcome, Some("posted"), "a relayer that {what}: its job should be admitted and posted");
+        } else {
+            assert_eq!(outcome, Some("penalised"), "a relayer that {what} should be penalised\n{}", node.logs());
+            assert!(job(&c, &id).await.is_null(), "a relayer that {what}: the job must not be posted");
+        }
+        pump.abort();
+    }
+    assert!(!call(&c, "job_getBlob", vec![a.root().to_hex().into()]).await.unwrap().is_null(), "A is held now");
+}
