@@ -147,12 +147,12 @@ async fn a_posted_job_is_computed_by_a_worker_paid_and_fetched() {
     let r = call(&c, "poc_getResultByTask", vec![format!("job:{id}").into()]).await.unwrap();
     assert_eq!(r["worker_address"], json!(w.to_string()));
 
-    // The user fetches C: it is the product.
+    // The user fetches C (`cpcd job result` = `job fetch --part c`): it is the product.
     let out = Command::new(cpcd_path())
-        .args(["job", "fetch", &id, "--part", "c", "--out", fc.to_str().unwrap(), "--node", &node.rpc_url.clone()])
+        .args(["job", "result", &id, "--out", fc.to_str().unwrap(), "--node", &node.rpc_url.clone()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "job fetch: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "job result: {}", String::from_utf8_lossy(&out.stderr));
     let got = npy::parse(&std::fs::read(&fc).unwrap()).unwrap();
     assert_eq!((got.dtype, got.rows, got.cols), (Dtype::I32, m, n));
     assert!(got.i32s() == product(&a, &b, m, k, n), "the fetched C is not A·B");

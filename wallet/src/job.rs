@@ -96,7 +96,9 @@ pub enum JobCmd {
         #[arg(long, value_name = "ADDRESS")]
         worker: Option<Address>,
     },
-    /// Download a job's input (a, b) or result (c), check it against its root, write `.npy`.
+    /// Download a job's input (a, b) or result (c), check it against its root, write `.npy`
+    /// (`cpcd job result ID --out C.npy` is the same with the result).
+    #[command(visible_alias = "result")]
     Fetch {
         id: H256,
         #[arg(long, value_enum, default_value = "c")]
