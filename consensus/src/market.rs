@@ -67,10 +67,7 @@ fn blob<V: StateView + ?Sized>(
     Ok(b)
 }
 
-/// Whether `r` is a job result on this chain (market enabled and a `job:` task id).
-pub fn is_job_result(r: &ComputeResult, market_enabled: bool) -> bool {
-    market_enabled && cpc_state::parse_job_task_id(&r.task_id).is_some()
-}
+pub use cpc_state::market::is_job_result;
 
 /// The data rules of one transaction, on the state `ex` has reached in its block: nothing for
 /// transactions that are not the market's.

@@ -106,22 +106,7 @@ fn claimed(c: &mut Chain, j: &Job) -> H256 {
 fn build_without_data_rules(c: &Chain, txs: &[Transaction]) -> Block {
     let mut p = c.params.clone();
     p.market.enabled = false;
-    build_on(c, &c.state, &p, txs)
-}
-
-/// A block holding what the builder takes of `txs`, built on `view` with `p`.
-fn build_on(c: &Chain, view: &MemState, p: &ChainParams, txs: &[Transaction]) -> Block {
-    let ctx = BuildContext {
-        params: p,
-        parent: c.head,
-        round: 0,
-        timestamp: c.head.timestamp + 1000,
-        proposer: &c.keys[0],
-        window: c.window(c.head.height + 1),
-        poc: &c.poc,
-        consensus: ConsensusData::default(),
-    };
-    build_block(view, &ctx, &Chain::candidates(txs)).unwrap().block
+    c.build_on(&c.state, &p, &Chain::candidates(txs)).block
 }
 
 #[test]
@@ -301,7 +286,7 @@ fn a_certified_block_is_taken_without_data_not_held_here_but_held_data_is_still_
     let tx = result_tx(&c, 2, &id, &root, c.nonce(2));
     let mut with_data = c.state.clone();
     with_data.put_blob(right);
-    let block = build_on(&c, &with_data, &c.params, std::slice::from_ref(&tx));
+    let block = c.build_on(&with_data, &c.params, &Chain::candidates(std::slice::from_ref(&tx))).block;
     assert!(matches!(c.import(&block), Err(BlockError::Market { error: MarketDataError::BlobMissing { .. }, .. })), "a proposal needs its data");
     let mut ctx = c.ctx();
     ctx.data_attested = true;

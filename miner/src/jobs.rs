@@ -52,10 +52,7 @@ async fn blob(c: &WsClient, root: &H256, kind: BlobKind, rows: u32, cols: u32) -
     let v: Value = c.request("job_getBlob", rpc_params![root.to_hex()]).await?;
     let data = hex::decode(v["data"].as_str().ok_or_else(|| anyhow!("the node holds no blob {root}"))?)?;
     let b = Blob::new(kind, rows, cols, data).map_err(|e| anyhow!("blob {root}: {e}"))?;
-    if b.root() != *root {
-        bail!("blob {root}: the node sent data with root {}", b.root());
-    }
-    Ok(b)
+    b.with_root(root).map_err(|e| anyhow!("the node sent {e}"))
 }
 
 impl JobWorker {

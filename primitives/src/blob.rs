@@ -107,6 +107,14 @@ impl Blob {
     pub fn root(&self) -> H256 {
         rows_root(self.leaves())
     }
+
+    /// The blob if its content root is `root` (what anyone who fetched it by its root checks).
+    pub fn with_root(self, root: &H256) -> Result<Blob, String> {
+        match self.root() {
+            r if r == *root => Ok(self),
+            r => Err(format!("blob {root}: the data has root {r}")),
+        }
+    }
 }
 
 /// The root over row leaves: parents `H(0x01 ‖ left ‖ right)`, an odd last node promoted.

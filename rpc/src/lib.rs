@@ -176,9 +176,9 @@ pub trait ChainApi: Send + Sync + 'static {
     /// Chain events for subscriptions (a receiver that lags is dropped).
     fn events(&self) -> broadcast::Receiver<ChainEvent>;
 
-    /// Keeps a market blob (`kind` "int8" or "int32", row-major `data`); returns
-    /// `{"root", "kind", "rows", "cols", "bytes"}`.
-    fn put_blob(&self, _kind: &str, _rows: u32, _cols: u32, _data: Vec<u8>) -> Result<Value, ApiError> {
+    /// Keeps a market blob (row-major `data`); returns `{"root", "kind", "rows", "cols",
+    /// "bytes"}`.
+    fn put_blob(&self, _kind: cpc_primitives::blob::BlobKind, _rows: u32, _cols: u32, _data: Vec<u8>) -> Result<Value, ApiError> {
         Err(ApiError::InvalidParams("this node keeps no market blobs".into()))
     }
     /// A blob held here: `{"root", "kind", "rows", "cols", "data" (hex)}`.
@@ -378,14 +378,17 @@ fn jobs_limit(limit: Option<usize>) -> RpcResult<usize> {
 
 impl<A: ChainApi> JobServer for CpcRpc<A> {
     fn put_blob(&self, kind: String, rows: u32, cols: u32, data: String) -> RpcResult<Value> {
-        if kind != "int8" && kind != "int32" {
-            return Err(ApiError::InvalidParams(format!("kind: expected \"int8\" or \"int32\", found {kind:?}")).into());
-        }
+        use cpc_primitives::blob::BlobKind;
+        let kind = match kind.as_str() {
+            "int8" => BlobKind::Int8,
+            "int32" => BlobKind::Int32,
+            _ => return Err(ApiError::InvalidParams(format!("kind: expected \"int8\" or \"int32\", found {kind:?}")).into()),
+        };
         if data.len() > 2 * MAX_BLOB_BYTES {
             return Err(ApiError::InvalidParams(format!("data: at most {MAX_BLOB_BYTES} bytes, found {}", data.len() / 2)).into());
         }
         let bytes = hex::decode(&data).map_err(|e| ApiError::InvalidParams(format!("data: expected hex, {e}")))?;
-        Ok(self.api.put_blob(&kind, rows, cols, bytes)?)
+        Ok(self.api.put_blob(kind, rows, cols, bytes)?)
     }
     fn get_blob(&self, root: String) -> RpcResult<Option<Value>> {
         Ok(self.api.blob(&parse_hash(&root)?)?)

@@ -426,8 +426,10 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         let mut task = None;
         let mut job_paid = None;
         let mut data_bytes = 0u64;
+        // Parsed once: its inputs count against the block's data bound here, it runs below.
+        let market_tx = crate::market::JobTx::parse(tx);
         if self.params.market.enabled
-            && let Some(Ok(crate::market::JobTx::Post(p))) = crate::market::JobTx::parse(tx)
+            && let Some(Ok(crate::market::JobTx::Post(p))) = &market_tx
         {
             data_bytes = p.input_bytes();
         }
@@ -439,7 +441,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             if self.view.task_known(&r.task_id)? {
                 return Err(TxError::TaskOnChain(r.task_id));
             }
-            if self.params.market.enabled && crate::market::parse_job_task_id(&r.task_id).is_some() {
+            if crate::market::is_job_result(&r, self.params.market.enabled) {
                 let (job, rec) = self.check_job_result(&tx.from_address, &r.task_id, &r.result_hash)?;
                 let root = H256::from_hex(&r.result_hash).expect("checked by check_job_result");
                 data_bytes = 4 * rec.m as u64 * rec.n as u64;
@@ -483,7 +485,7 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
                 error = Some(e.to_string());
             }
         }
-        if let Some(parsed) = crate::market::JobTx::parse(tx) {
+        if let Some(parsed) = market_tx {
             let res = match parsed {
                 _ if !self.params.market.enabled => Err(crate::market::MarketError::Disabled),
                 Ok(jt) => self.apply_market(&tx.from_address, tx_hash, jt)?,

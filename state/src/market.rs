@@ -40,10 +40,14 @@ pub fn job_task_id(job: &H256) -> String {
 /// The job a `job:` task id names, if it is one (exactly 64 lowercase hex digits).
 pub fn parse_job_task_id(task_id: &str) -> Option<Result<H256, String>> {
     let rest = task_id.strip_prefix(JOB_TASK_PREFIX)?;
-    Some(match H256::from_hex(rest) {
-        Ok(h) if h.to_hex() == rest => Ok(h),
-        _ => Err(format!("task_id {task_id:?}: expected \"job:\" and 64 lowercase hex digits")),
-    })
+    // `H256::from_hex` takes exactly 64 lowercase hex digits.
+    Some(H256::from_hex(rest).map_err(|_| format!("task_id {task_id:?}: expected \"job:\" and 64 lowercase hex digits")))
+}
+
+/// Whether `r` is a job result on a chain where the market is `enabled` (a `job:` task id);
+/// elsewhere such a task id is an external result.
+pub fn is_job_result(r: &cpc_primitives::ComputeResult, enabled: bool) -> bool {
+    enabled && parse_job_task_id(&r.task_id).is_some()
 }
 
 /// Where a job stands.
@@ -191,10 +195,7 @@ fn int(m: &Map<String, Value>, f: &str, lo: u64, hi: u64) -> Result<u64, String>
 
 fn root(m: &Map<String, Value>, f: &str) -> Result<H256, String> {
     match &m[f] {
-        Value::String(s) => match H256::from_hex(s) {
-            Ok(h) if h.to_hex() == *s => Ok(h),
-            _ => Err(format!("{f}: expected 64 lowercase hex digits, found {s:?}")),
-        },
+        Value::String(s) => H256::from_hex(s).map_err(|_| format!("{f}: expected 64 lowercase hex digits, found {s:?}")),
         other => Err(format!("{f}: expected 64 lowercase hex digits, found {other}")),
     }
 }
@@ -485,9 +486,8 @@ impl<V: StateView + ?Sized> BlockExecutor<'_, V> {
         if self.height > until {
             return Err(JobResultError::ClaimOver { job, until, height: self.height });
         }
-        match H256::from_hex(result_hash) {
-            Ok(r) if r.to_hex() == result_hash => {}
-            _ => return Err(JobResultError::ResultHash { job, found: result_hash.into() }),
+        if H256::from_hex(result_hash).is_err() {
+            return Err(JobResultError::ResultHash { job, found: result_hash.into() });
         }
         Ok((job, rec))
     }

@@ -147,10 +147,7 @@ pub async fn fetch_blob(rpc: &Rpc, root: &H256, kind: BlobKind, rows: u32, cols:
     }
     let data = hex::decode(v["data"].as_str().ok_or_else(|| anyhow!("job_getBlob: no data"))?)?;
     let blob = Blob::new(kind, rows, cols, data).map_err(|e| anyhow!("blob {root}: {e}"))?;
-    if blob.root() != *root {
-        bail!("blob {root}: the data the node sent has root {}", blob.root());
-    }
-    Ok(blob)
+    blob.with_root(root).map_err(|e| anyhow!("the node sent {e}"))
 }
 
 fn print_job(v: &Value) {

@@ -93,8 +93,14 @@ impl Chain {
     }
 
     pub fn build_from(&self, candidates: &[Candidate]) -> Built {
+        self.build_on(&self.state, &self.params, candidates)
+    }
+
+    /// [`Chain::build_from`] on another state or with other parameters (a proposer that sees
+    /// other data, or skips a rule).
+    pub fn build_on(&self, view: &MemState, params: &ChainParams, candidates: &[Candidate]) -> Built {
         let ctx = BuildContext {
-            params: &self.params,
+            params,
             parent: self.head,
             round: 0,
             timestamp: self.head.timestamp + 1000,
@@ -103,7 +109,7 @@ impl Chain {
             poc: &self.poc,
             consensus: self.consensus.clone(),
         };
-        build_block(&self.state, &ctx, candidates).unwrap()
+        build_block(view, &ctx, candidates).unwrap()
     }
 
     pub fn ctx(&self) -> ChainContext<'_> {

@@ -43,14 +43,10 @@ pub(crate) async fn fetch(node: &Node, net: &NetworkHandle, relayer: PeerId, roo
                 return false;
             }
         };
-        let blob = match Blob::decode(&bytes) {
-            Ok(b) if b.root() == root => b,
-            Ok(b) => {
-                net.penalize(peer, Severity::Major, format!("sent blob {} for {root}", b.root()));
-                return false;
-            }
+        let blob = match Blob::decode(&bytes).and_then(|b| b.with_root(&root)) {
+            Ok(b) => b,
             Err(e) => {
-                net.penalize(peer, Severity::Major, format!("sent an undecodable blob for {root}: {e}"));
+                net.penalize(peer, Severity::Major, format!("sent a blob that is not {root}: {e}"));
                 return false;
             }
         };

@@ -516,11 +516,7 @@ impl ChainApi for Api {
         Ok(serde_json::to_value(self.0.engine.store().supply()).expect("the supply serializes"))
     }
 
-    fn put_blob(&self, kind: &str, rows: u32, cols: u32, data: Vec<u8>) -> Result<Value, ApiError> {
-        let kind = match kind {
-            "int8" => cpc_state::BlobKind::Int8,
-            _ => cpc_state::BlobKind::Int32,
-        };
+    fn put_blob(&self, kind: cpc_state::BlobKind, rows: u32, cols: u32, data: Vec<u8>) -> Result<Value, ApiError> {
         let blob = cpc_state::Blob::new(kind, rows, cols, data).map_err(ApiError::InvalidParams)?;
         let root = self.0.engine.store().put_blob(&blob).map_err(|e| match e {
             e @ cpc_state::StoreError::BlobsFull { .. } => ApiError::Rejected(e.to_string()),
