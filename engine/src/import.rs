@@ -288,7 +288,12 @@ impl Engine {
         }
         Ok(None)
     }
+}
 
+/// Due blob entries one committed block works off at most ([`cpc_state::Store::prune_blobs`]).
+const PRUNE_PER_BLOCK: usize = 1024;
+
+impl Engine {
     /// Commits a validated block on the head with its commit certificate (one synced write),
     /// updates the pool, and announces the new head. The caller holds the commit lock.
     pub(crate) fn commit_and_announce(
@@ -311,7 +316,22 @@ impl Engine {
         durability: Durability,
     ) -> Result<(), StoreError> {
         self.store.commit_certified_block_with(b, tx_hashes, out, certificate, durability)?;
-        self.publish_block_event(b, tx_hashes, out);
+        let jobs = cpc_state::job_events(b.header.height, &b.transactions, &out.outcomes, &out.rewards.market, self.params.market.enabled);
+        for e in &jobs {
+            self.metrics.market_jobs.with_label_values(&[e.event.as_str()]).inc();
+        }
+        // Blobs whose retention ended go before the head is announced, so that the next block
+        // is built and checked against what this node still holds. Node-local and bounded per
+        // block (a backlog, e.g. after a long sync, is worked off over the next blocks).
+        match self.store.prune_blobs(b.header.height, PRUNE_PER_BLOCK) {
+            Ok(p) if p.pruned > 0 => {
+                self.metrics.market_blobs_pruned.inc_by(p.pruned);
+                tracing::info!(height = b.header.height, blobs = p.pruned, bytes = p.bytes, "pruned market blobs past their retention");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(height = b.header.height, "pruning market blobs: {e}"),
+        }
+        self.publish_block_event(b, tx_hashes, out, jobs);
         self.metrics.block_transactions.observe(b.transactions.len() as f64);
         self.metrics.shares_per_block.observe(out.rewards.shares as f64);
         let included: Vec<(H256, Address)> =
@@ -324,7 +344,7 @@ impl Engine {
     }
 
     /// Tells subscribers about a block that just became canonical.
-    fn publish_block_event(&self, b: &Block, tx_hashes: &[H256], out: &BlockOutcome) {
+    fn publish_block_event(&self, b: &Block, tx_hashes: &[H256], out: &BlockOutcome, jobs: Vec<cpc_state::JobEvent>) {
         if self.events.receiver_count() == 0 {
             return;
         }
@@ -333,6 +353,7 @@ impl Engine {
             hash: b.hash(),
             tx_hashes: tx_hashes.to_vec(),
             rewards: out.rewards.clone(),
+            jobs,
         };
         let _ = self.events.send(EngineEvent::Committed(std::sync::Arc::new(ev)));
     }

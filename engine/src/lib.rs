@@ -61,6 +61,8 @@ pub struct CommittedBlock {
     pub hash: H256,
     pub tx_hashes: Vec<H256>,
     pub rewards: RewardSummary,
+    /// What happened to market jobs in it (empty where the market is off).
+    pub jobs: Vec<cpc_state::JobEvent>,
 }
 
 /// What happened in the engine.
@@ -304,8 +306,9 @@ impl Engine {
         self.store.flush()
     }
 
-    /// Refreshes the gauges that mirror the pool (called on every scrape).
+    /// Refreshes the gauges that mirror the pool and the blob store (called on every scrape).
     pub fn refresh_metrics(&self) {
+        self.metrics.market_blob_bytes.set(self.store.blob_bytes() as i64);
         let st = self.mempool.lock().status();
         self.metrics.mempool_transactions.with_label_values(&["pending"]).set(st.pending as i64);
         self.metrics.mempool_transactions.with_label_values(&["queued"]).set(st.queued as i64);

@@ -35,6 +35,11 @@ pub struct EngineMetrics {
     pub shares_per_block: Histogram,
     pub forged_results: IntCounter,
     pub production_paused: IntGauge,
+    /// Market job events of committed blocks, by event.
+    pub market_jobs: IntCounterVec,
+    /// Bytes of market blobs this node holds, and blobs pruned after their retention.
+    pub market_blob_bytes: IntGauge,
+    pub market_blobs_pruned: IntCounter,
     /// Every registered name, recorded as it is registered.
     names: Vec<String>,
 }
@@ -141,8 +146,30 @@ impl EngineMetrics {
                 )
                 .expect("valid metric"),
             ),
+            market_jobs: counter_vec(
+                "cpcd_market_jobs_total",
+                "Task-market job events in committed blocks, by event: posted, claimed, cancelled, done (result \
+                 included, claimant paid), claim_lapsed (bond forfeited, job reopened), expired (deadline passed, \
+                 price refunded) (count).",
+                &["event"],
+            ),
+            market_blob_bytes: reg(
+                r,
+                IntGauge::new(
+                    "cpcd_market_blob_bytes",
+                    "Bytes of task-market blobs (job inputs and results) this node holds (at most 2 GiB).",
+                )
+                .expect("valid metric"),
+            ),
+            market_blobs_pruned: counter(
+                "cpcd_market_blobs_pruned_total",
+                "Task-market blobs deleted after their retention, or unused by any job an hour of blocks after they were put (count).",
+            ),
         };
         // Series that exist from the start (a vec without children is not exported).
+        for e in cpc_state::JobEventKind::ALL {
+            let _ = m.market_jobs.with_label_values(&[e.as_str()]);
+        }
         for s in ["own", "peer"] {
             let _ = m.block_import_seconds.with_label_values(&[s]);
         }

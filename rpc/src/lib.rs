@@ -283,7 +283,7 @@ pub trait Cpc {
     #[method(name = "getStakingParams")]
     fn get_staking_params(&self) -> RpcResult<Value>;
     /// `cpc_subscribe(kind, filter?)`: `newHeads`, `newPendingTransactions`,
-    /// `computeResults`, `logs` (`{"address": "cpc1…"}`). Notifications are
+    /// `computeResults`, `logs` (`{"address": "cpc1…"}`), `jobEvents` (`{"job_id"?, "address"?}`). Notifications are
     /// `cpc_subscription` messages (WebSocket only).
     #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = Value)]
     async fn subscribe(&self, kind: String, filter: Option<Value>) -> SubscriptionResult;
@@ -441,6 +441,8 @@ pub enum SubKind {
     PendingTxs,
     ComputeResults,
     Logs(Address),
+    /// Job events, all or those of one job or of one address (`by`).
+    JobEvents { job: Option<H256>, by: Option<Address> },
 }
 
 /// The `cpc_subscribe` parameters (fuzzed: target `rpc_params`).
@@ -456,9 +458,32 @@ pub fn sub_kind(kind: &str, filter: Option<&Value>) -> Result<SubKind, String> {
                 .ok_or("logs: expected a filter {\"address\": \"cpc1…\"}")?;
             SubKind::Logs(a.parse().map_err(|e| format!("logs: address: {e}"))?)
         }
+        "jobEvents" => {
+            let f = match filter {
+                None | Some(Value::Null) => &serde_json::Map::new(),
+                Some(Value::Object(m)) => m,
+                Some(other) => return Err(format!("jobEvents: expected a filter {{\"job_id\"?, \"address\"?}}, found {other}")),
+            };
+            if let Some(k) = f.keys().find(|k| !["job_id", "address"].contains(&k.as_str())) {
+                return Err(format!("jobEvents: unknown filter field {k:?} (allowed: job_id, address)"));
+            }
+            let job = match f.get("job_id") {
+                None => None,
+                Some(Value::String(s)) => Some(
+                    H256::from_hex(s).map_err(|_| format!("jobEvents: job_id: expected 64 lowercase hex digits, found {s:?}"))?,
+                ),
+                Some(other) => return Err(format!("jobEvents: job_id: expected 64 lowercase hex digits, found {other}")),
+            };
+            let by = match f.get("address") {
+                None => None,
+                Some(Value::String(s)) => Some(s.parse().map_err(|e| format!("jobEvents: address: {e}"))?),
+                Some(other) => return Err(format!("jobEvents: address: expected a cpc1… address, found {other}")),
+            };
+            SubKind::JobEvents { job, by }
+        }
         other => {
             return Err(format!(
-                "unknown subscription {other:?}: expected newHeads, newPendingTransactions, computeResults or logs"
+                "unknown subscription {other:?}: expected newHeads, newPendingTransactions, computeResults, logs or jobEvents"
             ))
         }
     })
@@ -479,6 +504,12 @@ fn payloads(kind: &SubKind, ev: &ChainEvent) -> Vec<Value> {
             .iter()
             .filter(|t| t.from_address == *a || t.to_address == Some(*a))
             .map(|t| serde_json::to_value(t).expect("serializes"))
+            .collect(),
+        (SubKind::JobEvents { job, by }, ChainEvent::Block(b)) => b
+            .jobs
+            .iter()
+            .filter(|e| job.is_none_or(|j| e.job_id == j) && by.is_none_or(|a| e.by == a))
+            .map(|e| serde_json::to_value(e).expect("serializes"))
             .collect(),
         _ => vec![],
     }
@@ -1158,6 +1189,60 @@ mod tests {
         assert!(sub_kind("blocks", None).unwrap_err().contains("unknown subscription"));
         let a = Address([1; 20]);
         assert_eq!(sub_kind("logs", Some(&serde_json::json!({"address": a.to_string()}))), Ok(SubKind::Logs(a)));
+        let j = H256([7; 32]);
+        assert_eq!(sub_kind("jobEvents", None), Ok(SubKind::JobEvents { job: None, by: None }));
+        assert_eq!(
+            sub_kind("jobEvents", Some(&serde_json::json!({"job_id": j.to_hex(), "address": a.to_string()}))),
+            Ok(SubKind::JobEvents { job: Some(j), by: Some(a) })
+        );
+        for bad in [serde_json::json!({"job_id": "AB"}), serde_json::json!({"jobs": 1}), serde_json::json!([1]), serde_json::json!({"address": 5})] {
+            assert!(sub_kind("jobEvents", Some(&bad)).unwrap_err().starts_with("jobEvents:"), "{bad}");
+        }
+    }
+
+    /// The jobEvents filter passes an event only where every field it names matches.
+    #[test]
+    fn job_event_filters_match_job_and_address() {
+        let (a, b) = (Address([1; 20]), Address([2; 20]));
+        let (j, k) = (H256([7; 32]), H256([8; 32]));
+        let ev = |job_id, by| JobEventView {
+            job_id,
+            event: "claimed".into(),
+            by,
+            tx_hash: None,
+            block_height: 3,
+            block_hash: H256([9; 32]),
+        };
+        let block = ChainEvent::Block(std::sync::Arc::new(BlockEvent {
+            hash: H256([9; 32]),
+            header: cpc_primitives::Header {
+                height: 3,
+                prev_hash: H256::ZERO,
+                timestamp: 1,
+                chain_id: "c".into(),
+                proposer_address: cpc_primitives::ValconsAddress::from_public_key(
+                    &cpc_primitives::SecretKey::from_bytes(&[1; 32]).public_key(),
+                ),
+                round: 0,
+                tx_root: H256::ZERO,
+                state_root: H256::ZERO,
+                compute_root: cpc_primitives::ComputeRoot(None),
+                gas_used: 0,
+                gas_limit: 1,
+                share_target: cpc_primitives::ShareTarget::MAX,
+            },
+            txs: vec![],
+            compute: None,
+            jobs: vec![ev(j, a), ev(k, a), ev(j, b)],
+        }));
+        let count = |job, by| payloads(&SubKind::JobEvents { job, by }, &block).len();
+        assert_eq!(count(None, None), 3);
+        assert_eq!(count(Some(j), None), 2);
+        assert_eq!(count(None, Some(a)), 2);
+        assert_eq!(count(Some(j), Some(b)), 1);
+        assert_eq!(count(Some(k), Some(b)), 0);
+        // Other subscriptions never carry job events.
+        assert_eq!(payloads(&SubKind::PendingTxs, &block).len(), 0);
     }
 
     #[test]

@@ -212,6 +212,24 @@ pub struct BlockEvent {
     pub txs: Vec<TxBrief>,
     /// Present when the block holds ComputeResults.
     pub compute: Option<ComputeResultsView>,
+    /// Task-market job events of the block (the `jobEvents` subscription).
+    pub jobs: Vec<JobEventView>,
+}
+
+/// A job event as the `jobEvents` subscription reports it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobEventView {
+    pub job_id: H256,
+    /// `posted`, `claimed`, `cancelled`, `done`, `claim_lapsed` or `expired`.
+    pub event: String,
+    /// Who acted or was paid: the poster (posted, cancelled, expired) or the claimant
+    /// (claimed, done, claim_lapsed).
+    pub by: Address,
+    /// The transaction that caused it; null for what happens at the end of a block (a lapsed
+    /// claim, a passed deadline).
+    pub tx_hash: Option<H256>,
+    pub block_height: u64,
+    pub block_hash: H256,
 }
 
 /// A transaction as the `logs` subscription reports it.

@@ -17,10 +17,10 @@ pub mod tree;
 pub mod view;
 
 pub use exec::{state_root, ApplyError, BlockExecutor, BlockOutcome, RewardSummary, StateChanges, TxError, TxOutcome};
-pub use market::{escrow_address, job_task_id, parse_job_task_id, Blob, BlobKind, JobRecord, JobResultError, JobStatus, JobTx, MarketError, MarketSummary};
+pub use market::{escrow_address, job_events, job_task_id, parse_job_task_id, Blob, BlobKind, JobRecord, JobEvent, JobEventKind, JobResultError, JobStatus, JobTx, MarketError, MarketSummary};
 pub use params::{ChainParams, Economics, MarketParams, PocParams, StakingParams};
 pub use stake_exec::{BlockInputs, Infraction, LastCommit, StakingError, StakingSummary};
 pub use stake_tx::{CreateValidator, StakingTx};
-pub use store::{CanonEntry, Durability, Head, Store, StoreError, StoredBlock, WorkerStats};
+pub use store::{BlobPrune, CanonEntry, Durability, Head, Store, StoreError, StoredBlock, WorkerStats, MAX_BLOB_STORE_BYTES, UNREFERENCED_BLOB_BLOCKS};
 pub use tree::{account_leaf, AccountTree};
 pub use view::{AccountEntry, MemState, StateView, StorageError, Supply};

@@ -336,6 +336,101 @@ impl MarketSummary {
     }
 }
 
+/// What happened to a job in a block (the `jobEvents` subscription, the market's metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobEventKind {
+    /// A POST_JOB created it (`by`: the poster).
+    Posted,
+    /// A CLAIM_JOB took it (`by`: the claimant).
+    Claimed,
+    /// Its poster withdrew it (`by`: the poster).
+    Cancelled,
+    /// Its result was included and the claimant paid (`by`: the claimant, its sender).
+    Done,
+    /// A claim ran out: the bond went to the treasury, the job is open again (`by`: the claimant).
+    ClaimLapsed,
+    /// The deadline passed without a result: the price went back (`by`: the poster).
+    Expired,
+}
+
+impl JobEventKind {
+    pub const ALL: [JobEventKind; 6] = [
+        JobEventKind::Posted,
+        JobEventKind::Claimed,
+        JobEventKind::Cancelled,
+        JobEventKind::Done,
+        JobEventKind::ClaimLapsed,
+        JobEventKind::Expired,
+    ];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JobEventKind::Posted => "posted",
+            JobEventKind::Claimed => "claimed",
+            JobEventKind::Cancelled => "cancelled",
+            JobEventKind::Done => "done",
+            JobEventKind::ClaimLapsed => "claim_lapsed",
+            JobEventKind::Expired => "expired",
+        }
+    }
+}
+
+/// One job event of a committed block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobEvent {
+    pub job: H256,
+    pub event: JobEventKind,
+    /// Who acted or was paid (see [`JobEventKind`]).
+    pub by: Address,
+    /// The transaction, for the events a transaction caused (none for a lapsed claim or a
+    /// passed deadline: those happen at the end of the block).
+    pub tx_hash: Option<H256>,
+    pub block_height: u64,
+}
+
+/// The job events of a committed block, in block order (its transactions', then the end of
+/// the block's): only successful transactions count; nothing on a chain without the market.
+pub fn job_events(
+    height: u64,
+    txs: &[Transaction],
+    outcomes: &[crate::exec::TxOutcome],
+    summary: &MarketSummary,
+    enabled: bool,
+) -> Vec<JobEvent> {
+    let mut out = Vec::new();
+    if !enabled {
+        return out;
+    }
+    for (tx, o) in txs.iter().zip(outcomes) {
+        if o.status != cpc_primitives::TxStatus::Success {
+            continue;
+        }
+        let ev = |job, event, by| JobEvent { job, event, by, tx_hash: Some(o.tx_hash), block_height: height };
+        match tx.tx_type {
+            TxType::PostJob => out.push(ev(o.tx_hash, JobEventKind::Posted, tx.from_address)),
+            TxType::ClaimJob | TxType::CancelJob => {
+                let kind = if tx.tx_type == TxType::ClaimJob { JobEventKind::Claimed } else { JobEventKind::Cancelled };
+                if let Some(Ok(JobTx::Claim { job, .. } | JobTx::Cancel { job })) = JobTx::parse(tx) {
+                    out.push(ev(job, kind, tx.from_address));
+                }
+            }
+            TxType::SubmitResult => {
+                // Paid to the claimant, who is the sender (only the claimant may submit).
+                if let Ok(r) = cpc_primitives::ComputeResult::from_payload(&tx.payload)
+                    && let Some(Ok(job)) = parse_job_task_id(&r.task_id)
+                {
+                    out.push(ev(job, JobEventKind::Done, tx.from_address));
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = |job, event, by| JobEvent { job, event, by, tx_hash: None, block_height: height };
+    out.extend(summary.forfeited.iter().map(|(j, a, _)| end(*j, JobEventKind::ClaimLapsed, *a)));
+    out.extend(summary.refunded.iter().map(|(j, a, _)| end(*j, JobEventKind::Expired, *a)));
+    out
+}
+
 fn job_key(job: &H256) -> StakeKey {
     StakeKey::Job(*job)
 }

@@ -61,6 +61,40 @@ const KEY_GENESIS: &[u8] = b"genesis";
 const KEY_GENESIS_DOC: &[u8] = b"genesis_doc";
 /// `blob/` ‖ content root → a market blob (`Blob::encode`).
 const BLOB_PREFIX: &[u8] = b"blob/";
+/// `blobref/` ‖ content root ‖ job id in `meta` (empty value): the job uses that blob as its
+/// A, B or C. Node-local (no part of the state root), written with the block that posted the
+/// job or carried its result; what decides whether a blob is still needed (docs/MARKET.md,
+/// "Retention and pruning").
+const BLOB_REF_PREFIX: &[u8] = b"blobref/";
+/// `blobdue/` ‖ height (u64 BE) ‖ content root in `meta` (empty value): look at the blob again
+/// once that height is committed — a blob put `UNREFERENCED_BLOB_BLOCKS` earlier, or a job
+/// that closed `retention` blocks earlier.
+const BLOB_DUE_PREFIX: &[u8] = b"blobdue/";
+/// `blobgone/` ‖ content root in `meta` → the height (u64 BE) the blob was pruned at, so that
+/// a request for it is told why it is not here.
+const BLOB_GONE_PREFIX: &[u8] = b"blobgone/";
+
+fn blob_key(root: &H256) -> Vec<u8> {
+    [BLOB_PREFIX, &root.0[..]].concat()
+}
+
+fn blob_ref_key(root: &H256, job: &H256) -> Vec<u8> {
+    [BLOB_REF_PREFIX, &root.0[..], &job.0[..]].concat()
+}
+
+fn blob_due_key(height: u64, root: &H256) -> Vec<u8> {
+    [BLOB_DUE_PREFIX, &height.to_be_bytes()[..], &root.0[..]].concat()
+}
+
+fn blob_gone_key(root: &H256) -> Vec<u8> {
+    [BLOB_GONE_PREFIX, &root.0[..]].concat()
+}
+
+/// The blobs a job uses: A, B and, once paid, C.
+fn job_blob_roots(rec: &crate::market::JobRecord) -> impl Iterator<Item = H256> + '_ {
+    [rec.a_root, rec.b_root].into_iter().chain(rec.result_root)
+}
+
 /// `cert/` ‖ height (u64 BE) in `meta`: a block's commit certificate (BFT finality), written in
 /// the block's own commit batch. Kept in `meta` so that adding it changed no layout.
 const KEY_CERT_PREFIX: &[u8] = b"cert/";
@@ -136,7 +170,7 @@ pub enum StoreError {
     AlreadyInitialized(H256),
     #[error(
         "market blob store full: {held} bytes held, at most {cap}, this blob needs {found} more \
-         (blobs are not pruned after their retention yet)"
+         (blobs are pruned once their jobs' retention has passed)"
     )]
     BlobsFull { held: u64, cap: u64, found: u64 },
 }
@@ -270,8 +304,27 @@ pub struct Store {
 
 /// Most bytes of market blobs one node holds (docs/MARKET.md): `job_putBlob` is free to call,
 /// so without a bound anyone could fill the disk. 2 GiB is 256 of the largest jobs' A, B and C.
-/// Pruning after retention is not built yet: past the cap the node refuses new blobs.
+/// Blobs are pruned after their retention ([`Store::prune_blobs`]); past the cap the node
+/// refuses new blobs until pruning makes room.
 pub const MAX_BLOB_STORE_BYTES: u64 = 2 << 30;
+
+/// Blocks a blob no job uses is kept after it was put (`job_putBlob`, or fetched for a
+/// gossiped transaction): the time a poster has between handing A and B over and its POST_JOB
+/// being included (an hour of one-second blocks), and what a C refused by Freivalds or never
+/// submitted costs this node at most.
+pub const UNREFERENCED_BLOB_BLOCKS: u64 = 3600;
+
+/// What one [`Store::prune_blobs`] pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlobPrune {
+    /// Blobs deleted, and their bytes.
+    pub pruned: u64,
+    pub bytes: u64,
+    /// Due entries looked at (kept or pruned).
+    pub checked: u64,
+    /// Whether due entries up to the height are left for a later pass (the pass's limit).
+    pub more: bool,
+}
 
 fn encode_account(e: &AccountEntry) -> [u8; 32] {
     let mut out = [0u8; 32];
@@ -618,7 +671,7 @@ impl Store {
     /// [`Store::put_blob`] with a chosen cap on the bytes of blobs held.
     pub fn put_blob_capped(&self, blob: &crate::market::Blob, cap: u64) -> Result<H256, StoreError> {
         let root = blob.root();
-        let key = [BLOB_PREFIX, &root.0[..]].concat();
+        let key = blob_key(&root);
         let mut held = self.blob_bytes.lock().unwrap_or_else(|p| p.into_inner());
         if self.db.get_pinned_cf(self.cf(CF_META), &key)?.is_some() {
             return Ok(root);
@@ -628,9 +681,117 @@ impl Store {
         if after > cap {
             return Err(StoreError::BlobsFull { held: *held, cap, found: value.len() as u64 });
         }
-        self.db.put_cf(self.cf(CF_META), key, value)?;
+        // Looked at again once UNREFERENCED_BLOB_BLOCKS have passed: pruned then unless a job
+        // uses it (a job closing schedules its own look, `retention` blocks after it closed).
+        let due = self.head().map_or(0, |h| h.height).saturating_add(UNREFERENCED_BLOB_BLOCKS);
+        let meta = self.cf(CF_META);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(meta, key, value);
+        batch.put_cf(meta, blob_due_key(due, &root), []);
+        batch.delete_cf(meta, blob_gone_key(&root));
+        self.db.write(batch)?;
         *held = after;
         Ok(root)
+    }
+
+    /// The height a blob was pruned at, if this node held it once and pruned it.
+    pub fn blob_pruned_at(&self, root: &H256) -> Result<Option<u64>, StoreError> {
+        match self.db.get_pinned_cf(self.cf(CF_META), blob_gone_key(root))? {
+            None => Ok(None),
+            Some(b) => Ok(Some(u64::from_be_bytes(b.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                cf: CF_META,
+                reason: format!("blobgone entry of {root}: expected 8 bytes, found {}", b.len()),
+            })?))),
+        }
+    }
+
+    /// Whether a blob is still needed at height `now`: a job that uses it is open or claimed,
+    /// or closed no more than its `retention` blocks before `now`; a blob no job uses is
+    /// needed until its put's look (`UNREFERENCED_BLOB_BLOCKS`) comes due.
+    fn blob_needed(&self, root: &H256, now: u64) -> Result<bool, StoreError> {
+        let prefix = [BLOB_REF_PREFIX, &root.0[..]].concat();
+        let meta = self.cf(CF_META);
+        for item in self.db.iterator_cf(meta, rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward)) {
+            let (k, _) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let job = H256(k[prefix.len()..].try_into().map_err(|_| StoreError::Corrupt {
+                cf: CF_META,
+                reason: format!("blobref entry of {root}: expected a 32-byte job id, found {} bytes", k.len() - prefix.len()),
+            })?);
+            let key = StakeKey::Job(job);
+            let Some(e) = self.db.get_pinned_cf(self.cf(CF_STAKING), key.encode())?.map(|b| decode_stake(&b)).transpose()? else {
+                continue;
+            };
+            if e.is_removed() {
+                continue;
+            }
+            let StakeRecord::Job(rec) = StakeRecord::from_bytes(&key, &e.value).map_err(|reason| StoreError::Corrupt { cf: CF_STAKING, reason })?
+            else {
+                continue;
+            };
+            match rec.closed_height {
+                None => return Ok(true),
+                Some(c) if c.saturating_add(rec.retention) >= now => return Ok(true),
+                Some(_) => {}
+            }
+        }
+        Ok(false)
+    }
+
+    /// Prunes the blobs no longer needed at height `now` (the committed head): looks at due
+    /// entries up to `now`, at most `limit` of them, and deletes each blob that no open job
+    /// uses and whose every job closed more than its retention ago (or that no job ever used,
+    /// [`UNREFERENCED_BLOB_BLOCKS`] after it was put). Node-local: the chain validates without
+    /// the data (a certified block is taken without blobs, docs/MARKET.md).
+    pub fn prune_blobs(&self, now: u64, limit: usize) -> Result<BlobPrune, StoreError> {
+        let meta = self.cf(CF_META);
+        let mut report = BlobPrune::default();
+        // The look-ups and the deletes under the lock of puts and commits of blob users, so
+        // that a blob put or newly used meanwhile is not deleted under it.
+        let mut held = self.blob_bytes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batch = WriteBatch::default();
+        let end = [BLOB_DUE_PREFIX, &now.saturating_add(1).to_be_bytes()[..]].concat();
+        let mut seen = std::collections::HashSet::new();
+        for item in self.db.iterator_cf(meta, rocksdb::IteratorMode::From(BLOB_DUE_PREFIX, rocksdb::Direction::Forward)) {
+            let (k, _) = item?;
+            if !k.starts_with(BLOB_DUE_PREFIX) || k.as_ref() >= end.as_slice() {
+                break;
+            }
+            if report.checked as usize >= limit {
+                report.more = true;
+                break;
+            }
+            report.checked += 1;
+            batch.delete_cf(meta, &k);
+            let root = H256(k[BLOB_DUE_PREFIX.len() + 8..].try_into().map_err(|_| StoreError::Corrupt {
+                cf: CF_META,
+                reason: format!("blobdue entry {}: expected 8 + 32 bytes after the prefix", hex::encode(&k)),
+            })?);
+            if !seen.insert(root) || self.blob_needed(&root, now)? {
+                continue;
+            }
+            let Some(v) = self.db.get_pinned_cf(meta, blob_key(&root))? else { continue };
+            report.pruned += 1;
+            report.bytes += v.len() as u64;
+            batch.delete_cf(meta, blob_key(&root));
+            batch.put_cf(meta, blob_gone_key(&root), now.to_be_bytes());
+            // Its references go too: every job they name is closed past its retention.
+            let prefix = [BLOB_REF_PREFIX, &root.0[..]].concat();
+            for item in self.db.iterator_cf(meta, rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward)) {
+                let (r, _) = item?;
+                if !r.starts_with(&prefix) {
+                    break;
+                }
+                batch.delete_cf(meta, &r);
+            }
+        }
+        if report.checked > 0 {
+            self.db.write(batch)?;
+            *held = held.saturating_sub(report.bytes);
+        }
+        Ok(report)
     }
 
     /// Bytes of market blobs held (what [`MAX_BLOB_STORE_BYTES`] bounds).
@@ -843,6 +1004,23 @@ impl Store {
         for (key, e) in &ch.stake {
             batch.put_cf(self.cf(CF_STAKING), key, encode_stake(e));
         }
+        // The blob index (node-local): which jobs use which blobs, and when to look at a
+        // blob again after its job closed (`retention` blocks on, Store::prune_blobs).
+        let mut blob_users = false;
+        for (key, e) in &ch.stake {
+            let Some(StakeKey::Job(job)) = StakeKey::decode(key) else { continue };
+            if e.is_removed() {
+                continue;
+            }
+            let Ok(StakeRecord::Job(rec)) = StakeRecord::from_bytes(&StakeKey::Job(job), &e.value) else { continue };
+            blob_users = true;
+            for root in job_blob_roots(&rec) {
+                batch.put_cf(self.cf(CF_META), blob_ref_key(&root, &job), []);
+                if let Some(closed) = rec.closed_height {
+                    batch.put_cf(self.cf(CF_META), blob_due_key(closed.saturating_add(rec.retention).saturating_add(1), &root), []);
+                }
+            }
+        }
         for (task, txh) in &ch.task_ids {
             batch.put_cf(self.cf(CF_TASKS), task.as_bytes(), txh.0);
         }
@@ -866,6 +1044,9 @@ impl Store {
         batch.put_cf(self.cf(CF_META), KEY_HEAD, encode_head(&head));
         batch.put_cf(self.cf(CF_META), KEY_SUPPLY, json(&ch.supply));
 
+        // A block that uses blobs is written under the blobs' lock, so that a prune pass never
+        // deletes a blob between deciding that nothing uses it and this block's new use.
+        let _blobs = blob_users.then(|| self.blob_bytes.lock().unwrap_or_else(|p| p.into_inner()));
         // Hold the tree lock across the write so readers never see new accounts with an old tree.
         let mut tree = self.tree.write();
         self.write(batch, durability)?;

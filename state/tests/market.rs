@@ -503,3 +503,56 @@ fn escrow_always_holds_exactly_what_open_jobs_and_live_claims_owe() {
         }
     }
 }
+
+/// The events a block's job changes make (the `jobEvents` subscription and the market's
+/// metrics): each successful market transaction, then the end of the block's lapses and
+/// refunds, with who acted; a failed one makes none, and none without the market.
+#[test]
+fn job_events_follow_each_jobs_life_in_block_order() {
+    let mut c = Chain::new();
+    let events = |c: &Chain, txs: &[Transaction], out: &BlockOutcome| -> Vec<(H256, JobEventKind, Address, Option<H256>)> {
+        job_events(c.height, txs, &out.outcomes, &out.rewards.market, c.p.market.enabled)
+            .into_iter()
+            .inspect(|e| assert_eq!(e.block_height, c.height))
+            .map(|e| (e.job, e.event, e.by, e.tx_hash))
+            .collect()
+    };
+    // Block 1: two posts.
+    let (p1, p2) = (c.post(0, PRICE, 3, 40), c.post(0, PRICE, 3, 4));
+    let (j1, j2) = (p1.hash(), p2.hash());
+    let txs = [p1, p2];
+    let out = c.block(&txs);
+    assert_eq!(
+        events(&c, &txs, &out),
+        vec![(j1, JobEventKind::Posted, addr(0), Some(j1)), (j2, JobEventKind::Posted, addr(0), Some(j2))]
+    );
+    // Block 2: a claim of job 1, and a claim with the wrong bond (failed: no event).
+    let (good, bad) = (c.claim(1, &j1, BOND), c.claim(2, &j2, BOND + 1));
+    let txs = [good.clone(), bad];
+    let out = c.block(&txs);
+    assert_eq!(out.outcomes[1].status, TxStatus::Failed);
+    assert_eq!(events(&c, &txs, &out), vec![(j1, JobEventKind::Claimed, addr(1), Some(good.hash()))]);
+    // Blocks 3 and 4: nothing, then job 2's deadline (refund) at the end of 4.
+    c.block(&[]);
+    let out = c.block(&[]);
+    assert_eq!(events(&c, &[], &out), vec![(j2, JobEventKind::Expired, addr(0), None)]);
+    // Block 5: job 1's claim (2 + 3) ends — a lapse at the end of the block.
+    let out = c.block(&[]);
+    assert_eq!(events(&c, &[], &out), vec![(j1, JobEventKind::ClaimLapsed, addr(1), None)]);
+    // Block 6: claimed again by 2, block 7: its result is paid.
+    let again = c.claim(2, &j1, BOND);
+    let out = c.block(std::slice::from_ref(&again));
+    assert_eq!(events(&c, std::slice::from_ref(&again), &out), vec![(j1, JobEventKind::Claimed, addr(2), Some(again.hash()))]);
+    let res = c.result(2, &j1, &root_of(9));
+    let out = c.block(std::slice::from_ref(&res));
+    assert_eq!(events(&c, std::slice::from_ref(&res), &out), vec![(j1, JobEventKind::Done, addr(2), Some(res.hash()))]);
+    // A cancel of a fresh job.
+    let p3 = c.post(0, PRICE, 3, 40);
+    let j3 = p3.hash();
+    c.block(std::slice::from_ref(&p3));
+    let cancel = c.cancel(0, &j3);
+    let out = c.block(std::slice::from_ref(&cancel));
+    assert_eq!(events(&c, std::slice::from_ref(&cancel), &out), vec![(j3, JobEventKind::Cancelled, addr(0), Some(cancel.hash()))]);
+    // Without the market, nothing.
+    assert!(job_events(c.height, std::slice::from_ref(&cancel), &out.outcomes, &out.rewards.market, false).is_empty());
+}

@@ -44,9 +44,12 @@ fn next_block(store: &Store, txs: Vec<Transaction>) -> (Block, Vec<H256>, BlockO
 /// check shares: consensus does). Its share_target is the parent's halved, so the canonical
 /// index has something to carry.
 fn next_block_paying(store: &Store, txs: Vec<Transaction>, share_workers: &[Address]) -> (Block, Vec<H256>, BlockOutcome) {
-    let p = params();
+    next_block_with(store, &params(), txs, share_workers)
+}
+
+fn next_block_with(store: &Store, p: &ChainParams, txs: Vec<Transaction>, share_workers: &[Address]) -> (Block, Vec<H256>, BlockOutcome) {
     let head = store.head().unwrap();
-    let mut ex = BlockExecutor::new(store, &p, head.height + 1);
+    let mut ex = BlockExecutor::new(store, p, head.height + 1);
     let hashes: Vec<H256> = txs.iter().map(|t| t.hash()).collect();
     for (t, h) in txs.iter().zip(&hashes) {
         ex.execute(t, *h).unwrap();
@@ -615,4 +618,131 @@ fn market_blobs_are_kept_under_their_root_counted_across_restarts_and_capped() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.blob_bytes(), (a.encode().len() + c.encode().len()) as u64, "recounted at open");
     assert_eq!(store.blob(&c.root()).unwrap().unwrap().as_i32(), c.as_i32());
+}
+
+/// The market's node-local blob bookkeeping against real commits: a blob goes once every job
+/// that uses it is closed and past its retention (not a block before), a blob no job uses goes
+/// UNREFERENCED_BLOB_BLOCKS after it was put, the byte count follows (also across a restart),
+/// a pruned blob says when it went, and one put again is kept again.
+#[test]
+fn market_blobs_are_pruned_once_every_job_using_them_is_past_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    init(&store);
+    let mut p = params();
+    p.market = MarketParams { enabled: true, blob_fee_per_byte: 0, ..MarketParams::default() };
+    let blob = |seed: i8, rows: u32, cols: u32| Blob::from_i8(rows, cols, &vec![seed; (rows * cols) as usize]).unwrap();
+    let (a1, a2, shared_b, unused) = (blob(1, 2, 3), blob(2, 2, 3), blob(3, 3, 2), blob(4, 1, 1));
+    let c1 = Blob::from_i32(2, 2, &[9, 9, 9, 9]).unwrap();
+    let size = |b: &Blob| b.encode().len() as u64;
+    for b in [&a1, &a2, &shared_b, &unused, &c1] {
+        store.put_blob(b).unwrap();
+    }
+    let put_at = store.head().unwrap().height;
+    let mut nonces = [0u64; 3];
+    let mut tx = |from: u8, t: TxType, amount: u128, v: serde_json::Value| {
+        let n = nonces[from as usize];
+        nonces[from as usize] += 1;
+        let payload = Payload::from_map(v.as_object().unwrap().clone()).unwrap();
+        UnsignedTx::at_intrinsic_gas("cpc-test", t, addr(from), None, amount, n, 1000, payload).sign(&key(from))
+    };
+    let retention = 3u64;
+    let post = |a: &Blob| {
+        serde_json::json!({"m": 2, "k": 3, "n": 2, "a_root": a.root().to_hex(), "b_root": shared_b.root().to_hex(), "bond": "1",
+            "claim_blocks": 50, "deadline": 500, "retention": retention})
+    };
+    let commit = |store: &Store, txs: Vec<Transaction>| {
+        let (b, h, o) = next_block_with(store, &p, txs, &[]);
+        for (i, out) in o.outcomes.iter().enumerate() {
+            assert_eq!(out.status, TxStatus::Success, "tx {i} of block {}: {:?}", b.header.height, out.error);
+        }
+        store.commit_block(&b, &h, &o).unwrap();
+        // What the engine does after each commit.
+        store.prune_blobs(b.header.height, 1024).unwrap()
+    };
+    let held = |store: &Store, b: &Blob| store.blob(&b.root()).unwrap().is_some();
+
+    // Two jobs share B; job 1 is claimed and paid with C.
+    let (post1, post2) = (tx(0, TxType::PostJob, 10, post(&a1)), tx(0, TxType::PostJob, 10, post(&a2)));
+    let (job1, job2) = (post1.hash(), post2.hash());
+    commit(&store, vec![post1, post2]);
+    commit(&store, vec![tx(1, TxType::ClaimJob, 1, serde_json::json!({"job_id": job1.to_hex()}))]);
+    let r = ComputeResult {
+        task_id: format!("job:{}", job1.to_hex()),
+        worker_address: addr(1).to_string(),
+        result_hash: c1.root().to_hex(),
+        proof: None,
+        nonce: None,
+        signature: None,
+    };
+    let result = UnsignedTx::submit_result("cpc-test", addr(1), &r, 1, 1000).sign(&key(1)); // after its claim
+    commit(&store, vec![result]);
+    let closed = store.head().unwrap().height;
+    let all = size(&a1) + size(&a2) + size(&shared_b) + size(&unused) + size(&c1);
+    assert_eq!(store.blob_bytes(), all);
+
+    // Through closed + retention everything is kept; at the block after it, job 1's A and C go
+    // and the shared B stays (job 2 is open).
+    while store.head().unwrap().height < closed + retention {
+        assert_eq!(commit(&store, vec![]).pruned, 0);
+    }
+    assert!(held(&store, &a1) && held(&store, &c1));
+    let pruned = commit(&store, vec![]);
+    assert_eq!((pruned.pruned, pruned.bytes), (2, size(&a1) + size(&c1)));
+    let h = store.head().unwrap().height;
+    assert!(!held(&store, &a1) && !held(&store, &c1));
+    assert_eq!(store.blob_pruned_at(&a1.root()).unwrap(), Some(h));
+    assert!(held(&store, &shared_b) && held(&store, &a2) && held(&store, &unused));
+    assert_eq!(store.blob_pruned_at(&shared_b.root()).unwrap(), None);
+    assert_eq!(store.blob_bytes(), all - size(&a1) - size(&c1));
+
+    // Job 2 is cancelled: its A and the shared B go `retention` blocks later.
+    commit(&store, vec![tx(0, TxType::CancelJob, 0, serde_json::json!({"job_id": job2.to_hex()}))]);
+    let cancelled = store.head().unwrap().height;
+    while store.head().unwrap().height < cancelled + retention {
+        commit(&store, vec![]);
+    }
+    assert!(held(&store, &shared_b));
+    assert_eq!(commit(&store, vec![]).pruned, 2);
+    assert!(!held(&store, &shared_b) && !held(&store, &a2));
+
+    // The blob no job used is kept for UNREFERENCED_BLOB_BLOCKS after its put, then goes.
+    let due = put_at + UNREFERENCED_BLOB_BLOCKS;
+    assert_eq!(store.prune_blobs(due - 1, 1024).unwrap().pruned, 0);
+    assert!(held(&store, &unused));
+    assert_eq!(store.prune_blobs(due, 1024).unwrap().pruned, 1);
+    assert!(!held(&store, &unused));
+    assert_eq!(store.blob_bytes(), 0);
+
+    // Counted from the database at open; a pruned blob put again is held (and not "gone").
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.blob_bytes(), 0);
+    assert_eq!(store.blob_pruned_at(&c1.root()).unwrap(), Some(h));
+    store.put_blob(&c1).unwrap();
+    assert!(held(&store, &c1));
+    assert_eq!(store.blob_pruned_at(&c1.root()).unwrap(), None);
+    assert_eq!(store.blob_bytes(), size(&c1));
+    // The job that used it closed long ago: only the new put's look decides (an hour on).
+    let now = store.head().unwrap().height;
+    assert_eq!(store.prune_blobs(now + 1, 1024).unwrap().pruned, 0);
+    assert!(held(&store, &c1));
+}
+
+/// A pass looks at a bounded number of due entries and leaves the rest for the next one.
+#[test]
+fn a_blob_prune_pass_is_bounded_and_the_rest_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    init(&store);
+    for i in 0..10i8 {
+        store.put_blob(&Blob::from_i8(1, 1, &[i]).unwrap()).unwrap();
+    }
+    let due = store.head().unwrap().height + UNREFERENCED_BLOB_BLOCKS;
+    let first = store.prune_blobs(due, 4).unwrap();
+    assert_eq!((first.checked, first.pruned, first.more), (4, 4, true));
+    let second = store.prune_blobs(due, 100).unwrap();
+    assert_eq!((second.checked, second.pruned, second.more), (6, 6, false));
+    assert_eq!(store.blob_bytes(), 0);
+    assert_eq!(store.prune_blobs(due, 100).unwrap(), BlobPrune::default());
 }

@@ -11,10 +11,15 @@ use cpc_primitives::*;
 use cpc_wallet::npy::{self, Dtype, Matrix};
 use cpcd_tests::*;
 use serde_json::{json, Value};
+use jsonrpsee::core::client::{Subscription, SubscriptionClientT};
+use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::WsClientBuilder;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CPC: u128 = UNITS_PER_CPC;
+/// Blocks the four-validator job's data is kept after it is paid (300 ms blocks).
+const RETENTION: u64 = 20;
 
 fn matrix(rows: usize, cols: usize, salt: u64) -> Vec<i8> {
     let mut x = salt.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -100,8 +105,18 @@ fn job_result_on(chain: &str, sk: &SecretKey, id: &str, root: &str, nonce: u64) 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_posted_job_is_computed_by_a_worker_paid_and_fetched() {
     let (m, k, n) = (512usize, 1024usize, 512usize);
-    let node = NodeProc::start_dev(None, &["--dev.block-time", "500ms", "--ws.port", "0"]).unwrap();
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "500ms", "--ws.port", "0", "--metrics", "127.0.0.1:0"]).unwrap();
     let c = node.client();
+    // A subscriber of every job event, and one of another job only (it hears nothing).
+    let ws = WsClientBuilder::default().build(ws_url(&node).unwrap()).await.unwrap();
+    let mut events: Subscription<Value> =
+        ws.subscribe("cpc_subscribe", rpc_params!["jobEvents"], "cpc_unsubscribe").await.unwrap();
+    let mut other: Subscription<Value> = ws
+        .subscribe("cpc_subscribe", rpc_params!["jobEvents", json!({"job_id": "ab".repeat(32)})], "cpc_unsubscribe")
+        .await
+        .unwrap();
+    let bad = ws.subscribe::<Value, _>("cpc_subscribe", rpc_params!["jobEvents", json!({"job": "x"})], "cpc_unsubscribe").await;
+    assert!(format!("{:?}", bad.unwrap_err()).contains("unknown filter field"), "a bad filter is refused");
     let files = tempfile::tempdir().unwrap();
     let (a, b) = (matrix(m, k, 1), matrix(k, n, 2));
     let (fa, fb, fc) = (files.path().join("a.npy"), files.path().join("b.npy"), files.path().join("c.npy"));
@@ -146,6 +161,30 @@ async fn a_posted_job_is_computed_by_a_worker_paid_and_fetched() {
     // The result's transaction paid the worker price - fee + bond (its receipt names it).
     let r = call(&c, "poc_getResultByTask", vec![format!("job:{id}").into()]).await.unwrap();
     assert_eq!(r["worker_address"], json!(w.to_string()));
+
+    // The subscriber heard the job's life in order, each event in the block that made it.
+    let mut heard = Vec::new();
+    while heard.len() < 3 {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect("a job event").unwrap().unwrap();
+        heard.push(e);
+    }
+    let kinds: Vec<&str> = heard.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["posted", "claimed", "done"], "{heard:?}");
+    assert!(heard.iter().all(|e| e["job_id"] == json!(id)), "{heard:?}");
+    assert_eq!(heard[0]["by"], json!(user.to_string()));
+    assert_eq!((&heard[1]["by"], &heard[2]["by"]), (&json!(w.to_string()), &json!(w.to_string())));
+    assert_eq!(heard[0]["tx_hash"], json!(id), "the job id is its POST_JOB's hash");
+    assert_eq!(heard[2]["block_height"], done["closed_height"]);
+    for e in &heard {
+        let receipt = call(&c, "cpc_getTransactionReceipt", vec![e["tx_hash"].clone()]).await.unwrap();
+        assert_eq!((&receipt["block_height"], &receipt["block_hash"]), (&e["block_height"], &e["block_hash"]), "{e}");
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(500), other.next()).await.is_err(), "the other job's subscriber heard nothing");
+    let samples = prom::scrape(&prom::metrics_addr(&node));
+    for (event, n) in [("posted", 1.0), ("claimed", 1.0), ("done", 1.0), ("expired", 0.0)] {
+        assert_eq!(prom::value(&samples, "cpcd_market_jobs_total", &[("event", event)]), Some(n), "{event}");
+    }
+    assert!(prom::value(&samples, "cpcd_market_blob_bytes", &[]).unwrap() >= (m * k + k * n + 4 * m * n) as f64);
 
     // The user fetches C (`cpcd job result` = `job fetch --part c`): it is the product.
     let out = Command::new(cpcd_path())
@@ -231,12 +270,17 @@ async fn thieves_forgers_lapsed_claims_and_passed_deadlines() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn on_four_validators_the_data_travels_and_every_node_pays_the_same() {
+async fn on_four_validators_a_worker_is_paid_and_the_data_travels_then_is_pruned_after_retention() {
     let (m, k, n) = (512usize, 1024usize, 512usize);
     let dir = tempfile::tempdir().unwrap();
     // Four validators and a full node that starts only once the job is paid.
     let dirs = testnet_init_with(dir.path(), 4, 5, "300ms", &["--market"]).unwrap();
-    let nodes: Vec<NodeProc> = dirs[..4].iter().map(|d| NodeProc::start_datadir(d, &[]).unwrap()).collect();
+    // Node 2 serves WebSocket for the worker.
+    let nodes: Vec<NodeProc> = dirs[..4]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| NodeProc::start_datadir(d, if i == 2 { &["--ws.port", "0"] } else { &[] }).unwrap())
+        .collect();
     let cs: Vec<_> = nodes.iter().map(|n| n.client()).collect();
     for c in &cs {
         wait_height(c, 2, Duration::from_secs(60)).await.unwrap();
@@ -250,7 +294,7 @@ async fn on_four_validators_the_data_travels_and_every_node_pays_the_same() {
     let head = block_number(&cs[0]).await.unwrap();
     let post = tx_on(TESTNET_CHAIN_ID, poster, TxType::PostJob, 50 * CPC, nonce(&cs[0], &addr_of(poster)).await, payload(json!({
         "m": m, "k": k, "n": n, "a_root": a_root, "b_root": b_root, "bond": (2 * CPC).to_string(),
-        "claim_blocks": 200, "deadline": head + 1000, "retention": 100})));
+        "claim_blocks": 200, "deadline": head + 1000, "retention": RETENTION})));
     send(&cs[0], &post).await.unwrap();
     let id = post.hash().to_hex();
     for c in &cs {
@@ -262,37 +306,64 @@ async fn on_four_validators_the_data_travels_and_every_node_pays_the_same() {
         let blob = call(c, "job_getBlob", vec![a_root.clone().into()]).await.unwrap();
         assert!(!blob.is_null(), "node {i} does not hold A");
     }
-    // The worker talks to node 2 only: claims, computes (here by the plain loop), hands C to
-    // node 2 and submits there.
-    let cl = tx_on(TESTNET_CHAIN_ID, worker, TxType::ClaimJob, 2 * CPC, nonce(&cs[2], &addr_of(worker)).await, payload(json!({"job_id": id})));
-    send(&cs[2], &cl).await.unwrap();
-    wait_job(&cs[2], &id, "claimed", 60).await;
+    // A CPU worker process talks to node 2 only: claims, fetches A and B, computes, hands C
+    // to node 2 and submits there.
+    let (_w_dir, w_ks, w_pw) = keystore_with(6);
+    let mut worker_proc = Command::new(cpcd_path())
+        .args(["worker", "--jobs", "--node", &ws_url(&nodes[2]).unwrap(), "--miner", &addr_of(worker).to_string()])
+        .args(["--keystore", w_ks.to_str().unwrap(), "--password-file", w_pw.to_str().unwrap(), "--cpu-threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let want = product(&a, &b, m, k, n);
-    let c_root = put(&cs[2], &Blob::from_i32(m as u32, n as u32, &want).unwrap()).await;
-    let res = job_result_on(TESTNET_CHAIN_ID, worker, &id, &c_root, nonce(&cs[2], &addr_of(worker)).await);
-    send(&cs[2], &res).await.unwrap();
+    let c_root = Blob::from_i32(m as u32, n as u32, &want).unwrap().root().to_hex();
     let mut roots = Vec::new();
     for c in &cs {
-        let done = wait_job(c, &id, "done", 60).await;
+        let done = wait_job(c, &id, "done", 120).await;
         assert_eq!(done["claimant"], json!(addr_of(worker).to_string()));
+        assert_eq!(done["result_root"], json!(c_root), "the worker's C is A·B");
         roots.push(call(c, "cpc_getBlockByNumber", vec![json!(done["closed_height"]), false.into()]).await.unwrap()["header"]["state_root"].clone());
     }
+    let _ = worker_proc.kill();
+    let _ = worker_proc.wait();
     assert!(roots.windows(2).all(|w| w[0] == w[1]), "the nodes disagree on the state after the payment: {roots:?}");
     // Node 0 never got C from the worker: it fetched it, and it is the product.
     let got = call(&cs[0], "job_getBlob", vec![c_root.clone().into()]).await.unwrap();
     let bytes = hex::decode(got["data"].as_str().expect("node 0 holds C")).unwrap();
     let c0: Vec<i32> = bytes.chunks_exact(4).map(|x| i32::from_le_bytes(x.try_into().unwrap())).collect();
     assert!(c0 == want, "node 0's C is not A·B");
-    // A node that syncs later finds no one gossiping the job's data: it takes the decided
-    // blocks' certificates for the data it does not hold and reaches the same state.
+    // Retention: through closed + RETENTION every node keeps A, B and C; after it each one
+    // prunes them and says so.
+    let closed = job(&cs[0], &id).await["closed_height"].as_u64().unwrap();
+    for c in &cs {
+        wait_height(c, closed + RETENTION, Duration::from_secs(60)).await.unwrap();
+    }
+    for c in &cs {
+        wait_height(c, closed + RETENTION + 2, Duration::from_secs(60)).await.unwrap();
+        for root in [&a_root, &b_root, &c_root] {
+            let e = call(c, "job_getBlob", vec![root.clone().into()]).await.unwrap_err().to_string();
+            assert!(e.contains("was pruned at height"), "{e}");
+        }
+    }
+    // The chain still validates without them: a validator restarted after pruning rejoins
+    // (opening checks its state), and a node that syncs later finds no one holding the
+    // job's data, takes the decided blocks' certificates for it, and reaches the same state.
+    let mut nodes = nodes;
+    let (code, _) = nodes.remove(1).stop().unwrap();
+    assert_eq!(code, 0, "node 1 stops cleanly");
+    nodes.insert(1, NodeProc::start_datadir(&dirs[1], &[]).unwrap());
     let late = NodeProc::start_datadir(&dirs[4], &[]).unwrap();
     let cl = late.client();
-    let done = job(&cs[0], &id).await;
-    let closed = done["closed_height"].as_u64().unwrap();
-    wait_height(&cl, closed, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(job(&cl, &id).await["status"], "done");
-    let root_late = call(&cl, "cpc_getBlockByNumber", vec![closed.into(), false.into()]).await.unwrap()["header"]["state_root"].clone();
-    assert_eq!(root_late, roots[0]);
+    let top = block_number(&cs[0]).await.unwrap();
+    for c in [&cl, &nodes[1].client()] {
+        wait_height(c, top + 2, Duration::from_secs(90)).await.unwrap();
+        assert_eq!(job(c, &id).await["status"], "done");
+        let root = call(c, "cpc_getBlockByNumber", vec![closed.into(), false.into()]).await.unwrap()["header"]["state_root"].clone();
+        assert_eq!(root, roots[0]);
+        let head = call(c, "cpc_getBlockByNumber", vec![top.into(), false.into()]).await.unwrap()["hash"].clone();
+        assert_eq!(head, call(&cs[0], "cpc_getBlockByNumber", vec![top.into(), false.into()]).await.unwrap()["hash"]);
+    }
     assert!(call(&cl, "job_getBlob", vec![c_root.into()]).await.unwrap().is_null(), "the late node was never sent C");
 }
 

@@ -527,7 +527,17 @@ impl ChainApi for Api {
 
     fn blob(&self, root: &H256) -> Result<Option<Value>, ApiError> {
         use cpc_state::StateView;
-        let b = self.0.engine.store().blob(root).map_err(internal)?;
+        let store = self.0.engine.store();
+        let b = store.blob(root).map_err(internal)?;
+        if b.is_none()
+            && let Some(at) = store.blob_pruned_at(root).map_err(internal)?
+        {
+            return Err(ApiError::Rejected(format!(
+                "blob {root} was pruned at height {at}: every job that used it closed more than its retention before \
+                 (or none used it within {} blocks of its put)",
+                cpc_state::UNREFERENCED_BLOB_BLOCKS
+            )));
+        }
         Ok(b.map(|b| serde_json::json!({"root": root, "kind": b.kind, "rows": b.rows, "cols": b.cols, "data": hex::encode(&b.data)})))
     }
 

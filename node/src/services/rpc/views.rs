@@ -71,7 +71,19 @@ pub fn block_event(c: &cpc_engine::CommittedBlock, tips: impl FnOnce() -> Vec<cp
         .then(|| compute_results_view(b, c.hash, &c.rewards, &tips()).ok())
         .flatten()
         .filter(|v| !v.results.is_empty());
-    cpc_rpc::BlockEvent { hash: c.hash, header: b.header.clone(), txs, compute }
+    let jobs = c
+        .jobs
+        .iter()
+        .map(|e| cpc_rpc::JobEventView {
+            job_id: e.job,
+            event: e.event.as_str().to_string(),
+            by: e.by,
+            tx_hash: e.tx_hash,
+            block_height: e.block_height,
+            block_hash: c.hash,
+        })
+        .collect();
+    cpc_rpc::BlockEvent { hash: c.hash, header: b.header.clone(), txs, compute, jobs }
 }
 
 /// A validator record as `cpc_getValidators` shows it; `active` when its consensus key is one
