@@ -191,7 +191,16 @@ async fn the_explorer_works_in_a_real_browser_against_a_mining_node() {
     );
     let node = NodeProc::start_dev(None, &["--mine", "--cpu-threads", "1", "--ws.port", "0", "--rpc.calls-per-sec", "0"]).unwrap();
     let c = node.client();
-    let worker = call(&c, "miner_status", vec![]).await.unwrap()["worker"].as_str().unwrap().to_string();
+    // The miner starts just after JSON-RPC does: until then miner_status says not mining.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let worker = loop {
+        let st = call(&c, "miner_status", vec![]).await.unwrap();
+        if let Some(w) = st["worker"].as_str() {
+            break w.to_string();
+        }
+        assert!(Instant::now() < deadline, "the miner did not start within 20 s: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     // A transfer, so that the pages have a transaction that is not a result.
     let k = keys();
     let h = send(&c, &transfer(&k[1], addr_of(&k[2]), 42, 0)).await.unwrap();
