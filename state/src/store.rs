@@ -720,17 +720,11 @@ impl Store {
                 cf: CF_META,
                 reason: format!("blobref entry of {root}: expected a 32-byte job id, found {} bytes", k.len() - prefix.len()),
             })?);
-            let key = StakeKey::Job(job);
-            let Some(e) = self.db.get_pinned_cf(self.cf(CF_STAKING), key.encode())?.map(|b| decode_stake(&b)).transpose()? else {
-                continue;
-            };
-            if e.is_removed() {
-                continue;
-            }
-            let StakeRecord::Job(rec) = StakeRecord::from_bytes(&key, &e.value).map_err(|reason| StoreError::Corrupt { cf: CF_STAKING, reason })?
-            else {
-                continue;
-            };
+            // The view's error wraps the store's own (a fresh Arc: unwrapping it cannot fail).
+            let record = self.stake_record(&StakeKey::Job(job)).map_err(|e| {
+                std::sync::Arc::try_unwrap(e.0).unwrap_or_else(|shared| StoreError::Corrupt { cf: CF_STAKING, reason: shared.to_string() })
+            })?;
+            let Some(StakeRecord::Job(rec)) = record else { continue };
             match rec.closed_height {
                 None => return Ok(true),
                 Some(c) if c.saturating_add(rec.retention) >= now => return Ok(true),
@@ -1208,8 +1202,7 @@ impl StateView for Store {
         Ok(None)
     }
     fn blob(&self, root: &H256) -> Result<Option<std::sync::Arc<crate::market::Blob>>, StorageError> {
-        let key = [BLOB_PREFIX, &root.0[..]].concat();
-        match self.db.get_pinned_cf(self.cf(CF_META), key).map_err(StoreError::from)? {
+        match self.db.get_pinned_cf(self.cf(CF_META), blob_key(root)).map_err(StoreError::from)? {
             None => Ok(None),
             Some(b) => {
                 let blob = crate::market::Blob::decode(&b).map_err(|why| StorageError::corrupt(format!("blob {root}: {why}")))?;
