@@ -64,7 +64,7 @@ pub struct BuildContext<'a> {
 fn classify(e: &TxError) -> Skip {
     match e {
         TxError::Nonce { expected, found } if found > expected => Skip::Later(e.to_string()),
-        TxError::FeeBalance { .. } | TxError::BlockGas { .. } | TxError::BlockFull(_) | TxError::BlobBytes { .. } | TxError::Storage(_) => {
+        TxError::FeeBalance { .. } | TxError::BlockGas { .. } | TxError::BlockFull(_) | TxError::BlobBytes { .. } | TxError::BlobFee { .. } | TxError::Storage(_) => {
             Skip::Later(e.to_string())
         }
         // The claim may still be on its way to the chain.

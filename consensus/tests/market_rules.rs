@@ -243,7 +243,11 @@ fn a_post_job_payload_is_parsed_strictly() {
         UnsignedTx::at_intrinsic_gas(&c.params.chain_id, TxType::PostJob, c.addr(1), None, amount, 0, 1000, obj(v)).sign(&c.keys[1])
     };
     check_tx_in_isolation(&mk(&|_| {}, 1), &c.params).unwrap();
+    // The one optional field: the most the poster pays per byte of data.
+    check_tx_in_isolation(&mk(&|v| v["max_blob_fee_per_byte"] = json!("2000"), 1), &c.params).unwrap();
     let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, u128, &str)> = vec![
+        (Box::new(|v| v["max_blob_fee_per_byte"] = json!(2000)), 1, "max_blob_fee_per_byte: expected a decimal string"),
+        (Box::new(|v| v["max_blob_fee_per_byte"] = json!("+2000")), 1, "max_blob_fee_per_byte: expected a canonical decimal string"),
         (Box::new(|_| {}), 0, "expected more than \"0\""),
         (Box::new(|v| v["m"] = json!(1025)), 1, "m: expected an integer in 1..=1024"),
         (Box::new(|v| v["k"] = json!(4097)), 1, "k: expected an integer in 1..=4096"),
@@ -305,4 +309,48 @@ fn a_certified_block_is_taken_without_data_not_held_here_but_held_data_is_still_
         validate_block(&forged, &c.state, &ctx).map(|_| ()),
         Err(BlockError::Market { error: MarketDataError::Freivalds { .. }, .. })
     ));
+}
+
+#[test]
+fn a_post_job_capped_below_the_blob_fee_waits_and_a_block_holding_it_is_invalid() {
+    // A target of 1 byte and a fast fee: one job's data raises the next block's fee well
+    // above the floor (the dev genesis's blob_fee_per_byte).
+    let mut c = Chain::with(|g| {
+        g.market.target_blob_bytes_per_block = 1;
+        g.market.blob_fee_update_fraction = 10;
+    });
+    let floor = c.params.market.blob_fee_per_byte;
+    let first = job(3, 5, 2);
+    first.put_inputs(&mut c.state);
+    let p = post(&c, 1, &first, c.nonce(1));
+    c.advance(std::slice::from_ref(&p));
+    let excess = (3 * 5 + 5 * 2) - 1;
+    let fee_now = c.params.market.blob_fee_at(excess);
+    assert!(fee_now > floor, "the fee rose: {fee_now} vs {floor}");
+    // A poster that pays at most the floor waits: the builder keeps it for later.
+    let second = job(2, 4, 2);
+    second.put_inputs(&mut c.state);
+    let capped = {
+        let v = json!({"m": 2, "k": 4, "n": 2, "a_root": second.a_root.to_hex(), "b_root": second.b_root.to_hex(),
+                       "bond": BOND.to_string(), "claim_blocks": 5, "deadline": c.head.height + 50, "retention": 10,
+                       "max_blob_fee_per_byte": floor.to_string()});
+        UnsignedTx::at_intrinsic_gas(&c.params.chain_id, TxType::PostJob, c.addr(1), None, PRICE, c.nonce(1), 1000, obj(v)).sign(&c.keys[1])
+    };
+    let built = c.build(std::slice::from_ref(&capped));
+    assert!(!included(&built, &capped));
+    assert!(matches!(&built.skipped[0].1, Skip::Later(s) if s.contains("blob fee")), "{:?}", built.skipped);
+    // A proposer that computes the fee from a slower rule (here: a huge update fraction, so
+    // the fee stays at the floor) includes it; every honest validator refuses that block.
+    let mut lying = c.params.clone();
+    lying.market.blob_fee_update_fraction = u64::MAX;
+    let forged = c.build_on(&c.state, &lying, &Chain::candidates(std::slice::from_ref(&capped)));
+    assert!(included(&forged, &capped), "{:?}", forged.skipped);
+    let e = c.import(&forged.block).unwrap_err();
+    assert!(e.to_string().contains(&format!("this block's is {fee_now} per byte, the POST_JOB pays at most {floor}")), "{e}");
+    // The fee falls back once blocks bring nothing; then the same transaction goes in.
+    while c.params.market.blob_fee_at(cpc_state::market::blob_fee_state(&c.state).unwrap().excess_blob_bytes) > floor {
+        c.advance(&[]);
+    }
+    let built = c.build(std::slice::from_ref(&capped));
+    assert!(included(&built, &capped), "{:?}", built.skipped);
 }

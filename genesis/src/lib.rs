@@ -297,6 +297,13 @@ impl Genesis {
         if mk.max_blob_bytes_per_block < 8 << 20 {
             return market("max_blob_bytes_per_block", "at least 8388608 (the largest job's inputs)", mk.max_blob_bytes_per_block.to_string());
         }
+        if mk.target_blob_bytes_per_block == 0 || mk.target_blob_bytes_per_block > mk.max_blob_bytes_per_block {
+            let expected = "1..=max_blob_bytes_per_block (the fee rises above the target, so it must be reachable)";
+            return market("target_blob_bytes_per_block", expected, mk.target_blob_bytes_per_block.to_string());
+        }
+        if mk.blob_fee_update_fraction == 0 {
+            return market("blob_fee_update_fraction", "at least 1 byte", "0".into());
+        }
         for (field, v) in [
             ("max_claim_blocks", mk.max_claim_blocks),
             ("max_deadline_blocks", mk.max_deadline_blocks),
@@ -556,5 +563,23 @@ mod tests {
         g.staking.max_validators = 1;
         g.validators.push(GenesisValidator::new("second", dev_keys()[1].public_key()));
         assert_eq!(g.validate(), Err(GenesisError::TooManyValidators { max: 1, found: 2 }));
+        let mut g = Genesis::dev();
+        g.market.fee_bps = 10_001;
+        assert!(matches!(g.validate(), Err(GenesisError::MarketParam { field: "fee_bps", .. })));
+        let mut g = Genesis::dev();
+        g.market.max_blob_bytes_per_block = (8 << 20) - 1;
+        g.market.target_blob_bytes_per_block = 1 << 20;
+        assert!(matches!(g.validate(), Err(GenesisError::MarketParam { field: "max_blob_bytes_per_block", .. })));
+        let mut g = Genesis::dev();
+        g.market.target_blob_bytes_per_block = g.market.max_blob_bytes_per_block + 1;
+        assert!(matches!(g.validate(), Err(GenesisError::MarketParam { field: "target_blob_bytes_per_block", .. })));
+        g.market.target_blob_bytes_per_block = 0;
+        assert!(matches!(g.validate(), Err(GenesisError::MarketParam { field: "target_blob_bytes_per_block", .. })));
+        let mut g = Genesis::dev();
+        g.market.blob_fee_update_fraction = 0;
+        assert!(matches!(g.validate(), Err(GenesisError::MarketParam { field: "blob_fee_update_fraction", .. })));
+        let mut g = Genesis::dev();
+        g.market.max_claim_blocks = 0;
+        assert!(matches!(g.validate(), Err(GenesisError::MarketParam { field: "max_claim_blocks", .. })));
     }
 }

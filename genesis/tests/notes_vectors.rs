@@ -122,6 +122,7 @@ fn market_vectors(g: &Genesis) -> Value {
     let post = UnsignedTx::at_intrinsic_gas(&g.chain_id, TxType::PostJob, from, None, 50 * UNITS_PER_CPC, 0, 1000, obj(json!({
         "m": 3, "k": 4, "n": 2, "a_root": blob_a.root().to_hex(), "b_root": blob_a.root().to_hex(),
         "bond": (2 * UNITS_PER_CPC).to_string(), "claim_blocks": 60, "deadline": 600, "retention": 3600,
+        "max_blob_fee_per_byte": "2000000000",
     })))
     .sign(k);
     let job = post.hash();
@@ -149,7 +150,23 @@ fn market_vectors(g: &Genesis) -> Value {
         .filter(|(k, _)| matches!(StakeKey::decode(k), Some(StakeKey::Job(_) | StakeKey::JobDue { .. })))
         .map(|(k, e)| json!({"key": hex::encode(k), "key_decoded": format!("{:?}", StakeKey::decode(k).unwrap()), "value": String::from_utf8(e.value.clone()).unwrap(), "leaf": stake_leaf(k, &e.value).to_hex()}))
         .collect();
+    // The blob fee (EIP-4844's): per byte at a few excesses under the dev parameters, and the
+    // record that holds the excess.
+    let mp = &g.market;
+    let fee_table: Vec<Value> = [0u64, 1, mp.target_blob_bytes_per_block, 10 * mp.target_blob_bytes_per_block, 100 * mp.target_blob_bytes_per_block]
+        .iter()
+        .map(|&e| json!({"excess_blob_bytes": e, "blob_fee_per_byte": mp.blob_fee_at(e).to_string()}))
+        .collect();
+    let fee_key = StakeKey::BlobFee.encode();
+    let fee_value = cpc_state::stake::StakeRecord::BlobFee(cpc_state::market::BlobFeeState { excess_blob_bytes: 12_345 }).to_bytes();
     json!({
+        "blob_fee": {
+            "floor": mp.blob_fee_per_byte.to_string(),
+            "target_blob_bytes_per_block": mp.target_blob_bytes_per_block,
+            "blob_fee_update_fraction": mp.blob_fee_update_fraction,
+            "fee_at": fee_table,
+            "record": {"key": hex::encode(&fee_key), "value": String::from_utf8(fee_value.clone()).unwrap(), "leaf": stake_leaf(&fee_key, &fee_value).to_hex()},
+        },
         "escrow_address": escrow_address().to_string(),
         "blob_roots": [
             {"kind": "int8", "rows": 3, "cols": 4, "data": hex::encode(&blob_a.data), "leaves": blob_a.leaves().iter().map(|l| l.to_hex()).collect::<Vec<_>>(), "root": blob_a.root().to_hex()},

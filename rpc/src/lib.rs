@@ -194,9 +194,9 @@ pub trait ChainApi: Send + Sync + 'static {
     fn jobs(&self, _open: bool, _worker: Option<&Address>, _limit: usize) -> Result<Vec<Value>, ApiError> {
         Ok(vec![])
     }
-    /// The chain's market parameters (genesis `market`).
-    fn market_params(&self) -> Value {
-        Value::Null
+    /// The chain's market parameters (genesis `market`) and the blob fee of the next block.
+    fn market_params(&self) -> Result<Value, ApiError> {
+        Ok(Value::Null)
     }
 }
 
@@ -404,7 +404,7 @@ impl<A: ChainApi> JobServer for CpcRpc<A> {
         Ok(self.api.jobs(false, Some(&w), jobs_limit(limit)?)?)
     }
     fn get_params(&self) -> RpcResult<Value> {
-        Ok(self.api.market_params())
+        Ok(self.api.market_params()?)
     }
 }
 

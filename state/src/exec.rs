@@ -57,6 +57,8 @@ pub enum TxError {
     Overflow(&'static str),
     #[error("block market data limit: the block brings {used} of {limit} bytes, this transaction needs {needed} (market.max_blob_bytes_per_block)")]
     BlobBytes { used: u64, limit: u64, needed: u64 },
+    #[error("blob fee: this block's is {current} per byte, the POST_JOB pays at most {max} (max_blob_fee_per_byte); it waits for the fee to fall")]
+    BlobFee { max: u128, current: u128 },
     #[error(transparent)]
     JobResult(#[from] crate::market::JobResultError),
     #[error(transparent)]
@@ -432,6 +434,12 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
             && let Some(Ok(crate::market::JobTx::Post(p))) = &market_tx
         {
             data_bytes = p.input_bytes();
+            if let Some(max) = p.max_blob_fee_per_byte {
+                let current = self.blob_fee_per_byte()?;
+                if current > max {
+                    return Err(TxError::BlobFee { max, current });
+                }
+            }
         }
         if tx.tx_type == TxType::SubmitResult {
             let r = ComputeResult::from_payload(&tx.payload).map_err(|e| TxError::Payload(e.to_string()))?;
@@ -527,6 +535,9 @@ impl<'a, V: StateView + ?Sized> BlockExecutor<'a, V> {
         let mut staking = StakingSummary::default();
         let mut market = crate::market::MarketSummary::default();
         self.market_due(&mut market)?;
+        if self.params.market.enabled {
+            self.update_blob_excess(self.blob_bytes)?;
+        }
         self.apply_infractions(&inputs.infractions, &mut staking)?;
         if let Some(lc) = &inputs.last_commit {
             self.apply_liveness(lc, &mut staking)?;

@@ -128,6 +128,55 @@ pub struct JobDue {
     pub due: DueKind,
 }
 
+/// The market's blob fee state (key `0x08`, absent while `excess_blob_bytes` is 0): EIP-4844's
+/// `excess_blob_gas`, kept in the state tree instead of the header (PROTOCOL.md's header is
+/// fixed). The end of each block sets it to `max(0, excess + block bytes − target)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobFeeState {
+    pub excess_blob_bytes: u64,
+}
+
+/// EIP-4844's `fake_exponential`: `factor · e^(numerator / denominator)` by its Taylor series
+/// in integers, each term floored, `denominator` ≥ 1. An intermediate product past u128
+/// saturates the result at `u128::MAX` (deterministic; by then the fee per byte exceeds any
+/// supply, EIP-4844 clients use 256-bit words for the same reason).
+pub fn fake_exponential(factor: u128, numerator: u128, denominator: u128) -> u128 {
+    let Some(mut accum) = factor.checked_mul(denominator) else { return u128::MAX };
+    let mut output: u128 = 0;
+    let mut i: u128 = 1;
+    while accum > 0 {
+        output = match output.checked_add(accum) {
+            Some(o) => o,
+            None => return u128::MAX,
+        };
+        let (Some(num), Some(den)) = (accum.checked_mul(numerator), denominator.checked_mul(i)) else { return u128::MAX };
+        accum = num / den;
+        i += 1;
+    }
+    output / denominator
+}
+
+impl crate::MarketParams {
+    /// The blob fee per byte of a block whose parent left `excess` bytes.
+    pub fn blob_fee_at(&self, excess: u64) -> u128 {
+        fake_exponential(self.blob_fee_per_byte, excess as u128, self.blob_fee_update_fraction.max(1) as u128)
+    }
+
+    /// The excess a block leaves: what it brought above the target, carried on.
+    pub fn next_excess(&self, excess: u64, block_bytes: u64) -> u64 {
+        excess.saturating_add(block_bytes).saturating_sub(self.target_blob_bytes_per_block)
+    }
+}
+
+/// The blob fee state a view holds (the parent's, for the block built on it).
+pub fn blob_fee_state<V: StateView + ?Sized>(view: &V) -> Result<BlobFeeState, StorageError> {
+    Ok(match view.stake_record(&StakeKey::BlobFee)? {
+        Some(StakeRecord::BlobFee(f)) => f,
+        _ => BlobFeeState::default(),
+    })
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DueKind {
@@ -174,14 +223,23 @@ pub struct PostJob {
     pub claim_blocks: u64,
     pub deadline: u64,
     pub retention: u64,
+    /// The most the poster pays per byte of data (`max_blob_fee_per_byte`, optional): while
+    /// the block's blob fee is above it the job waits, like EIP-4844's `max_fee_per_blob_gas`.
+    pub max_blob_fee_per_byte: Option<u128>,
 }
 
 fn only(m: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), String> {
-    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(format!("{what} payload: unknown field {k:?} (allowed: {allowed:?})"));
+    only_with(m, allowed, &[], what)
+}
+
+/// `required` must all be there, `optional` may be; nothing else.
+fn only_with(m: &Map<String, Value>, required: &[&str], optional: &[&str], what: &str) -> Result<(), String> {
+    if let Some(k) = m.keys().find(|k| !required.contains(&k.as_str()) && !optional.contains(&k.as_str())) {
+        let also = if optional.is_empty() { String::new() } else { format!(", optionally {optional:?}") };
+        return Err(format!("{what} payload: unknown field {k:?} (allowed: {required:?}{also})"));
     }
-    if let Some(missing) = allowed.iter().find(|f| !m.contains_key(**f)) {
-        return Err(format!("{what} payload: field {missing:?} is missing (expected all of {allowed:?})"));
+    if let Some(missing) = required.iter().find(|f| !m.contains_key(**f)) {
+        return Err(format!("{what} payload: field {missing:?} is missing (expected all of {required:?})"));
     }
     Ok(())
 }
@@ -224,7 +282,7 @@ impl JobTx {
             TxType::PostJob => (|| {
                 no_recipient(tx)?;
                 const F: [&str; 9] = ["m", "k", "n", "a_root", "b_root", "bond", "claim_blocks", "deadline", "retention"];
-                only(m, &F, "POST_JOB")?;
+                only_with(m, &F, &["max_blob_fee_per_byte"], "POST_JOB")?;
                 if tx.amount == 0 {
                     return Err("amount: POST_JOB escrows its amount as the job's price, expected more than \"0\"".into());
                 }
@@ -239,6 +297,7 @@ impl JobTx {
                     claim_blocks: int(m, "claim_blocks", 1, u64::MAX)?,
                     deadline: int(m, "deadline", 1, u64::MAX)?,
                     retention: int(m, "retention", 1, u64::MAX)?,
+                    max_blob_fee_per_byte: m.contains_key("max_blob_fee_per_byte").then(|| amount(m, "max_blob_fee_per_byte")).transpose()?,
                 }))
             })(),
             TxType::ClaimJob => (|| {
@@ -480,8 +539,8 @@ impl<V: StateView + ?Sized> BlockExecutor<'_, V> {
                 if p.retention > mp.max_retention_blocks {
                     return Ok(Err(MarketError::Retention { max: mp.max_retention_blocks, found: p.retention }));
                 }
-                let blob_fee = (p.data_bytes() as u128).checked_mul(mp.blob_fee_per_byte).ok_or(ApplyError::Overflow("blob fee"))?;
-                let needed = p.price.checked_add(blob_fee).ok_or(ApplyError::Overflow("price + blob fee"))?;
+                let blob_fee = (p.data_bytes() as u128).saturating_mul(self.blob_fee_per_byte()?);
+                let needed = p.price.saturating_add(blob_fee);
                 if balance < needed {
                     return Ok(Err(MarketError::Balance { what: "price and the blob fee", balance, needed }));
                 }
@@ -605,6 +664,24 @@ impl<V: StateView + ?Sized> BlockExecutor<'_, V> {
         rec.result_root = Some(root);
         rec.closed_height = Some(self.height);
         self.put_job(&job, rec)
+    }
+
+    /// The blob fee per byte of this block: from the parent's excess (the view's record; this
+    /// block's own bytes move it only at its end).
+    pub(crate) fn blob_fee_per_byte(&self) -> Result<u128, StorageError> {
+        Ok(self.params.market.blob_fee_at(blob_fee_state(self.view)?.excess_blob_bytes))
+    }
+
+    /// End of block: the excess this block's data leaves for the next (the record is written
+    /// only when it changes, removed at 0).
+    pub(crate) fn update_blob_excess(&mut self, block_bytes: u64) -> Result<(), ApplyError> {
+        let old = blob_fee_state(self.view)?.excess_blob_bytes;
+        let new = self.params.market.next_excess(old, block_bytes);
+        if new != old {
+            let rec = (new > 0).then_some(StakeRecord::BlobFee(BlobFeeState { excess_blob_bytes: new }));
+            self.stake_put(StakeKey::BlobFee, rec)?;
+        }
+        Ok(())
     }
 
     /// End of block: claims that run out here forfeit their bond to the treasury and reopen

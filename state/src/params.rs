@@ -162,17 +162,27 @@ pub struct MarketParams {
     /// Most bytes of market data (A and B of each POST_JOB, C of each job result) one block
     /// may bring: validators fetch and check it all before voting.
     pub max_blob_bytes_per_block: u64,
-    /// What the poster pays per byte of its job's data (A, B and the C to come), to the
-    /// treasury, beside the gas: the data is kept by every node.
+    /// The **floor** of what a poster pays per byte of its job's data (A, B and the C to
+    /// come), to the treasury, beside the gas: the data is kept by every node. The fee of a
+    /// block is `fake_exponential(blob_fee_per_byte, excess_blob_bytes, blob_fee_update_fraction)`
+    /// (EIP-4844's blob base fee; docs/MARKET.md, Blob fee).
     #[serde(with = "cpc_primitives::amount::dec_u128")]
     pub blob_fee_per_byte: u128,
+    /// Bytes of market data per block the fee aims at: blocks above it raise the fee, blocks
+    /// below it lower it (EIP-4844's target, half its cap).
+    pub target_blob_bytes_per_block: u64,
+    /// How fast the fee moves: it changes by `e^((bytes − target) / fraction)` per block, so a
+    /// full block (twice the target) raises it by `e^(target / fraction)`.
+    pub blob_fee_update_fraction: u64,
 }
 
 impl Default for MarketParams {
     /// Off; when on, 5 % to the treasury, claims up to 1 h, deadlines up to 7 days and
     /// retention up to 18 days at 1 s blocks (EIP-4844 keeps blobs 4 096 epochs ≈ 18 days),
-    /// 16 MiB of data per block (the largest job's A and B are 8 MiB), 10⁹ base units per byte
-    /// (the largest job's 12 MiB of data: about 0.0126 CPC).
+    /// 16 MiB of data per block (the largest job's A and B are 8 MiB) with a target of 8 MiB,
+    /// at least 10⁹ base units per byte (the largest job's 12 MiB of data: about 0.0126 CPC),
+    /// an update fraction of 8.5 targets (EIP-4844's 3 338 477 / 393 216 ≈ 8.49: a full block
+    /// raises the fee by e^(1/8.5) ≈ 12.5 %, an empty one lowers it by 11 %).
     fn default() -> Self {
         MarketParams {
             enabled: false,
@@ -182,6 +192,8 @@ impl Default for MarketParams {
             max_retention_blocks: 18 * 86_400,
             max_blob_bytes_per_block: 16 << 20,
             blob_fee_per_byte: 1_000_000_000,
+            target_blob_bytes_per_block: 8 << 20,
+            blob_fee_update_fraction: (8 << 20) * 17 / 2,
         }
     }
 }

@@ -34,6 +34,7 @@ pub const TAG_SET: u8 = 0x04;
 pub const TAG_VALIDATOR_LIST: u8 = 0x05;
 pub const TAG_JOB: u8 = 0x06;
 pub const TAG_JOB_DUE: u8 = 0x07;
+pub const TAG_BLOB_FEE: u8 = 0x08;
 
 /// The key of one staking record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,6 +55,8 @@ pub enum StakeKey {
     /// `0x07 ‖ be64 height ‖ kind ‖ job id`: what happens to a job at the end of `height`
     /// (kind 0: its claim ends; 1: its deadline).
     JobDue { height: u64, kind: u8, job: H256 },
+    /// `0x08`: the market's blob fee state, `excess_blob_bytes` (absent while it is 0).
+    BlobFee,
 }
 
 impl StakeKey {
@@ -68,6 +71,7 @@ impl StakeKey {
             StakeKey::ValidatorList => vec![TAG_VALIDATOR_LIST],
             StakeKey::Job(j) => [&[TAG_JOB][..], &j.0].concat(),
             StakeKey::JobDue { height, kind, job } => [&[TAG_JOB_DUE][..], &height.to_be_bytes(), &[*kind], &job.0].concat(),
+            StakeKey::BlobFee => vec![TAG_BLOB_FEE],
         }
     }
 
@@ -85,6 +89,7 @@ impl StakeKey {
             (TAG_SET, 8) => StakeKey::Set(u64::from_be_bytes(rest.try_into().ok()?)),
             (TAG_VALIDATOR_LIST, 0) => StakeKey::ValidatorList,
             (TAG_JOB, 32) => StakeKey::Job(H256(rest.try_into().ok()?)),
+            (TAG_BLOB_FEE, 0) => StakeKey::BlobFee,
             (TAG_JOB_DUE, 41) => StakeKey::JobDue {
                 height: u64::from_be_bytes(rest[..8].try_into().ok()?),
                 kind: rest[8],
@@ -318,6 +323,7 @@ pub enum StakeRecord {
     ValidatorList(Vec<Address>),
     Job(crate::market::JobRecord),
     JobDue(crate::market::JobDue),
+    BlobFee(crate::market::BlobFeeState),
 }
 
 impl StakeRecord {
@@ -330,6 +336,7 @@ impl StakeRecord {
             StakeRecord::ValidatorList(v) => serde_json::to_vec(v),
             StakeRecord::Job(v) => serde_json::to_vec(v),
             StakeRecord::JobDue(v) => serde_json::to_vec(v),
+            StakeRecord::BlobFee(v) => serde_json::to_vec(v),
         }
         .expect("records serialize")
     }
@@ -346,6 +353,7 @@ impl StakeRecord {
             StakeKey::ValidatorList => StakeRecord::ValidatorList(serde_json::from_slice(b).map_err(e)?),
             StakeKey::Job(_) => StakeRecord::Job(serde_json::from_slice(b).map_err(e)?),
             StakeKey::JobDue { .. } => StakeRecord::JobDue(serde_json::from_slice(b).map_err(e)?),
+            StakeKey::BlobFee => StakeRecord::BlobFee(serde_json::from_slice(b).map_err(e)?),
         })
     }
 }

@@ -432,6 +432,107 @@ fn the_poster_pays_for_the_data_and_a_block_brings_a_bounded_amount_of_it() {
     ex.execute(&r1, r1.hash()).unwrap();
 }
 
+/// The blob fee record (`0x08`) as the state holds it: `None` while the excess is 0.
+fn excess_record(c: &Chain) -> Option<u64> {
+    match c.st.stake_record(&cpc_state::stake::StakeKey::BlobFee).unwrap() {
+        Some(cpc_state::stake::StakeRecord::BlobFee(f)) => Some(f.excess_blob_bytes),
+        None => None,
+        other => panic!("not a blob fee record: {other:?}"),
+    }
+}
+
+#[test]
+fn the_blob_fee_rises_while_blocks_bring_more_than_the_target_and_falls_back_to_the_floor() {
+    let mut c = Chain::new();
+    c.p.market.blob_fee_per_byte = 1000;
+    c.p.market.target_blob_bytes_per_block = 48; // one job's inputs (4*8 + 8*2)
+    c.p.market.max_blob_bytes_per_block = 150; // three jobs' inputs
+    c.p.market.blob_fee_update_fraction = 100;
+    // The fee per byte at each excess, computed with Python's unbounded integers from
+    // EIP-4844's definition of fake_exponential(1000, excess, 100) (not by the code here).
+    let python = |excess: u64| match excess {
+        0 => 1000u128,
+        48 => 1616,
+        96 => 2611,
+        144 => 4220,
+        192 => 6820,
+        e => panic!("no reference value for excess {e}"),
+    };
+    // Each job pays for its 80 bytes (48 of inputs, 32 of C) at the fee of its block.
+    let paid = |c: &Chain, tx: &Transaction| c.job(&tx.hash()).blob_fee;
+    let mut excess = 0u64;
+    for round in 0..2 {
+        let txs: Vec<Transaction> = (0..3).map(|_| c.post(0, PRICE, 5, 50)).collect();
+        let treasury = c.bal(&TREASURY);
+        let out = c.block(&txs);
+        assert!(out.outcomes.iter().all(|o| o.status == TxStatus::Success), "round {round}: {:?}", out.outcomes);
+        for tx in &txs {
+            assert_eq!(paid(&c, tx), 80 * python(excess), "round {round}: the fee of the block's parent excess {excess}");
+        }
+        let gas: u128 = txs.iter().map(fee).sum();
+        assert_eq!(c.bal(&TREASURY), treasury + 3 * 80 * python(excess) + (gas - gas * 90 / 100));
+        // 144 bytes against a target of 48: 96 more excess per block.
+        excess = excess + 144 - 48;
+        assert_eq!(excess_record(&c), Some(excess), "round {round}");
+    }
+    assert_eq!(excess, 192);
+    // A POST_JOB that pays at most 2000 per byte waits while the fee is above it: it is not
+    // includable (a block holding it is invalid), it is not included as failed either, so
+    // the poster loses nothing, not even gas, while it waits.
+    let capped = {
+        let p = json!({"m": 4, "k": 8, "n": 2, "a_root": root_of(1), "b_root": root_of(2), "bond": BOND.to_string(),
+                       "claim_blocks": 5, "deadline": 60, "retention": 5, "max_blob_fee_per_byte": "2000"});
+        c.tx(0, TxType::PostJob, PRICE, p)
+    };
+    assert_eq!(c.refused(&capped), TxError::BlobFee { max: 2000, current: python(192) });
+    // Empty blocks lower the excess by the target each: 144, then 96: still above 2000.
+    c.block(&[]);
+    assert_eq!(excess_record(&c), Some(144));
+    c.block(&[]);
+    assert_eq!(excess_record(&c), Some(96));
+    assert_eq!(c.refused(&capped), TxError::BlobFee { max: 2000, current: python(96) });
+    c.block(&[]);
+    assert_eq!(excess_record(&c), Some(48));
+    // 1616 ≤ 2000: now it goes in, and pays the block's fee, not its maximum.
+    let out = c.block(std::slice::from_ref(&capped));
+    assert_eq!(out.outcomes[0].status, TxStatus::Success, "{:?}", out.outcomes[0]);
+    assert_eq!(paid(&c, &capped), 80 * python(48));
+    // Its 48 bytes are the target: the excess stays; then one empty block brings it to 0 and
+    // the record goes (an absent record is excess 0), and the fee is back at the floor.
+    assert_eq!(excess_record(&c), Some(48));
+    c.block(&[]);
+    assert_eq!(excess_record(&c), None);
+    c.block(&[]);
+    let floor = c.post(0, PRICE, 5, c.height + 20);
+    c.block(std::slice::from_ref(&floor));
+    assert_eq!(paid(&c, &floor), 80 * python(0));
+    // A block under the target never takes the excess below 0.
+    assert_eq!(excess_record(&c), None);
+}
+
+#[test]
+fn fake_exponential_follows_eip_4844() {
+    use cpc_state::market::fake_exponential;
+    // Reference values: the Geas/EIP-7002 test's fake_expo(1, 100, 17) = 357, and the others
+    // computed with Python's integers from the EIP's definition.
+    assert_eq!(fake_exponential(1, 100, 17), 357);
+    assert_eq!(fake_exponential(1000, 0, 100), 1000);
+    assert_eq!(fake_exponential(0, 1234, 2345), 0);
+    let (floor, target) = (1_000_000_000u128, 8u128 << 20);
+    let fraction = target * 17 / 2;
+    assert_eq!(fake_exponential(floor, target, fraction), 1_124_847_036, "one full block above the target");
+    assert_eq!(fake_exponential(floor, 100 * target, fraction), 128_631_355_417_490, "100 full blocks");
+    // Within 0.1 % of floor · e^(x/fraction) where the integer series is exact enough.
+    for blocks in [1u128, 10, 50, 100] {
+        let got = fake_exponential(floor, blocks * target, fraction) as f64;
+        let want = floor as f64 * (blocks as f64 * 2.0 / 17.0).exp();
+        assert!((got - want).abs() / want < 1e-3, "{blocks} blocks: {got} vs {want}");
+    }
+    // Past u128 it saturates (deterministically) instead of wrapping.
+    assert_eq!(fake_exponential(floor, 2000 * target, fraction), u128::MAX);
+    assert_eq!(fake_exponential(u128::MAX, 1, 2), u128::MAX);
+}
+
 #[test]
 fn escrow_always_holds_exactly_what_open_jobs_and_live_claims_owe() {
     // Random sequences of posts, claims, results, cancels and empty blocks; after every block

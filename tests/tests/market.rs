@@ -141,6 +141,13 @@ async fn a_posted_job_is_computed_by_a_worker_paid_and_fetched() {
     let params = call(&c, "job_getParams", vec![]).await.unwrap();
     let escrow: Address = params["escrow_address"].as_str().unwrap().parse().unwrap();
     assert_eq!(balance(&c, &escrow).await.unwrap(), 100 * CPC);
+    // 1 MiB of inputs is under the 8 MiB target: the fee stays at its floor, and the job paid
+    // it for A, B and the C to come.
+    assert_eq!(params["excess_blob_bytes"], json!(0));
+    assert_eq!(params["next_blob_fee_per_byte"], params["blob_fee_per_byte"]);
+    let floor: u128 = params["blob_fee_per_byte"].as_str().unwrap().parse().unwrap();
+    let bytes = (512 * 1024 + 1024 * 512 + 4 * 512 * 512) as u128;
+    assert_eq!(posted["blob_fee"], json!((bytes * floor).to_string()));
     assert!(user_before - balance(&c, &user).await.unwrap() >= 100 * CPC, "the price left the poster's balance");
 
     // A worker process claims, computes and submits.

@@ -63,6 +63,10 @@ pub enum JobCmd {
         /// Blocks the node keeps A, B and C after the job closes.
         #[arg(long, default_value_t = 3600)]
         retention: u64,
+        /// The most to pay per byte of data (A, B and C): while the chain's blob fee is above
+        /// it the job waits in the pool. Default: twice the next block's fee (job_getParams).
+        #[arg(long = "max-blob-fee", value_name = "BASE_UNITS_PER_BYTE")]
+        max_blob_fee: Option<u128>,
         /// Base units per gas; fee = 60 000 × gas price.
         #[arg(long = "gas-price", default_value_t = DEFAULT_GAS_PRICE)]
         gas_price: u64,
@@ -167,6 +171,15 @@ fn print_job(v: &Value) {
     }
 }
 
+/// The blob fee per byte of the next block, as the node computes it.
+async fn next_blob_fee(rpc: &Rpc) -> Result<u128> {
+    let p: Value = rpc.call("job_getParams", vec![]).await?;
+    p["next_blob_fee_per_byte"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("job_getParams: expected next_blob_fee_per_byte as a decimal string, found {}", p["next_blob_fee_per_byte"]))
+}
+
 async fn get_job(rpc: &Rpc, id: &H256) -> Result<Value> {
     let v: Value = rpc.call("job_getJob", vec![id.to_hex().into()]).await?;
     if v.is_null() {
@@ -180,7 +193,7 @@ async fn job(args: JobArgs) -> Result<()> {
     let sender = |from| Sender { rpc: &rpc, store: &args.store, from };
     let id_payload = |id: &H256| Payload::from_map(json!({"job_id": id.to_hex()}).as_object().expect("object").clone()).expect("no floats");
     match args.cmd {
-        JobCmd::Post { from, a, b, price, bond, claim_blocks, deadline_blocks, retention, gas_price, wait } => {
+        JobCmd::Post { from, a, b, price, bond, claim_blocks, deadline_blocks, retention, max_blob_fee, gas_price, wait } => {
             let (ma, mb) = (read_npy(&a, "a")?, read_npy(&b, "b")?);
             if ma.cols != mb.rows {
                 bail!("A is {} x {} and B is {} x {}: A's columns must equal B's rows (k)", ma.rows, ma.cols, mb.rows, mb.cols);
@@ -189,9 +202,16 @@ async fn job(args: JobArgs) -> Result<()> {
             let a_root = put(&rpc, &blob(&ma)?).await?;
             let b_root = put(&rpc, &blob(&mb)?).await?;
             let head: u64 = rpc.call("cpc_blockNumber", vec![]).await?;
+            let max_fee = match max_blob_fee {
+                Some(f) => f,
+                None => next_blob_fee(&rpc).await?.saturating_mul(2),
+            };
+            let bytes = (ma.rows * ma.cols + mb.rows * mb.cols + 4 * ma.rows * mb.cols) as u128;
+            eprintln!("data {bytes} bytes, blob fee at most {} ({max_fee} per byte)", format_cpc(bytes.saturating_mul(max_fee)));
             let payload = json!({
                 "m": ma.rows, "k": ma.cols, "n": mb.cols, "a_root": a_root.to_hex(), "b_root": b_root.to_hex(),
                 "bond": bond.to_string(), "claim_blocks": claim_blocks, "deadline": head + deadline_blocks, "retention": retention,
+                "max_blob_fee_per_byte": max_fee.to_string(),
             });
             let payload = Payload::from_map(payload.as_object().expect("object").clone()).expect("no floats");
             let tx = sender(from).sign_and_send(TxType::PostJob, None, price, gas_price, |_| Ok(payload)).await?;

@@ -570,10 +570,15 @@ impl ChainApi for Api {
         Ok(all.into_iter().take(limit).map(|(_, _, id, rec)| job_view(&id, &rec)).collect())
     }
 
-    fn market_params(&self) -> Value {
-        let mut v = serde_json::to_value(&self.0.engine.params().market).expect("the parameters serialize");
+    fn market_params(&self) -> Result<Value, ApiError> {
+        let market = &self.0.engine.params().market;
+        let mut v = serde_json::to_value(market).expect("the parameters serialize");
         v["escrow_address"] = Value::String(cpc_state::escrow_address().to_string());
-        v
+        // The next block is built on the head: its fee comes from the head's excess.
+        let excess = cpc_state::market::blob_fee_state(self.0.engine.store()).map_err(internal)?.excess_blob_bytes;
+        v["excess_blob_bytes"] = excess.into();
+        v["next_blob_fee_per_byte"] = Value::String(market.blob_fee_at(excess).to_string());
+        Ok(v)
     }
 }
 
