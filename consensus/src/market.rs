@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub enum MarketDataError {
     /// Not held here (yet): a matter of time for whoever sent it, never proof of bad faith.
     #[error("{what} {root}: not held by this node (put it with job_putBlob before the transaction)")]
-    BlobMissing { what: &'static str, root: H256 },
+    BlobMissing { what: &'static str, root: H256, kind: BlobKind, rows: u32, cols: u32 },
     #[error("{what} {root}: expected a {rows} x {cols} {kind:?} matrix, found {found}")]
     BlobShape { what: &'static str, root: H256, kind: BlobKind, rows: u32, cols: u32, found: String },
     #[error(transparent)]
@@ -53,7 +53,7 @@ fn blob<V: StateView + ?Sized>(
     let b = view
         .blob(root)
         .map_err(|e| MarketDataError::Storage(e.to_string()))?
-        .ok_or(MarketDataError::BlobMissing { what, root: *root })?;
+        .ok_or(MarketDataError::BlobMissing { what, root: *root, kind, rows, cols })?;
     if b.kind != kind || b.rows != rows || b.cols != cols {
         return Err(MarketDataError::BlobShape {
             what,

@@ -183,13 +183,17 @@ pub fn sync_response(data: &[u8]) -> bool {
         SyncResponse::Status(s) => {
             let _ = s.genesis_hash == dev().genesis_hash;
         }
-        // A blob answer is decoded as the node decodes it (its root is checked there).
-        SyncResponse::Blob(Some(b)) => {
-            if let Ok(blob) = cpc_primitives::blob::Blob::decode(&b) {
-                let _ = blob.root();
+        // A blob manifest is decoded and checked as the node does, then a chunk of it.
+        SyncResponse::BlobManifest(Some(b)) => {
+            if let Ok(m) = cpc_primitives::blob::BlobManifest::decode_for(&b, &cpc_primitives::H256([0; 32])) {
+                let _ = cpc_primitives::blob::BlobAssembly::new(m).add(&b);
             }
         }
-        SyncResponse::Block(None) | SyncResponse::Blob(None) | SyncResponse::Error(_) => {}
+        SyncResponse::BlobChunk(Some(b)) => {
+            let m = cpc_primitives::blob::BlobManifest { kind: cpc_primitives::blob::BlobKind::Int8, rows: 2, cols: 3, leaves: vec![cpc_primitives::H256([0; 32]); 2] };
+            let _ = cpc_primitives::blob::BlobAssembly::new(m).add(&b);
+        }
+        SyncResponse::Block(None) | SyncResponse::BlobManifest(None) | SyncResponse::BlobChunk(None) | SyncResponse::Error(_) => {}
     }
     true
 }

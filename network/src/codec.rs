@@ -232,7 +232,8 @@ mod tests {
             SyncRequest::Status,
             SyncRequest::Blocks { from: 7, count: 3 },
             SyncRequest::BlockByHash(H256([9; 32])),
-            SyncRequest::Blob(H256([8; 32])),
+            SyncRequest::BlobManifest(H256([8; 32])),
+            SyncRequest::BlobChunk { root: H256([8; 32]), index: 15 },
         ] {
             let mut buf = Vec::new();
             block_on(c.write_request(&proto(), &mut buf, req.clone())).unwrap();
@@ -251,8 +252,10 @@ mod tests {
             SyncResponse::Block(Some(b"xyz".to_vec())),
             SyncResponse::Block(None),
             SyncResponse::Error("nope".into()),
-            SyncResponse::Blob(Some(vec![8, 1, 0, 0, 0, 1, 0, 0, 0, 0xff])),
-            SyncResponse::Blob(None),
+            SyncResponse::BlobManifest(Some(vec![8, 1, 0, 0, 0, 1, 0, 0, 0, 0xff])),
+            SyncResponse::BlobManifest(None),
+            SyncResponse::BlobChunk(Some(vec![0xff; 300])),
+            SyncResponse::BlobChunk(None),
         ] {
             let buf = encode_response(resp.clone());
             let back = block_on(c.read_response(&proto(), &mut buf.as_slice())).unwrap();

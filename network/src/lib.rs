@@ -247,8 +247,12 @@ pub enum SyncRequest {
     /// with its commit certificate.
     Blocks { from: u64, count: u32 },
     BlockByHash(H256),
-    /// A task-market blob by its content root (docs/MARKET.md, Data).
-    Blob(H256),
+    /// A task-market blob's manifest (shape and row leaves) by its content root
+    /// (docs/MARKET.md, Between nodes).
+    BlobManifest(H256),
+    /// Chunk `index` of a task-market blob (whole rows, at most 256 KiB), each checked against
+    /// the manifest's leaves as it arrives.
+    BlobChunk { root: H256, index: u32 },
 }
 
 impl SyncRequest {
@@ -256,7 +260,9 @@ impl SyncRequest {
     pub fn check_bounds(&self) -> Result<(), String> {
         let (what, count, max) = match self {
             SyncRequest::Blocks { count, .. } => ("Blocks", *count, MAX_BLOCKS_PER_REQUEST),
-            SyncRequest::Status | SyncRequest::BlockByHash(_) | SyncRequest::Blob(_) => return Ok(()),
+            SyncRequest::Status | SyncRequest::BlockByHash(_) | SyncRequest::BlobManifest(_) | SyncRequest::BlobChunk { .. } => {
+                return Ok(())
+            }
         };
         if count == 0 || count > max {
             return Err(format!("{what} count: expected 1..={max}, found {count}"));
@@ -280,8 +286,10 @@ pub enum SyncResponse {
     Blocks(#[serde(with = "codec::bytes_serde::vec_of_bytes")] Vec<Vec<u8>>),
     Block(#[serde(with = "codec::bytes_serde::opt_bytes")] Option<Vec<u8>>),
     Error(String),
-    /// A blob as the node stores it (kind ‖ le32 rows ‖ le32 cols ‖ data), or none held.
-    Blob(#[serde(with = "codec::bytes_serde::opt_bytes")] Option<Vec<u8>>),
+    /// A blob's manifest (kind ‖ le32 rows ‖ le32 cols ‖ 32-byte row leaves), or none held.
+    BlobManifest(#[serde(with = "codec::bytes_serde::opt_bytes")] Option<Vec<u8>>),
+    /// The rows of one chunk, or none (not held, or past its end).
+    BlobChunk(#[serde(with = "codec::bytes_serde::opt_bytes")] Option<Vec<u8>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

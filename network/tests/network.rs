@@ -76,7 +76,8 @@ async fn request_response_round_trip() {
                 SyncResponse::Blocks((from..from + count as u64).map(|h| format!("{{\"h\":{h}}}").into_bytes()).collect())
             }
             SyncRequest::BlockByHash(h) => SyncResponse::Block((h == H256([1; 32])).then(|| b"one".to_vec())),
-            SyncRequest::Blob(root) => SyncResponse::Blob((root == H256([3; 32])).then(|| vec![7u8; 4 << 20])),
+            SyncRequest::BlobManifest(root) => SyncResponse::BlobManifest((root == H256([3; 32])).then(|| vec![7u8; 9 + 4096 * 32])),
+            SyncRequest::BlobChunk { root, index } => SyncResponse::BlobChunk((root == H256([3; 32]) && index < 16).then(|| vec![index as u8; 256 << 10])),
         })
     });
     let b = b_net.local_peer_id();
@@ -91,9 +92,16 @@ async fn request_response_round_trip() {
         SyncResponse::Block(Some(b"one".to_vec()))
     );
     assert_eq!(a.net.request(b, SyncRequest::BlockByHash(H256([2; 32]))).await.unwrap(), SyncResponse::Block(None));
-    // A market blob of the largest size (4 MiB) crosses in one answer.
-    assert_eq!(a.net.request(b, SyncRequest::Blob(H256([3; 32]))).await.unwrap(), SyncResponse::Blob(Some(vec![7u8; 4 << 20])));
-    assert_eq!(a.net.request(b, SyncRequest::Blob(H256([4; 32]))).await.unwrap(), SyncResponse::Blob(None));
+    // A market blob's largest manifest (4096 leaves) and a full chunk each cross in one answer.
+    assert_eq!(
+        a.net.request(b, SyncRequest::BlobManifest(H256([3; 32]))).await.unwrap(),
+        SyncResponse::BlobManifest(Some(vec![7u8; 9 + 4096 * 32]))
+    );
+    assert_eq!(
+        a.net.request(b, SyncRequest::BlobChunk { root: H256([3; 32]), index: 15 }).await.unwrap(),
+        SyncResponse::BlobChunk(Some(vec![15u8; 256 << 10]))
+    );
+    assert_eq!(a.net.request(b, SyncRequest::BlobManifest(H256([4; 32]))).await.unwrap(), SyncResponse::BlobManifest(None));
 
     // Out-of-bounds requests fail locally, before anything is sent.
     let err = a.net.request(b, SyncRequest::Blocks { from: 0, count: MAX_BLOCKS_PER_REQUEST + 1 }).await.unwrap_err();

@@ -374,12 +374,13 @@ async fn on_four_validators_a_worker_is_paid_and_the_data_travels_then_is_pruned
     assert!(call(&cl, "job_getBlob", vec![c_root.into()]).await.unwrap().is_null(), "the late node was never sent C");
 }
 
-/// A scripted peer that gossips a POST_JOB and answers the node's blob requests with `answer`.
+/// A scripted peer that gossips a POST_JOB and answers the node's blob requests: with the
+/// manifest bytes of `answer` and the chunks of its blob, or with nothing held.
 async fn relayer(
     key_dir: &std::path::Path,
     node_addr: &cpc_network::Multiaddr,
     genesis_hash: H256,
-    answer: Option<Vec<u8>>,
+    answer: Option<(Vec<u8>, Blob)>,
 ) -> (cpc_network::NetworkHandle, tokio::task::JoinHandle<()>) {
     let (net, mut events) = scripted_network(key_dir, node_addr, TESTNET_CHAIN_ID, genesis_hash).await;
     let pump = tokio::spawn(async move {
@@ -392,7 +393,10 @@ async fn relayer(
                     head_height: 0,
                     head_hash: genesis_hash,
                 }),
-                cpc_network::SyncRequest::Blob(_) => cpc_network::SyncResponse::Blob(answer.clone()),
+                cpc_network::SyncRequest::BlobManifest(_) => cpc_network::SyncResponse::BlobManifest(answer.as_ref().map(|(m, _)| m.clone())),
+                cpc_network::SyncRequest::BlobChunk { index, .. } => {
+                    cpc_network::SyncResponse::BlobChunk(answer.as_ref().and_then(|(_, b)| b.chunk(index).map(<[u8]>::to_vec)))
+                }
                 _ => cpc_network::SyncResponse::Error("scripted".into()),
             };
             let _ = reply.send(resp);
@@ -411,7 +415,8 @@ async fn a_relayer_that_cannot_back_its_job_with_data_is_penalised_and_one_that_
     let info = call(&c, "admin_nodeInfo", vec![]).await.unwrap();
     let genesis_hash = H256::from_hex(info["genesis_hash"].as_str().unwrap()).unwrap();
     let addr = loopback_p2p_addr(&info);
-    let (m, k, n) = (4usize, 8usize, 2usize);
+    // A is 400 x 1024 int8: 400 KiB, two chunks of 256 rows and 144.
+    let (m, k, n) = (400usize, 1024usize, 2usize);
     let a = Blob::from_i8(m as u32, k as u32, &matrix(m, k, 21)).unwrap();
     let b = Blob::from_i8(k as u32, n as u32, &matrix(k, n, 22)).unwrap();
     // Only B is handed to the node: A must come from whoever relays the job.
@@ -423,13 +428,22 @@ async fn a_relayer_that_cannot_back_its_job_with_data_is_penalised_and_one_that_
             "a_root": a.root().to_hex(), "b_root": b.root().to_hex(), "bond": "1", "claim_blocks": 5,
             "deadline": head + 500, "retention": 10})))
     };
+    let manifest = |b: &Blob| cpc_primitives::blob::BlobManifest::of(b).encode();
     let forged = Blob::from_i8(m as u32, k as u32, &matrix(m, k, 99)).unwrap();
+    // A's true manifest, then A with one byte changed in its second chunk (row 300).
+    let mut one_wrong = a.clone();
+    one_wrong.data[300 * k + 5] ^= 0x40;
+    // A's rows read as int32 (400 x 256): the same leaves, so the same root, another matrix.
+    let alias = Blob::new(cpc_primitives::blob::BlobKind::Int32, m as u32, (k / 4) as u32, a.data.clone()).unwrap();
+    assert_eq!(alias.root(), a.root());
     let cases = [
-        ("sends other bytes", Some(forged.encode()), &ks[1]),
-        ("holds nothing", None, &ks[2]),
-        ("sends A", Some(a.encode()), &ks[3]),
+        ("sends another matrix's manifest", Some((manifest(&forged), forged.clone())), &ks[1], "its leaves have root"),
+        ("holds nothing", None, &ks[2], "without serving its blob"),
+        ("sends A's manifest and a wrong chunk", Some((manifest(&a), one_wrong)), &ks[4], "chunk 1: row 300 hashes to"),
+        ("sends A as another shape with the same root", Some((manifest(&alias), alias.clone())), &ks[5], "the transaction needs 400 x 1024 Int8"),
+        ("sends A", Some((manifest(&a), a.clone())), &ks[3], ""),
     ];
-    for (what, answer, sk) in cases {
+    for (what, answer, sk, reason) in cases {
         let key_dir = tempfile::tempdir().unwrap();
         let (net, pump) = relayer(key_dir.path(), &addr, genesis_hash, answer).await;
         let me = net.local_peer_id().to_string();
@@ -452,6 +466,9 @@ async fn a_relayer_that_cannot_back_its_job_with_data_is_penalised_and_one_that_
         } else {
             assert_eq!(outcome, Some("penalised"), "a relayer that {what} should be penalised\n{}", node.logs());
             assert!(job(&c, &id).await.is_null(), "a relayer that {what}: the job must not be posted");
+            let logs = node.logs();
+            let line = logs.lines().find(|l| l.contains("peer penalised") && l.contains(&me)).unwrap();
+            assert!(line.contains(reason), "a relayer that {what}: penalised for {reason:?}, found {line}");
         }
         pump.abort();
     }

@@ -11,7 +11,7 @@ use crate::node::Node;
 use cpc_engine::{ImportError, Imported};
 use cpc_mempool::AdmitError;
 use cpc_network::{NetEvent, NetworkHandle, PeerBook, PeerId, Severity, Status, SyncRequest, SyncResponse, Verdict};
-use cpc_primitives::{Block, Transaction, H256};
+use cpc_primitives::{Block, Transaction};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -60,9 +60,13 @@ fn serve(node: &Node, req: SyncRequest) -> SyncResponse {
                 MAX_SYNC_RESPONSE_BYTES,
             )?),
             SyncRequest::BlockByHash(h) => SyncResponse::Block(node.engine.store().block(&h)?.map(|b| b.to_json_bytes())),
-            SyncRequest::Blob(root) => {
+            SyncRequest::BlobManifest(root) => {
                 use cpc_state::StateView;
-                SyncResponse::Blob(node.engine.store().blob(&root)?.map(|b| b.encode()))
+                SyncResponse::BlobManifest(node.engine.store().blob(&root)?.map(|b| cpc_primitives::blob::BlobManifest::of(&b).encode()))
+            }
+            SyncRequest::BlobChunk { root, index } => {
+                use cpc_state::StateView;
+                SyncResponse::BlobChunk(node.engine.store().blob(&root)?.and_then(|b| b.chunk(index).map(<[u8]>::to_vec)))
             }
         })
     })();
@@ -129,7 +133,7 @@ pub async fn run(
                         // it from the relaying peer and admit again. Three blobs at most: A, B
                         // and a result's C.
                         match missing {
-                            Some(root) if fetched < 3 && blobs::fetch(&node, &net, from, root).await => fetched += 1,
+                            Some(want) if fetched < 3 && blobs::fetch(&node, &net, from, want).await => fetched += 1,
                             _ => break verdict,
                         }
                     };
@@ -175,12 +179,14 @@ pub(crate) async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook
 /// that is the network's timing — and parked to be tried again on the next heads.
 /// The verdict on a gossiped transaction, and the root of a market blob it needs and this
 /// node does not hold (the caller fetches it and asks again).
-fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> (Verdict, Option<H256>) {
+fn on_gossip_tx(node: &Arc<Node>, data: &[u8]) -> (Verdict, Option<blobs::Want>) {
     let Ok(tx) = Transaction::from_json_slice(data) else { return (Verdict::Reject, None) };
     // Only a result can wait for its tip: keep a copy of those alone (transfers are the hot path).
     let parked = (tx.tx_type == cpc_primitives::TxType::SubmitResult).then(|| tx.clone());
     match node.engine.admit(tx) {
-        Err(AdmitError::Market(cpc_consensus::MarketDataError::BlobMissing { root, .. })) => (Verdict::Ignore, Some(root)),
+        Err(AdmitError::Market(cpc_consensus::MarketDataError::BlobMissing { root, kind, rows, cols, .. })) => {
+            (Verdict::Ignore, Some(blobs::Want { root, kind, rows, cols }))
+        }
         res => (gossip_verdict(node, parked, res), None),
     }
 }
