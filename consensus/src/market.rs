@@ -54,17 +54,20 @@ fn blob<V: StateView + ?Sized>(
         .blob(root)
         .map_err(|e| MarketDataError::Storage(e.to_string()))?
         .ok_or(MarketDataError::BlobMissing { what, root: *root, kind, rows, cols })?;
-    if b.kind != kind || b.rows != rows || b.cols != cols {
-        return Err(MarketDataError::BlobShape {
+    // The rows are what the root commits to: another reading of the same rows (int8 of 4c
+    // columns held where int32 of c is needed) is the same data (`Blob::read_as`).
+    match b.read_as(kind, rows, cols) {
+        Some(std::borrow::Cow::Borrowed(_)) => Ok(b),
+        Some(std::borrow::Cow::Owned(read)) => Ok(Arc::new(read)),
+        None => Err(MarketDataError::BlobShape {
             what,
             root: *root,
             kind,
             rows,
             cols,
             found: format!("a {} x {} {:?} matrix", b.rows, b.cols, b.kind),
-        });
+        }),
     }
-    Ok(b)
 }
 
 pub use cpc_state::market::is_job_result;

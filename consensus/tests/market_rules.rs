@@ -354,3 +354,37 @@ fn a_post_job_capped_below_the_blob_fee_waits_and_a_block_holding_it_is_invalid(
     let built = c.build(std::slice::from_ref(&capped));
     assert!(included(&built, &capped), "{:?}", built.skipped);
 }
+
+#[test]
+fn a_job_is_valid_whichever_reading_of_its_rows_a_node_holds() {
+    // The root commits to rows: A (6 x 40 int8) has the root of the 6 x 10 int32 matrix with
+    // the same bytes. Anyone may hand that reading to a node first (job_putBlob, a relayer);
+    // if it made the job invalid there, a griefer could split the validators on an honest job.
+    let mut c = Chain::new();
+    let j = job(6, 40, 4);
+    let as_i32 = Blob::new(BlobKind::Int32, 6, 10, Blob::from_i8(6, 40, &j.a).unwrap().data).unwrap();
+    assert_eq!(as_i32.root(), j.a_root);
+    c.state.put_blob(as_i32);
+    c.state.put_blob(Blob::from_i8(40, 4, &j.b).unwrap());
+    let p = post(&c, 1, &j, c.nonce(1));
+    let id = p.hash();
+    let built = c.build(std::slice::from_ref(&p));
+    assert!(included(&built, &p), "{:?}", built.skipped);
+    let out = c.import(&built.block).expect("validates");
+    c.commit(&built.block, &out);
+    let cl = claim(&c, 2, &id, c.nonce(2));
+    c.advance(&[cl]);
+    // C (6 x 4 int32) held as the 6 x 16 int8 reading of its bytes: still checked, and paid.
+    let right = Blob::from_i32(6, 4, &j.c()).unwrap();
+    let root = right.root();
+    c.state.put_blob(Blob::new(BlobKind::Int8, 6, 16, right.data.clone()).unwrap());
+    let tx = result_tx(&c, 2, &id, &root, c.nonce(2));
+    let built = c.build(std::slice::from_ref(&tx));
+    assert!(included(&built, &tx), "{:?}", built.skipped);
+    c.import(&built.block).expect("validates");
+    // A reading with other rows is another matrix: a wrong C of the same bytes count but
+    // different rows does not pass (3 x 8 int32 is 96 bytes too, but its root differs anyway).
+    let wrong = Blob::new(BlobKind::Int32, 3, 8, right.data.clone()).unwrap();
+    assert_ne!(wrong.root(), root);
+    assert!(wrong.read_as(BlobKind::Int32, 6, 4).is_none());
+}

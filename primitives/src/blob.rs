@@ -108,6 +108,19 @@ impl Blob {
         rows_root(self.leaves())
     }
 
+    /// The same rows read as a `rows × cols` matrix of `kind`, if they have that shape: the
+    /// root is over rows, so an int8 matrix of 4c columns and an int32 one of c columns with
+    /// the same bytes share it. A job names the reading it needs; which one a node happens to
+    /// hold under the root must not matter (else whoever hands over the other reading first
+    /// decides whether a job is valid there).
+    pub fn read_as(&self, kind: BlobKind, rows: u32, cols: u32) -> Option<std::borrow::Cow<'_, Blob>> {
+        if (self.kind, self.rows, self.cols) == (kind, rows, cols) {
+            return Some(std::borrow::Cow::Borrowed(self));
+        }
+        let same_rows = self.rows == rows && self.cols as usize * self.kind.bytes_per_entry() == cols as usize * kind.bytes_per_entry();
+        same_rows.then(|| std::borrow::Cow::Owned(Blob { kind, rows, cols, data: self.data.clone() }))
+    }
+
     /// The blob if its content root is `root` (what anyone who fetched it by its root checks).
     pub fn with_root(self, root: &H256) -> Result<Blob, String> {
         match self.root() {

@@ -423,9 +423,9 @@ async fn a_relayer_that_cannot_back_its_job_with_data_is_penalised_and_one_that_
     put(&c, &b).await;
     let ks = keys();
     let head = block_number(&c).await.unwrap();
-    let post = |sk: &SecretKey| {
+    let post = |sk: &SecretKey, a_root: H256| {
         tx_on(TESTNET_CHAIN_ID, sk, TxType::PostJob, CPC, 0, payload(json!({"m": m, "k": k, "n": n,
-            "a_root": a.root().to_hex(), "b_root": b.root().to_hex(), "bond": "1", "claim_blocks": 5,
+            "a_root": a_root.to_hex(), "b_root": b.root().to_hex(), "bond": "1", "claim_blocks": 5,
             "deadline": head + 500, "retention": 10})))
     };
     let manifest = |b: &Blob| cpc_primitives::blob::BlobManifest::of(b).encode();
@@ -433,23 +433,28 @@ async fn a_relayer_that_cannot_back_its_job_with_data_is_penalised_and_one_that_
     // A's true manifest, then A with one byte changed in its second chunk (row 300).
     let mut one_wrong = a.clone();
     one_wrong.data[300 * k + 5] ^= 0x40;
-    // A's rows read as int32 (400 x 256): the same leaves, so the same root, another matrix.
-    let alias = Blob::new(cpc_primitives::blob::BlobKind::Int32, m as u32, (k / 4) as u32, a.data.clone()).unwrap();
-    assert_eq!(alias.root(), a.root());
+    // Another job's A2, held by the relayer as its int32 reading (400 x 256): the same rows,
+    // so the same root and the same data; it is believed and kept as the int8 A2 the job needs.
+    let a2 = Blob::from_i8(m as u32, k as u32, &matrix(m, k, 23)).unwrap();
+    let alias = Blob::new(cpc_primitives::blob::BlobKind::Int32, m as u32, (k / 4) as u32, a2.data.clone()).unwrap();
+    assert_eq!(alias.root(), a2.root());
+    // A manifest with other rows than the job's (A2's first 200 rows) is another matrix.
+    let short = Blob::from_i8(200, k as u32, &a2.as_i8()[..200 * k]).unwrap();
     let cases = [
-        ("sends another matrix's manifest", Some((manifest(&forged), forged.clone())), &ks[1], "its leaves have root"),
-        ("holds nothing", None, &ks[2], "without serving its blob"),
-        ("sends A's manifest and a wrong chunk", Some((manifest(&a), one_wrong)), &ks[4], "chunk 1: row 300 hashes to"),
-        ("sends A as another shape with the same root", Some((manifest(&alias), alias.clone())), &ks[5], "the transaction needs 400 x 1024 Int8"),
-        ("sends A", Some((manifest(&a), a.clone())), &ks[3], ""),
+        ("sends another matrix's manifest", Some((manifest(&forged), forged.clone())), &ks[1], a.root(), "its leaves have root"),
+        ("holds nothing", None, &ks[2], a.root(), "without serving its blob"),
+        ("sends A's manifest and a wrong chunk", Some((manifest(&a), one_wrong)), &ks[4], a.root(), "chunk 1: row 300 hashes to"),
+        ("sends a matrix of other rows under the job's root", Some((manifest(&short), short.clone())), &ks[7], short.root(), "the transaction needs 400 x 1024 Int8"),
+        ("sends A", Some((manifest(&a), a.clone())), &ks[3], a.root(), ""),
+        ("sends A2 as its int32 reading", Some((manifest(&alias), alias.clone())), &ks[5], a2.root(), ""),
     ];
-    for (what, answer, sk, reason) in cases {
+    for (what, answer, sk, a_root, reason) in cases {
         let key_dir = tempfile::tempdir().unwrap();
         let (net, pump) = relayer(key_dir.path(), &addr, genesis_hash, answer).await;
         let me = net.local_peer_id().to_string();
-        let tx = post(sk);
+        let tx = post(sk, a_root);
         let id = tx.hash().to_hex();
-        let believed = what == "sends A";
+        let believed = reason.is_empty();
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut outcome = None;
         while Instant::now() < deadline && outcome.is_none() {
@@ -473,4 +478,6 @@ async fn a_relayer_that_cannot_back_its_job_with_data_is_penalised_and_one_that_
         pump.abort();
     }
     assert!(!call(&c, "job_getBlob", vec![a.root().to_hex().into()]).await.unwrap().is_null(), "A is held now");
+    let held = call(&c, "job_getBlob", vec![a2.root().to_hex().into()]).await.unwrap();
+    assert_eq!((held["kind"].as_str(), held["cols"].as_u64()), (Some("int8"), Some(k as u64)), "A2 kept as the job's reading");
 }

@@ -2,7 +2,7 @@
 //! or job result whose data this node does not hold is admitted only once the data is here, so
 //! the node asks the relaying peer for the blob by its content root over the sync protocol, in
 //! verifiable pieces: first the manifest (shape and row leaves), checked against the root and
-//! the shape the transaction needs, then chunks of whole rows (at most 256 KiB), each checked
+//! the rows the transaction needs (their count and length; the kind is a reading of them), then chunks of whole rows (at most 256 KiB), each checked
 //! against its leaves as it arrives. A peer that sends wrong data is caught at its first wrong
 //! chunk and nothing unchecked is kept.
 //!
@@ -10,7 +10,7 @@
 //! once it holds the data, so it can always serve it; asking others too would let anyone make
 //! this node send requests all over the network with transactions that cost nothing (never
 //! admitted, they pay no fee). A relayer that answers with other bytes (a manifest that is not
-//! the root's or not the needed shape, a chunk whose rows are not its leaves) is penalised as
+//! the root's or not the rows needed, a chunk whose rows are not its leaves) is penalised as
 //! major, one that holds nothing as minor: a root is a hash and its own admission needed the
 //! data, so neither is a matter of timing. A slow answer is never penalised. At most
 //! [`MAX_CONCURRENT_FETCHES`] fetches run at once; past that the transaction is dropped
@@ -59,11 +59,12 @@ pub(crate) async fn fetch(node: &Node, net: &NetworkHandle, relayer: PeerId, wan
             return false;
         }
     };
+    let needed_row_bytes = want.cols as usize * want.kind.bytes_per_entry();
     let manifest = match BlobManifest::decode_for(&manifest, &root) {
-        Ok(m) if (m.kind, m.rows, m.cols) == (want.kind, want.rows, want.cols) => m,
+        // The same rows under another reading (int8 of 4c columns for int32 of c) are the same
+        // data: the relayer may hold that reading; it is kept as the one needed.
+        Ok(m) if m.rows == want.rows && m.row_bytes() == needed_row_bytes => BlobManifest { kind: want.kind, cols: want.cols, ..m },
         Ok(m) => {
-            // The same rows read as another shape have the same root (int8 × 8 and int32 × 2):
-            // kept, it would stand in for the one the transaction needs.
             bad(format!("a {} x {} {:?} matrix, the transaction needs {} x {} {:?}", m.rows, m.cols, m.kind, want.rows, want.cols, want.kind));
             return false;
         }
