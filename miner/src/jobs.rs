@@ -1,8 +1,10 @@
-//! `cpcd worker --jobs`: the task market from a worker's side (docs/MARKET.md). Beside the
-//! synthetic miner, one loop looks for an open job it can bond, claims it, fetches A and B
-//! (checking their roots), computes C on the CPU ([`cpc_poc::matmul_general`]), hands C to
-//! the node and submits the result before its claim runs out; then the next job. Without a job
-//! the synthetic miner is all that runs.
+//! `cpcd worker --jobs` and `cpcd --mine --jobs`: the task market from a worker's side
+//! (docs/MARKET.md). Beside the synthetic miner, one loop looks for an open job it can bond,
+//! claims it, fetches A and B (checking their roots), computes C on the CPU
+//! ([`cpc_poc::matmul_general`]), hands C to the node and submits the result before its claim
+//! runs out; then the next job. Without a job the synthetic miner is all that runs. The node is
+//! a [`JobNode`]: over WebSocket for `cpcd worker` ([`WsJobNode`]), the node's own store and
+//! pool for the in-process miner (cpcd's `LocalJobs`).
 
 use anyhow::{anyhow, bail, Context, Result};
 use cpc_primitives::blob::{Blob, BlobKind};
@@ -12,6 +14,8 @@ use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::WsClient;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,9 +28,65 @@ pub trait TxSender: Send + Sync {
     fn send(&self, key: &SecretKey, tx_type: TxType, amount: u128, payload: Payload) -> Result<H256>;
 }
 
+/// A boxed future of the node's answer (the trait is used as a trait object).
+pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// What the job loop asks of its node; jobs are `job_getJob`'s JSON (docs/RPC.md).
+pub trait JobNode: Send + Sync {
+    /// Open jobs in posting order (at most 25).
+    fn open_jobs(&self) -> Answer<'_, Vec<Value>>;
+    /// A job, or Null.
+    fn job(&self, id: H256) -> Answer<'_, Value>;
+    fn balance(&self, addr: Address) -> Answer<'_, u128>;
+    /// The data of the blob under `root`, or None if the node does not hold it.
+    fn blob_data(&self, root: H256) -> Answer<'_, Option<Vec<u8>>>;
+    /// Hands a blob to the node; returns the root the node computed.
+    fn put_blob(&self, blob: Blob) -> Answer<'_, H256>;
+}
+
+/// A node over WebSocket JSON-RPC (`cpcd worker`): the connection the synthetic miner uses.
+pub struct WsJobNode(pub Arc<Mutex<Option<Arc<WsClient>>>>);
+
+impl WsJobNode {
+    async fn call<T: jsonrpsee::core::DeserializeOwned>(&self, method: &str, params: jsonrpsee::core::params::ArrayParams) -> Result<T> {
+        client(&self.0)?.request(method, params).await.with_context(|| method.to_string())
+    }
+}
+
+impl JobNode for WsJobNode {
+    fn open_jobs(&self) -> Answer<'_, Vec<Value>> {
+        Box::pin(self.call("job_getOpenJobs", rpc_params![]))
+    }
+    fn job(&self, id: H256) -> Answer<'_, Value> {
+        Box::pin(self.call("job_getJob", rpc_params![id.to_hex()]))
+    }
+    fn balance(&self, addr: Address) -> Answer<'_, u128> {
+        Box::pin(async move {
+            let b: String = self.call("cpc_getBalance", rpc_params![addr.to_string()]).await?;
+            b.parse().map_err(|e| anyhow!("cpc_getBalance: {b:?}: {e}"))
+        })
+    }
+    fn blob_data(&self, root: H256) -> Answer<'_, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let v: Value = self.call("job_getBlob", rpc_params![root.to_hex()]).await?;
+            v["data"].as_str().map(|d| hex::decode(d).map_err(|e| anyhow!("job_getBlob: data: {e}"))).transpose()
+        })
+    }
+    fn put_blob(&self, blob: Blob) -> Answer<'_, H256> {
+        Box::pin(async move {
+            let kind = match blob.kind {
+                BlobKind::Int8 => "int8",
+                BlobKind::Int32 => "int32",
+            };
+            let put: Value = self.call("job_putBlob", rpc_params![kind, blob.rows, blob.cols, hex::encode(&blob.data)]).await?;
+            root(&put, "root")
+        })
+    }
+}
+
 /// The worker's side of one job.
 pub struct JobWorker {
-    pub client: Arc<Mutex<Option<Arc<WsClient>>>>,
+    pub node: Arc<dyn JobNode>,
     pub sender: Arc<dyn TxSender>,
     pub key: SecretKey,
     pub addr: Address,
@@ -48,16 +108,12 @@ fn payload(v: Value) -> Payload {
     Payload::from_map(v.as_object().expect("an object").clone()).expect("no floats")
 }
 
-async fn blob(c: &WsClient, root: &H256, kind: BlobKind, rows: u32, cols: u32) -> Result<Blob> {
-    let v: Value = c.request("job_getBlob", rpc_params![root.to_hex()]).await?;
-    let data = hex::decode(v["data"].as_str().ok_or_else(|| anyhow!("the node holds no blob {root}"))?)?;
-    let b = Blob::new(kind, rows, cols, data).map_err(|e| anyhow!("blob {root}: {e}"))?;
-    b.with_root(root).map_err(|e| anyhow!("the node sent {e}"))
-}
-
 impl JobWorker {
-    async fn call<T: jsonrpsee::core::DeserializeOwned>(&self, method: &str, params: jsonrpsee::core::params::ArrayParams) -> Result<T> {
-        Ok(client(&self.client)?.request(method, params).await.with_context(|| method.to_string())?)
+    /// A blob from the node, checked against its root and read as the job needs it.
+    async fn blob(&self, root: &H256, kind: BlobKind, rows: u32, cols: u32) -> Result<Blob> {
+        let data = self.node.blob_data(*root).await?.ok_or_else(|| anyhow!("the node holds no blob {root}"))?;
+        let b = Blob::new(kind, rows, cols, data).map_err(|e| anyhow!("blob {root}: {e}"))?;
+        b.with_root(root).map_err(|e| anyhow!("the node sent {e}"))
     }
 
     async fn send(&self, tx_type: TxType, amount: u128, p: Payload) -> Result<H256> {
@@ -67,9 +123,8 @@ impl JobWorker {
 
     /// The first open job whose bond this account can lock (keeping room for the fees).
     async fn pick(&self) -> Result<Option<Value>> {
-        let open: Vec<Value> = self.call("job_getOpenJobs", rpc_params![]).await?;
-        let balance: String = self.call("cpc_getBalance", rpc_params![self.addr.to_string()]).await?;
-        let balance: u128 = balance.parse().unwrap_or(0);
+        let open = self.node.open_jobs().await?;
+        let balance = self.node.balance(self.addr).await?;
         let fees = 200_000u128 * 1_000_000; // a claim and a result at up to 10^6 base units per gas
         Ok(open.into_iter().find(|j| amount(j, "bond").is_ok_and(|b| b.saturating_add(fees) <= balance)))
     }
@@ -82,7 +137,7 @@ impl JobWorker {
         // Wait for the claim to land: ours, or someone else's first.
         let started = Instant::now();
         let claimed = loop {
-            let j: Value = self.call("job_getJob", rpc_params![id.to_hex()]).await?;
+            let j = self.node.job(id).await?;
             match j["status"].as_str() {
                 Some("claimed") if j["claimant"] == Value::String(self.addr.to_string()) => break j,
                 Some("claimed") | Some("done") | Some("cancelled") | Some("expired") => {
@@ -95,9 +150,8 @@ impl JobWorker {
         };
         let dim = |k: &str| claimed[k].as_u64().map(|x| x as u32).ok_or_else(|| anyhow!("job: no {k}"));
         let (m, k, n) = (dim("m")?, dim("k")?, dim("n")?);
-        let c = client(&self.client)?;
-        let a = blob(&c, &root(&claimed, "a_root")?, BlobKind::Int8, m, k).await?;
-        let b = blob(&c, &root(&claimed, "b_root")?, BlobKind::Int8, k, n).await?;
+        let a = self.blob(&root(&claimed, "a_root")?, BlobKind::Int8, m, k).await?;
+        let b = self.blob(&root(&claimed, "b_root")?, BlobKind::Int8, k, n).await?;
         let t = Instant::now();
         let product = tokio::task::spawn_blocking(move || {
             cpc_poc::matmul_general(&a.as_i8(), &b.as_i8(), m as usize, k as usize, n as usize)
@@ -106,12 +160,9 @@ impl JobWorker {
         let cblob = Blob::from_i32(m, n, &product).map_err(|e| anyhow!(e))?;
         let c_root = cblob.root();
         tracing::info!(job = %id, m, k, n, ms = t.elapsed().as_millis() as u64, root = %c_root, "job computed");
-        let put: Value = c
-            .request("job_putBlob", rpc_params!["int32", m, n, hex::encode(&cblob.data)])
-            .await
-            .context("job_putBlob")?;
-        if put["root"] != Value::String(c_root.to_hex()) {
-            bail!("job_putBlob answered root {}, expected {c_root}", put["root"]);
+        let put = self.node.put_blob(cblob).await.context("handing C to the node")?;
+        if put != c_root {
+            bail!("the node computed root {put} for C, expected {c_root}");
         }
         let r = ComputeResult {
             task_id: format!("job:{}", id.to_hex()),
@@ -124,7 +175,7 @@ impl JobWorker {
         self.send(TxType::SubmitResult, 0, r.to_payload()).await?;
         let until = claimed["claim_until"].as_u64().unwrap_or(0);
         loop {
-            let j: Value = self.call("job_getJob", rpc_params![id.to_hex()]).await?;
+            let j = self.node.job(id).await?;
             match j["status"].as_str() {
                 Some("done") => {
                     tracing::info!(job = %id, price = %j["price"], "job paid");

@@ -216,7 +216,7 @@ pub async fn mine_remote(
     let miner = tokio::task::block_in_place(|| Miner::start(sink.clone(), key, cfg, params, head_rx, on_panic))?;
     tracing::info!(node = %urls[index], %chain_id, worker = %addr, n = params.n, "worker connected");
     let _jobs = spec.jobs.then(|| {
-        let w = crate::jobs::JobWorker { client: slot.clone(), sender: sink.clone(), key: job_key.clone(), addr };
+        let w = crate::jobs::JobWorker { node: Arc::new(crate::jobs::WsJobNode(slot.clone())), sender: sink.clone(), key: job_key.clone(), addr };
         AbortOnDrop(tokio::spawn(w.run()))
     });
 

@@ -84,7 +84,7 @@ pub async fn run_async(args: RunArgs) -> Result<()> {
     // Metrics and health first, so that its address is logged before JSON-RPC's.
     start_metrics(&args, &node, &mut sup).await?;
     let (api, servers) = start_rpc(&args, &node).await?;
-    let miner = if args.mining.mine { Some(start_miner(&args, &datadir, &node, &sup)?) } else { None };
+    let miner = if args.mining.mine { Some(start_miner(&args, &datadir, &node, &mut sup)?) } else { None };
     start_producer(&args, &datadir, &node, &mut sup);
 
     let failure = tokio::select! {
@@ -264,7 +264,7 @@ async fn start_rpc(args: &RunArgs, node: &Arc<Node>) -> Result<(Arc<Api>, Vec<js
 }
 
 /// The in-process miner (`--mine`), its metrics and, with GPUs and `--metrics`, the sensors.
-fn start_miner(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &Supervisor) -> Result<cpc_miner::Miner> {
+fn start_miner(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &mut Supervisor) -> Result<cpc_miner::Miner> {
     let engine = &node.engine;
     let key = match (&args.mining.miner, args.dev) {
         (Some(m), _) => unlock(args, datadir, m, "miner")?,
@@ -290,7 +290,27 @@ fn start_miner(args: &RunArgs, datadir: &Path, node: &Arc<Node>, sup: &Superviso
         gpu_temp_limit: args.mining.devices.gpu_temp_limit,
     };
     let params = cpc_poc::SynthParams { n: engine.params().poc.matrix_size, k: engine.params().poc.challenges };
-    let sink = Arc::new(crate::node::LocalSink(Arc::downgrade(node)));
+    let sink = Arc::new(crate::node::LocalSink::new(node));
+    if args.mining.jobs {
+        if !engine.params().market.enabled {
+            bail!("--jobs: this chain has no task market (genesis market.enabled is false)");
+        }
+        let worker = cpc_miner::jobs::JobWorker {
+            node: Arc::new(crate::node::LocalJobs(Arc::downgrade(node))),
+            sender: sink.clone(),
+            addr: cpc_primitives::Address::from_public_key(&key.public_key()),
+            key: key.clone(),
+        };
+        let mut stop = sup.stop_signal();
+        sup.spawn_critical("market-jobs", async move {
+            tokio::select! {
+                _ = worker.run() => {}
+                _ = stop.changed() => {}
+            }
+            Ok(())
+        });
+        tracing::info!("in-process miner works on market jobs too (--jobs)");
+    }
     let failures = sup.failures();
     let on_panic: cpc_miner::OnPanic = Arc::new(move |task: &str, msg: String| failures.fail(task, format!("panicked: {msg}")));
     let mm = Arc::new(cpc_miner::MinerMetrics::register(node.metrics.registry()));

@@ -132,19 +132,90 @@ impl Node {
     }
 }
 
+impl cpc_miner::jobs::TxSender for LocalSink {
+    fn send(&self, key: &cpc_primitives::SecretKey, tx_type: cpc_primitives::TxType, amount: u128, p: cpc_primitives::Payload) -> anyhow::Result<H256> {
+        let node = self.node.upgrade().ok_or_else(|| anyhow::anyhow!("the node is shutting down"))?;
+        let _one_at_a_time = self.nonce_lock.lock();
+        let nonce = LocalSink::next_nonce(&node, key);
+        let params = node.engine.params();
+        let tx = cpc_miner::jobs::sign(key, &params.chain_id, tx_type, amount, nonce, params.min_gas_price, p);
+        node.submit(tx).map_err(|e| anyhow::anyhow!("{tx_type}: {e}"))
+    }
+}
+
+/// The in-process miner's market jobs (`--mine --jobs`): the same answers as JSON-RPC's
+/// `job_*` methods, from this node's store, without a socket. Weak, like [`LocalSink`].
+pub struct LocalJobs(pub std::sync::Weak<Node>);
+
+impl LocalJobs {
+    /// Runs `f` on the node's JSON-RPC implementation on a blocking thread (store reads).
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&crate::services::rpc::Api) -> Result<T, cpc_rpc::ApiError> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let node = self.0.upgrade().ok_or_else(|| anyhow::anyhow!("the node is shutting down"))?;
+        let api = crate::services::rpc::Api(node);
+        tokio::task::spawn_blocking(move || f(&api)).await?.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+impl cpc_miner::jobs::JobNode for LocalJobs {
+    fn open_jobs(&self) -> cpc_miner::jobs::Answer<'_, Vec<serde_json::Value>> {
+        use cpc_rpc::ChainApi;
+        Box::pin(self.with(|api| api.jobs(true, None, 25)))
+    }
+    fn job(&self, id: H256) -> cpc_miner::jobs::Answer<'_, serde_json::Value> {
+        use cpc_rpc::ChainApi;
+        Box::pin(self.with(move |api| Ok(api.job(&id)?.unwrap_or(serde_json::Value::Null))))
+    }
+    fn balance(&self, addr: cpc_primitives::Address) -> cpc_miner::jobs::Answer<'_, u128> {
+        Box::pin(self.with(move |api| {
+            api.0.engine.store().account(&addr).map(|a| a.balance).map_err(|e| cpc_rpc::ApiError::Internal(e.to_string()))
+        }))
+    }
+    fn blob_data(&self, root: H256) -> cpc_miner::jobs::Answer<'_, Option<Vec<u8>>> {
+        use cpc_state::StateView;
+        Box::pin(self.with(move |api| {
+            let b = api.0.engine.store().blob(&root).map_err(|e| cpc_rpc::ApiError::Internal(e.to_string()))?;
+            Ok(b.map(|b| b.data.clone()))
+        }))
+    }
+    fn put_blob(&self, blob: cpc_primitives::blob::Blob) -> cpc_miner::jobs::Answer<'_, H256> {
+        Box::pin(self.with(move |api| api.0.engine.store().put_blob(&blob).map_err(|e| cpc_rpc::ApiError::Rejected(e.to_string()))))
+    }
+}
+
 /// The in-process miner's way into this node: its results enter the pool like any other
 /// transaction. Holds the node weakly (the node holds the miner's handle: a strong reference
 /// here would be a cycle that keeps the database open at exit).
-pub struct LocalSink(pub std::sync::Weak<Node>);
+/// One sink serves the synthetic miner's threads and the market job loop, which sign with the
+/// same account: `nonce_lock` makes each "next nonce, sign, admit" one step, so two senders
+/// never draw the same nonce (the second would be refused as a replacement at the same price).
+pub struct LocalSink {
+    node: std::sync::Weak<Node>,
+    nonce_lock: Mutex<()>,
+}
+
+impl LocalSink {
+    pub fn new(node: &Arc<Node>) -> LocalSink {
+        LocalSink { node: Arc::downgrade(node), nonce_lock: Mutex::new(()) }
+    }
+
+    /// The account's next nonce: its committed nonce past what it has in the pool.
+    fn next_nonce(node: &Node, key: &cpc_primitives::SecretKey) -> u64 {
+        let from = cpc_primitives::Address::from_public_key(&key.public_key());
+        let committed = node.engine.store().account(&from).map(|a| a.nonce).unwrap_or(0);
+        node.engine.mempool().pending_nonce(&from, committed)
+    }
+}
 
 impl cpc_miner::ResultSink for LocalSink {
     fn submit(&self, key: &cpc_primitives::SecretKey, r: &cpc_primitives::ComputeResult) -> Result<H256, (String, String)> {
-        let Some(node) = self.0.upgrade() else {
+        let Some(node) = self.node.upgrade() else {
             return Err(("stopped".into(), "the node is shutting down".into()));
         };
-        let from = cpc_primitives::Address::from_public_key(&key.public_key());
-        let committed = node.engine.store().account(&from).map(|a| a.nonce).unwrap_or(0);
-        let nonce = node.engine.mempool().pending_nonce(&from, committed);
+        let _one_at_a_time = self.nonce_lock.lock();
+        let nonce = LocalSink::next_nonce(&node, key);
         let tx = cpc_miner::result_tx(key, r, &node.engine.params().chain_id, nonce, node.engine.params().min_gas_price);
         node.submit(tx).map_err(|e| (e.reason().to_string(), e.to_string()))
     }

@@ -4,7 +4,8 @@
 //! loop; then the attacks: a worker that did not claim cannot submit, a C with one wrong entry
 //! is refused and costs its worker nothing, a lapsed claim forfeits its bond, a passed
 //! deadline refunds the poster. On four validators the blobs travel: each node fetches a
-//! gossiped job transaction's data from its peers before admitting it.
+//! gossiped job transaction's data from its peers before admitting it. A node's own miner
+//! (`--mine --jobs`) takes jobs too.
 
 use cpc_primitives::blob::Blob;
 use cpc_primitives::*;
@@ -480,4 +481,65 @@ async fn a_relayer_that_cannot_back_its_job_with_data_is_penalised_and_one_that_
     assert!(!call(&c, "job_getBlob", vec![a.root().to_hex().into()]).await.unwrap().is_null(), "A is held now");
     let held = call(&c, "job_getBlob", vec![a2.root().to_hex().into()]).await.unwrap();
     assert_eq!((held["kind"].as_str(), held["cols"].as_u64()), (Some("int8"), Some(k as u64)), "A2 kept as the job's reading");
+}
+
+/// `cpcd --mine --jobs`: the node's own miner claims a job with its account, computes C on
+/// the CPU, hands C to its node's store and is paid, while its synthetic shares go on from the
+/// same account (one nonce sequence for both). `--jobs` needs `--mine` and a chain with a market.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_in_process_miner_with_jobs_claims_computes_and_is_paid() {
+    let out = Command::new(cpcd_path()).args(["--dev", "--jobs"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mine"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A chain without the market refuses --jobs at start, naming why.
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = testnet_init(dir.path(), 1, 1, "300ms").unwrap();
+    let toml = std::fs::read_to_string(dirs[0].join("cpcd.toml")).unwrap();
+    let miner = toml.lines().find_map(|l| l.strip_prefix("validator = ")).unwrap().trim_matches('"').to_string();
+    let mut off = Command::new(cpcd_path())
+        .args(["--datadir", dirs[0].to_str().unwrap(), "--http.port", "0", "--mine", "--jobs", "--cpu-threads", "1", "--miner", &miner])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = off.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = off.kill();
+            panic!("cpcd --jobs on a chain without a market did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut off.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success() && err.contains("no task market"), "{status}: {err}");
+
+    let node = NodeProc::start_dev(None, &["--dev.block-time", "300ms", "--mine", "--jobs", "--cpu-threads", "1"]).unwrap();
+    let c = node.client();
+    let ks = keys();
+    let (poster, miner) = (&ks[1], addr_of(&ks[0]));
+    let (m, k, n) = (64usize, 300usize, 48usize);
+    let (a, b) = (matrix(m, k, 21), matrix(k, n, 22));
+    let a_root = put(&c, &Blob::from_i8(m as u32, k as u32, &a).unwrap()).await;
+    let b_root = put(&c, &Blob::from_i8(k as u32, n as u32, &b).unwrap()).await;
+    let head = block_number(&c).await.unwrap();
+    let post = tx(poster, TxType::PostJob, 10 * CPC, nonce(&c, &addr_of(poster)).await, payload(json!({"m": m, "k": k, "n": n,
+        "a_root": a_root, "b_root": b_root, "bond": (2 * CPC).to_string(), "claim_blocks": 100, "deadline": head + 400,
+        "retention": 10})));
+    send(&c, &post).await.unwrap();
+    let id = post.hash().to_hex();
+    let done = wait_job(&c, &id, "done", 60).await;
+    assert_eq!(done["claimant"], json!(miner.to_string()), "the node's miner account claimed it");
+    let want = Blob::from_i32(m as u32, n as u32, &product(&a, &b, m, k, n)).unwrap().root().to_hex();
+    assert_eq!(done["result_root"], json!(want), "C is A·B computed here");
+    let r = call(&c, "poc_getResultByTask", vec![format!("job:{id}").into()]).await.unwrap();
+    assert_eq!(r["worker_address"], json!(miner.to_string()));
+    // Synthetic shares went on beside the job, and none was refused for its nonce.
+    let status = call(&c, "miner_status", vec![]).await.unwrap();
+    assert!(status["results_accepted"].as_u64().unwrap() > 0, "{status}");
+    assert!(status["results_rejected"].get("nonce").is_none(), "{status}");
 }

@@ -232,6 +232,10 @@ pub struct MiningFlags {
     /// --dev: dev account 0).
     #[arg(long)]
     pub miner: Option<String>,
+    /// Also work on the task market (with --mine): claim open jobs the miner's account can
+    /// bond, compute them on the CPU and submit; synthetic mining goes on beside them.
+    #[arg(long, requires = "mine")]
+    pub jobs: bool,
 }
 
 /// The mining devices and their limits (`cpcd --mine` and `cpcd worker` alike).
