@@ -19,6 +19,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Open jobs one `job_getOpenJobs` page holds (the most a call returns), and the pages one
+/// look for a job reads at most.
+pub const OPEN_JOBS_PAGE: usize = 100;
+const OPEN_JOBS_PAGES: usize = 10;
+
 /// How often the loop looks for open jobs.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -33,8 +38,9 @@ pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
 /// What the job loop asks of its node; jobs are `job_getJob`'s JSON (docs/RPC.md).
 pub trait JobNode: Send + Sync {
-    /// Open jobs in posting order (at most 25).
-    fn open_jobs(&self) -> Answer<'_, Vec<Value>>;
+    /// A page of open jobs in posting order ([`OPEN_JOBS_PAGE`] at most), after the job
+    /// `after` when given.
+    fn open_jobs(&self, after: Option<H256>) -> Answer<'_, Vec<Value>>;
     /// A job, or Null.
     fn job(&self, id: H256) -> Answer<'_, Value>;
     fn balance(&self, addr: Address) -> Answer<'_, u128>;
@@ -54,8 +60,8 @@ impl WsJobNode {
 }
 
 impl JobNode for WsJobNode {
-    fn open_jobs(&self) -> Answer<'_, Vec<Value>> {
-        Box::pin(self.call("job_getOpenJobs", rpc_params![]))
+    fn open_jobs(&self, after: Option<H256>) -> Answer<'_, Vec<Value>> {
+        Box::pin(self.call("job_getOpenJobs", rpc_params![OPEN_JOBS_PAGE, after.map(|a| a.to_hex())]))
     }
     fn job(&self, id: H256) -> Answer<'_, Value> {
         Box::pin(self.call("job_getJob", rpc_params![id.to_hex()]))
@@ -122,11 +128,23 @@ impl JobWorker {
     }
 
     /// The first open job whose bond this account can lock (keeping room for the fees).
+    /// Looks at most [`OPEN_JOBS_PAGES`] pages deep, so that jobs with bonds out of reach at
+    /// the front of the queue do not hide the rest, without reading every open job each poll.
     async fn pick(&self) -> Result<Option<Value>> {
-        let open = self.node.open_jobs().await?;
         let balance = self.node.balance(self.addr).await?;
         let fees = 200_000u128 * 1_000_000; // a claim and a result at up to 10^6 base units per gas
-        Ok(open.into_iter().find(|j| amount(j, "bond").is_ok_and(|b| b.saturating_add(fees) <= balance)))
+        let mut after = None;
+        for _ in 0..OPEN_JOBS_PAGES {
+            let page = self.node.open_jobs(after).await?;
+            if let Some(j) = page.iter().find(|j| amount(j, "bond").is_ok_and(|b| b.saturating_add(fees) <= balance)) {
+                return Ok(Some(j.clone()));
+            }
+            match page.last() {
+                Some(last) if page.len() == OPEN_JOBS_PAGE => after = Some(root(last, "id")?),
+                _ => break,
+            }
+        }
+        Ok(None)
     }
 
     /// Claims, computes and submits one job; returns once the job is paid or lost.

@@ -160,9 +160,9 @@ impl LocalJobs {
 }
 
 impl cpc_miner::jobs::JobNode for LocalJobs {
-    fn open_jobs(&self) -> cpc_miner::jobs::Answer<'_, Vec<serde_json::Value>> {
+    fn open_jobs(&self, after: Option<H256>) -> cpc_miner::jobs::Answer<'_, Vec<serde_json::Value>> {
         use cpc_rpc::ChainApi;
-        Box::pin(self.with(|api| api.jobs(true, None, 25)))
+        Box::pin(self.with(move |api| api.jobs(true, None, after.as_ref(), cpc_miner::jobs::OPEN_JOBS_PAGE)))
     }
     fn job(&self, id: H256) -> cpc_miner::jobs::Answer<'_, serde_json::Value> {
         use cpc_rpc::ChainApi;

@@ -190,8 +190,8 @@ pub trait ChainApi: Send + Sync + 'static {
         Ok(None)
     }
     /// Jobs in posting order: open ones (`open`), or those a worker claimed or was paid for
-    /// (`worker`), at most `limit`.
-    fn jobs(&self, _open: bool, _worker: Option<&Address>, _limit: usize) -> Result<Vec<Value>, ApiError> {
+    /// (`worker`), at most `limit`, after the job `after` (exclusive; a page's last id).
+    fn jobs(&self, _open: bool, _worker: Option<&Address>, _after: Option<&H256>, _limit: usize) -> Result<Vec<Value>, ApiError> {
         Ok(vec![])
     }
     /// The chain's market parameters (genesis `market`) and the blob fee of the next block.
@@ -360,10 +360,11 @@ pub trait Job {
     fn get_blob(&self, root: String) -> RpcResult<Option<Value>>;
     #[method(name = "getJob")]
     fn get_job(&self, id: String) -> RpcResult<Option<Value>>;
+    /// `after`: the last job id of the previous page.
     #[method(name = "getOpenJobs")]
-    fn get_open_jobs(&self, limit: Option<usize>) -> RpcResult<Vec<Value>>;
+    fn get_open_jobs(&self, limit: Option<usize>, after: Option<String>) -> RpcResult<Vec<Value>>;
     #[method(name = "getWorkerJobs")]
-    fn get_worker_jobs(&self, worker: String, limit: Option<usize>) -> RpcResult<Vec<Value>>;
+    fn get_worker_jobs(&self, worker: String, limit: Option<usize>, after: Option<String>) -> RpcResult<Vec<Value>>;
     #[method(name = "getParams")]
     fn get_params(&self) -> RpcResult<Value>;
 }
@@ -396,12 +397,14 @@ impl<A: ChainApi> JobServer for CpcRpc<A> {
     fn get_job(&self, id: String) -> RpcResult<Option<Value>> {
         Ok(self.api.job(&parse_hash(&id)?)?)
     }
-    fn get_open_jobs(&self, limit: Option<usize>) -> RpcResult<Vec<Value>> {
-        Ok(self.api.jobs(true, None, jobs_limit(limit)?)?)
+    fn get_open_jobs(&self, limit: Option<usize>, after: Option<String>) -> RpcResult<Vec<Value>> {
+        let after = after.as_deref().map(parse_hash).transpose()?;
+        Ok(self.api.jobs(true, None, after.as_ref(), jobs_limit(limit)?)?)
     }
-    fn get_worker_jobs(&self, worker: String, limit: Option<usize>) -> RpcResult<Vec<Value>> {
+    fn get_worker_jobs(&self, worker: String, limit: Option<usize>, after: Option<String>) -> RpcResult<Vec<Value>> {
         let w = parse_address(&worker)?;
-        Ok(self.api.jobs(false, Some(&w), jobs_limit(limit)?)?)
+        let after = after.as_deref().map(parse_hash).transpose()?;
+        Ok(self.api.jobs(false, Some(&w), after.as_ref(), jobs_limit(limit)?)?)
     }
     fn get_params(&self) -> RpcResult<Value> {
         Ok(self.api.market_params()?)

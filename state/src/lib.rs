@@ -21,6 +21,6 @@ pub use market::{escrow_address, job_events, job_task_id, parse_job_task_id, Blo
 pub use params::{ChainParams, Economics, MarketParams, PocParams, StakingParams};
 pub use stake_exec::{BlockInputs, Infraction, LastCommit, StakingError, StakingSummary};
 pub use stake_tx::{CreateValidator, StakingTx};
-pub use store::{BlobPrune, CanonEntry, Durability, Head, Store, StoreError, StoredBlock, WorkerStats, MAX_BLOB_STORE_BYTES, UNREFERENCED_BLOB_BLOCKS};
+pub use store::{BlobPrune, CanonEntry, Durability, Head, JobList, Store, StoreError, StoredBlock, WorkerStats, MAX_BLOB_STORE_BYTES, UNREFERENCED_BLOB_BLOCKS};
 pub use tree::{account_leaf, AccountTree};
 pub use view::{AccountEntry, MemState, StateView, StorageError, Supply};

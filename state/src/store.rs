@@ -95,6 +95,49 @@ fn job_blob_roots(rec: &crate::market::JobRecord) -> impl Iterator<Item = H256> 
     [rec.a_root, rec.b_root].into_iter().chain(rec.result_root)
 }
 
+/// `jobopen/` ‖ posted height (u64 BE) ‖ tree slot (u64 BE) ‖ job id in `meta` (empty value):
+/// the job is open. Node-local, written with the block that changed the job, so that
+/// `job_getOpenJobs` reads a page in posting order instead of every job record ever posted.
+const JOB_OPEN_PREFIX: &[u8] = b"jobopen/";
+/// `jobworker/` ‖ claimant ‖ posted height ‖ slot ‖ job id in `meta` (empty value): the job's
+/// record names that claimant (a live claim, or the result it was paid for).
+const JOB_WORKER_PREFIX: &[u8] = b"jobworker/";
+/// Present once the job index above is complete (written with it, at open, for a datadir of a
+/// cpcd that had no index).
+const KEY_JOB_INDEX: &[u8] = b"jobindex";
+
+/// The store's own error inside a [`StateView`] error (a fresh Arc: unwrapping it cannot fail).
+fn store_error(e: StorageError) -> StoreError {
+    std::sync::Arc::try_unwrap(e.0).unwrap_or_else(|shared| StoreError::Corrupt { cf: CF_STAKING, reason: shared.to_string() })
+}
+
+/// Where a job sits in posting order: its posted height, its record's tree slot (the order the
+/// block created records in), its id.
+fn job_place(rec: &crate::market::JobRecord, slot: u64, id: &H256) -> Vec<u8> {
+    [&rec.posted_height.to_be_bytes()[..], &slot.to_be_bytes()[..], &id.0[..]].concat()
+}
+
+/// The index keys a job record is listed under.
+fn job_index_keys(rec: &crate::market::JobRecord, slot: u64, id: &H256) -> Vec<Vec<u8>> {
+    let place = job_place(rec, slot, id);
+    let mut keys = Vec::with_capacity(2);
+    if rec.status == crate::market::JobStatus::Open {
+        keys.push([JOB_OPEN_PREFIX, &place[..]].concat());
+    }
+    if let Some(w) = &rec.claimant {
+        keys.push([JOB_WORKER_PREFIX, &w.0[..], &place[..]].concat());
+    }
+    keys
+}
+
+/// Which jobs [`Store::jobs`] lists.
+#[derive(Clone, Copy, Debug)]
+pub enum JobList<'a> {
+    Open,
+    /// The jobs whose record names this claimant.
+    Worker(&'a Address),
+}
+
 /// `cert/` ‖ height (u64 BE) in `meta`: a block's commit certificate (BFT finality), written in
 /// the block's own commit batch. Kept in `meta` so that adding it changed no layout.
 const KEY_CERT_PREFIX: &[u8] = b"cert/";
@@ -451,6 +494,7 @@ impl Store {
             blob_bytes: Default::default(),
         };
         store.load_and_check().map_err(damaged)?;
+        store.ensure_job_index().map_err(damaged)?;
         *store.blob_bytes.lock().unwrap_or_else(|p| p.into_inner()) = store.count_blob_bytes().map_err(damaged)?;
         Ok(store)
     }
@@ -652,6 +696,84 @@ impl Store {
         Ok(())
     }
 
+    /// Builds the job index from the job records if this datadir has none yet (one written
+    /// by a cpcd before the index; a new datadir gets the marker at once).
+    fn ensure_job_index(&self) -> Result<(), StoreError> {
+        let meta = self.cf(CF_META);
+        if self.db.get_pinned_cf(meta, KEY_JOB_INDEX)?.is_some() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        let mut jobs = 0usize;
+        for (k, e) in self.stake_prefix(&[crate::stake::TAG_JOB]).map_err(store_error)? {
+            let Some(key @ StakeKey::Job(id)) = StakeKey::decode(&k) else { continue };
+            if e.is_removed() {
+                continue;
+            }
+            let Ok(StakeRecord::Job(rec)) = StakeRecord::from_bytes(&key, &e.value) else {
+                return Err(StoreError::Corrupt { cf: CF_STAKING, reason: format!("job record {id} does not decode") });
+            };
+            for k in job_index_keys(&rec, e.slot, &id) {
+                batch.put_cf(meta, k, []);
+            }
+            jobs += 1;
+        }
+        batch.put_cf(meta, KEY_JOB_INDEX, []);
+        self.write_synced(batch)?;
+        if jobs > 0 {
+            tracing::info!(jobs, "built the job index of this datadir");
+        }
+        Ok(())
+    }
+
+    /// Jobs in posting order (posted height, then the order their block created them), at
+    /// most `limit`, after the job `after` (exclusive) when given; `None` when `after` names no
+    /// job. Each is `(id, record)`. Reads one index page, not every job record.
+    pub fn jobs(&self, which: JobList<'_>, after: Option<&H256>, limit: usize) -> Result<Option<Vec<(H256, crate::market::JobRecord)>>, StoreError> {
+        let prefix = match which {
+            JobList::Open => JOB_OPEN_PREFIX.to_vec(),
+            JobList::Worker(w) => [JOB_WORKER_PREFIX, &w.0[..]].concat(),
+        };
+        let start = match after {
+            None => prefix.clone(),
+            Some(id) => match self.job_entry(id)? {
+                // The smallest key past the cursor's place: its place with a zero byte added.
+                Some((rec, slot)) => [&prefix[..], &job_place(&rec, slot, id)[..], &[0u8][..]].concat(),
+                None => return Ok(None),
+            },
+        };
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(self.cf(CF_META), rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward));
+        for item in iter {
+            let (k, _) = item?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            let rest = &k[prefix.len()..];
+            let id = rest.get(16..).and_then(|b| <[u8; 32]>::try_from(b).ok()).map(H256).ok_or_else(|| StoreError::Corrupt {
+                cf: CF_META,
+                reason: format!("job index entry: expected a 48-byte place, found {} bytes", rest.len()),
+            })?;
+            let (rec, _) = self.job_entry(&id)?.ok_or_else(|| StoreError::Inconsistent(format!("the job index lists {id}, which has no record")))?;
+            out.push((id, rec));
+        }
+        Ok(Some(out))
+    }
+
+    /// A job's record and its tree slot.
+    fn job_entry(&self, id: &H256) -> Result<Option<(crate::market::JobRecord, u64)>, StoreError> {
+        let key = StakeKey::Job(*id);
+        let Some(b) = self.db.get_pinned_cf(self.cf(CF_STAKING), key.encode())? else { return Ok(None) };
+        let e = decode_stake(&b)?;
+        if e.is_removed() {
+            return Ok(None);
+        }
+        match StakeRecord::from_bytes(&key, &e.value).map_err(|reason| StoreError::Corrupt { cf: CF_STAKING, reason })? {
+            StakeRecord::Job(rec) => Ok(Some((rec, e.slot))),
+            _ => Err(StoreError::Corrupt { cf: CF_STAKING, reason: format!("job key {id} holds another record") }),
+        }
+    }
+
     /// The canonical head, `None` before genesis.
     pub fn head(&self) -> Option<Head> {
         self.mem.read().head
@@ -720,10 +842,7 @@ impl Store {
                 cf: CF_META,
                 reason: format!("blobref entry of {root}: expected a 32-byte job id, found {} bytes", k.len() - prefix.len()),
             })?);
-            // The view's error wraps the store's own (a fresh Arc: unwrapping it cannot fail).
-            let record = self.stake_record(&StakeKey::Job(job)).map_err(|e| {
-                std::sync::Arc::try_unwrap(e.0).unwrap_or_else(|shared| StoreError::Corrupt { cf: CF_STAKING, reason: shared.to_string() })
-            })?;
+            let record = self.stake_record(&StakeKey::Job(job)).map_err(store_error)?;
             let Some(StakeRecord::Job(rec)) = record else { continue };
             match rec.closed_height {
                 None => return Ok(true),
@@ -1003,10 +1122,20 @@ impl Store {
         let mut blob_users = false;
         for (key, e) in &ch.stake {
             let Some(StakeKey::Job(job)) = StakeKey::decode(key) else { continue };
+            // The job index: drop the keys of the record as it was, add those of the record as
+            // it is (a batch applies in order, so a key in both stays).
+            if let Some((before, slot)) = self.job_entry(&job)? {
+                for k in job_index_keys(&before, slot, &job) {
+                    batch.delete_cf(self.cf(CF_META), k);
+                }
+            }
             if e.is_removed() {
                 continue;
             }
             let Ok(StakeRecord::Job(rec)) = StakeRecord::from_bytes(&StakeKey::Job(job), &e.value) else { continue };
+            for k in job_index_keys(&rec, e.slot, &job) {
+                batch.put_cf(self.cf(CF_META), k, []);
+            }
             blob_users = true;
             for root in job_blob_roots(&rec) {
                 batch.put_cf(self.cf(CF_META), blob_ref_key(&root, &job), []);

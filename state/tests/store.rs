@@ -746,3 +746,138 @@ fn a_blob_prune_pass_is_bounded_and_the_rest_waits() {
     assert_eq!(store.blob_bytes(), 0);
     assert_eq!(store.prune_blobs(due, 100).unwrap(), BlobPrune::default());
 }
+
+/// The job lists by a full scan of the job records, sorted by posted height then tree slot:
+/// what the index must agree with (computed without it).
+fn jobs_by_scan(store: &Store, worker: Option<&Address>) -> Vec<H256> {
+    use cpc_state::stake::{StakeKey, StakeRecord, TAG_JOB};
+    let mut all = Vec::new();
+    for (k, e) in store.stake_prefix(&[TAG_JOB]).unwrap() {
+        let Some(key @ StakeKey::Job(id)) = StakeKey::decode(&k) else { panic!("a job key") };
+        let Ok(StakeRecord::Job(rec)) = StakeRecord::from_bytes(&key, &e.value) else { panic!("a job record") };
+        let keep = match worker {
+            None => rec.status == JobStatus::Open,
+            Some(w) => rec.claimant.as_ref() == Some(w),
+        };
+        if keep {
+            all.push((rec.posted_height, e.slot, id));
+        }
+    }
+    all.sort();
+    all.into_iter().map(|(_, _, id)| id).collect()
+}
+
+/// Every page of a list, `per_page` at a time, each after the previous page's last id.
+fn jobs_paged(store: &Store, which: JobList<'_>, per_page: usize) -> Vec<H256> {
+    let (mut out, mut after) = (Vec::new(), None);
+    loop {
+        let page = store.jobs(which, after.as_ref(), per_page).unwrap().expect("a known cursor");
+        assert!(page.len() <= per_page);
+        out.extend(page.iter().map(|(id, _)| *id));
+        match page.last() {
+            Some((id, _)) if page.len() == per_page => after = Some(*id),
+            _ => return out,
+        }
+    }
+}
+
+#[test]
+fn the_job_index_lists_open_and_worker_jobs_in_posting_order_page_by_page_and_follows_each_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    init(&store);
+    let mut p = params();
+    p.market = MarketParams { enabled: true, blob_fee_per_byte: 0, ..MarketParams::default() };
+    let (a, b) = (Blob::from_i8(2, 3, &[1; 6]).unwrap(), Blob::from_i8(3, 2, &[2; 6]).unwrap());
+    store.put_blob(&a).unwrap();
+    store.put_blob(&b).unwrap();
+    let mut nonces = [0u64; 3];
+    let mut tx = |from: u8, t: TxType, amount: u128, v: serde_json::Value| {
+        let n = nonces[from as usize];
+        nonces[from as usize] += 1;
+        let payload = Payload::from_map(v.as_object().unwrap().clone()).unwrap();
+        UnsignedTx::at_intrinsic_gas("cpc-test", t, addr(from), None, amount, n, 1000, payload).sign(&key(from))
+    };
+    let post = |claim_blocks: u64| {
+        serde_json::json!({"m": 2, "k": 3, "n": 2, "a_root": a.root().to_hex(), "b_root": b.root().to_hex(), "bond": "1",
+            "claim_blocks": claim_blocks, "deadline": 500, "retention": 3})
+    };
+    let (w1, w2) = (addr(1), addr(2));
+    let check = |store: &Store, when: &str| {
+        for (which, worker) in [(JobList::Open, None), (JobList::Worker(&w1), Some(&w1)), (JobList::Worker(&w2), Some(&w2))] {
+            let want = jobs_by_scan(store, worker);
+            for per_page in [1, 2, 3, 100] {
+                assert_eq!(jobs_paged(store, which, per_page), want, "{when}: {which:?}, {per_page} a page");
+            }
+        }
+    };
+    let commit = |store: &Store, txs: Vec<Transaction>| {
+        let (blk, h, o) = next_block_with(store, &p, txs, &[]);
+        for (i, out) in o.outcomes.iter().enumerate() {
+            assert_eq!(out.status, TxStatus::Success, "tx {i} of block {}: {:?}", blk.header.height, out.error);
+        }
+        store.commit_block(&blk, &h, &o).unwrap();
+    };
+
+    // Seven jobs over three blocks (three, two, two): open in posting order.
+    let mut jobs = Vec::new();
+    for per_block in [3, 2, 2] {
+        let txs: Vec<Transaction> = (0..per_block).map(|i| tx(0, TxType::PostJob, 10, post(if i == 0 { 2 } else { 50 }))).collect();
+        jobs.extend(txs.iter().map(|t| t.hash()));
+        commit(&store, txs);
+        check(&store, "after posting");
+    }
+    assert_eq!(jobs_by_scan(&store, None), jobs, "the scan lists them as posted");
+    // Claims: jobs 0 (a 2-block claim) and 4 by worker 1, job 2 by worker 2; job 5 cancelled.
+    let claim = |id: &H256| serde_json::json!({"job_id": id.to_hex()});
+    commit(&store, vec![tx(1, TxType::ClaimJob, 1, claim(&jobs[0])), tx(1, TxType::ClaimJob, 1, claim(&jobs[4])), tx(2, TxType::ClaimJob, 1, claim(&jobs[2]))]);
+    commit(&store, vec![tx(0, TxType::CancelJob, 0, claim(&jobs[5]))]);
+    check(&store, "after claims and a cancel");
+    assert_eq!(jobs_by_scan(&store, None), [jobs[1], jobs[3], jobs[6]]);
+    assert_eq!(jobs_by_scan(&store, Some(&w1)), [jobs[0], jobs[4]]);
+    // Worker 1's claim on job 0 lapses: it reopens in its old place and leaves worker 1's list.
+    commit(&store, vec![]);
+    commit(&store, vec![]);
+    check(&store, "after a lapsed claim");
+    assert_eq!(jobs_by_scan(&store, None), [jobs[0], jobs[1], jobs[3], jobs[6]]);
+    assert_eq!(jobs_by_scan(&store, Some(&w1)), [jobs[4]]);
+    // Worker 2 is paid for job 2: it stays on worker 2's list (done), off the open one.
+    let r = ComputeResult {
+        task_id: format!("job:{}", jobs[2].to_hex()),
+        worker_address: w2.to_string(),
+        result_hash: Blob::from_i32(2, 2, &[0; 4]).unwrap().root().to_hex(),
+        proof: None,
+        nonce: None,
+        signature: None,
+    };
+    commit(&store, vec![UnsignedTx::submit_result("cpc-test", w2, &r, 1, 1000).sign(&key(2))]);
+    check(&store, "after a paid result");
+    assert_eq!(jobs_by_scan(&store, Some(&w2)), [jobs[2]]);
+
+    // A cursor is a place in posting order, open or not; an unknown id is no cursor.
+    let after_2 = store.jobs(JobList::Open, Some(&jobs[2]), 10).unwrap().unwrap();
+    assert_eq!(after_2.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [jobs[3], jobs[6]]);
+    assert!(store.jobs(JobList::Open, Some(&H256([7; 32])), 10).unwrap().is_none());
+
+    // A datadir of a cpcd before the index (no marker, no entries) gets it built at open.
+    let want: Vec<_> = [None, Some(&w1), Some(&w2)].iter().map(|w| jobs_by_scan(&store, *w)).collect();
+    drop(store);
+    {
+        let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &cfs).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        let index: Vec<Box<[u8]>> = db
+            .iterator_cf(meta, rocksdb::IteratorMode::Start)
+            .map(|kv| kv.unwrap().0)
+            .filter(|k| k.starts_with(b"jobopen/") || k.starts_with(b"jobworker/") || &k[..] == b"jobindex")
+            .collect();
+        assert_eq!(index.len(), 4 + 1 + 1 + 1, "open, worker 1, worker 2 entries and the marker");
+        for k in index {
+            db.delete_cf(meta, k).unwrap();
+        }
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(jobs_paged(&store, JobList::Open, 2), want[0]);
+    assert_eq!(jobs_paged(&store, JobList::Worker(&w1), 2), want[1]);
+    assert_eq!(jobs_paged(&store, JobList::Worker(&w2), 2), want[2]);
+}

@@ -229,6 +229,14 @@ async fn thieves_forgers_lapsed_claims_and_passed_deadlines() {
     let (id1, id2) = (job1.hash().to_hex(), job2.hash().to_hex());
     wait_receipt(&c, &id2, Duration::from_secs(10)).await.unwrap();
     let poster_before = balance(&c, &addr_of(poster)).await.unwrap();
+    // The open jobs page by page in posting order, each page after the last id of the one before.
+    let ids = |v: Value| v.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(call(&c, "job_getOpenJobs", vec![]).await.unwrap()), [id1.clone(), id2.clone()]);
+    assert_eq!(ids(call(&c, "job_getOpenJobs", vec![1.into()]).await.unwrap()), [id1.clone()]);
+    assert_eq!(ids(call(&c, "job_getOpenJobs", vec![1.into(), id1.clone().into()]).await.unwrap()), [id2.clone()]);
+    assert!(ids(call(&c, "job_getOpenJobs", vec![1.into(), id2.clone().into()]).await.unwrap()).is_empty());
+    let err = call(&c, "job_getOpenJobs", vec![1.into(), "ab".repeat(32).into()]).await.unwrap_err().to_string();
+    assert!(err.contains("names none"), "{err}");
 
     // A POST_JOB whose inputs the node does not hold is refused at once.
     let missing = tx(poster, TxType::PostJob, CPC, p0 + 2, payload(json!({"m": 2, "k": 2, "n": 2, "a_root": "ab".repeat(32),

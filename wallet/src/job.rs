@@ -99,6 +99,12 @@ pub enum JobCmd {
     List {
         #[arg(long, value_name = "ADDRESS")]
         worker: Option<Address>,
+        /// At most this many (1-100).
+        #[arg(long, default_value_t = 25)]
+        limit: usize,
+        /// The page after this job (the last id of the previous page).
+        #[arg(long, value_name = "JOB_ID")]
+        after: Option<H256>,
     },
     /// Download a job's input (a, b) or result (c), check it against its root, write `.npy`
     /// (`cpcd job result ID --out C.npy` is the same with the result).
@@ -237,10 +243,11 @@ async fn job(args: JobArgs) -> Result<()> {
             }
             Ok(())
         }
-        JobCmd::List { worker } => {
+        JobCmd::List { worker, limit, after } => {
+            let after = after.map(|a| Value::String(a.to_hex())).unwrap_or(Value::Null);
             let v: Vec<Value> = match worker {
-                Some(w) => rpc.call("job_getWorkerJobs", vec![w.to_string().into()]).await?,
-                None => rpc.call("job_getOpenJobs", vec![]).await?,
+                Some(w) => rpc.call("job_getWorkerJobs", vec![w.to_string().into(), limit.into(), after]).await?,
+                None => rpc.call("job_getOpenJobs", vec![limit.into(), after]).await?,
             };
             if args.node.json {
                 println!("{}", Value::Array(v));

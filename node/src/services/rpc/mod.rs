@@ -550,24 +550,14 @@ impl ChainApi for Api {
         }
     }
 
-    fn jobs(&self, open: bool, worker: Option<&Address>, limit: usize) -> Result<Vec<Value>, ApiError> {
-        use cpc_state::stake::{StakeRecord, TAG_JOB};
-        use cpc_state::StateView;
-        let store = self.0.engine.store();
-        let mut all = Vec::new();
-        for (k, e) in store.stake_prefix(&[TAG_JOB]).map_err(internal)? {
-            let key = cpc_state::stake::StakeKey::decode(&k).ok_or_else(|| internal("a job key that does not decode"))?;
-            let (cpc_state::stake::StakeKey::Job(id), Ok(StakeRecord::Job(rec))) = (key, StakeRecord::from_bytes(&key, &e.value)) else {
-                return Err(internal(format!("job record {} does not decode", hex::encode(&k))));
-            };
-            let keep = if open { rec.status == cpc_state::JobStatus::Open } else { rec.claimant.as_ref() == worker };
-            if keep {
-                all.push((rec.posted_height, e.slot, id, rec));
-            }
-        }
-        // Posting order (height, then the tree slot the record took in its block).
-        all.sort_by_key(|(h, slot, _, _)| (*h, *slot));
-        Ok(all.into_iter().take(limit).map(|(_, _, id, rec)| job_view(&id, &rec)).collect())
+    fn jobs(&self, open: bool, worker: Option<&Address>, after: Option<&H256>, limit: usize) -> Result<Vec<Value>, ApiError> {
+        let which = match (open, worker) {
+            (true, _) | (false, None) => cpc_state::JobList::Open,
+            (false, Some(w)) => cpc_state::JobList::Worker(w),
+        };
+        let page = self.0.engine.store().jobs(which, after, limit).map_err(internal)?;
+        let page = page.ok_or_else(|| ApiError::InvalidParams(format!("after: expected the id of a job, found {}, which names none", after.expect("None only for an unknown cursor"))))?;
+        Ok(page.iter().map(|(id, rec)| job_view(id, rec)).collect())
     }
 
     fn market_params(&self) -> Result<Value, ApiError> {
