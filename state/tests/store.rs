@@ -620,6 +620,34 @@ fn market_blobs_are_kept_under_their_root_counted_across_restarts_and_capped() {
     assert_eq!(store.blob(&c.root()).unwrap().unwrap().as_i32(), c.as_i32());
 }
 
+/// Params with the market on and no blob fee (balances read as price and gas only).
+fn market_params() -> ChainParams {
+    let mut p = params();
+    p.market = MarketParams { enabled: true, blob_fee_per_byte: 0, ..MarketParams::default() };
+    p
+}
+
+/// Signs market transactions from accounts 0-2 at their next nonces.
+fn market_signer() -> impl FnMut(u8, TxType, u128, serde_json::Value) -> Transaction {
+    let mut nonces = [0u64; 3];
+    move |from: u8, t: TxType, amount: u128, v: serde_json::Value| {
+        let n = nonces[from as usize];
+        nonces[from as usize] += 1;
+        let payload = Payload::from_map(v.as_object().unwrap().clone()).unwrap();
+        UnsignedTx::at_intrinsic_gas("cpc-test", t, addr(from), None, amount, n, 1000, payload).sign(&key(from))
+    }
+}
+
+/// Commits the next block with `txs`, each of which must succeed.
+fn commit_market_block(store: &Store, p: &ChainParams, txs: Vec<Transaction>) -> u64 {
+    let (b, h, o) = next_block_with(store, p, txs, &[]);
+    for (i, out) in o.outcomes.iter().enumerate() {
+        assert_eq!(out.status, TxStatus::Success, "tx {i} of block {}: {:?}", b.header.height, out.error);
+    }
+    store.commit_block(&b, &h, &o).unwrap();
+    b.header.height
+}
+
 /// The market's node-local blob bookkeeping against real commits: a blob goes once every job
 /// that uses it is closed and past its retention (not a block before), a blob no job uses goes
 /// UNREFERENCED_BLOB_BLOCKS after it was put, the byte count follows (also across a restart),
@@ -629,8 +657,7 @@ fn market_blobs_are_pruned_once_every_job_using_them_is_past_its_retention() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     init(&store);
-    let mut p = params();
-    p.market = MarketParams { enabled: true, blob_fee_per_byte: 0, ..MarketParams::default() };
+    let p = market_params();
     let blob = |seed: i8, rows: u32, cols: u32| Blob::from_i8(rows, cols, &vec![seed; (rows * cols) as usize]).unwrap();
     let (a1, a2, shared_b, unused) = (blob(1, 2, 3), blob(2, 2, 3), blob(3, 3, 2), blob(4, 1, 1));
     let c1 = Blob::from_i32(2, 2, &[9, 9, 9, 9]).unwrap();
@@ -639,26 +666,16 @@ fn market_blobs_are_pruned_once_every_job_using_them_is_past_its_retention() {
         store.put_blob(b).unwrap();
     }
     let put_at = store.head().unwrap().height;
-    let mut nonces = [0u64; 3];
-    let mut tx = |from: u8, t: TxType, amount: u128, v: serde_json::Value| {
-        let n = nonces[from as usize];
-        nonces[from as usize] += 1;
-        let payload = Payload::from_map(v.as_object().unwrap().clone()).unwrap();
-        UnsignedTx::at_intrinsic_gas("cpc-test", t, addr(from), None, amount, n, 1000, payload).sign(&key(from))
-    };
+    let mut tx = market_signer();
     let retention = 3u64;
     let post = |a: &Blob| {
         serde_json::json!({"m": 2, "k": 3, "n": 2, "a_root": a.root().to_hex(), "b_root": shared_b.root().to_hex(), "bond": "1",
             "claim_blocks": 50, "deadline": 500, "retention": retention})
     };
     let commit = |store: &Store, txs: Vec<Transaction>| {
-        let (b, h, o) = next_block_with(store, &p, txs, &[]);
-        for (i, out) in o.outcomes.iter().enumerate() {
-            assert_eq!(out.status, TxStatus::Success, "tx {i} of block {}: {:?}", b.header.height, out.error);
-        }
-        store.commit_block(&b, &h, &o).unwrap();
+        let height = commit_market_block(store, &p, txs);
         // What the engine does after each commit.
-        store.prune_blobs(b.header.height, 1024).unwrap()
+        store.prune_blobs(height, 1024).unwrap()
     };
     let held = |store: &Store, b: &Blob| store.blob(&b.root()).unwrap().is_some();
 
@@ -786,18 +803,11 @@ fn the_job_index_lists_open_and_worker_jobs_in_posting_order_page_by_page_and_fo
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     init(&store);
-    let mut p = params();
-    p.market = MarketParams { enabled: true, blob_fee_per_byte: 0, ..MarketParams::default() };
+    let p = market_params();
     let (a, b) = (Blob::from_i8(2, 3, &[1; 6]).unwrap(), Blob::from_i8(3, 2, &[2; 6]).unwrap());
     store.put_blob(&a).unwrap();
     store.put_blob(&b).unwrap();
-    let mut nonces = [0u64; 3];
-    let mut tx = |from: u8, t: TxType, amount: u128, v: serde_json::Value| {
-        let n = nonces[from as usize];
-        nonces[from as usize] += 1;
-        let payload = Payload::from_map(v.as_object().unwrap().clone()).unwrap();
-        UnsignedTx::at_intrinsic_gas("cpc-test", t, addr(from), None, amount, n, 1000, payload).sign(&key(from))
-    };
+    let mut tx = market_signer();
     let post = |claim_blocks: u64| {
         serde_json::json!({"m": 2, "k": 3, "n": 2, "a_root": a.root().to_hex(), "b_root": b.root().to_hex(), "bond": "1",
             "claim_blocks": claim_blocks, "deadline": 500, "retention": 3})
@@ -812,11 +822,7 @@ fn the_job_index_lists_open_and_worker_jobs_in_posting_order_page_by_page_and_fo
         }
     };
     let commit = |store: &Store, txs: Vec<Transaction>| {
-        let (blk, h, o) = next_block_with(store, &p, txs, &[]);
-        for (i, out) in o.outcomes.iter().enumerate() {
-            assert_eq!(out.status, TxStatus::Success, "tx {i} of block {}: {:?}", blk.header.height, out.error);
-        }
-        store.commit_block(&blk, &h, &o).unwrap();
+        commit_market_block(store, &p, txs);
     };
 
     // Seven jobs over three blocks (three, two, two): open in posting order.
