@@ -162,7 +162,7 @@ impl LocalJobs {
 impl cpc_miner::jobs::JobNode for LocalJobs {
     fn open_jobs(&self, after: Option<H256>) -> cpc_miner::jobs::Answer<'_, Vec<serde_json::Value>> {
         use cpc_rpc::ChainApi;
-        Box::pin(self.with(move |api| api.jobs(true, None, after.as_ref(), cpc_miner::jobs::OPEN_JOBS_PAGE)))
+        Box::pin(self.with(move |api| api.jobs(None, after.as_ref(), cpc_miner::jobs::OPEN_JOBS_PAGE)))
     }
     fn job(&self, id: H256) -> cpc_miner::jobs::Answer<'_, serde_json::Value> {
         use cpc_rpc::ChainApi;
@@ -181,7 +181,11 @@ impl cpc_miner::jobs::JobNode for LocalJobs {
         }))
     }
     fn put_blob(&self, blob: cpc_primitives::blob::Blob) -> cpc_miner::jobs::Answer<'_, H256> {
-        Box::pin(self.with(move |api| api.0.engine.store().put_blob(&blob).map_err(|e| cpc_rpc::ApiError::Rejected(e.to_string()))))
+        use cpc_rpc::ChainApi;
+        Box::pin(async move {
+            let put = self.with(move |api| api.put_blob(blob.kind, blob.rows, blob.cols, blob.data)).await?;
+            Ok(serde_json::from_value(put["root"].clone())?)
+        })
     }
 }
 

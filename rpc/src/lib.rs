@@ -189,9 +189,9 @@ pub trait ChainApi: Send + Sync + 'static {
     fn job(&self, _id: &H256) -> Result<Option<Value>, ApiError> {
         Ok(None)
     }
-    /// Jobs in posting order: open ones (`open`), or those a worker claimed or was paid for
-    /// (`worker`), at most `limit`, after the job `after` (exclusive; a page's last id).
-    fn jobs(&self, _open: bool, _worker: Option<&Address>, _after: Option<&H256>, _limit: usize) -> Result<Vec<Value>, ApiError> {
+    /// Jobs in posting order: open ones (no `worker`), or those `worker` claimed or was paid
+    /// for, at most `limit`, after the job `after` (exclusive; a page's last id).
+    fn jobs(&self, _worker: Option<&Address>, _after: Option<&H256>, _limit: usize) -> Result<Vec<Value>, ApiError> {
         Ok(vec![])
     }
     /// The chain's market parameters (genesis `market`) and the blob fee of the next block.
@@ -399,12 +399,12 @@ impl<A: ChainApi> JobServer for CpcRpc<A> {
     }
     fn get_open_jobs(&self, limit: Option<usize>, after: Option<String>) -> RpcResult<Vec<Value>> {
         let after = after.as_deref().map(parse_hash).transpose()?;
-        Ok(self.api.jobs(true, None, after.as_ref(), jobs_limit(limit)?)?)
+        Ok(self.api.jobs(None, after.as_ref(), jobs_limit(limit)?)?)
     }
     fn get_worker_jobs(&self, worker: String, limit: Option<usize>, after: Option<String>) -> RpcResult<Vec<Value>> {
         let w = parse_address(&worker)?;
         let after = after.as_deref().map(parse_hash).transpose()?;
-        Ok(self.api.jobs(false, Some(&w), after.as_ref(), jobs_limit(limit)?)?)
+        Ok(self.api.jobs(Some(&w), after.as_ref(), jobs_limit(limit)?)?)
     }
     fn get_params(&self) -> RpcResult<Value> {
         Ok(self.api.market_params()?)

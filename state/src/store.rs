@@ -707,9 +707,6 @@ impl Store {
         let mut jobs = 0usize;
         for (k, e) in self.stake_prefix(&[crate::stake::TAG_JOB]).map_err(store_error)? {
             let Some(key @ StakeKey::Job(id)) = StakeKey::decode(&k) else { continue };
-            if e.is_removed() {
-                continue;
-            }
             let Ok(StakeRecord::Job(rec)) = StakeRecord::from_bytes(&key, &e.value) else {
                 return Err(StoreError::Corrupt { cf: CF_STAKING, reason: format!("job record {id} does not decode") });
             };
@@ -763,11 +760,7 @@ impl Store {
     /// A job's record and its tree slot.
     fn job_entry(&self, id: &H256) -> Result<Option<(crate::market::JobRecord, u64)>, StoreError> {
         let key = StakeKey::Job(*id);
-        let Some(b) = self.db.get_pinned_cf(self.cf(CF_STAKING), key.encode())? else { return Ok(None) };
-        let e = decode_stake(&b)?;
-        if e.is_removed() {
-            return Ok(None);
-        }
+        let Some(e) = self.stake_entry(&key.encode()).map_err(store_error)?.filter(|e| !e.is_removed()) else { return Ok(None) };
         match StakeRecord::from_bytes(&key, &e.value).map_err(|reason| StoreError::Corrupt { cf: CF_STAKING, reason })? {
             StakeRecord::Job(rec) => Ok(Some((rec, e.slot))),
             _ => Err(StoreError::Corrupt { cf: CF_STAKING, reason: format!("job key {id} holds another record") }),

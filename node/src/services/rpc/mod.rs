@@ -550,11 +550,8 @@ impl ChainApi for Api {
         }
     }
 
-    fn jobs(&self, open: bool, worker: Option<&Address>, after: Option<&H256>, limit: usize) -> Result<Vec<Value>, ApiError> {
-        let which = match (open, worker) {
-            (true, _) | (false, None) => cpc_state::JobList::Open,
-            (false, Some(w)) => cpc_state::JobList::Worker(w),
-        };
+    fn jobs(&self, worker: Option<&Address>, after: Option<&H256>, limit: usize) -> Result<Vec<Value>, ApiError> {
+        let which = worker.map_or(cpc_state::JobList::Open, cpc_state::JobList::Worker);
         let page = self.0.engine.store().jobs(which, after, limit).map_err(internal)?;
         let page = page.ok_or_else(|| ApiError::InvalidParams(format!("after: expected the id of a job, found {}, which names none", after.expect("None only for an unknown cursor"))))?;
         Ok(page.iter().map(|(id, rec)| job_view(id, rec)).collect())
