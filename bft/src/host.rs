@@ -45,14 +45,28 @@ impl EngineHost {
     }
 }
 
-fn decode_block(bytes: &[u8]) -> std::result::Result<Block, String> {
+fn check_size(bytes: &[u8]) -> std::result::Result<(), String> {
     if bytes.len() > MAX_PROPOSAL_BYTES {
         return Err(format!(
-            "block of {} bytes, at most {MAX_PROPOSAL_BYTES}",
+            "proposal of {} bytes, at most {MAX_PROPOSAL_BYTES}",
             bytes.len()
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| format!("undecodable block: {e}"))
+    Ok(())
+}
+
+/// The block a proposal carries and the blobs beside it ([`crate::proposal`]).
+fn decode_proposal(
+    bytes: &[u8],
+) -> std::result::Result<(Block, Vec<cpc_primitives::blob::Blob>), String> {
+    check_size(bytes)?;
+    crate::proposal::decode(bytes)
+}
+
+fn decode_block(bytes: &[u8]) -> std::result::Result<Block, String> {
+    check_size(bytes)?;
+    let (json, _) = crate::proposal::split(bytes)?;
+    serde_json::from_slice(json).map_err(|e| format!("undecodable block: {e}"))
 }
 
 impl Application for EngineHost {
@@ -82,8 +96,11 @@ impl Application for EngineHost {
                 block.header.height
             ));
         }
-        let bytes = serde_json::to_vec(&block).wrap_err("encoding the proposal")?;
-        Ok((BlockId(block.hash().0), bytes))
+        let json = serde_json::to_vec(&block).wrap_err("encoding the proposal")?;
+        // The market data its transactions name travels with it, within the stream's bound.
+        let budget = MAX_PROPOSAL_BYTES.saturating_sub(json.len() + 64);
+        let blobs = self.blocking(|e| e.proposal_blobs(&block, budget));
+        Ok((BlockId(block.hash().0), crate::proposal::encode(json, &blobs)))
     }
 
     fn validate(
@@ -92,7 +109,7 @@ impl Application for EngineHost {
         round: u32,
         bytes: &[u8],
     ) -> std::result::Result<BlockId, String> {
-        let block = decode_block(bytes)?;
+        let (block, blobs) = decode_proposal(bytes)?;
         let h = &block.header;
         if h.height != height {
             return Err(format!("expected height {height}, found {}", h.height));
@@ -113,9 +130,12 @@ impl Application for EngineHost {
                 h.proposer_address, h.round
             ));
         }
-        let hash = self
-            .blocking(|e| e.check_proposal(&block))
-            .map_err(|e| e.to_string())?;
+        // The proposer's blobs are kept only once it is known to be this round's proposer,
+        // and only those its block names (checked there); then the block is checked with them.
+        let hash = self.blocking(|e| {
+            e.take_proposal_blobs(&block, &blobs)?;
+            e.check_proposal(&block).map_err(|e| e.to_string())
+        })?;
         Ok(BlockId(hash.0))
     }
 
@@ -129,7 +149,7 @@ impl Application for EngineHost {
         bytes: &[u8],
         cert: &CommitCertificate<CpcContext>,
     ) -> Result<()> {
-        let block = decode_block(bytes).map_err(|e| eyre!(e))?;
+        let (block, blobs) = decode_proposal(bytes).map_err(|e| eyre!(e))?;
         if block.header.height != height {
             return Err(eyre!(
                 "decided height {height}, block at {}",
@@ -138,6 +158,11 @@ impl Application for EngineHost {
         }
         let cert =
             encode_certificate(cert).map_err(|e| eyre!("certificate of height {height}: {e}"))?;
+        // Decided without this node's vote (it may not have checked it): the data that came
+        // with it is kept all the same, so this node can serve it for its retention.
+        if let Err(e) = self.blocking(|e| e.take_proposal_blobs(&block, &blobs)) {
+            tracing::warn!(height, "the blobs of the decided block not kept: {e}");
+        }
         self.blocking(|e| e.commit_decided(&block, &cert))
             .map_err(|e| eyre!("committing height {height}: {e}"))?;
         Ok(())

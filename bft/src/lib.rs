@@ -9,6 +9,7 @@ pub mod context;
 pub mod evidence;
 pub mod host;
 pub mod metrics;
+pub mod proposal;
 pub mod service;
 pub mod signing;
 pub mod toy;

@@ -105,6 +105,32 @@ pub fn check_market_data<V: StateView + ?Sized>(
     }
 }
 
+/// The blobs a transaction names (in block order): A and B of a POST_JOB, C of a job result;
+/// none for other transactions or with the market off. Read from the transaction alone (no
+/// state), so a proposer and its validators agree on which blobs travel with a proposal.
+pub fn named_blobs(tx: &Transaction, market_enabled: bool) -> Vec<H256> {
+    if !market_enabled {
+        return Vec::new();
+    }
+    match tx.tx_type {
+        TxType::PostJob => match JobTx::parse(tx) {
+            Some(Ok(JobTx::Post(p))) => vec![p.a_root, p.b_root],
+            _ => Vec::new(),
+        },
+        TxType::SubmitResult => match ComputeResult::from_payload(&tx.payload) {
+            Ok(r) if is_job_result(&r, market_enabled) => H256::from_hex(&r.result_hash).into_iter().collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// The blobs a block's transactions name, each once, in block order.
+pub fn block_named_blobs(block: &cpc_primitives::Block, market_enabled: bool) -> Vec<H256> {
+    let mut seen = std::collections::HashSet::new();
+    block.transactions.iter().flat_map(|tx| named_blobs(tx, market_enabled)).filter(|r| seen.insert(*r)).collect()
+}
+
 /// Freivalds' check of the C held under `root` against the job's A and B.
 pub fn check_product<V: StateView + ?Sized>(view: &V, job: &H256, rec: &cpc_state::JobRecord, root: &H256) -> Result<(), MarketDataError> {
     let c = blob(view, "result C", root, BlobKind::Int32, rec.m, rec.n)?;

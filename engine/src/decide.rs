@@ -98,3 +98,72 @@ pub enum EvidenceRecordError {
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
 }
+
+/// The blobs that travel with a proposal: the data its market transactions name, so that a
+/// validator that missed a transaction's gossip (and the fetch that goes with it) can still
+/// check the proposal before voting (docs/MARKET.md, "With the proposal").
+impl Engine {
+    /// The blobs `block`'s transactions name that this node holds, in block order, until
+    /// `budget` bytes of their encoding (a proposal stream has a size bound; a blob past it is
+    /// left out and the validators that hold it by gossip still check it).
+    pub fn proposal_blobs(&self, block: &Block, budget: usize) -> Vec<std::sync::Arc<cpc_state::Blob>> {
+        use cpc_state::StateView;
+        let mut used = 0usize;
+        let mut out = Vec::new();
+        for root in cpc_consensus::block_named_blobs(block, self.params.market.enabled) {
+            match self.store.blob(&root) {
+                Ok(Some(b)) => {
+                    let size = b.data.len() + 16;
+                    if used + size > budget {
+                        tracing::warn!(%root, used, budget, "a blob left out of the proposal: the stream would pass its bound");
+                        continue;
+                    }
+                    used += size;
+                    out.push(b);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%root, "reading a blob for the proposal: {e}"),
+            }
+        }
+        out
+    }
+
+    /// Keeps the blobs that came with a proposal of `block` before it is checked: each must be
+    /// one the block's transactions name (its root is computed here from its rows), and none
+    /// may come twice, otherwise the proposal is refused with the reason (the proposer chose
+    /// its stream). Blobs already held are skipped; a full blob store keeps the rest out (the
+    /// check then finds the data missing, and this node votes nil). Returns how many were new.
+    pub fn take_proposal_blobs(&self, block: &Block, blobs: &[cpc_state::Blob]) -> Result<usize, String> {
+        if blobs.is_empty() {
+            return Ok(0);
+        }
+        let named: std::collections::HashSet<H256> = cpc_consensus::block_named_blobs(block, self.params.market.enabled).into_iter().collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut roots = Vec::with_capacity(blobs.len());
+        for b in blobs {
+            let root = b.root();
+            if !named.contains(&root) {
+                return Err(format!("the proposal carries blob {root}, which none of its {} transactions names", block.transactions.len()));
+            }
+            if !seen.insert(root) {
+                return Err(format!("the proposal carries blob {root} twice"));
+            }
+            roots.push(root);
+        }
+        let mut new = 0;
+        for (b, root) in blobs.iter().zip(&roots) {
+            use cpc_state::StateView;
+            if matches!(self.store.blob(root), Ok(Some(_))) {
+                continue;
+            }
+            match self.store.put_blob(b) {
+                Ok(_) => new += 1,
+                Err(e) => tracing::warn!(%root, "a blob that came with a proposal not kept: {e}"),
+            }
+        }
+        if new > 0 {
+            tracing::debug!(height = block.header.height, new, "kept blobs that came with a proposal");
+        }
+        Ok(new)
+    }
+}

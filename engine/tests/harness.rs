@@ -375,3 +375,38 @@ fn a_range_block_that_fails_in_isolation_under_a_bad_certificate_is_refused_for_
     assert!(b.engine.import_range(fetched(&a, &b, 2, 2)).is_ok(), "the genuine block still imports");
     assert_eq!(b.engine.head(), a.engine.head());
 }
+
+/// The blobs beside a proposal (cpc-bft's proposal stream): only those its transactions name
+/// are kept, each once; one the block does not name, or one sent twice, refuses the proposal
+/// and keeps nothing — a proposer cannot use its stream to fill its validators' blob stores.
+#[test]
+fn only_the_blobs_a_proposal_names_are_kept_and_a_stranger_or_a_repeat_refuses_it() {
+    use cpc_primitives::blob::Blob;
+    use cpc_state::StateView;
+    let x = Harness::new();
+    let k = dev_keys();
+    let mut block = x.produce();
+    let a = Blob::from_i8(2, 3, &[1, 2, 3, 4, 5, 6]).unwrap();
+    let b = Blob::from_i8(3, 2, &[6, 5, 4, 3, 2, 1]).unwrap();
+    let stranger = Blob::from_i8(1, 2, &[9, 9]).unwrap();
+    let post = serde_json::json!({"m": 2, "k": 3, "n": 2, "a_root": a.root().to_hex(), "b_root": b.root().to_hex(),
+        "bond": "1", "claim_blocks": 5, "deadline": 100, "retention": 10});
+    let payload = Payload::from_map(post.as_object().unwrap().clone()).unwrap();
+    let from = Address::from_public_key(&k[1].public_key());
+    block.transactions.push(UnsignedTx::at_intrinsic_gas(&x.engine.params().chain_id, TxType::PostJob, from, None, 10, 0, 1000, payload).sign(&k[1]));
+    let held = |blob: &Blob| x.engine.store().blob(&blob.root()).unwrap().is_some();
+
+    let e = x.engine.take_proposal_blobs(&block, &[a.clone(), stranger.clone()]).unwrap_err();
+    assert!(e.contains(&stranger.root().to_hex()) && e.contains("none of its"), "{e}");
+    let e = x.engine.take_proposal_blobs(&block, &[a.clone(), a.clone()]).unwrap_err();
+    assert!(e.contains("twice"), "{e}");
+    assert!(!held(&a) && !held(&stranger), "a refused proposal leaves nothing stored");
+
+    assert_eq!(x.engine.take_proposal_blobs(&block, &[a.clone(), b.clone()]), Ok(2));
+    assert!(held(&a) && held(&b));
+    assert_eq!(x.engine.take_proposal_blobs(&block, &[b.clone()]), Ok(0), "a blob already held is not kept again");
+    // The proposer's side: what it holds of what the block names, within the budget.
+    let sent = x.engine.proposal_blobs(&block, usize::MAX);
+    assert_eq!(sent.iter().map(|s| s.root()).collect::<Vec<_>>(), vec![a.root(), b.root()]);
+    assert_eq!(x.engine.proposal_blobs(&block, a.data.len() + 16).len(), 1, "past the budget a blob is left out");
+}

@@ -551,3 +551,64 @@ async fn the_in_process_miner_with_jobs_claims_computes_and_is_paid() {
     assert!(status["results_accepted"].as_u64().unwrap() > 0, "{status}");
     assert!(status["results_rejected"].get("nonce").is_none(), "{status}");
 }
+
+/// Two validators whose peer-to-peer networks never meet (no bootnodes: no transaction gossip,
+/// no blob fetches between them) and whose consensus networks do. A job posted at node 0 is
+/// held there alone; node 1 can check a proposal holding it only with the data that travels
+/// beside the block in the proposal stream. Without that, node 1 votes nil on every proposal
+/// of node 0 that holds the job (two equal validators: no quorum without it), and the job is
+/// never included; with it, the job is posted, claimed and paid, and node 1 holds A, B and C.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_validator_that_missed_the_gossip_gets_the_data_with_the_proposal_and_votes_for_it() {
+    let (m, k, n) = (64usize, 128usize, 64usize);
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = testnet_init_with(dir.path(), 2, 2, "300ms", &["--market"]).unwrap();
+    for d in &dirs {
+        let path = d.join("cpcd.toml");
+        let toml = std::fs::read_to_string(&path).unwrap();
+        let cut: Vec<String> = toml.lines().map(|l| if l.starts_with("bootnodes = ") { "bootnodes = []".to_string() } else { l.to_string() }).collect();
+        std::fs::write(&path, cut.join("\n") + "\n").unwrap();
+    }
+    let nodes: Vec<NodeProc> = dirs.iter().map(|d| NodeProc::start_datadir(d, &[]).unwrap()).collect();
+    let cs: Vec<_> = nodes.iter().map(|n| n.client()).collect();
+    for c in &cs {
+        wait_height(c, 2, Duration::from_secs(60)).await.unwrap();
+    }
+    let peers = call(&cs[1], "net_peerCount", vec![]).await.unwrap();
+    assert_eq!(peers, json!(0), "node 1's peer-to-peer network stays apart: {peers}");
+    let ks = keys();
+    let (poster, worker) = (&ks[1], &ks[6]);
+    let (a, b) = (matrix(m, k, 21), matrix(k, n, 22));
+    let a_root = put(&cs[0], &Blob::from_i8(m as u32, k as u32, &a).unwrap()).await;
+    let b_root = put(&cs[0], &Blob::from_i8(k as u32, n as u32, &b).unwrap()).await;
+    let head = block_number(&cs[0]).await.unwrap();
+    let post = tx_on(TESTNET_CHAIN_ID, poster, TxType::PostJob, 5 * CPC, nonce(&cs[0], &addr_of(poster)).await, payload(json!({
+        "m": m, "k": k, "n": n, "a_root": a_root, "b_root": b_root, "bond": CPC.to_string(),
+        "claim_blocks": 200, "deadline": head + 1000, "retention": 500})));
+    send(&cs[0], &post).await.unwrap();
+    let id = post.hash().to_hex();
+    for c in &cs {
+        wait_job(c, &id, "open", 60).await;
+    }
+    for root in [&a_root, &b_root] {
+        let held = call(&cs[1], "job_getBlob", vec![root.clone().into()]).await.unwrap();
+        assert!(!held.is_null(), "node 1 holds {root}: it came with the proposal");
+    }
+    // The worker claims and submits at node 0 alone; C reaches node 1 the same way.
+    let claim = tx_on(TESTNET_CHAIN_ID, worker, TxType::ClaimJob, CPC, nonce(&cs[0], &addr_of(worker)).await, payload(json!({"job_id": id})));
+    send(&cs[0], &claim).await.unwrap();
+    for c in &cs {
+        wait_job(c, &id, "claimed", 60).await;
+    }
+    let want = product(&a, &b, m, k, n);
+    let c_root = put(&cs[0], &Blob::from_i32(m as u32, n as u32, &want).unwrap()).await;
+    send(&cs[0], &job_result_on(TESTNET_CHAIN_ID, worker, &id, &c_root, nonce(&cs[0], &addr_of(worker)).await)).await.unwrap();
+    for c in &cs {
+        let done = wait_job(c, &id, "done", 60).await;
+        assert_eq!(done["result_root"], json!(c_root));
+    }
+    let got = call(&cs[1], "job_getBlob", vec![c_root.clone().into()]).await.unwrap();
+    let bytes = hex::decode(got["data"].as_str().expect("node 1 holds C: it came with the proposal")).unwrap();
+    let c1: Vec<i32> = bytes.chunks_exact(4).map(|x| i32::from_le_bytes(x.try_into().unwrap())).collect();
+    assert!(c1 == want, "node 1's C is A·B");
+}
