@@ -211,6 +211,7 @@ pub const BFT_KINDS: &[&str] = &[
     "polka certificate",
     "commit certificate",
     "validator proof",
+    "proposal bytes",
 ];
 
 /// A consensus-network, sync or WAL message (borsh): the first byte picks the message type
@@ -246,7 +247,16 @@ pub fn bft_message(data: &[u8]) -> bool {
         7 => roundtrip::<ProposedValue<CpcContext>>(b),
         8 => roundtrip::<PolkaCertificate<CpcContext>>(b),
         9 => roundtrip::<CommitCertificate<CpcContext>>(b),
-        _ => roundtrip::<ValidatorProof<CpcContext>>(b),
+        10 => roundtrip::<ValidatorProof<CpcContext>>(b),
+        // The value a proposal stream assembles: a block and the blobs beside it.
+        _ => {
+            let Ok((block, blobs)) = cpc_bft::proposal::decode(rest) else { return false };
+            let json = serde_json::to_vec(&block).expect("a decoded block encodes");
+            let again = cpc_bft::proposal::encode(json, &blobs);
+            let (b2, blobs2) = cpc_bft::proposal::decode(&again).expect("a re-encoded proposal decodes");
+            assert!(b2.hash() == block.hash() && blobs2 == blobs, "a re-encoded proposal is the same proposal");
+            true
+        }
     }
 }
 
