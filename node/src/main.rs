@@ -62,11 +62,13 @@ fn main() -> ExitCode {
             self_bond,
             staking,
             market,
+            market_params,
         })) => commands::testnet::init(&commands::testnet::TestnetSpec {
             standby,
             self_bond,
             staking,
             market,
+            market_params,
             fund_dev_accounts,
             share_target_start,
             bft_base_port,

@@ -612,3 +612,104 @@ async fn a_validator_that_missed_the_gossip_gets_the_data_with_the_proposal_and_
     let c1: Vec<i32> = bytes.chunks_exact(4).map(|x| i32::from_le_bytes(x.try_into().unwrap())).collect();
     assert!(c1 == want, "node 1's C is A·B");
 }
+
+/// EIP-4844's fee rule, written here again: `factor · e^(numerator / denominator)` by its
+/// Taylor series in integers.
+fn fake_exponential(factor: u128, numerator: u128, denominator: u128) -> u128 {
+    let (mut i, mut output, mut accum) = (1u128, 0u128, factor * denominator);
+    while accum > 0 {
+        output += accum;
+        accum = accum * numerator / (denominator * i);
+        i += 1;
+    }
+    output / denominator
+}
+
+/// The blob fee moves with demand on a real network: two validators on a genesis whose target
+/// is 1 KiB of data per block. Two jobs posted together bring 64 KiB of inputs (a block counts
+/// A and B of a POST_JOB, C of a result; the poster pays for all three), so the blocks after
+/// them charge more per byte; a job posted then pays more than they did, exactly what the rule
+/// gives from each block's data (simulated here from the jobs' posting heights); both nodes
+/// agree; and with no more data the fee falls back to its floor.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_two_validators_the_blob_fee_rises_above_its_target_and_falls_back() {
+    let (m, k, n) = (128usize, 128usize, 128usize);
+    let (target, fraction) = (1024u64, 65536u64);
+    let params = json!({"target_blob_bytes_per_block": target, "blob_fee_update_fraction": fraction}).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = testnet_init_with(dir.path(), 2, 2, "300ms", &["--market-params", &params]).unwrap();
+    let nodes: Vec<NodeProc> = dirs.iter().map(|d| NodeProc::start_datadir(d, &[]).unwrap()).collect();
+    let cs: Vec<_> = nodes.iter().map(|n| n.client()).collect();
+    for c in &cs {
+        wait_height(c, 2, Duration::from_secs(60)).await.unwrap();
+    }
+    let p = call(&cs[0], "job_getParams", vec![]).await.unwrap();
+    assert_eq!(p["excess_blob_bytes"], json!(0), "{p}");
+    let floor: u128 = p["blob_fee_per_byte"].as_str().unwrap().parse().unwrap();
+    assert_eq!(p["next_blob_fee_per_byte"], json!(floor.to_string()));
+    let ks = keys();
+    let mut ids = Vec::new();
+    let post = |sk: &SecretKey, nonce: u64, head: u64, salt: u64| {
+        let (a, b) = (matrix(m, k, salt), matrix(k, n, salt + 1));
+        let (a, b) = (Blob::from_i8(m as u32, k as u32, &a).unwrap(), Blob::from_i8(k as u32, n as u32, &b).unwrap());
+        let tx = tx_on(TESTNET_CHAIN_ID, sk, TxType::PostJob, CPC, nonce, payload(json!({
+            "m": m, "k": k, "n": n, "a_root": a.root().to_hex(), "b_root": b.root().to_hex(), "bond": CPC.to_string(),
+            "claim_blocks": 100, "deadline": head + 1000, "retention": 100})));
+        (a, b, tx)
+    };
+    // Two jobs at once (at node 0), then, once they are in, a third (at node 1).
+    let head = block_number(&cs[0]).await.unwrap();
+    for (i, sk) in [&ks[1], &ks[2]].into_iter().enumerate() {
+        let (a, b, tx) = post(sk, nonce(&cs[0], &addr_of(sk)).await, head, 40 + 2 * i as u64);
+        put(&cs[0], &a).await;
+        put(&cs[0], &b).await;
+        send(&cs[0], &tx).await.unwrap();
+        ids.push(tx.hash().to_hex());
+    }
+    for id in &ids {
+        wait_job(&cs[1], id, "open", 60).await;
+    }
+    let (a, b, tx) = post(&ks[3], nonce(&cs[1], &addr_of(&ks[3])).await, head, 50);
+    put(&cs[1], &a).await;
+    put(&cs[1], &b).await;
+    send(&cs[1], &tx).await.unwrap();
+    ids.push(tx.hash().to_hex());
+    wait_job(&cs[0], &ids[2], "open", 60).await;
+
+    // Each job paid data × the fee of its block, from the parent's excess.
+    let (inputs, data) = ((m * k + k * n) as u64, (m * k + k * n + 4 * m * n) as u64);
+    let mut jobs = Vec::new();
+    for id in &ids {
+        jobs.push(job(&cs[0], id).await);
+    }
+    let posted: Vec<u64> = jobs.iter().map(|j| j["posted_height"].as_u64().unwrap()).collect();
+    let first = *posted.iter().min().unwrap();
+    let mut excess_after = std::collections::BTreeMap::from([(first - 1, 0u64)]);
+    for h in first..=*posted.iter().max().unwrap() {
+        let bytes = posted.iter().filter(|&&p| p == h).count() as u64 * inputs;
+        excess_after.insert(h, (excess_after[&(h - 1)] + bytes).saturating_sub(target));
+    }
+    let mut fees = Vec::new();
+    for (j, id) in jobs.iter().zip(&ids) {
+        let per_byte = fake_exponential(floor, excess_after[&(j["posted_height"].as_u64().unwrap() - 1)] as u128, fraction as u128);
+        let want = per_byte * data as u128;
+        assert_eq!(j["blob_fee"], json!(want.to_string()), "job {id} at height {}: {j}", j["posted_height"]);
+        assert_eq!(job(&cs[1], id).await["blob_fee"], j["blob_fee"], "the nodes agree on job {id}");
+        fees.push(want);
+    }
+    assert!(posted[2] > posted[0].max(posted[1]), "the third job came after the first two");
+    assert!(fees[2] > fees[0].min(fees[1]), "a job posted after the busy block paid more: {fees:?}");
+    // No more data: each block takes the target off the excess, down to the floor.
+    for c in &cs {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let p = call(c, "job_getParams", vec![]).await.unwrap();
+            if p["excess_blob_bytes"] == json!(0) {
+                assert_eq!(p["next_blob_fee_per_byte"], json!(floor.to_string()));
+                break;
+            }
+            assert!(Instant::now() < deadline, "the excess never fell back: {p}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -35,6 +35,24 @@ pub struct TestnetSpec {
     pub staking: Option<String>,
     /// Enable the task market (docs/MARKET.md) in genesis.
     pub market: bool,
+    /// JSON object of market parameters over the defaults (e.g.
+    /// `{"target_blob_bytes_per_block": 4096}`); enables the market.
+    pub market_params: Option<String>,
+}
+
+/// `defaults` with the fields of the JSON object `over` (the value of `flag`) put over them;
+/// an unknown field is an error naming the known ones.
+fn over_defaults<T: serde::Serialize + serde::de::DeserializeOwned>(flag: &str, defaults: &T, over: &str) -> Result<T> {
+    let mut v = serde_json::to_value(defaults)?;
+    let over: serde_json::Value = serde_json::from_str(over).with_context(|| format!("{flag}: expected a JSON object"))?;
+    let Some(fields) = over.as_object() else { bail!("{flag}: expected a JSON object, found {over}") };
+    for (k, x) in fields {
+        if v.get(k).is_none() {
+            bail!("{flag}: unknown parameter {k:?} (known: {})", v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default());
+        }
+        v[k] = x.clone();
+    }
+    serde_json::from_value(v).with_context(|| flag.to_string())
 }
 
 #[cfg(unix)]
@@ -80,16 +98,10 @@ pub fn init(spec: &TestnetSpec) -> Result<()> {
     // Off unless asked for (the dev genesis turns it on for its single node).
     g.market = cpc_state::MarketParams { enabled: spec.market, ..Default::default() };
     if let Some(over) = &spec.staking {
-        let mut v = serde_json::to_value(&g.staking)?;
-        let over: serde_json::Value = serde_json::from_str(over).context("--staking: expected a JSON object")?;
-        let Some(fields) = over.as_object() else { bail!("--staking: expected a JSON object, found {over}") };
-        for (k, x) in fields {
-            if v.get(k).is_none() {
-                bail!("--staking: unknown parameter {k:?} (known: {})", v.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(", "));
-            }
-            v[k] = x.clone();
-        }
-        g.staking = serde_json::from_value(v).context("--staking")?;
+        g.staking = over_defaults("--staking", &g.staking, over)?;
+    }
+    if let Some(over) = &spec.market_params {
+        g.market = over_defaults("--market-params", &cpc_state::MarketParams { enabled: true, ..Default::default() }, over)?;
     }
     if spec.standby >= spec.validators {
         bail!("--standby: expected fewer than the {} validators (at least one must be in genesis), found {}", spec.validators, spec.standby);
@@ -225,6 +237,10 @@ pub enum TestnetCmd {
         /// Enable the task market in genesis (jobs, escrow, Freivalds; docs/MARKET.md).
         #[arg(long)]
         market: bool,
+        /// Market parameters over the defaults, as a JSON object (enables the market), e.g.
+        /// '{"target_blob_bytes_per_block": 4096, "blob_fee_update_fraction": 8192}'.
+        #[arg(long = "market-params")]
+        market_params: Option<String>,
     },
 }
 
