@@ -634,6 +634,12 @@ impl Worker {
             Kernel::MerkleTree => {
                 b.arg(get_mut(&mut bufs.tree)).arg(&n);
             }
+            // A market job's product has its own buffers (A, B, C of the job), not a batch's.
+            Kernel::MatmulJob => {
+                return Err(GpuError::Params(
+                    "cpc_matmul_job is not part of a synthetic batch's launch plan".into(),
+                ));
+            }
         }
         // SAFETY: the arguments match the kernel's signature (cpc_kernels docs) and the
         // buffers hold `batch` tasks of size n (Buffers::ensure).

@@ -194,3 +194,75 @@ fn emulated_kernels_match_the_cpu_on_random_tasks() {
         println!("n = {n}: {batch} tasks bit-identical to the CPU");
     }
 }
+
+/// C = A·B by the textbook loop (not the code under test).
+fn textbook(a: &[i8], b: &[i8], m: usize, k: usize, n: usize) -> Vec<i32> {
+    let mut c = vec![0i32; m * n];
+    for i in 0..m {
+        for t in 0..k {
+            for j in 0..n {
+                c[i * n + j] += a[i * k + t] as i32 * b[t * n + j] as i32;
+            }
+        }
+    }
+    c
+}
+
+/// A market job's product through the emulated `cpc_matmul_job`, launched as the host would.
+fn emulate_job(a: &[i8], b: &[i8], m: u32, k: u32, n: u32) -> Vec<i32> {
+    let bin = emulator().expect("emulator built");
+    let ((gx, gy, _), (bx, by, _)) = cpc_kernels::job_launch(m, n);
+    let mut input = format!("job {m} {k} {n} {gx} {gy} {bx} {by}\n");
+    for v in a.iter().chain(b) {
+        input.push_str(&v.to_string());
+        input.push(' ');
+    }
+    let mut child = Command::new(bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "emulator failed: {:?}", out.status);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rest = text.strip_prefix("c").expect("the job mode's output");
+    rest.split_whitespace().map(|v| v.parse().unwrap()).collect()
+}
+
+#[test]
+fn the_job_kernel_computes_exact_products_of_any_shape_edges_and_extremes_included() {
+    if emulator().is_none() {
+        return;
+    }
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = |len: usize| -> Vec<i8> {
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8 as i8
+            })
+            .collect()
+    };
+    // Shapes off the 16 tile in each dimension, one tile exactly, a single entry, a long k.
+    for (m, k, n) in [(1, 1, 1), (16, 16, 16), (37, 45, 29), (17, 3, 33), (5, 300, 2)] {
+        let (a, b) = (rnd(m * k), rnd(k * n));
+        let got = emulate_job(&a, &b, m as u32, k as u32, n as u32);
+        assert_eq!(got.len(), m * n, "{m} x {k} x {n}: C has m·n entries");
+        assert!(
+            got == textbook(&a, &b, m, k, n),
+            "{m} x {k} x {n}: C differs from A·B"
+        );
+    }
+    // The extremes: every entry -128 (the largest products, 2^14 each) over a long k.
+    let (m, k, n) = (3, 1000, 18);
+    let (a, b) = (vec![-128i8; m * k], vec![-128i8; k * n]);
+    assert!(emulate_job(&a, &b, m as u32, k as u32, n as u32).iter().all(|&v| v == 16384 * k as i32));
+}

@@ -5,6 +5,9 @@
 // stdin:  "n batch", the number of launches, one "name gx gy gz bx by bz" per launch,
 //         then one seed (64 hex digits) per task.
 // stdout: per task one line "tree <t> <hex of all (2n-1) nodes>", and "c00 <t> <C[0][0]>".
+//
+// Job mode (cpc_matmul_job): stdin "job m k n gx gy bx by" (the host's launch), then A (m*k) and B (k*n) as signed decimal
+// int8 entries, row-major; stdout "c" and the m*n entries of C, row-major.
 #include "emu.h"
 #include <cstdio>
 #include <cstdlib>
@@ -24,10 +27,33 @@ static void *alloc(size_t bytes)
     return p;
 }
 
+static int job_main()
+{
+    unsigned m = 0, k = 0, n = 0;
+    dim3 grid{1, 1, 1}, block{1, 1, 1};
+    if (std::scanf("%u %u %u %u %u %u %u", &m, &k, &n, &grid.x, &grid.y, &block.x, &block.y) != 7) return 2;
+    int8_t *a = (int8_t *)alloc((size_t)m * k);
+    int8_t *b = (int8_t *)alloc((size_t)k * n);
+    int32_t *c = (int32_t *)alloc(4ull * m * n);
+    for (uint64_t i = 0; i < (uint64_t)m * k + (uint64_t)k * n; ++i) {
+        int v;
+        if (std::scanf("%d", &v) != 1) return 2;
+        if (i < (uint64_t)m * k) a[i] = (int8_t)v; else b[i - (uint64_t)m * k] = (int8_t)v;
+    }
+    emu_launch(grid, block, [&] { cpc_matmul_job((const i8 *)a, (const i8 *)b, c, m, k, n); });
+    std::printf("c");
+    for (uint64_t i = 0; i < (uint64_t)m * n; ++i) std::printf(" %d", c[i]);
+    std::printf("\n");
+    return 0;
+}
+
 int main()
 {
-    unsigned n = 0, batch = 0, nlaunch = 0;
-    if (std::scanf("%u %u %u", &n, &batch, &nlaunch) != 3) return 2;
+    char first[16];
+    if (std::scanf("%15s", first) != 1) return 2;
+    if (std::string(first) == "job") return job_main();
+    unsigned n = (unsigned)std::strtoul(first, nullptr, 10), batch = 0, nlaunch = 0;
+    if (std::scanf("%u %u", &batch, &nlaunch) != 2) return 2;
     struct L {
         char name[64];
         dim3 g, b;

@@ -65,6 +65,20 @@ pub const ROW_LEAVES: &str = include_str!("../cuda/row_leaves.cu");
 /// Needs [`COMMON`] and [`SHA256`].
 pub const MERKLE: &str = include_str!("../cuda/merkle.cu");
 
+/// Kernel `cpc_matmul_job(const i8 *a, const i8 *b, i32 *c, u32 m, u32 k, u32 n)`: a market
+/// job's exact product C = A·B for any m × k × n, A and B row-major int8 as posted, C
+/// row-major int32; one 16×16 tile of C per 16×16-thread block through shared memory, edges
+/// masked. Grid `(ceil(n/16), ceil(m/16))`, block `(16, 16)` ([`job_launch`]). Needs [`COMMON`].
+pub const MATMUL_JOB: &str = include_str!("../cuda/matmul_job.cu");
+
+/// The tile side of `cpc_matmul_job`.
+pub const JOB_TILE: u32 = 16;
+
+/// The grid and block (each `(x, y, z)`) of `cpc_matmul_job` for an m × k × n job.
+pub fn job_launch(m: u32, n: u32) -> ((u32, u32, u32), (u32, u32, u32)) {
+    ((n.div_ceil(JOB_TILE), m.div_ceil(JOB_TILE), 1), (JOB_TILE, JOB_TILE, 1))
+}
+
 /// Smallest compute capability the kernels run on (`__dp4a` needs 6.1).
 pub const MIN_COMPUTE_CAPABILITY: (u32, u32) = (6, 1);
 
@@ -90,11 +104,12 @@ pub enum Kernel {
     MatmulMma,
     RowLeaves,
     MerkleTree,
+    MatmulJob,
 }
 
 impl Kernel {
     /// Every kernel of the program.
-    pub const ALL: [Kernel; 7] = [
+    pub const ALL: [Kernel; 8] = [
         Kernel::Chacha20Keystream,
         Kernel::PackB,
         Kernel::MatmulTiled,
@@ -102,6 +117,7 @@ impl Kernel {
         Kernel::MatmulMma,
         Kernel::RowLeaves,
         Kernel::MerkleTree,
+        Kernel::MatmulJob,
     ];
 
     /// The `extern "C"` name (the PTX entry point).
@@ -114,6 +130,7 @@ impl Kernel {
             Kernel::MatmulMma => "cpc_matmul_mma_tiled",
             Kernel::RowLeaves => "cpc_row_leaves",
             Kernel::MerkleTree => "cpc_merkle_tree",
+            Kernel::MatmulJob => "cpc_matmul_job",
         }
     }
 
@@ -126,6 +143,7 @@ impl Kernel {
             Kernel::MatmulMma => MATMUL_MMA,
             Kernel::RowLeaves => ROW_LEAVES,
             Kernel::MerkleTree => MERKLE,
+            Kernel::MatmulJob => MATMUL_JOB,
         }
     }
 
@@ -147,7 +165,7 @@ impl fmt::Display for Kernel {
 }
 
 /// Every source file, in the order of the whole program (prerequisites first).
-pub const SOURCES: [&str; 8] = [
+pub const SOURCES: [&str; 9] = [
     COMMON,
     SHA256,
     CHACHA20,
@@ -156,6 +174,7 @@ pub const SOURCES: [&str; 8] = [
     MATMUL_MMA,
     ROW_LEAVES,
     MERKLE,
+    MATMUL_JOB,
 ];
 
 /// The whole program (every kernel) as one translation unit, as the backend compiles it.
