@@ -251,3 +251,22 @@ fn parse_cpc(s: &str) -> Result<u128, String> {
 fn parse_share_target(s: &str) -> Result<cpc_primitives::ShareTarget, String> {
     cpc_primitives::ShareTarget::from_hex(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::over_defaults;
+    use cpc_state::MarketParams;
+
+    #[test]
+    fn parameters_over_the_defaults_change_only_what_they_name_and_refuse_what_is_unknown() {
+        let d = MarketParams { enabled: true, ..Default::default() };
+        let got = over_defaults("--market-params", &d, r#"{"target_blob_bytes_per_block": 1024}"#).unwrap();
+        assert_eq!(got, MarketParams { target_blob_bytes_per_block: 1024, ..d.clone() });
+        let e = over_defaults("--market-params", &d, r#"{"target": 1}"#).unwrap_err().to_string();
+        assert!(e.contains("unknown parameter \"target\"") && e.contains("target_blob_bytes_per_block"), "{e}");
+        let e = over_defaults("--market-params", &d, "[1]").unwrap_err().to_string();
+        assert!(e.contains("expected a JSON object, found [1]"), "{e}");
+        let e = format!("{:#}", over_defaults("--market-params", &d, r#"{"fee_bps": "x"}"#).unwrap_err());
+        assert!(e.starts_with("--market-params"), "{e}");
+    }
+}
