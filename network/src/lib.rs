@@ -30,11 +30,13 @@ mod gate;
 mod key;
 mod peers;
 mod service;
+pub mod txbatch;
 
 pub use key::{NODE_KEY_FILE, load_or_create_node_key, node_key_path, peer_id_from_key_file};
 pub use libp2p::gossipsub::MessageId;
 pub use book::PeerBook;
 pub use service::message_id_of;
+pub use txbatch::{decode_tx_gossip, encode_tx_gossip};
 pub use libp2p::{Multiaddr, PeerId};
 
 use cpc_primitives::H256;
@@ -386,7 +388,8 @@ impl NetworkHandle {
         self.send(Command::Publish { topic: Topic::Blocks, data });
     }
 
-    /// Gossips a transaction on `/cpc/<chain_id>/txs/1` (dropped above MAX_GOSSIP_TX_BYTES).
+    /// Gossips a transaction on `/cpc/<chain_id>/txs/1` (dropped above MAX_GOSSIP_TX_BYTES),
+    /// in one message with the others published within TX_BATCH_DELAY (txbatch.rs).
     pub fn publish_tx(&self, data: Vec<u8>) {
         self.send(Command::Publish { topic: Topic::Txs, data });
     }

@@ -58,6 +58,9 @@ type Responder = (request_response::ResponseChannel<SyncResponse>, SyncResponse)
 const RECENT_GOSSIP_IDS: usize = 8192;
 
 struct Service {
+    /// Transactions published and not sent yet, with their batch's size (txbatch.rs): sent as
+    /// one message when the next would not fit or TX_BATCH_DELAY after the first.
+    tx_batch: (Vec<Vec<u8>>, usize),
     /// Ids of the gossip received lately (FIFO-bounded by RECENT_GOSSIP_IDS).
     recent: (std::collections::HashSet<MessageId>, std::collections::VecDeque<MessageId>),
     swarm: Swarm<Behaviour>,
@@ -235,6 +238,7 @@ pub(crate) async fn start(cfg: NetworkConfig) -> Result<(NetworkHandle, mpsc::Re
         peers: HashMap::new(),
         book: PeerBook::default(),
         recent: Default::default(),
+        tx_batch: (Vec::new(), crate::txbatch::BATCH_HEADER),
         known: HashMap::new(),
         known_order: VecDeque::new(),
         pending: HashMap::new(),
@@ -311,8 +315,19 @@ impl Service {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         let events = self.events.clone();
+        let tx_flush = tokio::time::sleep(crate::txbatch::TX_BATCH_DELAY);
+        tokio::pin!(tx_flush);
+        let mut flush_armed = false;
         loop {
+            if !flush_armed && !self.tx_batch.0.is_empty() {
+                tx_flush.as_mut().reset(tokio::time::Instant::now() + crate::txbatch::TX_BATCH_DELAY);
+                flush_armed = true;
+            }
             tokio::select! {
+                () = &mut tx_flush, if flush_armed => {
+                    flush_armed = false;
+                    self.flush_txs();
+                }
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
                 cmd = cmds.recv() => match cmd {
                     Some(c) => self.on_command(c),
@@ -736,6 +751,30 @@ impl Service {
             tracing::debug!(?topic, "not publishing: a peer already sent it");
             return;
         }
+        if topic == Topic::Txs {
+            let add = crate::txbatch::framed_len(data.len());
+            if self.tx_batch.1 + add > MAX_GOSSIP_TX_BYTES {
+                self.flush_txs();
+            }
+            self.tx_batch.0.push(data);
+            self.tx_batch.1 += add;
+            return;
+        }
+        self.publish_now(topic, t, data);
+    }
+
+    /// Sends the transactions gathered since the last flush as one message.
+    fn flush_txs(&mut self) {
+        if self.tx_batch.0.is_empty() {
+            return;
+        }
+        let txs = std::mem::take(&mut self.tx_batch.0);
+        self.tx_batch.1 = crate::txbatch::BATCH_HEADER;
+        let data = crate::txbatch::encode_tx_gossip(&txs);
+        self.publish_now(Topic::Txs, self.txs_topic.clone(), data);
+    }
+
+    fn publish_now(&mut self, topic: Topic, t: IdentTopic, data: Vec<u8>) {
         match self.swarm.behaviour_mut().gossipsub.publish(t, data) {
             Ok(id) => tracing::debug!(?topic, %id, "published"),
             Err(gossipsub::PublishError::Duplicate) => tracing::debug!(?topic, "already published"),

@@ -470,3 +470,40 @@ async fn undecodable_requests_are_penalised_until_the_sender_is_banned() {
     let _ = drain.await;
     assert!(!a.net.connected_peer_ids().await.contains(&raw_id), "banned peer reconnected");
 }
+
+/// A burst of transactions reaches a peer whole: they travel in batches, where one message
+/// per transaction overflowed gossipsub's send queue (5 000 messages a peer) and dropped the
+/// rest for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_twenty_thousand_transactions_arrives_whole_in_batches() {
+    init_tracing();
+    let a = node(&[], 10).await;
+    let mut b = node(&[&a], 10).await;
+    assert!(linked(&a, &b).await);
+    const N: usize = 20_000;
+    let tx = |i: usize| format!("{{\"tx\":{i},\"pad\":\"{}\"}}", "x".repeat(200)).into_bytes();
+    for i in 0..N {
+        a.net.publish_tx(tx(i));
+    }
+    let mut got = std::collections::HashSet::new();
+    let mut messages = 0;
+    while got.len() < N {
+        let Some(data) = b.expect(WAIT, |ev| match ev {
+            NetEvent::GossipTx { data, .. } => Some(data),
+            _ => None,
+        })
+        .await
+        else {
+            break;
+        };
+        messages += 1;
+        assert!(data.len() <= MAX_GOSSIP_TX_BYTES, "a message of {} bytes", data.len());
+        for t in decode_tx_gossip(&data).expect("a well-formed batch") {
+            assert!(got.insert(t.to_vec()), "a transaction delivered twice");
+        }
+    }
+    assert_eq!(got.len(), N, "{} of {N} transactions arrived in {messages} messages", got.len());
+    assert!(got.contains(&tx(0)) && got.contains(&tx(N - 1)));
+    // ~225 bytes each, 256 KiB a message: about 20 messages, not 20 000.
+    assert!(messages <= N / 500, "{N} transactions took {messages} messages");
+}

@@ -207,6 +207,11 @@ async fn main() -> Result<()> {
             break;
         }
         if Instant::now() > deadline {
+            for (i, n) in _nodes.iter().enumerate() {
+                let f = std::env::temp_dir().join(format!("cpc-loadgen-node{i}.log"));
+                std::fs::write(&f, n.logs())?;
+                eprintln!("node{i}'s log: {}", f.display());
+            }
             bail!("transactions still pending after 300 s");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

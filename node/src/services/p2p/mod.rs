@@ -120,23 +120,7 @@ pub async fn run(
             NetEvent::GossipTx { id, from, data } => {
                 let (node, net) = (node.clone(), net.clone());
                 tokio::spawn(async move {
-                    let data = Arc::new(data);
-                    let mut fetched = 0;
-                    let verdict = loop {
-                        let (verdict, missing) = tokio::task::spawn_blocking({
-                            let (node, data) = (node.clone(), data.clone());
-                            move || on_gossip_tx(&node, &data)
-                        })
-                        .await
-                        .unwrap_or((Verdict::Ignore, None));
-                        // A market transaction whose data this node does not hold yet: fetch
-                        // it from the relaying peer and admit again. Three blobs at most: A, B
-                        // and a result's C.
-                        match missing {
-                            Some(want) if fetched < 3 && blobs::fetch(&node, &net, from, want).await => fetched += 1,
-                            _ => break verdict,
-                        }
-                    };
+                    let verdict = on_gossip_txs(&node, &net, from, data).await;
                     net.report_gossip(id, from, verdict);
                 });
             }
@@ -170,6 +154,61 @@ pub(crate) async fn ask_status(node: &Node, net: &NetworkHandle, book: &PeerBook
         }
         Ok(other) => net.penalize(p, Severity::Major, format!("answered Status with {other:?}")),
         Err(e) => tracing::debug!(peer = %p, "status request failed: {e}"),
+    }
+}
+
+/// The verdict on one tx-topic message (one transaction or a batch, cpc_network::txbatch):
+/// Reject when it is malformed or any transaction in it is one the relaying peer should not
+/// have relayed, otherwise Accept (relay it) when this node admitted at least one.
+async fn on_gossip_txs(node: &Arc<Node>, net: &NetworkHandle, from: PeerId, data: Vec<u8>) -> Verdict {
+    let Ok(txs) = cpc_network::decode_tx_gossip(&data) else { return Verdict::Reject };
+    let txs: Vec<Arc<Vec<u8>>> = txs.into_iter().map(|t| Arc::new(t.to_vec())).collect();
+    // Admission of the whole message on one blocking thread; market transactions whose data
+    // this node does not hold yet come back to be fetched and admitted again.
+    let (mut verdicts, waiting) = tokio::task::spawn_blocking({
+        let node = node.clone();
+        move || {
+            let mut verdicts = Vec::with_capacity(txs.len());
+            let mut waiting = Vec::new();
+            for tx in txs {
+                match on_gossip_tx(&node, &tx) {
+                    (_, Some(want)) => waiting.push((tx, want)),
+                    (v, None) => verdicts.push(v),
+                }
+            }
+            (verdicts, waiting)
+        }
+    })
+    .await
+    .unwrap_or_default();
+    for (tx, mut want) in waiting {
+        // Fetch from the relaying peer and admit again. Three blobs at most: A, B and a
+        // result's C.
+        let mut fetched = 0;
+        let verdict = loop {
+            if fetched == 3 || !blobs::fetch(node, net, from, want).await {
+                break Verdict::Ignore;
+            }
+            fetched += 1;
+            let (verdict, missing) = tokio::task::spawn_blocking({
+                let (node, tx) = (node.clone(), tx.clone());
+                move || on_gossip_tx(&node, &tx)
+            })
+            .await
+            .unwrap_or((Verdict::Ignore, None));
+            match missing {
+                Some(w) => want = w,
+                None => break verdict,
+            }
+        };
+        verdicts.push(verdict);
+    }
+    if verdicts.contains(&Verdict::Reject) {
+        Verdict::Reject
+    } else if verdicts.contains(&Verdict::Accept) {
+        Verdict::Accept
+    } else {
+        Verdict::Ignore
     }
 }
 
